@@ -1,0 +1,46 @@
+# Two commands do all the set-up on a fresh Debian/Ubuntu machine (as root):
+#   make up    installs what is missing and brings the platform up
+#   make test  installs the test tools too and runs lint, types, unit and integration tests
+VENV ?= $(CURDIR)/.venv
+BIN := $(VENV)/bin
+export MYPAAS_VENV := $(VENV)
+
+.PHONY: up down status install install-test test lint unit integration bench clean
+
+up: install
+	$(BIN)/mypaas up
+
+down:
+	$(BIN)/mypaas down
+
+status:
+	$(BIN)/mypaas status
+
+install:
+	scripts/install.sh
+
+install-test:
+	scripts/install.sh --test
+
+lint: install-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	cd src && $(BIN)/lint-imports --config ../pyproject.toml
+
+unit: install-test
+	$(BIN)/pytest -q tests/unit
+
+integration: install-test
+	$(BIN)/pytest -q tests/integration
+
+test: lint
+	$(BIN)/pytest -q tests
+
+bench: install
+	$(BIN)/python bench/deploy_latency.py
+	$(BIN)/python bench/zero_downtime.py
+	$(BIN)/python bench/api_scale.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

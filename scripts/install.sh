@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs what MyPaas needs on a Debian/Ubuntu machine, skipping whatever is already there:
+# the Docker engine (distribution packages), Caddy, busybox-static (tiny test images) and a
+# Python venv holding the package. Safe to run again. Usage: scripts/install.sh [--test]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv=${MYPAAS_VENV:-$here/.venv}
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+log() { printf '==> %s\n' "$*"; }
+
+need_pkgs=()
+command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
+command -v caddy >/dev/null 2>&1 || need_pkgs+=(caddy)
+dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)
+command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: missing packages (${need_pkgs[*]}); run as root or install them first" >&2
+    exit 1
+  fi
+  log "installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
+fi
+
+# The Docker daemon: use systemd where it runs, else start dockerd in the background.
+if ! docker info >/dev/null 2>&1; then
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    log "starting docker (systemd)"
+    systemctl start docker
+  else
+    log "starting dockerd (log: /var/log/mypaas-dockerd.log)"
+    nohup dockerd >/var/log/mypaas-dockerd.log 2>&1 &
+  fi
+  for _ in $(seq 1 120); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { echo "error: the Docker daemon did not start; see /var/log/mypaas-dockerd.log" >&2; exit 1; }
+fi
+
+# The Python venv with the package (editable, so a git pull is picked up).
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating the venv at $venv"
+  python3 -m venv "$venv"
+fi
+stamp="$venv/.mypaas-installed"
+extra=""
+[ $want_test -eq 1 ] && extra="[test]"
+if [ ! -f "$stamp$extra" ] || [ "$here/pyproject.toml" -nt "$stamp$extra" ]; then
+  log "installing the mypaas package$extra into the venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q -e "$here$extra"
+  touch "$stamp$extra"
+fi
+log "ready: $venv/bin/mypaas"

@@ -1,0 +1,191 @@
+"""Plain domain types shared by every box: app specs, releases, instances. No I/O here.
+
+An app spec is backend-neutral: the docker backend and (later) the swarm backend read the same one.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mypaas.errors import InvalidSpec
+
+# An app or service name is one DNS label: it becomes a host name (APP.<base domain>) and a network alias.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_name(value: str, field: str = "app") -> str:
+    """Return ``value`` if it is a DNS label (lower case letters, digits, '-', at most 63), else raise."""
+    if not isinstance(value, str) or not _DNS_LABEL.match(value):
+        raise InvalidSpec(
+            f"invalid {field} name {value!r}: use a DNS label (a-z, 0-9 and '-', 1-63 characters, "
+            "starting and ending with a letter or digit)",
+            field=field,
+        )
+    return value
+
+
+def check_domain(value: str) -> str:
+    domain = value.strip().lower().rstrip(".")
+    if not _DOMAIN.match(domain) or "." not in domain:
+        raise InvalidSpec(f"invalid domain {value!r}: expected a host name such as www.example.com", field="domain")
+    return domain
+
+
+def check_env_key(key: str, field: str = "config") -> str:
+    if not _ENV_KEY.match(key):
+        raise InvalidSpec(f"invalid variable name {key!r}: use letters, digits and '_'", field=field)
+    return key
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HealthCheck(_Frozen):
+    """A container health check (the compose ``healthcheck`` key)."""
+
+    test: list[str]  # ["CMD", ...] or ["CMD-SHELL", "..."]
+    interval_s: float = 5.0
+    timeout_s: float = 3.0
+    retries: int = 3
+    start_period_s: float = 0.0
+
+
+class PortSpec(_Frozen):
+    container: int
+    host: int | None = None  # published on the host (only with one replica)
+    protocol: str = "tcp"
+
+
+class VolumeMount(_Frozen):
+    source: str  # a named volume of the app, or a host path (admin setting allow_host_mounts)
+    target: str
+    read_only: bool = False
+    bind: bool = False  # True for a host path
+
+
+class BuildSpec(_Frozen):
+    context: str  # the name of the uploaded build context
+    dockerfile: str = "Dockerfile"
+    args: dict[str, str] = Field(default_factory=dict)
+    target: str | None = None
+
+
+class ServiceSpec(_Frozen):
+    name: str
+    image: str | None = None  # reference as the user wrote it (or the tag MyPaas built)
+    image_id: str | None = None  # content digest pinned by the release
+    build: BuildSpec | None = None
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+    environment: dict[str, str] = Field(default_factory=dict)
+    ports: list[PortSpec] = Field(default_factory=list)
+    expose: list[int] = Field(default_factory=list)
+    volumes: list[VolumeMount] = Field(default_factory=list)
+    depends_on: dict[str, str] = Field(default_factory=dict)  # service -> condition
+    healthcheck: HealthCheck | None = None
+    replicas: int | None = None  # None: not declared (keep the current scale, 1 for a new service)
+    cpus: float | None = None
+    memory: int | None = None  # bytes
+    restart: str = "unless-stopped"  # no | always | on-failure | unless-stopped
+    labels: dict[str, str] = Field(default_factory=dict)
+    networks: list[str] = Field(default_factory=list)  # empty: the app's default network
+
+    @property
+    def http_port(self) -> int | None:
+        """The port the router sends HTTP to: the first of ``ports``, else of ``expose``."""
+        if self.ports:
+            return self.ports[0].container
+        if self.expose:
+            return self.expose[0]
+        return None
+
+    @property
+    def published(self) -> list[int]:
+        return [p.host for p in self.ports if p.host is not None]
+
+
+class AppSpec(_Frozen):
+    """What to run: services plus the app's named volumes and networks."""
+
+    services: dict[str, ServiceSpec]
+    volumes: list[str] = Field(default_factory=list)
+    networks: list[str] = Field(default_factory=list)
+
+    @property
+    def web(self) -> str | None:
+        """The routed service: ``web`` if it has an HTTP port, else the first service that has one."""
+        web = self.services.get("web")
+        if web is not None and web.http_port:
+            return "web"
+        for name, svc in self.services.items():
+            if svc.http_port:
+                return name
+        return None
+
+    def start_order(self) -> list[str]:
+        """Services ordered so that each comes after what it depends on."""
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if name in seen:
+                return
+            if name in path:
+                raise InvalidSpec(f"depends_on cycle: {' -> '.join((*path, name))}", field="depends_on")
+            for dep in self.services[name].depends_on:
+                visit(dep, (*path, name))
+            seen.add(name)
+            order.append(name)
+
+        for name in self.services:
+            visit(name, ())
+        return order
+
+
+class ReleaseStatus(StrEnum):
+    PENDING = "pending"  # being rolled out
+    ACTIVE = "active"  # the release serving now
+    SUPERSEDED = "superseded"  # served once, replaced by a later one
+    FAILED = "failed"  # never got healthy; abandoned
+
+
+class InstanceState(StrEnum):
+    """Docker container states (and later Swarm task states) mapped into one set."""
+
+    CREATED = "created"
+    STARTING = "starting"  # running, not yet healthy
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    RESTARTING = "restarting"
+    EXITED = "exited"
+    UNKNOWN = "unknown"
+
+
+class Instance(_Frozen):
+    """One running replica as the backend reports it."""
+
+    id: str
+    name: str
+    app: str
+    service: str
+    release: int
+    generation: int = 0
+    state: InstanceState
+    address: str | None = None  # host:port the router can reach (None until it has an address)
+    ip: str | None = None
+    created: float = 0.0  # unix time
+    started: float | None = None  # unix time, when known
+    has_healthcheck: bool = False
+    exit_code: int | None = None
+    restarts: int = 0
+    status_text: str = ""
+
+    @property
+    def alive(self) -> bool:
+        return self.state not in (InstanceState.EXITED,)

@@ -1,0 +1,58 @@
+"""The one exception tree of MyPaas; adapters map it to exit codes and HTTP statuses.
+
+    MyPaasError            anything MyPaas reports to a user (message, optional field)
+    ├── InvalidSpec        bad input: a name, a key, a value (HTTP 400)
+    ├── NotFound           an unknown app, release, image, operation (HTTP 404)
+    ├── Conflict           taken names, ports or domains; an app busy (HTTP 409)
+    ├── Unauthorized       a missing or wrong token (HTTP 401)
+    ├── NotSupported       a backend or driver cannot do this (HTTP 501)
+    └── BackendError       the engine, Caddy or another real part failed (HTTP 502)
+        └── BuildFailed    an image build failed; carries the build's last lines
+"""
+
+from __future__ import annotations
+
+
+class MyPaasError(Exception):
+    """Base of every error shown to a user. ``field`` names the input at fault, if any."""
+
+    status = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        body = {"error": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class InvalidSpec(MyPaasError):
+    status = 400
+
+
+class NotFound(MyPaasError):
+    status = 404
+
+
+class Conflict(MyPaasError):
+    status = 409
+
+
+class Unauthorized(MyPaasError):
+    status = 401
+
+
+class NotSupported(MyPaasError):
+    status = 501
+
+
+class BackendError(MyPaasError):
+    status = 502
+
+
+class BuildFailed(BackendError):
+    status = 400  # a Dockerfile that fails to build is the user's input at fault

@@ -1,0 +1,88 @@
+"""Platform settings: one YAML file in the data folder, overridden by MYPAAS_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def default_home() -> Path:
+    if os.environ.get("MYPAAS_HOME"):
+        return Path(os.environ["MYPAAS_HOME"])
+    if os.geteuid() == 0:
+        return Path("/var/lib/mypaas")
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "mypaas"
+
+
+class _YamlFile(PydanticBaseSettingsSource):
+    """Reads ``$MYPAAS_HOME/settings.yml`` (missing file = no settings)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = default_home() / "settings.yml"
+        if not path.exists():
+            return {}
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of settings")
+        return data
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform, with the default a single host needs."""
+
+    model_config = SettingsConfigDict(env_prefix="MYPAAS_", extra="forbid")
+
+    home: Path = Field(default_factory=default_home, description="data folder: state, tokens, logs")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8470
+    router_port: int = 80
+    router_admin: str = "127.0.0.1:2019"
+    base_domain: str = "localhost"
+    docker_url: str = "unix:///var/run/docker.sock"
+    deploy_timeout_s: float = 60.0
+    min_running_s: float = 2.0
+    drain_s: float = 1.0
+    stop_grace_s: float = 10.0
+    resync_s: float = 10.0
+    allow_host_mounts: bool = False
+    allow_privileged: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlFile(settings_cls))
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "state.db"
+
+    @property
+    def token_path(self) -> Path:
+        return self.home / "admin-token"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
