@@ -1,0 +1,299 @@
+"""The REST API (/api/v1, OpenAPI at /api/v1/openapi.json): parse, call the manager, format.
+
+Errors leave in one shape, ``{"error": "...", "field": "..."}``, with a 4xx status for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mypaas import __version__
+from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, RollbackBody, ScaleBody
+from mypaas.domain import AppSpec, BuildSpec, Instance, ServiceSpec
+from mypaas.errors import InvalidSpec, MyPaasError
+from mypaas.manager.apps import DeployRequest
+from mypaas.manager.compose import parse_compose, single_image_spec
+from mypaas.manager.models import OperationRow
+from mypaas.manager.platform import Platform
+from mypaas.web.status import render_status
+
+MAX_UPLOAD = 512 * 1024 * 1024
+
+
+def op_dict(op: OperationRow, log_offset: int = 0) -> dict[str, Any]:
+    return {
+        "id": op.id,
+        "app": op.app,
+        "kind": op.kind,
+        "status": op.status,
+        "release": op.release,
+        "message": op.message,
+        "log": op.log[log_offset:],
+        "log_offset": len(op.log),
+        "created_by": op.created_by,
+        "created_at": op.created_at,
+        "finished_at": op.finished_at,
+    }
+
+
+def instance_dict(inst: Instance, ready: bool) -> dict[str, Any]:
+    return {
+        "id": inst.id[:12],
+        "name": inst.name,
+        "service": inst.service,
+        "release": inst.release,
+        "state": "healthy" if ready else inst.state.value,
+        "ready": ready,
+        "address": inst.address,
+        "created": inst.created,
+        "status": inst.status_text,
+        "exit_code": inst.exit_code,
+    }
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The name of the caller's token; 401 without a valid bearer token."""
+    platform: Platform = request.app.state.platform
+    return platform.tokens.check(authorization)
+
+
+User = Annotated[str, Depends(current_user)]
+
+
+def create_app(platform: Platform) -> FastAPI:
+    app = FastAPI(
+        title="MyPaas",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+
+    @app.exception_handler(MyPaasError)
+    async def _mypaas_error(_: Request, exc: MyPaasError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = _field_of(tuple(first.get("loc", ())))
+        return JSONResponse({"error": f"{field}: {first.get('msg')}", "field": field}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    app.state.platform = platform
+    v1 = APIRouter(prefix="/api/v1")
+
+    @v1.get("/health", tags=["platform"])
+    def health() -> dict[str, str]:
+        """Liveness of the manager (no token needed)."""
+        return {"status": "ok", "version": __version__}
+
+    @v1.get("/status", tags=["platform"])
+    def status(_: User) -> dict[str, Any]:
+        """Health of each component: manager, engine, router, reconcile loop."""
+        return platform_status(platform)
+
+    @v1.get("/apps", tags=["apps"])
+    def list_apps(_: User) -> list[dict[str, Any]]:
+        return platform.apps.list()
+
+    @v1.get("/apps/{name}", tags=["apps"])
+    def get_app(name: str, _: User) -> dict[str, Any]:
+        return platform.apps.get(name)
+
+    @v1.post("/apps/{name}/deploys", status_code=202, tags=["apps"])
+    async def deploy(name: str, request: Request, who: User) -> dict[str, Any]:
+        """Deploy from an image, a Compose file or a Dockerfile folder (multipart with build contexts).
+
+        JSON body: a DeployBody. Multipart: a ``request`` part holding a DeployBody as JSON, and one
+        gzipped tar part per build context, named after the context.
+        """
+        body, contexts = await _read_deploy(request)
+        spec = _spec_of(body, platform.settings.allow_host_mounts, contexts)
+        req = DeployRequest(spec=spec, contexts=contexts, user=who, description=body.description or "Deploy")
+        op = await _in_thread(platform.apps.deploy, name, req)
+        return op_dict(op)
+
+    @v1.get("/apps/{name}/instances", tags=["apps"])
+    def instances(name: str, _: User) -> list[dict[str, Any]]:
+        return [instance_dict(i, platform.apps.ready(i)) for i in platform.apps.instances(name)]
+
+    @v1.get("/apps/{name}/logs", tags=["apps"])
+    def logs(
+        name: str,
+        _: User,
+        service: str | None = None,
+        tail: Annotated[int | None, Query(ge=0)] = None,
+        follow: bool = False,
+    ) -> StreamingResponse:
+        stop = threading.Event()
+        lines = platform.apps.logs(name, service, tail, follow, stop)
+
+        def body() -> Iterator[bytes]:
+            try:
+                for line in lines:
+                    yield (line + "\n").encode()
+            finally:
+                stop.set()
+
+        return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
+
+    @v1.put("/apps/{name}/scale", tags=["apps"])
+    def scale(name: str, body: ScaleBody, who: User) -> dict[str, Any]:
+        if not body.replicas:
+            raise InvalidSpec("give at least one SERVICE=N", field="replicas")
+        return op_dict(platform.apps.scale(name, body.replicas, who))
+
+    @v1.post("/apps/{name}/stop", tags=["apps"])
+    def stop(name: str, who: User) -> dict[str, Any]:
+        """Stop every instance; the app and its releases stay."""
+        return op_dict(platform.apps.set_state(name, "stop", who))
+
+    @v1.post("/apps/{name}/start", tags=["apps"])
+    def start(name: str, who: User) -> dict[str, Any]:
+        return op_dict(platform.apps.set_state(name, "start", who))
+
+    @v1.post("/apps/{name}/restart", tags=["apps"])
+    def restart(name: str, who: User) -> dict[str, Any]:
+        """Replace every instance, rolling: new ones start and get ready before old ones stop."""
+        return op_dict(platform.apps.set_state(name, "restart", who))
+
+    @v1.delete("/apps/{name}", status_code=202, tags=["apps"])
+    def remove(name: str, who: User) -> dict[str, Any]:
+        return op_dict(platform.apps.delete(name, who))
+
+    @v1.get("/apps/{name}/releases", tags=["releases"])
+    def releases(name: str, _: User) -> list[dict[str, Any]]:
+        return platform.apps.releases(name)
+
+    @v1.post("/apps/{name}/rollback", status_code=202, tags=["releases"])
+    def rollback(name: str, body: RollbackBody, who: User) -> dict[str, Any]:
+        return op_dict(platform.apps.rollback(name, body.release, who))
+
+    @v1.get("/apps/{name}/config", tags=["config"])
+    def get_config(name: str, _: User) -> dict[str, str]:
+        return platform.apps.config(name)
+
+    @v1.patch("/apps/{name}/config", status_code=202, tags=["config"])
+    def set_config(name: str, body: ConfigBody, who: User) -> dict[str, Any]:
+        if not body.set and not body.unset:
+            raise InvalidSpec("nothing to change: give KEY=VALUE to set or KEY to unset", field="set")
+        return op_dict(platform.apps.set_config(name, body.set, body.unset, who))
+
+    @v1.get("/apps/{name}/domains", tags=["domains"])
+    def domains(name: str, _: User) -> list[str]:
+        return platform.apps.domains(name)
+
+    @v1.post("/apps/{name}/domains", status_code=201, tags=["domains"])
+    def add_domain(name: str, body: DomainBody, _: User) -> dict[str, str]:
+        return {"domain": platform.apps.add_domain(name, body.domain)}
+
+    @v1.delete("/apps/{name}/domains/{domain}", status_code=204, tags=["domains"])
+    def remove_domain(name: str, domain: str, _: User) -> None:
+        platform.apps.remove_domain(name, domain)
+
+    @v1.get("/operations/{op_id}", tags=["operations"])
+    def operation(
+        op_id: str,
+        _: User,
+        wait: Annotated[float, Query(ge=0, le=60)] = 0,
+        log_offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """An operation; with ``wait``, held until it finishes or its log grows past ``log_offset``."""
+        if wait:
+            op = platform.operations.wait(op_id, wait, log_offset=log_offset)
+        else:
+            op = platform.operations.get(op_id)
+        return op_dict(op, log_offset)
+
+    app.include_router(v1)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return render_status(platform_status(platform), platform.apps.list())
+
+    return app
+
+
+def platform_status(platform: Platform) -> dict[str, Any]:
+    observed = platform.reconciler.observed
+    engine = platform.backend.ping()
+    router = platform.router_healthy()
+    return {
+        "version": __version__,
+        "platform": platform.platform_id,
+        "components": {
+            "manager": {"healthy": True, "api": platform.settings.api_url, "since": platform.started_at},
+            "engine": {"healthy": engine, "backend": "docker", "url": platform.settings.docker_url},
+            "router": {"healthy": router, "port": platform.settings.router_port},
+            "reconcile": {"healthy": observed.error is None, "last_pass": observed.at, "error": observed.error},
+        },
+        "healthy": engine and router and observed.error is None,
+    }
+
+
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+
+
+async def _read_deploy(request: Request) -> tuple[DeployBody, dict[str, bytes]]:
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_part_size=MAX_UPLOAD)
+        raw = form.get("request")
+        if not isinstance(raw, str):
+            raise InvalidSpec("multipart deploy needs a 'request' part with the JSON body", field="request")
+        contexts: dict[str, bytes] = {}
+        for key, value in form.multi_items():
+            if key != "request" and not isinstance(value, str):
+                contexts[key] = await value.read()
+        return _parse_body(raw), contexts
+    return _parse_body((await request.body()).decode("utf-8", "replace")), {}
+
+
+def _parse_body(raw: str) -> DeployBody:
+    from pydantic import ValidationError
+
+    try:
+        data = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        raise InvalidSpec(f"the request body is not JSON: {exc.msg}", field="body") from exc
+    try:
+        return DeployBody.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = _field_of(tuple(first.get("loc", ())))
+        raise InvalidSpec(f"{field}: {first.get('msg')}", field=field) from exc
+
+
+def _spec_of(body: DeployBody, allow_host_mounts: bool, contexts: dict[str, bytes]) -> AppSpec:
+    given = [k for k in ("image", "compose", "dockerfile") if getattr(body, k)]
+    if len(given) != 1:
+        raise InvalidSpec("give exactly one of image, compose or dockerfile", field="image")
+    if body.image:
+        return single_image_spec(body.image, port=body.port)
+    if body.compose:
+        return parse_compose(body.compose, env_files=body.env_files, allow_host_mounts=allow_host_mounts)
+    if "app" not in contexts:
+        raise InvalidSpec("a Dockerfile deploy needs the uploaded folder as part 'app'", field="dockerfile")
+    build = BuildSpec(context="app", dockerfile=body.dockerfile or "Dockerfile")
+    svc = ServiceSpec(name="web", build=build, expose=[body.port] if body.port else [])
+    return AppSpec(services={"web": svc})

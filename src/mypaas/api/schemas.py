@@ -1,0 +1,37 @@
+"""Request bodies of the REST API (pydantic); responses are plain JSON objects."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeployBody(_Body):
+    """One of ``image``, ``compose`` or ``dockerfile`` (with an uploaded build context named ``app``)."""
+
+    image: str | None = Field(None, description="an image reference the engine has")
+    port: int | None = Field(None, ge=1, le=65535, description="the HTTP port to route (image or Dockerfile)")
+    compose: str | None = Field(None, description="a Compose file's text")
+    env_files: dict[str, str] = Field(default_factory=dict, description="env_file contents by path, and .env")
+    dockerfile: str | None = Field(None, description="deploy the uploaded folder 'app' built with this Dockerfile")
+    description: str = ""
+
+
+class ScaleBody(_Body):
+    replicas: dict[str, int] = Field(description="service name -> number of replicas")
+
+
+class ConfigBody(_Body):
+    set: dict[str, str] = Field(default_factory=dict)
+    unset: list[str] = Field(default_factory=list)
+
+
+class RollbackBody(_Body):
+    release: int | None = Field(None, ge=1, description="the version to go back to; default: the previous one")
+
+
+class DomainBody(_Body):
+    domain: str

@@ -1,0 +1,1 @@
+"""The ``mypaas`` command line: a thin adapter over the REST API."""

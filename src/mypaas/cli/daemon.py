@@ -1,0 +1,104 @@
+"""Starting and stopping the platform's own processes (the manager, which supervises the router)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from mypaas.settings import Settings
+
+START_TIMEOUT_S = 30.0
+
+
+def manager_pid(settings: Settings) -> int | None:
+    path = settings.run_dir / "manager.pid"
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def api_healthy(settings: Settings, timeout: float = 1.0) -> bool:
+    try:
+        r = httpx.get(f"{settings.api_url}/api/v1/health", timeout=timeout, trust_env=False)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200
+
+
+def start_manager(settings: Settings) -> bool:
+    """Start the manager in the background unless it answers already; return True if started."""
+    if api_healthy(settings):
+        return False
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.log_dir / "manager.log"
+    env = dict(os.environ, MYPAAS_HOME=str(settings.home))
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mypaas.cli.main", "manager", "run"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the manager exited at start; see {log_path}:\n{_tail(log_path)}")
+        if api_healthy(settings, timeout=0.5):
+            return True
+        time.sleep(0.1)
+    raise RuntimeError(f"the manager did not answer within {START_TIMEOUT_S:.0f}s; see {log_path}")
+
+
+def stop_manager(settings: Settings) -> bool:
+    """Stop the manager (apps keep running); return True if one was running."""
+    pid = manager_pid(settings)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def stop_router(settings: Settings) -> None:
+    from mypaas.router.caddy import CaddyRouter
+
+    router = CaddyRouter(
+        admin=settings.router_admin,
+        listen_port=settings.router_port,
+        config_dir=settings.home / "router",
+        log_path=settings.log_dir / "caddy.log",
+    )
+    router.stop()
+    router.close()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,449 @@
+"""The ``docker`` backend: instances are containers on one Docker engine, driven with the Docker SDK.
+
+This is the only place (with its siblings in composer/) that imports ``docker``; its errors become
+MyPaas errors here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from threading import Event
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+
+from mypaas.composer.base import (
+    LABEL_APP,
+    LABEL_GENERATION,
+    LABEL_PLATFORM,
+    LABEL_PORT,
+    LABEL_RELEASE,
+    LABEL_SERVICE,
+    Capabilities,
+    ImageInfo,
+    InstanceRequest,
+)
+from mypaas.domain import HealthCheck, Instance, InstanceState
+from mypaas.errors import BackendError, BuildFailed, Conflict, MyPaasError, NotFound
+
+_NS = 1_000_000_000
+_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+_RESTART = {"no": "no", "always": "always", "on-failure": "on-failure", "unless-stopped": "unless-stopped"}
+
+
+def _err(exc: Exception, what: str) -> MyPaasError:
+    """Turn a Docker SDK error into a MyPaas error (called at this boundary only)."""
+    if isinstance(exc, docker.errors.NotFound):
+        return NotFound(f"{what}: {_explain(exc)}")
+    if isinstance(exc, docker.errors.APIError) and exc.status_code == 409:
+        return Conflict(f"{what}: {_explain(exc)}")
+    if isinstance(exc, docker.errors.APIError) and "port is already allocated" in str(exc):
+        return Conflict(f"{what}: {_explain(exc)}", field="ports")
+    return BackendError(f"{what}: {_explain(exc)}")
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, docker.errors.APIError) and exc.explanation:
+        return str(exc.explanation)
+    return str(exc) or type(exc).__name__
+
+
+def _state(summary: dict[str, Any]) -> InstanceState:
+    state = summary.get("State", "")
+    if state == "running":
+        match = _HEALTH.search(summary.get("Status", ""))
+        if match is None:
+            return InstanceState.STARTING  # readiness is decided by the monitor's probes
+        return {
+            "healthy": InstanceState.HEALTHY,
+            "unhealthy": InstanceState.UNHEALTHY,
+        }.get(match.group(1), InstanceState.STARTING)
+    return {
+        "created": InstanceState.CREATED,
+        "restarting": InstanceState.RESTARTING,
+        "exited": InstanceState.EXITED,
+        "dead": InstanceState.EXITED,
+        "paused": InstanceState.UNHEALTHY,
+        "removing": InstanceState.EXITED,
+    }.get(state, InstanceState.UNKNOWN)
+
+
+def _exit_code(status: str) -> int | None:
+    match = re.match(r"Exited \((-?\d+)\)", status)
+    return int(match.group(1)) if match else None
+
+
+def _instance(summary: dict[str, Any], network: str | None = None) -> Instance:
+    labels = summary.get("Labels") or {}
+    nets = (summary.get("NetworkSettings") or {}).get("Networks") or {}
+    ip = None
+    if network and network in nets:
+        ip = nets[network].get("IPAddress") or None
+    else:
+        ip = next((n.get("IPAddress") for n in nets.values() if n.get("IPAddress")), None)
+    port = labels.get(LABEL_PORT)
+    state = _state(summary)
+    return Instance(
+        id=summary["Id"],
+        name=(summary.get("Names") or ["/?"])[0].lstrip("/"),
+        app=labels.get(LABEL_APP, ""),
+        service=labels.get(LABEL_SERVICE, ""),
+        release=int(labels.get(LABEL_RELEASE, "0") or 0),
+        generation=int(labels.get(LABEL_GENERATION, "0") or 0),
+        state=state,
+        ip=ip,
+        address=f"{ip}:{port}" if ip and port and state not in (InstanceState.EXITED,) else None,
+        created=float(summary.get("Created", 0)),
+        has_healthcheck=_HEALTH.search(summary.get("Status", "")) is not None,
+        exit_code=_exit_code(summary.get("Status", "")),
+        status_text=summary.get("Status", ""),
+    )
+
+
+def _healthcheck(hc: HealthCheck) -> dict[str, Any]:
+    return {
+        "test": hc.test,
+        "interval": int(hc.interval_s * _NS),
+        "timeout": int(hc.timeout_s * _NS),
+        "retries": hc.retries,
+        "start_period": int(hc.start_period_s * _NS),
+    }
+
+
+class DockerBackend:
+    """One Docker engine. Thread-safe: the SDK's client is shared by the reconcile loop and the API."""
+
+    capabilities = Capabilities(multi_host=False, build=True, published_ports=True, healthchecks=True)
+
+    def __init__(self, base_url: str = "unix:///var/run/docker.sock", timeout: float = 120) -> None:
+        try:
+            self._client = docker.DockerClient(base_url=base_url, version="auto", timeout=int(timeout))
+        except docker.errors.DockerException as exc:
+            raise BackendError(f"cannot reach the Docker engine at {base_url}: {exc}") from exc
+        self._api = self._client.api
+
+    # -- engine ---------------------------------------------------------------------------------
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._api.ping())
+        except Exception:  # any failure means "not reachable"
+            return False
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- instances ------------------------------------------------------------------------------
+
+    def list_instances(self, platform: str) -> list[Instance]:
+        try:
+            rows = self._api.containers(all=True, filters={"label": [f"{LABEL_PLATFORM}={platform}"]})
+        except docker.errors.DockerException as exc:
+            raise _err(exc, "listing containers") from exc
+        return [_instance(row) for row in rows]
+
+    def inspect_instance(self, instance_id: str) -> dict[str, Any]:
+        try:
+            return dict(self._api.inspect_container(instance_id))
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"container {instance_id[:12]}") from exc
+
+    def create_instance(self, req: InstanceRequest) -> Instance:
+        svc = req.service
+        if not svc.image_id:
+            raise BackendError(f"service {svc.name}: no image pinned")
+        labels = self._labels(req)
+        try:
+            created = self._api.create_container(
+                image=svc.image_id,
+                name=req.name,
+                command=svc.command,
+                entrypoint=svc.entrypoint,
+                environment=req.environment,
+                labels=labels,
+                ports=[f"{p.container}/{p.protocol}" for p in svc.ports if p.host is not None] or None,
+                healthcheck=_healthcheck(svc.healthcheck) if svc.healthcheck else None,
+                host_config=self._host_config(req),
+                networking_config=self._api.create_networking_config(
+                    {req.networks[0]: self._api.create_endpoint_config(aliases=[svc.name])}
+                ),
+            )
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"creating {req.name}") from exc
+        cid = created["Id"]
+        try:
+            for net in req.networks[1:]:
+                self._api.connect_container_to_network(cid, net, aliases=[svc.name])
+            self._api.start(cid)
+            info = self._api.inspect_container(cid)
+        except docker.errors.DockerException as exc:
+            with contextlib.suppress(docker.errors.DockerException):
+                self._api.remove_container(cid, force=True)
+            raise _err(exc, f"starting {req.name}") from exc
+        return self._from_inspect(info, req.networks[0])
+
+    def _labels(self, req: InstanceRequest) -> dict[str, str]:
+        labels = dict(req.service.labels)
+        labels.update(
+            {
+                LABEL_PLATFORM: req.platform,
+                LABEL_APP: req.app,
+                LABEL_SERVICE: req.service.name,
+                LABEL_RELEASE: str(req.release),
+                LABEL_GENERATION: str(req.generation),
+            }
+        )
+        if req.service.http_port:
+            labels[LABEL_PORT] = str(req.service.http_port)
+        return labels
+
+    def _host_config(self, req: InstanceRequest) -> Any:
+        svc = req.service
+        mounts = [
+            docker.types.Mount(
+                target=v.target,
+                source=v.source if v.bind else req.volumes.get(v.source, v.source),
+                type="bind" if v.bind else "volume",
+                read_only=v.read_only,
+            )
+            for v in svc.volumes
+        ]
+        restart = _RESTART.get(svc.restart, "unless-stopped")
+        return self._api.create_host_config(
+            restart_policy={"Name": restart} if restart != "no" else None,
+            port_bindings={f"{p.container}/{p.protocol}": p.host for p in svc.ports if p.host is not None} or None,
+            mounts=mounts or None,
+            mem_limit=svc.memory,
+            nano_cpus=int(svc.cpus * _NS) if svc.cpus else None,
+            log_config=docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+            privileged=False,
+            init=True,
+        )
+
+    def _from_inspect(self, info: dict[str, Any], network: str) -> Instance:
+        state = info.get("State") or {}
+        health = (state.get("Health") or {}).get("Status")
+        status = "Up" if state.get("Running") else f"Exited ({state.get('ExitCode', 0)})"
+        if health:
+            status += f" ({'health: starting' if health == 'starting' else health})"
+        summary = {
+            "Id": info["Id"],
+            "Names": [info.get("Name", "")],
+            "Labels": (info.get("Config") or {}).get("Labels") or {},
+            "State": state.get("Status", ""),
+            "Status": status,
+            "Created": _unix(info.get("Created")),
+            "NetworkSettings": info.get("NetworkSettings") or {},
+        }
+        inst = _instance(summary, network)
+        started = _unix(state.get("StartedAt"))
+        return inst.model_copy(update={"started": started or None, "restarts": int(info.get("RestartCount", 0))})
+
+    def remove_instance(self, instance_id: str, grace_s: float) -> None:
+        try:
+            self._api.stop(instance_id, timeout=max(0, int(grace_s)))
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            pass  # already stopping or dead: removal below settles it
+        try:
+            self._api.remove_container(instance_id, force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if "already in progress" in _explain(exc):
+                return
+            raise _err(exc, f"removing container {instance_id[:12]}") from exc
+
+    # -- networks and volumes ------------------------------------------------------------------
+
+    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
+        try:
+            if any(n.get("Name") == name for n in self._api.networks(names=[name])):
+                return
+            self._api.create_network(name, driver="bridge", labels=labels, check_duplicate=True)
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                return
+            raise _err(exc, f"creating network {name}") from exc
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
+        try:
+            self._api.create_volume(name=name, driver="local", labels=labels)
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"creating volume {name}") from exc
+
+    def remove_app_resources(self, platform: str, app: str) -> None:
+        filters = {"label": [f"{LABEL_PLATFORM}={platform}", f"{LABEL_APP}={app}"]}
+        try:
+            for net in self._api.networks(filters=filters):
+                with contextlib.suppress(docker.errors.NotFound):
+                    self._api.remove_network(net["Id"])
+            for vol in (self._api.volumes(filters=filters) or {}).get("Volumes") or []:
+                with contextlib.suppress(docker.errors.NotFound):
+                    self._api.remove_volume(vol["Name"], force=True)
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"removing networks and volumes of {app}") from exc
+
+    # -- images ---------------------------------------------------------------------------------
+
+    def image(self, ref: str) -> ImageInfo:
+        try:
+            info = self._api.inspect_image(ref)
+        except docker.errors.NotFound as exc:
+            raise NotFound(f"image {ref!r} not found on the engine (build or import it first)") from exc
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"image {ref}") from exc
+        exposed = (info.get("Config") or {}).get("ExposedPorts") or {}
+        ports = sorted(int(p.split("/")[0]) for p in exposed if p.endswith("/tcp"))
+        return ImageInfo(id=info["Id"], ref=ref, exposed_ports=tuple(ports), size=int(info.get("Size", 0)))
+
+    def build_image(
+        self,
+        context: bytes,
+        *,
+        tag: str,
+        dockerfile: str = "Dockerfile",
+        buildargs: dict[str, str] | None = None,
+        target: str | None = None,
+        on_line: Callable[[str], None] = print,
+    ) -> ImageInfo:
+        """Build from a gzipped tar of the context, streaming the build's output lines to ``on_line``."""
+        last: list[str] = []
+        try:
+            stream = self._api.build(
+                fileobj=_BytesReader(context),
+                custom_context=True,
+                encoding="gzip",
+                tag=tag,
+                dockerfile=dockerfile,
+                buildargs=buildargs or {},
+                target=target,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            for chunk in stream:
+                if "error" in chunk:
+                    tail = "\n".join(last[-10:])
+                    raise BuildFailed(f"build failed: {chunk['error'].strip()}" + (f"\n{tail}" if tail else ""))
+                text = chunk.get("stream") or chunk.get("status") or ""
+                for line in text.splitlines():
+                    if line.strip():
+                        last.append(line)
+                        on_line(line)
+        except docker.errors.DockerException as exc:
+            raise BuildFailed(f"build failed: {_explain(exc)}") from exc
+        return self.image(tag)
+
+    # -- logs and events ------------------------------------------------------------------------
+
+    def tail(self, instance_id: str, lines: int) -> str:
+        try:
+            raw = self._api.logs(instance_id, stdout=True, stderr=True, tail=lines)
+        except docker.errors.DockerException:
+            return ""
+        return bytes(raw).decode("utf-8", "replace")
+
+    def logs(self, instance_ids: list[str], *, tail: int | None, follow: bool, stop: Event) -> Iterator[str]:
+        """Lines of several containers, oldest first, each prefixed with its container's name."""
+        names = {i: self._name(i) for i in instance_ids}
+        if not follow:
+            rows: list[tuple[str, str]] = []
+            for cid, name in names.items():
+                rows.extend(self._read_lines(cid, name, tail))
+            rows.sort(key=lambda r: r[0])
+            yield from (line for _, line in rows)
+            return
+        lines: queue.Queue[str] = queue.Queue(maxsize=10_000)
+        for cid, name in names.items():
+            threading.Thread(target=self._pump, args=(cid, name, tail, lines, stop), daemon=True).start()
+        while not stop.is_set():
+            with contextlib.suppress(queue.Empty):
+                yield lines.get(timeout=0.5)
+
+    def _name(self, cid: str) -> str:
+        try:
+            return str(self._api.inspect_container(cid)["Name"]).lstrip("/")
+        except docker.errors.DockerException:
+            return cid[:12]
+
+    def _read_lines(self, cid: str, name: str, tail: int | None) -> list[tuple[str, str]]:
+        try:
+            raw = self._api.logs(cid, stdout=True, stderr=True, timestamps=True, tail=tail if tail else "all")
+        except docker.errors.DockerException:
+            return []
+        out = []
+        for line in bytes(raw).decode("utf-8", "replace").splitlines():
+            stamp, _, text = line.partition(" ")
+            out.append((stamp, f"{name} | {text}"))
+        return out
+
+    def _pump(self, cid: str, name: str, tail: int | None, lines: queue.Queue[str], stop: Event) -> None:
+        try:
+            stream = self._api.logs(cid, stdout=True, stderr=True, stream=True, follow=True, tail=tail or "all")
+            for chunk in stream:
+                if stop.is_set():
+                    break
+                for line in bytes(chunk).decode("utf-8", "replace").splitlines():
+                    lines.put(f"{name} | {line}")
+        except docker.errors.DockerException:
+            return
+
+    def watch(self, platform: str, on_event: Callable[[], None], stop: Event) -> None:
+        """Follow the engine's container events for this platform, reconnecting after errors."""
+        while not stop.is_set():
+            try:
+                events = self._api.events(
+                    decode=True, filters={"type": ["container"], "label": [f"{LABEL_PLATFORM}={platform}"]}
+                )
+                closer = threading.Thread(target=_close_when, args=(stop, events), daemon=True)
+                closer.start()
+                for _event in events:
+                    if stop.is_set():
+                        break
+                    on_event()
+            except Exception:  # the engine went away: retry until it is back
+                stop.wait(1.0)
+
+
+class _BytesReader:
+    """A minimal file object over bytes, for the SDK's build (which wants ``read``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._data) if size < 0 else self._pos + size
+        chunk = self._data[self._pos : end]
+        self._pos += len(chunk)
+        return chunk
+
+
+def _close_when(stop: Event, events: Any) -> None:
+    stop.wait()
+    with contextlib.suppress(Exception):
+        events.close()
+
+
+def _unix(stamp: Any) -> float:
+    if isinstance(stamp, int | float):
+        return float(stamp)
+    if not stamp or str(stamp).startswith("0001-"):
+        return 0.0
+    text = str(stamp)
+    # Docker gives RFC 3339 with nanoseconds; Python wants at most microseconds.
+    match = re.match(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
+    if not match:
+        return 0.0
+    frac = (match.group(2) or ".0")[:7]
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    return datetime.fromisoformat(match.group(1) + frac + zone).timestamp()

@@ -1,0 +1,58 @@
+"""API tokens: the admin token made at first start (kept in a 0600 file), checked by digest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mypaas.errors import Unauthorized
+from mypaas.manager.models import TokenRow
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_admin_token(sessions: sessionmaker[Session], path: Path) -> str:
+    """Return the admin token, creating it (and its file, mode 0600) on first start."""
+    if path.exists():
+        token = path.read_text().strip()
+        with sessions.begin() as s:
+            if s.scalar(select(TokenRow).where(TokenRow.digest == digest(token))) is None:
+                s.add(TokenRow(name=f"admin-{secrets.token_hex(3)}", digest=digest(token), role="admin"))
+        return token
+    token = "mp_" + secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    with sessions.begin() as s:
+        s.add(TokenRow(name=f"admin-{secrets.token_hex(3)}", digest=digest(token), role="admin"))
+    return token
+
+
+class TokenChecker:
+    """Checks bearer tokens; known digests are cached so a request costs one hash, not a query."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._known: dict[str, str] = {}  # digest -> token name
+
+    def check(self, authorization: str | None) -> str:
+        """Return the token's name for a valid ``Bearer`` header, else raise Unauthorized."""
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+        key = digest(authorization[7:].strip())
+        name = self._known.get(key)
+        if name is None:
+            with self._sessions() as s:
+                row = s.scalar(select(TokenRow).where(TokenRow.digest == key))
+            if row is None:
+                raise Unauthorized("invalid token")
+            name = self._known[key] = row.name
+        return name

@@ -1,0 +1,489 @@
+"""Parse a Compose file (compose-spec) into an AppSpec, strictly: an unsupported key is an error naming it.
+
+Choices where MyPaas differs from docker compose:
+
+- A key MyPaas cannot honour is an ``InvalidSpec`` naming its dotted path (``services.web.deploy.placement``);
+  only ``x-*`` extension keys (anywhere a key is checked) and the obsolete top-level ``version`` are ignored.
+- YAML is read as docker compose reads it (YAML 1.2 scalars: ``restart: no`` is a string, ``22:22`` is not
+  a number); duplicate keys are an error.
+- ``${VAR}`` takes its values from the ``.env`` entry of ``env_files`` only; an unset variable becomes ''.
+- ``restart: on-failure:N`` is refused (MyPaas has no retry count): use ``on-failure``.
+- Ports publish on all addresses: a host IP other than ``0.0.0.0``/``::`` is refused, as are UDP and ranges.
+- A build arg without a value takes it from ``.env``, else it is left out (the Dockerfile default applies).
+- Service ``networks`` must all be declared at the top level, ``default`` included.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from mypaas.domain import (
+    AppSpec,
+    BuildSpec,
+    HealthCheck,
+    ServiceSpec,
+    VolumeMount,
+    check_env_key,
+    check_name,
+)
+from mypaas.errors import InvalidSpec
+from mypaas.manager.compose_values import (
+    as_bool,
+    as_int,
+    as_list,
+    as_mapping,
+    as_positive_float,
+    as_str,
+    check_protocol,
+    checked_keys,
+    interpolate_tree,
+    is_extension,
+    key_values,
+    load_yaml,
+    long_port,
+    parse_bytes,
+    parse_duration,
+    parse_env_file,
+    port_number,
+    short_port,
+    unsupported,
+)
+
+__all__ = ["parse_compose", "single_image_spec"]
+
+_TOP_KEYS = {"services", "volumes", "networks", "name", "version"}
+_RESOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+_RESTART = ("no", "always", "on-failure", "unless-stopped")
+_CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+# Why some service keys are refused, said in the error (every other unknown key gets the generic message).
+_REFUSED = {
+    "container_name": "MyPaas names containers itself (app, service, replica)",
+    "hostname": "the service name is its host name on the app network",
+    "working_dir": "set WORKDIR in the image instead",
+    "scale": "use deploy.replicas",
+    "cpus": "use deploy.resources.limits.cpus",
+    "mem_limit": "use deploy.resources.limits.memory",
+}
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What a service's keys are checked against."""
+
+    services: set[str]
+    volumes: set[str]
+    networks: set[str]
+    env_files: Mapping[str, str]
+    variables: Mapping[str, str]
+    allow_host_mounts: bool
+
+
+def parse_compose(
+    text: str, *, env_files: Mapping[str, str] | None = None, allow_host_mounts: bool = False
+) -> AppSpec:
+    """Turn a Compose file into an AppSpec or raise ``InvalidSpec`` naming the field at fault.
+
+    ``env_files`` maps each ``env_file`` path as written in the file to its contents; its ``.env`` entry
+    also supplies the variables for ``${VAR}`` interpolation. Host paths as volumes need
+    ``allow_host_mounts`` (an admin setting).
+    """
+    files = dict(env_files or {})
+    variables = parse_env_file(files[".env"], ".env") if ".env" in files else {}
+    raw = load_yaml(text)
+    if not isinstance(raw, dict):
+        raise InvalidSpec("a compose file must be a mapping with a 'services' key", field="compose")
+    top = {key: value for key, value in raw.items() if key != "version" and not is_extension(key)}
+    for key in top:
+        if key not in _TOP_KEYS:
+            raise unsupported(str(key), str(key))
+    try:
+        top = interpolate_tree(top, variables, "")
+    except RecursionError as exc:
+        raise InvalidSpec("the compose file is nested too deeply", field="compose") from exc
+    try:
+        return _parse_app(top, files, variables, allow_host_mounts)
+    except ValidationError as exc:  # a safety net: the checks above should leave pydantic nothing to refuse
+        raise InvalidSpec(f"invalid compose file: {exc.errors()[0]['msg']}", field="compose") from exc
+
+
+def single_image_spec(
+    image: str, *, port: int | None, service: str = "web", env: Mapping[str, str] | None = None
+) -> AppSpec:
+    """One service for ``mypaas deploy APP --image REF [--port N]``; the port is exposed, not published."""
+    check_name(service, field="service")
+    if not isinstance(image, str) or not image or any(char.isspace() for char in image):
+        raise InvalidSpec(f"invalid image reference {image!r}", field="image")
+    expose = [] if port is None else [port_number(port, "port")]
+    environment = {check_env_key(key, field="env"): str(value) for key, value in (env or {}).items()}
+    spec = ServiceSpec(name=service, image=image, expose=expose, environment=environment)
+    return AppSpec(services={service: spec})
+
+
+# --- the app ---------------------------------------------------------------------------------------------
+def _parse_app(
+    top: dict[str, Any], files: Mapping[str, str], variables: Mapping[str, str], allow_host_mounts: bool
+) -> AppSpec:
+    if "name" in top:
+        as_str(top["name"], "name")  # the project name; the app name comes from the CLI
+    volumes = _declarations(top.get("volumes"), "volumes", "driver", ("local",))
+    networks = _declarations(top.get("networks"), "networks", "driver", ("bridge", "overlay"))
+    if "services" not in top:
+        raise InvalidSpec("a compose file needs a 'services' key", field="services")
+    services = as_mapping(top["services"], "services")
+    if not services:
+        raise InvalidSpec("'services' is empty: declare at least one service", field="services")
+    context = _Context(set(services), set(volumes), set(networks), files, variables, allow_host_mounts)
+    specs = {name: _parse_service(name, body, context) for name, body in services.items()}
+    app = AppSpec(services=specs, volumes=volumes, networks=networks)
+    app.start_order()  # raises on a depends_on cycle
+    return app
+
+
+def _declarations(value: Any, field: str, key: str, allowed: tuple[str, ...]) -> list[str]:
+    """Top-level volumes or networks: ``{name: {}}``, ``{name: null}`` or ``{name: {driver: ...}}``."""
+    names: list[str] = []
+    for name, body in as_mapping(value, field).items():
+        where = f"{field}.{name}"
+        if not _RESOURCE_NAME.fullmatch(name):
+            raise InvalidSpec(
+                f"invalid name {name!r} in {field}: use a-z, 0-9, '_', '.' and '-', starting with a-z or 0-9",
+                field=where,
+            )
+        definition = checked_keys(body, where, {key})
+        if key in definition and definition[key] not in allowed:
+            raise InvalidSpec(
+                f"{where}.{key} {definition[key]!r} is not supported (use {' or '.join(allowed)})",
+                field=f"{where}.{key}",
+            )
+        names.append(name)
+    return names
+
+
+def _parse_service(name: Any, body: Any, context: _Context) -> ServiceSpec:
+    where = f"services.{name}"
+    check_name(name, field=where)
+    if not isinstance(body, dict):
+        raise InvalidSpec(f"{where} must be a mapping of service keys", field=where)
+    kwargs: dict[str, Any] = {}
+    for key, value in as_mapping(body, where).items():
+        if is_extension(key):
+            continue
+        handler = _SERVICE_KEYS.get(key)
+        if handler is None:
+            raise unsupported(key, f"{where}.{key}", _REFUSED.get(key))
+        kwargs.update(handler(value, f"{where}.{key}", context))
+    kwargs["environment"] = {**kwargs.pop("env_file", {}), **kwargs.get("environment", {})}
+    if not kwargs.get("image") and "build" not in kwargs:
+        raise InvalidSpec(f"service {name!r} needs an 'image' or a 'build'", field=f"{where}.image")
+    return ServiceSpec(name=name, **kwargs)
+
+
+# --- service keys: each handler checks one key and returns the ServiceSpec fields it gives ---------------
+Handler = Callable[[Any, str, _Context], dict[str, Any]]
+
+
+def _image(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    image = as_str(value, where)
+    if any(char.isspace() for char in image):
+        raise InvalidSpec(f"invalid image reference {image!r}", field=where)
+    return {"image": image}
+
+
+def _build(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"build": BuildSpec(context=as_str(value, where))}
+    body = checked_keys(value, where, {"context", "dockerfile", "args", "target"})
+    spec: dict[str, Any] = {"context": as_str(body.get("context", "."), f"{where}.context")}
+    if "dockerfile" in body:
+        spec["dockerfile"] = as_str(body["dockerfile"], f"{where}.dockerfile")
+    if "target" in body:
+        spec["target"] = as_str(body["target"], f"{where}.target")
+    if "args" in body:
+        args = key_values(body["args"], f"{where}.args")
+        spec["args"] = {
+            key: val if val is not None else context.variables[key]
+            for key, val in args.items()
+            if val is not None or key in context.variables
+        }
+    return {"build": BuildSpec(**spec)}
+
+
+def _argv(value: Any, where: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return shlex.split(value)
+        except ValueError as exc:
+            raise InvalidSpec(f"{where}: cannot split {value!r}: {exc}", field=where) from exc
+    items = as_list(value, where)
+    for index, item in enumerate(items):
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise InvalidSpec(f"{where}[{index}] must be a string, got {item!r}", field=f"{where}[{index}]")
+    return [str(item) for item in items]
+
+
+def _command(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    return {"command": _argv(value, where)}
+
+
+def _entrypoint(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    return {"entrypoint": _argv(value, where)}
+
+
+def _environment(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    pairs = key_values(value, where)
+    return {"environment": {check_env_key(key, field=where): val or "" for key, val in pairs.items()}}
+
+
+def _env_file(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    entries = [value] if isinstance(value, str | dict) else as_list(value, where)
+    env: dict[str, str] = {}
+    for index, entry in enumerate(entries):
+        path, required = _env_file_entry(entry, f"{where}[{index}]" if isinstance(value, list) else where)
+        contents = _lookup_file(context.env_files, path)
+        if contents is None and required:
+            raise InvalidSpec(f"env_file {path!r} was not sent with the compose file", field=where)
+        env.update(parse_env_file(contents or "", f"env_file {path}"))
+    return {"env_file": env}
+
+
+def _env_file_entry(entry: Any, where: str) -> tuple[str, bool]:
+    if isinstance(entry, str):
+        return as_str(entry, where), True
+    body = checked_keys(entry, where, {"path", "required"})
+    return as_str(body.get("path"), f"{where}.path"), as_bool(body.get("required", True), f"{where}.required")
+
+
+def _lookup_file(files: Mapping[str, str], path: str) -> str | None:
+    if path in files:
+        return files[path]
+    wanted = posixpath.normpath(path)
+    return next((text for name, text in files.items() if posixpath.normpath(name) == wanted), None)
+
+
+def _ports(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    ports = []
+    for index, item in enumerate(as_list(value, where)):
+        item_field = f"{where}[{index}]"
+        ports.append(long_port(item, item_field) if isinstance(item, dict) else short_port(item, item_field))
+    return {"ports": ports}
+
+
+def _expose(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    ports: list[int] = []
+    for index, item in enumerate(as_list(value, where)):
+        item_field = f"{where}[{index}]"
+        number = item
+        if isinstance(item, str) and "/" in item:
+            number, _, protocol = item.partition("/")
+            check_protocol(protocol, item_field)
+        ports.append(port_number(number, item_field))
+    return {"expose": ports}
+
+
+def _volumes(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    mounts: list[VolumeMount] = []
+    for index, item in enumerate(as_list(value, where)):
+        item_field = f"{where}[{index}]"
+        mount = _long_volume(item, item_field) if isinstance(item, dict) else _short_volume(item, item_field)
+        mounts.append(_checked_mount(mount, item_field, context))
+    return {"volumes": mounts}
+
+
+def _short_volume(value: Any, where: str) -> VolumeMount:
+    """``name:/path``, ``./dir:/path``, each with an optional ``:ro`` / ``:rw``."""
+    parts = as_str(value, where).split(":")
+    if len(parts) == 1:
+        raise InvalidSpec(
+            f"{where}: anonymous volumes such as {value!r} are not supported yet; name it (data:{value}) "
+            "and declare it under the top-level volumes",
+            field=where,
+        )
+    if len(parts) > 3 or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+        raise InvalidSpec(f"{where}: expected SOURCE:TARGET[:ro|rw], got {value!r}", field=where)
+    read_only = len(parts) == 3 and parts[2] == "ro"
+    return VolumeMount(source=parts[0], target=parts[1], read_only=read_only, bind=_is_path(parts[0]))
+
+
+def _long_volume(value: Any, where: str) -> VolumeMount:
+    body = checked_keys(value, where, {"type", "source", "target", "read_only"})
+    kind = body.get("type")
+    if kind not in ("volume", "bind"):
+        raise InvalidSpec(f"{where}.type must be 'volume' or 'bind', got {kind!r}", field=f"{where}.type")
+    if not body.get("source"):
+        raise InvalidSpec(
+            f"{where}.source is required (anonymous volumes are not supported yet)", field=f"{where}.source"
+        )
+    read_only = as_bool(body.get("read_only", False), f"{where}.read_only")
+    source = as_str(body["source"], f"{where}.source")
+    target = as_str(body.get("target"), f"{where}.target")
+    if kind == "volume" and _is_path(source):
+        raise InvalidSpec(f"{where}.source {source!r} is a path: use type bind", field=f"{where}.source")
+    return VolumeMount(source=source, target=target, read_only=read_only, bind=kind == "bind")
+
+
+def _checked_mount(mount: VolumeMount, where: str, context: _Context) -> VolumeMount:
+    if not mount.target.startswith("/"):
+        raise InvalidSpec(f"{where}: the target {mount.target!r} must be an absolute path", field=where)
+    if mount.bind and not context.allow_host_mounts:
+        raise InvalidSpec(
+            f"{where}: host paths are not allowed (admin setting allow_host_mounts): {mount.source!r}",
+            field=where,
+        )
+    if not mount.bind and mount.source not in context.volumes:
+        raise InvalidSpec(
+            f"{where}: volume {mount.source!r} is not declared in the top-level volumes", field=where
+        )
+    return mount
+
+
+def _is_path(source: str) -> bool:
+    return source.startswith(("/", ".", "~"))
+
+
+def _depends_on(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    if isinstance(value, list):
+        wanted = {as_str(item, f"{where}[{index}]"): "service_started" for index, item in enumerate(value)}
+    else:
+        wanted = {}
+        for name, body in as_mapping(value, where).items():
+            condition = checked_keys(body, f"{where}.{name}", {"condition"}).get(
+                "condition", "service_started"
+            )
+            if condition not in _CONDITIONS:
+                raise InvalidSpec(
+                    f"{where}.{name}.condition must be one of {', '.join(_CONDITIONS)}, got {condition!r}",
+                    field=f"{where}.{name}.condition",
+                )
+            wanted[name] = condition
+    for name in wanted:
+        if name not in context.services:
+            raise InvalidSpec(f"{where}: unknown service {name!r}", field=where)
+    return {"depends_on": wanted}
+
+
+def _healthcheck(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    keys = {"test", "interval", "timeout", "retries", "start_period", "disable"}
+    body = checked_keys(value, where, keys)
+    if as_bool(body.get("disable", False), f"{where}.disable"):
+        return {"healthcheck": None}
+    test = _health_test(body.get("test"), f"{where}.test")
+    if test is None:
+        return {"healthcheck": None}
+    check: dict[str, Any] = {"test": test}
+    for key, name in (
+        ("interval", "interval_s"),
+        ("timeout", "timeout_s"),
+        ("start_period", "start_period_s"),
+    ):
+        if key in body:
+            check[name] = parse_duration(body[key], f"{where}.{key}")
+            if key != "start_period" and check[name] <= 0:
+                raise InvalidSpec(f"{where}.{key} must be greater than 0", field=f"{where}.{key}")
+    if "retries" in body:
+        check["retries"] = as_int(body["retries"], f"{where}.retries", minimum=1)
+    return {"healthcheck": HealthCheck(**check)}
+
+
+def _health_test(value: Any, where: str) -> list[str] | None:
+    """The test as Docker takes it; None for ``NONE`` (and for a missing test only if disabled)."""
+    if isinstance(value, str) and value:
+        return ["CMD-SHELL", value]
+    if value is None:
+        raise InvalidSpec(f"{where} is required (a command, or [CMD, ...], [CMD-SHELL, '...'])", field=where)
+    test = [as_str(item, f"{where}[{index}]") for index, item in enumerate(as_list(value, where))]
+    if test == ["NONE"]:
+        return None
+    if (test[0:1] == ["CMD"] and len(test) >= 2) or (test[0:1] == ["CMD-SHELL"] and len(test) == 2):
+        return test
+    raise InvalidSpec(
+        f"{where} must be [CMD, argv...], [CMD-SHELL, one command] or [NONE], got {test!r}",
+        field=where,
+    )
+
+
+def _deploy(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    body = checked_keys(value, where, {"replicas", "resources"})
+    fields: dict[str, Any] = {}
+    if "replicas" in body:
+        fields["replicas"] = as_int(body["replicas"], f"{where}.replicas", minimum=0)
+    resources = checked_keys(body.get("resources"), f"{where}.resources", {"limits"})
+    limits = checked_keys(resources.get("limits"), f"{where}.resources.limits", {"cpus", "memory"})
+    if "cpus" in limits:
+        fields["cpus"] = as_positive_float(limits["cpus"], f"{where}.resources.limits.cpus")
+    if "memory" in limits:
+        fields["memory"] = parse_bytes(limits["memory"], f"{where}.resources.limits.memory")
+    return fields
+
+
+def _restart(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    if value not in _RESTART:
+        hint = (
+            " (a retry count is not supported: use on-failure)"
+            if str(value).startswith("on-failure:")
+            else ""
+        )
+        raise InvalidSpec(f"{where} must be one of {', '.join(_RESTART)}, got {value!r}{hint}", field=where)
+    return {"restart": value}
+
+
+def _labels(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    labels = {key: val or "" for key, val in key_values(value, where).items()}
+    for key in labels:
+        if not key or any(char.isspace() for char in key):
+            raise InvalidSpec(f"{where}: invalid label name {key!r}", field=where)
+        if key.lower().startswith("mypaas."):
+            raise InvalidSpec(
+                f"{where}: label {key!r} is reserved ('mypaas.' labels are MyPaas's own)", field=where
+            )
+    return {"labels": labels}
+
+
+def _networks(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    if isinstance(value, list):
+        names = [as_str(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    else:
+        attached = as_mapping(value, where)
+        for name, body in attached.items():
+            checked_keys(body, f"{where}.{name}", set())  # aliases, ipv4_address, priority...: not supported
+        names = list(attached)
+    for name in names:
+        if name not in context.networks:
+            raise InvalidSpec(
+                f"{where}: network {name!r} is not declared in the top-level networks", field=where
+            )
+    return {"networks": list(dict.fromkeys(names))}
+
+
+def _privileged(value: Any, where: str, context: _Context) -> dict[str, Any]:
+    if as_bool(value, where):
+        raise InvalidSpec("privileged containers are not allowed", field=where)
+    return {}
+
+
+_SERVICE_KEYS: dict[str, Handler] = {
+    "image": _image,
+    "build": _build,
+    "command": _command,
+    "entrypoint": _entrypoint,
+    "environment": _environment,
+    "env_file": _env_file,
+    "ports": _ports,
+    "expose": _expose,
+    "volumes": _volumes,
+    "depends_on": _depends_on,
+    "healthcheck": _healthcheck,
+    "deploy": _deploy,
+    "restart": _restart,
+    "labels": _labels,
+    "networks": _networks,
+    "privileged": _privileged,
+}

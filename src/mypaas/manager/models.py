@@ -1,0 +1,105 @@
+"""The state store's tables (SQLAlchemy 2 ORM): desired state, releases, operations, tokens."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Platform-wide key/values (the platform id, schema facts)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class AppRow(Base):
+    """An app's desired state. ``target_*`` is what should run; ``current_*`` what last rolled out."""
+
+    __tablename__ = "apps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    state: Mapped[str] = mapped_column(String(16), default="running")  # running | stopped | deleting
+    target_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    target_generation: Mapped[int] = mapped_column(Integer, default=0)
+    current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    current_generation: Mapped[int] = mapped_column(Integer, default=0)
+    operation_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the rollout in flight
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+    updated_at: Mapped[float] = mapped_column(Float, default=time.time, onupdate=time.time)
+
+    releases: Mapped[list[ReleaseRow]] = relationship(
+        back_populates="app", cascade="all, delete-orphan", order_by="ReleaseRow.version"
+    )
+    formation: Mapped[list[FormationRow]] = relationship(cascade="all, delete-orphan")
+    domains: Mapped[list[DomainRow]] = relationship(cascade="all, delete-orphan")
+
+
+class ReleaseRow(Base):
+    """An immutable, numbered snapshot: the app spec with pinned image ids and the config vars."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("app_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    config: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+    app: Mapped[AppRow] = relationship(back_populates="releases")
+
+
+class FormationRow(Base):
+    """How many replicas of each service should run (not part of a release, like Heroku's formation)."""
+
+    __tablename__ = "formation"
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    service: Mapped[str] = mapped_column(String(63), primary_key=True)
+    replicas: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class DomainRow(Base):
+    __tablename__ = "domains"
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class OperationRow(Base):
+    """A piece of work a client can follow: a deploy, a rollback, a restart, a removal."""
+
+    __tablename__ = "operations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    app: Mapped[str] = mapped_column(String(63), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|building|running|succeeded|failed
+    release: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    log: Mapped[str] = mapped_column(Text, default="")
+    deadline: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class TokenRow(Base):
+    """An API token, stored as its SHA-256 only."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    role: Mapped[str] = mapped_column(String(16), default="admin")
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)

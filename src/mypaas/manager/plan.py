@@ -1,0 +1,126 @@
+"""The reconcile planner: a pure function from one app's desired state and its instances to steps.
+
+It decides, never acts: the reconcile loop carries the plan out. Rolling deploys are start-first:
+instances of the target revision are created next to the old ones, and the old ones are drained only
+once every service of the target is ready. Services publishing a host port roll stop-first instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mypaas.domain import AppSpec, Instance, InstanceState, ServiceSpec
+
+Revision = tuple[int, int]  # (release version, generation)
+
+
+@dataclass(frozen=True)
+class DesiredApp:
+    name: str
+    state: str  # running | stopped | deleting
+    spec: AppSpec | None  # the target release's spec
+    config: dict[str, str]
+    target: Revision | None
+    current: Revision | None
+    scale: dict[str, int]
+    operation_id: str | None = None
+    deadline: float | None = None
+
+    @property
+    def rolling(self) -> bool:
+        return self.target != self.current
+
+
+@dataclass
+class Plan:
+    create: list[tuple[str, int]] = field(default_factory=list)  # (service, how many)
+    remove: list[Instance] = field(default_factory=list)  # drained first when routed
+    converged: bool = False  # desired state reached: the operation in flight is done
+    abandon: bool = False  # the rollout missed its deadline: fall back to the current revision
+    waiting: list[str] = field(default_factory=list)  # why it is not converged (for ps and logs)
+
+
+def revision(inst: Instance) -> Revision:
+    return (inst.release, inst.generation)
+
+
+def _counts(svc: ServiceSpec, inst: Instance) -> bool:
+    """Does this instance count toward the service's replicas?"""
+    if inst.state != InstanceState.EXITED:
+        return True
+    return svc.restart in ("no", "on-failure") and inst.exit_code == 0  # a finished one-shot task
+
+
+def plan_app(app: DesiredApp, instances: list[Instance], ready: Callable[[Instance], bool], now: float) -> Plan:
+    plan = Plan()
+    if app.state != "running" or app.spec is None or app.target is None:
+        plan.remove = list(instances)
+        plan.converged = not instances
+        return plan
+    spec = app.spec
+    mine = [i for i in instances if revision(i) == app.target and i.service in spec.services]
+    others = [i for i in instances if i not in mine]
+    all_ready = True
+    for name in spec.start_order():
+        svc = spec.services[name]
+        want = app.scale.get(name, 1)
+        ok = _plan_service(plan, app, svc, want, mine, others, ready)
+        all_ready = all_ready and ok
+    if app.rolling and not all_ready:
+        plan.abandon = app.deadline is not None and now > app.deadline
+        return plan
+    # Target ready everywhere (or nothing rolling): everything else goes, old releases and strays.
+    plan.remove.extend(i for i in others if i not in plan.remove)
+    plan.converged = all_ready and not others and not plan.create
+    return plan
+
+
+def _plan_service(
+    plan: Plan,
+    app: DesiredApp,
+    svc: ServiceSpec,
+    want: int,
+    mine: list[Instance],
+    others: list[Instance],
+    ready: Callable[[Instance], bool],
+) -> bool:
+    """Add this service's steps to ``plan``; return whether it is fully ready at the target."""
+    own = [i for i in mine if i.service == svc.name]
+    live = [i for i in own if _counts(svc, i)]
+    plan.remove.extend(i for i in own if not _counts(svc, i))  # crashed or stopped: replaced below
+    if not _dependencies_met(app, svc, mine, ready):
+        plan.waiting.append(f"{svc.name}: waiting for {', '.join(svc.depends_on)}")
+        return want == 0
+    if svc.published:
+        old = [i for i in others if i.service == svc.name and i.state != InstanceState.EXITED]
+        if old:  # a host port can be bound once: stop the old instance first
+            plan.remove.extend(old)
+            plan.waiting.append(f"{svc.name}: stopping the old instance to free its host port")
+            return False
+    if len(live) < want:
+        plan.create.append((svc.name, want - len(live)))
+    elif len(live) > want:
+        extra = sorted(live, key=lambda i: (ready(i), -i.created))[: len(live) - want]
+        plan.remove.extend(extra)
+    n_ready = sum(1 for i in live if ready(i) or i.state == InstanceState.EXITED)
+    if n_ready < want:
+        plan.waiting.append(f"{svc.name}: {n_ready}/{want} ready")
+        return False
+    return True
+
+
+def _dependencies_met(app: DesiredApp, svc: ServiceSpec, mine: list[Instance], ready: Callable[[Instance], bool]) -> bool:
+    for dep, condition in svc.depends_on.items():
+        deps = [i for i in mine if i.service == dep]
+        if app.scale.get(dep, 1) == 0:
+            continue
+        if condition == "service_healthy" and not any(ready(i) for i in deps):
+            return False
+        if condition == "service_completed_successfully" and not any(
+            i.state == InstanceState.EXITED and i.exit_code == 0 for i in deps
+        ):
+            return False
+        if condition == "service_started" and not any(i.state != InstanceState.EXITED for i in deps):
+            return False
+    return True

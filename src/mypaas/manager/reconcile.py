@@ -1,0 +1,323 @@
+"""The reconcile loop: compares desired state with the instances the backend reports, and converges.
+
+Woken by API changes, engine events and readiness changes, with a periodic resync. Every step is
+idempotent and nothing is kept only in memory: killing the manager loses no desired state.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mypaas.composer.base import LABEL_APP, LABEL_PLATFORM, Backend, InstanceRequest
+from mypaas.domain import Instance, ReleaseStatus, ServiceSpec
+from mypaas.errors import MyPaasError
+from mypaas.manager.models import AppRow, ReleaseRow
+from mypaas.manager.operations import Operations
+from mypaas.manager.plan import DesiredApp, Plan, plan_app
+from mypaas.manager.state import load_desired
+from mypaas.monitor.health import HealthTracker
+from mypaas.router.config import Route
+
+log = logging.getLogger("mypaas.reconcile")
+
+
+class Router(Protocol):
+    def apply(self, routes: Sequence[Route]) -> bool: ...
+
+
+@dataclass
+class Observed:
+    """What the last pass saw; read by the API for listings without asking the engine."""
+
+    instances: dict[str, list[Instance]] = field(default_factory=dict)
+    waiting: dict[str, list[str]] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    at: float = 0.0
+    error: str | None = None
+
+
+def network_name(app: str, network: str | None = None) -> str:
+    return f"mypaas-{app}" if network is None else f"mypaas-{app}-{network}"
+
+
+def volume_name(app: str, volume: str) -> str:
+    return f"mypaas-{app}-{volume}"
+
+
+def instance_env(svc: ServiceSpec, config: dict[str, str]) -> dict[str, str]:
+    """An instance's environment: the service's, then the app's config vars, then PORT if unset."""
+    env = dict(svc.environment)
+    env.update(config)
+    if svc.http_port and "PORT" not in env:
+        env["PORT"] = str(svc.http_port)
+    return env
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        backend: Backend,
+        router: Router | None,
+        operations: Operations,
+        platform_id: str,
+        base_domain: str,
+        min_running_s: float = 2.0,
+        drain_s: float = 1.0,
+        stop_grace_s: float = 10.0,
+        resync_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sessions = sessions
+        self._backend = backend
+        self._router = router
+        self._ops = operations
+        self._platform = platform_id
+        self.platform = platform_id
+        self._base_domain = base_domain
+        self._drain_s = drain_s
+        self._grace_s = stop_grace_s
+        self._resync_s = resync_s
+        self._clock = clock
+        self._wake = threading.Event()
+        self._lock = threading.Lock()  # one pass at a time
+        self._routed: set[str] = set()  # instance ids in the router's last config
+        self._removing: dict[str, Instance] = {}  # being drained and stopped in the background
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reconcile")
+        self.tracker = HealthTracker(min_running_s=min_running_s, on_change=self.wake)
+        self.observed = Observed()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        """Reconcile until ``stop`` is set; a failing pass is logged and retried with backoff."""
+        backoff = 0.5
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                again = self.pass_once()
+                backoff = 0.5
+                self.observed.error = None
+            except MyPaasError as exc:
+                log.warning("reconcile pass failed: %s", exc.message)
+                self.observed.error = exc.message
+                again = False
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+            except Exception as exc:  # a bug must not kill the loop; log it whole
+                log.exception("reconcile pass crashed")
+                self.observed.error = f"internal error: {exc}"
+                again = False
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+            if again:
+                continue
+            soon = self.tracker.next_deadline()
+            self._wake.wait(min(self._resync_s, soon + 0.05) if soon is not None else self._resync_s)
+
+    def pass_once(self) -> bool:
+        """One pass over every app. Returns True when another pass should follow at once."""
+        with self._lock:
+            return self._pass()
+
+    def _pass(self) -> bool:
+        with self._sessions() as s:
+            desired, domains = load_desired(s)
+        listed = self._backend.list_instances(self._platform)
+        self.tracker.observe(listed)
+        instances = [i for i in listed if i.id not in self._removing]
+        by_app: dict[str, list[Instance]] = defaultdict(list)
+        for inst in instances:
+            by_app[inst.app].append(inst)
+        now = self._clock()
+        removals = [i for name, insts in by_app.items() if name not in desired for i in insts]
+        again = False
+        waiting: dict[str, list[str]] = {}
+        for app in desired.values():
+            plan = plan_app(app, by_app.get(app.name, []), self.tracker.ready, now)
+            waiting[app.name] = plan.waiting
+            again |= self._create(app, plan)
+            removals.extend(plan.remove)
+            again |= self._settle(app, plan)
+        drain = self._push_routes(desired, domains, by_app, {i.id for i in removals})
+        for inst in removals:
+            self._removing[inst.id] = inst
+            self._pool.submit(self._remove, inst, self._drain_s if inst.id in drain else 0.0)
+        self.observed = Observed(instances=dict(by_app), waiting=waiting, routes=self.observed.routes, at=time.time())
+        return again
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _create(self, app: DesiredApp, plan: Plan) -> bool:
+        if not plan.create or app.spec is None or app.target is None:
+            return False
+        spec = app.spec
+        labels = {LABEL_PLATFORM: self._platform, LABEL_APP: app.name}
+        try:
+            for net in [None, *spec.networks]:
+                self._backend.ensure_network(network_name(app.name, net), labels)
+            for vol in spec.volumes:
+                self._backend.ensure_volume(volume_name(app.name, vol), labels)
+            for service, count in plan.create:
+                if spec.services[service].published and self._still_removing(app.name, service):
+                    continue  # its host port is freed when the old instance is gone (which wakes us)
+                for _ in range(count):
+                    self._backend.create_instance(self._request(app, spec.services[service]))
+        except MyPaasError as exc:
+            log.warning("%s: %s", app.name, exc.message)
+            if app.operation_id:
+                self._ops.append_log(app.operation_id, f"error: {exc.message}\n")
+        return True
+
+    def _still_removing(self, app: str, service: str) -> bool:
+        return any(i.app == app and i.service == service for i in list(self._removing.values()))
+
+    def _request(self, app: DesiredApp, svc: ServiceSpec) -> InstanceRequest:
+        assert app.spec is not None and app.target is not None
+        nets = [network_name(app.name, n) for n in svc.networks] or [network_name(app.name)]
+        return InstanceRequest(
+            platform=self._platform,
+            app=app.name,
+            service=svc,
+            release=app.target[0],
+            generation=app.target[1],
+            name=f"{app.name}-{svc.name}-v{app.target[0]}-{secrets.token_hex(3)}",
+            environment=instance_env(svc, app.config),
+            networks=tuple(nets),
+            volumes={v: volume_name(app.name, v) for v in app.spec.volumes},
+        )
+
+    def _settle(self, app: DesiredApp, plan: Plan) -> bool:
+        """Record the end of a rollout, a stop or a removal; abandon a rollout past its deadline."""
+        if plan.abandon:
+            self._abandon(app)
+            return True
+        if not plan.converged:
+            return False
+        if app.state != "running" and any(i.app == app.name for i in list(self._removing.values())):
+            return False  # a stop or removal is done once its instances are gone for good
+        if app.state == "deleting":
+            self._backend.remove_app_resources(self._platform, app.name)
+            with self._sessions.begin() as s:
+                row = s.query(AppRow).filter_by(name=app.name).one_or_none()
+                if row is not None:
+                    self._ops.finish(s, row.operation_id, ok=True, message=f"removed {app.name}")
+                    s.delete(row)
+            self._ops.notify()
+            return False
+        if app.rolling or app.operation_id:
+            self._complete(app)
+        return False
+
+    def _complete(self, app: DesiredApp) -> None:
+        with self._sessions.begin() as s:
+            row = s.query(AppRow).filter_by(name=app.name).one_or_none()
+            if row is None or (row.target_version, row.target_generation) != app.target:
+                return  # desired state moved on meanwhile; the next pass handles it
+            if app.rolling and app.target is not None:
+                s.execute(
+                    update(ReleaseRow)
+                    .where(ReleaseRow.app_id == row.id, ReleaseRow.status == ReleaseStatus.ACTIVE)
+                    .values(status=ReleaseStatus.SUPERSEDED)
+                )
+                s.execute(
+                    update(ReleaseRow)
+                    .where(ReleaseRow.app_id == row.id, ReleaseRow.version == app.target[0])
+                    .values(status=ReleaseStatus.ACTIVE)
+                )
+                row.current_version, row.current_generation = app.target
+            if row.operation_id == app.operation_id:
+                message = f"{app.name} v{app.target[0] if app.target else '?'} is {app.state}"
+                self._ops.finish(s, row.operation_id, ok=True, message=message)
+                row.operation_id = None
+        self._ops.notify()
+
+    def _abandon(self, app: DesiredApp) -> None:
+        """The target never got ready in time: keep the current release serving, report why."""
+        tail = self._failing_tail(app)
+        with self._sessions.begin() as s:
+            row = s.query(AppRow).filter_by(name=app.name).one_or_none()
+            if row is None or (row.target_version, row.target_generation) != app.target:
+                return
+            version = row.target_version
+            if row.target_version != row.current_version:
+                s.execute(
+                    update(ReleaseRow)
+                    .where(ReleaseRow.app_id == row.id, ReleaseRow.version == version)
+                    .values(status=ReleaseStatus.FAILED)
+                )
+            if row.current_version is None:
+                row.state = "deleting"  # a first deploy that failed leaves nothing behind
+                fallback = "nothing was running before, so the app is removed"
+            else:
+                row.target_version, row.target_generation = row.current_version, row.current_generation
+                fallback = f"v{row.current_version} keeps serving"
+            message = f"v{version} did not become healthy in time; {fallback}"
+            if tail:
+                message += "\n--- last log lines ---\n" + tail
+            self._ops.finish(s, row.operation_id, ok=False, message=message)
+            row.operation_id = None
+        self._ops.notify()
+
+    def _failing_tail(self, app: DesiredApp) -> str:
+        insts = [i for i in self.observed.instances.get(app.name, []) if (i.release, i.generation) == app.target]
+        bad = [i for i in insts if not self.tracker.ready(i)] or insts
+        for inst in bad:
+            text = self._backend.tail(inst.id, 20).strip()
+            if text:
+                return f"[{inst.name}]\n{text}"
+        return ""
+
+    def _push_routes(
+        self,
+        desired: dict[str, DesiredApp],
+        domains: dict[str, list[str]],
+        by_app: dict[str, list[Instance]],
+        leaving: set[str],
+    ) -> set[str]:
+        """Push the routes of ready instances; return the leaving ones that were routed (to drain)."""
+        routes: list[Route] = []
+        routed: set[str] = set()
+        for app in desired.values():
+            web = app.spec.web if app.spec else None
+            if web is None or app.state == "deleting":
+                continue  # a stopped app keeps its route, answering 503 while it has no instance
+            ups = [
+                i
+                for i in by_app.get(app.name, [])
+                if i.service == web and i.address and i.id not in leaving and self.tracker.ready(i)
+            ]
+            routed.update(i.id for i in ups)
+            hosts = (f"{app.name}.{self._base_domain}", *domains.get(app.name, []))
+            routes.append(Route(app=app.name, hosts=hosts, upstreams=tuple(sorted(i.address or "" for i in ups))))
+        if self._router is not None:
+            self._router.apply(routes)
+        self.observed.routes = routes
+        drain = self._routed & leaving
+        self._routed = routed
+        return drain
+
+    def _remove(self, inst: Instance, drain_s: float) -> None:
+        """Drain (let requests already sent finish), stop and remove one instance; then wake the loop."""
+        try:
+            if drain_s:
+                time.sleep(drain_s)
+            self._backend.remove_instance(inst.id, self._grace_s)
+        except MyPaasError as exc:
+            log.warning("removing %s failed: %s", inst.name, exc.message)
+        finally:
+            self._removing.pop(inst.id, None)
+            self.wake()

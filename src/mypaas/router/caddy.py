@@ -1,0 +1,220 @@
+"""Drive Caddy through its admin API: push route configs (``POST /load``); start, adopt or stop the process.
+
+The only module that talks to Caddy; httpx and OS errors become ``BackendError`` here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+
+from mypaas.errors import BackendError
+from mypaas.router.config import Route, config_hash, render
+
+START_TIMEOUT = 10.0  # seconds for a started Caddy to answer on its admin API
+STOP_TIMEOUT = 5.0
+POLL_INTERVAL = 0.05
+LOG_TAIL_LINES = 15
+
+
+class CaddyRouter:
+    """One Caddy process serving every app's routes on ``listen_port``, managed on ``admin`` (host:port).
+
+    ``apply`` is safe to call on every reconcile pass: it pushes only when the rendered config changed.
+    """
+
+    def __init__(self, *, admin: str, listen_port: int, config_dir: Path, log_path: Path) -> None:
+        self.admin = admin
+        self.listen_port = listen_port
+        self.config_dir = config_dir
+        self.log_path = log_path
+        self._client = httpx.Client(
+            base_url=f"http://{admin}",
+            timeout=httpx.Timeout(5.0, connect=1.0),
+            trust_env=False,
+        )
+        self._lock = threading.Lock()
+        self._pushed_hash: str | None = None
+        self._pushed_config: dict[str, Any] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.config_dir / "caddy.json"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.config_dir / "caddy.pid"
+
+    def apply(self, routes: Sequence[Route]) -> bool:
+        """Make Caddy serve ``routes``; return True if a new config was pushed, False if it was current."""
+        config = render(routes, listen_port=self.listen_port, admin=self.admin)
+        digest = config_hash(config)
+        with self._lock:
+            if digest == self._pushed_hash:
+                return False
+            self._pushed_hash = None  # a failed push must be retried by the next apply
+            self._post_load(config)
+            self._pushed_hash = digest
+            self._pushed_config = config
+        return True
+
+    def healthy(self) -> bool:
+        """True if Caddy's admin API answers."""
+        try:
+            return self._client.get("/config/").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def ensure_running(self) -> None:
+        """Adopt the Caddy answering on the admin address, or start one and wait until it answers."""
+        with self._lock:
+            self._forget_pushed()  # adopted or new, its routes are unknown: the next apply pushes
+            if self.healthy():
+                return
+            self._start()
+
+    def stop(self) -> None:
+        """Stop Caddy (through the admin API, else by the pid in the pid file). Stopping twice is fine."""
+        with self._lock:
+            self._forget_pushed()
+            try:
+                self._client.post("/stop")
+            except httpx.HTTPError:
+                self._kill_from_pid_file()
+            self._wait_stopped()
+            self.pid_path.unlink(missing_ok=True)
+
+    def last_config(self) -> dict[str, Any] | None:
+        """A copy of the config last pushed to Caddy by this router, if any."""
+        return copy.deepcopy(self._pushed_config)
+
+    def close(self) -> None:
+        """Release the HTTP client (Caddy keeps running)."""
+        self._client.close()
+
+    # -- admin API -------------------------------------------------------------------------------------
+
+    def _post_load(self, config: dict[str, Any]) -> None:
+        try:
+            response = self._client.post("/load", json=config)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"router: Caddy admin API at {self.admin} is unreachable: {exc}") from exc
+        if response.is_error:
+            raise BackendError(self._describe_load_error(_error_text(response)))
+
+    def _describe_load_error(self, text: str) -> str:
+        if "address already in use" in text:
+            return f"router: cannot listen on :{self.listen_port}: address already in use"
+        if "permission denied" in text:
+            return f"router: cannot listen on :{self.listen_port}: permission denied"
+        return f"router: Caddy rejected the config: {text}"
+
+    def _forget_pushed(self) -> None:
+        self._pushed_hash = None
+        self._pushed_config = None
+
+    # -- process ---------------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        initial = render([], listen_port=self.listen_port, admin=self.admin)
+        self.config_path.write_text(json.dumps(initial, indent=2) + "\n")
+        env = {**os.environ, "XDG_DATA_HOME": str(self.config_dir), "XDG_CONFIG_HOME": str(self.config_dir)}
+        try:
+            with self.log_path.open("ab") as log:
+                self._process = subprocess.Popen(
+                    ["caddy", "run", "--config", str(self.config_path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=self.config_dir,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise BackendError(f"router: cannot start caddy: {exc}") from exc
+        self.pid_path.write_text(f"{self._process.pid}\n")
+        self._wait_started(self._process)
+
+    def _wait_started(self, process: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.healthy():
+                return
+            if process.poll() is not None:
+                self._start_failed(f"caddy exited with status {process.returncode}")
+            time.sleep(POLL_INTERVAL)
+        process.kill()
+        process.wait()
+        self._start_failed(f"caddy's admin API did not answer on {self.admin} within {START_TIMEOUT:.0f} s")
+
+    def _start_failed(self, reason: str) -> NoReturn:
+        self.pid_path.unlink(missing_ok=True)
+        tail = _tail(self.log_path, LOG_TAIL_LINES)
+        if "address already in use" in tail:
+            reason = f"cannot listen on :{self.listen_port} or {self.admin}: address already in use"
+        raise BackendError(f"router: {reason}; last lines of {self.log_path}:\n{tail}")
+
+    def _kill_from_pid_file(self) -> None:
+        pid = _read_pid(self.pid_path)
+        if pid is not None and _is_caddy(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def _wait_stopped(self) -> None:
+        deadline = time.monotonic() + STOP_TIMEOUT
+        if self._process is not None:  # our own child: reap it so it leaves no zombie
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=STOP_TIMEOUT)
+            self._process = None
+        pid = _read_pid(self.pid_path)
+        while time.monotonic() < deadline and (self.healthy() or (pid is not None and _is_caddy(pid))):
+            time.sleep(POLL_INTERVAL)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, str):
+        return error
+    return response.text.strip() or f"HTTP {response.status_code}"
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_caddy(pid: int) -> bool:
+    """Guard against a recycled pid: only signal a process whose command line is caddy's."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"caddy" in cmdline.split(b"\0", 1)[0]

@@ -1,0 +1,1 @@
+"""The minimal status page served by the manager."""
