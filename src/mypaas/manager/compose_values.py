@@ -65,7 +65,7 @@ def load_yaml(text: str) -> Any:
     try:
         return yaml.load(text, Loader=_ComposeLoader)  # noqa: S506 -- _ComposeLoader is a SafeLoader
     except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise InvalidSpec(f"invalid YAML: {problem}{where}", field="compose") from exc

@@ -7,6 +7,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -39,7 +40,14 @@ def platform_id(sessions: sessionmaker[Session]) -> str:
 
 
 class Platform:
-    def __init__(self, settings: Settings, *, backend: Backend | None = None, router: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backend: Backend | None = None,
+        router: Any = None,
+        probe: Callable[[str], bool] | None = None,
+    ) -> None:
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
         settings.log_dir.mkdir(parents=True, exist_ok=True)
@@ -74,6 +82,7 @@ class Platform:
             drain_s=settings.drain_s,
             stop_grace_s=settings.stop_grace_s,
             resync_s=settings.resync_s,
+            probe=probe,
         )
         self.apps = Apps(
             sessions=self.sessions,

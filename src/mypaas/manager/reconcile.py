@@ -79,6 +79,7 @@ class Reconciler:
         stop_grace_s: float = 10.0,
         resync_s: float = 10.0,
         clock: Callable[[], float] = time.time,
+        probe: Callable[[str], bool] | None = None,
     ) -> None:
         self._sessions = sessions
         self._backend = backend
@@ -96,7 +97,7 @@ class Reconciler:
         self._routed: set[str] = set()  # instance ids in the router's last config
         self._removing: dict[str, Instance] = {}  # being drained and stopped in the background
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reconcile")
-        self.tracker = HealthTracker(min_running_s=min_running_s, on_change=self.wake)
+        self.tracker = HealthTracker(min_running_s=min_running_s, on_change=self.wake, **({"probe": probe} if probe else {}))
         self.observed = Observed()
 
     def wake(self) -> None:

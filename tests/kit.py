@@ -1,0 +1,278 @@
+"""Test and benchmark kit: tiny images made locally from busybox, and a real platform in a temp folder.
+
+Everything it creates carries a label or a name the teardown finds, so it is removed even when a
+test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BUSYBOX = Path("/bin/busybox")
+TEST_LABEL = "mypaas.test"
+APPLETS = ("sh", "httpd", "sleep", "cat", "echo", "hostname", "nc", "printf", "env", "ls", "true", "false", "kill")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def docker_client() -> docker.DockerClient:
+    return docker.from_env(version="auto")
+
+
+def busybox_image(
+    tag: str,
+    *,
+    files: dict[str, str] | None = None,
+    cmd: Sequence[str] = ("/bin/httpd", "-f", "-p", "80", "-h", "/www"),
+    expose: int | None = 80,
+    executable: Sequence[str] = (),
+) -> str:
+    """Import a busybox root filesystem plus ``files`` as image ``tag`` (labelled for cleanup)."""
+    client = docker_client()
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        return str(client.images.get(tag).id)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        _add_dir(tar, "bin")
+        tar.add(str(BUSYBOX), arcname="bin/busybox")
+        for applet in APPLETS:
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+        for d in ("www", "tmp", "etc"):
+            _add_dir(tar, d)
+        made = {"bin", "www", "tmp", "etc"}
+        for path, text in (files or {"www/index.html": "hello\n"}).items():
+            parent = str(Path(path.lstrip("/")).parent)
+            if parent != "." and parent not in made:
+                _add_dir(tar, parent)
+                made.add(parent)
+            data = text.encode()
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode = len(data), 0o755 if path in executable else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    changes = [f"CMD {json.dumps(list(cmd))}", f'LABEL {TEST_LABEL}="1"']
+    if expose:
+        changes.append(f"EXPOSE {expose}")
+    repo, _, version = tag.partition(":")
+    client.api.import_image_from_data(buf.getvalue(), repository=repo, tag=version or "latest", changes=changes)
+    return str(client.images.get(tag).id)
+
+
+def _add_dir(tar: tarfile.TarFile, name: str) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = tarfile.DIRTYPE, 0o755
+    tar.addfile(info)
+
+
+def web_image(tag: str, body: str) -> str:
+    """An HTTP server answering ``body`` on /, and its container's hostname on /id.html."""
+    return busybox_image(
+        tag,
+        files={"www/index.html": body + "\n"},
+        cmd=("/bin/sh", "-c", "hostname > /www/id.html; exec httpd -f -p 80 -h /www"),
+    )
+
+
+class Platform:
+    """A real MyPaas (manager + Caddy) on free ports, its state in a temp folder."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="mypaas-test-"))
+        self.api_port = free_port()
+        self.router_port = free_port()
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "MYPAAS_HOME": str(self.home),
+                "MYPAAS_API_PORT": str(self.api_port),
+                "MYPAAS_ROUTER_PORT": str(self.router_port),
+                "MYPAAS_ROUTER_ADMIN": f"127.0.0.1:{free_port()}",
+                "MYPAAS_DEPLOY_TIMEOUT_S": "12",
+                "MYPAAS_DRAIN_S": "0.5",
+                "MYPAAS_STOP_GRACE_S": "2",
+                "MYPAAS_MIN_RUNNING_S": "1",
+            }
+        )
+        self.env.pop("MYPAAS_URL", None)
+        self.env.pop("MYPAAS_TOKEN", None)
+        self.env.update({f"MYPAAS_{k.upper()}": str(v) for k, v in settings.items()})
+        self.platform_id = ""
+        self._http = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", trust_env=False, timeout=30)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def up(self) -> None:
+        self.cli("up", check=True)
+        self._http.headers["Authorization"] = f"Bearer {self.token}"
+        self.platform_id = self.api("GET", "/api/v1/status")["platform"]
+
+    def down(self) -> None:
+        self.cli("down")
+
+    def kill_manager(self) -> None:
+        pid = int((self.home / "run" / "manager.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+    def cleanup(self) -> None:
+        """Stop the platform and remove every engine resource it made; then its folder."""
+        with contextlib.suppress(Exception):
+            self.down()
+        with contextlib.suppress(Exception):
+            pid = int((self.home / "router" / "caddy.pid").read_text())
+            os.kill(pid, signal.SIGKILL)
+        if self.platform_id:
+            remove_labelled(f"mypaas.platform={self.platform_id}")
+        self._http.close()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    @property
+    def token(self) -> str:
+        return (self.home / "admin-token").read_text().strip()
+
+    # -- clients --------------------------------------------------------------------------------
+
+    def cli(self, *args: str, check: bool = False, timeout: float = 120, stdin: str | None = None) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mypaas.cli.main", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin,
+            cwd=ROOT,
+        )
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"mypaas {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return result
+
+    def api(self, method: str, path: str, expect: int | None = None, **kw: Any) -> Any:
+        r = self._http.request(method, path, **kw)
+        if expect is not None:
+            assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
+        elif r.status_code >= 400:
+            raise AssertionError(f"{method} {path}: {r.status_code} {r.text}")
+        return r.json() if r.content and r.headers.get("content-type", "").startswith("application/json") else r
+
+    def raw(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        return self._http.request(method, path, **kw)
+
+    def wait_op(self, op: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cur = self.api("GET", f"/api/v1/operations/{op['id']}", params={"wait": 5})
+            if cur["status"] in ("succeeded", "failed"):
+                return dict(cur)
+        raise AssertionError(f"operation {op['id']} did not finish in {timeout}s")
+
+    def get(self, app_or_host: str, path: str = "/", timeout: float = 3) -> tuple[int, str]:
+        """One request through the router (Host header: Python does not resolve *.localhost)."""
+        host = app_or_host if "." in app_or_host else f"{app_or_host}.localhost"
+        conn = http.client.HTTPConnection("127.0.0.1", self.router_port, timeout=timeout)
+        try:
+            conn.request("GET", path, headers={"Host": host})
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode(errors="replace")
+        except OSError as exc:
+            return 0, str(exc)
+        finally:
+            conn.close()
+
+    def wait_for(self, app: str, status: int = 200, body: str | None = None, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        last: tuple[int, str] = (0, "")
+        while time.monotonic() < deadline:
+            last = self.get(app)
+            if last[0] == status and (body is None or body in last[1]):
+                return last[1]
+            time.sleep(0.05)
+        raise AssertionError(f"{app}: wanted {status} {body!r}, last got {last}")
+
+    def instances(self, app: str) -> list[dict[str, Any]]:
+        return list(self.api("GET", f"/api/v1/apps/{app}/instances"))
+
+    def wait_ready(self, app: str, n: int, timeout: float = 20) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        insts: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            insts = self.instances(app)
+            if len(insts) == n and all(i["ready"] for i in insts):
+                return insts
+            time.sleep(0.1)
+        raise AssertionError(f"{app}: wanted {n} ready instances, have {insts}")
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def __repr__(self) -> str:
+        return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
+
+
+def remove_labelled(label: str) -> None:
+    """Remove containers, then networks and volumes, carrying ``label``."""
+    client = docker_client()
+    for c in client.containers.list(all=True, filters={"label": label}):
+        with contextlib.suppress(docker.errors.APIError):
+            c.remove(force=True)
+    for n in client.networks.list(filters={"label": label}):
+        with contextlib.suppress(docker.errors.APIError):
+            n.remove()
+    for v in client.volumes.list(filters={"label": label}):
+        with contextlib.suppress(docker.errors.APIError):
+            v.remove(force=True)
+
+
+@contextlib.contextmanager
+def running_platform(**settings: Any) -> Iterator[Platform]:
+    platform = Platform(**settings)
+    try:
+        platform.up()
+        yield platform
+    finally:
+        platform.cleanup()
+
+
+def wait_until(check: Any, timeout: float = 20, interval: float = 0.1) -> Any:
+    """Poll ``check()`` until it returns something truthy; fail with a message at ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s: {getattr(check, '__name__', check)}")

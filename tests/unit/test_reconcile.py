@@ -1,0 +1,154 @@
+"""The reconcile loop on the fake backend and a real SQLite store: rollouts, failures, restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from mypaas.composer.fake import FakeBackend
+from mypaas.domain import InstanceState
+from mypaas.errors import InvalidSpec, NotFound
+from mypaas.manager.apps import DeployRequest
+from mypaas.manager.compose import single_image_spec
+from mypaas.manager.platform import Platform
+from mypaas.router.config import Route
+from mypaas.settings import Settings
+
+
+class FakeRouter:
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def apply(self, routes: Sequence[Route]) -> bool:
+        self.routes = list(routes)
+        return True
+
+    def upstreams(self, app: str) -> tuple[str, ...]:
+        return next((r.upstreams for r in self.routes if r.app == app), ())
+
+
+class World:
+    def __init__(self, home: Path, backend: FakeBackend | None = None) -> None:
+        self.backend = backend or FakeBackend()
+        self.router = FakeRouter()
+        self.healthy: set[str] = set()  # addresses whose HTTP probe succeeds
+        settings = Settings(home=home, deploy_timeout_s=30, min_running_s=0, drain_s=0)
+        self.platform = Platform(settings, backend=self.backend, router=self.router, probe=self.probe)
+        self.now = __import__("time").time()
+        self.platform.reconciler._clock = lambda: self.now  # noqa: SLF001 - the test owns time
+
+    def probe(self, address: str) -> bool:
+        return address in self.healthy
+
+    def settle(self, passes: int = 6) -> None:
+        """Run passes, marking every instance healthy, as probes would."""
+        rec = self.platform.reconciler
+        for _ in range(passes):
+            rec.pass_once()
+            for inst in self.backend.instances.values():
+                if inst.address and inst.state == InstanceState.STARTING:
+                    self.healthy.add(inst.address)
+            self.probe_all()
+            rec._pool.shutdown(wait=True)  # noqa: SLF001 - wait for background removals
+            rec._pool = __import__("concurrent.futures").futures.ThreadPoolExecutor(2)  # noqa: SLF001
+
+    def probe_all(self) -> None:
+        tracker = self.platform.reconciler.tracker
+        for iid, probe in list(tracker._probes.items()):  # noqa: SLF001
+            tracker._check(iid, probe)  # noqa: SLF001
+
+    def deploy(self, app: str, ref: str) -> str:
+        req = DeployRequest(spec=single_image_spec(ref, port=80), contexts={}, user="t", description="Deploy")
+        return self.platform.apps.deploy(app, req).id
+
+    def op(self, op_id: str) -> str:
+        return self.platform.operations.get(op_id).status
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    w.backend.add_image("web:1")
+    w.backend.add_image("web:2")
+    yield w
+
+
+def test_deploy_converges_and_routes(world: World) -> None:
+    op = world.deploy("shop", "web:1")
+    world.settle()
+    assert world.op(op) == "succeeded"
+    [inst] = world.backend.instances.values()
+    assert world.router.upstreams("shop") == (inst.address,)
+    assert next(r.hosts for r in world.router.routes if r.app == "shop") == ("shop.localhost",)
+
+
+def test_rolling_deploy_replaces_old_release(world: World) -> None:
+    world.deploy("shop", "web:1")
+    world.settle()
+    old = set(world.backend.instances)
+    op = world.deploy("shop", "web:2")
+    world.settle()
+    assert world.op(op) == "succeeded"
+    assert not old & set(world.backend.instances)
+    assert {i.release for i in world.backend.instances.values()} == {2}
+    statuses = [r["status"] for r in world.platform.apps.releases("shop")]
+    assert statuses == ["active", "superseded"]
+
+
+def test_unhealthy_release_is_abandoned(world: World) -> None:
+    world.deploy("shop", "web:1")
+    world.settle()
+    op = world.deploy("shop", "web:2")
+    rec = world.platform.reconciler
+    rec.pass_once()  # creates the v2 instance, which never passes its probe
+    world.now += 31
+    rec.pass_once()
+    assert world.op(op) == "failed"
+    assert "v1 keeps serving" in world.platform.operations.get(op).message
+    world.settle()
+    assert {i.release for i in world.backend.instances.values()} == {1}
+    assert [r["status"] for r in world.platform.apps.releases("shop")] == ["failed", "active"]
+
+
+def test_a_new_manager_adopts_running_instances(world: World, tmp_path: Path) -> None:
+    world.deploy("shop", "web:1")
+    world.settle()
+    before = set(world.backend.instances)
+    again = World(tmp_path, backend=world.backend)  # same state store, same engine
+    again.healthy = set(world.healthy)
+    again.settle()
+    assert set(world.backend.instances) == before  # nothing recreated
+    assert again.router.upstreams("shop")
+
+
+def test_crashed_instance_is_replaced(world: World) -> None:
+    world.deploy("shop", "web:1")
+    world.settle()
+    [iid] = world.backend.instances
+    world.backend.set_state(iid, InstanceState.EXITED, exit_code=137)
+    world.settle()
+    [new] = world.backend.instances
+    assert new != iid and world.router.upstreams("shop")
+
+
+def test_delete_removes_everything(world: World) -> None:
+    world.deploy("shop", "web:1")
+    world.settle()
+    op = world.platform.apps.delete("shop", "t").id
+    world.settle()
+    assert world.op(op) == "succeeded"
+    assert not world.backend.instances and not world.backend.networks
+    with pytest.raises(NotFound):
+        world.platform.apps.get("shop")
+
+
+def test_bad_input_leaves_nothing(world: World) -> None:
+    with pytest.raises(InvalidSpec) as exc:
+        world.deploy("Bad_Name", "web:1")
+    assert exc.value.field == "app"
+    with pytest.raises(InvalidSpec) as exc:
+        world.deploy("shop", "missing:1")
+    assert exc.value.field == "services.web.image"
+    assert world.platform.apps.list() == []
