@@ -29,7 +29,21 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 BUSYBOX = Path("/bin/busybox")
 TEST_LABEL = "mypaas.test"
-APPLETS = ("sh", "httpd", "sleep", "cat", "echo", "hostname", "nc", "printf", "env", "ls", "true", "false", "kill")
+APPLETS = (
+    "sh",
+    "httpd",
+    "sleep",
+    "cat",
+    "echo",
+    "hostname",
+    "nc",
+    "printf",
+    "env",
+    "ls",
+    "true",
+    "false",
+    "kill",
+)
 
 
 def free_port() -> int:
@@ -78,7 +92,9 @@ def busybox_image(
     if expose:
         changes.append(f"EXPOSE {expose}")
     repo, _, version = tag.partition(":")
-    client.api.import_image_from_data(buf.getvalue(), repository=repo, tag=version or "latest", changes=changes)
+    client.api.import_image_from_data(
+        buf.getvalue(), repository=repo, tag=version or "latest", changes=changes
+    )
     return str(client.images.get(tag).id)
 
 
@@ -170,10 +186,13 @@ class Platform:
             timeout=timeout,
             input=stdin,
             cwd=ROOT,
+            check=False,
         )
         result = Result(proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:
-            raise AssertionError(f"mypaas {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"mypaas {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         return result
 
     def api(self, method: str, path: str, expect: int | None = None, **kw: Any) -> Any:
@@ -182,7 +201,9 @@ class Platform:
             assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
         elif r.status_code >= 400:
             raise AssertionError(f"{method} {path}: {r.status_code} {r.text}")
-        return r.json() if r.content and r.headers.get("content-type", "").startswith("application/json") else r
+        return (
+            r.json() if r.content and r.headers.get("content-type", "").startswith("application/json") else r
+        )
 
     def raw(self, method: str, path: str, **kw: Any) -> httpx.Response:
         return self._http.request(method, path, **kw)

@@ -14,7 +14,9 @@ from mypaas.errors import InvalidSpec
 
 # An app or service name is one DNS label: it becomes a host name (APP.<base domain>) and a network alias.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+)
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -32,7 +34,9 @@ def check_name(value: str, field: str = "app") -> str:
 def check_domain(value: str) -> str:
     domain = value.strip().lower().rstrip(".")
     if not _DOMAIN.match(domain) or "." not in domain:
-        raise InvalidSpec(f"invalid domain {value!r}: expected a host name such as www.example.com", field="domain")
+        raise InvalidSpec(
+            f"invalid domain {value!r}: expected a host name such as www.example.com", field="domain"
+        )
     return domain
 
 

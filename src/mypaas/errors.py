@@ -1,13 +1,13 @@
 """The one exception tree of MyPaas; adapters map it to exit codes and HTTP statuses.
 
-    MyPaasError            anything MyPaas reports to a user (message, optional field)
-    ├── InvalidSpec        bad input: a name, a key, a value (HTTP 400)
-    ├── NotFound           an unknown app, release, image, operation (HTTP 404)
-    ├── Conflict           taken names, ports or domains; an app busy (HTTP 409)
-    ├── Unauthorized       a missing or wrong token (HTTP 401)
-    ├── NotSupported       a backend or driver cannot do this (HTTP 501)
-    └── BackendError       the engine, Caddy or another real part failed (HTTP 502)
-        └── BuildFailed    an image build failed; carries the build's last lines
+MyPaasError            anything MyPaas reports to a user (message, optional field)
+├── InvalidSpec        bad input: a name, a key, a value (HTTP 400)
+├── NotFound           an unknown app, release, image, operation (HTTP 404)
+├── Conflict           taken names, ports or domains; an app busy (HTTP 409)
+├── Unauthorized       a missing or wrong token (HTTP 401)
+├── NotSupported       a backend or driver cannot do this (HTTP 501)
+└── BackendError       the engine, Caddy or another real part failed (HTTP 502)
+    └── BuildFailed    an image build failed; carries the build's last lines
 """
 
 from __future__ import annotations

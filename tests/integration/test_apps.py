@@ -43,7 +43,9 @@ def test_deploy_image_route_and_inspect(platform: kit.Platform, images: dict[str
 
     assert platform.cli("rm", app, "--yes").code == 0
     assert platform.get(app)[0] == 404
-    assert not [c for c in kit.docker_client().containers.list(all=True, filters={"label": f"mypaas.app={app}"})]
+    assert not [
+        c for c in kit.docker_client().containers.list(all=True, filters={"label": f"mypaas.app={app}"})
+    ]
     assert not kit.docker_client().networks.list(filters={"label": f"mypaas.app={app}"})
 
 
@@ -76,7 +78,11 @@ def test_redeploy_and_rollback(platform: kit.Platform, images: dict[str, str]) -
     assert platform.cli("rollback", app).code == 0
     platform.wait_for(app, body="version one")
     releases = platform.cli("releases", app, "--json").json()
-    assert [(r["version"], r["status"]) for r in releases] == [(3, "active"), (2, "superseded"), (1, "superseded")]
+    assert [(r["version"], r["status"]) for r in releases] == [
+        (3, "active"),
+        (2, "superseded"),
+        (1, "superseded"),
+    ]
     assert "v1" in releases[0]["description"]
     assert platform.cli("rollback", app, "v2").code == 0
     platform.wait_for(app, body="version two")

@@ -94,9 +94,7 @@ def test_two_services_call_each_other_by_name(
 
 def test_deploy_a_dockerfile_folder(platform: kit.Platform, images: dict[str, str], tmp_path: Path) -> None:
     app = f"built-{secrets.token_hex(3)}"
-    (tmp_path / "Dockerfile").write_text(
-        f"FROM {images['v1']}\nCOPY page.html /www/index.html\nEXPOSE 80\n"
-    )
+    (tmp_path / "Dockerfile").write_text(f"FROM {images['v1']}\nCOPY page.html /www/index.html\nEXPOSE 80\n")
     (tmp_path / "page.html").write_text("built from source\n")
     r = platform.cli("deploy", app, str(tmp_path))
     assert r.code == 0, r

@@ -58,17 +58,26 @@ def test_malformed_and_unsupported_compose(platform: kit.Platform, tmp_path: Pat
     assert r.status_code == 400 and r.json()["field"] == "configs"
     bad.write_text("services:\n  web:\n    image: x\n    deploy:\n      placement: {}\n")
     assert "placement" in one_error_line(platform.cli("deploy", app, "-f", str(bad)))
-    r = platform.raw("POST", f"/api/v1/apps/{app}/deploys", content=b"{not json", headers={"content-type": "application/json"})
+    r = platform.raw(
+        "POST",
+        f"/api/v1/apps/{app}/deploys",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 400 and "error" in r.json()
     assert_absent(platform, app)
 
 
-def test_failing_dockerfile_leaves_nothing(platform: kit.Platform, images: dict[str, str], tmp_path: Path) -> None:
+def test_failing_dockerfile_leaves_nothing(
+    platform: kit.Platform, images: dict[str, str], tmp_path: Path
+) -> None:
     app = f"badbuild-{secrets.token_hex(3)}"
     (tmp_path / "Dockerfile").write_text(f"FROM {images['v1']}\nRUN /bin/false\n")
     err = one_error_line(platform.cli("deploy", app, str(tmp_path)))
     assert "build failed" in err
-    kit.wait_until(lambda: not leftovers(app) and app not in [a["name"] for a in platform.api("GET", "/api/v1/apps")])
+    kit.wait_until(
+        lambda: not leftovers(app) and app not in [a["name"] for a in platform.api("GET", "/api/v1/apps")]
+    )
 
 
 def test_port_conflict(platform: kit.Platform, images: dict[str, str], tmp_path: Path) -> None:
@@ -109,4 +118,6 @@ def test_failed_deploy_keeps_old_release_serving(platform: kit.Platform, images:
 def test_failed_first_deploy_leaves_nothing(platform: kit.Platform, images: dict[str, str]) -> None:
     app = f"never-{secrets.token_hex(3)}"
     one_error_line(platform.cli("deploy", app, "--image", images["crash"], "--port", "80"))
-    kit.wait_until(lambda: not leftovers(app) and app not in [a["name"] for a in platform.api("GET", "/api/v1/apps")])
+    kit.wait_until(
+        lambda: not leftovers(app) and app not in [a["name"] for a in platform.api("GET", "/api/v1/apps")]
+    )

@@ -7,19 +7,48 @@ from mypaas.manager.plan import DesiredApp, plan_app
 
 
 def spec(**services: ServiceSpec) -> AppSpec:
-    return AppSpec(services=services or {"web": ServiceSpec(name="web", image="x", image_id="sha256:1", expose=[80])})
+    return AppSpec(
+        services=services or {"web": ServiceSpec(name="web", image="x", image_id="sha256:1", expose=[80])}
+    )
 
 
-def inst(n: int, release: int = 1, service: str = "web", state: InstanceState = InstanceState.STARTING,
-         **kw: object) -> Instance:
-    return Instance(id=f"i{n}", name=f"n{n}", app="a", service=service, release=release, state=state,
-                    created=float(n), **kw)  # type: ignore[arg-type]
+def inst(
+    n: int,
+    release: int = 1,
+    service: str = "web",
+    state: InstanceState = InstanceState.STARTING,
+    **kw: object,
+) -> Instance:
+    return Instance(
+        id=f"i{n}",
+        name=f"n{n}",
+        app="a",
+        service=service,
+        release=release,
+        state=state,
+        created=float(n),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-def app(target: int = 1, current: int | None = 1, scale: int = 1, state: str = "running",
-        deadline: float | None = None, the_spec: AppSpec | None = None) -> DesiredApp:
-    return DesiredApp(name="a", state=state, spec=the_spec or spec(), config={}, target=(target, 0),
-                      current=(current, 0) if current else None, scale={"web": scale}, deadline=deadline)
+def app(
+    target: int = 1,
+    current: int | None = 1,
+    scale: int = 1,
+    state: str = "running",
+    deadline: float | None = None,
+    the_spec: AppSpec | None = None,
+) -> DesiredApp:
+    return DesiredApp(
+        name="a",
+        state=state,
+        spec=the_spec or spec(),
+        config={},
+        target=(target, 0),
+        current=(current, 0) if current else None,
+        scale={"web": scale},
+        deadline=deadline,
+    )
 
 
 def always(_: Instance) -> bool:
@@ -56,7 +85,9 @@ def test_rollout_keeps_old_until_new_is_ready() -> None:
 
 
 def test_rollout_past_deadline_is_abandoned() -> None:
-    plan = plan_app(app(target=2, current=1, deadline=10), [inst(1), inst(2, release=2)], lambda i: i.release == 1, 11)
+    plan = plan_app(
+        app(target=2, current=1, deadline=10), [inst(1), inst(2, release=2)], lambda i: i.release == 1, 11
+    )
     assert plan.abandon and plan.remove == []
 
 
@@ -84,10 +115,19 @@ def test_host_port_rolls_stop_first() -> None:
 
 def test_depends_on_healthy_waits() -> None:
     db = ServiceSpec(name="db", image="x", image_id="sha256:2")
-    web = ServiceSpec(name="web", image="x", image_id="sha256:1", expose=[80], depends_on={"db": "service_healthy"})
+    web = ServiceSpec(
+        name="web", image="x", image_id="sha256:1", expose=[80], depends_on={"db": "service_healthy"}
+    )
     the_spec = spec(db=db, web=web)
-    desired = DesiredApp(name="a", state="running", spec=the_spec, config={}, target=(1, 0), current=None,
-                         scale={"db": 1, "web": 1})
+    desired = DesiredApp(
+        name="a",
+        state="running",
+        spec=the_spec,
+        config={},
+        target=(1, 0),
+        current=None,
+        scale={"db": 1, "web": 1},
+    )
     plan = plan_app(desired, [], never, 0)
     assert plan.create == [("db", 1)]
     plan = plan_app(desired, [inst(1, service="db")], never, 0)

@@ -37,7 +37,7 @@ class World:
         settings = Settings(home=home, deploy_timeout_s=30, min_running_s=0, drain_s=0)
         self.platform = Platform(settings, backend=self.backend, router=self.router, probe=self.probe)
         self.now = __import__("time").time()
-        self.platform.reconciler._clock = lambda: self.now  # noqa: SLF001 - the test owns time
+        self.platform.reconciler._clock = lambda: self.now
 
     def probe(self, address: str) -> bool:
         return address in self.healthy
@@ -51,13 +51,13 @@ class World:
                 if inst.address and inst.state == InstanceState.STARTING:
                     self.healthy.add(inst.address)
             self.probe_all()
-            rec._pool.shutdown(wait=True)  # noqa: SLF001 - wait for background removals
-            rec._pool = __import__("concurrent.futures").futures.ThreadPoolExecutor(2)  # noqa: SLF001
+            rec._pool.shutdown(wait=True)
+            rec._pool = __import__("concurrent.futures").futures.ThreadPoolExecutor(2)
 
     def probe_all(self) -> None:
         tracker = self.platform.reconciler.tracker
-        for iid, probe in list(tracker._probes.items()):  # noqa: SLF001
-            tracker._check(iid, probe)  # noqa: SLF001
+        for iid, probe in list(tracker._probes.items()):
+            tracker._check(iid, probe)
 
     def deploy(self, app: str, ref: str) -> str:
         req = DeployRequest(spec=single_image_spec(ref, port=80), contexts={}, user="t", description="Deploy")
@@ -151,4 +151,4 @@ def test_bad_input_leaves_nothing(world: World) -> None:
     with pytest.raises(InvalidSpec) as exc:
         world.deploy("shop", "missing:1")
     assert exc.value.field == "services.web.image"
-    assert world.platform.apps.list() == []
+    assert world.platform.apps.summaries() == []

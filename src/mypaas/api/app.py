@@ -82,6 +82,24 @@ def create_app(platform: Platform) -> FastAPI:
         redoc_url=None,
     )
 
+    _error_handlers(app)
+    app.state.platform = platform
+    v1 = APIRouter(prefix="/api/v1")
+    _platform_routes(v1, platform)
+    _app_routes(v1, platform)
+    _lifecycle_routes(v1, platform)
+    _release_routes(v1, platform)
+    _domain_routes(v1, platform)
+    app.include_router(v1)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return render_status(platform_status(platform), platform.apps.summaries())
+
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MyPaasError)
     async def _mypaas_error(_: Request, exc: MyPaasError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=exc.status)
@@ -96,9 +114,8 @@ def create_app(platform: Platform) -> FastAPI:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
 
-    app.state.platform = platform
-    v1 = APIRouter(prefix="/api/v1")
 
+def _platform_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/health", tags=["platform"])
     def health() -> dict[str, str]:
         """Liveness of the manager (no token needed)."""
@@ -109,9 +126,25 @@ def create_app(platform: Platform) -> FastAPI:
         """Health of each component: manager, engine, router, reconcile loop."""
         return platform_status(platform)
 
+    @v1.get("/operations/{op_id}", tags=["operations"])
+    def operation(
+        op_id: str,
+        _: User,
+        wait: Annotated[float, Query(ge=0, le=60)] = 0,
+        log_offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """An operation; with ``wait``, held until it finishes or its log grows past ``log_offset``."""
+        if wait:
+            op = platform.operations.wait(op_id, wait, log_offset=log_offset)
+        else:
+            op = platform.operations.get(op_id)
+        return op_dict(op, log_offset)
+
+
+def _app_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/apps", tags=["apps"])
     def list_apps(_: User) -> list[dict[str, Any]]:
-        return platform.apps.list()
+        return platform.apps.summaries()
 
     @v1.get("/apps/{name}", tags=["apps"])
     def get_app(name: str, _: User) -> dict[str, Any]:
@@ -154,6 +187,8 @@ def create_app(platform: Platform) -> FastAPI:
 
         return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
 
+
+def _lifecycle_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.put("/apps/{name}/scale", tags=["apps"])
     def scale(name: str, body: ScaleBody, who: User) -> dict[str, Any]:
         if not body.replicas:
@@ -178,6 +213,8 @@ def create_app(platform: Platform) -> FastAPI:
     def remove(name: str, who: User) -> dict[str, Any]:
         return op_dict(platform.apps.delete(name, who))
 
+
+def _release_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/apps/{name}/releases", tags=["releases"])
     def releases(name: str, _: User) -> list[dict[str, Any]]:
         return platform.apps.releases(name)
@@ -196,6 +233,8 @@ def create_app(platform: Platform) -> FastAPI:
             raise InvalidSpec("nothing to change: give KEY=VALUE to set or KEY to unset", field="set")
         return op_dict(platform.apps.set_config(name, body.set, body.unset, who))
 
+
+def _domain_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/apps/{name}/domains", tags=["domains"])
     def domains(name: str, _: User) -> list[str]:
         return platform.apps.domains(name)
@@ -207,28 +246,6 @@ def create_app(platform: Platform) -> FastAPI:
     @v1.delete("/apps/{name}/domains/{domain}", status_code=204, tags=["domains"])
     def remove_domain(name: str, domain: str, _: User) -> None:
         platform.apps.remove_domain(name, domain)
-
-    @v1.get("/operations/{op_id}", tags=["operations"])
-    def operation(
-        op_id: str,
-        _: User,
-        wait: Annotated[float, Query(ge=0, le=60)] = 0,
-        log_offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
-        """An operation; with ``wait``, held until it finishes or its log grows past ``log_offset``."""
-        if wait:
-            op = platform.operations.wait(op_id, wait, log_offset=log_offset)
-        else:
-            op = platform.operations.get(op_id)
-        return op_dict(op, log_offset)
-
-    app.include_router(v1)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> str:
-        return render_status(platform_status(platform), platform.apps.list())
-
-    return app
 
 
 def platform_status(platform: Platform) -> dict[str, Any]:
@@ -242,7 +259,11 @@ def platform_status(platform: Platform) -> dict[str, Any]:
             "manager": {"healthy": True, "api": platform.settings.api_url, "since": platform.started_at},
             "engine": {"healthy": engine, "backend": "docker", "url": platform.settings.docker_url},
             "router": {"healthy": router, "port": platform.settings.router_port},
-            "reconcile": {"healthy": observed.error is None, "last_pass": observed.at, "error": observed.error},
+            "reconcile": {
+                "healthy": observed.error is None,
+                "last_pass": observed.at,
+                "error": observed.error,
+            },
         },
         "healthy": engine and router and observed.error is None,
     }

@@ -16,7 +16,9 @@ class DeployBody(_Body):
     port: int | None = Field(None, ge=1, le=65535, description="the HTTP port to route (image or Dockerfile)")
     compose: str | None = Field(None, description="a Compose file's text")
     env_files: dict[str, str] = Field(default_factory=dict, description="env_file contents by path, and .env")
-    dockerfile: str | None = Field(None, description="deploy the uploaded folder 'app' built with this Dockerfile")
+    dockerfile: str | None = Field(
+        None, description="deploy the uploaded folder 'app' built with this Dockerfile"
+    )
     description: str = ""
 
 
@@ -30,7 +32,9 @@ class ConfigBody(_Body):
 
 
 class RollbackBody(_Body):
-    release: int | None = Field(None, ge=1, description="the version to go back to; default: the previous one")
+    release: int | None = Field(
+        None, ge=1, description="the version to go back to; default: the previous one"
+    )
 
 
 class DomainBody(_Body):

@@ -90,7 +90,9 @@ class Backend(Protocol):
 
     def tail(self, instance_id: str, lines: int) -> str: ...
 
-    def logs(self, instance_ids: list[str], *, tail: int | None, follow: bool, stop: Event) -> Iterator[str]: ...
+    def logs(
+        self, instance_ids: list[str], *, tail: int | None, follow: bool, stop: Event
+    ) -> Iterator[str]: ...
 
     def watch(self, platform: str, on_event: Callable[[], None], stop: Event) -> None:
         """Call ``on_event`` for every engine event about the platform's instances, until ``stop``."""

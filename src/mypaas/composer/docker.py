@@ -218,7 +218,8 @@ class DockerBackend:
         restart = _RESTART.get(svc.restart, "unless-stopped")
         return self._api.create_host_config(
             restart_policy={"Name": restart} if restart != "no" else None,
-            port_bindings={f"{p.container}/{p.protocol}": p.host for p in svc.ports if p.host is not None} or None,
+            port_bindings={f"{p.container}/{p.protocol}": p.host for p in svc.ports if p.host is not None}
+            or None,
             mounts=mounts or None,
             mem_limit=svc.memory,
             nano_cpus=int(svc.cpus * _NS) if svc.cpus else None,
@@ -244,7 +245,9 @@ class DockerBackend:
         }
         inst = _instance(summary, network)
         started = _unix(state.get("StartedAt"))
-        return inst.model_copy(update={"started": started or None, "restarts": int(info.get("RestartCount", 0))})
+        return inst.model_copy(
+            update={"started": started or None, "restarts": int(info.get("RestartCount", 0))}
+        )
 
     def remove_instance(self, instance_id: str, grace_s: float) -> None:
         try:
@@ -333,7 +336,9 @@ class DockerBackend:
             for chunk in stream:
                 if "error" in chunk:
                     tail = "\n".join(last[-10:])
-                    raise BuildFailed(f"build failed: {chunk['error'].strip()}" + (f"\n{tail}" if tail else ""))
+                    raise BuildFailed(
+                        f"build failed: {chunk['error'].strip()}" + (f"\n{tail}" if tail else "")
+                    )
                 text = chunk.get("stream") or chunk.get("status") or ""
                 for line in text.splitlines():
                     if line.strip():
@@ -388,7 +393,9 @@ class DockerBackend:
 
     def _pump(self, cid: str, name: str, tail: int | None, lines: queue.Queue[str], stop: Event) -> None:
         try:
-            stream = self._api.logs(cid, stdout=True, stderr=True, stream=True, follow=True, tail=tail or "all")
+            stream = self._api.logs(
+                cid, stdout=True, stderr=True, stream=True, follow=True, tail=tail or "all"
+            )
             for chunk in stream:
                 if stop.is_set():
                     break

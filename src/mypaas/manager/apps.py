@@ -57,24 +57,34 @@ class Apps:
             raise NotFound(f"no app named {name!r}", field="app")
         return row
 
-    def list(self) -> list[dict[str, Any]]:
+    def summaries(self) -> list[dict[str, Any]]:
         observed = self._reconciler.observed.instances
         with self._sessions() as s:
-            rows = s.execute(select(AppRow.name, AppRow.state, AppRow.current_version, AppRow.target_version,
-                                    AppRow.operation_id, AppRow.updated_at).order_by(AppRow.name)).all()
+            rows = s.execute(
+                select(
+                    AppRow.name,
+                    AppRow.state,
+                    AppRow.current_version,
+                    AppRow.target_version,
+                    AppRow.operation_id,
+                    AppRow.updated_at,
+                ).order_by(AppRow.name)
+            ).all()
         out = []
         for name, state, current, target, op_id, updated in rows:
             insts = observed.get(name, [])
-            out.append({
-                "name": name,
-                "state": state,
-                "release": current,
-                "target_release": target,
-                "instances": len(insts),
-                "ready": sum(1 for i in insts if self._reconciler.tracker.ready(i)),
-                "operation": op_id,
-                "updated_at": updated,
-            })
+            out.append(
+                {
+                    "name": name,
+                    "state": state,
+                    "release": current,
+                    "target_release": target,
+                    "instances": len(insts),
+                    "ready": sum(1 for i in insts if self._reconciler.tracker.ready(i)),
+                    "operation": op_id,
+                    "updated_at": updated,
+                }
+            )
         return out
 
     def get(self, name: str) -> dict[str, Any]:
@@ -90,8 +100,10 @@ class Apps:
             "release": row.current_version,
             "target_release": row.target_version,
             "operation": row.operation_id,
-            "services": {n: {"image": svc.image, "replicas": scale.get(n, 1), "port": svc.http_port}
-                         for n, svc in (spec.services.items() if spec else [])},
+            "services": {
+                n: {"image": svc.image, "replicas": scale.get(n, 1), "port": svc.http_port}
+                for n, svc in (spec.services.items() if spec else [])
+            },
             "web": spec.web if spec else None,
             "domains": domains,
             "waiting": self._reconciler.observed.waiting.get(name, []),
@@ -116,8 +128,9 @@ class Apps:
             raise NotFound(f"app {app.name} has no release v{version}", field="release")
         return rel
 
-    def logs(self, name: str, service: str | None, tail: int | None, follow: bool,
-             stop: threading.Event) -> Iterator[str]:
+    def logs(
+        self, name: str, service: str | None, tail: int | None, follow: bool, stop: threading.Event
+    ) -> Iterator[str]:
         insts = [i for i in self.instances(name) if service is None or i.service == service]
         if service is not None and not insts:
             with self._sessions() as s:
@@ -144,12 +157,15 @@ class Apps:
                     app = AppRow(name=name, state="running")
                     s.add(app)
                     s.flush()
-                op = self._ops.new(s, app=name, kind="deploy", user=req.user,
-                                   status="building" if needs_build else "running")
+                op = self._ops.new(
+                    s, app=name, kind="deploy", user=req.user, status="building" if needs_build else "running"
+                )
                 if not needs_build:
                     self._record_release(s, app, spec, None, op, req.user, req.description)
         if needs_build:
-            threading.Thread(target=self._build_then_release, args=(name, op.id, req, spec), daemon=True).start()
+            threading.Thread(
+                target=self._build_then_release, args=(name, op.id, req, spec), daemon=True
+            ).start()
         else:
             self._reconciler.wake()
         return op
@@ -176,26 +192,39 @@ class Apps:
             return
         for n, svc in spec.services.items():
             if svc.published and (svc.replicas or 1) > 1:
-                raise InvalidSpec(f"service {n} publishes a host port, so it can run only 1 replica",
-                                  field=f"services.{n}.ports")
+                raise InvalidSpec(
+                    f"service {n} publishes a host port, so it can run only 1 replica",
+                    field=f"services.{n}.ports",
+                )
         with self._sessions() as s:
-            others = s.execute(select(AppRow.name, ReleaseRow.spec).join(
-                ReleaseRow, (ReleaseRow.app_id == AppRow.id) & (ReleaseRow.version == AppRow.target_version)
-            ).where(AppRow.name != name)).all()
-            own = s.execute(select(ReleaseRow.spec).join(AppRow).where(
-                AppRow.name == name, ReleaseRow.version == AppRow.target_version)).scalar()
+            others = s.execute(
+                select(AppRow.name, ReleaseRow.spec)
+                .join(
+                    ReleaseRow,
+                    (ReleaseRow.app_id == AppRow.id) & (ReleaseRow.version == AppRow.target_version),
+                )
+                .where(AppRow.name != name)
+            ).all()
+            own = s.execute(
+                select(ReleaseRow.spec)
+                .join(AppRow)
+                .where(AppRow.name == name, ReleaseRow.version == AppRow.target_version)
+            ).scalar()
         own_ports = set()
         if own:
             own_ports = {p for svc in AppSpec.model_validate(own).services.values() for p in svc.published}
         for other, ospec in others:
             taken = {p for svc in AppSpec.model_validate(ospec).services.values() for p in svc.published}
             for port in set(mine) & taken:
-                raise Conflict(f"host port {port} is already published by app {other}",
-                               field=f"services.{mine[port]}.ports")
+                raise Conflict(
+                    f"host port {port} is already published by app {other}",
+                    field=f"services.{mine[port]}.ports",
+                )
         for port, svc_name in mine.items():
             if port not in own_ports and not _port_free(port):
-                raise Conflict(f"host port {port} is already in use on this host",
-                               field=f"services.{svc_name}.ports")
+                raise Conflict(
+                    f"host port {port} is already in use on this host", field=f"services.{svc_name}.ports"
+                )
 
     def _build_then_release(self, name: str, op_id: str, req: DeployRequest, spec: AppSpec) -> None:
         def emit(line: str) -> None:
@@ -222,15 +251,30 @@ class Apps:
             if app is not None and app.target_version is None:
                 app.state = "deleting"  # a first deploy that failed leaves nothing behind
 
-    def _record_release(self, s: Session, app: AppRow, spec: AppSpec, config: dict[str, str] | None,
-                        op: OperationRow, user: str, description: str) -> ReleaseRow:
+    def _record_release(
+        self,
+        s: Session,
+        app: AppRow,
+        spec: AppSpec,
+        config: dict[str, str] | None,
+        op: OperationRow,
+        user: str,
+        description: str,
+    ) -> ReleaseRow:
         """A new numbered release becomes the target; the operation follows its rollout."""
         last = s.scalar(select(func.max(ReleaseRow.version)).where(ReleaseRow.app_id == app.id)) or 0
         if config is None:
             prev = s.scalar(select(ReleaseRow).where(ReleaseRow.app_id == app.id, ReleaseRow.version == last))
             config = dict(prev.config) if prev else {}
-        rel = ReleaseRow(app_id=app.id, version=last + 1, spec=spec.model_dump(mode="json"), config=config,
-                         description=description, created_by=user, status="pending")
+        rel = ReleaseRow(
+            app_id=app.id,
+            version=last + 1,
+            spec=spec.model_dump(mode="json"),
+            config=config,
+            description=description,
+            created_by=user,
+            status="pending",
+        )
         s.add(rel)
         self._supersede(s, app, op)
         app.target_version = rel.version
@@ -252,7 +296,9 @@ class Apps:
                 if svc.replicas is not None:
                     rows[name].replicas = svc.replicas
             else:
-                app.formation.append(FormationRow(service=name, replicas=1 if svc.replicas is None else svc.replicas))
+                app.formation.append(
+                    FormationRow(service=name, replicas=1 if svc.replicas is None else svc.replicas)
+                )
         for name, row in rows.items():
             if name not in spec.services:
                 s.delete(row)
@@ -263,8 +309,11 @@ class Apps:
         with self._sessions.begin() as s:
             app = self._app(s, name)
             if version is None:
-                older = [r for r in app.releases if r.status in ("active", "superseded")
-                         and r.version != app.current_version]
+                older = [
+                    r
+                    for r in app.releases
+                    if r.status in ("active", "superseded") and r.version != app.current_version
+                ]
                 if not older:
                     raise NotFound(f"app {name} has no earlier release to roll back to", field="release")
                 version = older[-1].version
@@ -281,8 +330,9 @@ class Apps:
             try:
                 self._backend.image(svc.image_id or "")
             except NotFound as exc:
-                raise Conflict(f"the image of service {name} in that release is gone from the engine",
-                               field="release") from exc
+                raise Conflict(
+                    f"the image of service {name} in that release is gone from the engine", field="release"
+                ) from exc
 
     def config(self, name: str) -> dict[str, str]:
         with self._sessions() as s:
@@ -313,16 +363,20 @@ class Apps:
         with self._sessions.begin() as s:
             app = self._app(s, name)
             rows = {f.service: f for f in app.formation}
-            spec = AppSpec.model_validate(self._release(s, app, app.target_version).spec) \
-                if app.target_version else None
+            spec = (
+                AppSpec.model_validate(self._release(s, app, app.target_version).spec)
+                if app.target_version
+                else None
+            )
             for svc, n in counts.items():
                 if svc not in rows:
                     raise NotFound(f"app {name} has no service {svc!r}", field="service")
                 if not 0 <= n <= MAX_REPLICAS:
                     raise InvalidSpec(f"replicas for {svc} must be between 0 and {MAX_REPLICAS}", field=svc)
                 if n > 1 and spec is not None and spec.services[svc].published:
-                    raise InvalidSpec(f"service {svc} publishes a host port, so it can run only 1 replica",
-                                      field=svc)
+                    raise InvalidSpec(
+                        f"service {svc} publishes a host port, so it can run only 1 replica", field=svc
+                    )
             for svc, n in counts.items():
                 rows[svc].replicas = n
             op = self._follow(s, app, "scale", user)
@@ -382,8 +436,9 @@ class Apps:
             taken = s.get(DomainRow, domain)
             if taken is not None:
                 owner = s.get(AppRow, taken.app_id)
-                raise Conflict(f"domain {domain} already belongs to app {owner.name if owner else '?'}",
-                               field="domain")
+                raise Conflict(
+                    f"domain {domain} already belongs to app {owner.name if owner else '?'}", field="domain"
+                )
             s.add(DomainRow(domain=domain, app_id=app.id))
         self._reconciler.wake()
         return domain
@@ -420,5 +475,3 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-

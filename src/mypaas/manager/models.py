@@ -84,7 +84,9 @@ class OperationRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     app: Mapped[str] = mapped_column(String(63), index=True)
     kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|building|running|succeeded|failed
+    status: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending|building|running|succeeded|failed
     release: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
     log: Mapped[str] = mapped_column(Text, default="")

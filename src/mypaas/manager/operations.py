@@ -23,7 +23,9 @@ class Operations:
         self._changed = threading.Condition()
         self._version = 0
 
-    def new(self, session: Session, *, app: str, kind: str, user: str, status: str = "running") -> OperationRow:
+    def new(
+        self, session: Session, *, app: str, kind: str, user: str, status: str = "running"
+    ) -> OperationRow:
         op = OperationRow(id=secrets.token_hex(6), app=app, kind=kind, status=status, created_by=user)
         session.add(op)
         return op

@@ -52,7 +52,9 @@ def _counts(svc: ServiceSpec, inst: Instance) -> bool:
     return svc.restart in ("no", "on-failure") and inst.exit_code == 0  # a finished one-shot task
 
 
-def plan_app(app: DesiredApp, instances: list[Instance], ready: Callable[[Instance], bool], now: float) -> Plan:
+def plan_app(
+    app: DesiredApp, instances: list[Instance], ready: Callable[[Instance], bool], now: float
+) -> Plan:
     plan = Plan()
     if app.state != "running" or app.spec is None or app.target is None:
         plan.remove = list(instances)
@@ -110,7 +112,9 @@ def _plan_service(
     return True
 
 
-def _dependencies_met(app: DesiredApp, svc: ServiceSpec, mine: list[Instance], ready: Callable[[Instance], bool]) -> bool:
+def _dependencies_met(
+    app: DesiredApp, svc: ServiceSpec, mine: list[Instance], ready: Callable[[Instance], bool]
+) -> bool:
     for dep, condition in svc.depends_on.items():
         deps = [i for i in mine if i.service == dep]
         if app.scale.get(dep, 1) == 0:

@@ -77,11 +77,7 @@ class Platform:
             router=router,
             operations=self.operations,
             platform_id=self.platform_id,
-            base_domain=settings.base_domain,
-            min_running_s=settings.min_running_s,
-            drain_s=settings.drain_s,
-            stop_grace_s=settings.stop_grace_s,
-            resync_s=settings.resync_s,
+            settings=settings,
             probe=probe,
         )
         self.apps = Apps(
@@ -121,7 +117,11 @@ class Platform:
         now = time.time()
         with self.sessions.begin() as s:
             for op in s.scalars(select(OperationRow).where(OperationRow.status == "building")):
-                op.status, op.message, op.finished_at = "failed", "the manager restarted during the build", now
+                op.status, op.message, op.finished_at = (
+                    "failed",
+                    "the manager restarted during the build",
+                    now,
+                )
                 app = s.scalar(select(AppRow).where(AppRow.name == op.app))
                 if app is not None and app.target_version is None:
                     app.state = "deleting"

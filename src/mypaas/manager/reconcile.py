@@ -26,8 +26,9 @@ from mypaas.manager.models import AppRow, ReleaseRow
 from mypaas.manager.operations import Operations
 from mypaas.manager.plan import DesiredApp, Plan, plan_app
 from mypaas.manager.state import load_desired
-from mypaas.monitor.health import HealthTracker
+from mypaas.monitor.health import HealthTracker, http_probe
 from mypaas.router.config import Route
+from mypaas.settings import Settings
 
 log = logging.getLogger("mypaas.reconcile")
 
@@ -73,11 +74,7 @@ class Reconciler:
         router: Router | None,
         operations: Operations,
         platform_id: str,
-        base_domain: str,
-        min_running_s: float = 2.0,
-        drain_s: float = 1.0,
-        stop_grace_s: float = 10.0,
-        resync_s: float = 10.0,
+        settings: Settings,
         clock: Callable[[], float] = time.time,
         probe: Callable[[str], bool] | None = None,
     ) -> None:
@@ -87,17 +84,19 @@ class Reconciler:
         self._ops = operations
         self._platform = platform_id
         self.platform = platform_id
-        self._base_domain = base_domain
-        self._drain_s = drain_s
-        self._grace_s = stop_grace_s
-        self._resync_s = resync_s
+        self._base_domain = settings.base_domain
+        self._drain_s = settings.drain_s
+        self._grace_s = settings.stop_grace_s
+        self._resync_s = settings.resync_s
         self._clock = clock
         self._wake = threading.Event()
         self._lock = threading.Lock()  # one pass at a time
         self._routed: set[str] = set()  # instance ids in the router's last config
         self._removing: dict[str, Instance] = {}  # being drained and stopped in the background
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reconcile")
-        self.tracker = HealthTracker(min_running_s=min_running_s, on_change=self.wake, **({"probe": probe} if probe else {}))
+        self.tracker = HealthTracker(
+            min_running_s=settings.min_running_s, on_change=self.wake, probe=probe or http_probe
+        )
         self.observed = Observed()
 
     def wake(self) -> None:
@@ -157,7 +156,9 @@ class Reconciler:
         for inst in removals:
             self._removing[inst.id] = inst
             self._pool.submit(self._remove, inst, self._drain_s if inst.id in drain else 0.0)
-        self.observed = Observed(instances=dict(by_app), waiting=waiting, routes=self.observed.routes, at=time.time())
+        self.observed = Observed(
+            instances=dict(by_app), waiting=waiting, routes=self.observed.routes, at=time.time()
+        )
         return again
 
     # -- steps ----------------------------------------------------------------------------------
@@ -274,7 +275,9 @@ class Reconciler:
         self._ops.notify()
 
     def _failing_tail(self, app: DesiredApp) -> str:
-        insts = [i for i in self.observed.instances.get(app.name, []) if (i.release, i.generation) == app.target]
+        insts = [
+            i for i in self.observed.instances.get(app.name, []) if (i.release, i.generation) == app.target
+        ]
         bad = [i for i in insts if not self.tracker.ready(i)] or insts
         for inst in bad:
             text = self._backend.tail(inst.id, 20).strip()
@@ -303,7 +306,9 @@ class Reconciler:
             ]
             routed.update(i.id for i in ups)
             hosts = (f"{app.name}.{self._base_domain}", *domains.get(app.name, []))
-            routes.append(Route(app=app.name, hosts=hosts, upstreams=tuple(sorted(i.address or "" for i in ups))))
+            routes.append(
+                Route(app=app.name, hosts=hosts, upstreams=tuple(sorted(i.address or "" for i in ups)))
+            )
         if self._router is not None:
             self._router.apply(routes)
         self.observed.routes = routes

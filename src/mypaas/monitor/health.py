@@ -72,7 +72,11 @@ class HealthTracker:
         with self._lock:
             for inst in instances:
                 seen.add(inst.id)
-                running = inst.state in (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALTHY)
+                running = inst.state in (
+                    InstanceState.STARTING,
+                    InstanceState.HEALTHY,
+                    InstanceState.UNHEALTHY,
+                )
                 if not running:
                     self._running_since.pop(inst.id, None)
                     self._probes.pop(inst.id, None)

@@ -14,7 +14,8 @@ def _dot(ok: bool) -> str:
 def render_status(status: dict[str, Any], apps: list[dict[str, Any]]) -> str:
     """The page shows health and counts only: app names and details need a token (the API)."""
     rows = "".join(
-        f"<tr><td>{_dot(c['healthy'])} {html.escape(name)}</td></tr>" for name, c in status["components"].items()
+        f"<tr><td>{_dot(c['healthy'])} {html.escape(name)}</td></tr>"
+        for name, c in status["components"].items()
     )
     running = sum(1 for a in apps if a["state"] == "running")
     ready = sum(a["ready"] for a in apps)

@@ -1,0 +1,268 @@
+"""The REST API client of the CLI: one method per endpoint; API and connection errors become MyPaas errors."""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from mypaas import __version__
+from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError, NotFound, Unauthorized
+
+if TYPE_CHECKING:
+    from mypaas.settings import Settings
+
+TIMEOUT_S = 30.0
+UPLOAD_TIMEOUT_S = 600.0
+POLL_WAIT_S = 10.0
+WAIT_TIMEOUT_S = 3600.0
+TERMINAL = ("succeeded", "failed")
+NO_TOKEN = "no API token: set MYPAAS_TOKEN or run as the user that ran `mypaas up`"
+
+_ERRORS: dict[int, type[MyPaasError]] = {400: InvalidSpec, 401: Unauthorized, 404: NotFound, 409: Conflict}
+
+
+class ApiUnreachable(BackendError):
+    """Nothing answers at the API's address (the manager is down, or the URL is wrong)."""
+
+
+@functools.cache
+def settings() -> Settings:
+    """The platform settings (env and settings.yml), loaded once and only when needed (it costs ~0.1 s)."""
+    import yaml
+
+    from mypaas.settings import Settings
+
+    try:
+        return Settings()
+    except (ValueError, OSError, yaml.YAMLError) as exc:
+        first = str(exc).strip().splitlines()
+        raise InvalidSpec(f"invalid MyPaas settings: {' '.join(first[:3])}", field="settings") from exc
+
+
+def read_token() -> str | None:
+    """MYPAAS_TOKEN, else the admin token file written by `mypaas up`; None if neither is readable."""
+    token = os.environ.get("MYPAAS_TOKEN", "").strip()
+    if token:
+        return token
+    try:
+        return settings().token_path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def connect() -> ApiClient:
+    """The client the commands use (tests replace this function to inject a mock transport)."""
+    return ApiClient()
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+class ApiClient:
+    """A synchronous client of ``/api/v1``; every method raises a ``MyPaasError`` on failure."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = (url or os.environ.get("MYPAAS_URL") or settings().api_url).rstrip("/")
+        self.token = token if token is not None else read_token()
+        headers = {"User-Agent": f"mypaas-cli/{__version__}"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            self._http = httpx.Client(
+                base_url=self.url, headers=headers, timeout=TIMEOUT_S, trust_env=False, transport=transport
+            )
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise InvalidSpec(f"invalid API URL {self.url!r}: {exc}", field="MYPAAS_URL") from exc
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        self._check(response)
+        return response
+
+    def _transport_error(self, exc: httpx.HTTPError) -> MyPaasError:
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.UnsupportedProtocol):
+            return ApiUnreachable(f"cannot reach the MyPaas API at {self.url}: is the platform up? (`mypaas up`)")
+        if isinstance(exc, httpx.TimeoutException):
+            return BackendError(f"the MyPaas API at {self.url} did not answer in time")
+        return BackendError(f"talking to the MyPaas API at {self.url} failed: {exc}")
+
+    def _check(self, response: httpx.Response) -> None:
+        if response.is_success:
+            return
+        status = response.status_code
+        message, field = self._error_of(response)
+        if status == 401 and not self.token:
+            message = NO_TOKEN
+        raise _ERRORS.get(status, BackendError)(message, field=field)
+
+    @staticmethod
+    def _error_of(response: httpx.Response) -> tuple[str, str | None]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            field = body.get("field")
+            return body["error"], field if isinstance(field, str) else None
+        text = " ".join(response.text.split())[:200]
+        return f"HTTP {response.status_code} from {response.request.method} {response.request.url.path}: {text}", None
+
+    def _dict(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return cast(dict[str, Any], self._request(method, path, **kwargs).json())
+
+    def _list(self, path: str, **kwargs: Any) -> list[Any]:
+        return cast(list[Any], self._request("GET", path, **kwargs).json())
+
+    # -- platform -------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self._dict("GET", "/api/v1/health")
+
+    def status(self) -> dict[str, Any]:
+        return self._dict("GET", "/api/v1/status")
+
+    # -- apps -----------------------------------------------------------------------------------
+
+    def apps(self) -> list[dict[str, Any]]:
+        return self._list("/api/v1/apps")
+
+    def app(self, name: str) -> dict[str, Any]:
+        return self._dict("GET", f"/api/v1/apps/{_seg(name)}")
+
+    def deploy(self, name: str, body: dict[str, Any], contexts: dict[str, bytes] | None = None) -> dict[str, Any]:
+        """Start a deploy: JSON alone, or multipart with one gzipped tar part per build context."""
+        path = f"/api/v1/apps/{_seg(name)}/deploys"
+        if not contexts:
+            return self._dict("POST", path, json=body)
+        if not self.token:
+            raise Unauthorized(NO_TOKEN)  # fail before uploading the contexts
+        import json
+
+        files = {key: (f"{key}.tar.gz", data, "application/gzip") for key, data in contexts.items()}
+        return self._dict(
+            "POST", path, data={"request": json.dumps(body)}, files=files, timeout=UPLOAD_TIMEOUT_S
+        )
+
+    def instances(self, name: str) -> list[dict[str, Any]]:
+        return self._list(f"/api/v1/apps/{_seg(name)}/instances")
+
+    def logs(
+        self, name: str, service: str | None = None, *, tail: int | None = None, follow: bool = False
+    ) -> Iterator[str]:
+        """The app's log lines as they come; with ``follow`` the stream stays open until interrupted."""
+        params: dict[str, Any] = {"follow": follow}
+        if service:
+            params["service"] = service
+        if tail is not None:
+            params["tail"] = tail
+        timeout = httpx.Timeout(TIMEOUT_S, read=None if follow else TIMEOUT_S)
+        path = f"/api/v1/apps/{_seg(name)}/logs"
+        try:
+            with self._http.stream("GET", path, params=params, timeout=timeout) as response:
+                if not response.is_success:
+                    response.read()
+                    self._check(response)
+                yield from response.iter_lines()
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+
+    def scale(self, name: str, replicas: dict[str, int]) -> dict[str, Any]:
+        return self._dict("PUT", f"/api/v1/apps/{_seg(name)}/scale", json={"replicas": replicas})
+
+    def action(self, name: str, action: str) -> dict[str, Any]:
+        """``stop``, ``start`` or ``restart`` the app."""
+        return self._dict("POST", f"/api/v1/apps/{_seg(name)}/{_seg(action)}")
+
+    def remove(self, name: str) -> dict[str, Any]:
+        return self._dict("DELETE", f"/api/v1/apps/{_seg(name)}")
+
+    # -- releases, config, domains --------------------------------------------------------------
+
+    def releases(self, name: str) -> list[dict[str, Any]]:
+        return self._list(f"/api/v1/apps/{_seg(name)}/releases")
+
+    def rollback(self, name: str, release: int | None = None) -> dict[str, Any]:
+        return self._dict("POST", f"/api/v1/apps/{_seg(name)}/rollback", json={"release": release})
+
+    def config(self, name: str) -> dict[str, str]:
+        return cast(dict[str, str], self._dict("GET", f"/api/v1/apps/{_seg(name)}/config"))
+
+    def set_config(self, name: str, set_: dict[str, str], unset: list[str]) -> dict[str, Any]:
+        body = {"set": set_, "unset": unset}
+        return self._dict("PATCH", f"/api/v1/apps/{_seg(name)}/config", json=body)
+
+    def domains(self, name: str) -> list[str]:
+        return self._list(f"/api/v1/apps/{_seg(name)}/domains")
+
+    def add_domain(self, name: str, domain: str) -> dict[str, Any]:
+        return self._dict("POST", f"/api/v1/apps/{_seg(name)}/domains", json={"domain": domain})
+
+    def remove_domain(self, name: str, domain: str) -> None:
+        self._request("DELETE", f"/api/v1/apps/{_seg(name)}/domains/{_seg(domain)}")
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def operation(self, op_id: str, *, wait: float = 0, log_offset: int = 0) -> dict[str, Any]:
+        params = {"wait": wait, "log_offset": log_offset}
+        return self._dict("GET", f"/api/v1/operations/{_seg(op_id)}", params=params, timeout=TIMEOUT_S + wait)
+
+    def wait_operation(
+        self,
+        op_id: str,
+        on_log: Callable[[str], None],
+        timeout: float = WAIT_TIMEOUT_S,
+        *,
+        on_poll: Callable[[dict[str, Any]], None] | None = None,
+        poll_s: float = POLL_WAIT_S,
+    ) -> dict[str, Any]:
+        """Long-poll the operation until it succeeded or failed, passing new log text to ``on_log``.
+
+        ``on_poll`` sees the operation after each poll that left it unfinished; a poll returns early
+        when the log grows, else after ``poll_s`` seconds. Returns the finished operation.
+        """
+        deadline = time.monotonic() + timeout
+        offset = 0
+        while True:
+            wait = round(max(0.0, min(poll_s, deadline - time.monotonic())), 1)
+            op = self.operation(op_id, wait=wait, log_offset=offset)
+            if op.get("log"):
+                on_log(op["log"])
+            offset = max(offset, int(op.get("log_offset") or 0))
+            if op.get("status") in TERMINAL:
+                return op
+            if time.monotonic() >= deadline:
+                raise BackendError(
+                    f"operation {op_id} is still {op.get('status')} after {timeout:.0f}s", field="operation"
+                )
+            if on_poll is not None:
+                on_poll(op)
