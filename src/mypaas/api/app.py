@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -125,6 +126,13 @@ def _platform_routes(v1: APIRouter, platform: Platform) -> None:
     def status(_: User) -> dict[str, Any]:
         """Health of each component: manager, engine, router, reconcile loop."""
         return platform_status(platform)
+
+    @v1.post("/reconcile", tags=["platform"])
+    def reconcile(_: User) -> dict[str, Any]:
+        """Run one reconcile pass now; answers how long it took (the loop also runs by itself)."""
+        start = time.perf_counter()
+        again = platform.reconciler.pass_once()
+        return {"pass_ms": round((time.perf_counter() - start) * 1000, 2), "more_work": again}
 
     @v1.get("/operations/{op_id}", tags=["operations"])
     def operation(

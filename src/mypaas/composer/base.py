@@ -77,6 +77,10 @@ class Backend(Protocol):
         """Look an image up; raise NotFound when the engine does not have it."""
         ...
 
+    def import_image(self, data: bytes, *, ref: str, changes: list[str]) -> ImageInfo:
+        """Import a root filesystem tarball as image ``ref`` (Dockerfile-style ``changes``)."""
+        ...
+
     def build_image(
         self,
         context: bytes,

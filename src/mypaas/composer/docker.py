@@ -308,6 +308,14 @@ class DockerBackend:
         ports = sorted(int(p.split("/")[0]) for p in exposed if p.endswith("/tcp"))
         return ImageInfo(id=info["Id"], ref=ref, exposed_ports=tuple(ports), size=int(info.get("Size", 0)))
 
+    def import_image(self, data: bytes, *, ref: str, changes: list[str]) -> ImageInfo:
+        repo, _, tag = ref.partition(":")
+        try:
+            self._api.import_image_from_data(data, repository=repo, tag=tag or "latest", changes=changes)
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"importing {ref}") from exc
+        return self.image(ref)
+
     def build_image(
         self,
         context: bytes,

@@ -99,6 +99,9 @@ class FakeBackend:
             raise NotFound(f"image {ref!r} not found on the engine (build or import it first)")
         return self.images[ref]
 
+    def import_image(self, data: bytes, *, ref: str, changes: list[str]) -> ImageInfo:
+        return self.add_image(ref)
+
     def build_image(
         self,
         context: bytes,

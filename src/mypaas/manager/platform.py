@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mypaas.build.base import BASE_REF, ensure_base_image
 from mypaas.composer.base import Backend
 from mypaas.errors import MyPaasError
 from mypaas.manager.apps import Apps
@@ -94,6 +95,10 @@ class Platform:
     def start(self) -> None:
         """Recover from a previous run, then start the background threads."""
         self._recover()
+        try:
+            ensure_base_image(self.backend)
+        except MyPaasError as exc:
+            log.warning("base image %s: %s", BASE_REF, exc.message)
         self._supervise_router()
         targets = {
             "reconcile": lambda: self.reconciler.run(self._stop),

@@ -1,0 +1,34 @@
+"""Shared bits of the benchmarks: the repo on sys.path (for tests.kit) and small timing helpers."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+MYPAAS = str(Path(sys.executable).parent / "mypaas")
+
+
+def until(check: Callable[[], bool], timeout: float = 30, interval: float = 0.005) -> float:
+    """Seconds until ``check()`` is true (polling fast); raises on timeout."""
+    start = time.perf_counter()
+    while not check():
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError("condition not met")
+        time.sleep(interval)
+    return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
