@@ -46,6 +46,17 @@ def check_env_key(key: str, field: str = "config") -> str:
     return key
 
 
+def port_from_image(exposed: tuple[int, ...], service: str) -> int | None:
+    """The port to route when the user named none: the image's only exposed TCP port."""
+    if len(exposed) > 1:
+        ports = ", ".join(str(p) for p in exposed)
+        raise InvalidSpec(
+            f"the image of {service} exposes several ports ({ports}): choose the one to route with --port",
+            field="port",
+        )
+    return exposed[0] if exposed else None
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

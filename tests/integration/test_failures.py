@@ -25,9 +25,10 @@ def assert_absent(platform: kit.Platform, app: str) -> None:
 
 
 def one_error_line(r: kit.Result) -> str:
-    assert r.code != 0, r
-    lines = [line for line in r.err.splitlines() if line.strip()]
-    assert lines and lines[0].startswith("error:"), r
+    """A failed command: exit code 1 and one ``error:`` line (after any build output it streamed)."""
+    assert r.code == 1, r
+    errors = [line for line in r.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, r
     assert "Traceback" not in r.err
     return r.err
 
@@ -99,7 +100,8 @@ def test_unknown_app_and_release(platform: kit.Platform) -> None:
     assert platform.raw("GET", "/api/v1/apps/no-such-app").status_code == 404
     assert platform.raw("GET", "/api/v1/operations/nope").status_code == 404
     assert "no app" in one_error_line(platform.cli("scale", "no-such-app", "web=2"))
-    one_error_line(platform.cli("scale", "x", "web=lots"))
+    usage = platform.cli("scale", "x", "web=lots")  # a usage error: Click's exit code 2
+    assert usage.code == 2 and "SERVICE=N" in usage.err and "Traceback" not in usage.err
 
 
 def test_failed_deploy_keeps_old_release_serving(platform: kit.Platform, images: dict[str, str]) -> None:

@@ -156,7 +156,11 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
 
     @v1.get("/apps/{name}", tags=["apps"])
     def get_app(name: str, _: User) -> dict[str, Any]:
-        return platform.apps.get(name)
+        info = platform.apps.get(name)
+        settings = platform.settings
+        port = "" if settings.router_port == 80 else f":{settings.router_port}"
+        info["url"] = f"http://{name}.{settings.base_domain}{port}"
+        return info
 
     @v1.post("/apps/{name}/deploys", status_code=202, tags=["apps"])
     async def deploy(name: str, request: Request, who: User) -> dict[str, Any]:

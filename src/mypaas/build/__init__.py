@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mypaas.composer.base import Backend
-from mypaas.domain import AppSpec
+from mypaas.domain import AppSpec, port_from_image
 from mypaas.errors import InvalidSpec
 
 
@@ -37,7 +37,8 @@ def build_services(
         )
         emit(f"--- built {name}: {info.id[:19]}")
         update: dict[str, object] = {"image": tag, "image_id": info.id, "build": None}
-        if not svc.ports and not svc.expose and info.exposed_ports and len(spec.services) == 1:
-            update["expose"] = [info.exposed_ports[0]]
+        if not svc.ports and not svc.expose and len(spec.services) == 1:
+            port = port_from_image(info.exposed_ports, name)
+            update["expose"] = [port] if port else []
         services[name] = svc.model_copy(update=update)
     return spec.model_copy(update={"services": services})

@@ -7,6 +7,7 @@ import functools
 import io
 import os
 import re
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -34,11 +35,15 @@ def folder_payload(folder: Path, port: int | None, message: str | None) -> Paylo
     if not folder.is_dir():
         raise InvalidSpec(f"{folder}: no such folder", field="DIR")
     if (folder / "Dockerfile").is_file():
-        return Payload(_body({"dockerfile": "Dockerfile", "port": port}, message), {"app": tar_folder(folder)})
+        return Payload(
+            _body({"dockerfile": "Dockerfile", "port": port}, message), {"app": tar_folder(folder)}
+        )
     for name in COMPOSE_NAMES:
         if (folder / name).is_file():
             if port is not None:
-                raise InvalidSpec("--port applies to an image or a Dockerfile, not a compose file", field="port")
+                raise InvalidSpec(
+                    "--port applies to an image or a Dockerfile, not a compose file", field="port"
+                )
             return compose_payload(folder / name, message)
     raise InvalidSpec(
         f"{folder} has no Dockerfile and no compose file: give a folder with one, -f FILE or --image REF",
@@ -68,8 +73,9 @@ def compose_payload(path: Path, message: str | None) -> Payload:
     for context in contexts:
         folder = base / context
         if not folder.is_dir():
-            raise InvalidSpec(f"build context {context!r} named in {path.name} is not a folder: {folder}",
-                              field="build")
+            raise InvalidSpec(
+                f"build context {context!r} named in {path.name} is not a folder: {folder}", field="build"
+            )
         uploads[context] = tar_folder(folder)
     return Payload(_body({"compose": text, "env_files": env_files}, message), uploads)
 
@@ -210,8 +216,6 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 def tar_folder(folder: Path) -> bytes:
     """The folder as a gzipped tar (owner root, paths relative), minus ``.git`` and ignored paths."""
-    import tarfile
-
     patterns = dockerignore(folder)
     can_prune = not any(negate for _, negate in patterns)  # with '!' exceptions, look inside every folder
     buffer = io.BytesIO()
@@ -250,7 +254,7 @@ def _walk_error(exc: OSError) -> None:
     raise InvalidSpec(f"cannot read {exc.filename}: {exc.strerror}", field="DIR") from exc
 
 
-def _as_root(info: Any) -> Any:
+def _as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info

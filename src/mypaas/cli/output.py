@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -35,13 +36,18 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(emoji=False, highlight=False, width=None if sys.stdout.isatty() else 4096)
     grid = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
     for column in columns:
         grid.add_column(column, no_wrap=column != columns[-1], overflow="fold")
     for row in rows:
         grid.add_row(*("" if cell is None else str(cell) for cell in row))
-    console.print(grid, markup=False, crop=False)
+    if sys.stdout.isatty():
+        Console(emoji=False, highlight=False).print(grid, markup=False)
+        return
+    console = Console(emoji=False, highlight=False, width=4096, file=io.StringIO())
+    with console.capture() as captured:
+        console.print(grid, markup=False, crop=False)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def ago(timestamp: float | None) -> str:
@@ -64,10 +70,14 @@ def version(value: int | None) -> str:
 
 def follow(client: ApiClient, op: dict[str, Any], title: str) -> dict[str, Any]:
     """Wait for the operation, streaming its log to stderr (a spinner on a terminal); exit 1 if it failed."""
-    if sys.stderr.isatty():
-        done = _follow_with_spinner(client, op, title)
-    else:
-        done = client.wait_operation(op["id"], _plain_log)
+    try:
+        if sys.stderr.isatty():
+            done = _follow_with_spinner(client, op, title)
+        else:
+            done = client.wait_operation(op["id"], _plain_log)
+    except KeyboardInterrupt:
+        print(f"stopped following; the {op.get('kind')} goes on (operation {op.get('id')})", file=sys.stderr)
+        raise typer.Exit(130) from None
     if done.get("status") != "succeeded":
         fail(done.get("message") or f"{done.get('kind', 'operation')} {done.get('id')} failed")
     return done
@@ -91,23 +101,25 @@ def _follow_with_spinner(client: ApiClient, op: dict[str, Any], title: str) -> d
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
 
         def on_poll(current: dict[str, Any]) -> None:
-            status.update(escape(f"{title}… {_progress(client, app, current)}".rstrip()))
+            status.update(escape(_progress(client, app, title, current)))
 
         return client.wait_operation(op["id"], on_log, on_poll=on_poll, poll_s=POLL_WITH_SPINNER_S)
 
 
-def _progress(client: ApiClient, app: str, op: dict[str, Any]) -> str:
-    """What the operation waits for, e.g. 'v3: waiting for web: 1/2 ready'."""
+def _progress(client: ApiClient, app: str, title: str, op: dict[str, Any]) -> str:
+    """The spinner's text, e.g. 'deploying hello v3… waiting for web: 1/2 ready'."""
     from mypaas.errors import MyPaasError
 
-    head = f"{version(op.get('release'))}: " if op.get("release") else ""
+    head = f"{title} {version(op.get('release'))}".rstrip() + "…"
     if op.get("status") == "building":
-        return "building"
+        return f"{head} building"
+    if not app:
+        return head
     try:
-        waiting = client.app(app).get("waiting") or [] if app else []
+        waiting = client.app(app).get("waiting") or []
     except MyPaasError:  # gone meanwhile (a removal, a failed first deploy): the next poll says how it ended
-        return ""
-    return f"{head}waiting for {'; '.join(waiting)}" if waiting else head.rstrip(": ")
+        return head
+    return f"{head} waiting for {'; '.join(waiting)}" if waiting else head
 
 
 def run_operation(
@@ -122,4 +134,8 @@ def run_operation(
         say(f"{op.get('app')}: {op.get('kind')} accepted (operation {op.get('id')})")
         return
     done = follow(client, op, title)
-    say(done_message(done) if done_message else done.get("message") or f"{op.get('app')}: {op.get('kind')} done")
+    say(
+        done_message(done)
+        if done_message
+        else done.get("message") or f"{op.get('app')}: {op.get('kind')} done"
+    )

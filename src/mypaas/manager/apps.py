@@ -10,12 +10,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.build import build_services
 from mypaas.composer.base import Backend
-from mypaas.domain import AppSpec, Instance, check_domain, check_env_key, check_name
+from mypaas.domain import (
+    AppSpec,
+    Instance,
+    ReleaseStatus,
+    check_domain,
+    check_env_key,
+    check_name,
+    port_from_image,
+)
 from mypaas.errors import Conflict, InvalidSpec, NotFound
 from mypaas.manager.models import AppRow, DomainRow, FormationRow, OperationRow, ReleaseRow
 from mypaas.manager.operations import TERMINAL, Operations
@@ -181,8 +189,9 @@ class Apps:
             except NotFound as exc:
                 raise InvalidSpec(exc.message, field=f"services.{name}.image") from exc
             update: dict[str, Any] = {"image_id": info.id}
-            if not svc.ports and not svc.expose and info.exposed_ports and len(spec.services) == 1:
-                update["expose"] = [info.exposed_ports[0]]
+            if not svc.ports and not svc.expose and len(spec.services) == 1:
+                port = port_from_image(info.exposed_ports, name)
+                update["expose"] = [port] if port else []
             services[name] = svc.model_copy(update=update)
         return spec.model_copy(update={"services": services})
 
@@ -276,6 +285,12 @@ class Apps:
             status="pending",
         )
         s.add(rel)
+        if app.target_version is not None and app.target_version != app.current_version:
+            s.execute(
+                update(ReleaseRow)
+                .where(ReleaseRow.app_id == app.id, ReleaseRow.version == app.target_version)
+                .values(status=ReleaseStatus.SUPERSEDED)
+            )
         self._supersede(s, app, op)
         app.target_version = rel.version
         app.state = "running"

@@ -61,8 +61,9 @@ class Operations:
     def append_log(self, op_id: str, text: str) -> None:
         with self._sessions.begin() as s:
             op = s.get(OperationRow, op_id)
-            if op is not None:
-                op.log = (op.log + text)[-_MAX_LOG:]
+            if op is not None and len(op.log) < _MAX_LOG:
+                # past the cap the log stops growing (offsets stay valid for followers)
+                op.log += text if len(op.log) + len(text) < _MAX_LOG else "... (log truncated)\n"
         self.notify()
 
     def finish(self, session: Session, op_id: str | None, *, ok: bool, message: str) -> None:

@@ -93,7 +93,8 @@ class Reconciler:
         self._lock = threading.Lock()  # one pass at a time
         self._routed: set[str] = set()  # instance ids in the router's last config
         self._removing: dict[str, Instance] = {}  # being drained and stopped in the background
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reconcile")
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="remove")
+        self._creating = ThreadPoolExecutor(max_workers=4, thread_name_prefix="create")
         self.tracker = HealthTracker(
             min_running_s=settings.min_running_s, on_change=self.wake, probe=probe or http_probe
         )
@@ -173,15 +174,20 @@ class Reconciler:
                 self._backend.ensure_network(network_name(app.name, net), labels)
             for vol in spec.volumes:
                 self._backend.ensure_volume(volume_name(app.name, vol), labels)
-            for service, count in plan.create:
-                if spec.services[service].published and self._still_removing(app.name, service):
-                    continue  # its host port is freed when the old instance is gone (which wakes us)
-                for _ in range(count):
-                    self._backend.create_instance(self._request(app, spec.services[service]))
+            requests = [
+                self._request(app, spec.services[service])
+                for service, count in plan.create
+                # a host port is freed when the old instance is gone (which wakes the loop)
+                if not (spec.services[service].published and self._still_removing(app.name, service))
+                for _ in range(count)
+            ]
+            for fut in [self._creating.submit(self._backend.create_instance, req) for req in requests]:
+                fut.result()
         except MyPaasError as exc:
             log.warning("%s: %s", app.name, exc.message)
             if app.operation_id:
                 self._ops.append_log(app.operation_id, f"error: {exc.message}\n")
+            return False  # retried on the next wake or resync, not in a tight loop
         return True
 
     def _still_removing(self, app: str, service: str) -> bool:

@@ -1,0 +1,308 @@
+"""The ``mypaas`` command line (Typer): parse, call the REST API through ApiClient, print.
+
+Module-level imports stay at typer and the stdlib: httpx, rich and yaml load inside the commands.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from mypaas import __version__
+from mypaas.cli import platform, releases
+from mypaas.cli.output import ago, fail, print_json, run_operation, say, table, version
+from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
+from mypaas.errors import MyPaasError
+
+if TYPE_CHECKING:
+    from typer._click import Context
+
+    from mypaas.cli.client import ApiClient
+
+PLATFORM, APPS, RELEASES = "Platform", "Apps", "Releases, config and domains"
+_SERVICE_N = re.compile(r"^([a-z0-9][a-z0-9-]*)=(\d+)$")
+
+
+class _Root(TyperGroup):
+    """The top group: any MyPaasError a command raises becomes one ``error:`` line and exit 1."""
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MyPaasError as exc:
+            fail(exc.message)
+
+
+app = typer.Typer(
+    name="mypaas",
+    cls=_Root,
+    help="""MyPaas: deploy and run apps on your own Docker host, heroku-style.
+
+Examples:
+
+  mypaas up
+  mypaas deploy hello examples/hello             (a folder with a Dockerfile)
+  mypaas deploy web --image nginx:alpine -p 80
+  mypaas deploy shop -f compose.yml
+  mypaas ps hello
+  mypaas logs hello -f
+
+The API's address and token come from MYPAAS_URL and MYPAAS_TOKEN, else from this machine's platform
+(the admin token file written by `mypaas up`).""",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_show_locals=False,  # locals would print the API token
+    add_completion=False,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        say(f"mypaas {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    pass
+
+
+# -- apps -----------------------------------------------------------------------------------------
+
+
+@app.command(rich_help_panel=APPS, no_args_is_help=True)
+def deploy(
+    name: AppArg,
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="DIR", help="A folder with a Dockerfile (or a compose file).", show_default=False
+        ),
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option("--image", "-i", help="Run this image.", show_default=False)
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", "-p", min=1, max=65535, help="The HTTP port to route (image or DIR)."),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="A compose file (with its env files and builds).")
+    ] = None,
+    message: Annotated[str | None, typer.Option("--message", "-m", help="Describe the release.")] = None,
+    no_wait: NoWait = False,
+) -> None:
+    """Deploy an image, a compose file or a folder with a Dockerfile.
+
+    Each deploy makes a new release of the app.
+
+    Examples:
+
+      mypaas deploy hello examples/hello
+      mypaas deploy web --image nginx:alpine --port 80
+      mypaas deploy shop -f compose.yml -m "new checkout"
+
+    Build output streams as it comes. A failed rollout keeps the previous release serving.
+
+    On failure it exits 1 and shows the failing container's last log lines.
+    """
+    from mypaas.cli import deploy as collect
+
+    given = [flag for flag, value in (("--image", image), ("-f", file), ("DIR", folder)) if value is not None]
+    if len(given) != 1:
+        which = " and ".join(given) if given else "none"
+        raise typer.BadParameter(f"give exactly one of them (got {which})", param_hint="--image / -f / DIR")
+    if port is not None and file is not None:
+        raise typer.BadParameter(
+            "applies to --image or DIR; a compose file names its own ports", param_hint="--port"
+        )
+    if image is not None:
+        payload = collect.image_payload(image, port, message)
+    elif file is not None:
+        payload = collect.compose_payload(file, message)
+    else:
+        assert folder is not None
+        payload = collect.folder_payload(folder, port, message)
+    with api() as client:
+        op = client.deploy(name, payload.body, payload.contexts)
+        run_operation(client, op, f"deploying {name}", no_wait, lambda done: _deployed(client, name, done))
+
+
+def _deployed(client: ApiClient, name: str, op: dict[str, Any]) -> str:
+    """'hello v3 deployed: http://hello.localhost' (no URL when no service takes HTTP)."""
+    line = " ".join(part for part in (name, version(op.get("release")), "deployed") if part)
+    if client.app(name).get("web"):
+        line += f": {app_url(name)}"
+    return line
+
+
+@app.command("ls", rich_help_panel=APPS)
+def list_apps(as_json: JsonOpt = False) -> None:
+    """List the apps: state, release, ready instances."""
+    with api() as client:
+        apps = client.apps()
+    if as_json:
+        print_json(apps)
+        return
+    rows = []
+    for a in apps:
+        rel = version(a.get("release")) or "-"
+        if a.get("target_release") not in (None, a.get("release")):
+            rel += f" → {version(a['target_release'])}"  # a rollout in flight
+        rows.append([a["name"], a["state"], rel, f"{a['ready']}/{a['instances']}", ago(a.get("updated_at"))])
+    table(["NAME", "STATE", "RELEASE", "READY", "UPDATED"], rows)
+
+
+@app.command(rich_help_panel=APPS, no_args_is_help=True)
+def ps(name: AppArg, as_json: JsonOpt = False) -> None:
+    """List an app's instances (its running replicas)."""
+    with api() as client:
+        instances = client.instances(name)
+    if as_json:
+        print_json(instances)
+        return
+    rows = [
+        [
+            i["name"],
+            i["service"],
+            version(i.get("release")),
+            i["state"],
+            "yes" if i.get("ready") else "no",
+            i.get("address") or "",
+        ]
+        for i in instances
+    ]
+    table(["NAME", "SERVICE", "RELEASE", "STATE", "READY", "ADDRESS"], rows)
+
+
+@app.command(rich_help_panel=APPS, no_args_is_help=True)
+def logs(
+    name: AppArg,
+    service: Annotated[
+        str | None, typer.Argument(metavar="SERVICE", help="Only this service.", show_default=False)
+    ] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming new lines.")] = False,
+    tail: Annotated[
+        int | None, typer.Option("--tail", "-n", min=0, help="Only the last N lines of each instance.")
+    ] = None,
+) -> None:
+    """Print an app's logs (all instances, or one service's).
+
+    With -f it keeps streaming new lines until Ctrl-C.
+
+    Examples:
+
+      mypaas logs hello --tail 50
+      mypaas logs shop web -f
+    """
+    try:
+        with api() as client:
+            for line in client.logs(name, service, tail=tail, follow=follow):
+                sys.stdout.write(line + "\n")
+                if follow:
+                    sys.stdout.flush()
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+def _service_counts(values: list[str]) -> list[str]:
+    for value in values:
+        if not _SERVICE_N.match(value):
+            raise typer.BadParameter(f"{value!r} is not SERVICE=N (like web=3)")
+    return values
+
+
+@app.command(rich_help_panel=APPS, no_args_is_help=True)
+def scale(
+    name: AppArg,
+    counts: Annotated[
+        list[str],
+        typer.Argument(metavar="SERVICE=N...", help="Replicas per service.", callback=_service_counts),
+    ],
+    no_wait: NoWait = False,
+) -> None:
+    """Set how many replicas of each service run.
+
+    Example:  mypaas scale shop web=3 worker=0
+    """
+    replicas = {}
+    for value in counts:
+        match = _SERVICE_N.match(value)
+        assert match is not None
+        replicas[match[1]] = int(match[2])
+    with api() as client:
+        run_operation(client, client.scale(name, replicas), f"scaling {name}", no_wait)
+
+
+def _lifecycle(name: str, action: str, title: str, no_wait: bool) -> None:
+    with api() as client:
+        run_operation(client, client.action(name, action), f"{title} {name}", no_wait)
+
+
+@app.command(rich_help_panel=APPS, no_args_is_help=True)
+def stop(name: AppArg, no_wait: NoWait = False) -> None:
+    """Stop an app's instances (releases and config stay)."""
+    _lifecycle(name, "stop", "stopping", no_wait)
+
+
+@app.command(rich_help_panel=APPS, no_args_is_help=True)
+def start(name: AppArg, no_wait: NoWait = False) -> None:
+    """Start a stopped app again."""
+    _lifecycle(name, "start", "starting", no_wait)
+
+
+@app.command(rich_help_panel=APPS, no_args_is_help=True)
+def restart(name: AppArg, no_wait: NoWait = False) -> None:
+    """Replace an app's instances one by one (it keeps serving)."""
+    _lifecycle(name, "restart", "restarting", no_wait)
+
+
+@app.command(rich_help_panel=APPS, no_args_is_help=True)
+def rm(
+    name: AppArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,
+    no_wait: NoWait = False,
+) -> None:
+    """Remove an app with its instances, releases and config.
+
+    Asks first, unless --yes (which scripts must pass).
+    """
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"removing {name} needs confirmation: pass --yes")
+        if not typer.confirm(f"Remove app {name} with its instances, releases and config?", default=False):
+            fail(f"{name} not removed")
+    with api() as client:
+        run_operation(client, client.remove(name), f"removing {name}", no_wait)
+
+
+# -- the commands of releases.py and platform.py ---------------------------------------------------
+# registered after the app commands so that --help lists the panels as Apps, Releases, Platform.
+
+app.command(rich_help_panel=RELEASES, no_args_is_help=True)(releases.releases)
+app.command(rich_help_panel=RELEASES, no_args_is_help=True)(releases.rollback)
+app.add_typer(releases.config_app, name="config", rich_help_panel=RELEASES)
+app.add_typer(releases.domains_app, name="domains", rich_help_panel=RELEASES)
+app.command(rich_help_panel=PLATFORM)(platform.up)
+app.command(rich_help_panel=PLATFORM)(platform.down)
+app.command(rich_help_panel=PLATFORM)(platform.status)
+app.add_typer(platform.manager_app, name="manager", hidden=True)
+
+
+def run() -> None:
+    """The console entry point."""
+    app(prog_name="mypaas")
+
+
+if __name__ == "__main__":
+    run()

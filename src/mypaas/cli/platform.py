@@ -1,0 +1,158 @@
+"""The platform commands: `up`, `down`, `status`, and `manager run` (the manager in the foreground)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from mypaas import __version__
+from mypaas.cli.output import ago, fail, print_json, say, table
+from mypaas.cli.params import JsonOpt, api, app_url, platform_settings
+from mypaas.errors import BackendError, MyPaasError
+
+if TYPE_CHECKING:
+    from mypaas.settings import Settings
+
+manager_app = typer.Typer(help="Run the platform's processes (advanced).", no_args_is_help=True)
+
+
+def up() -> None:
+    """Start the platform (the manager, which runs the router).
+
+    The manager serves the REST API and runs the reconcile loop. It needs a Docker engine.
+
+    `make up` installs and starts everything. Running `mypaas up` again is harmless.
+    """
+    from mypaas.cli import daemon
+
+    s = platform_settings()
+    if daemon.api_healthy(s):
+        say("MyPaas is already running")
+    else:
+        _check_engine(s)
+        try:
+            started = daemon.start_manager(s)
+        except (RuntimeError, OSError) as exc:
+            raise BackendError(f"the manager did not start: {exc}") from exc
+        say("MyPaas is up" if started else "MyPaas is already running")
+    say(f"  API:          {s.api_url}  (OpenAPI docs: {s.api_url}/api/v1/docs)")
+    say(f"  dashboard:    {s.api_url}/")
+    say(f"  admin token:  {s.token_path}")
+    say(f"  apps at:      {app_url('APP', s)}")
+    say("Deploy the example:  mypaas deploy hello examples/hello")
+
+
+def _check_engine(s: Settings) -> None:
+    if not _engine_answers(s):
+        raise BackendError(
+            f"the Docker engine at {s.docker_url} does not answer: run `make up` (installs and starts it) "
+            "or start dockerd (`sudo systemctl start docker`)"
+        )
+
+
+def _engine_answers(s: Settings) -> bool:
+    from mypaas.composer.docker import DockerBackend
+
+    try:
+        backend = DockerBackend(s.docker_url, timeout=5)
+    except MyPaasError:
+        return False
+    try:
+        return backend.ping()
+    finally:
+        backend.close()
+
+
+def down() -> None:
+    """Stop the manager and the router; apps keep running.
+
+    `mypaas up` adopts the running apps again.
+    """
+    from mypaas.cli import daemon
+
+    s = platform_settings()
+    try:
+        stopped = daemon.stop_manager(s)
+    except PermissionError:
+        fail("not allowed to stop the manager: run as the user that ran `mypaas up`")
+    if not stopped and daemon.api_healthy(s):
+        fail(f"a manager answers at {s.api_url} but was not started from {s.home}: stop it where it runs")
+    try:
+        daemon.stop_router(s)
+    except PermissionError:
+        fail("not allowed to stop the router: run as the user that ran `mypaas up`")
+    say("manager stopped" if stopped else "manager was not running")
+    say("router stopped; apps keep running")
+
+
+def status(as_json: JsonOpt = False) -> None:
+    """Show the health of the platform's components.
+
+    Manager, Docker engine, router and reconcile loop. Exits 1 when the manager is down.
+    """
+    from mypaas.cli.client import ApiUnreachable
+
+    try:
+        with api() as client:
+            data = client.status()
+    except ApiUnreachable as exc:
+        data = _offline_status(exc.message)
+    if as_json:
+        print_json(data)
+    else:
+        rows = [
+            [name, "ok" if part.get("healthy") else "DOWN", _detail(name, part)]
+            for name, part in data["components"].items()
+        ]
+        table(["COMPONENT", "HEALTH", "DETAILS"], rows)
+    if not data["components"]["manager"]["healthy"]:
+        raise typer.Exit(1)
+
+
+def _offline_status(reason: str) -> dict[str, Any]:
+    from mypaas.router.caddy import CaddyRouter
+
+    s = platform_settings()
+    router = CaddyRouter(
+        admin=s.router_admin,
+        listen_port=s.router_port,
+        config_dir=s.home / "router",
+        log_path=s.log_dir / "caddy.log",
+    )
+    try:
+        router_ok = router.healthy()
+    finally:
+        router.close()
+    return {
+        "version": __version__,
+        "components": {
+            "manager": {"healthy": False, "api": s.api_url, "error": reason},
+            "engine": {"healthy": _engine_answers(s), "backend": "docker", "url": s.docker_url},
+            "router": {"healthy": router_ok, "port": s.router_port},
+        },
+        "healthy": False,
+    }
+
+
+def _detail(name: str, part: dict[str, Any]) -> str:
+    if part.get("error"):
+        return str(part["error"])
+    if name == "manager":
+        since = f", started {ago(part['since'])}" if part.get("since") else ""
+        return f"API at {part.get('api')}{since}"
+    if name == "engine":
+        return f"{part.get('backend')} at {part.get('url')}"
+    if name == "router":
+        return f"port {part.get('port')}"
+    if name == "reconcile":
+        return f"last pass {ago(part.get('last_pass'))}" if part.get("last_pass") else "no pass yet"
+    return ""
+
+
+@manager_app.command("run")
+def manager_run() -> None:
+    """Run the manager in the foreground (what `mypaas up` starts in the background)."""
+    from mypaas.api.server import serve
+
+    serve(platform_settings())

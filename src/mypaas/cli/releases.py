@@ -1,0 +1,183 @@
+"""Commands about what an app runs: `releases`, `rollback`, `config …` and `domains …`."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from mypaas.cli.output import ago, print_json, run_operation, say, table, version
+from mypaas.cli.params import AppArg, JsonOpt, NoWait, api
+
+if TYPE_CHECKING:
+    from typer._click import Context
+
+_KEY_VALUE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$", re.DOTALL)
+
+
+class _ShowByDefault(TyperGroup):
+    """A group whose first argument, when not a subcommand, means ``show`` (`config APP`)."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+config_app = typer.Typer(
+    cls=_ShowByDefault,
+    no_args_is_help=True,
+    help="""Show or change an app's config vars (environment).
+
+Each change makes a new release.
+
+Examples:
+
+  mypaas config hello
+  mypaas config set hello GREETING=hi DEBUG=1
+  mypaas config unset hello DEBUG""",
+)
+domains_app = typer.Typer(
+    no_args_is_help=True,
+    help="""Manage an app's custom domains.
+
+Besides APP.<base domain>, which every app gets.
+
+Examples:
+
+  mypaas domains add hello www.example.com
+  mypaas domains ls hello""",
+)
+
+
+def releases(name: AppArg, as_json: JsonOpt = False) -> None:
+    """List an app's releases, newest first.
+
+    Each deploy, config change and rollback makes one.
+    """
+    with api() as client:
+        rels = client.releases(name)
+    if as_json:
+        print_json(rels)
+        return
+    rows = [
+        [
+            version(r["version"]),
+            r["status"],
+            r.get("description") or "",
+            r.get("created_by") or "",
+            ago(r.get("created_at")),
+        ]
+        for r in rels
+    ]
+    table(["RELEASE", "STATUS", "DESCRIPTION", "BY", "CREATED"], rows)
+
+
+def _release_number(value: str) -> int:
+    match = re.fullmatch(r"[vV]?(\d+)", value.strip())
+    if not match or int(match[1]) < 1:
+        raise typer.BadParameter(f"{value!r} is not a release: give a number like 3 or v3")
+    return int(match[1])
+
+
+def rollback(
+    name: AppArg,
+    release: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="RELEASE",
+            parser=_release_number,
+            help="The release to go back to (3 or v3); default: the previous one.",
+            show_default=False,
+        ),
+    ] = None,
+    no_wait: NoWait = False,
+) -> None:
+    """Go back to an earlier release (its images and config).
+
+    The rollback itself is recorded as a new release.
+
+    Examples:  mypaas rollback hello ; mypaas rollback hello v2
+    """
+    with api() as client:
+        run_operation(client, client.rollback(name, release), f"rolling back {name}", no_wait)
+
+
+@config_app.command("show", no_args_is_help=True)
+def config_show(name: AppArg, as_json: JsonOpt = False) -> None:
+    """Print an app's config vars as KEY=VALUE lines.
+
+    `mypaas config APP` does the same.
+    """
+    with api() as client:
+        config = client.config(name)
+    if as_json:
+        print_json(config)
+    elif not config and sys.stderr.isatty():
+        print(f"{name} has no config vars", file=sys.stderr)
+    for key in [] if as_json else sorted(config):
+        say(f"{key}={config[key]}")
+
+
+def _pairs(values: list[str]) -> list[str]:
+    for value in values:
+        if not _KEY_VALUE.match(value):
+            raise typer.BadParameter(f"{value!r} is not KEY=VALUE")
+    return values
+
+
+@config_app.command("set", no_args_is_help=True)
+def config_set(
+    name: AppArg,
+    pairs: Annotated[list[str], typer.Argument(metavar="KEY=VALUE...", callback=_pairs, help="Vars to set.")],
+    no_wait: NoWait = False,
+) -> None:
+    """Set config vars; the app restarts with them (a new release)."""
+    changes = {}
+    for value in pairs:
+        key, _, val = value.partition("=")
+        changes[key] = val
+    with api() as client:
+        run_operation(client, client.set_config(name, changes, []), f"updating config of {name}", no_wait)
+
+
+@config_app.command("unset", no_args_is_help=True)
+def config_unset(
+    name: AppArg,
+    keys: Annotated[list[str], typer.Argument(metavar="KEY...", help="Vars to remove.")],
+    no_wait: NoWait = False,
+) -> None:
+    """Remove config vars; the app restarts without them (a new release)."""
+    with api() as client:
+        run_operation(client, client.set_config(name, {}, keys), f"updating config of {name}", no_wait)
+
+
+@domains_app.command("ls", no_args_is_help=True)
+def domains_ls(name: AppArg, as_json: JsonOpt = False) -> None:
+    """List an app's custom domains."""
+    with api() as client:
+        domains = client.domains(name)
+    if as_json:
+        print_json(domains)
+        return
+    for domain in domains:
+        say(domain)
+
+
+@domains_app.command("add", no_args_is_help=True)
+def domains_add(name: AppArg, domain: Annotated[str, typer.Argument(help="Like www.example.com.")]) -> None:
+    """Route a domain to the app (point its DNS at this host)."""
+    with api() as client:
+        added = client.add_domain(name, domain).get("domain", domain)
+    say(f"{name}: added {added}")
+
+
+@domains_app.command("rm", no_args_is_help=True)
+def domains_rm(name: AppArg, domain: Annotated[str, typer.Argument(help="The domain to remove.")]) -> None:
+    """Stop routing a domain to the app."""
+    with api() as client:
+        client.remove_domain(name, domain)
+    say(f"{name}: removed {domain}")
