@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-
-def default_home() -> Path:
-    if os.environ.get("MYPAAS_HOME"):
-        return Path(os.environ["MYPAAS_HOME"])
-    if os.geteuid() == 0:
-        return Path("/var/lib/mypaas")
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(xdg) / "mypaas"
+from mypaas.clientconf import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_FILE, default_home, read_settings_file
 
 
 class _YamlFile(PydanticBaseSettingsSource):
@@ -27,13 +18,7 @@ class _YamlFile(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = default_home() / "settings.yml"
-        if not path.exists():
-            return {}
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of settings")
-        return data
+        return read_settings_file(default_home())
 
 
 class Settings(BaseSettings):
@@ -42,8 +27,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MYPAAS_", extra="forbid")
 
     home: Path = Field(default_factory=default_home, description="data folder: state, tokens, logs")
-    api_host: str = "127.0.0.1"
-    api_port: int = 8470
+    api_host: str = DEFAULT_API_HOST
+    api_port: int = DEFAULT_API_PORT
     router_port: int = 80
     router_admin: str = "127.0.0.1:2019"
     base_domain: str = "localhost"
@@ -77,7 +62,7 @@ class Settings(BaseSettings):
 
     @property
     def token_path(self) -> Path:
-        return self.home / "admin-token"
+        return self.home / TOKEN_FILE
 
     @property
     def log_dir(self) -> Path:

@@ -23,6 +23,7 @@ from mypaas import __version__
 from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError, NotFound, Unauthorized
 
 if TYPE_CHECKING:
+    from mypaas.clientconf import ClientConf
     from mypaas.settings import Settings
 
 TIMEOUT_S = 30.0
@@ -59,13 +60,24 @@ def settings() -> Settings:
         raise InvalidSpec(f"cannot read the MyPaas settings {where}: {text}", field="settings") from exc
 
 
+def client_conf() -> ClientConf:
+    """Where the API is and where its token lives, without loading the full settings."""
+    from mypaas.clientconf import client_conf as read
+
+    try:
+        return read()
+    except (ValueError, OSError) as exc:
+        text = " ".join(str(exc).split())
+        raise InvalidSpec(f"cannot read the MyPaas settings: {text}", field="settings") from exc
+
+
 def read_token() -> str | None:
     """MYPAAS_TOKEN, else the admin token file written by `mypaas up`; None if neither is readable."""
     token = os.environ.get("MYPAAS_TOKEN", "").strip()
     if token:
         return token
     try:
-        return settings().token_path.read_text().strip() or None
+        return client_conf().token_path.read_text().strip() or None
     except OSError:
         return None
 
@@ -97,7 +109,7 @@ class ApiClient:
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = (url or os.environ.get("MYPAAS_URL") or settings().api_url).rstrip("/")
+        self.url = (url or os.environ.get("MYPAAS_URL") or client_conf().api_url).rstrip("/")
         self.token = token if token is not None else read_token()
         headers = {"User-Agent": f"mypaas-cli/{__version__}"}
         if self.token:

@@ -141,8 +141,9 @@ def deploy(
 def _deployed(client: ApiClient, name: str, op: dict[str, Any]) -> str:
     """'hello v3 deployed: http://hello.localhost' (no URL when no service takes HTTP)."""
     line = " ".join(part for part in (name, version(op.get("release")), "deployed") if part)
-    if client.app(name).get("web"):
-        line += f": {app_url(name)}"
+    info = client.app(name)
+    if info.get("web"):
+        line += f": {info.get('url') or app_url(name)}"
     return line
 
 
