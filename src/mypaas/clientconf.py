@@ -11,7 +11,7 @@ from typing import Any
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8470
 SETTINGS_FILE = "settings.yml"
-TOKEN_FILE = "admin-token"
+TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
 
 
 def default_home() -> Path:
