@@ -110,6 +110,7 @@ class ServiceSpec(_Frozen):
     restart: str = "unless-stopped"  # no | always | on-failure | unless-stopped
     labels: dict[str, str] = Field(default_factory=dict)
     networks: list[str] = Field(default_factory=list)  # empty: the app's default network
+    privileged: bool = False  # only when the admin setting allow_privileged is on
 
     @property
     def http_port(self) -> int | None:

@@ -232,7 +232,11 @@ def test_unsupported_service_keys(key: str, value: str, reason: str) -> None:
 def test_privileged() -> None:
     exc = service_error("image: nginx\nprivileged: true")
     assert exc.field == "services.web.privileged"
-    assert exc.message == "privileged containers are not allowed"
+    assert exc.message == "privileged containers are not allowed (admin setting allow_privileged)"
+    allowed = parse_compose(
+        "services:\n  web:\n    image: nginx\n    privileged: true\n", allow_privileged=True
+    )
+    assert allowed.services["web"].privileged
     assert service("image: nginx\nprivileged: false").image == "nginx"
 
 

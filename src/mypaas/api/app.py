@@ -24,6 +24,7 @@ from mypaas.manager.apps import DeployRequest
 from mypaas.manager.compose import parse_compose, single_image_spec
 from mypaas.manager.models import OperationRow
 from mypaas.manager.platform import Platform
+from mypaas.settings import Settings
 from mypaas.web.status import render_status
 
 MAX_UPLOAD = 512 * 1024 * 1024
@@ -170,7 +171,7 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         gzipped tar part per build context, named after the context.
         """
         body, contexts = await _read_deploy(request)
-        spec = _spec_of(body, platform.settings.allow_host_mounts, contexts)
+        spec = _spec_of(body, platform.settings, contexts)
         req = DeployRequest(spec=spec, contexts=contexts, user=who, description=body.description or "Deploy")
         op = await _in_thread(platform.apps.deploy, name, req)
         return op_dict(op)
@@ -317,14 +318,19 @@ def _parse_body(raw: str) -> DeployBody:
         raise InvalidSpec(f"{field}: {first.get('msg')}", field=field) from exc
 
 
-def _spec_of(body: DeployBody, allow_host_mounts: bool, contexts: dict[str, bytes]) -> AppSpec:
+def _spec_of(body: DeployBody, settings: Settings, contexts: dict[str, bytes]) -> AppSpec:
     given = [k for k in ("image", "compose", "dockerfile") if getattr(body, k)]
     if len(given) != 1:
         raise InvalidSpec("give exactly one of image, compose or dockerfile", field="image")
     if body.image:
         return single_image_spec(body.image, port=body.port)
     if body.compose:
-        return parse_compose(body.compose, env_files=body.env_files, allow_host_mounts=allow_host_mounts)
+        return parse_compose(
+            body.compose,
+            env_files=body.env_files,
+            allow_host_mounts=settings.allow_host_mounts,
+            allow_privileged=settings.allow_privileged,
+        )
     if "app" not in contexts:
         raise InvalidSpec("a Dockerfile deploy needs the uploaded folder as part 'app'", field="dockerfile")
     build = BuildSpec(context="app", dockerfile=body.dockerfile or "Dockerfile")

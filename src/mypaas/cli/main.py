@@ -29,7 +29,21 @@ _SERVICE_N = re.compile(r"^([a-z0-9][a-z0-9-]*)=(\d+)$")
 
 
 class _Root(TyperGroup):
-    """The top group: any MyPaasError a command raises becomes one ``error:`` line and exit 1."""
+    """The top group: any MyPaasError a command raises becomes one ``error:`` line and exit 1;
+    a usage mistake becomes one ``error:`` line (with where to find help) and exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except typer.Abort:
+            sys.stderr.write("aborted\n")
+            sys.exit(1)
+        except typer.TyperException as exc:  # Click's usage errors and bad parameters
+            sys.exit(_usage_error(exc))
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: Context) -> Any:
         try:
@@ -59,6 +73,18 @@ The API's address and token come from MYPAAS_URL and MYPAAS_TOKEN, else from thi
     pretty_exceptions_show_locals=False,  # locals would print the API token
     add_completion=False,
 )
+
+
+def _usage_error(exc: Exception) -> int:
+    """Print a usage mistake as one line, like the rest of the CLI's errors; return its exit code."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return 2  # the command's help was printed: that says it all
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    first, *_ = [line for line in str(message).splitlines() if line.strip()] or ["invalid usage"]
+    sys.stderr.write(f"error: {first[0].lower() + first[1:]}{hint}\n")
+    return int(getattr(exc, "exit_code", 2))
 
 
 def _show_version(value: bool) -> None:

@@ -49,7 +49,6 @@ class InstanceRequest:
     environment: dict[str, str]
     networks: tuple[str, ...]  # full network names; the first is the one the router reaches
     volumes: dict[str, str] = field(default_factory=dict)  # app volume name -> engine volume name
-    allow_privileged: bool = False
 
 
 class Backend(Protocol):

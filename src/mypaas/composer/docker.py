@@ -224,7 +224,7 @@ class DockerBackend:
             mem_limit=svc.memory,
             nano_cpus=int(svc.cpus * _NS) if svc.cpus else None,
             log_config=docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
-            privileged=False,
+            privileged=svc.privileged,
             init=True,
         )
 

@@ -83,16 +83,21 @@ class _Context:
     env_files: Mapping[str, str]
     variables: Mapping[str, str]
     allow_host_mounts: bool
+    allow_privileged: bool = False
 
 
 def parse_compose(
-    text: str, *, env_files: Mapping[str, str] | None = None, allow_host_mounts: bool = False
+    text: str,
+    *,
+    env_files: Mapping[str, str] | None = None,
+    allow_host_mounts: bool = False,
+    allow_privileged: bool = False,
 ) -> AppSpec:
     """Turn a Compose file into an AppSpec or raise ``InvalidSpec`` naming the field at fault.
 
     ``env_files`` maps each ``env_file`` path as written in the file to its contents; its ``.env`` entry
     also supplies the variables for ``${VAR}`` interpolation. Host paths as volumes need
-    ``allow_host_mounts`` (an admin setting).
+    ``allow_host_mounts`` and ``privileged: true`` needs ``allow_privileged`` (admin settings).
     """
     files = dict(env_files or {})
     variables = parse_env_file(files[".env"], ".env") if ".env" in files else {}
@@ -108,7 +113,7 @@ def parse_compose(
     except RecursionError as exc:
         raise InvalidSpec("the compose file is nested too deeply", field="compose") from exc
     try:
-        return _parse_app(top, files, variables, allow_host_mounts)
+        return _parse_app(top, files, variables, allow_host_mounts, allow_privileged)
     except ValidationError as exc:  # a safety net: the checks above should leave pydantic nothing to refuse
         raise InvalidSpec(f"invalid compose file: {exc.errors()[0]['msg']}", field="compose") from exc
 
@@ -128,7 +133,11 @@ def single_image_spec(
 
 # --- the app ---------------------------------------------------------------------------------------------
 def _parse_app(
-    top: dict[str, Any], files: Mapping[str, str], variables: Mapping[str, str], allow_host_mounts: bool
+    top: dict[str, Any],
+    files: Mapping[str, str],
+    variables: Mapping[str, str],
+    allow_host_mounts: bool,
+    allow_privileged: bool,
 ) -> AppSpec:
     if "name" in top:
         as_str(top["name"], "name")  # the project name; the app name comes from the CLI
@@ -139,7 +148,9 @@ def _parse_app(
     services = as_mapping(top["services"], "services")
     if not services:
         raise InvalidSpec("'services' is empty: declare at least one service", field="services")
-    context = _Context(set(services), set(volumes), set(networks), files, variables, allow_host_mounts)
+    context = _Context(
+        set(services), set(volumes), set(networks), files, variables, allow_host_mounts, allow_privileged
+    )
     specs = {name: _parse_service(name, body, context) for name, body in services.items()}
     app = AppSpec(services=specs, volumes=volumes, networks=networks)
     app.start_order()  # raises on a depends_on cycle
@@ -464,9 +475,13 @@ def _networks(value: Any, where: str, context: _Context) -> dict[str, Any]:
 
 
 def _privileged(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    if as_bool(value, where):
-        raise InvalidSpec("privileged containers are not allowed", field=where)
-    return {}
+    if not as_bool(value, where):
+        return {}
+    if not context.allow_privileged:
+        raise InvalidSpec(
+            "privileged containers are not allowed (admin setting allow_privileged)", field=where
+        )
+    return {"privileged": True}
 
 
 _SERVICE_KEYS: dict[str, Handler] = {
