@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from mypaas import process
 from mypaas.errors import BackendError
 from mypaas.router.config import Route, config_hash, render
 
@@ -133,20 +134,14 @@ class CaddyRouter:
         initial = render([], listen_port=self.listen_port, admin=self.admin)
         self.config_path.write_text(json.dumps(initial, indent=2) + "\n")
         env = {**os.environ, "XDG_DATA_HOME": str(self.config_dir), "XDG_CONFIG_HOME": str(self.config_dir)}
-        try:
-            with self.log_path.open("ab") as log:
-                self._process = subprocess.Popen(
-                    ["caddy", "run", "--config", str(self.config_path)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=self.config_dir,
-                    start_new_session=True,
-                )
-        except OSError as exc:
-            raise BackendError(f"router: cannot start caddy: {exc}") from exc
-        self.pid_path.write_text(f"{self._process.pid}\n")
+        self._process = process.spawn(
+            ["caddy", "run", "--config", str(self.config_path)],
+            log_path=self.log_path,
+            pid_path=self.pid_path,
+            env=env,
+            cwd=self.config_dir,
+            what="router",
+        )
         self._wait_started(self._process)
 
     def _wait_started(self, process: subprocess.Popen[bytes]) -> None:
@@ -163,14 +158,14 @@ class CaddyRouter:
 
     def _start_failed(self, reason: str) -> NoReturn:
         self.pid_path.unlink(missing_ok=True)
-        tail = _tail(self.log_path, LOG_TAIL_LINES)
+        tail = process.tail(self.log_path, LOG_TAIL_LINES)
         if "address already in use" in tail:
             reason = f"cannot listen on :{self.listen_port} or {self.admin}: address already in use"
         raise BackendError(f"router: {reason}; last lines of {self.log_path}:\n{tail}")
 
     def _kill_from_pid_file(self) -> None:
-        pid = _read_pid(self.pid_path)
-        if pid is not None and _is_caddy(pid):
+        pid = process.read_pid(self.pid_path)
+        if pid is not None and process.is_program(pid, "caddy"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
@@ -180,8 +175,10 @@ class CaddyRouter:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=STOP_TIMEOUT)
             self._process = None
-        pid = _read_pid(self.pid_path)
-        while time.monotonic() < deadline and (self.healthy() or (pid is not None and _is_caddy(pid))):
+        pid = process.read_pid(self.pid_path)
+        while time.monotonic() < deadline and (
+            self.healthy() or (pid is not None and process.is_program(pid, "caddy"))
+        ):
             time.sleep(POLL_INTERVAL)
 
 
@@ -194,27 +191,3 @@ def _error_text(response: httpx.Response) -> str:
     if isinstance(error, str):
         return error
     return response.text.strip() or f"HTTP {response.status_code}"
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _is_caddy(pid: int) -> bool:
-    """Guard against a recycled pid: only signal a process whose command line is caddy's."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"caddy" in cmdline.split(b"\0", 1)[0]
