@@ -131,6 +131,7 @@ class Platform:
                 "MYPAAS_DRAIN_S": "0.5",
                 "MYPAAS_STOP_GRACE_S": "2",
                 "MYPAAS_MIN_RUNNING_S": "1",
+                "MYPAAS_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
             }
         )
         self.env.pop("MYPAAS_URL", None)

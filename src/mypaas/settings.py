@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     drain_s: float = 1.0
     stop_grace_s: float = 10.0
     resync_s: float = 10.0
+    registry_addr: str = "127.0.0.1:5000"
+    registry_keep_releases: int = 10
+    registry_enabled: bool = True
     allow_host_mounts: bool = False
     allow_privileged: bool = False
 

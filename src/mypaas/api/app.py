@@ -19,9 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mypaas import __version__
 from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, RollbackBody, ScaleBody
 from mypaas.domain import AppSpec, BuildSpec, Instance, ServiceSpec
-from mypaas.errors import InvalidSpec, MyPaasError
+from mypaas.errors import InvalidSpec, MyPaasError, NotSupported, Unauthorized
 from mypaas.manager.apps import DeployRequest
 from mypaas.manager.compose import parse_compose, single_image_spec
+from mypaas.manager.images import Images
 from mypaas.manager.models import OperationRow
 from mypaas.manager.platform import Platform
 from mypaas.settings import Settings
@@ -92,6 +93,7 @@ def create_app(platform: Platform) -> FastAPI:
     _lifecycle_routes(v1, platform)
     _release_routes(v1, platform)
     _domain_routes(v1, platform)
+    _registry_routes(v1, platform)
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -259,6 +261,50 @@ def _domain_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.delete("/apps/{name}/domains/{domain}", status_code=204, tags=["domains"])
     def remove_domain(name: str, domain: str, _: User) -> None:
         platform.apps.remove_domain(name, domain)
+
+
+def _registry(platform: Platform) -> Images:
+    if platform.images is None:
+        raise NotSupported("the private registry is turned off (setting registry_enabled)", field="registry")
+    return platform.images
+
+
+def _registry_routes(v1: APIRouter, platform: Platform) -> None:
+    @v1.get("/registry/token", tags=["registry"])
+    def registry_token(
+        request: Request,
+        service: str | None = None,
+        scope: Annotated[list[str] | None, Query()] = None,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        """The token endpoint Distribution sends clients to (Docker token-auth spec): Basic auth with any
+        user name and a MyPaas API token as the password, as in ``docker login``."""
+        try:
+            body = _registry(platform).token(authorization, service, scope or [])
+        except Unauthorized as exc:
+            return JSONResponse(
+                exc.to_dict(), status_code=401, headers={"WWW-Authenticate": 'Basic realm="mypaas registry"'}
+            )
+        return JSONResponse(body)
+
+    @v1.get("/images", tags=["registry"])
+    def list_images(_: User, repository: str | None = None) -> list[dict[str, Any]]:
+        """Repositories, tags, digests and sizes in the private registry."""
+        return _registry(platform).catalog(repository)
+
+    @v1.delete("/images/{ref:path}", tags=["registry"])
+    def remove_image(ref: str, _: User) -> dict[str, Any]:
+        """Delete REPOSITORY:TAG from the registry (its blobs go at the next collection)."""
+        return _registry(platform).remove(ref)
+
+    @v1.post("/registry/gc", tags=["registry"])
+    def registry_gc(_: User) -> dict[str, Any]:
+        """Garbage-collect the registry; it is read-only (pulls only) while this runs."""
+        return _registry(platform).collect()
+
+    @v1.get("/registry/status", tags=["registry"])
+    def registry_status(_: User) -> dict[str, Any]:
+        return _registry(platform).status()
 
 
 def platform_status(platform: Platform) -> dict[str, Any]:

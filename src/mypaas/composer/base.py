@@ -91,6 +91,14 @@ class Backend(Protocol):
         on_line: Callable[[str], None] = print,
     ) -> ImageInfo: ...
 
+    def push_image(self, image: str, *, repository: str, tag: str, username: str, password: str) -> str:
+        """Tag ``image`` as ``repository:tag`` and push it; return the pushed manifest's digest."""
+        ...
+
+    def remove_image(self, ref: str) -> None:
+        """Remove an image reference from the engine (idempotent)."""
+        ...
+
     def tail(self, instance_id: str, lines: int) -> str: ...
 
     def logs(

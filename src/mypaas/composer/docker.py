@@ -356,6 +356,36 @@ class DockerBackend:
             raise BuildFailed(f"build failed: {_explain(exc)}") from exc
         return self.image(tag)
 
+    def push_image(self, image: str, *, repository: str, tag: str, username: str, password: str) -> str:
+        try:
+            self._api.tag(image, repository, tag)
+            stream = self._api.push(
+                repository,
+                tag=tag,
+                stream=True,
+                decode=True,
+                auth_config={"username": username, "password": password},
+            )
+            digest = ""
+            for chunk in stream:
+                if "error" in chunk:
+                    raise BackendError(f"pushing {repository}:{tag}: {chunk['error'].strip()}")
+                aux = chunk.get("aux") or {}
+                digest = aux.get("Digest", digest)
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"pushing {repository}:{tag}") from exc
+        if not digest:
+            raise BackendError(f"pushing {repository}:{tag}: the engine reported no digest")
+        return str(digest)
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            self._api.remove_image(ref, noprune=False)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"removing image {ref}") from exc
+
     # -- logs and events ------------------------------------------------------------------------
 
     def tail(self, instance_id: str, lines: int) -> str:

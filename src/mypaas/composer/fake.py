@@ -27,6 +27,7 @@ class FakeBackend:
         self.logs_by_id: dict[str, list[str]] = {}
         self.platform_of: dict[str, str] = {}
         self.calls: list[str] = []
+        self.pushed: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -116,6 +117,16 @@ class FakeBackend:
             raise BuildFailed("build failed: the fake was asked to fail")
         on_line(f"Step 1/1 : fake build of {tag}")
         return self.add_image(tag)
+
+    def push_image(self, image: str, *, repository: str, tag: str, username: str, password: str) -> str:
+        info = self.image(image)
+        self.pushed[f"{repository}:{tag}"] = info.id
+        return "sha256:" + info.id.removeprefix("sha256:")[::-1]
+
+    def remove_image(self, ref: str) -> None:
+        info = self.images.pop(ref, None)
+        if info is not None and ref == info.ref:
+            self.images.pop(info.id, None)
 
     def tail(self, instance_id: str, lines: int) -> str:
         return "\n".join(self.logs_by_id.get(instance_id, [])[-lines:])

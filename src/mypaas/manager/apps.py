@@ -477,7 +477,10 @@ def _release_dict(r: ReleaseRow) -> dict[str, Any]:
         "description": r.description,
         "created_by": r.created_by,
         "created_at": r.created_at,
-        "images": {n: {"image": svc.image, "id": svc.image_id} for n, svc in spec.services.items()},
+        "images": {
+            n: {"image": svc.image, "id": svc.image_id, "registry": (r.images or {}).get(n)}
+            for n, svc in spec.services.items()
+        },
         "config": dict(r.config),
     }
 

@@ -53,6 +53,8 @@ class ReleaseRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     config: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # service -> "registry/repo@sha256:..", filled once the release's images are in the registry
+    images: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_by: Mapped[str] = mapped_column(String(64), default="")

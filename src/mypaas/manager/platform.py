@@ -19,9 +19,12 @@ from mypaas.errors import MyPaasError
 from mypaas.manager.apps import Apps
 from mypaas.manager.auth import TokenChecker, ensure_admin_token
 from mypaas.manager.db import open_store
+from mypaas.manager.images import Images
 from mypaas.manager.models import AppRow, Meta, OperationRow
 from mypaas.manager.operations import Operations
 from mypaas.manager.reconcile import Reconciler, Router
+from mypaas.registry.distribution import Distribution, TokenAuth
+from mypaas.registry.tokens import TokenIssuer
 from mypaas.settings import Settings
 
 log = logging.getLogger("mypaas.manager")
@@ -81,6 +84,9 @@ class Platform:
             settings=settings,
             probe=probe,
         )
+        self.images = self._images(settings, backend) if settings.registry_enabled else None
+        if self.images is not None:
+            self.reconciler.on_active = self.images.enqueue
         self.apps = Apps(
             sessions=self.sessions,
             backend=backend,
@@ -92,9 +98,36 @@ class Platform:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    def _images(self, settings: Settings, backend: Backend) -> Images:
+        folder = settings.home / "registry"
+        issuer = TokenIssuer(folder)
+        auth = TokenAuth(
+            realm=f"{settings.api_url}/api/v1/registry/token",
+            service=issuer.service,
+            issuer=issuer.issuer,
+            cert=issuer.cert_path,
+        )
+        registry = Distribution(
+            name="registry",
+            addr=settings.registry_addr,
+            folder=folder,
+            log_path=settings.log_dir / "registry.log",
+            auth=auth,
+        )
+        return Images(
+            sessions=self.sessions,
+            backend=backend,
+            tokens=self.tokens,
+            issuer=issuer,
+            registry=registry,
+            admin_token=self.admin_token,
+            keep_releases=settings.registry_keep_releases,
+        )
+
     def start(self) -> None:
         """Recover from a previous run, then start the background threads."""
         self._recover()
+        self._supervise_registry()
         try:
             ensure_base_image(self.backend)
         except MyPaasError as exc:
@@ -106,6 +139,9 @@ class Platform:
             "events": lambda: self.backend.watch(self.platform_id, self.reconciler.wake, self._stop),
             "router": self._router_loop,
         }
+        if self.images is not None:
+            self.images.enqueue_unpublished()
+            targets["publisher"] = lambda: self.images.run(self._stop) if self.images else None
         for name, target in targets.items():
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -138,6 +174,14 @@ class Platform:
                 .values(deadline=now + RESTART_GRACE_S)
             )
 
+    def _supervise_registry(self) -> None:
+        if self.images is None:
+            return
+        try:
+            self.images.ensure_running()
+        except MyPaasError as exc:
+            log.error("registry: %s", exc.message)
+
     def _supervise_router(self) -> None:
         ensure = getattr(self.router, "ensure_running", None)
         if ensure is None:
@@ -154,6 +198,7 @@ class Platform:
     def _router_loop(self) -> None:
         while not self._stop.wait(ROUTER_CHECK_S):
             self._supervise_router()
+            self._supervise_registry()
 
     def router_healthy(self) -> bool:
         healthy = getattr(self.router, "healthy", None)

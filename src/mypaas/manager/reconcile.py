@@ -99,6 +99,7 @@ class Reconciler:
             min_running_s=settings.min_running_s, on_change=self.wake, probe=probe or http_probe
         )
         self.observed = Observed()
+        self.on_active: Callable[[str, int], None] | None = None  # a release finished rolling out
 
     def wake(self) -> None:
         self._wake.set()
@@ -231,6 +232,7 @@ class Reconciler:
         return False
 
     def _complete(self, app: DesiredApp) -> None:
+        activated: int | None = None
         with self._sessions.begin() as s:
             row = s.query(AppRow).filter_by(name=app.name).one_or_none()
             if row is None or (row.target_version, row.target_generation) != app.target:
@@ -247,11 +249,14 @@ class Reconciler:
                     .values(status=ReleaseStatus.ACTIVE)
                 )
                 row.current_version, row.current_generation = app.target
+                activated = app.target[0]
             if row.operation_id == app.operation_id:
                 message = f"{app.name} v{app.target[0] if app.target else '?'} is {app.state}"
                 self._ops.finish(s, row.operation_id, ok=True, message=message)
                 row.operation_id = None
         self._ops.notify()
+        if activated is not None and self.on_active is not None:
+            self.on_active(app.name, activated)
 
     def _abandon(self, app: DesiredApp) -> None:
         """The target never got ready in time: keep the current release serving, report why."""

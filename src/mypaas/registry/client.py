@@ -1,0 +1,100 @@
+"""The registry's HTTP API (v2), called by the manager with tokens it mints for itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from mypaas.errors import BackendError, NotFound
+from mypaas.registry.tokens import Access, TokenIssuer
+
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    )
+)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    repo: str
+    tag: str
+    digest: str
+    size: int  # config plus layers, compressed, as stored
+
+
+class RegistryClient:
+    def __init__(self, url: str, issuer: TokenIssuer) -> None:
+        self._url = url.rstrip("/")
+        self._issuer = issuer
+        self._http = httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0), trust_env=False)
+
+    def _auth(self, *access: Access) -> dict[str, str]:
+        token = self._issuer.issue("mypaas-manager", list(access), ttl_s=60)["token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    def _get(self, path: str, access: Access, **kw: Any) -> httpx.Response:
+        try:
+            r = self._http.get(
+                f"{self._url}{path}", headers={**self._auth(access), **kw.pop("headers", {})}, **kw
+            )
+        except httpx.HTTPError as exc:
+            raise BackendError(f"registry at {self._url} is unreachable: {exc}") from exc
+        if r.status_code == 404:
+            raise NotFound(f"not in the registry: {path.removeprefix('/v2/')}", field="image")
+        if r.is_error:
+            raise BackendError(f"registry: GET {path}: HTTP {r.status_code} {r.text[:200]}")
+        return r
+
+    def repositories(self) -> list[str]:
+        repos: list[str] = []
+        last = ""
+        while True:
+            r = self._get(
+                "/v2/_catalog", Access("registry", "catalog", ("*",)), params={"n": 1000, "last": last}
+            )
+            page = r.json().get("repositories") or []
+            repos.extend(page)
+            if len(page) < 1000:
+                return repos
+            last = page[-1]
+
+    def tags(self, repo: str) -> list[str]:
+        try:
+            r = self._get(f"/v2/{repo}/tags/list", Access("repository", repo, ("pull",)))
+        except NotFound:
+            return []
+        return sorted(r.json().get("tags") or [])
+
+    def manifest(self, repo: str, tag: str) -> Manifest:
+        r = self._get(
+            f"/v2/{repo}/manifests/{tag}",
+            Access("repository", repo, ("pull",)),
+            headers={"Accept": MANIFEST_TYPES},
+        )
+        body = r.json()
+        size = int((body.get("config") or {}).get("size", 0)) + sum(
+            int(layer.get("size", 0)) for layer in body.get("layers") or []
+        )
+        return Manifest(repo=repo, tag=tag, digest=r.headers.get("Docker-Content-Digest", ""), size=size)
+
+    def delete(self, repo: str, digest: str) -> None:
+        try:
+            r = self._http.delete(
+                f"{self._url}/v2/{repo}/manifests/{digest}",
+                headers=self._auth(Access("repository", repo, ("delete",))),
+            )
+        except httpx.HTTPError as exc:
+            raise BackendError(f"registry at {self._url} is unreachable: {exc}") from exc
+        if r.status_code == 404:
+            raise NotFound(f"{repo}@{digest} is not in the registry", field="image")
+        if r.is_error:
+            raise BackendError(f"registry: deleting {repo}@{digest}: HTTP {r.status_code} {r.text[:200]}")
+
+    def close(self) -> None:
+        self._http.close()
