@@ -279,6 +279,21 @@ class ApiClient:
 
     # -- operations -----------------------------------------------------------------------------
 
+    # -- the private registry --------------------------------------------------------------------
+
+    def images(self, repository: str | None = None) -> list[dict[str, Any]]:
+        params = {"repository": repository} if repository else {}
+        return self._list("/api/v1/images", params=params)
+
+    def remove_image(self, ref: str) -> dict[str, Any]:
+        return self._dict("DELETE", f"/api/v1/images/{ref}")
+
+    def registry_gc(self) -> dict[str, Any]:
+        return self._dict("POST", "/api/v1/registry/gc", timeout=UPLOAD_TIMEOUT_S)
+
+    def registry_status(self) -> dict[str, Any]:
+        return self._dict("GET", "/api/v1/registry/status")
+
     def operation(self, op_id: str, *, wait: float = 0, log_offset: int = 0) -> dict[str, Any]:
         params = {"wait": wait, "log_offset": log_offset}
         return self._dict("GET", f"/api/v1/operations/{_seg(op_id)}", params=params, timeout=TIMEOUT_S + wait)
