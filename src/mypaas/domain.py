@@ -17,7 +17,8 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 )
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_REPLICAS = 100
 
 
 def check_name(value: str, field: str = "app") -> str:
@@ -41,7 +42,7 @@ def check_domain(value: str) -> str:
 
 
 def check_env_key(key: str, field: str = "config") -> str:
-    if not _ENV_KEY.match(key):
+    if not ENV_KEY.fullmatch(key):
         raise InvalidSpec(f"invalid variable name {key!r}: use letters, digits and '_'", field=field)
     return key
 
@@ -169,6 +170,7 @@ class ReleaseStatus(StrEnum):
     ACTIVE = "active"  # the release serving now
     SUPERSEDED = "superseded"  # served once, replaced by a later one
     FAILED = "failed"  # never got healthy; abandoned
+    CANCELLED = "cancelled"  # replaced by a newer deploy before it served
 
 
 class InstanceState(StrEnum):
@@ -201,7 +203,3 @@ class Instance(_Frozen):
     exit_code: int | None = None
     restarts: int = 0
     status_text: str = ""
-
-    @property
-    def alive(self) -> bool:
-        return self.state not in (InstanceState.EXITED,)

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     registry_addr: str = "127.0.0.1:5000"
     registry_keep_releases: int = 10
     registry_enabled: bool = True
+    # rootfs archives (image import/snapshot/base): refused past these limits, see build/archive.py
+    archive_max_bytes: int = 20 * 2**30  # uncompressed, all entries together
+    archive_max_file_bytes: int = 8 * 2**30
+    archive_max_entries: int = 1_000_000
+    archive_max_ratio: int = 200  # uncompressed : compressed, checked once past a few MB
+    debian_mirror: str = "http://deb.debian.org/debian"  # for `mypaas image base debian:SUITE`
+    ubuntu_mirror: str = "http://archive.ubuntu.com/ubuntu"
     allow_host_mounts: bool = False
     allow_privileged: bool = False
 

@@ -34,7 +34,9 @@ class World:
         self.backend = backend or FakeBackend()
         self.router = FakeRouter()
         self.healthy: set[str] = set()  # addresses whose HTTP probe succeeds
-        settings = Settings(home=home, deploy_timeout_s=30, min_running_s=0, drain_s=0)
+        settings = Settings(
+            home=home, deploy_timeout_s=30, min_running_s=0, drain_s=0, registry_enabled=False
+        )
         self.platform = Platform(settings, backend=self.backend, router=self.router, probe=self.probe)
         self.now = __import__("time").time()
         self.platform.reconciler._clock = lambda: self.now
@@ -152,3 +154,81 @@ def test_bad_input_leaves_nothing(world: World) -> None:
         world.deploy("shop", "missing:1")
     assert exc.value.field == "services.web.image"
     assert world.platform.apps.summaries() == []
+
+
+def test_stop_during_a_rollout_does_not_promote_the_release(world: World) -> None:
+    world.deploy("shop", "web:1")
+    world.settle()
+    op = world.deploy("shop", "web:2")
+    world.platform.reconciler.pass_once()  # v2 instance created, not ready yet
+    world.platform.apps.set_state("shop", "stop", "t")
+    world.settle()
+    assert world.op(op) == "failed"  # superseded by the stop
+    statuses = {r["version"]: r["status"] for r in world.platform.apps.releases("shop")}
+    assert statuses == {1: "active", 2: "pending"}  # v2 rolls out at the next start
+    assert world.platform.apps.get("shop")["release"] == 1
+
+
+def test_a_scale_that_never_gets_ready_fails_its_operation(world: World) -> None:
+    world.deploy("shop", "web:1")
+    world.settle()
+    op = world.platform.apps.scale("shop", {"web": 2}, "t").id
+    rec = world.platform.reconciler
+    world.healthy.clear()  # the new replica never answers
+    rec.pass_once()
+    world.now += 31
+    rec.pass_once()
+    assert world.op(op) == "failed"
+    assert "not ready in time" in world.platform.operations.get(op).message
+
+
+def test_rollback_skips_releases_that_never_served(world: World) -> None:
+    world.deploy("shop", "web:1")
+    world.settle()
+    world.deploy("shop", "web:2")  # replaced before it served
+    world.deploy("shop", "web:1")
+    world.settle()
+    op = world.platform.apps.rollback("shop", None, "t")
+    assert op.release == 4
+    releases = {r["version"]: r for r in world.platform.apps.releases("shop")}
+    assert releases[2]["status"] == "cancelled"
+    assert releases[4]["description"] == "Rollback to v1"
+
+
+def test_a_later_deploy_wins_over_a_slow_build(world: World) -> None:
+    import threading
+
+    gate = threading.Event()
+    real_build = world.backend.build_image
+
+    def slow_build(*args: object, **kw: object) -> object:
+        gate.wait(5)
+        return real_build(*args, **kw)  # type: ignore[arg-type]
+
+    world.backend.build_image = slow_build  # type: ignore[method-assign]
+    from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
+
+    spec = AppSpec(services={"web": ServiceSpec(name="web", build=BuildSpec(context="app"), expose=[80])})
+    build_op = world.platform.apps.deploy(
+        "shop", DeployRequest(spec=spec, contexts={"app": b"x"}, user="t", description="build")
+    )
+    image_op = world.deploy("shop", "web:2")
+    gate.set()
+    world.settle()
+    assert world.op(image_op) == "succeeded"
+    assert world.op(build_op.id) == "failed"
+    assert [r["description"] for r in world.platform.apps.releases("shop")] == ["Deploy"]
+
+
+def test_domains_under_the_base_domain_are_refused(world: World) -> None:
+    world.deploy("shop", "web:1")
+    with pytest.raises(InvalidSpec) as exc:
+        world.platform.apps.add_domain("shop", "other.localhost")
+    assert exc.value.field == "domain"
+
+
+def test_engine_names_of_two_apps_never_collide() -> None:
+    from mypaas.manager.reconcile import network_name, volume_name
+
+    assert volume_name("a", "b-db") != volume_name("a-b", "db")
+    assert network_name("x", "y") != network_name("x-y")

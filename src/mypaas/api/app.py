@@ -356,6 +356,8 @@ def _parse_body(raw: str) -> DeployBody:
         data = json.loads(raw or "{}")
     except json.JSONDecodeError as exc:
         raise InvalidSpec(f"the request body is not JSON: {exc.msg}", field="body") from exc
+    except RecursionError as exc:
+        raise InvalidSpec("the request body is nested too deeply", field="body") from exc
     try:
         return DeployBody.model_validate(data)
     except ValidationError as exc:

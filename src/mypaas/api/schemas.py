@@ -33,7 +33,7 @@ class ConfigBody(_Body):
 
 class RollbackBody(_Body):
     release: int | None = Field(
-        None, ge=1, description="the version to go back to; default: the previous one"
+        None, ge=1, le=2**31 - 1, description="the version to go back to; default: the previous one"
     )
 
 

@@ -25,7 +25,7 @@ def build_services(
         context = contexts.get(svc.build.context)
         if context is None:
             raise InvalidSpec(f"no build context uploaded for service {name}", field=f"services.{name}.build")
-        tag = svc.image or f"mypaas-{app}/{name}:{op_id}"
+        tag = f"mypaas-{app}/{name}:{op_id}"  # never the user's `image:` (that could retag any image)
         emit(f"--- building {name} ({svc.build.dockerfile})")
         info = backend.build_image(
             context,

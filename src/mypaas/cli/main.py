@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from mypaas import __version__
-from mypaas.cli import platform, registry, releases
+from mypaas.cli import images, platform, registry, releases
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
 from mypaas.errors import MyPaasError
@@ -325,6 +325,7 @@ app.command(rich_help_panel=PLATFORM)(platform.down)
 app.command(rich_help_panel=PLATFORM)(platform.status)
 app.add_typer(platform.manager_app, name="manager", hidden=True)
 app.add_typer(registry.registry_app, name="registry", rich_help_panel=PLATFORM)
+app.add_typer(images.image_app, name="image", rich_help_panel=PLATFORM)
 
 
 def run() -> None:

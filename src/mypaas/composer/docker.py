@@ -31,11 +31,10 @@ from mypaas.composer.base import (
     InstanceRequest,
 )
 from mypaas.domain import HealthCheck, Instance, InstanceState
-from mypaas.errors import BackendError, BuildFailed, Conflict, MyPaasError, NotFound
+from mypaas.errors import BackendError, BuildFailed, Conflict, InvalidSpec, MyPaasError, NotFound
 
 _NS = 1_000_000_000
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
-_RESTART = {"no": "no", "always": "always", "on-failure": "on-failure", "unless-stopped": "unless-stopped"}
 
 
 def _err(exc: Exception, what: str) -> MyPaasError:
@@ -46,6 +45,8 @@ def _err(exc: Exception, what: str) -> MyPaasError:
         return Conflict(f"{what}: {_explain(exc)}")
     if isinstance(exc, docker.errors.APIError) and "port is already allocated" in str(exc):
         return Conflict(f"{what}: {_explain(exc)}", field="ports")
+    if isinstance(exc, docker.errors.APIError) and exc.status_code == 400:
+        return InvalidSpec(f"{what}: {_explain(exc)}")  # the engine refuses the input itself
     return BackendError(f"{what}: {_explain(exc)}")
 
 
@@ -149,12 +150,6 @@ class DockerBackend:
             raise _err(exc, "listing containers") from exc
         return [_instance(row) for row in rows]
 
-    def inspect_instance(self, instance_id: str) -> dict[str, Any]:
-        try:
-            return dict(self._api.inspect_container(instance_id))
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"container {instance_id[:12]}") from exc
-
     def create_instance(self, req: InstanceRequest) -> Instance:
         svc = req.service
         if not svc.image_id:
@@ -215,7 +210,7 @@ class DockerBackend:
             )
             for v in svc.volumes
         ]
-        restart = _RESTART.get(svc.restart, "unless-stopped")
+        restart = svc.restart
         return self._api.create_host_config(
             restart_policy={"Name": restart} if restart != "no" else None,
             port_bindings={f"{p.container}/{p.protocol}": p.host for p in svc.ports if p.host is not None}
@@ -302,6 +297,10 @@ class DockerBackend:
             info = self._api.inspect_image(ref)
         except docker.errors.NotFound as exc:
             raise NotFound(f"image {ref!r} not found on the engine (build or import it first)") from exc
+        except docker.errors.APIError as exc:
+            if exc.status_code == 400:
+                raise InvalidSpec(f"invalid image reference {ref!r}: {_explain(exc)}", field="image") from exc
+            raise _err(exc, f"image {ref}") from exc
         except docker.errors.DockerException as exc:
             raise _err(exc, f"image {ref}") from exc
         exposed = (info.get("Config") or {}).get("ExposedPorts") or {}

@@ -19,6 +19,7 @@ from mypaas.domain import (
     AppSpec,
     Instance,
     ReleaseStatus,
+    ServiceSpec,
     check_domain,
     check_env_key,
     check_name,
@@ -49,12 +50,14 @@ class Apps:
         reconciler: Reconciler,
         operations: Operations,
         deploy_timeout_s: float,
+        base_domain: str = "localhost",
     ) -> None:
         self._sessions = sessions
         self._backend = backend
         self._reconciler = reconciler
         self._ops = operations
         self._timeout = deploy_timeout_s
+        self._base_domain = base_domain
         self._deploy_lock = threading.Lock()
 
     # -- reading --------------------------------------------------------------------------------
@@ -168,7 +171,9 @@ class Apps:
                 op = self._ops.new(
                     s, app=name, kind="deploy", user=req.user, status="building" if needs_build else "running"
                 )
-                if not needs_build:
+                if needs_build:
+                    self._supersede(s, app, op)  # a later deploy supersedes this build, not the reverse
+                else:
                     self._record_release(s, app, spec, None, op, req.user, req.description)
         if needs_build:
             threading.Thread(
@@ -186,7 +191,7 @@ class Apps:
                 continue
             try:
                 info = self._backend.image(svc.image or "")
-            except NotFound as exc:
+            except (NotFound, InvalidSpec) as exc:
                 raise InvalidSpec(exc.message, field=f"services.{name}.image") from exc
             update: dict[str, Any] = {"image_id": info.id}
             if not svc.ports and not svc.expose and len(spec.services) == 1:
@@ -200,11 +205,7 @@ class Apps:
         if not mine:
             return
         for n, svc in spec.services.items():
-            if svc.published and (svc.replicas or 1) > 1:
-                raise InvalidSpec(
-                    f"service {n} publishes a host port, so it can run only 1 replica",
-                    field=f"services.{n}.ports",
-                )
+            _one_replica_with_host_port(svc, svc.replicas or 1, f"services.{n}.ports")
         with self._sessions() as s:
             others = s.execute(
                 select(AppRow.name, ReleaseRow.spec)
@@ -244,7 +245,8 @@ class Apps:
             with self._deploy_lock, self._sessions.begin() as s:
                 app = self._app(s, name)
                 op = s.get(OperationRow, op_id)
-                assert op is not None
+                if op is None or op.status != "building" or app.operation_id != op_id:
+                    return  # superseded by a later deploy while it built
                 op.status = "running"
                 self._record_release(s, app, built, None, op, req.user, req.description)
         except Exception as exc:  # every failure ends the operation, whatever raised it
@@ -289,7 +291,7 @@ class Apps:
             s.execute(
                 update(ReleaseRow)
                 .where(ReleaseRow.app_id == app.id, ReleaseRow.version == app.target_version)
-                .values(status=ReleaseStatus.SUPERSEDED)
+                .values(status=ReleaseStatus.CANCELLED)
             )
         self._supersede(s, app, op)
         app.target_version = rel.version
@@ -388,10 +390,8 @@ class Apps:
                     raise NotFound(f"app {name} has no service {svc!r}", field="service")
                 if not 0 <= n <= MAX_REPLICAS:
                     raise InvalidSpec(f"replicas for {svc} must be between 0 and {MAX_REPLICAS}", field=svc)
-                if n > 1 and spec is not None and spec.services[svc].published:
-                    raise InvalidSpec(
-                        f"service {svc} publishes a host port, so it can run only 1 replica", field=svc
-                    )
+                if spec is not None:
+                    _one_replica_with_host_port(spec.services[svc], n, svc)
             for svc, n in counts.items():
                 rows[svc].replicas = n
             op = self._follow(s, app, "scale", user)
@@ -446,6 +446,12 @@ class Apps:
 
     def add_domain(self, name: str, domain: str) -> str:
         domain = check_domain(domain)
+        if domain == self._base_domain or domain.endswith(f".{self._base_domain}"):
+            raise InvalidSpec(
+                f"{domain} is under the platform's base domain {self._base_domain}: "
+                f"every app already has APP.{self._base_domain}",
+                field="domain",
+            )
         with self._sessions.begin() as s:
             app = self._app(s, name)
             taken = s.get(DomainRow, domain)
@@ -459,7 +465,7 @@ class Apps:
         return domain
 
     def remove_domain(self, name: str, domain: str) -> None:
-        domain = domain.strip().lower().rstrip(".")
+        domain = check_domain(domain)
         with self._sessions.begin() as s:
             app = self._app(s, name)
             row = s.get(DomainRow, domain)
@@ -467,6 +473,13 @@ class Apps:
                 raise NotFound(f"app {name} has no domain {domain}", field="domain")
             s.delete(row)
         self._reconciler.wake()
+
+
+def _one_replica_with_host_port(svc: ServiceSpec, replicas: int, field: str) -> None:
+    if svc.published and replicas > 1:
+        raise InvalidSpec(
+            f"service {svc.name} publishes a host port, so it can run only 1 replica", field=field
+        )
 
 
 def _release_dict(r: ReleaseRow) -> dict[str, Any]:

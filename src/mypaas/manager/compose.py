@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mypaas.domain import (
+    MAX_REPLICAS,
     AppSpec,
     BuildSpec,
     HealthCheck,
@@ -425,7 +426,7 @@ def _deploy(value: Any, where: str, context: _Context) -> dict[str, Any]:
     body = checked_keys(value, where, {"replicas", "resources"})
     fields: dict[str, Any] = {}
     if "replicas" in body:
-        fields["replicas"] = as_int(body["replicas"], f"{where}.replicas", minimum=0)
+        fields["replicas"] = as_int(body["replicas"], f"{where}.replicas", minimum=0, maximum=MAX_REPLICAS)
     resources = checked_keys(body.get("resources"), f"{where}.resources", {"limits"})
     limits = checked_keys(resources.get("limits"), f"{where}.resources.limits", {"cpus", "memory"})
     if "cpus" in limits:

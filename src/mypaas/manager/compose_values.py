@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from mypaas.domain import PortSpec
+from mypaas.domain import ENV_KEY, PortSpec
 from mypaas.errors import InvalidSpec
 
 # --- YAML ------------------------------------------------------------------------------------------------
@@ -110,14 +110,16 @@ def stringify(value: Any, field: str) -> str:
     raise InvalidSpec(f"{field} must be a string, number or boolean, got {_kind(value)}", field=field)
 
 
-def as_int(value: Any, field: str, *, minimum: int = 0) -> int:
-    """An integer >= ``minimum``; a string of digits counts too (it is what ``${VAR}`` gives)."""
+def as_int(value: Any, field: str, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
+    """An integer in [minimum, maximum]; a string of digits counts too (it is what ``${VAR}`` gives)."""
     if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidSpec(f"{field} must be an integer, got {_kind(value)}", field=field)
     if value < minimum:
         raise InvalidSpec(f"{field} must be at least {minimum}, got {value}", field=field)
+    if value > maximum:
+        raise InvalidSpec(f"{field} must be at most {maximum}, got {value}", field=field)
     return value
 
 
@@ -298,7 +300,7 @@ def parse_bytes(value: Any, field: str) -> int:
 
 
 # --- env files -------------------------------------------------------------------------------------------
-_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_KEY = ENV_KEY
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "$": "$"}
 
 

@@ -14,6 +14,9 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite would start transactions only before writes, so a read-then-write is not atomic;
+    # take transactions over (the SQLAlchemy recipe) and begin each one IMMEDIATE, below.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -26,7 +29,14 @@ def open_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False} if url.startswith("sqlite") else {})
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+def _begin_immediate(conn: Any) -> None:
+    """Every transaction takes the write lock at its start: a check and the write it guards (the API
+    and the reconcile loop both change apps) can never interleave. Transactions here last milliseconds."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def migrate(engine: Engine) -> None:

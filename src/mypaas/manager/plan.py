@@ -38,6 +38,7 @@ class Plan:
     remove: list[Instance] = field(default_factory=list)  # drained first when routed
     converged: bool = False  # desired state reached: the operation in flight is done
     abandon: bool = False  # the rollout missed its deadline: fall back to the current revision
+    overdue: bool = False  # another operation (scale, start) missed its deadline: report it, keep trying
     waiting: list[str] = field(default_factory=list)  # why it is not converged (for ps and logs)
 
 
@@ -69,9 +70,11 @@ def plan_app(
         want = app.scale.get(name, 1)
         ok = _plan_service(plan, app, svc, want, mine, others, ready)
         all_ready = all_ready and ok
+    late = app.deadline is not None and now > app.deadline
     if app.rolling and not all_ready:
-        plan.abandon = app.deadline is not None and now > app.deadline
+        plan.abandon = late
         return plan
+    plan.overdue = late and not all_ready and app.operation_id is not None
     # Target ready everywhere (or nothing rolling): everything else goes, old releases and strays.
     plan.remove.extend(i for i in others if i not in plan.remove)
     plan.converged = all_ready and not others and not plan.create

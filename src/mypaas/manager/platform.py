@@ -93,6 +93,7 @@ class Platform:
             reconciler=self.reconciler,
             operations=self.operations,
             deploy_timeout_s=settings.deploy_timeout_s,
+            base_domain=settings.base_domain,
         )
         self.started_at = time.time()
         self._stop = threading.Event()

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.base import LABEL_APP, LABEL_PLATFORM, Backend, InstanceRequest
 from mypaas.domain import Instance, ReleaseStatus, ServiceSpec
-from mypaas.errors import MyPaasError
-from mypaas.manager.models import AppRow, ReleaseRow
+from mypaas.errors import InvalidSpec, MyPaasError
+from mypaas.manager.models import AppRow, OperationRow, ReleaseRow
 from mypaas.manager.operations import Operations
 from mypaas.manager.plan import DesiredApp, Plan, plan_app
 from mypaas.manager.state import load_desired
@@ -31,6 +31,8 @@ from mypaas.router.config import Route
 from mypaas.settings import Settings
 
 log = logging.getLogger("mypaas.reconcile")
+
+WARM_UP_S = 5.0
 
 
 class Router(Protocol):
@@ -48,12 +50,13 @@ class Observed:
     error: str | None = None
 
 
+# Engine names join parts with "_", which app names (DNS labels) cannot hold: no two apps can collide.
 def network_name(app: str, network: str | None = None) -> str:
-    return f"mypaas-{app}" if network is None else f"mypaas-{app}-{network}"
+    return f"mypaas_{app}" if network is None else f"mypaas_{app}_{network}"
 
 
 def volume_name(app: str, volume: str) -> str:
-    return f"mypaas-{app}-{volume}"
+    return f"mypaas_{app}_{volume}"
 
 
 def instance_env(svc: ServiceSpec, config: dict[str, str]) -> dict[str, str]:
@@ -82,7 +85,6 @@ class Reconciler:
         self._backend = backend
         self._router = router
         self._ops = operations
-        self._platform = platform_id
         self.platform = platform_id
         self._base_domain = settings.base_domain
         self._drain_s = settings.drain_s
@@ -99,6 +101,7 @@ class Reconciler:
             min_running_s=settings.min_running_s, on_change=self.wake, probe=probe or http_probe
         )
         self.observed = Observed()
+        self._born = time.monotonic()
         self.on_active: Callable[[str, int], None] | None = None  # a release finished rolling out
 
     def wake(self) -> None:
@@ -138,7 +141,7 @@ class Reconciler:
     def _pass(self) -> bool:
         with self._sessions() as s:
             desired, domains = load_desired(s)
-        listed = self._backend.list_instances(self._platform)
+        listed = self._backend.list_instances(self.platform)
         self.tracker.observe(listed)
         instances = [i for i in listed if i.id not in self._removing]
         by_app: dict[str, list[Instance]] = defaultdict(list)
@@ -151,9 +154,12 @@ class Reconciler:
         for app in desired.values():
             plan = plan_app(app, by_app.get(app.name, []), self.tracker.ready, now)
             waiting[app.name] = plan.waiting
-            again |= self._create(app, plan)
-            removals.extend(plan.remove)
-            again |= self._settle(app, plan)
+            try:  # one app's failure must not hold up the others
+                again |= self._create(app, plan)
+                removals.extend(plan.remove)
+                again |= self._settle(app, plan)
+            except MyPaasError as exc:
+                log.warning("%s: %s", app.name, exc.message)
         drain = self._push_routes(desired, domains, by_app, {i.id for i in removals})
         for inst in removals:
             self._removing[inst.id] = inst
@@ -169,7 +175,7 @@ class Reconciler:
         if not plan.create or app.spec is None or app.target is None:
             return False
         spec = app.spec
-        labels = {LABEL_PLATFORM: self._platform, LABEL_APP: app.name}
+        labels = {LABEL_PLATFORM: self.platform, LABEL_APP: app.name}
         try:
             for net in [None, *spec.networks]:
                 self._backend.ensure_network(network_name(app.name, net), labels)
@@ -184,6 +190,9 @@ class Reconciler:
             ]
             for fut in [self._creating.submit(self._backend.create_instance, req) for req in requests]:
                 fut.result()
+        except InvalidSpec as exc:  # the engine refuses the spec itself: retrying cannot help
+            self._abandon(app, reason=exc.message)
+            return True
         except MyPaasError as exc:
             log.warning("%s: %s", app.name, exc.message)
             if app.operation_id:
@@ -198,7 +207,7 @@ class Reconciler:
         assert app.spec is not None and app.target is not None
         nets = [network_name(app.name, n) for n in svc.networks] or [network_name(app.name)]
         return InstanceRequest(
-            platform=self._platform,
+            platform=self.platform,
             app=app.name,
             service=svc,
             release=app.target[0],
@@ -214,12 +223,15 @@ class Reconciler:
         if plan.abandon:
             self._abandon(app)
             return True
+        if plan.overdue:
+            self._overdue(app, plan)
+            return False
         if not plan.converged:
             return False
         if app.state != "running" and any(i.app == app.name for i in list(self._removing.values())):
             return False  # a stop or removal is done once its instances are gone for good
         if app.state == "deleting":
-            self._backend.remove_app_resources(self._platform, app.name)
+            self._backend.remove_app_resources(self.platform, app.name)
             with self._sessions.begin() as s:
                 row = s.query(AppRow).filter_by(name=app.name).one_or_none()
                 if row is not None:
@@ -237,7 +249,10 @@ class Reconciler:
             row = s.query(AppRow).filter_by(name=app.name).one_or_none()
             if row is None or (row.target_version, row.target_generation) != app.target:
                 return  # desired state moved on meanwhile; the next pass handles it
-            if app.rolling and app.target is not None:
+            op = s.get(OperationRow, row.operation_id) if row.operation_id else None
+            if op is not None and op.status == "building":
+                return  # the build's release is not recorded yet
+            if app.rolling and app.target is not None and row.state == "running":
                 s.execute(
                     update(ReleaseRow)
                     .where(ReleaseRow.app_id == row.id, ReleaseRow.status == ReleaseStatus.ACTIVE)
@@ -258,9 +273,23 @@ class Reconciler:
         if activated is not None and self.on_active is not None:
             self.on_active(app.name, activated)
 
-    def _abandon(self, app: DesiredApp) -> None:
-        """The target never got ready in time: keep the current release serving, report why."""
-        tail = self._failing_tail(app)
+    def _overdue(self, app: DesiredApp, plan: Plan) -> None:
+        """A scale or start that is not ready by its deadline: fail its operation, keep converging."""
+        with self._sessions.begin() as s:
+            row = s.query(AppRow).filter_by(name=app.name).one_or_none()
+            if row is None or row.operation_id != app.operation_id:
+                return
+            waiting = "; ".join(plan.waiting) or "not ready"
+            self._ops.finish(
+                s, row.operation_id, ok=False, message=f"{app.name} is not ready in time: {waiting}"
+            )
+            row.operation_id = None
+        self._ops.notify()
+
+    def _abandon(self, app: DesiredApp, reason: str | None = None) -> None:
+        """The target never got ready in time (or the engine refused it): keep the current release
+        serving, report why."""
+        tail = "" if reason else self._failing_tail(app)
         with self._sessions.begin() as s:
             row = s.query(AppRow).filter_by(name=app.name).one_or_none()
             if row is None or (row.target_version, row.target_generation) != app.target:
@@ -278,7 +307,8 @@ class Reconciler:
             else:
                 row.target_version, row.target_generation = row.current_version, row.current_generation
                 fallback = f"v{row.current_version} keeps serving"
-            message = f"v{version} did not become healthy in time; {fallback}"
+            why = f"v{version} failed: {reason}" if reason else f"v{version} did not become healthy in time"
+            message = f"{why}; {fallback}"
             if tail:
                 message += "\n--- last log lines ---\n" + tail
             self._ops.finish(s, row.operation_id, ok=False, message=message)
@@ -320,12 +350,17 @@ class Reconciler:
             routes.append(
                 Route(app=app.name, hosts=hosts, upstreams=tuple(sorted(i.address or "" for i in ups)))
             )
-        if self._router is not None:
+        if self._router is not None and not self._warming_up():
             self._router.apply(routes)
         self.observed.routes = routes
         drain = self._routed & leaving
         self._routed = routed
         return drain
+
+    def _warming_up(self) -> bool:
+        """Just after a (re)start no instance is probed yet: pushing routes now would empty them.
+        Caddy keeps serving its last config until the first verdicts are in (a few seconds at most)."""
+        return self.tracker.unverified() > 0 and time.monotonic() - self._born < WARM_UP_S
 
     def _remove(self, inst: Instance, drain_s: float) -> None:
         """Drain (let requests already sent finish), stop and remove one instance; then wake the loop."""

@@ -13,6 +13,7 @@ from mypaas.manager.plan import DesiredApp
 
 # Releases never change, so their parsed specs can be kept: (row id, created at) -> spec.
 _SPEC_CACHE: dict[tuple[int, float], AppSpec] = {}
+_SPEC_CACHE_MAX = 10_000
 
 
 def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, list[str]]]:
@@ -61,5 +62,7 @@ def _spec(rel: ReleaseRow) -> AppSpec:
     key = (rel.id, rel.created_at)
     spec = _SPEC_CACHE.get(key)
     if spec is None:
+        if len(_SPEC_CACHE) >= _SPEC_CACHE_MAX:
+            _SPEC_CACHE.clear()  # only target releases are read each pass: it refills at once
         spec = _SPEC_CACHE[key] = AppSpec.model_validate(rel.spec)
     return spec

@@ -26,6 +26,7 @@ class _Probe:
     address: str
     first_seen: float
     ready: bool = False
+    checked: bool = False
     fails: int = 0
     next_at: float = 0.0
     busy: bool = False
@@ -102,6 +103,11 @@ class HealthTracker:
             since = self._running_since.get(inst.id)
         return since is not None and self._clock() - since >= self._min_running_s
 
+    def unverified(self) -> int:
+        """How many probed instances have no verdict yet."""
+        with self._lock:
+            return sum(1 for p in self._probes.values() if not p.checked)
+
     def next_deadline(self) -> float | None:
         """Seconds until a "running for N s" instance becomes ready (so the loop can wake for it)."""
         now = self._clock()
@@ -129,6 +135,7 @@ class HealthTracker:
         changed = False
         with self._lock:
             p.busy = False
+            p.checked = True
             if ok:
                 p.fails = 0
                 changed = not p.ready

@@ -1,0 +1,90 @@
+"""The REST API's error mapping, on the fake backend: bad input is a 4xx JSON naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mypaas.api.app import create_app
+from mypaas.composer.fake import FakeBackend
+from mypaas.manager.platform import Platform
+from mypaas.settings import Settings
+from tests.unit.test_reconcile import FakeRouter
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[TestClient]:
+    backend = FakeBackend()
+    backend.add_image("web:1", exposed=(80,))
+    settings = Settings(home=tmp_path, registry_enabled=False)
+    platform = Platform(settings, backend=backend, router=FakeRouter(), probe=lambda _: True)
+    client = TestClient(create_app(platform))
+    client.headers["Authorization"] = f"Bearer {platform.admin_token}"
+    yield client
+
+
+def error(r: object, status: int, field: str | None = None) -> dict[str, str]:
+    assert r.status_code == status, r.text  # type: ignore[attr-defined]
+    body: dict[str, str] = r.json()  # type: ignore[attr-defined]
+    assert body["error"]
+    if field is not None:
+        assert body.get("field") == field, body
+    return body
+
+
+def test_token_required(api: TestClient) -> None:
+    error(api.get("/api/v1/apps", headers={"Authorization": ""}), 401)
+    error(api.get("/api/v1/apps", headers={"Authorization": "Bearer nope"}), 401)
+    assert api.get("/api/v1/health", headers={"Authorization": ""}).status_code == 200
+
+
+def test_bad_deploy_bodies(api: TestClient) -> None:
+    error(api.post("/api/v1/apps/Bad_Name/deploys", json={"image": "web:1"}), 400, "app")
+    error(api.post("/api/v1/apps/ok/deploys", json={"image": "missing:1"}), 400, "services.web.image")
+    error(api.post("/api/v1/apps/ok/deploys", json={}), 400, "image")
+    error(api.post("/api/v1/apps/ok/deploys", json={"image": "web:1", "compose": "x"}), 400, "image")
+    error(api.post("/api/v1/apps/ok/deploys", json={"image": "web:1", "port": 0}), 400, "port")
+    error(api.post("/api/v1/apps/ok/deploys", json={"image": "web:1", "bogus": 1}), 400, "bogus")
+    error(
+        api.post(
+            "/api/v1/apps/ok/deploys", content=b"[" * 100_000, headers={"content-type": "application/json"}
+        ),
+        400,
+        "body",
+    )
+    error(api.post("/api/v1/apps/ok/deploys", json={"compose": "services: [\n"}), 400, "compose")
+    error(
+        api.post(
+            "/api/v1/apps/ok/deploys",
+            json={
+                "compose": "services:\n  w:\n    image: web:1\n    deploy: {replicas: 99999999999999999999}\n"
+            },
+        ),
+        400,
+        "services.w.deploy.replicas",
+    )
+    assert api.get("/api/v1/apps").json() == []
+
+
+def test_unknown_things_are_404(api: TestClient) -> None:
+    error(api.get("/api/v1/apps/nope"), 404, "app")
+    error(api.get("/api/v1/operations/nope"), 404, "operation")
+    error(api.post("/api/v1/apps/nope/rollback", json={}), 404, "app")
+    error(api.get("/api/v1/nowhere"), 404)
+
+
+def test_bad_values_on_an_existing_app(api: TestClient) -> None:
+    assert api.post("/api/v1/apps/shop/deploys", json={"image": "web:1"}).status_code == 202
+    error(api.post("/api/v1/apps/shop/rollback", json={"release": 2**63}), 400, "release")
+    error(api.post("/api/v1/apps/shop/rollback", json={"release": 7}), 404, "release")
+    error(api.put("/api/v1/apps/shop/scale", json={"replicas": {"web": 1000}}), 400, "web")
+    error(api.put("/api/v1/apps/shop/scale", json={"replicas": {"db": 1}}), 404, "service")
+    error(api.put("/api/v1/apps/shop/scale", json={"replicas": {}}), 400, "replicas")
+    error(api.patch("/api/v1/apps/shop/config", json={"set": {"NOT OK": "1"}}), 400, "config")
+    error(api.patch("/api/v1/apps/shop/config", json={}), 400, "set")
+    error(api.post("/api/v1/apps/shop/domains", json={"domain": "not a domain"}), 400, "domain")
+    error(api.delete("/api/v1/apps/shop/domains/www.example.com"), 404, "domain")
+    error(api.get("/api/v1/images"), 501, "registry")
