@@ -132,6 +132,7 @@ class Platform:
                 "MYPAAS_STOP_GRACE_S": "2",
                 "MYPAAS_MIN_RUNNING_S": "1",
                 "MYPAAS_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
+                "MYPAAS_MIRROR_ADDR": f"127.0.0.1:{free_port()}",
             }
         )
         self.env.pop("MYPAAS_URL", None)
@@ -163,7 +164,13 @@ class Platform:
     def cleanup(self) -> None:
         """Stop the platform and remove every engine resource it made; then its folder."""
         with contextlib.suppress(Exception):
+            if self.api("GET", "/api/v1/registry/status")["mirror"]["enabled"]:
+                self.api("DELETE", "/api/v1/registry/mirror")  # the engine stops pulling through it
+        with contextlib.suppress(Exception):
             self.down()
+        for name in ("mirror", "registry"):
+            with contextlib.suppress(Exception):
+                os.kill(int((self.home / name / "registry.pid").read_text()), signal.SIGKILL)
         with contextlib.suppress(Exception):
             pid = int((self.home / "router" / "caddy.pid").read_text())
             os.kill(pid, signal.SIGKILL)
@@ -263,6 +270,16 @@ class Result:
 
     def __repr__(self) -> str:
         return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
+
+
+def untag(prefix: str) -> None:
+    """Remove every tag and digest reference starting with ``prefix`` (the images stay if used)."""
+    client = docker_client()
+    for image in client.images.list():
+        for ref in [*(image.attrs.get("RepoTags") or []), *(image.attrs.get("RepoDigests") or [])]:
+            if ref.startswith(prefix):
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(ref)
 
 
 def remove_labelled(label: str) -> None:

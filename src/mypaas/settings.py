@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     registry_addr: str = "127.0.0.1:5000"
     registry_keep_releases: int = 10
     registry_enabled: bool = True
+    mirror_addr: str = "127.0.0.1:5001"
     # rootfs archives (image import/snapshot/base): refused past these limits, see build/archive.py
     archive_max_bytes: int = 20 * 2**30  # uncompressed, all entries together
     archive_max_file_bytes: int = 8 * 2**30

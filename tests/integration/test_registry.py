@@ -32,9 +32,7 @@ def docker_config(tmp_path: Path) -> Path:
 def registry(platform: kit.Platform) -> Iterator[str]:
     addr = platform.env["MYPAAS_REGISTRY_ADDR"]
     yield addr
-    for image in kit.docker_client().images.list(name=f"{addr}/*"):
-        for tag in image.tags:
-            kit.docker_client().images.remove(tag, force=True)
+    kit.untag(f"{addr}/")
 
 
 def test_docker_login_push_pull(

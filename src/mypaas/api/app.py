@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mypaas import __version__
-from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, RollbackBody, ScaleBody
+from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
 from mypaas.domain import AppSpec, BuildSpec, Instance, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, NotSupported, Unauthorized
 from mypaas.manager.apps import DeployRequest
@@ -302,9 +302,20 @@ def _registry_routes(v1: APIRouter, platform: Platform) -> None:
         """Garbage-collect the registry; it is read-only (pulls only) while this runs."""
         return _registry(platform).collect()
 
+    @v1.put("/registry/mirror", tags=["registry"])
+    def enable_mirror(body: MirrorBody, _: User) -> dict[str, Any]:
+        """Run a pull-through mirror of ``upstream`` and make the engine pull through it."""
+        return platform.mirror.enable(body.upstream)
+
+    @v1.delete("/registry/mirror", tags=["registry"])
+    def disable_mirror(_: User) -> dict[str, Any]:
+        """Stop pulling through the mirror and stop it (its cache stays on disk)."""
+        return platform.mirror.disable()
+
     @v1.get("/registry/status", tags=["registry"])
     def registry_status(_: User) -> dict[str, Any]:
-        return _registry(platform).status()
+        """The registry's address, health, repositories and disk use, and the mirror's state."""
+        return {**_registry(platform).status(), "mirror": platform.mirror.status()}
 
 
 def platform_status(platform: Platform) -> dict[str, Any]:

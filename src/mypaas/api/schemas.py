@@ -39,3 +39,9 @@ class RollbackBody(_Body):
 
 class DomainBody(_Body):
     domain: str
+
+
+class MirrorBody(_Body):
+    upstream: str = Field(
+        "https://registry-1.docker.io", description="the registry to mirror (default: Docker Hub)"
+    )

@@ -291,6 +291,12 @@ class ApiClient:
     def registry_gc(self) -> dict[str, Any]:
         return self._dict("POST", "/api/v1/registry/gc", timeout=UPLOAD_TIMEOUT_S)
 
+    def enable_mirror(self, upstream: str) -> dict[str, Any]:
+        return self._dict("PUT", "/api/v1/registry/mirror", json={"upstream": upstream})
+
+    def disable_mirror(self) -> dict[str, Any]:
+        return self._dict("DELETE", "/api/v1/registry/mirror")
+
     def registry_status(self) -> dict[str, Any]:
         return self._dict("GET", "/api/v1/registry/status")
 

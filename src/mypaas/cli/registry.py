@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from mypaas.cli.output import print_json, say, table
 from mypaas.cli.params import JsonOpt, api
+
+DOCKER_HUB = "https://registry-1.docker.io"
 
 registry_app = typer.Typer(help="The private registry: status and garbage collection.", no_args_is_help=True)
 
@@ -32,6 +34,16 @@ def status(as_json: JsonOpt = False) -> None:
     say(f"repositories:  {info['repositories']}")
     say(f"disk use:      {human(info['disk_bytes'])}")
     say(f"retention:     images of the last {info['keep_releases']} releases of each app")
+    _say_mirror(info["mirror"])
+
+
+def _say_mirror(mirror: dict[str, Any]) -> None:
+    if not mirror["enabled"]:
+        say("mirror:        off (`mypaas registry mirror enable`)")
+        return
+    health = "healthy" if mirror["healthy"] else "NOT ANSWERING"
+    cached = human(mirror["disk_bytes"])
+    say(f"mirror:        {mirror['address']} ({health}) caching {mirror['upstream']}, {cached}")
 
 
 @registry_app.command("gc")
@@ -44,6 +56,31 @@ def gc(as_json: JsonOpt = False) -> None:
         return
     freed, disk = human(info["freed_bytes"]), human(info["disk_bytes"])
     say(f"freed {freed} ({info['blobs_deleted']} blobs); disk use {disk}")
+
+
+mirror_app = typer.Typer(
+    help="A pull-through cache of an upstream registry (Docker Hub by default).", no_args_is_help=True
+)
+registry_app.add_typer(mirror_app, name="mirror")
+
+
+@mirror_app.command("enable")
+def enable_mirror(
+    upstream: Annotated[str, typer.Option("--upstream", help="The registry to mirror.")] = DOCKER_HUB,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the mirror and make the Docker engine pull through it (registry-mirrors)."""
+    with api() as client:
+        info = client.enable_mirror(upstream)
+    print_json(info) if as_json else _say_mirror(info)
+
+
+@mirror_app.command("disable")
+def disable_mirror(as_json: JsonOpt = False) -> None:
+    """Stop pulling through the mirror and stop it; its cache stays on disk for next time."""
+    with api() as client:
+        info = client.disable_mirror()
+    print_json(info) if as_json else _say_mirror(info)
 
 
 def list_images(

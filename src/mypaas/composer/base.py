@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from threading import Event
 from typing import Protocol
@@ -76,8 +76,12 @@ class Backend(Protocol):
         """Look an image up; raise NotFound when the engine does not have it."""
         ...
 
-    def import_image(self, data: bytes, *, ref: str, changes: list[str]) -> ImageInfo:
-        """Import a root filesystem tarball as image ``ref`` (Dockerfile-style ``changes``)."""
+    def import_image(self, data: bytes | Iterable[bytes], *, ref: str, changes: list[str]) -> ImageInfo:
+        """Import a root filesystem tarball as image ``ref`` (Dockerfile-style ``changes``).
+
+        ``data`` is the tar, whole or as a stream of pieces (a generator, a binary file) sent as it
+        comes; an exception the stream raises aborts the import and leaves nothing in the engine.
+        """
         ...
 
     def build_image(

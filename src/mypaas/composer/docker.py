@@ -7,10 +7,11 @@ MyPaas errors here.
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from threading import Event
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import docker
 import docker.errors
 import docker.types
+import requests
 
 from mypaas.composer.base import (
     LABEL_APP,
@@ -48,6 +50,14 @@ def _err(exc: Exception, what: str) -> MyPaasError:
     if isinstance(exc, docker.errors.APIError) and exc.status_code == 400:
         return InvalidSpec(f"{what}: {_explain(exc)}")  # the engine refuses the input itself
     return BackendError(f"{what}: {_explain(exc)}")
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``host:5000/a/b:tag`` -> (``host:5000/a/b``, ``tag``); no tag means ``latest``."""
+    name, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, "latest"
+    return name, tag
 
 
 def _explain(exc: Exception) -> str:
@@ -287,6 +297,10 @@ class DockerBackend:
             for vol in (self._api.volumes(filters=filters) or {}).get("Volumes") or []:
                 with contextlib.suppress(docker.errors.NotFound):
                     self._api.remove_volume(vol["Name"], force=True)
+            for image in self._api.images(filters={"reference": f"mypaas-{app}/*"}):
+                for tag in image.get("RepoTags") or []:  # the app's builds (they live on in the registry)
+                    with contextlib.suppress(docker.errors.APIError):
+                        self._api.remove_image(tag)
         except docker.errors.DockerException as exc:
             raise _err(exc, f"removing networks and volumes of {app}") from exc
 
@@ -307,12 +321,21 @@ class DockerBackend:
         ports = sorted(int(p.split("/")[0]) for p in exposed if p.endswith("/tcp"))
         return ImageInfo(id=info["Id"], ref=ref, exposed_ports=tuple(ports), size=int(info.get("Size", 0)))
 
-    def import_image(self, data: bytes, *, ref: str, changes: list[str]) -> ImageInfo:
-        repo, _, tag = ref.partition(":")
+    def import_image(self, data: bytes | Iterable[bytes], *, ref: str, changes: list[str]) -> ImageInfo:
+        """Import a tar as ``ref``. Pieces are sent as they come (a chunked request body): the engine
+        tags the image only once the body ended, so an exception from ``data`` leaves nothing behind."""
+        repo, tag = split_ref(ref)
         try:
-            self._api.import_image_from_data(data, repository=repo, tag=tag or "latest", changes=changes)
+            out = self._api.import_image_from_data(data, repository=repo, tag=tag, changes=changes)
         except docker.errors.DockerException as exc:
             raise _err(exc, f"importing {ref}") from exc
+        except requests.RequestException as exc:  # the engine dropped the upload
+            raise BackendError(f"importing {ref}: the engine closed the connection: {exc}") from exc
+        for line in str(out or "").splitlines():
+            with contextlib.suppress(ValueError):
+                message = json.loads(line)
+                if isinstance(message, dict) and message.get("error"):
+                    raise BackendError(f"importing {ref}: {str(message['error']).strip()}")
         return self.image(ref)
 
     def build_image(

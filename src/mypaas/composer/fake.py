@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from threading import Event
 
 from mypaas.composer.base import LABEL_APP, Capabilities, ImageInfo, InstanceRequest
@@ -27,6 +27,7 @@ class FakeBackend:
         self.logs_by_id: dict[str, list[str]] = {}
         self.platform_of: dict[str, str] = {}
         self.calls: list[str] = []
+        self.imported_bytes = 0
         self.pushed: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -100,7 +101,9 @@ class FakeBackend:
             raise NotFound(f"image {ref!r} not found on the engine (build or import it first)")
         return self.images[ref]
 
-    def import_image(self, data: bytes, *, ref: str, changes: list[str]) -> ImageInfo:
+    def import_image(self, data: bytes | Iterable[bytes], *, ref: str, changes: list[str]) -> ImageInfo:
+        if not isinstance(data, bytes):
+            self.imported_bytes = sum(len(piece) for piece in data)  # consume it, as the engine would
         return self.add_image(ref)
 
     def build_image(

@@ -87,7 +87,9 @@ class Images:
             digest = self._backend.push_image(
                 image, repository=target, tag=tag, username=PUSH_USER, password=self._admin_token
             )
-            self._backend.remove_image(f"{target}:{tag}")  # keep the engine's tags tidy; the id stays
+            # keep the engine's references tidy; the image itself stays for the instances using it
+            self._backend.remove_image(f"{target}:{tag}")
+            self._backend.remove_image(f"{target}@{digest}")
         return f"{target}@{digest}"
 
     def enqueue(self, app: str, version: int) -> None:

@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from mypaas.build.base import BASE_REF, ensure_base_image
 from mypaas.composer.base import Backend
 from mypaas.errors import MyPaasError
+from mypaas.iaas.local import LocalEngineConfig
 from mypaas.manager.apps import Apps
 from mypaas.manager.auth import TokenChecker, ensure_admin_token
 from mypaas.manager.db import open_store
 from mypaas.manager.images import Images
+from mypaas.manager.mirror import Mirror
 from mypaas.manager.models import AppRow, Meta, OperationRow
 from mypaas.manager.operations import Operations
 from mypaas.manager.reconcile import Reconciler, Router
@@ -85,6 +87,17 @@ class Platform:
             probe=probe,
         )
         self.images = self._images(settings, backend) if settings.registry_enabled else None
+        self.mirror = Mirror(
+            sessions=self.sessions,
+            registry=Distribution(
+                name="mirror",
+                addr=settings.mirror_addr,
+                folder=settings.home / "mirror",
+                log_path=settings.log_dir / "mirror.log",
+                auth=None,
+            ),
+            engine=LocalEngineConfig(),
+        )
         if self.images is not None:
             self.reconciler.on_active = self.images.enqueue
         self.apps = Apps(
@@ -180,6 +193,7 @@ class Platform:
             return
         try:
             self.images.ensure_running()
+            self.mirror.ensure_running()
         except MyPaasError as exc:
             log.error("registry: %s", exc.message)
 
