@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what MyPaas needs on a Debian/Ubuntu machine, skipping whatever is already there:
-# the Docker engine (distribution packages), Caddy, busybox-static (tiny test images) and a
-# Python venv holding the package. Safe to run again. Usage: scripts/install.sh [--test]
+# the Docker engine (distribution packages), Caddy, busybox-static (tiny test images), debootstrap
+# (Debian/Ubuntu base images) and a Python venv holding the package. Safe to run again.
+# Usage: scripts/install.sh [--test]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,8 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v caddy >/dev/null 2>&1 || need_pkgs+=(caddy)
 dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+# debootstrap makes the Debian/Ubuntu base images (`mypaas image base debian:bookworm`)
+dpkg -s debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

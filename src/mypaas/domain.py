@@ -90,6 +90,7 @@ class BuildSpec(_Frozen):
     dockerfile: str = "Dockerfile"
     args: dict[str, str] = Field(default_factory=dict)
     target: str | None = None
+    detect: bool = False  # no Dockerfile: detect Python, Node or a static site (build/source.py)
 
 
 class ServiceSpec(_Frozen):

@@ -115,3 +115,21 @@ def test_compose_build_context(platform: kit.Platform, images: dict[str, str], t
     assert r.code == 0, r
     platform.wait_for(app, body="compose build")
     platform.cli("rm", app, "--yes")
+
+
+def test_static_site_from_source(platform: kit.Platform, tmp_path: Path) -> None:
+    app = f"site-{secrets.token_hex(3)}"
+    (tmp_path / "index.html").write_text("a static site\n")
+    r = platform.cli("deploy", app, str(tmp_path))
+    assert r.code == 0, r
+    assert "detected a static app" in r.out + r.err
+    platform.wait_for(app, body="a static site")
+    platform.cli("rm", app, "--yes")
+
+
+def test_source_folder_with_nothing_to_build(platform: kit.Platform, tmp_path: Path) -> None:
+    app = f"empty-{secrets.token_hex(3)}"
+    (tmp_path / "notes.txt").write_text("no code here\n")
+    r = platform.cli("deploy", app, str(tmp_path))
+    assert r.code == 1 and "nothing to build" in r.err
+    kit.wait_until(lambda: app not in [a["name"] for a in platform.api("GET", "/api/v1/apps")])

@@ -94,6 +94,7 @@ def create_app(platform: Platform) -> FastAPI:
     _release_routes(v1, platform)
     _domain_routes(v1, platform)
     _registry_routes(v1, platform)
+    _image_build_routes(v1, platform)
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -318,6 +319,13 @@ def _registry_routes(v1: APIRouter, platform: Platform) -> None:
         return {**_registry(platform).status(), "mirror": platform.mirror.status()}
 
 
+def _image_build_routes(v1: APIRouter, platform: Platform) -> None:
+    """Image import (a streamed archive) and base images: see api/image_builds.py."""
+    from mypaas.api.image_builds import image_build_routes
+
+    image_build_routes(v1, platform)
+
+
 def platform_status(platform: Platform) -> dict[str, Any]:
     observed = platform.reconciler.observed
     engine = platform.backend.ping()
@@ -378,9 +386,9 @@ def _parse_body(raw: str) -> DeployBody:
 
 
 def _spec_of(body: DeployBody, settings: Settings, contexts: dict[str, bytes]) -> AppSpec:
-    given = [k for k in ("image", "compose", "dockerfile") if getattr(body, k)]
+    given = [k for k in ("image", "compose", "dockerfile", "source") if getattr(body, k)]
     if len(given) != 1:
-        raise InvalidSpec("give exactly one of image, compose or dockerfile", field="image")
+        raise InvalidSpec("give exactly one of image, compose, dockerfile or source", field="image")
     if body.image:
         return single_image_spec(body.image, port=body.port)
     if body.compose:
@@ -392,6 +400,6 @@ def _spec_of(body: DeployBody, settings: Settings, contexts: dict[str, bytes]) -
         )
     if "app" not in contexts:
         raise InvalidSpec("a Dockerfile deploy needs the uploaded folder as part 'app'", field="dockerfile")
-    build = BuildSpec(context="app", dockerfile=body.dockerfile or "Dockerfile")
+    build = BuildSpec(context="app", dockerfile=body.dockerfile or "Dockerfile", detect=body.source)
     svc = ServiceSpec(name="web", build=build, expose=[body.port] if body.port else [])
     return AppSpec(services={"web": svc})

@@ -19,6 +19,7 @@ class DeployBody(_Body):
     dockerfile: str | None = Field(
         None, description="deploy the uploaded folder 'app' built with this Dockerfile"
     )
+    source: bool = Field(False, description="deploy the uploaded folder 'app', detecting its language")
     description: str = ""
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mypaas.build import source
 from mypaas.composer.base import Backend
 from mypaas.domain import AppSpec, port_from_image
-from mypaas.errors import InvalidSpec
+from mypaas.errors import InvalidSpec, NotSupported
 
 
 def build_services(
@@ -16,8 +17,11 @@ def build_services(
     spec: AppSpec,
     contexts: dict[str, bytes],
     emit: Callable[[str], None],
+    make_base: Callable[[], None] | None = None,
 ) -> AppSpec:
-    """Build every service that has ``build``; return the spec with each built image pinned."""
+    """Build every service that has ``build``; return the spec with each built image pinned.
+
+    ``make_base`` makes the Debian base image when a source build needs it and it is missing."""
     services = dict(spec.services)
     for name, svc in spec.services.items():
         if svc.build is None:
@@ -26,11 +30,14 @@ def build_services(
         if context is None:
             raise InvalidSpec(f"no build context uploaded for service {name}", field=f"services.{name}.build")
         tag = f"mypaas-{app}/{name}:{op_id}"  # never the user's `image:` (that could retag any image)
-        emit(f"--- building {name} ({svc.build.dockerfile})")
+        dockerfile = svc.build.dockerfile
+        if svc.build.detect:
+            context, dockerfile = _from_source(backend, context, emit, make_base)
+        emit(f"--- building {name} ({dockerfile})")
         info = backend.build_image(
             context,
             tag=tag,
-            dockerfile=svc.build.dockerfile,
+            dockerfile=dockerfile,
             buildargs=svc.build.args,
             target=svc.build.target,
             on_line=emit,
@@ -42,3 +49,17 @@ def build_services(
             update["expose"] = [port] if port else []
         services[name] = svc.model_copy(update=update)
     return spec.model_copy(update={"services": services})
+
+
+def _from_source(
+    backend: Backend, context: bytes, emit: Callable[[str], None], make_base: Callable[[], None] | None
+) -> tuple[bytes, str]:
+    """Detect the app's kind, make its builder image if needed, add the generated Dockerfile."""
+    found = source.detect(context)
+    emit(f"--- detected a {found.kind} app" + (" (Procfile web)" if found.web else ""))
+
+    def no_base() -> None:
+        raise NotSupported(f"no {source.DEBIAN_BASE} image: run `mypaas image base debian:bookworm` first")
+
+    source.ensure_builder(backend, found.kind, emit, make_base or no_base)
+    return source.with_dockerfile(context, source.dockerfile(found)), source.GENERATED

@@ -7,7 +7,7 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
@@ -299,6 +299,32 @@ class ApiClient:
 
     def registry_status(self) -> dict[str, Any]:
         return self._dict("GET", "/api/v1/registry/status")
+
+    # -- images from root filesystems -------------------------------------------------------------
+
+    def import_image(
+        self, ref: str, chunks: Iterable[bytes], changes: Sequence[str] = (), *, size: int | None = None
+    ) -> dict[str, Any]:
+        """Upload a root filesystem archive as the request body, sent while ``chunks`` is read
+        (with a Content-Length when ``size`` is known, else chunked)."""
+        if not self.token:
+            raise Unauthorized(NO_TOKEN)  # fail before reading the archive
+        headers = {"Content-Type": "application/octet-stream"}
+        if size is not None:
+            headers["Content-Length"] = str(size)
+        timeout = httpx.Timeout(TIMEOUT_S, read=UPLOAD_TIMEOUT_S, write=UPLOAD_TIMEOUT_S)
+        return self._dict(
+            "POST",
+            "/api/v1/images/import",
+            params={"ref": ref, "change": list(changes)},
+            content=chunks,
+            headers=headers,
+            timeout=timeout,
+        )
+
+    def base_image(self, image: str, *, if_missing: bool = False) -> dict[str, Any]:
+        """Start building a debootstrap base image; answers the operation to follow."""
+        return self._dict("POST", "/api/v1/images/base", json={"image": image, "if_missing": if_missing})
 
     def operation(self, op_id: str, *, wait: float = 0, log_offset: int = 0) -> dict[str, Any]:
         params = {"wait": wait, "log_offset": log_offset}

@@ -45,10 +45,8 @@ def folder_payload(folder: Path, port: int | None, message: str | None) -> Paylo
                     "--port applies to an image or a Dockerfile, not a compose file", field="port"
                 )
             return compose_payload(folder / name, message)
-    raise InvalidSpec(
-        f"{folder} has no Dockerfile and no compose file: give a folder with one, -f FILE or --image REF",
-        field="DIR",
-    )
+    # no Dockerfile, no compose file: the server detects a Python, Node or static app
+    return Payload(_body({"source": True, "port": port}, message), {"app": tar_folder(folder)})
 
 
 def compose_payload(path: Path, message: str | None) -> Payload:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,7 @@ class Apps:
         operations: Operations,
         deploy_timeout_s: float,
         base_domain: str = "localhost",
+        make_base: Callable[[Callable[[str], None]], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._backend = backend
@@ -58,6 +59,7 @@ class Apps:
         self._ops = operations
         self._timeout = deploy_timeout_s
         self._base_domain = base_domain
+        self._make_base = make_base
         self._deploy_lock = threading.Lock()
 
     # -- reading --------------------------------------------------------------------------------
@@ -241,7 +243,9 @@ class Apps:
             self._ops.append_log(op_id, line + "\n")
 
         try:
-            built = build_services(self._backend, name, op_id, spec, req.contexts, emit)
+            maker = self._make_base
+            make_base = (lambda: maker(emit)) if maker is not None else None
+            built = build_services(self._backend, name, op_id, spec, req.contexts, emit, make_base)
             with self._deploy_lock, self._sessions.begin() as s:
                 app = self._app(s, name)
                 op = s.get(OperationRow, op_id)

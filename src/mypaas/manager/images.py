@@ -48,7 +48,7 @@ class Images:
         self.client = RegistryClient(registry.url, issuer)
         self._admin_token = admin_token
         self._keep = keep_releases
-        self._queue: queue.Queue[tuple[str, int]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, int] | str] = queue.Queue()
         self._gc_lock = threading.Lock()  # held by a collection; publishing waits for it
 
     @property
@@ -93,7 +93,12 @@ class Images:
         return f"{target}@{digest}"
 
     def enqueue(self, app: str, version: int) -> None:
+        """Publish a release's images (after its rollout)."""
         self._queue.put((app, version))
+
+    def enqueue_image(self, ref: str) -> None:
+        """Publish an imported or base image as the same NAME:TAG in the registry."""
+        self._queue.put(ref)
 
     def enqueue_unpublished(self) -> None:
         """After a restart: queue every served release whose images never reached the registry."""
@@ -111,14 +116,18 @@ class Images:
         """The publisher: pushes queued releases' images one at a time, until ``stop``."""
         while not stop.is_set():
             try:
-                app, version = self._queue.get(timeout=0.5)
+                item = self._queue.get(timeout=0.5)
             except queue.Empty:
                 continue
             try:
-                self._publish_release(app, version)
-                self.apply_retention(app)
+                if isinstance(item, str):
+                    name, _, tag = item.rpartition(":")
+                    self.publish(item, name, tag)
+                else:
+                    self._publish_release(*item)
+                    self.apply_retention(item[0])
             except MyPaasError as exc:
-                log.warning("publishing %s v%s: %s", app, version, exc.message)
+                log.warning("publishing %s: %s", item, exc.message)
 
     def _publish_release(self, app: str, version: int) -> None:
         with self._sessions() as s:

@@ -19,6 +19,7 @@ from mypaas.errors import MyPaasError
 from mypaas.iaas.local import LocalEngineConfig
 from mypaas.manager.apps import Apps
 from mypaas.manager.auth import TokenChecker, ensure_admin_token
+from mypaas.manager.base_images import BaseImages
 from mypaas.manager.db import open_store
 from mypaas.manager.images import Images
 from mypaas.manager.mirror import Mirror
@@ -100,6 +101,11 @@ class Platform:
         )
         if self.images is not None:
             self.reconciler.on_active = self.images.enqueue
+        self.base_images = BaseImages(
+            sessions=self.sessions, backend=backend, operations=self.operations, settings=settings
+        )
+        if self.images is not None:
+            self.base_images.on_built = self.images.enqueue_image
         self.apps = Apps(
             sessions=self.sessions,
             backend=backend,
@@ -107,6 +113,7 @@ class Platform:
             operations=self.operations,
             deploy_timeout_s=settings.deploy_timeout_s,
             base_domain=settings.base_domain,
+            make_base=lambda emit: self.base_images.ensure("debian:bookworm", emit),
         )
         self.started_at = time.time()
         self._stop = threading.Event()

@@ -1,0 +1,129 @@
+"""Base image builds (``mypaas image base debian:bookworm``) as operations a client follows: debootstrap's
+output goes to the operation's log while it runs in the background."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mypaas.build.debootstrap import BaseSpec, build_base, check_host, parse_base, remove_tree
+from mypaas.build.rootfs import archive_limits
+from mypaas.composer.base import Backend, ImageInfo
+from mypaas.errors import Conflict, MyPaasError, NotFound
+from mypaas.manager.models import OperationRow
+from mypaas.manager.operations import Operations
+from mypaas.settings import Settings
+
+log = logging.getLogger("mypaas.build")
+
+KIND = "base-image"
+
+
+class BaseImages:
+    def __init__(
+        self, *, sessions: sessionmaker[Session], backend: Backend, operations: Operations, settings: Settings
+    ) -> None:
+        self._sessions = sessions
+        self._backend = backend
+        self._ops = operations
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._building: set[str] = set()
+        self.on_built: Callable[[str], None] | None = None  # an image was made (the registry takes it)
+        self.workdir = settings.home / "tmp" / "base-images"
+        leftovers = list(self.workdir.iterdir()) if self.workdir.is_dir() else []
+        if leftovers:
+            threading.Thread(target=self._sweep, args=(leftovers,), name="sweep", daemon=True).start()
+
+    def _sweep(self, leftovers: list[Path]) -> None:
+        """Remove the build folders a previous manager left (it was stopped in the middle of a build)."""
+        for leftover in leftovers:
+            try:
+                remove_tree(leftover)
+            except MyPaasError as exc:
+                log.warning("%s", exc.message)
+
+    def start(self, image: str, user: str, *, if_missing: bool = False) -> OperationRow:
+        """Validate, then build in the background; with ``if_missing``, an image already there is kept."""
+        mirrors = {"debian": self._settings.debian_mirror, "ubuntu": self._settings.ubuntu_mirror}
+        spec = parse_base(image, mirrors)
+        if if_missing:
+            try:
+                info = self._backend.image(spec.ref)
+            except NotFound:
+                pass
+            else:
+                return self._new(
+                    spec, user, status="succeeded", message=f"{spec.ref} is there: {info.id[:19]}"
+                )
+        check_host()
+        with self._lock:
+            if spec.ref in self._building:
+                raise Conflict(f"{spec.ref} is being built already", field="image")
+            self._building.add(spec.ref)
+        op = self._new(spec, user, status="building")
+        threading.Thread(target=self._run, args=(spec, op.id), name=f"base {spec.ref}", daemon=True).start()
+        return op
+
+    def _new(self, spec: BaseSpec, user: str, *, status: str, message: str = "") -> OperationRow:
+        with self._sessions.begin() as s:
+            op = self._ops.new(s, app="", kind=KIND, user=user, status=status)
+            op.message = message
+            if status == "succeeded":
+                op.finished_at = time.time()
+        return op
+
+    def ensure(self, image: str, emit: Callable[[str], None]) -> None:
+        """Build ``image`` (e.g. debian:bookworm) now unless the engine has it; for source builds."""
+        spec = parse_base(
+            image, {"debian": self._settings.debian_mirror, "ubuntu": self._settings.ubuntu_mirror}
+        )
+        try:
+            self._backend.image(spec.ref)
+            return
+        except NotFound:
+            pass
+        check_host()
+        with self._lock:
+            if spec.ref in self._building:
+                raise Conflict(f"{spec.ref} is being built already: try again when it is done", field="image")
+            self._building.add(spec.ref)
+        try:
+            self._build(spec, emit)
+        finally:
+            with self._lock:
+                self._building.discard(spec.ref)
+
+    def _build(self, spec: BaseSpec, emit: Callable[[str], None]) -> ImageInfo:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        workdir = tempfile.mkdtemp(prefix=f"{spec.distro}-{spec.suite}-", dir=self.workdir)
+        info = build_base(self._backend, spec, Path(workdir), emit, archive_limits(self._settings))
+        if self.on_built is not None:
+            self.on_built(spec.ref)
+        return info
+
+    def _run(self, spec: BaseSpec, op_id: str) -> None:
+        def emit(line: str) -> None:
+            self._ops.append_log(op_id, line + "\n")
+
+        ok, message = False, ""
+        try:
+            info = self._build(spec, emit)
+            ok, message = True, f"built {spec.ref}: {info.id[:19]}, {info.size / 1e6:.0f} MB"
+        except MyPaasError as exc:
+            message = exc.message
+        except Exception as exc:  # every failure ends the operation, whatever raised it
+            log.exception("building %s", spec.ref)
+            message = f"building {spec.ref} failed: {exc}"
+        finally:
+            with self._lock:
+                self._building.discard(spec.ref)
+        with self._sessions.begin() as s:
+            self._ops.finish(s, op_id, ok=ok, message=message)
+        self._ops.notify()
