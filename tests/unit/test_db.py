@@ -1,0 +1,24 @@
+"""The state store: migrations reach the newest schema, and the recorded head matches Alembic's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from mypaas.manager import db
+
+
+def test_schema_head_constant_matches_the_migrations() -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == db.SCHEMA_HEAD
+
+
+def test_open_store_migrates_once(tmp_path: Path) -> None:
+    db.open_store(tmp_path / "state.db")
+    engine = db.open_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    assert db.current_revision(engine) == db.SCHEMA_HEAD
+    db.migrate(engine)  # at the head: nothing to do
+    assert db.current_revision(engine) == db.SCHEMA_HEAD
