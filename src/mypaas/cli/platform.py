@@ -40,6 +40,9 @@ def up() -> None:
     say(f"  dashboard:    {s.api_url}/")
     say(f"  admin token:  {s.token_path}")
     say(f"  apps at:      {app_url('APP', s)}")
+    if s.registry_enabled:
+        login = f"docker login {s.registry_addr}: any user, an API token as the password"
+        say(f"  registry:     {s.registry_addr}  ({login})")
     say("Deploy the example:  mypaas deploy hello examples/hello")
 
 

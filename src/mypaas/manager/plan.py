@@ -37,6 +37,7 @@ class Plan:
     create: list[tuple[str, int]] = field(default_factory=list)  # (service, how many)
     remove: list[Instance] = field(default_factory=list)  # drained first when routed
     converged: bool = False  # desired state reached: the operation in flight is done
+    swapping: bool = False  # a rollout whose target is not all ready: traffic stays on the current revision
     abandon: bool = False  # the rollout missed its deadline: fall back to the current revision
     overdue: bool = False  # another operation (scale, start) missed its deadline: report it, keep trying
     waiting: list[str] = field(default_factory=list)  # why it is not converged (for ps and logs)
@@ -73,6 +74,7 @@ def plan_app(
     late = app.deadline is not None and now > app.deadline
     if app.rolling and not all_ready:
         plan.abandon = late
+        plan.swapping = True
         return plan
     plan.overdue = late and not all_ready and app.operation_id is not None
     # Target ready everywhere (or nothing rolling): everything else goes, old releases and strays.

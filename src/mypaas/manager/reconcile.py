@@ -151,16 +151,19 @@ class Reconciler:
         removals = [i for name, insts in by_app.items() if name not in desired for i in insts]
         again = False
         waiting: dict[str, list[str]] = {}
+        holding: set[str] = set()  # apps mid-rollout: the router keeps the current revision
         for app in desired.values():
             plan = plan_app(app, by_app.get(app.name, []), self.tracker.ready, now)
             waiting[app.name] = plan.waiting
+            if plan.swapping:
+                holding.add(app.name)
             try:  # one app's failure must not hold up the others
                 again |= self._create(app, plan)
                 removals.extend(plan.remove)
                 again |= self._settle(app, plan)
             except MyPaasError as exc:
                 log.warning("%s: %s", app.name, exc.message)
-        drain = self._push_routes(desired, domains, by_app, {i.id for i in removals})
+        drain = self._push_routes(desired, domains, by_app, {i.id for i in removals}, holding)
         for inst in removals:
             self._removing[inst.id] = inst
             self._pool.submit(self._remove, inst, self._drain_s if inst.id in drain else 0.0)
@@ -332,8 +335,13 @@ class Reconciler:
         domains: dict[str, list[str]],
         by_app: dict[str, list[Instance]],
         leaving: set[str],
+        holding: set[str],
     ) -> set[str]:
-        """Push the routes of ready instances; return the leaving ones that were routed (to drain)."""
+        """Push the routes of ready instances; return the leaving ones that were routed (to drain).
+
+        During a rollout the current revision keeps the traffic until the whole target is ready; then
+        one push swaps old for new. Every push reloads Caddy, so fewer pushes mean fewer chances of
+        a connection caught by a reload."""
         routes: list[Route] = []
         routed: set[str] = set()
         for app in desired.values():
@@ -345,6 +353,9 @@ class Reconciler:
                 for i in by_app.get(app.name, [])
                 if i.service == web and i.address and i.id not in leaving and self.tracker.ready(i)
             ]
+            if app.name in holding:
+                serving = [i for i in ups if (i.release, i.generation) == app.current]
+                ups = serving or ups  # nothing of the current revision ready: take what is
             routed.update(i.id for i in ups)
             hosts = (f"{app.name}.{self._base_domain}", *domains.get(app.name, []))
             routes.append(
