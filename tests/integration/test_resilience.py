@@ -21,7 +21,7 @@ def test_manager_killed_mid_deploy_converges(platform: kit.Platform, images: dic
     assert platform.get(app)[1].strip() == "version one"  # the router and apps keep serving
     platform.up()
     done = platform.wait_op(op)
-    assert done["status"] == "succeeded", done
+    assert done["status"] == "succeeded", done["message"]
     platform.wait_for(app, body="slow version")
     kit.wait_until(lambda: [i["release"] for i in platform.instances(app)] == [2])
     platform.cli("rm", app, "--yes")

@@ -140,3 +140,9 @@ def test_strays_of_other_services_are_removed_when_steady() -> None:
     stray = inst(5, service="gone")
     plan = plan_app(app(), [inst(1), stray], always, 0)
     assert plan.remove == [stray]
+
+
+def test_a_container_created_but_never_started_is_replaced() -> None:
+    orphan = inst(1, state=InstanceState.CREATED)
+    plan = plan_app(app(), [orphan], always, 0)
+    assert plan.remove == [orphan] and plan.create == [("web", 1)]

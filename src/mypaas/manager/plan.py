@@ -48,7 +48,12 @@ def revision(inst: Instance) -> Revision:
 
 
 def _counts(svc: ServiceSpec, inst: Instance) -> bool:
-    """Does this instance count toward the service's replicas?"""
+    """Does this instance count toward the service's replicas?
+
+    A container still only *created* when the loop lists it was never started: the manager died
+    between creating and starting it (the loop creates and starts within one pass). It is replaced."""
+    if inst.state == InstanceState.CREATED:
+        return False
     if inst.state != InstanceState.EXITED:
         return True
     return svc.restart in ("no", "on-failure") and inst.exit_code == 0  # a finished one-shot task
