@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     ubuntu_mirror: str = "http://archive.ubuntu.com/ubuntu"
     allow_host_mounts: bool = False
     allow_privileged: bool = False
+    # monitor: events and metrics (see monitor/)
+    events_keep: int = 1000  # newest events kept per app (and for the platform)
+    metrics_enabled: bool = True
+    metrics_interval_s: float = 5.0
+    metrics_raw_keep_s: float = 3600.0  # raw points; then one-minute averages
+    metrics_minute_keep_s: float = 7 * 86400.0
 
     @classmethod
     def settings_customise_sources(

@@ -95,6 +95,7 @@ def create_app(platform: Platform) -> FastAPI:
     _domain_routes(v1, platform)
     _registry_routes(v1, platform)
     _image_build_routes(v1, platform)
+    _monitor_routes(app, v1, platform)
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -324,6 +325,13 @@ def _image_build_routes(v1: APIRouter, platform: Platform) -> None:
     from mypaas.api.image_builds import image_build_routes
 
     image_build_routes(v1, platform)
+
+
+def _monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
+    """Events, metrics and the Prometheus endpoint: see api/monitor.py."""
+    from mypaas.api.monitor import monitor_routes
+
+    monitor_routes(app, v1, platform)
 
 
 def platform_status(platform: Platform) -> dict[str, Any]:

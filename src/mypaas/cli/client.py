@@ -326,6 +326,23 @@ class ApiClient:
         """Start building a debootstrap base image; answers the operation to follow."""
         return self._dict("POST", "/api/v1/images/base", json={"image": image, "if_missing": if_missing})
 
+    # -- monitor --------------------------------------------------------------------------------
+
+    def events(self, **params: Any) -> list[dict[str, Any]]:
+        """Events (app, since, limit, after, wait: see GET /api/v1/events)."""
+        query = {k: v for k, v in params.items() if v is not None}
+        timeout = float(params.get("wait") or 0) + TIMEOUT_S
+        return self._list("/api/v1/events", params=query, timeout=timeout)
+
+    def app_metrics(self, name: str, since: str) -> dict[str, Any]:
+        return self._dict("GET", f"/api/v1/apps/{_seg(name)}/metrics", params={"since": since})
+
+    def metrics_now(self) -> dict[str, Any]:
+        return self._dict("GET", "/api/v1/metrics/now")
+
+    def prometheus(self) -> str:
+        return self._request("GET", "/metrics").text
+
     def operation(self, op_id: str, *, wait: float = 0, log_offset: int = 0) -> dict[str, Any]:
         params = {"wait": wait, "log_offset": log_offset}
         return self._dict("GET", f"/api/v1/operations/{_seg(op_id)}", params=params, timeout=TIMEOUT_S + wait)

@@ -51,6 +51,29 @@ class InstanceRequest:
     volumes: dict[str, str] = field(default_factory=dict)  # app volume name -> engine volume name
 
 
+@dataclass(frozen=True)
+class ProcessInfo:
+    """An instance's main process as the host sees it (for the monitor's file reads)."""
+
+    pid: int  # 0 when it is not running
+    restarts: int = 0
+    oom_killed: bool = False
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """One engine event about an instance: ``action`` is die, oom, start, restart, kill, ..."""
+
+    instance_id: str
+    action: str
+    app: str = ""
+    service: str = ""
+    name: str = ""
+    exit_code: int | None = None
+    at: float = 0.0
+
+
 class Backend(Protocol):
     """Runs instances. Every method is idempotent where the name says "ensure" or "remove"."""
 
@@ -109,6 +132,17 @@ class Backend(Protocol):
         self, instance_ids: list[str], *, tail: int | None, follow: bool, stop: Event
     ) -> Iterator[str]: ...
 
-    def watch(self, platform: str, on_event: Callable[[], None], stop: Event) -> None:
-        """Call ``on_event`` for every engine event about the platform's instances, until ``stop``."""
+    def watch(
+        self,
+        platform: str,
+        on_event: Callable[[], None],
+        stop: Event,
+        on_detail: Callable[[EngineEvent], None] | None = None,
+    ) -> None:
+        """Call ``on_event`` for every engine event about the platform's instances, until ``stop``;
+        ``on_detail`` gets the event itself."""
+        ...
+
+    def instance_process(self, instance_id: str) -> ProcessInfo | None:
+        """The instance's process id and restart facts; None when the instance is gone."""
         ...

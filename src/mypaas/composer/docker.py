@@ -29,8 +29,10 @@ from mypaas.composer.base import (
     LABEL_RELEASE,
     LABEL_SERVICE,
     Capabilities,
+    EngineEvent,
     ImageInfo,
     InstanceRequest,
+    ProcessInfo,
 )
 from mypaas.domain import HealthCheck, Instance, InstanceState
 from mypaas.errors import BackendError, BuildFailed, Conflict, InvalidSpec, MyPaasError, NotFound
@@ -464,7 +466,13 @@ class DockerBackend:
         except docker.errors.DockerException:
             return
 
-    def watch(self, platform: str, on_event: Callable[[], None], stop: Event) -> None:
+    def watch(
+        self,
+        platform: str,
+        on_event: Callable[[], None],
+        stop: Event,
+        on_detail: Callable[[EngineEvent], None] | None = None,
+    ) -> None:
         """Follow the engine's container events for this platform, reconnecting after errors."""
         while not stop.is_set():
             try:
@@ -473,12 +481,43 @@ class DockerBackend:
                 )
                 closer = threading.Thread(target=_close_when, args=(stop, events), daemon=True)
                 closer.start()
-                for _event in events:
+                for event in events:
                     if stop.is_set():
                         break
                     on_event()
+                    if on_detail is not None:
+                        on_detail(_engine_event(event))
             except Exception:  # the engine went away: retry until it is back
                 stop.wait(1.0)
+
+    def instance_process(self, instance_id: str) -> ProcessInfo | None:
+        try:
+            info = self._api.inspect_container(instance_id)
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"inspecting {instance_id[:12]}") from exc
+        state = info.get("State") or {}
+        return ProcessInfo(
+            pid=int(state.get("Pid") or 0),
+            restarts=int(info.get("RestartCount") or 0),
+            oom_killed=bool(state.get("OOMKilled")),
+            exit_code=None if state.get("Running") else int(state.get("ExitCode") or 0),
+        )
+
+
+def _engine_event(event: dict[str, Any]) -> EngineEvent:
+    attrs = (event.get("Actor") or {}).get("Attributes") or {}
+    code = attrs.get("exitCode")
+    return EngineEvent(
+        instance_id=str(event.get("id") or (event.get("Actor") or {}).get("ID") or ""),
+        action=str(event.get("Action") or event.get("status") or "").split(":")[0],
+        app=attrs.get(LABEL_APP, ""),
+        service=attrs.get(LABEL_SERVICE, ""),
+        name=attrs.get("name", ""),
+        exit_code=int(code) if code is not None and str(code).lstrip("-").isdigit() else None,
+        at=float(event.get("timeNano") or 0) / _NS or float(event.get("time") or 0),
+    )
 
 
 class _BytesReader:

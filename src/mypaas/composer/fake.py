@@ -11,7 +11,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from threading import Event
 
-from mypaas.composer.base import LABEL_APP, Capabilities, ImageInfo, InstanceRequest
+from mypaas.composer.base import (
+    LABEL_APP,
+    Capabilities,
+    EngineEvent,
+    ImageInfo,
+    InstanceRequest,
+    ProcessInfo,
+)
 from mypaas.domain import Instance, InstanceState
 from mypaas.errors import BuildFailed, Conflict, NotFound
 
@@ -29,6 +36,7 @@ class FakeBackend:
         self.calls: list[str] = []
         self.imported_bytes = 0
         self.pushed: dict[str, str] = {}
+        self.pids: dict[str, int] = {}  # instance id -> a host pid, set by tests of the monitor
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -138,5 +146,17 @@ class FakeBackend:
         for iid in instance_ids:
             yield from self.logs_by_id.get(iid, [])[-(tail or 10**9) :]
 
-    def watch(self, platform: str, on_event: Callable[[], None], stop: Event) -> None:
+    def watch(
+        self,
+        platform: str,
+        on_event: Callable[[], None],
+        stop: Event,
+        on_detail: Callable[[EngineEvent], None] | None = None,
+    ) -> None:
         stop.wait()
+
+    def instance_process(self, instance_id: str) -> ProcessInfo | None:
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            return None
+        return ProcessInfo(pid=self.pids.get(instance_id, 0), exit_code=inst.exit_code)

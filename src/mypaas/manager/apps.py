@@ -177,6 +177,7 @@ class Apps:
                     self._supersede(s, app, op)  # a later deploy supersedes this build, not the reverse
                 else:
                     self._record_release(s, app, spec, None, op, req.user, req.description)
+        self._event(name, "deploy_accepted", f"deploy by {req.user}: {req.description}", req.user, op)
         if needs_build:
             threading.Thread(
                 target=self._build_then_release, args=(name, op.id, req, spec), daemon=True
@@ -184,6 +185,13 @@ class Apps:
         else:
             self._reconciler.wake()
         return op
+
+    def _event(self, app: str, kind: str, message: str, user: str, op: OperationRow, **data: Any) -> None:
+        """Record a user's change in the app's event log (queued: it never blocks)."""
+        data.update(user=user, operation=op.id)
+        if op.release is not None:
+            data.setdefault("release", op.release)
+        self._reconciler.events.record(app, kind, message, data)
 
     def _pin_images(self, spec: AppSpec) -> AppSpec:
         services = {}
@@ -260,6 +268,7 @@ class Apps:
         self._ops.notify()
 
     def _fail_build(self, name: str, op_id: str, message: str) -> None:
+        self._reconciler.events.record(name, "build_failed", message[:2000], {"operation": op_id})
         with self._sessions.begin() as s:
             self._ops.finish(s, op_id, ok=False, message=message)
             app = s.scalar(select(AppRow).where(AppRow.name == name))
@@ -343,6 +352,7 @@ class Apps:
             self._images_still_there(spec)
             op = self._ops.new(s, app=name, kind="rollback", user=user)
             self._record_release(s, app, spec, dict(rel.config), op, user, f"Rollback to v{version}")
+        self._event(name, "rollback", f"rollback to v{version} by {user}", user, op, to=version)
         self._reconciler.wake()
         return op
 
@@ -377,6 +387,7 @@ class Apps:
             op = self._ops.new(s, app=name, kind="config", user=user)
             what = ", ".join([*(f"set {k}" for k in changes), *(f"unset {k}" for k in unset)])
             self._record_release(s, app, AppSpec.model_validate(rel.spec), config, op, user, what)
+        self._event(name, "config_changed", f"{what} by {user}", user, op, set=list(changes), unset=unset)
         self._reconciler.wake()
         return op
 
@@ -399,6 +410,8 @@ class Apps:
             for svc, n in counts.items():
                 rows[svc].replicas = n
             op = self._follow(s, app, "scale", user)
+        what = " ".join(f"{svc}={n}" for svc, n in counts.items())
+        self._event(name, "scaled", f"scale {what} by {user}", user, op, replicas=counts)
         self._reconciler.wake()
         return op
 
@@ -430,6 +443,7 @@ class Apps:
                 op = self._ops.new(s, app=name, kind=action, user=user)
                 self._supersede(s, app, op)
                 op.deadline = time.time() + self._timeout
+        self._event(name, action, f"{action} by {user}", user, op)
         self._reconciler.wake()
         return op
 
@@ -439,6 +453,7 @@ class Apps:
             app.state = "deleting"
             op = self._ops.new(s, app=name, kind="remove", user=user)
             self._supersede(s, app, op)
+        self._event(name, "remove", f"removal by {user}", user, op)
         self._reconciler.wake()
         return op
 

@@ -24,6 +24,7 @@ from mypaas.manager.db import open_store
 from mypaas.manager.images import Images
 from mypaas.manager.mirror import Mirror
 from mypaas.manager.models import AppRow, Meta, OperationRow
+from mypaas.manager.monitoring import Monitoring
 from mypaas.manager.operations import Operations
 from mypaas.manager.reconcile import Reconciler, Router
 from mypaas.registry.distribution import Distribution, TokenAuth
@@ -115,6 +116,9 @@ class Platform:
             base_domain=settings.base_domain,
             make_base=lambda emit: self.base_images.ensure("debian:bookworm", emit),
         )
+        self.monitoring = Monitoring(
+            engine=self.sessions.kw["bind"], backend=backend, reconciler=self.reconciler, settings=settings
+        )
         self.started_at = time.time()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -157,8 +161,11 @@ class Platform:
         targets = {
             "reconcile": lambda: self.reconciler.run(self._stop),
             "probes": lambda: self.reconciler.tracker.run(self._stop),
-            "events": lambda: self.backend.watch(self.platform_id, self.reconciler.wake, self._stop),
+            "events": lambda: self.backend.watch(
+                self.platform_id, self.reconciler.wake, self._stop, self.monitoring.on_engine_event
+            ),
             "router": self._router_loop,
+            **self.monitoring.threads(self._stop),
         }
         if self.images is not None:
             self.images.enqueue_unpublished()

@@ -26,6 +26,7 @@ from mypaas.manager.models import AppRow, OperationRow, ReleaseRow
 from mypaas.manager.operations import Operations
 from mypaas.manager.plan import DesiredApp, Plan, plan_app
 from mypaas.manager.state import load_desired
+from mypaas.monitor.events import EventSink, NoEvents
 from mypaas.monitor.health import HealthTracker, http_probe
 from mypaas.router.config import Route
 from mypaas.settings import Settings
@@ -103,6 +104,8 @@ class Reconciler:
         self.observed = Observed()
         self._born = time.monotonic()
         self.on_active: Callable[[str, int], None] | None = None  # a release finished rolling out
+        self.on_observed: Callable[[list[Instance]], None] | None = None  # each pass's list (the monitor)
+        self.events: EventSink = NoEvents()
 
     def wake(self) -> None:
         self._wake.set()
@@ -144,6 +147,8 @@ class Reconciler:
         listed = self._backend.list_instances(self.platform)
         self.tracker.observe(listed)
         instances = [i for i in listed if i.id not in self._removing]
+        if self.on_observed is not None:
+            self.on_observed(instances)
         by_app: dict[str, list[Instance]] = defaultdict(list)
         for inst in instances:
             by_app[inst.app].append(inst)
@@ -171,6 +176,10 @@ class Reconciler:
             instances=dict(by_app), waiting=waiting, routes=self.observed.routes, at=time.time()
         )
         return again
+
+    def removing(self) -> set[str]:
+        """Ids of the instances the loop is stopping (their exit is expected)."""
+        return set(self._removing)
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -273,6 +282,10 @@ class Reconciler:
                 self._ops.finish(s, row.operation_id, ok=True, message=message)
                 row.operation_id = None
         self._ops.notify()
+        if activated is not None:
+            self.events.record(
+                app.name, "release_activated", f"v{activated} is active", {"release": activated}
+            )
         if activated is not None and self.on_active is not None:
             self.on_active(app.name, activated)
 
@@ -317,6 +330,7 @@ class Reconciler:
             self._ops.finish(s, row.operation_id, ok=False, message=message)
             row.operation_id = None
         self._ops.notify()
+        self.events.record(app.name, "rollout_abandoned", why + "; " + fallback, {"release": version})
 
     def _failing_tail(self, app: DesiredApp) -> str:
         insts = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from mypaas.manager.models import Base
+from mypaas.monitor.tables import metadata as monitor_metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only `alembic revision --autogenerate` by a developer
@@ -12,6 +13,8 @@ if connection is None:  # pragma: no cover - only `alembic revision --autogenera
 
     connection = create_engine(context.config.get_main_option("sqlalchemy.url") or "sqlite://").connect()
 
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+context.configure(
+    connection=connection, target_metadata=[Base.metadata, monitor_metadata], render_as_batch=True
+)
 with context.begin_transaction():
     context.run_migrations()

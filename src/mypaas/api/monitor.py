@@ -1,0 +1,70 @@
+"""REST routes of the monitor: the event log (with a long-poll follow mode), an app's metric series, the
+newest figures (for ``mypaas top``) and the Prometheus text endpoint ``/metrics``."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query
+from fastapi.responses import PlainTextResponse
+
+from mypaas.api.app import User  # app.py imports this module only once it is loaded
+from mypaas.manager.platform import Platform
+from mypaas.monitor import prometheus
+from mypaas.monitor.events import parse_duration
+
+
+def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
+    monitoring = platform.monitoring
+
+    @v1.get("/events", tags=["monitor"])
+    def events(
+        _: User,
+        app: str | None = None,
+        since: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+        after: Annotated[int | None, Query(ge=0)] = None,
+        wait: Annotated[float, Query(ge=0, le=60)] = 0,
+    ) -> list[dict[str, Any]]:
+        """Events, oldest first (the newest ``limit``). With ``after`` (an event id) and ``wait``, held
+        until newer events arrive or ``wait`` seconds pass: a client follows the log this way."""
+        log = monitoring.events
+        if after is not None and wait:
+            found = log.wait(after=after, timeout=wait, app=app, limit=limit)
+        else:
+            start = time.time() - parse_duration(since) if since else None
+            found = log.query(app=app, since=start, after=after, limit=limit)
+        return [e.to_dict() for e in found]
+
+    @v1.get("/apps/{name}/metrics", tags=["monitor"])
+    def app_metrics(name: str, _: User, since: str = "1h") -> dict[str, Any]:
+        """An app's CPU, memory, network and disk figures over time, per service and in total."""
+        platform.apps.get(name)  # 404 for an unknown app
+        return monitoring.store.series(name, parse_duration(since))
+
+    @v1.get("/metrics/now", tags=["monitor"])
+    def now(_: User) -> dict[str, Any]:
+        """The newest sample of every instance and of the host."""
+        latest = dict(monitoring.sampler.latest)
+        host = latest.pop("host", None)
+        return {
+            "interval_s": monitoring.sampler.interval_s,
+            "host": dataclasses.asdict(host) if host else None,
+            "instances": [dataclasses.asdict(s) for s in latest.values()],
+        }
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["monitor"])
+    def metrics(_: User) -> PlainTextResponse:
+        """Prometheus text format: the platform's, the host's and every instance's figures."""
+        observed = platform.reconciler.observed
+        figures = {
+            "mypaas_up": 1.0,
+            "mypaas_apps": float(len(observed.instances)),
+            "mypaas_instances": float(sum(len(v) for v in observed.instances.values())),
+            "mypaas_events_dropped": float(monitoring.events.dropped),
+            "mypaas_metrics_rounds": float(monitoring.sampler.rounds),
+        }
+        text = prometheus.render(monitoring.sampler.latest, platform=figures)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

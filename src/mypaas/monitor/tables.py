@@ -1,0 +1,46 @@
+"""The monitor's tables in the state store (SQLAlchemy Core): the event log and the metric points.
+
+They live next to the manager's tables in one database; the manager's Alembic migrations create them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+# One row per event; ``app`` is NULL for the platform's own events (engine, hosts).
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("app", String(63), nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("data", JSON, nullable=False, default=dict),
+    Index("ix_events_app_id", "app", "id"),
+)
+
+# Samples of one instance (or of the host, instance "host"). ``res`` is the resolution in seconds:
+# 0 for raw points, 60 for one-minute averages. Counters are cumulative; rates are per second.
+metric_points = Table(
+    "metric_points",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("res", Integer, nullable=False, default=0),
+    Column("app", String(63), nullable=False, default=""),
+    Column("service", String(63), nullable=False, default=""),
+    Column("instance", String(80), nullable=False),
+    Column("cpu_pct", Float, nullable=False, default=0.0),
+    Column("mem_bytes", Float, nullable=False, default=0.0),
+    Column("mem_limit", Float, nullable=False, default=0.0),
+    Column("rx_rate", Float, nullable=False, default=0.0),
+    Column("tx_rate", Float, nullable=False, default=0.0),
+    Column("read_rate", Float, nullable=False, default=0.0),
+    Column("write_rate", Float, nullable=False, default=0.0),
+    Column("restarts", Integer, nullable=False, default=0),
+    Index("ix_metric_points_app_at", "app", "res", "at"),
+    Index("ix_metric_points_res_at", "res", "at"),
+)
