@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 from collections import Counter
@@ -17,10 +16,7 @@ from mypaas.errors import BackendError
 from mypaas.router.caddy import CaddyRouter
 from mypaas.router.config import Route
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is not installed"),
-]
+pytestmark = pytest.mark.integration  # caddy comes from scripts/install.sh (make test)
 
 
 def free_port() -> int:
