@@ -88,3 +88,15 @@ def test_bad_values_on_an_existing_app(api: TestClient) -> None:
     error(api.post("/api/v1/apps/shop/domains", json={"domain": "not a domain"}), 400, "domain")
     error(api.delete("/api/v1/apps/shop/domains/www.example.com"), 404, "domain")
     error(api.get("/api/v1/images"), 501, "registry")
+
+
+def test_ps_calls_a_restarting_instance_a_crash_loop() -> None:
+    from mypaas.api.app import instance_state
+    from mypaas.domain import Instance, InstanceState
+
+    def inst(state: InstanceState) -> Instance:
+        return Instance(id="x", name="n", app="a", service="web", release=1, state=state)
+
+    assert instance_state(inst(InstanceState.RESTARTING), ready=False) == "crash-loop"
+    assert instance_state(inst(InstanceState.STARTING), ready=True) == "healthy"
+    assert instance_state(inst(InstanceState.EXITED), ready=False) == "exited"

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mypaas import __version__
 from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
-from mypaas.domain import AppSpec, BuildSpec, Instance, ServiceSpec
+from mypaas.domain import AppSpec, BuildSpec, Instance, InstanceState, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, NotSupported, Unauthorized
 from mypaas.manager.apps import DeployRequest
 from mypaas.manager.compose import parse_compose, single_image_spec
@@ -47,13 +47,23 @@ def op_dict(op: OperationRow, log_offset: int = 0) -> dict[str, Any]:
     }
 
 
+def instance_state(inst: Instance, ready: bool) -> str:
+    """What `ps` shows: healthy when ready; an instance the engine keeps restarting is a crash loop
+    (Docker's "restarting" state is its back-off between crashes), shown as such, not hidden."""
+    if ready:
+        return "healthy"
+    if inst.state == InstanceState.RESTARTING:
+        return "crash-loop"
+    return inst.state.value
+
+
 def instance_dict(inst: Instance, ready: bool) -> dict[str, Any]:
     return {
         "id": inst.id[:12],
         "name": inst.name,
         "service": inst.service,
         "release": inst.release,
-        "state": "healthy" if ready else inst.state.value,
+        "state": instance_state(inst, ready),
         "ready": ready,
         "address": inst.address,
         "created": inst.created,
