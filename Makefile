@@ -41,6 +41,10 @@ bench: install
 	$(BIN)/python bench/deploy_latency.py
 	$(BIN)/python bench/zero_downtime.py
 	$(BIN)/python bench/api_scale.py
+	$(BIN)/python bench/import_throughput.py
+	$(BIN)/python bench/deploy_from_source.py
+	$(BIN)/python bench/monitor_overhead.py
+	$(BIN)/python bench/heal_time.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
