@@ -72,6 +72,19 @@ class HealthCheck(_Frozen):
     start_period_s: float = 0.0
 
 
+class ProbeSpec(_Frozen):
+    """How the monitor checks a service's instances (compose ``x-mypaas-probe``): an HTTP request to
+    ``path`` expecting ``status`` (any answer below 500 when unset), or a TCP connect to ``port``."""
+
+    kind: str = "http"  # http | tcp
+    path: str = "/"
+    status: int | None = None
+    port: int | None = None  # default: the routed port
+    interval_s: float = 2.0
+    timeout_s: float = 1.0
+    retries: int = 2  # failures in a row before an instance counts as unhealthy
+
+
 class PortSpec(_Frozen):
     container: int
     host: int | None = None  # published on the host (only with one replica)
@@ -113,6 +126,7 @@ class ServiceSpec(_Frozen):
     labels: dict[str, str] = Field(default_factory=dict)
     networks: list[str] = Field(default_factory=list)  # empty: the app's default network
     privileged: bool = False  # only when the admin setting allow_privileged is on
+    probe: ProbeSpec | None = None
 
     @property
     def http_port(self) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 
@@ -44,4 +45,33 @@ def test_killed_container_comes_back(platform: kit.Platform, images: dict[str, s
     kit.docker_client().containers.get(first["id"]).kill()
     platform.wait_for(app, body="version one", timeout=15)
     assert len(platform.wait_ready(app, 1)) == 1
+    platform.cli("rm", app, "--yes")
+
+
+def test_an_instance_failing_its_probe_leaves_the_router_and_is_replaced(
+    platform: kit.Platform, images: dict[str, str], tmp_path: Path
+) -> None:
+    app = f"probe-{secrets.token_hex(3)}"
+    image = kit.busybox_image(
+        "mypaas-test/probed:1",
+        files={"www/index.html": "probed\n", "www/healthz": "ok\n"},
+    )
+    assert image
+    (tmp_path / "c.yml").write_text(
+        "services:\n  web:\n    image: mypaas-test/probed:1\n    ports: ['80']\n"
+        "    x-mypaas-probe: {http: /healthz, status: 200, interval: 1s, retries: 2}\n"
+    )
+    assert platform.cli("deploy", app, "-f", str(tmp_path / "c.yml")).code == 0
+    first = platform.wait_ready(app, 1)[0]
+    platform.wait_for(app, body="probed")
+    sick = ["/bin/busybox", "rm", "/www/healthz"]  # its health endpoint goes away
+    kit.docker_client().containers.get(first["id"]).exec_run(sick)
+    platform.wait_for(app, status=503, timeout=10)  # out of the router within a few seconds
+    replaced = kit.wait_until(
+        lambda: [i for i in platform.instances(app) if i["id"] != first["id"] and i["ready"]], timeout=40
+    )
+    assert replaced
+    platform.wait_for(app, body="probed")
+    events = platform.cli("events", app, "--json")
+    assert events.code == 0 and "instance_replaced" in events.out
     platform.cli("rm", app, "--yes")

@@ -52,6 +52,7 @@ from mypaas.manager.compose_values import (
     parse_bytes,
     parse_duration,
     parse_env_file,
+    parse_probe,
     port_number,
     short_port,
     unsupported,
@@ -185,6 +186,9 @@ def _parse_service(name: Any, body: Any, context: _Context) -> ServiceSpec:
         raise InvalidSpec(f"{where} must be a mapping of service keys", field=where)
     kwargs: dict[str, Any] = {}
     for key, value in as_mapping(body, where).items():
+        if key == "x-mypaas-probe":
+            kwargs["probe"] = parse_probe(value, f"{where}.{key}")
+            continue
         if is_extension(key):
             continue
         handler = _SERVICE_KEYS.get(key)

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from mypaas.domain import ENV_KEY, PortSpec
+from mypaas.domain import ENV_KEY, PortSpec, ProbeSpec
 from mypaas.errors import InvalidSpec
 
 # --- YAML ------------------------------------------------------------------------------------------------
@@ -423,3 +423,27 @@ class _Interpolator:
         for key, value in node.items():
             mapping[key] = self.walk(value, f"{field}.{key}" if field else str(key))
         return mapping
+
+
+def parse_probe(value: Any, where: str) -> ProbeSpec:
+    """``x-mypaas-probe: {http: /healthz, status: 200}`` or ``{tcp: 5432}``, plus interval, timeout
+    and retries (durations as in ``healthcheck``)."""
+    body = checked_keys(value, where, {"http", "tcp", "status", "interval", "timeout", "retries"})
+    if ("http" in body) == ("tcp" in body):
+        raise InvalidSpec(f"{where}: give exactly one of http (a path) or tcp (a port)", field=where)
+    fields: dict[str, Any] = {}
+    if "http" in body:
+        path = as_str(body["http"], f"{where}.http")
+        if not path.startswith("/"):
+            raise InvalidSpec(f"{where}.http must be a path starting with '/'", field=f"{where}.http")
+        fields.update(kind="http", path=path)
+    else:
+        fields.update(kind="tcp", port=as_int(body["tcp"], f"{where}.tcp", minimum=1, maximum=65535))
+    if "status" in body:
+        fields["status"] = as_int(body["status"], f"{where}.status", minimum=100, maximum=599)
+    for key in ("interval", "timeout"):
+        if key in body:
+            fields[f"{key}_s"] = parse_duration(body[key], f"{where}.{key}")
+    if "retries" in body:
+        fields["retries"] = as_int(body["retries"], f"{where}.retries", minimum=1, maximum=100)
+    return ProbeSpec(**fields)

@@ -38,6 +38,7 @@ class Plan:
     remove: list[Instance] = field(default_factory=list)  # drained first when routed
     converged: bool = False  # desired state reached: the operation in flight is done
     swapping: bool = False  # a rollout whose target is not all ready: traffic stays on the current revision
+    replaced: list[Instance] = field(default_factory=list)  # kept failing their health check
     abandon: bool = False  # the rollout missed its deadline: fall back to the current revision
     overdue: bool = False  # another operation (scale, start) missed its deadline: report it, keep trying
     waiting: list[str] = field(default_factory=list)  # why it is not converged (for ps and logs)
@@ -60,8 +61,13 @@ def _counts(svc: ServiceSpec, inst: Instance) -> bool:
 
 
 def plan_app(
-    app: DesiredApp, instances: list[Instance], ready: Callable[[Instance], bool], now: float
+    app: DesiredApp,
+    instances: list[Instance],
+    ready: Callable[[Instance], bool],
+    now: float,
+    failed: Callable[[Instance], bool] = lambda _inst: False,
 ) -> Plan:
+    """``failed`` marks running instances that keep failing their health check: they are replaced."""
     plan = Plan()
     if app.state != "running" or app.spec is None or app.target is None:
         plan.remove = list(instances)
@@ -70,6 +76,9 @@ def plan_app(
     spec = app.spec
     mine = [i for i in instances if revision(i) == app.target and i.service in spec.services]
     others = [i for i in instances if i not in mine]
+    plan.replaced = [i for i in mine if failed(i)]
+    plan.remove.extend(plan.replaced)
+    mine = [i for i in mine if i not in plan.replaced]
     all_ready = True
     for name in spec.start_order():
         svc = spec.services[name]

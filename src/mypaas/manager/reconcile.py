@@ -20,7 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.base import LABEL_APP, LABEL_PLATFORM, Backend, InstanceRequest
-from mypaas.domain import Instance, ReleaseStatus, ServiceSpec
+from mypaas.domain import Instance, ProbeSpec, ReleaseStatus, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError
 from mypaas.manager.models import AppRow, OperationRow, ReleaseRow
 from mypaas.manager.operations import Operations
@@ -58,6 +58,17 @@ def network_name(app: str, network: str | None = None) -> str:
 
 def volume_name(app: str, volume: str) -> str:
     return f"mypaas_{app}_{volume}"
+
+
+def _probe_specs(desired: dict[str, DesiredApp]) -> Callable[[Instance], ProbeSpec | None]:
+    """Each instance's probe, from its app's target spec (a new release's probe applies at once)."""
+    specs = {
+        (app.name, name): svc.probe
+        for app in desired.values()
+        if app.spec is not None
+        for name, svc in app.spec.services.items()
+    }
+    return lambda inst: specs.get((inst.app, inst.service))
 
 
 def instance_env(svc: ServiceSpec, config: dict[str, str]) -> dict[str, str]:
@@ -145,7 +156,7 @@ class Reconciler:
         with self._sessions() as s:
             desired, domains = load_desired(s)
         listed = self._backend.list_instances(self.platform)
-        self.tracker.observe(listed)
+        self.tracker.observe(listed, _probe_specs(desired))
         instances = [i for i in listed if i.id not in self._removing]
         if self.on_observed is not None:
             self.on_observed(instances)
@@ -158,7 +169,12 @@ class Reconciler:
         waiting: dict[str, list[str]] = {}
         holding: set[str] = set()  # apps mid-rollout: the router keeps the current revision
         for app in desired.values():
-            plan = plan_app(app, by_app.get(app.name, []), self.tracker.ready, now)
+            plan = plan_app(app, by_app.get(app.name, []), self.tracker.ready, now, self.tracker.failed)
+            for inst in plan.replaced:
+                self.tracker.replaced(inst)
+                self.events.record(
+                    app.name, "instance_replaced", f"{inst.name} kept failing its health check: replaced", {}
+                )
             waiting[app.name] = plan.waiting
             if plan.swapping:
                 holding.add(app.name)

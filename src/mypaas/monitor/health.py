@@ -1,44 +1,67 @@
 """Instance readiness, which gates rollouts and routing.
 
-An instance is ready when its container health check says healthy; without one, when an HTTP request
+An instance is ready when its container health check says healthy; else when its service's probe
+(``x-mypaas-probe``: an HTTP path and expected status, or a TCP port) passes; else when an HTTP request
 to its routed port gets an answer below 500; without a port, once it has been running ``min_running_s``.
-Probes run in a background thread, fast while an instance is starting and slower once it is ready.
+Probes run in a background thread, fast while an instance is starting and at the probe's interval once
+it is ready. An instance that was ready and keeps failing is reported as *failed*, to be replaced,
+with a back-off per service so that a broken service is not replaced in a tight loop.
 """
 
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from mypaas.domain import Instance, InstanceState
+from mypaas.domain import Instance, InstanceState, ProbeSpec
 
 STARTING_PROBE_S = 0.05
 READY_PROBE_S = 2.0
 FAILS_TO_UNREADY = 2
+REPLACE_AFTER_S = 10.0  # unhealthy this long (after having been ready): replace the instance
+MAX_BACKOFF_S = 300.0
 
 
 @dataclass
 class _Probe:
     address: str
     first_seen: float
+    spec: ProbeSpec | None = None
     ready: bool = False
     checked: bool = False
     fails: int = 0
     next_at: float = 0.0
     busy: bool = False
+    was_ready: bool = False
+    unready_since: float | None = None
 
 
-def http_probe(address: str, timeout: float = 1.0) -> bool:
-    """One GET / to ``host:port``; any answer below 500 counts as alive."""
+def check_probe(spec: ProbeSpec, address: str) -> bool:
+    """Run one configured probe against an instance at ``address`` (host:routed port)."""
+    host, _, port = address.rpartition(":")
+    if spec.kind == "tcp":
+        try:
+            with socket.create_connection((host, spec.port or int(port)), timeout=spec.timeout_s):
+                return True
+        except OSError:
+            return False
+    target = f"{host}:{spec.port or port}"
+    return http_probe(target, timeout=spec.timeout_s, path=spec.path, status=spec.status)
+
+
+def http_probe(address: str, timeout: float = 1.0, path: str = "/", status: int | None = None) -> bool:
+    """One GET to ``host:port``; ``status`` expected, else any answer below 500 counts as alive."""
     host, _, port = address.rpartition(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
-        conn.request("GET", "/", headers={"User-Agent": "mypaas-health/1", "Connection": "close"})
-        return conn.getresponse().status < 500
+        conn.request("GET", path, headers={"User-Agent": "mypaas-health/1", "Connection": "close"})
+        got = conn.getresponse().status
+        return got == status if status is not None else got < 500
     except (OSError, http.client.HTTPException):
         return False
     finally:
@@ -65,8 +88,13 @@ class HealthTracker:
         self._running_since: dict[str, float] = {}
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self._wake = threading.Event()
+        self._replaced: dict[tuple[str, str], tuple[int, float]] = {}  # (app, service) -> (count, last)
 
-    def observe(self, instances: Iterable[Instance]) -> None:
+    def observe(
+        self,
+        instances: Iterable[Instance],
+        probes: Callable[[Instance], ProbeSpec | None] = lambda _inst: None,
+    ) -> None:
         """Take the newest list of instances: start probing new ones, forget vanished ones."""
         now = self._clock()
         seen: set[str] = set()
@@ -84,7 +112,7 @@ class HealthTracker:
                     continue
                 self._running_since.setdefault(inst.id, now)
                 if inst.address and not inst.has_healthcheck and inst.id not in self._probes:
-                    self._probes[inst.id] = _Probe(address=inst.address, first_seen=now)
+                    self._probes[inst.id] = _Probe(address=inst.address, first_seen=now, spec=probes(inst))
                     self._wake.set()
             for gone in set(self._probes) - seen:
                 del self._probes[gone]
@@ -102,6 +130,24 @@ class HealthTracker:
                 return probe is not None and probe.ready
             since = self._running_since.get(inst.id)
         return since is not None and self._clock() - since >= self._min_running_s
+
+    def failed(self, inst: Instance) -> bool:
+        """Was ready, has failed its probe for a while: replace it (with a back-off per service)."""
+        with self._lock:
+            p = self._probes.get(inst.id)
+            if p is None or not p.was_ready or p.ready or p.unready_since is None:
+                return False
+            count, _ = self._replaced.get((inst.app, inst.service), (0, 0.0))
+            wait = min(REPLACE_AFTER_S * 2.0**count, MAX_BACKOFF_S)
+            return self._clock() - p.unready_since >= wait
+
+    def replaced(self, inst: Instance) -> None:
+        """Count a replacement of a failed instance (the back-off doubles; it resets after quiet)."""
+        key = (inst.app, inst.service)
+        now = self._clock()
+        with self._lock:
+            count, last = self._replaced.get(key, (0, 0.0))
+            self._replaced[key] = (0 if now - last > MAX_BACKOFF_S * 2 else count + 1, now)
 
     def unverified(self) -> int:
         """How many probed instances have no verdict yet."""
@@ -131,20 +177,32 @@ class HealthTracker:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _check(self, iid: str, p: _Probe) -> None:
-        ok = self._probe(p.address)
+        ok = check_probe(p.spec, p.address) if p.spec is not None else self._probe(p.address)
         changed = False
+        retries = p.spec.retries if p.spec is not None else FAILS_TO_UNREADY
+        interval = p.spec.interval_s if p.spec is not None else READY_PROBE_S
         with self._lock:
             p.busy = False
             p.checked = True
             if ok:
                 p.fails = 0
                 changed = not p.ready
-                p.ready = True
+                p.ready = p.was_ready = True
+                p.unready_since = None
             else:
                 p.fails += 1
-                if p.ready and p.fails >= FAILS_TO_UNREADY:
+                if p.ready and p.fails >= retries:
                     p.ready = False
+                    p.unready_since = self._clock()
                     changed = True
-            p.next_at = self._clock() + (READY_PROBE_S if p.ready else STARTING_PROBE_S)
+            # after a failure a ready instance is re-checked at once, so it leaves the router quickly
+            fast = not p.ready or p.fails
+            p.next_at = self._clock() + (
+                STARTING_PROBE_S * 4
+                if fast and p.was_ready
+                else STARTING_PROBE_S
+                if not p.ready
+                else interval
+            )
         if changed:
             self._on_change()

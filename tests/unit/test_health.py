@@ -1,0 +1,115 @@
+"""Readiness verdicts: configured probes, unhealthy instances leaving the router, replacement back-off."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from mypaas.domain import Instance, InstanceState, ProbeSpec
+from mypaas.errors import InvalidSpec
+from mypaas.manager.compose import parse_compose
+from mypaas.monitor.health import REPLACE_AFTER_S, HealthTracker, check_probe
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def inst(n: int = 1) -> Instance:
+    return Instance(
+        id=f"i{n}",
+        name=f"n{n}",
+        app="a",
+        service="web",
+        release=1,
+        state=InstanceState.STARTING,
+        address=f"10.0.0.{n}:80",
+        ip=f"10.0.0.{n}",
+    )
+
+
+def test_failing_instance_leaves_and_is_replaced_with_backoff() -> None:
+    clock, alive = Clock(), {"up": True}
+    tracker = HealthTracker(
+        min_running_s=0, on_change=lambda: None, probe=lambda _a: alive["up"], clock=clock
+    )
+    i = inst()
+    tracker.observe([i])
+    probe = tracker._probes[i.id]
+    tracker._check(i.id, probe)
+    assert tracker.ready(i) and not tracker.failed(i)
+    alive["up"] = False
+    tracker._check(i.id, probe)
+    assert tracker.ready(i)  # one failure is not enough (retries=2)
+    tracker._check(i.id, probe)
+    assert not tracker.ready(i)  # out of the router now
+    assert not tracker.failed(i)
+    clock.now += REPLACE_AFTER_S
+    assert tracker.failed(i)
+    tracker.replaced(i)
+    # its replacement fails too: this service's next replacement waits twice as long
+    alive["up"] = True
+    j = inst(2)
+    tracker.observe([j])
+    tracker._check(j.id, tracker._probes[j.id])
+    alive["up"] = False
+    for _ in range(2):
+        tracker._check(j.id, tracker._probes[j.id])
+    clock.now += REPLACE_AFTER_S
+    assert not tracker.failed(j)
+    clock.now += REPLACE_AFTER_S
+    assert tracker.failed(j)
+
+
+def test_never_ready_instances_are_not_failed() -> None:
+    clock = Clock()
+    tracker = HealthTracker(min_running_s=0, on_change=lambda: None, probe=lambda _a: False, clock=clock)
+    i = inst()
+    tracker.observe([i])
+    for _ in range(5):
+        tracker._check(i.id, tracker._probes[i.id])
+    clock.now += 1000
+    assert not tracker.failed(i)  # a rollout's deadline handles those, not replacement
+
+
+@pytest.fixture
+def server() -> tuple[str, int]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield "127.0.0.1", httpd.server_address[1]
+    httpd.shutdown()
+
+
+def test_http_and_tcp_probes(server: tuple[str, int]) -> None:
+    host, port = server
+    address = f"{host}:{port}"
+    assert check_probe(ProbeSpec(kind="http", path="/healthz", status=200), address)
+    assert not check_probe(ProbeSpec(kind="http", path="/other", status=200), address)
+    assert check_probe(ProbeSpec(kind="http", path="/other"), address)  # 404 < 500: alive
+    assert check_probe(ProbeSpec(kind="tcp"), address)
+    assert not check_probe(ProbeSpec(kind="tcp", port=1), address)
+
+
+def test_compose_probe_key() -> None:
+    spec = parse_compose("services:\n  db:\n    image: x\n    x-mypaas-probe: {tcp: 5432, retries: 3}\n")
+    assert spec.services["db"].probe == ProbeSpec(kind="tcp", port=5432, retries=3)
+    with pytest.raises(InvalidSpec) as exc:
+        parse_compose("services:\n  w:\n    image: x\n    x-mypaas-probe: {http: health}\n")
+    assert exc.value.field == "services.w.x-mypaas-probe.http"
+    with pytest.raises(InvalidSpec) as exc:
+        parse_compose("services:\n  w:\n    image: x\n    x-mypaas-probe: {http: /h, tcp: 1}\n")
+    assert exc.value.field == "services.w.x-mypaas-probe"
