@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     metrics_interval_s: float = 5.0
     metrics_raw_keep_s: float = 3600.0  # raw points; then one-minute averages
     metrics_minute_keep_s: float = 7 * 86400.0
+    # monitor: autoscaling and alerts (see monitor/autoscale.py, monitor/alerts.py)
+    monitor_eval_s: float = 5.0  # how often policies and alert rules are evaluated
+    autoscale_window_s: float = 30.0  # CPU is averaged over this long
+    webhook_timeout_s: float = 3.0
+    webhook_retries: int = 3  # then the notification is dropped (and logged)
 
     @classmethod
     def settings_customise_sources(

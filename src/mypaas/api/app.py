@@ -106,6 +106,7 @@ def create_app(platform: Platform) -> FastAPI:
     _registry_routes(v1, platform)
     _image_build_routes(v1, platform)
     _monitor_routes(app, v1, platform)
+    _automation_routes(v1, platform)
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -335,6 +336,13 @@ def _image_build_routes(v1: APIRouter, platform: Platform) -> None:
     from mypaas.api.image_builds import image_build_routes
 
     image_build_routes(v1, platform)
+
+
+def _automation_routes(v1: APIRouter, platform: Platform) -> None:
+    """Autoscaling policies and alert rules: see api/automation.py."""
+    from mypaas.api.automation import automation_routes
+
+    automation_routes(v1, platform)
 
 
 def _monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:

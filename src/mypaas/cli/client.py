@@ -343,6 +343,26 @@ class ApiClient:
     def prometheus(self) -> str:
         return self._request("GET", "/metrics").text
 
+    # -- autoscaling and alerts -----------------------------------------------------------------
+
+    def autoscale_policies(self, name: str) -> list[dict[str, Any]]:
+        return self._list(f"/api/v1/apps/{_seg(name)}/autoscale")
+
+    def set_autoscale(self, name: str, service: str, policy: dict[str, Any]) -> dict[str, Any]:
+        return self._dict("PUT", f"/api/v1/apps/{_seg(name)}/autoscale/{_seg(service)}", json=policy)
+
+    def remove_autoscale(self, name: str, service: str) -> None:
+        self._request("DELETE", f"/api/v1/apps/{_seg(name)}/autoscale/{_seg(service)}")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self._list("/api/v1/alerts")
+
+    def add_alert(self, rule: dict[str, Any]) -> dict[str, Any]:
+        return self._dict("POST", "/api/v1/alerts", json=rule)
+
+    def remove_alert(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/alerts/{_seg(name)}")
+
     def operation(self, op_id: str, *, wait: float = 0, log_offset: int = 0) -> dict[str, Any]:
         params = {"wait": wait, "log_offset": log_offset}
         return self._dict("GET", f"/api/v1/operations/{_seg(op_id)}", params=params, timeout=TIMEOUT_S + wait)

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from mypaas import __version__
-from mypaas.cli import images, monitor, platform, registry, releases
+from mypaas.cli import automation, images, monitor, platform, registry, releases
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
 from mypaas.errors import MyPaasError
@@ -330,6 +330,8 @@ app.add_typer(images.image_app, name="image", rich_help_panel=PLATFORM)
 app.command(rich_help_panel=MONITOR)(monitor.events)
 app.command(rich_help_panel=MONITOR, no_args_is_help=True)(monitor.metrics)
 app.command(rich_help_panel=MONITOR)(monitor.top)
+app.command(rich_help_panel=MONITOR, no_args_is_help=True)(automation.autoscale)
+app.add_typer(automation.alerts_app, name="alerts", rich_help_panel=MONITOR)
 
 
 def run() -> None:

@@ -46,6 +46,7 @@ class Monitoring:
         self._states: dict[str, Instance] = {}
         self._engine_down = False
         self._rounds_to_rollup = 0
+        self.listeners: list[Callable[[list[Sample]], None]] = []  # e.g. the autoscaler's CPU window
         reconciler.events = self.events
         reconciler.on_observed = self.observe
 
@@ -113,6 +114,11 @@ class Monitoring:
 
     def _stored(self, samples: list[Sample]) -> None:
         self._check_engine()
+        for listener in self.listeners:
+            try:
+                listener(samples)
+            except Exception:  # a listener's bug must not stop storing the figures
+                log.exception("a metrics listener failed")
         try:
             self.store.insert(samples)
             self._rounds_to_rollup -= 1

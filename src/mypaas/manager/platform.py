@@ -19,6 +19,7 @@ from mypaas.errors import MyPaasError
 from mypaas.iaas.local import LocalEngineConfig
 from mypaas.manager.apps import Apps
 from mypaas.manager.auth import TokenChecker, ensure_admin_token
+from mypaas.manager.automation import Automation
 from mypaas.manager.base_images import BaseImages
 from mypaas.manager.db import open_store
 from mypaas.manager.images import Images
@@ -119,6 +120,13 @@ class Platform:
         self.monitoring = Monitoring(
             engine=self.sessions.kw["bind"], backend=backend, reconciler=self.reconciler, settings=settings
         )
+        self.automation = Automation(
+            engine=self.sessions.kw["bind"],
+            apps=self.apps,
+            backend=backend,
+            monitoring=self.monitoring,
+            settings=settings,
+        )
         self.started_at = time.time()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -166,6 +174,7 @@ class Platform:
             ),
             "router": self._router_loop,
             **self.monitoring.threads(self._stop),
+            **self.automation.threads(self._stop),
         }
         if self.images is not None:
             self.images.enqueue_unpublished()

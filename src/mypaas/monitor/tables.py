@@ -44,3 +44,32 @@ metric_points = Table(
     Index("ix_metric_points_app_at", "app", "res", "at"),
     Index("ix_metric_points_res_at", "res", "at"),
 )
+
+# One autoscaling policy per service (see monitor/autoscale.py); ``last_scaled_at`` makes cooldowns
+# survive a restart of the manager.
+autoscale_policies = Table(
+    "autoscale_policies",
+    metadata,
+    Column("app", String(63), primary_key=True),
+    Column("service", String(63), primary_key=True),
+    Column("min_replicas", Integer, nullable=False),
+    Column("max_replicas", Integer, nullable=False),
+    Column("target_cpu_pct", Float, nullable=True),
+    Column("target_rps_per_replica", Float, nullable=True),
+    Column("cooldown_up_s", Float, nullable=False),
+    Column("cooldown_down_s", Float, nullable=False),
+    Column("last_scaled_at", Float, nullable=False, default=0.0),
+)
+
+# Alert rules (see monitor/alerts.py); ``app`` NULL means every app (or the platform, for host rules).
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("app", String(63), nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("threshold", Float, nullable=False, default=0.0),
+    Column("for_s", Float, nullable=False, default=0.0),
+    Column("webhook", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)

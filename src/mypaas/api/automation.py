@@ -1,0 +1,84 @@
+"""REST routes of autoscaling (``/apps/{app}/autoscale``) and alert rules (``/alerts``); the manager's
+Automation service does the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from mypaas.api.app import User  # app.py imports this module only once it is loaded
+from mypaas.manager.platform import Platform
+from mypaas.monitor.alerts import KINDS, Rule
+from mypaas.monitor.autoscale import Policy
+
+
+class AutoscaleBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min: int = Field(1, description="fewest replicas")
+    max: int = Field(description="most replicas")
+    target_cpu_pct: float | None = Field(None, description="average CPU per replica, in % of one core")
+    target_rps_per_replica: float | None = Field(
+        None, description="requests per second per replica (stored; the router gives no figures yet)"
+    )
+    cooldown_up_s: float = Field(30.0, description="least time between a change and scaling up")
+    cooldown_down_s: float = Field(120.0, description="least time between a change and scaling down")
+
+
+class AlertBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: str = Field(description=" | ".join(KINDS))
+    webhook: str = Field(description="http(s) URL that receives a JSON POST when it fires and resolves")
+    app: str | None = Field(None, description="only this app (default: every app)")
+    threshold: float = Field(0.0, description="memory_pct and error_rate: the % over which it fires")
+    for_s: float = Field(0.0, description="how long the condition must hold before it fires")
+
+
+def automation_routes(v1: APIRouter, platform: Platform) -> None:
+    automation = platform.automation
+
+    @v1.get("/apps/{name}/autoscale", tags=["autoscale"])
+    def policies(name: str, _: User) -> list[dict[str, Any]]:
+        """The app's autoscaling policies, one per service."""
+        return automation.policies(name)
+
+    @v1.put("/apps/{name}/autoscale/{service}", tags=["autoscale"])
+    def set_policy(name: str, service: str, body: AutoscaleBody, _: User) -> dict[str, Any]:
+        """Set (or replace) a service's autoscaling policy."""
+        return automation.set_policy(
+            Policy(
+                app=name,
+                service=service,
+                min_replicas=body.min,
+                max_replicas=body.max,
+                target_cpu_pct=body.target_cpu_pct,
+                target_rps_per_replica=body.target_rps_per_replica,
+                cooldown_up_s=body.cooldown_up_s,
+                cooldown_down_s=body.cooldown_down_s,
+            )
+        )
+
+    @v1.delete("/apps/{name}/autoscale/{service}", status_code=204, tags=["autoscale"])
+    def remove_policy(name: str, service: str, _: User) -> Response:
+        """Stop autoscaling the service (its replica count stays as it is)."""
+        automation.remove_policy(name, service)
+        return Response(status_code=204)
+
+    @v1.get("/alerts", tags=["alerts"])
+    def alerts(_: User) -> list[dict[str, Any]]:
+        """The alert rules, with the targets each one is firing for now."""
+        return automation.rules()
+
+    @v1.post("/alerts", status_code=201, tags=["alerts"])
+    def add_alert(body: AlertBody, _: User) -> dict[str, Any]:
+        """Add an alert rule."""
+        return automation.add_rule(Rule(**body.model_dump()))
+
+    @v1.delete("/alerts/{name}", status_code=204, tags=["alerts"])
+    def remove_alert(name: str, _: User) -> Response:
+        automation.remove_rule(name)
+        return Response(status_code=204)

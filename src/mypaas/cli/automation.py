@@ -1,0 +1,180 @@
+"""Autoscaling and alert commands: `autoscale APP [SERVICE]` (set, --off, or list) and
+`alerts add|rm|ls`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from mypaas.cli.output import fail, print_json, say, table
+from mypaas.cli.params import AppArg, JsonOpt, api
+
+ServiceArg = Annotated[
+    str | None, typer.Argument(metavar="[SERVICE]", help="The service (default: list the policies).")
+]
+
+
+def _target(p: dict[str, Any]) -> str:
+    parts = []
+    if p.get("target_cpu_pct") is not None:
+        parts.append(f"cpu {p['target_cpu_pct']:g}%")
+    if p.get("target_rps_per_replica") is not None:
+        parts.append(f"{p['target_rps_per_replica']:g} rps (no data yet)")
+    return ", ".join(parts)
+
+
+def _cooldowns(text: str) -> tuple[float, float]:
+    up, _, down = text.partition("/")
+    try:
+        return float(up), float(down or up)
+    except ValueError:
+        fail(f"invalid --cooldown {text!r}: use seconds, e.g. 30/120 (up/down) or 60")
+
+
+def autoscale(
+    app: AppArg,
+    service: ServiceArg = None,
+    min_: Annotated[int | None, typer.Option("--min", help="Fewest replicas (default 1).")] = None,
+    max_: Annotated[int | None, typer.Option("--max", help="Most replicas.")] = None,
+    cpu: Annotated[
+        float | None, typer.Option("--cpu", help="Target CPU per replica, in % of one core.")
+    ] = None,
+    cooldown: Annotated[
+        str, typer.Option("--cooldown", metavar="UP[/DOWN]", help="Seconds between changes: up, then down.")
+    ] = "30/120",
+    off: Annotated[bool, typer.Option("--off", help="Stop autoscaling the service.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Scale a service between --min and --max replicas to keep its CPU near --cpu.
+
+    Scales up in proportion to the load, down one replica at a time, with cooldowns; each change is a
+    scale of the app (see `mypaas events`). Without options, lists the app's policies. (A requests/s
+    target can be set through the API, but the router gives no request figures yet.)
+
+    Examples:
+
+      mypaas autoscale hello web --min 1 --max 5 --cpu 50 --cooldown 30/120
+      mypaas autoscale hello web --off
+      mypaas autoscale hello --json
+    """
+    with api() as client:
+        if service is not None and off:
+            client.remove_autoscale(app, service)
+            say(f"{app}/{service}: autoscaling off")
+            return
+        if service is not None and max_ is not None:
+            up, down = _cooldowns(cooldown)
+            policy = {
+                "min": 1 if min_ is None else min_,
+                "max": max_,
+                "target_cpu_pct": cpu,
+                "cooldown_up_s": up,
+                "cooldown_down_s": down,
+            }
+            saved = client.set_autoscale(app, service, policy)
+            if as_json:
+                print_json(saved)
+            else:
+                span = f"{saved['min_replicas']}..{saved['max_replicas']}"
+                say(f"{app}/{service}: {span} replicas, {_target(saved)}")
+            return
+        if service is not None or any(v is not None for v in (min_, cpu)) or off:
+            fail("give SERVICE with --max (and --cpu) to set a policy, or SERVICE --off to remove it")
+        found = client.autoscale_policies(app)
+    if as_json:
+        print_json(found)
+        return
+    table(
+        ["SERVICE", "MIN", "MAX", "TARGET", "COOLDOWN UP/DOWN"],
+        [
+            (
+                p["service"],
+                p["min_replicas"],
+                p["max_replicas"],
+                _target(p),
+                f"{p['cooldown_up_s']:g}s/{p['cooldown_down_s']:g}s",
+            )
+            for p in found
+        ],
+    )
+
+
+alerts_app = typer.Typer(
+    help="Alert rules: a JSON POST to a webhook when an app is down, memory is high, the engine is gone.",
+    no_args_is_help=True,
+)
+
+
+@alerts_app.command("add", no_args_is_help=True)
+def add(
+    name: Annotated[str, typer.Argument(help="The rule's name.")],
+    kind: Annotated[
+        str, typer.Option("--kind", "-k", help="app_down | memory_pct | host_unreachable | error_rate.")
+    ],
+    webhook: Annotated[str, typer.Option("--webhook", "-w", help="The URL that receives the JSON POST.")],
+    app: Annotated[str | None, typer.Option("--app", "-a", help="Only this app (default: all).")] = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", "-t", help="memory_pct, error_rate: the % to go over.")
+    ] = 0.0,
+    for_s: Annotated[
+        float, typer.Option("--for", help="Seconds the condition must hold before it fires.")
+    ] = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add an alert rule.
+
+    Examples:
+
+      mypaas alerts add hello-down --kind app_down --app hello --for 30 --webhook http://hooks.example/x
+      mypaas alerts add mem --kind memory_pct --threshold 90 --for 60 --webhook http://hooks.example/x
+    """
+    body = {
+        "name": name,
+        "kind": kind,
+        "webhook": webhook,
+        "app": app,
+        "threshold": threshold,
+        "for_s": for_s,
+    }
+    with api() as client:
+        rule = client.add_alert(body)
+    if as_json:
+        print_json(rule)
+        return
+    say(f"alert {rule['name']} added")
+    if not rule.get("has_data", True):
+        say(f"note: {kind} has no data source yet (the router gives no request figures): it never fires")
+
+
+@alerts_app.command("rm", no_args_is_help=True)
+def rm(name: Annotated[str, typer.Argument(help="The rule's name.")]) -> None:
+    """Remove an alert rule."""
+    with api() as client:
+        client.remove_alert(name)
+    say(f"alert {name} removed")
+
+
+@alerts_app.command("ls")
+def ls(as_json: JsonOpt = False) -> None:
+    """List the alert rules and what each is firing for now."""
+    with api() as client:
+        rules = client.alerts()
+    if as_json:
+        print_json(rules)
+        return
+    table(
+        ["NAME", "KIND", "APP", "THRESHOLD", "FOR", "FIRING", "WEBHOOK"],
+        [
+            (
+                r["name"],
+                r["kind"],
+                r["app"] or "(all)",
+                f"{r['threshold']:g}",
+                f"{r['for_s']:g}s",
+                ", ".join(t or "(platform)" for t in r["firing"]) or "-",
+                r["webhook"],
+            )
+            for r in rules
+        ],
+    )

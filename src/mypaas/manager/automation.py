@@ -1,0 +1,145 @@
+"""The monitor's acting half, wired to the manager: autoscaling policies and alert rules (the services
+the API calls), and the evaluation thread that runs both every ``monitor_eval_s``.
+
+Autoscaling changes replica counts through ``Apps.scale`` (desired state, then the reconcile loop), the
+same call the API makes; alerts read the reconcile loop's observed instances and the sampler's figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+from mypaas.composer.base import Backend
+from mypaas.errors import NotFound
+from mypaas.manager.apps import Apps
+from mypaas.manager.monitoring import Monitoring
+from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
+from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore
+from mypaas.monitor.metrics import Sample
+from mypaas.settings import Settings
+
+log = logging.getLogger("mypaas.automation")
+
+AUTOSCALER = "autoscaler"  # the user recorded on the scale operations the autoscaler makes
+_SKIP_STATES = ("stopped", "deleting")
+
+
+class Automation:
+    def __init__(
+        self, *, engine: Engine, apps: Apps, backend: Backend, monitoring: Monitoring, settings: Settings
+    ) -> None:
+        self._apps = apps
+        self._backend = backend
+        self._monitoring = monitoring
+        self.interval_s = settings.monitor_eval_s
+        self.window = CpuWindow(settings.autoscale_window_s)
+        self.autoscaler = Autoscaler(
+            store=PolicyStore(engine),
+            window=self.window,
+            replicas=self._replicas,
+            scale=self._scale,
+            events=monitoring.events,
+        )
+        self.webhooks = Webhooks(
+            timeout_s=settings.webhook_timeout_s, retries=settings.webhook_retries, backoff_s=1.0
+        )
+        self.alerts = Alerts(store=RuleStore(engine), sender=self.webhooks, events=monitoring.events)
+        monitoring.listeners.append(self._samples)
+
+    def threads(self, stop: threading.Event) -> dict[str, Callable[[], None]]:
+        return {"evaluate": lambda: self.run(stop), "webhooks": lambda: self.webhooks.run(stop)}
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval_s):
+            self.evaluate_once()
+
+    def evaluate_once(self) -> None:
+        for name, step in (("autoscaling", self.autoscaler.evaluate), ("alerts", self._alerts)):
+            try:
+                step()
+            except Exception:  # a locked database or a bug: the next pass tries again
+                log.exception("%s evaluation failed", name)
+
+    # -- autoscaling ----------------------------------------------------------------------------
+
+    def policies(self, app: str) -> list[dict[str, Any]]:
+        self._apps.get(app)
+        return [p.to_dict() for p in self.autoscaler.store.list(app)]
+
+    def set_policy(self, policy: Policy) -> dict[str, Any]:
+        services = self._apps.get(policy.app)["services"]
+        if policy.service not in services:
+            raise NotFound(f"app {policy.app} has no service {policy.service!r}", field="service")
+        saved = self.autoscaler.store.put(policy)
+        self._monitoring.events.record(
+            policy.app,
+            "autoscale_set",
+            f"autoscaling {policy.service}: {policy.min_replicas}..{policy.max_replicas} replicas"
+            + (f", cpu target {policy.target_cpu_pct:g}%" if policy.target_cpu_pct else ""),
+            {"service": policy.service},
+        )
+        return saved.to_dict()
+
+    def remove_policy(self, app: str, service: str) -> None:
+        if not self.autoscaler.store.remove(app, service):
+            raise NotFound(f"app {app} has no autoscaling policy for {service!r}", field="service")
+        message = f"autoscaling {service}: off"
+        self._monitoring.events.record(app, "autoscale_off", message, {"service": service})
+
+    def _replicas(self, app: str, service: str) -> int | None:
+        try:
+            info = self._apps.get(app)
+        except NotFound:
+            self.autoscaler.store.remove(app)  # the app was deleted: so are its policies
+            return None
+        svc = info["services"].get(service)
+        if info["state"] in _SKIP_STATES or svc is None:
+            return None
+        return int(svc["replicas"])
+
+    def _scale(self, app: str, service: str, replicas: int) -> None:
+        self._apps.scale(app, {service: replicas}, AUTOSCALER)
+
+    def _samples(self, samples: list[Sample]) -> None:
+        self.window.add(samples)
+
+    # -- alerts ---------------------------------------------------------------------------------
+
+    def rules(self) -> list[dict[str, Any]]:
+        firing = self.alerts.firing()
+        out = []
+        for rule in self.alerts.store.list():
+            data = rule.to_dict()
+            data["firing"] = [target or None for name, target in firing if name == rule.name]
+            out.append(data)
+        return out
+
+    def add_rule(self, rule: Rule) -> dict[str, Any]:
+        return self.alerts.store.add(rule).to_dict()
+
+    def remove_rule(self, name: str) -> None:
+        self.alerts.store.remove(name)
+
+    def _alerts(self) -> None:
+        if not self.alerts.store.list():
+            return
+        ready = {
+            a["name"]: int(a["ready"])
+            for a in self._apps.summaries()
+            if a["release"] is not None and a["state"] != "deleting"
+        }
+        latest = [s for key, s in self._monitoring.sampler.latest.items() if key != "host"]
+        self.alerts.evaluate(
+            Facts(ready=ready, memory_pct=memory_by_app(latest), engine_up=self._engine_up())
+        )
+
+    def _engine_up(self) -> bool:
+        try:
+            return self._backend.ping()
+        except Exception:  # ping should answer False, but an unreachable engine is what we check
+            return False

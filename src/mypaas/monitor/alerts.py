@@ -1,0 +1,271 @@
+"""Alerts: rules over the monitor's figures, an evaluator that fires and resolves them, and the webhook
+sender that POSTs each transition as JSON (retried with backoff on its own thread, never blocking).
+
+Kinds: ``app_down`` (no ready instance for ``for_s``), ``memory_pct`` (an instance's memory over
+``threshold`` % of its limit for ``for_s``), ``host_unreachable`` (the Docker engine does not answer) and
+``error_rate`` (5xx share of requests over ``threshold`` %: the router gives no request figures yet, so
+this rule has no data and never fires).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from mypaas.domain import check_name
+from mypaas.errors import Conflict, InvalidSpec, NotFound
+from mypaas.monitor.events import EventSink
+from mypaas.monitor.metrics import Sample
+from mypaas.monitor.tables import alert_rules as ar
+
+log = logging.getLogger("mypaas.alerts")
+
+KINDS = ("app_down", "error_rate", "memory_pct", "host_unreachable")
+NO_DATA_YET = ("error_rate",)
+PLATFORM = ""  # the target key of rules about the platform (host_unreachable)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    kind: str
+    webhook: str
+    app: str | None = None
+    threshold: float = 0.0
+    for_s: float = 0.0
+    created_at: float = 0.0
+
+    def check(self) -> None:
+        check_name(self.name, "name")
+        if self.kind not in KINDS:
+            kinds = ", ".join(KINDS)
+            raise InvalidSpec(f"unknown alert kind {self.kind!r}: use one of {kinds}", field="kind")
+        if self.app is not None:
+            check_name(self.app, "app")
+        url = urlsplit(self.webhook)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise InvalidSpec("webhook must be an http:// or https:// URL", field="webhook")
+        if not self.for_s >= 0:
+            raise InvalidSpec("for must be 0 seconds or more", field="for_s")
+        if self.kind in ("memory_pct", "error_rate") and not 0 < self.threshold <= 100:
+            raise InvalidSpec(f"{self.kind} needs a threshold between 0 and 100 (%)", field="threshold")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["has_data"] = self.kind not in NO_DATA_YET
+        return data
+
+
+class RuleStore:
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def add(self, rule: Rule) -> Rule:
+        rule.check()
+        row = {**asdict(rule), "created_at": self._clock()}
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(ar).values(**row))
+        except IntegrityError as exc:
+            raise Conflict(f"an alert named {rule.name!r} exists already", field="name") from exc
+        return Rule(**row)
+
+    def list(self) -> list[Rule]:
+        with self._engine.connect() as conn:
+            return [Rule(**dict(r)) for r in conn.execute(select(ar).order_by(ar.c.name)).mappings()]
+
+    def remove(self, name: str) -> None:
+        with self._engine.begin() as conn:
+            if not conn.execute(delete(ar).where(ar.c.name == name)).rowcount:
+                raise NotFound(f"no alert named {name!r}", field="name")
+
+
+@dataclass
+class Facts:
+    """What one evaluation looks at, gathered by the manager."""
+
+    ready: dict[str, int] = field(default_factory=dict)  # app (with a release, not deleting) -> ready count
+    memory_pct: dict[str, float] = field(default_factory=dict)  # app -> highest instance memory % of limit
+    error_pct: dict[str, float] | None = None  # app -> 5xx % of requests; None: no request figures
+    engine_up: bool = True
+
+
+def memory_by_app(samples: Iterable[Sample]) -> dict[str, float]:
+    """The highest memory use, in % of its limit, of each app's instances that have a limit."""
+    out: dict[str, float] = {}
+    for s in samples:
+        if s.app and s.mem_limit:
+            out[s.app] = max(out.get(s.app, 0.0), 100.0 * s.mem_bytes / s.mem_limit)
+    return out
+
+
+def _values(rule: Rule, facts: Facts) -> dict[str, tuple[float, bool]]:
+    """Per target (an app, or the platform): the rule's value and whether it is over the line."""
+    if rule.kind == "host_unreachable":
+        return {PLATFORM: (0.0 if facts.engine_up else 1.0, not facts.engine_up)}
+    if rule.kind == "app_down":
+        found = {app: (float(n), n == 0) for app, n in facts.ready.items()}
+    elif rule.kind == "memory_pct":
+        found = {app: (round(pct, 1), pct > rule.threshold) for app, pct in facts.memory_pct.items()}
+    else:
+        found = {app: (round(pct, 2), pct > rule.threshold) for app, pct in (facts.error_pct or {}).items()}
+    return found if rule.app is None else {k: v for k, v in found.items() if k == rule.app}
+
+
+@dataclass
+class _State:
+    since: float | None = None  # when the condition started holding
+    firing: bool = False
+
+
+class Alerts:
+    """The evaluator: ``evaluate(facts)`` fires a rule's target once its condition held ``for_s``, and
+    resolves it when the condition no longer holds (or the target is gone)."""
+
+    def __init__(
+        self, *, store: RuleStore, sender: Webhooks, events: EventSink, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self._sender = sender
+        self._events = events
+        self._clock = clock
+        self._states: dict[tuple[str, str], _State] = {}
+
+    def evaluate(self, facts: Facts) -> None:
+        now = self._clock()
+        live: set[tuple[str, str]] = set()
+        rules = self.store.list()
+        for rule in rules:
+            for target, (value, over) in _values(rule, facts).items():
+                key = (rule.name, target)
+                live.add(key)
+                self._step(rule, target, value, over, now)
+        by_name = {r.name: r for r in rules}
+        for key in [k for k in self._states if k not in live]:
+            state = self._states.pop(key)
+            gone = by_name.get(key[0])
+            if state.firing and gone is not None:  # the app went away: its alert is over
+                self._send(gone, key[1], "resolved", None, now)
+
+    def firing(self) -> list[tuple[str, str]]:
+        return sorted(k for k, s in self._states.items() if s.firing)
+
+    def _step(self, rule: Rule, target: str, value: float, over: bool, now: float) -> None:
+        state = self._states.setdefault((rule.name, target), _State())
+        if not over:
+            state.since = None
+            if state.firing:
+                state.firing = False
+                self._send(rule, target, "resolved", value, now)
+            return
+        if state.since is None:
+            state.since = now
+        if not state.firing and now - state.since >= rule.for_s:
+            state.firing = True
+            self._send(rule, target, "firing", value, now)
+
+    def _send(self, rule: Rule, target: str, status: str, value: float | None, now: float) -> None:
+        app = target or None
+        payload = {
+            "alert": rule.name,
+            "kind": rule.kind,
+            "status": status,
+            "app": app,
+            "value": value,
+            "threshold": rule.threshold,
+            "at": now,
+        }
+        what = f"{rule.kind} on {app}" if app else rule.kind
+        self._events.record(app, f"alert_{status}", f"alert {rule.name} {status}: {what}", payload)
+        self._sender.send(rule.webhook, payload)
+
+
+@dataclass(order=True)
+class _Delivery:
+    due: float
+    seq: int
+    url: str = field(compare=False)
+    payload: dict[str, Any] = field(compare=False)
+    attempt: int = field(default=0, compare=False)
+
+
+class Webhooks:
+    """Delivers JSON POSTs on its own thread (``run``); a failed one is retried ``retries`` times with
+    doubling delays, then dropped with a log line. ``send`` only queues."""
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 3.0,
+        retries: int = 3,
+        backoff_s: float = 1.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._client = httpx.Client(
+            trust_env=False, timeout=httpx.Timeout(timeout_s), follow_redirects=False, transport=transport
+        )
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._queue: list[_Delivery] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self.delivered = 0
+        self.failed = 0
+
+    def send(self, url: str, payload: dict[str, Any]) -> None:
+        with self._cond:
+            heapq.heappush(self._queue, _Delivery(time.monotonic(), next(self._seq), url, payload))
+            self._cond.notify()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            item = self._next(stop)
+            if item is not None:
+                self._deliver(item)
+        self._client.close()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def _next(self, stop: threading.Event) -> _Delivery | None:
+        with self._cond:
+            if not self._queue:
+                self._cond.wait(0.5)
+                return None
+            wait = self._queue[0].due - time.monotonic()
+            if wait > 0:
+                self._cond.wait(min(wait, 0.5))
+                return None
+            return heapq.heappop(self._queue)
+
+    def _deliver(self, item: _Delivery) -> None:
+        try:
+            response = self._client.post(item.url, json=item.payload)
+            response.raise_for_status()
+            self.delivered += 1
+            return
+        except httpx.HTTPError as exc:
+            error = str(exc) or type(exc).__name__
+        if item.attempt >= self._retries:
+            self.failed += 1
+            log.error("webhook %s failed %d times, dropped: %s", item.url, item.attempt + 1, error)
+            return
+        item.attempt += 1
+        delay = self._backoff_s * 2 ** (item.attempt - 1)
+        item.due = time.monotonic() + delay
+        log.warning("webhook %s failed (%s); retry %d in %.1fs", item.url, error, item.attempt, delay)
+        with self._cond:
+            heapq.heappush(self._queue, item)
