@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what MyPaas needs on a Debian/Ubuntu machine, skipping whatever is already there:
-# the Docker engine (distribution packages), Caddy, busybox-static (tiny test images), debootstrap
+# the Docker engine (distribution packages), Caddy, Distribution (docker-registry), busybox-static
+# (the tiny base image and test images), debootstrap
 # (Debian/Ubuntu base images) and a Python venv holding the package. Safe to run again.
 # Usage: scripts/install.sh [--test]
 set -euo pipefail
@@ -15,6 +16,7 @@ log() { printf '==> %s\n' "$*"; }
 need_pkgs=()
 command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v caddy >/dev/null 2>&1 || need_pkgs+=(caddy)
+command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 # debootstrap makes the Debian/Ubuntu base images (`mypaas image base debian:bookworm`)
@@ -30,6 +32,17 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
+fi
+
+# MyPaas runs its own Caddy and Distribution: the services their packages start under systemd would
+# hold ports 80, 2019 and 5000, so they are stopped and disabled.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  for unit in caddy docker-registry; do
+    if systemctl is-enabled --quiet "$unit" 2>/dev/null || systemctl is-active --quiet "$unit" 2>/dev/null; then
+      log "disabling the packaged $unit service (MyPaas runs its own)"
+      systemctl disable --now "$unit" || true
+    fi
+  done
 fi
 
 # The Docker daemon: use systemd where it runs, else start dockerd in the background.
