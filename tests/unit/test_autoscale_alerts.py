@@ -256,3 +256,26 @@ def test_host_unreachable_is_about_the_platform(tmp_path: Path) -> None:
         (None, "resolved", 0.0),
     ]
     assert events.seen[0][0] is None  # a platform event
+
+
+def test_non_finite_and_malformed_values_are_refused() -> None:
+    import math
+
+    import pytest
+
+    from mypaas.errors import InvalidSpec
+    from mypaas.monitor.alerts import Rule
+    from mypaas.monitor.autoscale import Policy
+    from mypaas.monitor.events import parse_duration
+
+    with pytest.raises(InvalidSpec):
+        parse_duration("inf")
+    with pytest.raises(InvalidSpec) as exc:
+        Policy(
+            app="a", service="web", min_replicas=1, max_replicas=3, target_cpu_pct=50, cooldown_up_s=math.inf
+        ).check()
+    assert exc.value.field == "cooldown_up_s"
+    for webhook in ("http://[::1", "http://a\u0000b/"):
+        with pytest.raises(InvalidSpec) as exc:
+            Rule(name="r", kind="app_down", threshold=0, for_s=1, webhook=webhook).check()
+        assert exc.value.field == "webhook"

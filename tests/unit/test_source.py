@@ -60,6 +60,7 @@ def test_static() -> None:
         ({"requirements.txt": ""}, "Procfile"),
         ({"package.json": "{}"}, "Procfile"),
         ({"package.json": "{nope"}, "package.json"),
+        ({"package.json": '{"scripts": ["start"]}'}, "Procfile"),
     ],
 )
 def test_refusals_name_the_field(files: dict[str, str], field: str) -> None:

@@ -112,7 +112,8 @@ def _has_start_script(package_json: bytes | None) -> bool:
         data = json.loads(package_json or b"{}")
     except ValueError as exc:
         raise InvalidSpec(f"package.json is not valid JSON: {exc}", field="package.json") from exc
-    return isinstance(data, dict) and bool((data.get("scripts") or {}).get("start"))
+    scripts = data.get("scripts") if isinstance(data, dict) else None
+    return isinstance(scripts, dict) and bool(scripts.get("start"))
 
 
 def dockerfile(found: Detected) -> str:

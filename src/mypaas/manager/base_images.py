@@ -67,8 +67,15 @@ class BaseImages:
             if spec.ref in self._building:
                 raise Conflict(f"{spec.ref} is being built already", field="image")
             self._building.add(spec.ref)
-        op = self._new(spec, user, status="building")
-        threading.Thread(target=self._run, args=(spec, op.id), name=f"base {spec.ref}", daemon=True).start()
+        try:
+            op = self._new(spec, user, status="building")
+            threading.Thread(
+                target=self._run, args=(spec, op.id), name=f"base {spec.ref}", daemon=True
+            ).start()
+        except BaseException:
+            with self._lock:
+                self._building.discard(spec.ref)
+            raise
         return op
 
     def _new(self, spec: BaseSpec, user: str, *, status: str, message: str = "") -> OperationRow:

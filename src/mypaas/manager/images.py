@@ -128,6 +128,8 @@ class Images:
                     self.apply_retention(item[0])
             except MyPaasError as exc:
                 log.warning("publishing %s: %s", item, exc.message)
+            except Exception:  # a locked database or a bug must not end publishing for good
+                log.exception("publishing %s failed", item)
 
     def _publish_release(self, app: str, version: int) -> None:
         with self._sessions() as s:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -53,11 +54,18 @@ class Rule:
             raise InvalidSpec(f"unknown alert kind {self.kind!r}: use one of {kinds}", field="kind")
         if self.app is not None:
             check_name(self.app, "app")
-        url = urlsplit(self.webhook)
-        if url.scheme not in ("http", "https") or not url.hostname:
+        try:
+            url = urlsplit(self.webhook)
+            httpx.URL(self.webhook)
+            host = url.hostname
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise InvalidSpec(f"webhook is not a valid URL: {exc}", field="webhook") from exc
+        if url.scheme not in ("http", "https") or not host:
             raise InvalidSpec("webhook must be an http:// or https:// URL", field="webhook")
-        if not self.for_s >= 0:
-            raise InvalidSpec("for must be 0 seconds or more", field="for_s")
+        if not (self.for_s >= 0 and math.isfinite(self.for_s)):
+            raise InvalidSpec("for must be a number of seconds, 0 or more", field="for_s")
+        if not math.isfinite(self.threshold):
+            raise InvalidSpec("threshold must be a finite number", field="threshold")
         if self.kind in ("memory_pct", "error_rate") and not 0 < self.threshold <= 100:
             raise InvalidSpec(f"{self.kind} needs a threshold between 0 and 100 (%)", field="threshold")
 
@@ -257,7 +265,7 @@ class Webhooks:
             response.raise_for_status()
             self.delivered += 1
             return
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # any failure (bad URL, network, server): retry, never kill the thread
             error = str(exc) or type(exc).__name__
         if item.attempt >= self._retries:
             self.failed += 1

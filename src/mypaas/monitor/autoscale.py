@@ -53,11 +53,11 @@ class Policy:
         if self.target_cpu_pct is None and self.target_rps_per_replica is None:
             raise InvalidSpec("give a target: cpu (percent of one core per replica) or rps", field="cpu")
         for name, value in (("cpu", self.target_cpu_pct), ("rps", self.target_rps_per_replica)):
-            if value is not None and not value > 0:
-                raise InvalidSpec(f"{name} target must be above 0", field=name)
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise InvalidSpec(f"{name} target must be a number above 0", field=name)
         for name, value in (("cooldown_up_s", self.cooldown_up_s), ("cooldown_down_s", self.cooldown_down_s)):
-            if not value >= 0:
-                raise InvalidSpec(f"{name} must be 0 or more", field=name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise InvalidSpec(f"{name} must be a number, 0 or more", field=name)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -92,9 +92,17 @@ class EventLog:
                 break
         if not rows:
             return 0
-        with self._engine.begin() as conn:
-            conn.execute(insert(events), rows)
-            last = conn.execute(select(func.max(events.c.id))).scalar() or 0
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(events), rows)
+                last = conn.execute(select(func.max(events.c.id))).scalar() or 0
+        except Exception:
+            for row in rows:  # keep them for the next flush (a locked or full database)
+                try:
+                    self._queue.put_nowait(row)
+                except queue.Full:
+                    self.dropped += 1
+            raise
         with self._changed:
             self._last_id = last
             self._version += 1
@@ -184,6 +192,6 @@ def parse_duration(text: str, field: str = "since") -> float:
         seconds = float(number) * (unit or 1.0)
     except ValueError:
         seconds = -1.0
-    if not seconds > 0:
+    if not 0 < seconds < 10 * 365 * 86400:  # also refuses inf and nan
         raise InvalidSpec(f"invalid duration {text!r}: use e.g. 30s, 15m, 1h or 7d", field=field)
     return seconds
