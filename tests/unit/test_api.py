@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
-from mypaas.api.app import create_app
 from mypaas.composer.fake import FakeBackend
-from mypaas.manager.platform import Platform
-from mypaas.settings import Settings
-from tests.unit.test_reconcile import FakeRouter
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[TestClient]:
-    backend = FakeBackend()
-    backend.add_image("web:1", exposed=(80,))
-    settings = Settings(home=tmp_path, registry_enabled=False)
-    platform = Platform(settings, backend=backend, router=FakeRouter(), probe=lambda _: True)
-    client = TestClient(create_app(platform))
-    client.headers["Authorization"] = f"Bearer {platform.admin_token}"
-    yield client
+def backend() -> FakeBackend:
+    fake = FakeBackend()
+    fake.add_image("web:1", exposed=(80,))
+    return fake
 
 
 def error(r: object, status: int, field: str | None = None) -> dict[str, str]:

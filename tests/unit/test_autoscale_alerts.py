@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +12,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from mypaas.api.app import create_app
 from mypaas.composer.fake import FakeBackend
 from mypaas.errors import InvalidSpec
 from mypaas.manager.db import open_engine
-from mypaas.manager.platform import Platform
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, decide
 from mypaas.monitor.metrics import Sample
 from mypaas.monitor.tables import metadata
-from mypaas.settings import Settings
-from tests.unit.test_reconcile import FakeRouter
 
 CPU = Policy(app="a", service="web", min_replicas=1, max_replicas=5, target_cpu_pct=50.0, cooldown_up_s=10)
 
@@ -206,14 +201,10 @@ def test_webhooks_give_up_after_the_retries() -> None:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[TestClient]:
-    backend = FakeBackend()
-    backend.add_image("web:1", exposed=(80,))
-    settings = Settings(home=tmp_path, registry_enabled=False)
-    platform = Platform(settings, backend=backend, router=FakeRouter(), probe=lambda _: True)
-    client = TestClient(create_app(platform))
-    client.headers["Authorization"] = f"Bearer {platform.admin_token}"
-    yield client
+def backend() -> FakeBackend:
+    fake = FakeBackend()
+    fake.add_image("web:1", exposed=(80,))
+    return fake
 
 
 def test_autoscale_and_alert_routes(api: TestClient) -> None:

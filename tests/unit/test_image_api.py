@@ -11,27 +11,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from mypaas.api.app import create_app
 from mypaas.composer.fake import FakeBackend
-from mypaas.manager.platform import Platform
-from mypaas.settings import Settings
-from tests.unit.test_reconcile import FakeRouter
 
 IMPORT = "/api/v1/images/import"
-
-
-@pytest.fixture
-def backend() -> FakeBackend:
-    return FakeBackend()
-
-
-@pytest.fixture
-def api(tmp_path: Path, backend: FakeBackend) -> Iterator[TestClient]:
-    settings = Settings(home=tmp_path, registry_enabled=False)
-    platform = Platform(settings, backend=backend, router=FakeRouter(), probe=lambda _: True)
-    client = TestClient(create_app(platform))
-    client.headers["Authorization"] = f"Bearer {platform.admin_token}"
-    yield client
 
 
 def archive(*names: str) -> bytes:

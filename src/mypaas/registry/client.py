@@ -38,18 +38,21 @@ class RegistryClient:
         token = self._issuer.issue("mypaas-manager", list(access), ttl_s=60)["token"]
         return {"Authorization": f"Bearer {token}"}
 
-    def _get(self, path: str, access: Access, **kw: Any) -> httpx.Response:
+    def _call(self, method: str, path: str, access: Access, missing: str, **kw: Any) -> httpx.Response:
+        """One call with a token for ``access``; 404 is NotFound(``missing``), other errors BackendError."""
+        headers = {**self._auth(access), **kw.pop("headers", {})}
         try:
-            r = self._http.get(
-                f"{self._url}{path}", headers={**self._auth(access), **kw.pop("headers", {})}, **kw
-            )
+            r = self._http.request(method, f"{self._url}{path}", headers=headers, **kw)
         except httpx.HTTPError as exc:
             raise BackendError(f"registry at {self._url} is unreachable: {exc}") from exc
         if r.status_code == 404:
-            raise NotFound(f"not in the registry: {path.removeprefix('/v2/')}", field="image")
+            raise NotFound(missing, field="image")
         if r.is_error:
-            raise BackendError(f"registry: GET {path}: HTTP {r.status_code} {r.text[:200]}")
+            raise BackendError(f"registry: {method} {path}: HTTP {r.status_code} {r.text[:200]}")
         return r
+
+    def _get(self, path: str, access: Access, **kw: Any) -> httpx.Response:
+        return self._call("GET", path, access, f"not in the registry: {path.removeprefix('/v2/')}", **kw)
 
     def repositories(self) -> list[str]:
         repos: list[str] = []
@@ -84,17 +87,10 @@ class RegistryClient:
         return Manifest(repo=repo, tag=tag, digest=r.headers.get("Docker-Content-Digest", ""), size=size)
 
     def delete(self, repo: str, digest: str) -> None:
-        try:
-            r = self._http.delete(
-                f"{self._url}/v2/{repo}/manifests/{digest}",
-                headers=self._auth(Access("repository", repo, ("delete",))),
-            )
-        except httpx.HTTPError as exc:
-            raise BackendError(f"registry at {self._url} is unreachable: {exc}") from exc
-        if r.status_code == 404:
-            raise NotFound(f"{repo}@{digest} is not in the registry", field="image")
-        if r.is_error:
-            raise BackendError(f"registry: deleting {repo}@{digest}: HTTP {r.status_code} {r.text[:200]}")
+        access = Access("repository", repo, ("delete",))
+        self._call(
+            "DELETE", f"/v2/{repo}/manifests/{digest}", access, f"{repo}@{digest} is not in the registry"
+        )
 
     def close(self) -> None:
         self._http.close()
