@@ -22,6 +22,13 @@ command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 # debootstrap makes the Debian/Ubuntu base images (`mypaas image base debian:bookworm`)
 dpkg -s debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+# ssh/ssh-keygen reach hosts (`ssh root@ADDR`); ip builds the multi-host test kit's network (tests/cluster.py)
+command -v ssh >/dev/null 2>&1 || need_pkgs+=(openssh-client)
+command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+# sshd runs inside each test host of tests/cluster.py: only for --test (it would open port 22 otherwise)
+if [ $want_test -eq 1 ]; then
+  { command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; } || need_pkgs+=(openssh-server)
+fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -283,8 +283,12 @@ def untag(prefix: str) -> None:
 
 
 def remove_labelled(label: str) -> None:
-    """Remove containers, then networks and volumes, carrying ``label``."""
+    """Remove Swarm services and containers, then networks and volumes, carrying ``label``."""
     client = docker_client()
+    with contextlib.suppress(docker.errors.APIError):  # 503 when the engine is not a Swarm manager
+        for service in client.services.list(filters={"label": label}):
+            with contextlib.suppress(docker.errors.APIError):
+                service.remove()
     for c in client.containers.list(all=True, filters={"label": label}):
         with contextlib.suppress(docker.errors.APIError):
             c.remove(force=True)

@@ -122,6 +122,9 @@ class ServiceSpec(_Frozen):
     replicas: int | None = None  # None: not declared (keep the current scale, 1 for a new service)
     cpus: float | None = None
     memory: int | None = None  # bytes
+    reserve_cpus: float | None = None  # reservations: a host must have this much free to run one
+    reserve_memory: int | None = None
+    placement: list[str] = Field(default_factory=list)  # Swarm constraints: node.labels.zone==east
     restart: str = "unless-stopped"  # no | always | on-failure | unless-stopped
     labels: dict[str, str] = Field(default_factory=dict)
     networks: list[str] = Field(default_factory=list)  # empty: the app's default network
@@ -218,3 +221,4 @@ class Instance(_Frozen):
     exit_code: int | None = None
     restarts: int = 0
     status_text: str = ""
+    node: str | None = None  # the Swarm node running it (None on the docker backend)

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     stop_grace_s: float = 10.0
     resync_s: float = 10.0
     registry_addr: str = "127.0.0.1:5000"
+    # many hosts (Swarm): this machine's address as the hosts reach it. When set, the registry and the
+    # API also listen on it (hosts pull images and fetch registry tokens there) and Swarm advertises it.
+    cluster_addr: str = ""
+    swarm_restart_delay_s: float = 1.0  # a failed task is restarted (or moved) after this long
+    swarm_update_delay_s: float = 2.0  # between the tasks of a rolling update
+    swarm_heartbeat_s: float = 1.0  # a host missing a few heartbeats is down: its tasks move
     registry_keep_releases: int = 10
     registry_enabled: bool = True
     mirror_addr: str = "127.0.0.1:5001"
@@ -77,6 +83,20 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def registry_port(self) -> int:
+        return int(self.registry_addr.rsplit(":", 1)[1])
+
+    @property
+    def registry_public(self) -> str:
+        """The registry's address in image references every host pulls."""
+        return f"{self.cluster_addr}:{self.registry_port}" if self.cluster_addr else self.registry_addr
+
+    @property
+    def token_realm(self) -> str:
+        host = self.cluster_addr or self.api_host
+        return f"http://{host}:{self.api_port}/api/v1/registry/token"
 
     @property
     def db_path(self) -> Path:

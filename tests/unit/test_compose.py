@@ -756,10 +756,26 @@ def test_deploy_replicas_and_limits() -> None:
     assert service("image: a\ndeploy: {}").replicas is None
 
 
+def test_deploy_placement_and_reservations() -> None:
+    svc = service(
+        "image: a\ndeploy: {placement: {constraints: ['node.labels.zone == east', node.role!=manager]},"
+        " resources: {reservations: {cpus: 0.5, memory: 64m}}}"
+    )
+    assert svc.placement == ["node.labels.zone==east", "node.role!=manager"]
+    assert svc.reserve_cpus == 0.5
+    assert svc.reserve_memory == 64 * 2**20
+
+
 @pytest.mark.parametrize(
     ("deploy", "field", "problem"),
     [
-        ("{placement: {constraints: []}}", "services.web.deploy.placement", "unsupported key 'placement'"),
+        ("{placement: {preferences: []}}", "services.web.deploy.placement.preferences", "preferences"),
+        (
+            "{placement: {constraints: [zone=east]}}",
+            "services.web.deploy.placement.constraints",
+            "invalid constraint 'zone=east'",
+        ),
+        ("{placement: {constraints: node.role==worker}}", "services.web.deploy.placement.constraints", "list"),
         ("{mode: global}", "services.web.deploy.mode", "unsupported key 'mode' in services.web.deploy"),
         ("{update_config: {}}", "services.web.deploy.update_config", "update_config"),
         ("{restart_policy: {}}", "services.web.deploy.restart_policy", "restart_policy"),
@@ -768,9 +784,9 @@ def test_deploy_replicas_and_limits() -> None:
         ("{replicas: 1.5}", "services.web.deploy.replicas", "integer"),
         ("{replicas: true}", "services.web.deploy.replicas", "integer"),
         (
-            "{resources: {reservations: {memory: 1g}}}",
-            "services.web.deploy.resources.reservations",
-            "unsupported key 'reservations' in services.web.deploy.resources",
+            "{resources: {reservations: {pids: 1}}}",
+            "services.web.deploy.resources.reservations.pids",
+            "pids",
         ),
         ("{resources: {limits: {pids: 10}}}", "services.web.deploy.resources.limits.pids", "pids"),
         ("{resources: {limits: {cpus: 0}}}", "services.web.deploy.resources.limits.cpus", "greater than 0"),

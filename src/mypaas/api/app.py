@@ -107,6 +107,9 @@ def create_app(platform: Platform) -> FastAPI:
     _image_build_routes(v1, platform)
     _monitor_routes(app, v1, platform)
     _automation_routes(v1, platform)
+    from mypaas.api.hosts import host_routes  # hosts and the cluster (it imports User: loaded late)
+
+    host_routes(v1, platform)
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -24,7 +24,8 @@ def serve(settings: Settings) -> None:
     pid_file.write_text(str(os.getpid()))
     config = uvicorn.Config(
         create_app(platform),
-        host=settings.api_host,
+        # a cluster's hosts fetch registry tokens from the API: it listens on every address then
+        host="0.0.0.0" if settings.cluster_addr else settings.api_host,  # noqa: S104
         port=settings.api_port,
         log_level="warning",
         access_log=False,

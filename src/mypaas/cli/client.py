@@ -40,6 +40,14 @@ class ApiUnreachable(BackendError):
     """Nothing answers at the API's address (the manager is down, or the URL is wrong)."""
 
 
+class HostKeyToConfirm(Conflict):
+    """`host add` reached a host seen for the first time: confirm ``fingerprint``, then send it again."""
+
+    def __init__(self, message: str, fingerprint: str) -> None:
+        super().__init__(message, field="host_key")
+        self.fingerprint = fingerprint
+
+
 @functools.cache
 def settings() -> Settings:
     """The platform settings (env and settings.yml), loaded once and only when needed (it costs ~0.1 s)."""
@@ -362,6 +370,49 @@ class ApiClient:
 
     def remove_alert(self, name: str) -> None:
         self._request("DELETE", f"/api/v1/alerts/{_seg(name)}")
+
+    # -- hosts and the cluster ------------------------------------------------------------------
+
+    def hosts(self) -> list[dict[str, Any]]:
+        return self._list("/api/v1/hosts")
+
+    def add_host(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Start adding a host; a host seen for the first time raises HostKeyToConfirm."""
+        try:  # the manager connects before it answers
+            response = self._http.post("/api/v1/hosts", json=body, timeout=TIMEOUT_S + 30)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        if response.status_code == 409:
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            if isinstance(data, dict) and isinstance(data.get("fingerprint"), str):
+                raise HostKeyToConfirm(str(data.get("error", "")), data["fingerprint"])
+        self._check(response)
+        return cast(dict[str, Any], response.json())
+
+    def host_action(self, name: str, action: str) -> dict[str, Any]:
+        """``drain`` or ``activate`` the host."""
+        return self._dict("POST", f"/api/v1/hosts/{_seg(name)}/{_seg(action)}")
+
+    def label_host(self, name: str, set_: dict[str, str], remove: list[str]) -> dict[str, Any]:
+        return self._dict("PATCH", f"/api/v1/hosts/{_seg(name)}/labels", json={"set": set_, "remove": remove})
+
+    def remove_host(self, name: str, *, force: bool = False) -> dict[str, Any]:
+        params = {"force": "true"} if force else {}
+        return self._dict("DELETE", f"/api/v1/hosts/{_seg(name)}", params=params, timeout=TIMEOUT_S + 30)
+
+    def cluster(self) -> dict[str, Any]:
+        return self._dict("GET", "/api/v1/cluster")
+
+    def init_cluster(self, advertise_addr: str | None) -> dict[str, Any]:
+        body = {"advertise_addr": advertise_addr}
+        return self._dict("POST", "/api/v1/cluster/init", json=body, timeout=TIMEOUT_S + 30)
+
+    def migrate_cluster(self) -> list[dict[str, Any]]:
+        ops = self._dict("POST", "/api/v1/cluster/migrate").get("operations") or []
+        return [op for op in ops if isinstance(op, dict)]
 
     def operation(self, op_id: str, *, wait: float = 0, log_offset: int = 0) -> dict[str, Any]:
         params = {"wait": wait, "log_offset": log_offset}

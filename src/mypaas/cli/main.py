@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from mypaas import __version__
-from mypaas.cli import automation, images, monitor, platform, registry, releases
+from mypaas.cli import automation, hosts, images, monitor, platform, registry, releases
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
 from mypaas.errors import MyPaasError
@@ -327,6 +327,8 @@ app.command(rich_help_panel=PLATFORM)(platform.status)
 app.add_typer(platform.manager_app, name="manager", hidden=True)
 app.add_typer(registry.registry_app, name="registry", rich_help_panel=PLATFORM)
 app.add_typer(images.image_app, name="image", rich_help_panel=PLATFORM)
+app.add_typer(hosts.host_app, name="host", rich_help_panel=PLATFORM)
+app.add_typer(hosts.cluster_app, name="cluster", rich_help_panel=PLATFORM)
 app.command(rich_help_panel=MONITOR)(monitor.events)
 app.command(rich_help_panel=MONITOR, no_args_is_help=True)(monitor.metrics)
 app.command(rich_help_panel=MONITOR)(monitor.top)

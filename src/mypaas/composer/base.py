@@ -26,6 +26,7 @@ class Capabilities:
     build: bool = True
     published_ports: bool = True
     healthchecks: bool = True
+    services: bool = False  # runs whole services and rolls them out itself (ServiceBackend)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,41 @@ class EngineEvent:
     name: str = ""
     exit_code: int | None = None
     at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServiceRequest:
+    """One service of one release, run by a backend that rolls services out itself (Swarm)."""
+
+    platform: str
+    app: str
+    service: ServiceSpec
+    release: int
+    generation: int
+    replicas: int
+    image: str  # what every host pulls: the platform registry's reference by digest
+    environment: dict[str, str]
+    networks: tuple[str, ...]
+    volumes: dict[str, str] = field(default_factory=dict)
+    constraints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """A running service as the backend reports it; ``update_state`` is the engine's rollout state
+    (updating, completed, paused, rollback_started, rollback_completed, ...) or None."""
+
+    id: str
+    name: str
+    app: str
+    service: str
+    release: int
+    generation: int
+    replicas: int
+    spec_key: str  # a digest of everything but the replica count: equal keys need no rollout
+    update_state: str | None = None
+    update_message: str = ""
+    previous: tuple[int, int] | None = None  # (release, generation) of the spec before the last update
 
 
 class Backend(Protocol):
@@ -145,4 +181,27 @@ class Backend(Protocol):
 
     def instance_process(self, instance_id: str) -> ProcessInfo | None:
         """The instance's process id and restart facts; None when the instance is gone."""
+        ...
+
+
+class ServiceBackend(Backend, Protocol):
+    """A backend that runs services (Swarm): it places, restarts and rolls out their instances."""
+
+    def list_services(self, platform: str) -> list[ServiceState]: ...
+
+    def service_key(self, req: ServiceRequest) -> str:
+        """The ``spec_key`` the service will report once ``req`` is applied."""
+        ...
+
+    def ensure_service(self, req: ServiceRequest) -> None:
+        """Create the service, or update it (a rolling update the engine carries out, rolled back
+        by the engine when the new tasks fail) when its spec or replica count differs."""
+        ...
+
+    def remove_service(self, service_id: str) -> None: ...
+
+    def ensure_overlay_network(self, name: str, labels: dict[str, str]) -> None: ...
+
+    def registry_login(self, registry: str, username: str, password: str) -> None:
+        """Credentials every host's engine gets (with each service) to pull from ``registry``."""
         ...

@@ -1,17 +1,23 @@
-"""This machine as a host: the Docker engine's own settings (``/etc/docker/daemon.json``), changed
-in place and applied with a reload, for what the platform needs of the engine (registry mirrors)."""
+"""This machine as a host: the ``local`` iaas driver (commands run with subprocess), and the Docker
+engine's own settings (``/etc/docker/daemon.json``), changed in place and applied with a reload, for
+what the platform needs of the engine (registry mirrors, insecure registries)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shlex
 import signal
+import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from mypaas.errors import BackendError
+from mypaas.iaas.base import CommandFailed, CommandResult, DriverCapabilities, FixedMachines, HostTarget
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 DOCKER_PID = Path("/var/run/docker.pid")
@@ -40,10 +46,21 @@ class LocalEngineConfig:
 
     def set_registry_mirrors(self, mirrors: list[str]) -> bool:
         """Make the engine use exactly ``mirrors``; return True if anything changed (and reloaded)."""
+        return self._set("registry-mirrors", mirrors)
+
+    def insecure_registries(self) -> list[str]:
+        return [str(r) for r in self.read().get("insecure-registries", [])]
+
+    def set_insecure_registries(self, registries: list[str]) -> bool:
+        """Make the engine trust exactly ``registries`` over plain HTTP (``host:port`` or a CIDR);
+        return True if anything changed (and reloaded)."""
+        return self._set("insecure-registries", registries)
+
+    def _set(self, key: str, value: list[str]) -> bool:
         data = self.read()
-        if data.get("registry-mirrors", []) == mirrors and "registry-mirrors" in data:
+        if data.get(key, []) == value and key in data:
             return False
-        data["registry-mirrors"] = mirrors  # an empty list, not a missing key: a reload then clears it
+        data[key] = value  # an empty list, not a missing key: a reload then clears it
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.mypaas-tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -60,3 +77,60 @@ class LocalEngineConfig:
             raise BackendError(f"cannot reload the Docker engine (pid file {self.pid_path}): {exc}") from exc
         with contextlib.suppress(OSError):
             time.sleep(0.3)  # dockerd applies the reload asynchronously; give it a moment
+
+
+class LocalMachine:
+    """This machine: commands run as child processes of the manager."""
+
+    address = "127.0.0.1"
+    local_address = "127.0.0.1"
+
+    def run(
+        self, argv: Sequence[str], *, input: bytes | None = None, timeout: float = 120.0
+    ) -> CommandResult:
+        """Run ``argv`` (no shell); like a remote shell, a missing program gives exit code 127."""
+        args = list(argv)
+        try:
+            done = subprocess.run(
+                args,
+                input=input,
+                stdin=subprocess.DEVNULL if input is None else None,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+        except FileNotFoundError:
+            return CommandResult(127, "", f"{args[0]}: command not found\n")
+        except PermissionError as exc:
+            return CommandResult(126, "", f"{args[0]}: {exc.strerror}\n")
+        except subprocess.TimeoutExpired as exc:
+            raise CommandFailed(
+                f"{args[0]} on this machine timed out after {timeout:g}s",
+                command=shlex.join(args),
+            ) from exc
+        return CommandResult(
+            done.returncode,
+            done.stdout.decode(errors="replace"),
+            done.stderr.decode(errors="replace"),
+        )
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> LocalMachine:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class LocalDriver(FixedMachines):
+    """The ``local`` iaas driver: the manager's own machine is the host."""
+
+    name = "local"
+    capabilities = DriverCapabilities(remote=False)
+
+    def connect(self, target: HostTarget) -> LocalMachine:
+        return LocalMachine()

@@ -26,7 +26,7 @@ from mypaas.domain import (
     port_from_image,
 )
 from mypaas.errors import Conflict, InvalidSpec, NotFound
-from mypaas.manager.models import AppRow, DomainRow, FormationRow, OperationRow, ReleaseRow
+from mypaas.manager.models import AppRow, DomainRow, FormationRow, Meta, OperationRow, ReleaseRow
 from mypaas.manager.operations import TERMINAL, Operations
 from mypaas.manager.reconcile import Reconciler
 
@@ -308,6 +308,7 @@ class Apps:
             )
         self._supersede(s, app, op)
         app.target_version = rel.version
+        app.backend = self._mode(s)  # an app moves to Swarm with its first release after the switch
         app.state = "running"
         op.release = rel.version
         op.deadline = time.time() + self._timeout
@@ -425,6 +426,38 @@ class Apps:
         op.deadline = time.time() + self._timeout
         app.operation_id = op.id
         return op
+
+    def _mode(self, s: Session) -> str:
+        """The backend new releases run on: "swarm" once the platform is a cluster, else "docker"."""
+        if not self._backend.capabilities.services:
+            return "docker"
+        row = s.get(Meta, "backend")
+        return row.value if row is not None else "docker"
+
+    def migrate(self, user: str) -> list[OperationRow]:
+        """Move every app still running as containers onto Swarm: a rollout of its current release
+        as services (same release, same domains); its containers go once the services are ready."""
+        ops: list[OperationRow] = []
+        with self._sessions.begin() as s:
+            if self._mode(s) != "swarm":
+                raise Conflict(
+                    "the platform is not a cluster yet: add a host (mypaas host add) or run "
+                    "mypaas cluster init"
+                )
+            for app in s.scalars(select(AppRow).where(AppRow.backend == "docker", AppRow.state == "running")):
+                if app.target_version is None:
+                    continue
+                op = self._ops.new(s, app=app.name, kind="migrate", user=user)
+                self._supersede(s, app, op)
+                op.deadline = time.time() + self._timeout
+                op.release = app.target_version
+                app.backend = "swarm"
+                app.target_generation = max(app.target_generation, app.current_generation) + 1
+                ops.append(op)
+        for op in ops:
+            self._event(op.app, "migrate", f"moved to Swarm by {user}", user, op)
+        self._reconciler.wake()
+        return ops
 
     def set_state(self, name: str, action: str, user: str) -> OperationRow:
         with self._sessions.begin() as s:

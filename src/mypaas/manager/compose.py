@@ -427,17 +427,47 @@ def _health_test(value: Any, where: str) -> list[str] | None:
 
 
 def _deploy(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    body = checked_keys(value, where, {"replicas", "resources"})
+    body = checked_keys(value, where, {"replicas", "resources", "placement"})
     fields: dict[str, Any] = {}
     if "replicas" in body:
         fields["replicas"] = as_int(body["replicas"], f"{where}.replicas", minimum=0, maximum=MAX_REPLICAS)
-    resources = checked_keys(body.get("resources"), f"{where}.resources", {"limits"})
+    resources = checked_keys(body.get("resources"), f"{where}.resources", {"limits", "reservations"})
     limits = checked_keys(resources.get("limits"), f"{where}.resources.limits", {"cpus", "memory"})
     if "cpus" in limits:
         fields["cpus"] = as_positive_float(limits["cpus"], f"{where}.resources.limits.cpus")
     if "memory" in limits:
         fields["memory"] = parse_bytes(limits["memory"], f"{where}.resources.limits.memory")
+    reserved = checked_keys(
+        resources.get("reservations"), f"{where}.resources.reservations", {"cpus", "memory"}
+    )
+    if "cpus" in reserved:
+        fields["reserve_cpus"] = as_positive_float(reserved["cpus"], f"{where}.resources.reservations.cpus")
+    if "memory" in reserved:
+        fields["reserve_memory"] = parse_bytes(reserved["memory"], f"{where}.resources.reservations.memory")
+    placement = checked_keys(body.get("placement"), f"{where}.placement", {"constraints"})
+    if "constraints" in placement:
+        fields["placement"] = _constraints(placement["constraints"], f"{where}.placement.constraints")
     return fields
+
+
+_CONSTRAINT = re.compile(
+    r"^\s*(node\.(id|hostname|role|platform\.os|platform\.arch|labels\.[\w.-]+)|engine\.labels\.[\w.-]+)"
+    r"\s*(==|!=)\s*\S.*$"
+)
+
+
+def _constraints(value: Any, where: str) -> list[str]:
+    """Placement constraints, Swarm's syntax: ``node.labels.zone==east``, ``node.role!=manager``."""
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise InvalidSpec(f"{where}: expected a list of strings such as node.labels.zone==east", field=where)
+    for item in value:
+        if not _CONSTRAINT.match(item):
+            raise InvalidSpec(
+                f"{where}: invalid constraint {item!r}: expected node.labels.KEY==VALUE, "
+                "node.hostname==NAME or node.role==manager|worker (or !=)",
+                field=where,
+            )
+    return [c.replace(" ", "") for c in value]
 
 
 def _restart(value: Any, where: str, context: _Context) -> dict[str, Any]:

@@ -33,6 +33,8 @@ class AppRow(Base):
     current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     current_generation: Mapped[int] = mapped_column(Integer, default=0)
     operation_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the rollout in flight
+    # which backend runs the app: "docker" (containers on one engine) or "swarm" (services of a cluster)
+    backend: Mapped[str] = mapped_column(String(16), default="docker", server_default="docker")
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
     updated_at: Mapped[float] = mapped_column(Float, default=time.time, onupdate=time.time)
 
@@ -106,4 +108,26 @@ class TokenRow(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     role: Mapped[str] = mapped_column(String(16), default="admin")
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class HostRow(Base):
+    """A machine of the Swarm cluster: how to reach it, its Swarm node, and where adding or removing it is.
+    The platform's backend mode itself is the ``Meta`` key ``backend`` ("docker" when absent, or "swarm")."""
+
+    __tablename__ = "hosts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True, index=True)
+    address: Mapped[str] = mapped_column(String(253), unique=True)
+    port: Mapped[int] = mapped_column(Integer, default=22)
+    user: Mapped[str] = mapped_column(String(64), default="root")
+    driver: Mapped[str] = mapped_column(String(32), default="ssh")  # an iaas driver, or "local" (the manager)
+    role: Mapped[str] = mapped_column(String(16), default="worker")  # manager | worker
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # once it joined the Swarm
+    # adding | ready | draining | drained | removing | failed
+    state: Mapped[str] = mapped_column(String(16), default="adding")
+    host_key: Mapped[str] = mapped_column(String(128), default="")  # the pinned SSH key, "SHA256:..."
+    key_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # the private key MyPaas logs in with
+    message: Mapped[str] = mapped_column(Text, default="")  # what went wrong last, if anything
     created_at: Mapped[float] = mapped_column(Float, default=time.time)

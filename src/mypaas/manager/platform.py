@@ -15,14 +15,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.build.base import BASE_REF, ensure_base_image
 from mypaas.composer.base import Backend
-from mypaas.errors import MyPaasError
+from mypaas.composer.nodes import SwarmNodes
+from mypaas.errors import Conflict, MyPaasError
 from mypaas.iaas.local import LocalEngineConfig
 from mypaas.manager.apps import Apps
 from mypaas.manager.auth import TokenChecker, ensure_admin_token
 from mypaas.manager.automation import Automation
 from mypaas.manager.base_images import BaseImages
 from mypaas.manager.db import open_store
-from mypaas.manager.images import Images
+from mypaas.manager.hosts import ClusterHooks, Hosts
+from mypaas.manager.images import PUSH_USER, Images
 from mypaas.manager.mirror import Mirror
 from mypaas.manager.models import AppRow, Meta, OperationRow
 from mypaas.manager.monitoring import Monitoring
@@ -65,9 +67,15 @@ class Platform:
         self.admin_token = ensure_admin_token(self.sessions, settings.token_path)
         self.tokens = TokenChecker(self.sessions)
         if backend is None:
-            from mypaas.composer.docker import DockerBackend
+            # The swarm backend is the docker one plus Swarm services: it runs an app's containers
+            # until the platform becomes a cluster, then the services of each app deployed or moved.
+            from mypaas.composer.swarm import SwarmBackend
 
-            backend = DockerBackend(settings.docker_url)
+            backend = SwarmBackend(
+                settings.docker_url,
+                restart_delay_s=settings.swarm_restart_delay_s,
+                update_delay_s=settings.swarm_update_delay_s,
+            )
         if router is None:
             from mypaas.router.caddy import CaddyRouter
 
@@ -103,6 +111,8 @@ class Platform:
         )
         if self.images is not None:
             self.reconciler.on_active = self.images.enqueue
+            self.reconciler.publisher = self._publish_for_hosts
+            self.reconciler.registry_auth = lambda: (settings.registry_public, PUSH_USER, self.admin_token)
         self.base_images = BaseImages(
             sessions=self.sessions, backend=backend, operations=self.operations, settings=settings
         )
@@ -127,15 +137,71 @@ class Platform:
             monitoring=self.monitoring,
             settings=settings,
         )
+        self.hosts = self._hosts(settings)
         self.started_at = time.time()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def _hosts(self, settings: Settings) -> Hosts:
+        nodes: list[SwarmNodes] = []
+
+        def nodes_factory() -> SwarmNodes:
+            if not nodes:
+                nodes.append(SwarmNodes.connect(settings.docker_url))
+            return nodes[0]
+
+        def registries() -> list[str]:
+            if not settings.cluster_addr:
+                raise Conflict(
+                    "set cluster_addr (this machine's address as the hosts reach it) in "
+                    f"{settings.home}/settings.yml or MYPAAS_CLUSTER_ADDR, then restart the manager "
+                    "(mypaas down && mypaas up): hosts pull images from the registry there",
+                    field="cluster_addr",
+                )
+            return [settings.registry_public]
+
+        def per_node() -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for insts in self.reconciler.observed.instances.values():
+                for inst in insts:
+                    if inst.node:
+                        counts[inst.node] = counts.get(inst.node, 0) + 1
+            return counts
+
+        def on_mode_change() -> None:
+            # this engine runs tasks too: it pulls from the registry's cluster address like the hosts
+            if settings.cluster_addr:
+                engine = LocalEngineConfig()
+                trusted = engine.insecure_registries()
+                if settings.registry_public not in trusted:
+                    engine.set_insecure_registries([*trusted, settings.registry_public])
+            self.reconciler.wake()
+
+        return Hosts(
+            sessions=self.sessions,
+            operations=self.operations,
+            home=settings.home,
+            nodes_factory=nodes_factory,
+            hooks=ClusterHooks(
+                registries=registries,
+                mirrors=lambda: None,
+                instances_per_node=per_node,
+                on_mode_change=on_mode_change,
+            ),
+            advertise_addr=settings.cluster_addr or None,
+        )
+
+    def _publish_for_hosts(self, app: str, service: str, _version: int, image_id: str) -> str:
+        """Push an image for Swarm: the hosts pull it by digest from the registry's public address."""
+        assert self.images is not None
+        ref = self.images.publish(image_id, f"{app}/{service}", f"id-{image_id.removeprefix('sha256:')[:12]}")
+        return self.settings.registry_public + ref[len(self.images.addr) :]
 
     def _images(self, settings: Settings, backend: Backend) -> Images:
         folder = settings.home / "registry"
         issuer = TokenIssuer(folder)
         auth = TokenAuth(
-            realm=f"{settings.api_url}/api/v1/registry/token",
+            realm=settings.token_realm,
             service=issuer.service,
             issuer=issuer.issuer,
             cert=issuer.cert_path,
@@ -146,6 +212,7 @@ class Platform:
             folder=folder,
             log_path=settings.log_dir / "registry.log",
             auth=auth,
+            listen=f"0.0.0.0:{settings.registry_port}" if settings.cluster_addr else None,
         )
         return Images(
             sessions=self.sessions,
@@ -191,7 +258,9 @@ class Platform:
             thread.join(timeout=5)
 
     def _recover(self) -> None:
-        """Builds cannot resume after a restart; rollouts can, with a fresh grace period."""
+        """Builds and host changes cannot resume after a restart; rollouts can, with a fresh grace
+        period."""
+        self.hosts.recover()
         now = time.time()
         with self.sessions.begin() as s:
             for op in s.scalars(select(OperationRow).where(OperationRow.status == "building")):

@@ -19,12 +19,20 @@ from typing import Protocol
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mypaas.composer.base import LABEL_APP, LABEL_PLATFORM, Backend, InstanceRequest
+from mypaas.composer.base import (
+    LABEL_APP,
+    LABEL_PLATFORM,
+    Backend,
+    InstanceRequest,
+    ServiceBackend,
+    ServiceRequest,
+    ServiceState,
+)
 from mypaas.domain import Instance, ProbeSpec, ReleaseStatus, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError
 from mypaas.manager.models import AppRow, OperationRow, ReleaseRow
 from mypaas.manager.operations import Operations
-from mypaas.manager.plan import DesiredApp, Plan, plan_app
+from mypaas.manager.plan import DesiredApp, ObservedService, Plan, plan_app, plan_services
 from mypaas.manager.state import load_desired
 from mypaas.monitor.events import EventSink, NoEvents
 from mypaas.monitor.health import HealthTracker, http_probe
@@ -56,6 +64,12 @@ def network_name(app: str, network: str | None = None) -> str:
     return f"mypaas_{app}" if network is None else f"mypaas_{app}_{network}"
 
 
+def overlay_name(app: str, network: str | None = None) -> str:
+    """An app's network on Swarm, apart from the bridge network it had before (Swarm wants names
+    that are DNS labels but for "_")."""
+    return f"mypaasov_{app}" if network is None else f"mypaasov_{app}_{network}"
+
+
 def volume_name(app: str, volume: str) -> str:
     return f"mypaas_{app}_{volume}"
 
@@ -78,6 +92,10 @@ def instance_env(svc: ServiceSpec, config: dict[str, str]) -> dict[str, str]:
     if svc.http_port and "PORT" not in env:
         env["PORT"] = str(svc.http_port)
     return env
+
+
+# (app, service, image id) -> the registry reference every host pulls
+Publisher = Callable[[str, str, int, str], str]
 
 
 class Reconciler:
@@ -117,6 +135,10 @@ class Reconciler:
         self.on_active: Callable[[str, int], None] | None = None  # a release finished rolling out
         self.on_observed: Callable[[list[Instance]], None] | None = None  # each pass's list (the monitor)
         self.events: EventSink = NoEvents()
+        self.publisher: Publisher | None = None  # images for services backends (Swarm), by digest
+        self.registry_auth: Callable[[], tuple[str, str, str] | None] = lambda: None  # addr, user, pw
+        self._published: dict[tuple[str, str, str], str] = {}
+        self._errors: dict[str, str] = {}  # app -> the last error reported
 
     def wake(self) -> None:
         self._wake.set()
@@ -156,6 +178,7 @@ class Reconciler:
         with self._sessions() as s:
             desired, domains = load_desired(s)
         listed = self._backend.list_instances(self.platform)
+        services = self._services()
         self.tracker.observe(listed, _probe_specs(desired))
         instances = [i for i in listed if i.id not in self._removing]
         if self.on_observed is not None:
@@ -168,22 +191,18 @@ class Reconciler:
         again = False
         waiting: dict[str, list[str]] = {}
         holding: set[str] = set()  # apps mid-rollout: the router keeps the current revision
+        for svc in services:
+            if svc.app not in desired:  # an app removed while the manager was down
+                self._services_backend().remove_service(svc.id)
         for app in desired.values():
-            plan = plan_app(app, by_app.get(app.name, []), self.tracker.ready, now, self.tracker.failed)
-            for inst in plan.replaced:
-                self.tracker.replaced(inst)
-                self.events.record(
-                    app.name, "instance_replaced", f"{inst.name} kept failing its health check: replaced", {}
+            if app.backend == "swarm" and self._backend.capabilities.services:
+                again |= self._reconcile_services(
+                    app, services, by_app.get(app.name, []), now, removals, waiting, holding
                 )
-            waiting[app.name] = plan.waiting
-            if plan.swapping:
-                holding.add(app.name)
-            try:  # one app's failure must not hold up the others
-                again |= self._create(app, plan)
-                removals.extend(plan.remove)
-                again |= self._settle(app, plan)
-            except MyPaasError as exc:
-                log.warning("%s: %s", app.name, exc.message)
+                continue
+            again |= self._reconcile_containers(
+                app, by_app.get(app.name, []), now, removals, waiting, holding
+            )
         drain = self._push_routes(desired, domains, by_app, {i.id for i in removals}, holding)
         for inst in removals:
             self._removing[inst.id] = inst
@@ -196,6 +215,150 @@ class Reconciler:
     def removing(self) -> set[str]:
         """Ids of the instances the loop is stopping (their exit is expected)."""
         return set(self._removing)
+
+    def _reconcile_containers(
+        self,
+        app: DesiredApp,
+        instances: list[Instance],
+        now: float,
+        removals: list[Instance],
+        waiting: dict[str, list[str]],
+        holding: set[str],
+    ) -> bool:
+        plan = plan_app(app, instances, self.tracker.ready, now, self.tracker.failed)
+        for inst in plan.replaced:
+            self.tracker.replaced(inst)
+            self.events.record(
+                app.name, "instance_replaced", f"{inst.name} kept failing its health check: replaced", {}
+            )
+        waiting[app.name] = plan.waiting
+        if plan.swapping:
+            holding.add(app.name)
+        again = False
+        try:  # one app's failure must not hold up the others
+            again |= self._create(app, plan)
+            removals.extend(plan.remove)
+            again |= self._settle(app, plan)
+        except MyPaasError as exc:
+            log.warning("%s: %s", app.name, exc.message)
+        return again
+
+    # -- services backends (Swarm) --------------------------------------------------------------
+
+    def _services_backend(self) -> ServiceBackend:
+        assert self._backend.capabilities.services
+        return self._backend  # type: ignore[return-value]  # checked by its capabilities
+
+    def _services(self) -> list[ServiceState]:
+        if not self._backend.capabilities.services:
+            return []
+        return self._services_backend().list_services(self.platform)
+
+    def _reconcile_services(
+        self,
+        app: DesiredApp,
+        services: list[ServiceState],
+        instances: list[Instance],
+        now: float,
+        removals: list[Instance],
+        waiting: dict[str, list[str]],
+        holding: set[str],
+    ) -> bool:
+        backend = self._services_backend()
+        mine = [s for s in services if s.app == app.name]
+        observed = [
+            ObservedService(
+                id=s.id,
+                service=s.service,
+                revision=(s.release, s.generation),
+                replicas=s.replicas,
+                spec_key=s.spec_key,
+                update_state=s.update_state,
+                update_message=s.update_message,
+                previous=s.previous,
+            )
+            for s in mine
+        ]
+        requests: dict[str, ServiceRequest] = {}
+        error = None
+        try:
+            if app.state == "running" and app.spec is not None and app.target is not None:
+                requests = {name: self._service_request(app, svc) for name, svc in app.spec.services.items()}
+            keys = {name: backend.service_key(req) for name, req in requests.items()}
+        except InvalidSpec as exc:  # no image to run: retrying cannot help
+            self._abandon(app, reason=exc.message)
+            return True
+        except MyPaasError as exc:  # the registry is down, say: retried; the deadline still holds
+            error, keys = exc.message, {}
+        plan = plan_services(app, observed, instances, keys, self.tracker.ready, now)
+        waiting[app.name] = plan.waiting
+        if plan.swapping:
+            holding.add(app.name)
+        if error is None:
+            try:
+                self._apply_services(app, plan, requests)
+            except InvalidSpec as exc:  # the engine refuses the spec itself
+                self._abandon(app, reason=exc.message)
+                return True
+            except MyPaasError as exc:
+                error = exc.message
+        self._report(app, error)
+        removals.extend(plan.remove)
+        self._settle(app, plan)
+        return bool(plan.ensure or plan.drop_services) and error is None
+
+    def _apply_services(self, app: DesiredApp, plan: Plan, requests: dict[str, ServiceRequest]) -> None:
+        backend = self._services_backend()
+        if plan.ensure and app.spec is not None:
+            labels = {LABEL_PLATFORM: self.platform, LABEL_APP: app.name}
+            for net in [None, *app.spec.networks]:
+                backend.ensure_overlay_network(overlay_name(app.name, net), labels)
+            auth = self.registry_auth()
+            if auth is not None:
+                backend.registry_login(*auth)
+            for name in plan.ensure:
+                backend.ensure_service(requests[name])
+        for service_id in plan.drop_services:
+            backend.remove_service(service_id)
+
+    def _report(self, app: DesiredApp, error: str | None) -> None:
+        """Log an app's error once (not on every pass), in the manager's log and its operation's."""
+        if error is None or self._errors.get(app.name) == error:
+            if error is None:
+                self._errors.pop(app.name, None)
+            return
+        self._errors[app.name] = error
+        log.warning("%s: %s", app.name, error)
+        if app.operation_id:
+            self._ops.append_log(app.operation_id, f"error: {error}\n")
+
+    def _service_request(self, app: DesiredApp, svc: ServiceSpec) -> ServiceRequest:
+        assert app.spec is not None and app.target is not None
+        nets = [overlay_name(app.name, n) for n in svc.networks] or [overlay_name(app.name)]
+        return ServiceRequest(
+            platform=self.platform,
+            app=app.name,
+            service=svc,
+            release=app.target[0],
+            generation=app.target[1],
+            replicas=app.scale.get(svc.name, 1),
+            image=self._image_ref(app.name, svc),
+            environment=instance_env(svc, app.config),
+            networks=tuple(nets),
+            volumes={v: volume_name(app.name, v) for v in app.spec.volumes},
+        )
+
+    def _image_ref(self, app: str, svc: ServiceSpec) -> str:
+        """Every host runs exactly the deployed image: the registry's reference by digest."""
+        if not svc.image_id:
+            raise InvalidSpec(f"service {svc.name}: no image pinned", field="image")
+        if self.publisher is None:
+            return svc.image_id  # no registry: only this host can run it
+        key = (app, svc.name, svc.image_id)
+        ref = self._published.get(key)
+        if ref is None:
+            ref = self._published[key] = self.publisher(app, svc.name, 0, svc.image_id)
+        return ref
 
     # -- steps ----------------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, lis
             scale=scale.get(app.id, {}),
             operation_id=app.operation_id,
             deadline=deadlines.get(app.operation_id) if app.operation_id else None,
+            backend=app.backend,
         )
         names[app.name] = sorted(domains.get(app.id, []))
     return desired, names

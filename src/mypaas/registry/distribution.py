@@ -72,9 +72,19 @@ def render(
 class Distribution:
     """One ``docker-registry serve`` process with its folder: config.yml, data/, pid and log."""
 
-    def __init__(self, *, name: str, addr: str, folder: Path, log_path: Path, auth: TokenAuth | None) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        addr: str,
+        folder: Path,
+        log_path: Path,
+        auth: TokenAuth | None,
+        listen: str | None = None,
+    ) -> None:
         self.name = name
-        self.addr = addr
+        self.addr = addr  # where this machine reaches it
+        self.listen = listen or addr  # where it listens (all addresses when a cluster's hosts pull)
         self.folder = folder
         self.storage = folder / "data"
         self.config_path = folder / "config.yml"
@@ -97,17 +107,20 @@ class Distribution:
         return path.read_text().strip()
 
     def write_config(self, *, readonly: bool = False) -> None:
+        self.config_path.write_text(self._config(readonly=readonly))
+
+    def _config(self, *, readonly: bool = False) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.storage.mkdir(parents=True, exist_ok=True)
         config = render(
-            addr=self.addr,
+            addr=self.listen,
             storage=self.storage,
             secret=self._secret(),
             auth=self.auth,
             readonly=readonly,
             proxy_url=self.proxy_url,
         )
-        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return yaml.safe_dump(config, sort_keys=False)
 
     def healthy(self) -> bool:
         """The API answers /v2/ (401 when token auth is on is an answer)."""
@@ -122,7 +135,7 @@ class Distribution:
 
     def ensure_running(self, *, readonly: bool = False) -> None:
         """Adopt the registry that answers, or (re)write the config and start one."""
-        if self.healthy() and self.running():
+        if self.healthy() and self.running() and self._current(readonly):
             return
         self.stop()
         self.write_config(readonly=readonly)
@@ -134,6 +147,13 @@ class Distribution:
             what=self.name,
         )
         self._wait_started(proc)
+
+    def _current(self, readonly: bool) -> bool:
+        """Is the running one's config what it should be now (the cluster address may have changed)?"""
+        try:
+            return self.config_path.read_text() == self._config(readonly=readonly)
+        except OSError:
+            return False
 
     def _wait_started(self, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S

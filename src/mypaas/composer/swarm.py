@@ -1,0 +1,506 @@
+"""The ``swarm`` backend: each service of an app is a Docker Swarm service on the cluster.
+
+Swarm places the tasks (spread over the hosts, within placement constraints), restarts them, moves
+them off a host that died, and rolls updates out start-first, rolling back by itself when the new
+tasks fail. The manager talks only to its local engine, the Swarm manager. Apps the platform ran
+before it became a cluster are containers: this backend still runs those (it extends the docker one).
+
+Routing: every routed port is published in ``host`` mode without a fixed number, so each task gets a
+port on its own host and the router reaches it at ``HOST_ADDRESS:PORT``. That needs no IPVS (VIP mode
+and the ingress mesh do); service discovery between an app's services uses DNS round-robin where
+IPVS is missing and the usual virtual IP where it exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from threading import Event
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+
+from mypaas.composer.base import (
+    LABEL_APP,
+    LABEL_GENERATION,
+    LABEL_PLATFORM,
+    LABEL_PORT,
+    LABEL_RELEASE,
+    LABEL_SERVICE,
+    Capabilities,
+    EngineEvent,
+    ProcessInfo,
+    ServiceRequest,
+    ServiceState,
+)
+from mypaas.composer.docker import DockerBackend, _err, _instance, _unix
+from mypaas.domain import Instance, InstanceState
+from mypaas.errors import BackendError
+
+log = logging.getLogger("mypaas.swarm")
+
+_NS = 1_000_000_000
+LABEL_SPEC = "mypaas.spec"
+TASK_LABEL = "com.docker.swarm.task.id"
+IPVS = Path("/proc/sys/net/ipv4/vs")
+
+# Swarm task states, in order; all before "running" are on their way to it.
+_STARTING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+_GONE = {"complete", "shutdown", "failed", "rejected", "remove", "orphaned"}
+
+
+def service_name(app: str, service: str, release: int, generation: int) -> str:
+    """One engine service per revision of a service (a rollout runs the new next to the old); the
+    parts are joined with "_", which app and service names cannot hold: no collisions."""
+    return f"{app}_{service}_{release}_{generation}"
+
+
+def _labels(req: ServiceRequest) -> dict[str, str]:
+    labels = dict(req.service.labels)
+    labels.update(
+        {
+            LABEL_PLATFORM: req.platform,
+            LABEL_APP: req.app,
+            LABEL_SERVICE: req.service.name,
+            LABEL_RELEASE: str(req.release),
+            LABEL_GENERATION: str(req.generation),
+        }
+    )
+    if req.service.http_port:
+        labels[LABEL_PORT] = str(req.service.http_port)
+    return labels
+
+
+def _revision(labels: dict[str, str] | None) -> tuple[int, int]:
+    labels = labels or {}
+    return int(labels.get(LABEL_RELEASE, "0") or 0), int(labels.get(LABEL_GENERATION, "0") or 0)
+
+
+class SwarmBackend(DockerBackend):
+    """The local engine as a Swarm manager. Thread-safe like the docker backend."""
+
+    capabilities = Capabilities(
+        multi_host=True, build=True, published_ports=True, healthchecks=True, services=True
+    )
+
+    def __init__(
+        self,
+        base_url: str = "unix:///var/run/docker.sock",
+        timeout: float = 120,
+        *,
+        restart_delay_s: float = 1.0,
+        update_delay_s: float = 2.0,
+        update_monitor_s: float = 5.0,
+        poll_s: float = 1.0,
+        ipvs: bool | None = None,
+    ) -> None:
+        super().__init__(base_url, timeout)
+        self._restart_delay_s = restart_delay_s
+        self._update_delay_s = update_delay_s
+        self._update_monitor_s = update_monitor_s
+        self._poll_s = poll_s
+        self._ipvs = IPVS.exists() if ipvs is None else ipvs
+        self._logins: set[tuple[str, str, str]] = set()
+        self._nodes: dict[str, tuple[str, str]] = {}  # node id -> (address, hostname)
+        self._containers: dict[str, str] = {}  # task id -> container id (for tasks on this host)
+        self._lock = threading.Lock()
+
+    # -- the swarm itself -----------------------------------------------------------------------
+
+    def swarm_active(self) -> bool:
+        try:
+            info = self._api.info()
+        except docker.errors.DockerException as exc:
+            raise _err(exc, "reading the engine's swarm state") from exc
+        swarm = info.get("Swarm") or {}
+        return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
+
+    def registry_login(self, registry: str, username: str, password: str) -> None:
+        """Keep the credentials in the client: the SDK sends them with every service create and
+        update (X-Registry-Auth), and Swarm hands them to the hosts that pull the image."""
+        key = (registry, username, password)
+        if key in self._logins:
+            return
+        try:
+            self._api.login(username=username, password=password, registry=registry, reauth=True)
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"logging in to the registry {registry}") from exc
+        self._logins.add(key)
+
+    # -- instances: containers of docker-mode apps plus the tasks of Swarm services --------------
+
+    def list_instances(self, platform: str) -> list[Instance]:
+        try:
+            rows = self._api.containers(all=True, filters={"label": [f"{LABEL_PLATFORM}={platform}"]})
+        except docker.errors.DockerException as exc:
+            raise _err(exc, "listing containers") from exc
+        # the containers of Swarm tasks on this host are listed as tasks, below
+        containers = [_instance(r) for r in rows if TASK_LABEL not in (r.get("Labels") or {})]
+        if not self._services_exist(platform):
+            return containers
+        return containers + self._task_instances(platform)
+
+    def _services_exist(self, platform: str) -> bool:
+        try:
+            return bool(self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"}))
+        except docker.errors.APIError as exc:
+            if exc.status_code == 503:  # not a swarm manager (yet): no services
+                return False
+            raise _err(exc, "listing services") from exc
+        except docker.errors.DockerException as exc:
+            raise _err(exc, "listing services") from exc
+
+    def _task_instances(self, platform: str) -> list[Instance]:
+        try:
+            services = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
+            ids = [s["ID"] for s in services]
+            tasks = self._api.tasks(filters={"service": ids, "desired-state": "running"}) if ids else []
+        except docker.errors.DockerException as exc:
+            raise _err(exc, "listing tasks") from exc
+        names = {s["ID"]: s["Spec"]["Name"] for s in services}
+        self._refresh_nodes({t.get("NodeID", "") for t in tasks})
+        out = []
+        containers: dict[str, str] = {}
+        for task in tasks:
+            inst = self._task_instance(task, names.get(task.get("ServiceID", ""), "?"))
+            if inst is not None:
+                out.append(inst)
+                cid = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+                if cid:
+                    containers[inst.id] = cid
+        with self._lock:
+            self._containers = containers
+        return out
+
+    def _refresh_nodes(self, wanted: set[str]) -> None:
+        if wanted <= set(self._nodes):
+            return
+        try:
+            nodes = self._api.nodes()
+        except docker.errors.DockerException as exc:
+            raise _err(exc, "listing nodes") from exc
+        known: dict[str, tuple[str, str]] = {}
+        for node in nodes:
+            addr = (node.get("Status") or {}).get("Addr") or ""
+            manager = node.get("ManagerStatus") or {}
+            if addr in ("", "0.0.0.0") and manager.get("Addr"):  # noqa: S104 - reading, not binding
+                addr = str(manager["Addr"]).rsplit(":", 1)[0]
+            hostname = (node.get("Description") or {}).get("Hostname") or node["ID"][:12]
+            known[node["ID"]] = (addr, hostname)
+        self._nodes = known
+
+    def _task_instance(self, task: dict[str, Any], svc_name: str) -> Instance | None:
+        status = task.get("Status") or {}
+        state = status.get("State", "")
+        if state in _GONE and state != "complete":
+            return None
+        spec = (task.get("Spec") or {}).get("ContainerSpec") or {}
+        labels = spec.get("Labels") or {}
+        release, generation = _revision(labels)
+        port = labels.get(LABEL_PORT)
+        node_addr = self._nodes.get(task.get("NodeID", ""), ("", ""))[0]
+        published = None
+        for p in (status.get("PortStatus") or {}).get("Ports") or []:
+            if str(p.get("TargetPort")) == port and p.get("PublishedPort"):
+                published = p["PublishedPort"]
+        ip = None
+        for att in task.get("NetworksAttachments") or []:
+            for cidr in att.get("Addresses") or []:
+                ip = ip or cidr.split("/")[0]
+        has_hc = bool(spec.get("Healthcheck", {}).get("Test"))
+        if state == "running":
+            mapped = InstanceState.HEALTHY if has_hc else InstanceState.STARTING
+        elif state in _STARTING:
+            mapped = (
+                InstanceState.CREATED if state in ("new", "pending", "assigned") else InstanceState.STARTING
+            )
+        else:
+            mapped = InstanceState.EXITED
+        container = status.get("ContainerStatus") or {}
+        exit_code = container.get("ExitCode") if mapped == InstanceState.EXITED else None
+        return Instance(
+            id=task["ID"],
+            name=f"{svc_name}.{task.get('Slot', 0)}.{task['ID'][:6]}",
+            app=labels.get(LABEL_APP, ""),
+            service=labels.get(LABEL_SERVICE, ""),
+            release=release,
+            generation=generation,
+            state=mapped,
+            ip=ip,
+            address=f"{node_addr}:{published}" if node_addr and published and state == "running" else None,
+            created=_unix(task.get("CreatedAt")),
+            started=_unix(status.get("Timestamp")) if state == "running" else None,
+            has_healthcheck=has_hc,
+            exit_code=int(exit_code) if exit_code is not None else None,
+            status_text=f"{state} on {self._nodes.get(task.get('NodeID', ''), ('', '?'))[1]}",
+            node=task.get("NodeID") or None,
+        )
+
+    def node_names(self) -> dict[str, str]:
+        """Node id -> host name, as last listed."""
+        return {nid: name for nid, (_, name) in self._nodes.items()}
+
+    # -- services -------------------------------------------------------------------------------
+
+    def list_services(self, platform: str) -> list[ServiceState]:
+        try:
+            rows = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
+        except docker.errors.APIError as exc:
+            if exc.status_code == 503:
+                return []
+            raise _err(exc, "listing services") from exc
+        except docker.errors.DockerException as exc:
+            raise _err(exc, "listing services") from exc
+        out = []
+        for row in rows:
+            spec = row.get("Spec") or {}
+            labels = spec.get("Labels") or {}
+            prev = row.get("PreviousSpec")
+            update = row.get("UpdateStatus") or {}
+            out.append(
+                ServiceState(
+                    id=row["ID"],
+                    name=spec.get("Name", ""),
+                    app=labels.get(LABEL_APP, ""),
+                    service=labels.get(LABEL_SERVICE, ""),
+                    release=_revision(labels)[0],
+                    generation=_revision(labels)[1],
+                    replicas=int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 0)),
+                    spec_key=labels.get(LABEL_SPEC, ""),
+                    update_state=update.get("State") or None,
+                    update_message=update.get("Message", ""),
+                    previous=_revision(prev.get("Labels")) if prev else None,
+                )
+            )
+        return out
+
+    def service_key(self, req: ServiceRequest) -> str:
+        body = self._spec(req, replicas=0, key="")
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def ensure_service(self, req: ServiceRequest) -> None:
+        key = self.service_key(req)
+        name = service_name(req.app, req.service.name, req.release, req.generation)
+        body = self._spec(req, replicas=req.replicas, key=key)
+        try:
+            found = self._api.services(filters={"name": name})
+            current = next((s for s in found if s["Spec"]["Name"] == name), None)
+            if current is None:
+                self._api.create_service(**body)
+                return
+            spec = current["Spec"]
+            replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas")
+            if (spec.get("Labels") or {}).get(LABEL_SPEC) == key and replicas == req.replicas:
+                return
+            self._api.update_service(current["ID"], current["Version"]["Index"], **body)
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"deploying service {name}") from exc
+
+    def _spec(self, req: ServiceRequest, *, replicas: int, key: str) -> dict[str, Any]:
+        """The create/update arguments of the SDK for ``req`` (the same every time for the same input)."""
+        svc = req.service
+        labels = _labels(req)
+        mounts = [
+            docker.types.Mount(
+                target=v.target,
+                source=v.source if v.bind else req.volumes.get(v.source, v.source),
+                type="bind" if v.bind else "volume",
+                read_only=v.read_only,
+            )
+            for v in svc.volumes
+        ]
+        hc = svc.healthcheck
+        container = docker.types.ContainerSpec(
+            image=req.image,
+            command=svc.entrypoint,
+            args=svc.command,
+            env=[f"{k}={v}" for k, v in sorted(req.environment.items())],
+            labels=labels,
+            mounts=mounts or None,
+            healthcheck=docker.types.Healthcheck(
+                test=hc.test,
+                interval=int(hc.interval_s * _NS),
+                timeout=int(hc.timeout_s * _NS),
+                retries=hc.retries,
+                start_period=int(hc.start_period_s * _NS),
+            )
+            if hc
+            else None,
+            init=True,
+            stop_grace_period=10 * _NS,
+        )
+        condition = {"no": "none", "on-failure": "on-failure"}.get(svc.restart, "any")
+        template = docker.types.TaskTemplate(
+            container_spec=container,
+            resources=docker.types.Resources(
+                cpu_limit=int(svc.cpus * _NS) if svc.cpus else None,
+                mem_limit=svc.memory,
+                cpu_reservation=int(svc.reserve_cpus * _NS) if svc.reserve_cpus else None,
+                mem_reservation=svc.reserve_memory,
+            ),
+            restart_policy=docker.types.RestartPolicy(
+                condition=condition, delay=int(self._restart_delay_s * _NS), max_attempts=0
+            ),
+            placement=docker.types.Placement(
+                constraints=list(req.constraints) + list(svc.placement) or None,
+                preferences=None,
+            ),
+            log_driver={"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}},
+            networks=[{"Target": net, "Aliases": [svc.name]} for net in req.networks],
+        )
+        ports = [
+            {
+                "Protocol": p.protocol,
+                "TargetPort": p.container,
+                "PublishedPort": p.host,
+                "PublishMode": "host",
+            }
+            for p in svc.ports
+            if p.host is not None
+        ]
+        if svc.http_port and not any(p["TargetPort"] == svc.http_port for p in ports):
+            ports.append({"Protocol": "tcp", "TargetPort": svc.http_port, "PublishMode": "host"})
+        # Fixed host ports cannot hold an old and a new task on one host at once: stop-first for them.
+        order = "stop-first" if svc.published else "start-first"
+        if key:
+            labels = {**labels, LABEL_SPEC: key}
+        return {
+            "task_template": template,
+            "name": service_name(req.app, svc.name, req.release, req.generation),
+            "labels": labels,
+            "mode": docker.types.ServiceMode("replicated", replicas=replicas),
+            "update_config": docker.types.UpdateConfig(
+                parallelism=1,
+                delay=int(self._update_delay_s * _NS),
+                failure_action="rollback",
+                monitor=int(self._update_monitor_s * _NS),
+                max_failure_ratio=0,
+                order=order,
+            ),
+            "rollback_config": docker.types.RollbackConfig(
+                parallelism=0, failure_action="pause", monitor=int(self._update_monitor_s * _NS), order=order
+            ),
+            # the SDK's EndpointSpec cannot say "host mode, any port": the engine's own JSON instead
+            "endpoint_spec": {"Mode": "vip" if self._ipvs else "dnsrr", "Ports": ports},
+        }
+
+    def remove_service(self, service_id: str) -> None:
+        try:
+            self._api.remove_service(service_id)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.DockerException as exc:
+            raise _err(exc, f"removing service {service_id[:12]}") from exc
+
+    def ensure_overlay_network(self, name: str, labels: dict[str, str]) -> None:
+        try:
+            if any(n.get("Name") == name for n in self._api.networks(names=[name])):
+                return
+            self._api.create_network(
+                name, driver="overlay", attachable=True, labels=labels, check_duplicate=True
+            )
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                return
+            raise _err(exc, f"creating overlay network {name}") from exc
+
+    def remove_app_resources(self, platform: str, app: str) -> None:
+        for svc in self.list_services(platform):
+            if svc.app == app:
+                self.remove_service(svc.id)
+        super().remove_app_resources(platform, app)
+
+    # -- per-instance facts: tasks on this host map to their containers -------------------------
+
+    def _container(self, instance_id: str) -> str:
+        with self._lock:
+            return self._containers.get(instance_id, instance_id)
+
+    def tail(self, instance_id: str, lines: int) -> str:
+        cid = self._container(instance_id)
+        if cid != instance_id:
+            text = super().tail(cid, lines)
+            if text:
+                return text
+        return self._task_logs(instance_id, lines)
+
+    def _task_logs(self, task_id: str, lines: int) -> str:
+        """A task's last lines through the Swarm manager (it fetches them from the task's host)."""
+        try:
+            res = self._api._get(  # the SDK has no call for GET /tasks/{id}/logs
+                self._api._url("/tasks/{0}/logs", task_id),
+                params={"stdout": 1, "stderr": 1, "tail": str(lines)},
+                stream=False,
+            )
+            self._api._raise_for_status(res)
+            raw = bytes(res.content)
+        except (docker.errors.DockerException, OSError):
+            return ""
+        return _demux(raw)
+
+    def instance_process(self, instance_id: str) -> ProcessInfo | None:
+        cid = self._container(instance_id)
+        if cid == instance_id:
+            return None  # a task on another host: its files are not readable here
+        try:
+            return super().instance_process(cid)
+        except BackendError:
+            return None
+
+    def watch(
+        self,
+        platform: str,
+        on_event: Callable[[], None],
+        stop: Event,
+        on_detail: Callable[[EngineEvent], None] | None = None,
+    ) -> None:
+        """Container events of this host, plus a cheap poll of the cluster's tasks and nodes (Swarm
+        sends no task events): any change wakes the reconcile loop within ``poll_s``."""
+        containers = threading.Thread(
+            target=super().watch, args=(platform, on_event, stop, on_detail), daemon=True
+        )
+        containers.start()
+        last: object = None
+        while not stop.wait(self._poll_s):
+            try:
+                snapshot = self._snapshot(platform)
+            except Exception as exc:  # the engine is restarting; the container watch reports that
+                log.debug("swarm poll: %s", exc)
+                continue
+            if snapshot != last:
+                last = snapshot
+                on_event()
+        containers.join(timeout=2)
+
+    def _snapshot(self, platform: str) -> object:
+        services = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
+        if not services:
+            return ()
+        tasks = self._api.tasks(filters={"service": [s["ID"] for s in services]})
+        nodes = self._api.nodes()
+        return (
+            tuple(
+                sorted((t["ID"], (t.get("Status") or {}).get("State"), t.get("DesiredState")) for t in tasks)
+            ),
+            tuple(sorted((n["ID"], (n.get("Status") or {}).get("State")) for n in nodes)),
+            tuple(sorted((s["ID"], s["Version"]["Index"], str(s.get("UpdateStatus"))) for s in services)),
+        )
+
+
+def _demux(raw: bytes) -> str:
+    """Docker's multiplexed log stream (8-byte frame headers) to text."""
+    out = []
+    pos = 0
+    while pos + 8 <= len(raw):
+        size = int.from_bytes(raw[pos + 4 : pos + 8], "big")
+        out.append(raw[pos + 8 : pos + 8 + size])
+        pos += 8 + size
+    if pos == 0 and raw:
+        return raw.decode("utf-8", "replace")
+    return b"".join(out).decode("utf-8", "replace")

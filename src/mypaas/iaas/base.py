@@ -1,0 +1,181 @@
+"""The HostDriver protocol every iaas driver implements (local, ssh now; OpenStack, VMware later),
+the Machine it hands out, and the errors a host can fail with.
+
+Error tree (under mypaas.errors):
+
+Conflict
+├── HostKeyUnknown     first contact: the caller shows ``.fingerprint`` and retries with it pinned
+└── HostKeyMismatch    the host's key is not the one pinned or remembered
+BackendError
+├── HostUnreachable    refused, timed out, no such name, no SSH server on that port
+├── HostAuthFailed     the host refused our key
+└── CommandFailed      a command on the host failed or timed out; carries its last stderr lines
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from mypaas.errors import BackendError, Conflict, NotSupported
+
+STDERR_LINES = 15  # how much of a failed command's stderr an error carries
+
+
+@dataclass(frozen=True)
+class DriverCapabilities:
+    """What a driver can do; callers check these instead of probing for NotSupported."""
+
+    create_machines: bool = False  # cloud drivers: can make a new machine
+    destroy_machines: bool = False
+    remote: bool = True  # reached over the network (ssh)
+
+
+@dataclass(frozen=True)
+class HostTarget:
+    """Where a host is and how to log in; what ``parse_host_url`` and ``create_machine`` return."""
+
+    driver: str  # "ssh" | "local" (or a third-party driver's name)
+    address: str  # IP or DNS name
+    port: int = 22
+    user: str = "root"
+    key_path: Path | None = None  # private key file; None = the driver's default key
+    host_key: str | None = None  # pinned fingerprint "SHA256:..." (as ssh-keygen -lf prints)
+
+
+@dataclass(frozen=True)
+class MachineRequest:
+    """A machine for a cloud driver to create."""
+
+    name: str
+    size: str | None = None
+    image: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    hostname: str
+    os_id: str  # from /etc/os-release ID (debian, ubuntu, ...)
+    os_version: str  # VERSION_ID
+    arch: str  # uname -m
+    cpus: int
+    memory_bytes: int
+    docker_version: str | None  # None when the engine is not installed
+
+
+class Machine(Protocol):
+    """A connected host: runs commands given as argument lists. Closing it is idempotent."""
+
+    address: str  # how the manager reaches the machine
+    local_address: str  # the manager's own address on the connection (the Swarm advertise address)
+
+    def run(
+        self, argv: Sequence[str], *, input: bytes | None = None, timeout: float = 120.0
+    ) -> CommandResult: ...
+
+    def close(self) -> None: ...
+
+
+class HostDriver(Protocol):
+    """Supplies hosts. Drivers without machine lifecycle raise NotSupported from create/destroy."""
+
+    name: str
+    capabilities: DriverCapabilities
+
+    def connect(self, target: HostTarget) -> Machine: ...
+
+    def create_machine(self, request: MachineRequest) -> HostTarget: ...
+
+    def destroy_machine(self, target: HostTarget) -> None: ...
+
+
+class FixedMachines:
+    """Mixin for drivers over machines that already exist (local, ssh): no create, no destroy."""
+
+    name: str
+
+    def create_machine(self, request: MachineRequest) -> HostTarget:
+        raise NotSupported(f"the {self.name} iaas driver cannot create machines ({request.name})")
+
+    def destroy_machine(self, target: HostTarget) -> None:
+        raise NotSupported(f"the {self.name} iaas driver cannot destroy machines ({target.address})")
+
+
+class HostKeyUnknown(Conflict):
+    """First contact with a host: nothing pinned, nothing remembered. Confirm ``fingerprint``."""
+
+    def __init__(self, address: str, fingerprint: str) -> None:
+        super().__init__(
+            f"unknown host key for {address}: {fingerprint}; confirm it, or pin it with --host-key",
+            field="host_key",
+        )
+        self.address = address
+        self.fingerprint = fingerprint
+
+
+class HostKeyMismatch(Conflict):
+    def __init__(self, address: str, expected: str, got: str) -> None:
+        super().__init__(
+            f"host key of {address} changed: expected {expected}, got {got}; refusing to connect",
+            field="host_key",
+        )
+        self.address = address
+        self.expected = expected
+        self.got = got
+
+
+class HostUnreachable(BackendError):
+    pass
+
+
+class HostAuthFailed(BackendError):
+    pass
+
+
+class CommandFailed(BackendError):
+    """A command failed; ``stderr`` holds its last lines, ``code`` its exit code (None: timed out)."""
+
+    def __init__(self, message: str, *, command: str = "", code: int | None = None, stderr: str = "") -> None:
+        super().__init__(message)
+        self.command = command
+        self.code = code
+        self.stderr = stderr
+
+
+def last_lines(text: str, count: int = STDERR_LINES) -> str:
+    return "\n".join(text.strip().splitlines()[-count:])
+
+
+def run_checked(
+    machine: Machine,
+    argv: Sequence[str],
+    *,
+    what: str,
+    input: bytes | None = None,
+    timeout: float = 120.0,
+) -> CommandResult:
+    """Run ``argv``; a non-zero exit raises CommandFailed("<what> on <host> failed: <stderr's last line>")."""
+    result = machine.run(argv, input=input, timeout=timeout)
+    if result.code != 0:
+        raise command_failed(f"{what} on {machine.address}", result, shlex.join(argv))
+    return result
+
+
+def command_failed(what: str, result: CommandResult, command: str) -> CommandFailed:
+    """CommandFailed("<what> failed (exit N): <stderr's last line>"), carrying stderr's last lines."""
+    tail = last_lines(result.stderr) or last_lines(result.stdout)
+    reason = tail.splitlines()[-1] if tail else "no output"
+    return CommandFailed(
+        f"{what} failed (exit {result.code}): {reason}", command=command, code=result.code, stderr=tail
+    )

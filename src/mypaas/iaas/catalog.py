@@ -1,0 +1,119 @@
+"""The catalog of iaas drivers: names to classes, imported only when used (an SDK loads with its
+driver), plus third-party drivers from the ``mypaas.iaas`` entry-point group; and host URLs."""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from mypaas.errors import BackendError, InvalidSpec
+from mypaas.iaas.base import HostDriver, HostTarget
+
+DRIVERS: dict[str, str] = {
+    "local": "mypaas.iaas.local:LocalDriver",
+    "ssh": "mypaas.iaas.ssh:SSHDriver",
+}
+ENTRY_POINT_GROUP = "mypaas.iaas"
+
+_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
+_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
+URL_FORMS = "ssh://USER@ADDRESS[:PORT] or local"
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def known_drivers() -> list[str]:
+    return sorted({*DRIVERS, *_entry_points()})
+
+
+def driver(name: str, **options: Any) -> HostDriver:
+    """The driver called ``name``, built with ``options``; a driver that fails to import fails loudly."""
+    spec = DRIVERS.get(name)
+    try:
+        if spec is not None:
+            module_name, _, attr = spec.partition(":")
+            cls = getattr(importlib.import_module(module_name), attr)
+        else:
+            entry = _entry_points().get(name)
+            if entry is None:
+                raise InvalidSpec(
+                    f"unknown iaas driver {name!r}; known drivers: {', '.join(known_drivers())}",
+                    field="driver",
+                )
+            spec = entry.value
+            cls = entry.load()
+    except InvalidSpec:
+        raise
+    except Exception as exc:  # an import of a driver and its SDK can fail in any way: say which one
+        raise BackendError(
+            f"iaas driver {name!r} ({spec}) failed to load: {type(exc).__name__}: {exc}"
+        ) from exc
+    return cast(HostDriver, cls(**options))
+
+
+def parse_host_url(url: str, *, key_path: Path | None = None, host_key: str | None = None) -> HostTarget:
+    """``ssh://USER@ADDRESS[:PORT]`` (user root, port 22 by default; IPv6 in brackets) or ``local``."""
+    text = url.strip()
+    if host_key is not None and not _FINGERPRINT.fullmatch(host_key):
+        raise InvalidSpec(
+            f"host key {host_key!r} is not a fingerprint like SHA256:<43 base64 characters>"
+            " (as ssh-keygen -lf prints it)",
+            field="host_key",
+        )
+    if text == "local":
+        return HostTarget(driver="local", address="127.0.0.1", key_path=key_path, host_key=host_key)
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname or ""
+    except ValueError as exc:  # an unclosed "[" around an IPv6 address
+        raise InvalidSpec(f"host URL {url!r} is not {URL_FORMS}: {exc}", field="url") from exc
+    if parts.scheme != "ssh" or not text.startswith("ssh://"):
+        raise InvalidSpec(f"host URL {url!r} is not {URL_FORMS}", field="url")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise InvalidSpec(
+            f"host URL {url!r} has a path, query or fragment; expected {URL_FORMS}", field="url"
+        )
+    if parts.password is not None:
+        raise InvalidSpec(f"host URL {url!r} holds a password; MyPaas logs in with a key only", field="url")
+    if parts.netloc.rpartition("@")[2].count(":") > 1 and "[" not in parts.netloc:
+        raise InvalidSpec(
+            f"host URL {url!r}: put an IPv6 address in brackets, ssh://[ADDRESS]:PORT", field="url"
+        )
+    try:
+        port = 22 if parts.port is None else parts.port
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536 or parts.netloc.endswith(":"):
+        raise InvalidSpec(f"host URL {url!r} has a bad port (1-65535)", field="url")
+    user = parts.username if parts.username is not None else "root"
+    if not _USER.fullmatch(user):
+        raise InvalidSpec(f"host URL {url!r} has a bad user name {user!r}", field="url")
+    address = _address(hostname, bracketed="[" in parts.netloc)
+    if address is None:
+        raise InvalidSpec(f"host URL {url!r} has no valid address; expected {URL_FORMS}", field="url")
+    return HostTarget(
+        driver="ssh", address=address, port=port, user=user, key_path=key_path, host_key=host_key
+    )
+
+
+def _address(host: str, *, bracketed: bool) -> str | None:
+    """An IP address or DNS name, as written (IPv6 without its brackets); None if it is neither."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.rstrip(".")
+        if bracketed or not _DNS_NAME.fullmatch(host) or name.replace(".", "").isdigit():
+            return None  # "10.0.0.256" is a bad IP address, not a DNS name
+        return name
+    if ip.version == 6 and not bracketed:
+        return None
+    return str(ip)
