@@ -775,7 +775,11 @@ def test_deploy_placement_and_reservations() -> None:
             "services.web.deploy.placement.constraints",
             "invalid constraint 'zone=east'",
         ),
-        ("{placement: {constraints: node.role==worker}}", "services.web.deploy.placement.constraints", "list"),
+        (
+            "{placement: {constraints: node.role==worker}}",
+            "services.web.deploy.placement.constraints",
+            "a list",
+        ),
         ("{mode: global}", "services.web.deploy.mode", "unsupported key 'mode' in services.web.deploy"),
         ("{update_config: {}}", "services.web.deploy.update_config", "update_config"),
         ("{restart_policy: {}}", "services.web.deploy.restart_policy", "restart_policy"),
