@@ -319,3 +319,54 @@ def wait_until(check: Any, timeout: float = 20, interval: float = 0.1) -> Any:
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s: {getattr(check, '__name__', check)}")
+
+
+@contextlib.contextmanager
+def cluster_platform(
+    n: int = 3, *, prefix: str, subnet: str, **settings: Any
+) -> Iterator[tuple[Platform, Any]]:
+    """A real platform whose engine becomes the Swarm manager, plus ``n`` netns hosts added with
+    ``mypaas host add`` over SSH. Everything is torn down afterwards: the services, the Swarm, the
+    hosts, and the trust in the registry that the platform added to this engine's daemon.json."""
+    from tests.cluster import test_cluster
+
+    daemon_json = Path("/etc/docker/daemon.json")
+    saved = daemon_json.read_text() if daemon_json.exists() else None
+    client = docker_client()
+    if client.info().get("Swarm", {}).get("LocalNodeState") == "active":
+        raise RuntimeError(
+            "this engine is already part of a Swarm: leave it first (docker swarm leave --force)"
+        )
+    try:
+        with (
+            test_cluster(n, prefix=prefix, subnet=subnet) as cluster,
+            running_platform(cluster_addr=cluster.gateway, **settings) as platform,
+        ):
+            try:
+                for host in cluster.hosts:
+                    platform.cli(
+                        "host",
+                        "add",
+                        host.ssh_url(),
+                        "--key",
+                        str(cluster.key_file),
+                        "--yes",
+                        check=True,
+                        timeout=180,
+                    )
+                yield platform, cluster
+            finally:
+                with contextlib.suppress(docker.errors.APIError):
+                    for service in client.services.list(
+                        filters={"label": f"mypaas.platform={platform.platform_id}"}
+                    ):
+                        service.remove()
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            client.swarm.leave(force=True)
+        if saved is None:
+            daemon_json.unlink(missing_ok=True)
+        elif daemon_json.read_text() != saved:
+            daemon_json.write_text(saved)
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(Path("/var/run/docker.pid").read_text().strip()), signal.SIGHUP)

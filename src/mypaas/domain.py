@@ -222,3 +222,4 @@ class Instance(_Frozen):
     restarts: int = 0
     status_text: str = ""
     node: str | None = None  # the Swarm node running it (None on the docker backend)
+    host: str | None = None  # that node's host name

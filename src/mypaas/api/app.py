@@ -66,6 +66,7 @@ def instance_dict(inst: Instance, ready: bool) -> dict[str, Any]:
         "state": instance_state(inst, ready),
         "ready": ready,
         "address": inst.address,
+        "host": inst.host,
         "created": inst.created,
         "status": inst.status_text,
         "exit_code": inst.exit_code,

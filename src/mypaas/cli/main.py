@@ -210,7 +210,12 @@ def ps(name: AppArg, as_json: JsonOpt = False) -> None:
         ]
         for i in instances
     ]
-    table(["NAME", "SERVICE", "RELEASE", "STATE", "READY", "ADDRESS"], rows)
+    headers = ["NAME", "SERVICE", "RELEASE", "STATE", "READY", "ADDRESS"]
+    if any(i.get("host") for i in instances):  # on a cluster: where each one runs
+        headers.append("HOST")
+        for row, inst in zip(rows, instances, strict=True):
+            row.append(inst.get("host") or "")
+    table(headers, rows)
 
 
 @app.command(rich_help_panel=APPS, no_args_is_help=True)

@@ -240,6 +240,7 @@ class SwarmBackend(DockerBackend):
             exit_code=int(exit_code) if exit_code is not None else None,
             status_text=f"{state} on {self._nodes.get(task.get('NodeID', ''), ('', '?'))[1]}",
             node=task.get("NodeID") or None,
+            host=self._nodes.get(task.get("NodeID", ""), ("", ""))[1] or None,
         )
 
     def node_names(self) -> dict[str, str]:
