@@ -488,12 +488,6 @@ def test_tasks_are_never_removed_one_by_one() -> None:
 # -- suspected bugs -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan_services counts only ready() tasks: a finished one-shot task (restart no/on-failure, "
-    "exit 0, which the Swarm backend keeps as EXITED) never counts, unlike plan_app, so a rollout of an "
-    "app with a one-shot service never completes and is abandoned at the deadline",
-)
 def test_finished_one_shot_task_counts_as_ready() -> None:
     the_spec = AppSpec(
         services={"web": svc_spec("web", expose=[80]), "migrate": svc_spec("migrate", restart="no")}
@@ -507,12 +501,6 @@ def test_finished_one_shot_task_counts_as_ready() -> None:
     assert plan.swapping is False and plan.drop_services == ["web@1.0"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a service publishing a fixed host port gets a new engine service per revision: the target's "
-    "task cannot bind the port while the old service holds it (one node), yet the old service is kept "
-    "until the target is ready, so the rollout deadlocks and is abandoned (plan_app rolls stop-first)",
-)
 def test_host_port_service_rolls_stop_first() -> None:
     web = svc_spec("web", ports=[PortSpec(container=80, host=8080)])
     desired = app(target=NEW, current=OLD, the_spec=AppSpec(services={"web": web}))

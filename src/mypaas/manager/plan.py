@@ -212,12 +212,25 @@ def plan_services(
             all_ready = False
             plan.waiting.append(f"{name}: update rolled back by the engine: {svc.update_message}")
             continue
+        old = [s for s in others if s.service == name]
+        if spec.services[name].published and old:
+            # a fixed host port is bound once per host: the old revision goes first (stop-first)
+            plan.drop_services.extend(s.id for s in old)
+            all_ready = False
+            plan.waiting.append(f"{name}: stopping the old revision to free its host port")
+            continue
         if svc is None or svc.spec_key != keys.get(name) or svc.replicas != want:
             plan.ensure.append(name)
             all_ready = False
             plan.waiting.append(f"{name}: {'creating' if svc is None else 'updating'}")
             continue
-        n_ready = sum(1 for t in tasks if t.service == name and revision(t) == app.target and ready(t))
+        n_ready = sum(
+            1
+            for t in tasks
+            if t.service == name
+            and revision(t) == app.target
+            and (ready(t) or (t.state == InstanceState.EXITED and _counts(spec.services[name], t)))
+        )
         if n_ready < want or svc.update_state not in _SETTLED:
             all_ready = False
             state = f" ({svc.update_state})" if svc.update_state not in _SETTLED else ""
@@ -231,5 +244,7 @@ def plan_services(
     if all_ready:
         plan.drop_services = [s.id for s in others]
         plan.remove = containers
+    else:
+        plan.drop_services = list(dict.fromkeys(plan.drop_services))
     plan.converged = all_ready and not others and not containers
     return plan
