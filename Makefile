@@ -45,6 +45,8 @@ bench: install
 	$(BIN)/python bench/deploy_from_source.py
 	$(BIN)/python bench/monitor_overhead.py
 	$(BIN)/python bench/heal_time.py
+	$(BIN)/python bench/failover.py
+	$(BIN)/python bench/cluster_deploy.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

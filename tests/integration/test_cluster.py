@@ -4,10 +4,12 @@ to every host. Everything is torn down afterwards (tests/kit.py cluster_platform
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,27 @@ class Loop:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 keeping every JSON body it gets."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        bodies = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def test_hosts_are_listed_with_their_role_and_state(cl: tuple[Platform, Any]) -> None:
@@ -199,6 +222,19 @@ def test_a_dead_host_is_routed_around_and_its_instances_move(cl: tuple[Platform,
     p, cluster = cl
     on = ready_hosts(p, "spread")
     victim = next(h for h in cluster.hosts if h.name in on)
+    hook = Receiver()
+    p.cli(
+        "alerts",
+        "add",
+        "hosts",
+        "--kind",
+        "host_unreachable",
+        "--for",
+        "1",
+        "--webhook",
+        hook.url,
+        check=True,
+    )
     with Loop(p, "spread") as loop:
         time.sleep(0.5)
         victim.kill_host()
@@ -216,6 +252,11 @@ def test_a_dead_host_is_routed_around_and_its_instances_move(cl: tuple[Platform,
     assert loop.ok > 50
     assert hosts(p)[victim.name]["state"] == "down"
     assert recovery < 30
+    events = p.cli("events", "--json", check=True).json()
+    assert any(e["kind"] == "host_down" and victim.name in e["message"] for e in events)
+    fired = wait_until(lambda: [b for b in hook.bodies if b["status"] == "firing"], timeout=20)
+    assert victim.name in json.dumps(fired)
+    hook.server.shutdown()
     r = p.cli("host", "rm", victim.name)
     assert r.code != 0 and "--force" in r.err
     p.cli("host", "rm", victim.name, "--force", check=True, timeout=180)

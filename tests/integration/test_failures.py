@@ -57,7 +57,7 @@ def test_malformed_and_unsupported_compose(platform: kit.Platform, tmp_path: Pat
     assert "configs" in one_error_line(platform.cli("deploy", app, "-f", str(bad)))
     r = platform.raw("POST", f"/api/v1/apps/{app}/deploys", json={"compose": bad.read_text()})
     assert r.status_code == 400 and r.json()["field"] == "configs"
-    bad.write_text("services:\n  web:\n    image: x\n    deploy:\n      placement: {}\n")
+    bad.write_text("services:\n  web:\n    image: x\n    deploy:\n      placement: {preferences: []}\n")
     assert "placement" in one_error_line(platform.cli("deploy", app, "-f", str(bad)))
     r = platform.raw(
         "POST",

@@ -41,7 +41,6 @@ from mypaas.composer.base import (
 )
 from mypaas.composer.docker import DockerBackend, _err, _instance, _unix
 from mypaas.domain import Instance, InstanceState
-from mypaas.errors import BackendError
 
 log = logging.getLogger("mypaas.swarm")
 
@@ -109,6 +108,8 @@ class SwarmBackend(DockerBackend):
         self._logins: set[tuple[str, str, str]] = set()
         self._nodes: dict[str, tuple[str, str]] = {}  # node id -> (address, hostname)
         self._containers: dict[str, str] = {}  # task id -> container id (for tasks on this host)
+        self._remote: set[str] = set()  # ids of the tasks on other hosts
+        self._node_id: str | None = None  # this engine's node id in the Swarm
         self._lock = threading.Lock()
 
     # -- the swarm itself -----------------------------------------------------------------------
@@ -167,16 +168,29 @@ class SwarmBackend(DockerBackend):
         self._refresh_nodes({t.get("NodeID", "") for t in tasks})
         out = []
         containers: dict[str, str] = {}
+        remote: set[str] = set()
+        local_node = self._local_node()
         for task in tasks:
             inst = self._task_instance(task, names.get(task.get("ServiceID", ""), "?"))
-            if inst is not None:
-                out.append(inst)
-                cid = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
-                if cid:
-                    containers[inst.id] = cid
+            if inst is None:
+                continue
+            out.append(inst)
+            cid = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+            if cid and inst.node == local_node:
+                containers[inst.id] = cid
+            else:
+                remote.add(inst.id)
         with self._lock:
-            self._containers = containers
+            self._containers, self._remote = containers, remote
         return out
+
+    def _local_node(self) -> str:
+        if not self._node_id:  # asked again until the engine is in a Swarm
+            try:
+                self._node_id = str((self._api.info().get("Swarm") or {}).get("NodeID") or "")
+            except docker.errors.DockerException as exc:
+                raise _err(exc, "reading the engine's node id") from exc
+        return self._node_id or ""
 
     def _refresh_nodes(self, wanted: set[str]) -> None:
         if wanted <= set(self._nodes):
@@ -419,15 +433,19 @@ class SwarmBackend(DockerBackend):
 
     # -- per-instance facts: tasks on this host map to their containers -------------------------
 
-    def _container(self, instance_id: str) -> str:
+    def _container(self, instance_id: str) -> str | None:
+        """The container of a task on this host; the id itself for a plain container; None for a
+        task on another host."""
         with self._lock:
-            return self._containers.get(instance_id, instance_id)
+            if instance_id in self._containers:
+                return self._containers[instance_id]
+            return None if instance_id in self._remote else instance_id
 
     def tail(self, instance_id: str, lines: int) -> str:
         cid = self._container(instance_id)
-        if cid != instance_id:
+        if cid is not None:
             text = super().tail(cid, lines)
-            if text:
+            if text or cid == instance_id:
                 return text
         return self._task_logs(instance_id, lines)
 
@@ -447,12 +465,9 @@ class SwarmBackend(DockerBackend):
 
     def instance_process(self, instance_id: str) -> ProcessInfo | None:
         cid = self._container(instance_id)
-        if cid == instance_id:
+        if cid is None:
             return None  # a task on another host: its files are not readable here
-        try:
-            return super().instance_process(cid)
-        except BackendError:
-            return None
+        return super().instance_process(cid)
 
     def watch(
         self,

@@ -49,6 +49,7 @@ class Automation:
             timeout_s=settings.webhook_timeout_s, retries=settings.webhook_retries, backoff_s=1.0
         )
         self.alerts = Alerts(store=RuleStore(engine), sender=self.webhooks, events=monitoring.events)
+        self.hosts_down: Callable[[], dict[str, bool]] = dict  # a cluster's hosts (set by the platform)
         monitoring.listeners.append(self._samples)
 
     def threads(self, stop: threading.Event) -> dict[str, Callable[[], None]]:
@@ -135,7 +136,12 @@ class Automation:
         }
         latest = [s for key, s in self._monitoring.sampler.latest.items() if key != "host"]
         self.alerts.evaluate(
-            Facts(ready=ready, memory_pct=memory_by_app(latest), engine_up=self._engine_up())
+            Facts(
+                ready=ready,
+                memory_pct=memory_by_app(latest),
+                engine_up=self._engine_up(),
+                hosts_down=self.hosts_down(),
+            )
         )
 
     def _engine_up(self) -> bool:

@@ -23,7 +23,7 @@ from mypaas.manager.auth import TokenChecker, ensure_admin_token
 from mypaas.manager.automation import Automation
 from mypaas.manager.base_images import BaseImages
 from mypaas.manager.db import open_store
-from mypaas.manager.hosts import ClusterHooks, Hosts
+from mypaas.manager.hosts import SWARM, ClusterHooks, Hosts, read_mode
 from mypaas.manager.images import PUSH_USER, Images
 from mypaas.manager.mirror import Mirror
 from mypaas.manager.models import AppRow, Meta, OperationRow
@@ -106,6 +106,7 @@ class Platform:
                 folder=settings.home / "mirror",
                 log_path=settings.log_dir / "mirror.log",
                 auth=None,
+                listen=f"0.0.0.0:{settings.mirror_addr.rsplit(':', 1)[1]}" if settings.cluster_addr else None,
             ),
             engine=LocalEngineConfig(),
         )
@@ -138,6 +139,8 @@ class Platform:
             settings=settings,
         )
         self.hosts = self._hosts(settings)
+        self._host_states: dict[str, str] = {}  # host name -> state, as last seen (cluster only)
+        self.automation.hosts_down = lambda: {n: st == "down" for n, st in self._host_states.items()}
         self.started_at = time.time()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -150,46 +153,54 @@ class Platform:
                 nodes.append(SwarmNodes.connect(settings.docker_url))
             return nodes[0]
 
-        def registries() -> list[str]:
-            if not settings.cluster_addr:
-                raise Conflict(
-                    "set cluster_addr (this machine's address as the hosts reach it) in "
-                    f"{settings.home}/settings.yml or MYPAAS_CLUSTER_ADDR, then restart the manager "
-                    "(mypaas down && mypaas up): hosts pull images from the registry there",
-                    field="cluster_addr",
-                )
-            return [settings.registry_public]
-
-        def per_node() -> dict[str, int]:
-            counts: dict[str, int] = {}
-            for insts in self.reconciler.observed.instances.values():
-                for inst in insts:
-                    if inst.node:
-                        counts[inst.node] = counts.get(inst.node, 0) + 1
-            return counts
-
-        def on_mode_change() -> None:
-            # this engine runs tasks too: it pulls from the registry's cluster address like the hosts
-            if settings.cluster_addr:
-                engine = LocalEngineConfig()
-                trusted = engine.insecure_registries()
-                if settings.registry_public not in trusted:
-                    engine.set_insecure_registries([*trusted, settings.registry_public])
-            self.reconciler.wake()
-
         return Hosts(
             sessions=self.sessions,
             operations=self.operations,
             home=settings.home,
             nodes_factory=nodes_factory,
             hooks=ClusterHooks(
-                registries=registries,
-                mirrors=lambda: None,
-                instances_per_node=per_node,
-                on_mode_change=on_mode_change,
+                registries=self._registries_for_hosts,
+                mirrors=self._mirrors_for_hosts,
+                instances_per_node=self._instances_per_node,
+                on_mode_change=self._on_cluster,
             ),
             advertise_addr=settings.cluster_addr or None,
         )
+
+    def _registries_for_hosts(self) -> list[str]:
+        """What every host's engine must trust: the registry at its cluster address."""
+        if not self.settings.cluster_addr:
+            raise Conflict(
+                "set cluster_addr (this machine's address as the hosts reach it) in "
+                f"{self.settings.home}/settings.yml or MYPAAS_CLUSTER_ADDR, then restart the manager "
+                "(mypaas down && mypaas up): hosts pull images from the registry there",
+                field="cluster_addr",
+            )
+        return [self.settings.registry_public]
+
+    def _mirrors_for_hosts(self) -> list[str] | None:
+        """The hosts pull through the mirror too, while it is enabled (at its cluster address)."""
+        if not self.settings.cluster_addr or self.mirror.upstream() is None:
+            return None
+        return [f"http://{self.settings.cluster_addr}:{self.settings.mirror_addr.rsplit(':', 1)[1]}"]
+
+    def _instances_per_node(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for insts in self.reconciler.observed.instances.values():
+            for inst in insts:
+                if inst.node:
+                    counts[inst.node] = counts.get(inst.node, 0) + 1
+        return counts
+
+    def _on_cluster(self) -> None:
+        """The platform just became a cluster. This engine runs tasks too: it pulls from the
+        registry's cluster address like the hosts do, so it must trust it."""
+        if self.settings.cluster_addr:
+            engine = LocalEngineConfig()
+            trusted = engine.insecure_registries()
+            if self.settings.registry_public not in trusted:
+                engine.set_insecure_registries([*trusted, self.settings.registry_public])
+        self.reconciler.wake()
 
     def _publish_for_hosts(self, app: str, service: str, _version: int, image_id: str) -> str:
         """Push an image for Swarm: the hosts pull it by digest from the registry's public address."""
@@ -306,6 +317,32 @@ class Platform:
         while not self._stop.wait(ROUTER_CHECK_S):
             self._supervise_router()
             self._supervise_registry()
+            self._watch_hosts()
+
+    def _watch_hosts(self) -> None:
+        """Record a cluster's hosts going down and coming back (Swarm moves their instances)."""
+        with self.sessions() as s:
+            if read_mode(s) != SWARM:
+                return
+        try:
+            states = {h["name"]: str(h["state"]) for h in self.hosts.list()}
+        except MyPaasError as exc:
+            log.warning("listing hosts: %s", exc.message)
+            return
+        record = self.monitoring.events.record
+        first = not self._host_states
+        for name, state in states.items():
+            before = self._host_states.get(name)
+            if before is None and not first:
+                record(None, "host_added", f"host {name} joined ({state})", {"host": name})
+            if state == "down" and before != "down":
+                message = f"host {name} is down: Swarm moves its instances to the other hosts"
+                record(None, "host_down", message, {"host": name})
+            elif before == "down" and state != "down":
+                record(None, "host_up", f"host {name} is back ({state})", {"host": name})
+        for name in self._host_states.keys() - states.keys():
+            record(None, "host_removed", f"host {name} left the cluster", {"host": name})
+        self._host_states = states
 
     def router_healthy(self) -> bool:
         healthy = getattr(self.router, "healthy", None)

@@ -108,6 +108,7 @@ class Facts:
     memory_pct: dict[str, float] = field(default_factory=dict)  # app -> highest instance memory % of limit
     error_pct: dict[str, float] | None = None  # app -> 5xx % of requests; None: no request figures
     engine_up: bool = True
+    hosts_down: dict[str, bool] = field(default_factory=dict)  # a cluster's host name -> down
 
 
 def memory_by_app(samples: Iterable[Sample]) -> dict[str, float]:
@@ -121,8 +122,9 @@ def memory_by_app(samples: Iterable[Sample]) -> dict[str, float]:
 
 def _values(rule: Rule, facts: Facts) -> dict[str, tuple[float, bool]]:
     """Per target (an app, or the platform): the rule's value and whether it is over the line."""
-    if rule.kind == "host_unreachable":
-        return {PLATFORM: (0.0 if facts.engine_up else 1.0, not facts.engine_up)}
+    if rule.kind == "host_unreachable":  # this machine's engine, and each host of a cluster
+        hosts = {f"host {name}": (1.0 if down else 0.0, down) for name, down in facts.hosts_down.items()}
+        return {PLATFORM: (0.0 if facts.engine_up else 1.0, not facts.engine_up), **hosts}
     if rule.kind == "app_down":
         found = {app: (float(n), n == 0) for app, n in facts.ready.items()}
     elif rule.kind == "memory_pct":
