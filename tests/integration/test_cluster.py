@@ -218,6 +218,29 @@ def test_drain_moves_the_instances_off_a_host(cl: tuple[Platform, Any]) -> None:
     assert hosts(p)[drained.name]["availability"] == "active"
 
 
+def test_a_killed_engine_loses_no_request_and_its_host_comes_back(cl: tuple[Platform, Any]) -> None:
+    """Only the engine dies (its containers keep running): Swarm marks the host down and starts
+    the instances elsewhere; the router moves to them; the engine restarts and the host is back."""
+    p, cluster = cl
+    victim = next(h for h in cluster.hosts if h.name in ready_hosts(p, "spread"))
+    with Loop(p, "spread") as loop:
+        time.sleep(0.5)
+        victim.kill_engine()
+
+        def moved() -> bool:
+            on = ready_hosts(p, "spread")
+            return len(on) == 3 and victim.name not in on
+
+        assert wait_until(moved, timeout=45)
+        assert hosts(p)[victim.name]["state"] == "down"
+        victim.start_engine()
+        assert wait_until(lambda: hosts(p)[victim.name]["state"] == "ready", timeout=30)
+        time.sleep(1)
+    assert loop.failed == []
+    kinds = [e["kind"] for e in p.cli("events", "--json", check=True).json() if victim.name in e["message"]]
+    assert "host_down" in kinds and "host_up" in kinds
+
+
 def test_a_dead_host_is_routed_around_and_its_instances_move(cl: tuple[Platform, Any]) -> None:
     p, cluster = cl
     on = ready_hosts(p, "spread")

@@ -219,10 +219,16 @@ class SwarmBackend(DockerBackend):
         release, generation = _revision(labels)
         port = labels.get(LABEL_PORT)
         node_addr = self._nodes.get(task.get("NodeID", ""), ("", ""))[0]
-        published = None
-        for p in (status.get("PortStatus") or {}).get("Ports") or []:
-            if str(p.get("TargetPort")) == port and p.get("PublishedPort"):
-                published = p["PublishedPort"]
+        # The first binding is the IPv4 one: with IPv6 on, the engine also binds [::] to another
+        # random port, which is not the one to reach at the host's IPv4 address.
+        published = next(
+            (
+                p["PublishedPort"]
+                for p in (status.get("PortStatus") or {}).get("Ports") or []
+                if str(p.get("TargetPort")) == port and p.get("PublishedPort")
+            ),
+            None,
+        )
         ip = None
         for att in task.get("NetworksAttachments") or []:
             for cidr in att.get("Addresses") or []:
