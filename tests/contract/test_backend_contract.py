@@ -15,7 +15,14 @@ from mypaas.errors import InvalidSpec, NotFound
 from tests import kit
 
 
-@pytest.fixture(params=["fake", pytest.param("docker", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        "fake",
+        pytest.param("docker", marks=pytest.mark.integration),
+        # what the platform runs: the docker backend plus Swarm services (here on a plain engine)
+        pytest.param("swarm", marks=pytest.mark.integration),
+    ]
+)
 def backend(request: pytest.FixtureRequest) -> Iterator[tuple[Backend, str, str]]:
     """(backend, platform id, image ref) for each backend."""
     platform = f"contract-{secrets.token_hex(4)}"
@@ -25,9 +32,10 @@ def backend(request: pytest.FixtureRequest) -> Iterator[tuple[Backend, str, str]
         yield fake, platform, "mypaas-test/web:v1"
         return
     from mypaas.composer.docker import DockerBackend
+    from mypaas.composer.swarm import SwarmBackend
 
     kit.web_image("mypaas-test/web:v1", "version one")
-    real = DockerBackend()
+    real = DockerBackend() if request.param == "docker" else SwarmBackend()
     try:
         yield real, platform, "mypaas-test/web:v1"
     finally:

@@ -40,7 +40,8 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
 
     @v1.get("/apps/{name}/metrics", tags=["monitor"])
     def app_metrics(name: str, _: User, since: str = "1h") -> dict[str, Any]:
-        """An app's CPU, memory, network and disk figures over time, per service and in total."""
+        """An app's CPU, memory, network and disk figures over time, per service and in total, and the
+        router's request figures (``requests``: count, errors, rps, error %, mean and p95 latency in ms)."""
         platform.apps.get(name)  # 404 for an unknown app
         return monitoring.store.series(name, parse_duration(since))
 
@@ -57,7 +58,8 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["monitor"])
     def metrics(_: User) -> PlainTextResponse:
-        """Prometheus text format: the platform's, the host's and every instance's figures."""
+        """Prometheus text format: the platform's, the host's and every instance's figures, and the
+        router's request counters and latency summary per app."""
         observed = platform.reconciler.observed
         figures = {
             "mypaas_up": 1.0,
@@ -66,5 +68,7 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
             "mypaas_events_dropped": float(monitoring.events.dropped),
             "mypaas_metrics_rounds": float(monitoring.sampler.rounds),
         }
-        text = prometheus.render(monitoring.sampler.latest, platform=figures)
+        text = prometheus.render(
+            monitoring.sampler.latest, platform=figures, requests=monitoring.requests.snapshot()
+        )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

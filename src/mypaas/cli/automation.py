@@ -20,7 +20,7 @@ def _target(p: dict[str, Any]) -> str:
     if p.get("target_cpu_pct") is not None:
         parts.append(f"cpu {p['target_cpu_pct']:g}%")
     if p.get("target_rps_per_replica") is not None:
-        parts.append(f"{p['target_rps_per_replica']:g} rps (no data yet)")
+        parts.append(f"{p['target_rps_per_replica']:g} req/s per replica")
     return ", ".join(parts)
 
 
@@ -32,7 +32,7 @@ def _cooldowns(text: str) -> tuple[float, float]:
         fail(f"invalid --cooldown {text!r}: use seconds, e.g. 30/120 (up/down) or 60")
 
 
-def autoscale(
+def autoscale(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     app: AppArg,
     service: ServiceArg = None,
     min_: Annotated[int | None, typer.Option("--min", help="Fewest replicas (default 1).")] = None,
@@ -40,21 +40,27 @@ def autoscale(
     cpu: Annotated[
         float | None, typer.Option("--cpu", help="Target CPU per replica, in % of one core.")
     ] = None,
+    rps: Annotated[
+        float | None,
+        typer.Option("--rps", help="Target requests per second per replica (the routed service)."),
+    ] = None,
     cooldown: Annotated[
         str, typer.Option("--cooldown", metavar="UP[/DOWN]", help="Seconds between changes: up, then down.")
     ] = "30/120",
     off: Annotated[bool, typer.Option("--off", help="Stop autoscaling the service.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Scale a service between --min and --max replicas to keep its CPU near --cpu.
+    """Scale a service between --min and --max replicas to keep its CPU near --cpu and/or its
+    requests per second per replica near --rps (from the router's access log).
 
-    Scales up in proportion to the load, down one replica at a time, with cooldowns; each change is a
-    scale of the app (see `mypaas events`). Without options, lists the app's policies. (A requests/s
-    target can be set through the API, but the router gives no request figures yet.)
+    Scales up in proportion to the load (the larger count when both targets are set), down one
+    replica at a time, with cooldowns; each change is a scale of the app (see `mypaas events`).
+    Without options, lists the app's policies.
 
     Examples:
 
       mypaas autoscale hello web --min 1 --max 5 --cpu 50 --cooldown 30/120
+      mypaas autoscale hello web --max 8 --rps 100
       mypaas autoscale hello web --off
       mypaas autoscale hello --json
     """
@@ -69,6 +75,7 @@ def autoscale(
                 "min": 1 if min_ is None else min_,
                 "max": max_,
                 "target_cpu_pct": cpu,
+                "target_rps_per_replica": rps,
                 "cooldown_up_s": up,
                 "cooldown_down_s": down,
             }
@@ -79,8 +86,10 @@ def autoscale(
                 span = f"{saved['min_replicas']}..{saved['max_replicas']}"
                 say(f"{app}/{service}: {span} replicas, {_target(saved)}")
             return
-        if service is not None or any(v is not None for v in (min_, cpu)) or off:
-            fail("give SERVICE with --max (and --cpu) to set a policy, or SERVICE --off to remove it")
+        if service is not None or any(v is not None for v in (min_, cpu, rps)) or off:
+            fail(
+                "give SERVICE with --max (and --cpu or --rps) to set a policy, or SERVICE --off to remove it"
+            )
         found = client.autoscale_policies(app)
     if as_json:
         print_json(found)
@@ -144,7 +153,7 @@ def add(
         return
     say(f"alert {rule['name']} added")
     if not rule.get("has_data", True):
-        say(f"note: {kind} has no data source yet (the router gives no request figures): it never fires")
+        say(f"note: {kind} has no data source: it never fires")
 
 
 @alerts_app.command("rm", no_args_is_help=True)

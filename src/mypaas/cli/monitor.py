@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mypaas.cli.client import ApiClient
 
 FOLLOW_WAIT_S = 25.0
+REQUESTS_SPAN_S = 60.0  # `metrics` shows the router's figures of the last minute
 _BARS = "▁▂▃▄▅▆▇█"
 
 SinceOpt = Annotated[str, typer.Option("--since", help="How far back: 30s, 15m, 1h, 7d.")]
@@ -92,7 +93,9 @@ def size(n: float) -> str:
 
 
 def metrics(name: AppArg, since: SinceOpt = "1h", as_json: JsonOpt = False) -> None:
-    """Show an app's CPU, memory, network and disk figures over time, per service.
+    """Show an app's CPU, memory, network and disk figures over time, per service, and the requests
+    the router answered for it over the last minute: per second, the % of 5xx errors, the mean and
+    p95 latency (--json: every point).
 
     Examples:
 
@@ -104,32 +107,65 @@ def metrics(name: AppArg, since: SinceOpt = "1h", as_json: JsonOpt = False) -> N
     if as_json:
         print_json(data)
         return
+    requests = data.get("requests") or []
     rows = []
     for svc, points in [*sorted(data["services"].items()), ("(all)", data["total"])]:
-        if not points:
+        if not points and not (svc == "(all)" and requests):
             continue
-        last = points[-1]
-        cpu = [p["cpu_pct"] for p in points]
-        rows.append(
-            [
-                svc,
-                int(last["instances"]),
-                f"{last['cpu_pct']:.1f}%",
-                sparkline(cpu[-30:]),
-                size(last["mem_bytes"]),
-                size(last["mem_limit"]) if last["mem_limit"] else "-",
-                f"{size(last['rx_rate'])}/s",
-                f"{size(last['tx_rate'])}/s",
-                f"{size(last['read_rate'])}/s",
-                f"{size(last['write_rate'])}/s",
-                int(last["restarts"]),
-            ]
-        )
+        rows.append([svc, *_instance_columns(points), *_request_columns(requests if svc == "(all)" else [])])
     if not rows:
         say(f"no metrics for {name} in the last {since} yet")
         return
     columns = ["SERVICE", "INST", "CPU", "CPU TREND", "MEM", "LIMIT", "NET IN", "NET OUT", "READ", "WRITE"]
-    table([*columns, "RESTARTS"], rows)
+    table([*columns, "RESTARTS", "REQ/S", "ERRORS", "LATENCY", "P95"], rows)
+    if requests:
+        say("REQ/S, ERRORS (5xx), LATENCY (mean) and P95: the router's figures of the app, last minute")
+
+
+def _instance_columns(points: list[dict[str, Any]]) -> list[Any]:
+    """The newest point's figures (the CPU trend over the last 30 points)."""
+    if not points:
+        return [0, *["-"] * 9]
+    last = points[-1]
+    return [
+        int(last["instances"]),
+        f"{last['cpu_pct']:.1f}%",
+        sparkline([p["cpu_pct"] for p in points][-30:]),
+        size(last["mem_bytes"]),
+        size(last["mem_limit"]) if last["mem_limit"] else "-",
+        f"{size(last['rx_rate'])}/s",
+        f"{size(last['tx_rate'])}/s",
+        f"{size(last['read_rate'])}/s",
+        f"{size(last['write_rate'])}/s",
+        int(last["restarts"]),
+    ]
+
+
+def _request_columns(points: list[dict[str, Any]]) -> list[str]:
+    """The router's figures over the last minute of ``points``: requests/s, the % of them that were
+    5xx, the mean latency and the highest p95. The router counts per app: service rows show "-"."""
+    if not points:
+        return ["-"] * 4
+    recent = [p for p in points if p["at"] > points[-1]["at"] - REQUESTS_SPAN_S]
+    requests = sum(p["requests"] for p in recent)
+    errors = sum(p["errors"] for p in recent)
+    timed = [p for p in recent if p["requests"] and p["latency_ms"] is not None]
+    mean = (
+        sum(p["latency_ms"] * p["requests"] for p in timed) / sum(p["requests"] for p in timed)
+        if timed
+        else None
+    )
+    p95 = max((p["latency_p95_ms"] for p in timed), default=None)
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}ms" if value >= 10 else f"{value:.1f}ms"
+
+    return [
+        f"{sum(p['rps'] for p in recent) / len(recent):.1f}",
+        f"{100 * errors / requests:.1f}%" if requests else "-",
+        ms(mean),
+        ms(p95),
+    ]
 
 
 def top(

@@ -158,12 +158,17 @@ class SwarmBackend(DockerBackend):
             raise _err(exc, "listing services") from exc
 
     def _task_instances(self, platform: str) -> list[Instance]:
-        try:
-            services = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
-            ids = [s["ID"] for s in services]
-            tasks = self._api.tasks(filters={"service": ids, "desired-state": "running"}) if ids else []
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "listing tasks") from exc
+        for attempt in range(3):
+            try:
+                services = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
+                ids = [s["ID"] for s in services]
+                tasks = self._api.tasks(filters={"service": ids, "desired-state": "running"}) if ids else []
+                break
+            except docker.errors.NotFound as exc:  # a service removed between the two calls: again
+                if attempt == 2:
+                    raise _err(exc, "listing tasks") from exc
+            except docker.errors.DockerException as exc:
+                raise _err(exc, "listing tasks") from exc
         names = {s["ID"]: s["Spec"]["Name"] for s in services}
         self._refresh_nodes({t.get("NodeID", "") for t in tasks})
         out = []

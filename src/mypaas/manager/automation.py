@@ -3,12 +3,15 @@ the API calls), and the evaluation thread that runs both every ``monitor_eval_s`
 
 Autoscaling changes replica counts through ``Apps.scale`` (desired state, then the reconcile loop), the
 same call the API makes; alerts read the reconcile loop's observed instances and the sampler's figures.
+Both keep the router's request figures of the last ``autoscale_window_s`` (``requests``): requests/s
+for the rps targets, and the 5xx % of each app for ``error_rate`` rules.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +22,9 @@ from mypaas.errors import NotFound
 from mypaas.manager.apps import Apps
 from mypaas.manager.monitoring import Monitoring
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
-from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore
+from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, Requests
 from mypaas.monitor.metrics import Sample
+from mypaas.monitor.requests import RequestWindow
 from mypaas.settings import Settings
 
 log = logging.getLogger("mypaas.automation")
@@ -38,12 +42,14 @@ class Automation:
         self._monitoring = monitoring
         self.interval_s = settings.monitor_eval_s
         self.window = CpuWindow(settings.autoscale_window_s)
+        self.requests = RequestWindow(settings.autoscale_window_s)
         self.autoscaler = Autoscaler(
             store=PolicyStore(engine),
             window=self.window,
             replicas=self._replicas,
             scale=self._scale,
             events=monitoring.events,
+            requests=self._requests,
         )
         self.webhooks = Webhooks(
             timeout_s=settings.webhook_timeout_s, retries=settings.webhook_retries, backoff_s=1.0
@@ -51,6 +57,7 @@ class Automation:
         self.alerts = Alerts(store=RuleStore(engine), sender=self.webhooks, events=monitoring.events)
         self.hosts_down: Callable[[], dict[str, bool]] = dict  # a cluster's hosts (set by the platform)
         monitoring.listeners.append(self._samples)
+        monitoring.request_listeners.append(self.requests.add)
 
     def threads(self, stop: threading.Event) -> dict[str, Callable[[], None]]:
         return {"evaluate": lambda: self.run(stop), "webhooks": lambda: self.webhooks.run(stop)}
@@ -77,11 +84,14 @@ class Automation:
         if policy.service not in services:
             raise NotFound(f"app {policy.app} has no service {policy.service!r}", field="service")
         saved = self.autoscaler.store.put(policy)
+        targets = [f"cpu target {policy.target_cpu_pct:g}%"] if policy.target_cpu_pct else []
+        if policy.target_rps_per_replica:
+            targets.append(f"{policy.target_rps_per_replica:g} req/s per replica")
         self._monitoring.events.record(
             policy.app,
             "autoscale_set",
             f"autoscaling {policy.service}: {policy.min_replicas}..{policy.max_replicas} replicas"
-            + (f", cpu target {policy.target_cpu_pct:g}%" if policy.target_cpu_pct else ""),
+            + "".join(f", {t}" for t in targets),
             {"service": policy.service},
         )
         return saved.to_dict()
@@ -102,6 +112,15 @@ class Automation:
         if info["state"] in _SKIP_STATES or svc is None:
             return None
         return int(svc["replicas"])
+
+    def _requests(self, app: str, service: str, since: float) -> Requests | None:
+        """The routed (web) service's requests/s over the window since ``since``, and its ready
+        replicas (the route's upstreams); None for another service or without figures."""
+        route = self._monitoring.route(app)
+        if route is None or self._apps.get(app)["web"] != service:
+            return None
+        rps = self.requests.rps(app, time.time(), after=since)
+        return None if rps is None else Requests(rps=rps, ready=len(route.upstreams))
 
     def _scale(self, app: str, service: str, replicas: int) -> None:
         self._apps.scale(app, {service: replicas}, AUTOSCALER)
@@ -139,6 +158,7 @@ class Automation:
             Facts(
                 ready=ready,
                 memory_pct=memory_by_app(latest),
+                error_pct=self.requests.error_pct(time.time()),
                 engine_up=self._engine_up(),
                 hosts_down=self.hosts_down(),
             )

@@ -1,5 +1,6 @@
 """Wires the monitor to the manager: the event log and the metrics sampler, fed by the reconcile loop's
-observed instances and the engine's events, and the events of user actions (recorded in manager/apps.py).
+observed instances and the engine's events, and the events of user actions (recorded in manager/apps.py);
+each sampling round also reads the router's access log into per-app request figures.
 
 Nothing here blocks the reconcile loop: ``observe`` diffs two in-memory lists and queues events.
 """
@@ -18,7 +19,9 @@ from mypaas.domain import Instance, InstanceState
 from mypaas.manager.reconcile import Reconciler
 from mypaas.monitor.events import EventLog
 from mypaas.monitor.metrics import Sample, Sampler
+from mypaas.monitor.requests import RequestFigures, RequestMeter
 from mypaas.monitor.series import MINUTE, MetricStore
+from mypaas.router.config import ACCESS_LOG, Route
 from mypaas.settings import Settings
 
 log = logging.getLogger("mypaas.monitoring")
@@ -27,7 +30,8 @@ _RUNNING = (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALT
 
 
 class Monitoring:
-    """The platform's event log (``events``), sampler (``sampler``) and metric store (``store``)."""
+    """The platform's event log (``events``), sampler (``sampler``), the router's request figures
+    (``requests``) and the metric store (``store``)."""
 
     def __init__(
         self, *, engine: Engine, backend: Backend, reconciler: Reconciler, settings: Settings
@@ -41,12 +45,15 @@ class Monitoring:
         self.sampler = Sampler(
             resolve=backend.instance_process, interval_s=settings.metrics_interval_s, on_sample=self._stored
         )
+        # the router (router/caddy.py) logs to access.log next to its own log in the log folder
+        self.requests = RequestMeter(settings.log_dir / ACCESS_LOG, hosts_to_app=self.hosts_to_app)
         self.enabled = settings.metrics_enabled
         self._ready: dict[str, bool] = {}
         self._states: dict[str, Instance] = {}
         self._engine_down = False
         self._rounds_to_rollup = 0
         self.listeners: list[Callable[[list[Sample]], None]] = []  # e.g. the autoscaler's CPU window
+        self.request_listeners: list[Callable[[list[RequestFigures]], None]] = []  # its request window
         reconciler.events = self.events
         reconciler.on_observed = self.observe
 
@@ -83,6 +90,14 @@ class Monitoring:
             self._engine_down = False
             self.events.record(None, "engine_back", "the Docker engine answers again")
 
+    def hosts_to_app(self) -> dict[str, str]:
+        """Every routed host name (lower case) and its app, from the reconcile loop's last routes."""
+        return {host.lower(): route.app for route in self._reconciler.observed.routes for host in route.hosts}
+
+    def route(self, app: str) -> Route | None:
+        """The app's route as last pushed (its upstreams are its ready, routed instances)."""
+        return next((r for r in self._reconciler.observed.routes if r.app == app), None)
+
     # -- from the engine ------------------------------------------------------------------------
 
     def on_engine_event(self, event: EngineEvent) -> None:
@@ -114,19 +129,32 @@ class Monitoring:
 
     def _stored(self, samples: list[Sample]) -> None:
         self._check_engine()
+        figures = self._read_requests()
         for listener in self.listeners:
             try:
                 listener(samples)
             except Exception:  # a listener's bug must not stop storing the figures
                 log.exception("a metrics listener failed")
+        for request_listener in self.request_listeners:
+            try:
+                request_listener(figures)
+            except Exception:
+                log.exception("a request figures listener failed")
         try:
-            self.store.insert(samples)
+            self.store.insert(samples, figures)
             self._rounds_to_rollup -= 1
             if self._rounds_to_rollup <= 0:
                 self._rounds_to_rollup = max(1, int(MINUTE / max(self.sampler.interval_s, 0.1)))
                 self.store.rollup()
         except Exception:  # a locked or full database: keep sampling, the points are only figures
             log.exception("storing metrics failed")
+
+    def _read_requests(self) -> list[RequestFigures]:
+        try:
+            return self.requests.read()
+        except Exception:  # an unreadable log must not stop sampling
+            log.exception("reading the router's access log failed")
+            return []
 
     def _check_engine(self) -> None:
         """Only when the loop reports a failure: is the engine itself unreachable?"""

@@ -3,8 +3,8 @@ sender that POSTs each transition as JSON (retried with backoff on its own threa
 
 Kinds: ``app_down`` (no ready instance for ``for_s``), ``memory_pct`` (an instance's memory over
 ``threshold`` % of its limit for ``for_s``), ``host_unreachable`` (the Docker engine does not answer) and
-``error_rate`` (5xx share of requests over ``threshold`` %: the router gives no request figures yet, so
-this rule has no data and never fires).
+``error_rate`` (the 5xx share of an app's requests at the router over the last window, see
+monitor/requests.py, over ``threshold`` %; an app without requests in the window has no value).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from mypaas.monitor.tables import alert_rules as ar
 log = logging.getLogger("mypaas.alerts")
 
 KINDS = ("app_down", "error_rate", "memory_pct", "host_unreachable")
-NO_DATA_YET = ("error_rate",)
+NO_DATA_YET: tuple[str, ...] = ()  # kinds whose figures the platform cannot gather (none now)
 PLATFORM = ""  # the target key of rules about the platform (host_unreachable)
 
 
@@ -106,7 +106,8 @@ class Facts:
 
     ready: dict[str, int] = field(default_factory=dict)  # app (with a release, not deleting) -> ready count
     memory_pct: dict[str, float] = field(default_factory=dict)  # app -> highest instance memory % of limit
-    error_pct: dict[str, float] | None = None  # app -> 5xx % of requests; None: no request figures
+    # app (with requests in the window) -> 5xx % of its requests; None: no request figures at all
+    error_pct: dict[str, float] | None = None
     engine_up: bool = True
     hosts_down: dict[str, bool] = field(default_factory=dict)  # a cluster's host name -> down
 

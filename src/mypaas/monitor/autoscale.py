@@ -1,10 +1,10 @@
-"""Autoscaling: per-service policies (min/max replicas, a CPU target, cooldowns) and the evaluator that
-turns the sampler's recent CPU figures into a new replica count.
+"""Autoscaling: per-service policies (min/max replicas, a CPU and/or a requests/s target, cooldowns) and
+the evaluator that turns the recent figures into a new replica count.
 
+CPU is the sampler's average per replica; requests/s are the router's figures of the app (its web
+service, the one routed), per ready replica. With both targets, the larger wanted count wins.
 The evaluator never touches the backend: it asks its ``scale`` callback (the manager's ``Apps.scale``,
 the same service the API uses) for a new desired count, so the reconcile loop does the work.
-Requests per second per replica can be stored in a policy, but the router gives no request figures yet
-(Caddy 2.6 here), so only the CPU target acts.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Policy:
     min_replicas: int = 1
     max_replicas: int = 1
     target_cpu_pct: float | None = None  # average % of one core per replica
-    target_rps_per_replica: float | None = None  # stored; no data source yet
+    target_rps_per_replica: float | None = None  # requests/s per ready replica (the routed service)
     cooldown_up_s: float = 30.0
     cooldown_down_s: float = 120.0
     last_scaled_at: float = 0.0
@@ -63,25 +63,88 @@ class Policy:
         return asdict(self)
 
 
-def decide(policy: Policy, current: int, cpu_pct: float | None, now: float) -> tuple[int, str] | None:
-    """The new replica count and why, or None to leave it. Up proportionally, down one step."""
+# A target's verdict: (replicas it wants, why; why one fewer would do, or "" when it would not).
+# None: the target is not set. A set target without figures wants no change and blocks a step down.
+_Verdict = tuple[int, str, str]
+
+
+@dataclass(frozen=True)
+class Requests:
+    """A service's requests over the window: per second in all, and the ready replicas serving them."""
+
+    rps: float
+    ready: int
+
+    @property
+    def per_replica(self) -> float:
+        return self.rps / self.ready if self.ready > 0 else 0.0
+
+
+def decide(
+    policy: Policy, current: int, cpu_pct: float | None, now: float, requests: Requests | None = None
+) -> tuple[int, str] | None:
+    """The new replica count and why, or None to leave it. Up in proportion to the load (the larger
+    count of the two targets), down one step when every target agrees."""
     if current < policy.min_replicas:
         return policy.min_replicas, f"below the minimum {policy.min_replicas}"
     if current > policy.max_replicas:
         return policy.max_replicas, f"above the maximum {policy.max_replicas}"
-    target = policy.target_cpu_pct
-    if target is None or cpu_pct is None or current <= 0:
+    if current <= 0:
         return None
-    ratio = cpu_pct / target
-    since = now - policy.last_scaled_at
-    if ratio > 1 + TOLERANCE and current < policy.max_replicas and since >= policy.cooldown_up_s:
-        want = min(policy.max_replicas, math.ceil(current * ratio))
-        return want, f"cpu {cpu_pct:.0f}% > target {target:.0f}%"
-    # step down when one replica fewer would still stay under the target (with the tolerance)
-    down = current > policy.min_replicas and since >= policy.cooldown_down_s
-    if down and current * cpu_pct / (current - 1) < target * (1 - TOLERANCE):
-        return current - 1, f"cpu {cpu_pct:.0f}% < target {target:.0f}%"
+    verdicts = [
+        v
+        for v in (_cpu_verdict(policy, current, cpu_pct), _rps_verdict(policy, current, requests))
+        if v is not None
+    ]
+    return _by_verdicts(policy, current, now - policy.last_scaled_at, verdicts)
+
+
+def _by_verdicts(
+    policy: Policy, current: int, since: float, verdicts: list[_Verdict]
+) -> tuple[int, str] | None:
+    ups = [(want, why) for want, why, _ in verdicts if want > current]
+    if ups and current < policy.max_replicas and since >= policy.cooldown_up_s:
+        want, why = max(ups, key=lambda up: up[0])
+        return min(policy.max_replicas, want), why
+    downs = [down for _, _, down in verdicts]
+    if downs and all(downs) and current > policy.min_replicas and since >= policy.cooldown_down_s:
+        return current - 1, " and ".join(downs)
     return None
+
+
+def _cpu_verdict(policy: Policy, current: int, cpu_pct: float | None) -> _Verdict | None:
+    target = policy.target_cpu_pct
+    if target is None:
+        return None
+    if cpu_pct is None:
+        return current, "", ""
+    want = math.ceil(current * cpu_pct / target) if cpu_pct > target * (1 + TOLERANCE) else current
+    # step down when one replica fewer would still stay under the target (with the tolerance)
+    fewer = current > 1 and current * cpu_pct / (current - 1) < target * (1 - TOLERANCE)
+    return (
+        want,
+        f"cpu {cpu_pct:.0f}% > target {target:.0f}%",
+        f"cpu {cpu_pct:.0f}% < target {target:.0f}%" if fewer else "",
+    )
+
+
+def _rps_verdict(policy: Policy, current: int, requests: Requests | None) -> _Verdict | None:
+    """Enough replicas that each would serve at most the target: ``ceil(rps / target)`` (the
+    proportional rule on the ready replicas' load, so replicas added but still starting are not added
+    again). Without a ready replica (the router answers 503) there is no per-replica load."""
+    target = policy.target_rps_per_replica
+    if target is None:
+        return None
+    if requests is None or requests.ready <= 0:
+        return current, "", ""
+    per = requests.per_replica
+    want = math.ceil(requests.rps / target) if per > target * (1 + TOLERANCE) else current
+    fewer = current > 1 and requests.rps / (current - 1) < target * (1 - TOLERANCE)
+    return (
+        want,
+        f"{per:.1f} req/s per replica > target {target:g}",
+        f"{requests.rps / current:.1f} req/s per replica < target {target:g}" if fewer else "",
+    )
 
 
 class CpuWindow:
@@ -159,6 +222,9 @@ class PolicyStore:
 # (the app is stopped, being deleted, or gone).
 ReplicasOf = Callable[[str, str], int | None]
 ScaleTo = Callable[[str, str, int], None]
+# (app, service, since) -> the service's requests over the window, counting only what came after
+# ``since`` (the last change); None when the router has no figures for it (not the routed service).
+RequestsOf = Callable[[str, str, float], Requests | None]
 
 
 class Autoscaler:
@@ -172,10 +238,12 @@ class Autoscaler:
         replicas: ReplicasOf,
         scale: ScaleTo,
         events: EventSink,
+        requests: RequestsOf | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.window = window
+        self._requests = requests
         self._replicas = replicas
         self._scale = scale
         self._events = events
@@ -200,7 +268,10 @@ class Autoscaler:
             return None
         now = self._clock()
         cpu = self.window.average(policy.app, policy.service, now)
-        decision = decide(policy, current, cpu, now)
+        requests = None
+        if policy.target_rps_per_replica is not None and self._requests is not None:
+            requests = self._requests(policy.app, policy.service, policy.last_scaled_at)
+        decision = decide(policy, current, cpu, now, requests)
         if decision is None or decision[0] == current:
             return None
         want, why = decision
@@ -211,6 +282,13 @@ class Autoscaler:
             policy.app,
             "autoscaled",
             f"autoscaled {policy.service} {current}→{want}: {why}",
-            {"service": policy.service, "from": current, "to": want, "cpu_pct": cpu},
+            {
+                "service": policy.service,
+                "from": current,
+                "to": want,
+                "cpu_pct": cpu,
+                "rps": None if requests is None else round(requests.rps, 3),
+                "ready": None if requests is None else requests.ready,
+            },
         )
         return policy.app, policy.service, current, want

@@ -1,6 +1,11 @@
-"""The Prometheus text format (version 0.0.4) of the newest samples: platform, host and every instance.
+"""The Prometheus text format (version 0.0.4) of the newest samples: platform, host and every instance,
+and the router's request figures of every app.
 
 Names follow Prometheus' conventions: a ``mypaas_`` prefix, base units, ``_total`` for counters.
+Request counters count from the manager's start (a restart is a counter reset, which ``rate()`` handles).
+``mypaas_app_request_duration_seconds`` is a summary: ``_sum`` and ``_count`` since the start (so
+``rate(_sum) / rate(_count)`` is the mean latency) and the 0.95 quantile of the last sampling interval's
+requests only (absent when it had none) — not a quantile over any longer time.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from mypaas.monitor.metrics import Sample
+from mypaas.monitor.requests import RequestFigures, Totals
 
 # name -> (type, help, attribute of Sample)
 _INSTANCE = {
@@ -58,9 +64,11 @@ def render(
     *,
     platform: Mapping[str, float] | None = None,
     apps: Iterable[tuple[str, str, str, float]] = (),
+    requests: tuple[Mapping[str, Totals], Mapping[str, RequestFigures]] | None = None,
 ) -> str:
     """The text of ``GET /metrics``. ``platform`` holds ``mypaas_*`` gauges of the manager itself;
-    ``apps`` extra (name, type, app, value) figures such as the router's per-app counters."""
+    ``apps`` extra (name, type, app, value) figures; ``requests`` the router's counts per app since the
+    start and its newest interval's figures (RequestMeter.snapshot)."""
     lines: list[str] = []
     for name, value in (platform or {}).items():
         lines += family(name, "gauge", name.removeprefix("mypaas_").replace("_", " "), [({}, value)])
@@ -83,4 +91,34 @@ def render(
         by_name.setdefault((name, kind), []).append(({"app": app}, value))
     for (name, kind), points in sorted(by_name.items()):
         lines += family(name, kind, name.removeprefix("mypaas_").replace("_", " "), points)
+    if requests is not None:
+        lines += _request_lines(*requests)
     return "\n".join(lines) + "\n"
+
+
+def _request_lines(totals: Mapping[str, Totals], latest: Mapping[str, RequestFigures]) -> list[str]:
+    apps = sorted(totals)
+    lines = family(
+        "mypaas_app_requests_total",
+        "counter",
+        "Requests the router answered for the app",
+        [({"app": a}, totals[a].requests) for a in apps],
+    )
+    lines += family(
+        "mypaas_app_request_errors_total",
+        "counter",
+        "Requests answered with a 5xx status (the app's, or the router's 502/503/504)",
+        [({"app": a}, totals[a].errors) for a in apps],
+    )
+    name = "mypaas_app_request_duration_seconds"
+    lines += [
+        f"# HELP {name} Time to answer a request at the router; quantile over the last sampling interval",
+        f"# TYPE {name} summary",
+    ]
+    for a in apps:
+        p95 = latest[a].latency_p95_ms if a in latest else None
+        if p95 is not None:
+            lines.append(f"{name}{_labels({'app': a, 'quantile': '0.95'})} {_number(p95 / 1000.0)}")
+        lines.append(f"{name}_sum{_labels({'app': a})} {_number(round(totals[a].duration_s, 6))}")
+        lines.append(f"{name}_count{_labels({'app': a})} {_number(totals[a].requests)}")
+    return lines

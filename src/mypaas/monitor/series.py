@@ -1,6 +1,10 @@
 """Metric points in the state store, with downsampling: raw points for ``raw_keep_s`` (1 h), one-minute
 averages for ``minute_keep_s`` (7 days). ``rollup`` (run every minute) makes the averages of the minutes
 that ended and deletes what is past its time, so the table stays bounded.
+
+The router's request figures of an app are rows of instance ``router``: a minute sums their counts,
+averages the request rate, weights the mean latency by the requests and keeps the highest p95 (the
+minute's p95 is at most that).
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from typing import Any
 from sqlalchemy import Engine, Integer, and_, cast, delete, func, insert, select
 
 from mypaas.monitor.metrics import Sample
+from mypaas.monitor.requests import RequestFigures
 from mypaas.monitor.tables import metric_points as mp
 
 MINUTE = 60
 RAW_KEEP_S = 3600.0
 MINUTE_KEEP_S = 7 * 86400.0
+ROUTER = "router"  # the instance name of an app's request figures
 _GAUGES = ("cpu_pct", "mem_bytes", "mem_limit", "rx_rate", "tx_rate", "read_rate", "write_rate")
+_REQUEST_FIGURES = ("requests", "errors", "rps", "latency_ms", "latency_p95_ms")  # NULL for instances
 
 
 def _row(sample: Sample, at: float) -> dict[str, Any]:
@@ -36,6 +43,24 @@ def _row(sample: Sample, at: float) -> dict[str, Any]:
         "read_rate": sample.read_rate,
         "write_rate": sample.write_rate,
         "restarts": sample.restarts,
+        **dict.fromkeys(_REQUEST_FIGURES),
+    }
+
+
+def _request_row(figures: RequestFigures, at: float) -> dict[str, Any]:
+    return {
+        "at": at,
+        "res": 0,
+        "app": figures.app,
+        "service": "",
+        "instance": ROUTER,
+        **dict.fromkeys(_GAUGES, 0.0),
+        "restarts": 0,
+        "requests": figures.requests,
+        "errors": figures.errors,
+        "rps": round(figures.rps, 3),
+        "latency_ms": figures.latency_ms,
+        "latency_p95_ms": figures.latency_p95_ms,
     }
 
 
@@ -47,13 +72,15 @@ class MetricStore:
         self.raw_keep_s = raw_keep_s
         self.minute_keep_s = minute_keep_s
 
-    def insert(self, samples: Sequence[Sample]) -> None:
-        """Store one round; every point of a round gets the same time so that sums line up."""
-        if not samples:
+    def insert(self, samples: Sequence[Sample], requests: Sequence[RequestFigures] = ()) -> None:
+        """Store one round (and the router's figures of that interval); every point of a round gets
+        the same time so that sums line up."""
+        if not samples and not requests:
             return
-        at = round(max(s.at for s in samples), 3)
+        at = round(max([s.at for s in samples] + [f.at for f in requests]), 3)
+        rows = [_row(s, at) for s in samples] + [_request_row(f, at) for f in requests]
         with self._engine.begin() as conn:
-            conn.execute(insert(mp), [_row(s, at) for s in samples])
+            conn.execute(insert(mp), rows)
 
     def rollup(self, now: float | None = None) -> tuple[int, int]:
         """Average the raw points of each ended minute not yet rolled up; delete expired points.
@@ -72,6 +99,13 @@ class MetricStore:
                     mp.c.instance,
                     *(func.avg(getattr(mp.c, g)).label(g) for g in _GAUGES),
                     func.max(mp.c.restarts).label("restarts"),
+                    func.sum(mp.c.requests).label("requests"),
+                    func.sum(mp.c.errors).label("errors"),
+                    func.avg(mp.c.rps).label("rps"),
+                    (
+                        func.sum(mp.c.latency_ms * mp.c.requests) / func.nullif(func.sum(mp.c.requests), 0)
+                    ).label("latency_ms"),
+                    func.max(mp.c.latency_p95_ms).label("latency_p95_ms"),
                 )
                 .where(mp.c.res == 0, mp.c.at >= start, mp.c.at < end)
                 .group_by(minute, mp.c.app, mp.c.service, mp.c.instance)
@@ -106,7 +140,11 @@ class MetricStore:
                 select(mp).where(mp.c.app == app, mp.c.res == res, mp.c.at >= now - since_s).order_by(mp.c.at)
             ).mappings()
             per: dict[str, dict[float, dict[str, float]]] = defaultdict(dict)
+            requests: list[dict[str, Any]] = []
             for r in rows:
+                if r["instance"] == ROUTER and not r["service"]:
+                    requests.append(_request_point(r))
+                    continue
                 for key in (r["service"], ""):
                     point = per[key].setdefault(r["at"], {"instances": 0.0, "restarts": 0.0})
                     point["instances"] += 1
@@ -119,8 +157,28 @@ class MetricStore:
             "resolution_s": res or None,
             "services": services,
             "total": _points(per.get("", {})),
+            "requests": requests,
         }
 
 
 def _points(points: dict[float, dict[str, float]]) -> list[dict[str, float]]:
     return [{"at": at, **{k: round(v, 3) for k, v in p.items()}} for at, p in sorted(points.items())]
+
+
+def _request_point(r: Any) -> dict[str, Any]:
+    """One point of the router's figures: counts, rate, error % and latencies (None without requests)."""
+    requests = int(r["requests"] or 0)
+    errors = int(r["errors"] or 0)
+
+    def ms(value: Any) -> float | None:
+        return None if value is None else round(float(value), 3)
+
+    return {
+        "at": r["at"],
+        "requests": requests,
+        "errors": errors,
+        "rps": round(float(r["rps"] or 0.0), 3),
+        "error_pct": round(100.0 * errors / requests, 2) if requests else None,
+        "latency_ms": ms(r["latency_ms"]),
+        "latency_p95_ms": ms(r["latency_p95_ms"]),
+    }

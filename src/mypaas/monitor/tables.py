@@ -24,6 +24,9 @@ events = Table(
 
 # Samples of one instance (or of the host, instance "host"). ``res`` is the resolution in seconds:
 # 0 for raw points, 60 for one-minute averages. Counters are cumulative; rates are per second.
+# The router's figures of an app are rows of instance "router" (service ""): ``requests`` and ``errors``
+# counted over the point's interval (summed by the rollup), ``rps`` and the latencies in ms (the mean
+# weighted by requests, the p95 as the highest of the minute); NULL in the rows of instances.
 metric_points = Table(
     "metric_points",
     metadata,
@@ -41,6 +44,11 @@ metric_points = Table(
     Column("read_rate", Float, nullable=False, default=0.0),
     Column("write_rate", Float, nullable=False, default=0.0),
     Column("restarts", Integer, nullable=False, default=0),
+    Column("requests", Integer, nullable=True),
+    Column("errors", Integer, nullable=True),
+    Column("rps", Float, nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    Column("latency_p95_ms", Float, nullable=True),
     Index("ix_metric_points_app_at", "app", "res", "at"),
     Index("ix_metric_points_res_at", "res", "at"),
 )

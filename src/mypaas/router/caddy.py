@@ -21,7 +21,7 @@ import httpx
 
 from mypaas import process
 from mypaas.errors import BackendError
-from mypaas.router.config import Route, config_hash, render
+from mypaas.router.config import ACCESS_LOG, Route, config_hash, render
 
 START_TIMEOUT = 10.0  # seconds for a started Caddy to answer on its admin API
 STOP_TIMEOUT = 5.0
@@ -33,13 +33,23 @@ class CaddyRouter:
     """One Caddy process serving every app's routes on ``listen_port``, managed on ``admin`` (host:port).
 
     ``apply`` is safe to call on every reconcile pass: it pushes only when the rendered config changed.
+    Requests are logged to ``access_log`` (default: ``access.log`` next to ``log_path``).
     """
 
-    def __init__(self, *, admin: str, listen_port: int, config_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        *,
+        admin: str,
+        listen_port: int,
+        config_dir: Path,
+        log_path: Path,
+        access_log: Path | None = None,
+    ) -> None:
         self.admin = admin
         self.listen_port = listen_port
         self.config_dir = config_dir
         self.log_path = log_path
+        self.access_log = access_log if access_log is not None else log_path.with_name(ACCESS_LOG)
         self._client = httpx.Client(
             base_url=f"http://{admin}",
             timeout=httpx.Timeout(5.0, connect=1.0),
@@ -60,7 +70,7 @@ class CaddyRouter:
 
     def apply(self, routes: Sequence[Route]) -> bool:
         """Make Caddy serve ``routes``; return True if a new config was pushed, False if it was current."""
-        config = render(routes, listen_port=self.listen_port, admin=self.admin)
+        config = self._render(routes)
         digest = config_hash(config)
         with self._lock:
             if digest == self._pushed_hash:
@@ -70,6 +80,9 @@ class CaddyRouter:
             self._pushed_hash = digest
             self._pushed_config = config
         return True
+
+    def _render(self, routes: Sequence[Route]) -> dict[str, Any]:
+        return render(routes, listen_port=self.listen_port, admin=self.admin, access_log=str(self.access_log))
 
     def healthy(self) -> bool:
         """True if Caddy's admin API answers."""
@@ -131,7 +144,8 @@ class CaddyRouter:
     def _start(self) -> None:
         self.config_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        initial = render([], listen_port=self.listen_port, admin=self.admin)
+        self.access_log.parent.mkdir(parents=True, exist_ok=True)
+        initial = self._render([])
         self.config_path.write_text(json.dumps(initial, indent=2) + "\n")
         env = {**os.environ, "XDG_DATA_HOME": str(self.config_dir), "XDG_CONFIG_HOME": str(self.config_dir)}
         self._process = process.spawn(

@@ -1,6 +1,7 @@
 """Render the router's whole Caddy JSON config from the healthy instances of each app: pure, no I/O.
 
 The result is what ``POST /load`` on Caddy's admin API takes; ``config_hash`` tells whether it changed.
+With ``access_log``, every request is also written there as one JSON line (see monitor/requests.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,17 @@ TRY_DURATION = "2s"
 TRY_INTERVAL = "100ms"
 FAIL_DURATION = "2s"
 
+# The access log: one JSON line per request, in the router's log folder, rolled by Caddy so it stays bounded
+# (at most ACCESS_LOG_ROLL_MB, plus ACCESS_LOG_KEEP gzipped older files). Request and response headers are
+# left out: the monitor needs host, status and duration, and the lines stay small (about 300 bytes).
+# Every host is logged, the 404 catch-all's too: Caddy 2.6's ``skip_unmapped_hosts`` compares the Host
+# header as sent (with its port, case-sensitive), so it would drop app requests such as
+# ``Host: shop.localhost:8080``. The reader counts only the hosts of an app. The admin API has no access log.
+ACCESS_LOG = "access.log"
+ACCESS_LOG_ROLL_MB = 10
+ACCESS_LOG_KEEP = 3
+ACCESS_LOGGER = "mypaas"  # Caddy names it http.log.access.mypaas
+
 
 @dataclass(frozen=True)
 class Route:
@@ -34,18 +46,52 @@ def unavailable_body(app: str) -> str:
     return f"no healthy instance of {app}"
 
 
-def render(routes: Sequence[Route], *, listen_port: int, admin: str) -> dict[str, Any]:
-    """The full Caddy config: one HTTP server, one route per app (by app name), then a 404 catch-all."""
+def render(
+    routes: Sequence[Route], *, listen_port: int, admin: str, access_log: str | None = None
+) -> dict[str, Any]:
+    """The full Caddy config: one HTTP server, one route per app (by app name), then a 404 catch-all;
+    with ``access_log`` (a file path), a JSON access log of every request there."""
     app_routes = [_app_route(route) for route in sorted(routes, key=lambda r: r.app) if route.hosts]
-    server = {
+    server: dict[str, Any] = {
         "listen": [f":{listen_port}"],
         # Caddy would otherwise turn on HTTPS (and a redirect) for hosts such as *.localhost.
         "automatic_https": {"disable": True},
         "routes": [*app_routes, _text_route(404, NOT_FOUND_BODY)],
     }
-    return {
+    config: dict[str, Any] = {
         "admin": {"listen": admin},
         "apps": {"http": {"servers": {SERVER_NAME: server}}},
+    }
+    if access_log is not None:
+        server["logs"] = {"default_logger_name": ACCESS_LOGGER}
+        config["logging"] = _access_logging(access_log)
+    return config
+
+
+def _access_logging(path: str) -> dict[str, Any]:
+    """Caddy's ``logging``: access lines to ``path`` only (not into Caddy's own log on stderr)."""
+    logger = f"http.log.access.{ACCESS_LOGGER}"
+    return {
+        "logs": {
+            "default": {"exclude": [logger]},
+            "access": {
+                "writer": {
+                    "output": "file",
+                    "filename": path,
+                    "roll_size_mb": ACCESS_LOG_ROLL_MB,
+                    "roll_keep": ACCESS_LOG_KEEP,
+                },
+                "encoder": {
+                    "format": "filter",
+                    "wrap": {"format": "json"},
+                    "fields": {
+                        "request>headers": {"filter": "delete"},
+                        "resp_headers": {"filter": "delete"},
+                    },
+                },
+                "include": [logger],
+            },
+        }
     }
 
 

@@ -1,0 +1,155 @@
+"""The router's request figures on the real platform: requests through Caddy land in its access log, the
+monitor reads them each sampling round into `mypaas metrics APP`, /metrics and the error_rate alert
+(POSTed to a local webhook receiver), and a requests/s autoscaling target scales the routed service.
+
+Errors are 5xx answers: here the app's own 500 (a busybox CGI script); the app's 404 is not one, and
+requests for a host of no app (the router's 404 catch-all) are not counted at all."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests import kit
+from tests.integration.test_autoscale_alerts import Receiver
+
+pytestmark = pytest.mark.integration
+
+FAIL_CGI = (  # busybox httpd passes a CGI answer that starts with its own status line as it is
+    "#!/bin/sh\n"
+    'printf "HTTP/1.0 500 Internal Server Error\\r\\nContent-Type: text/plain\\r\\n\\r\\nboom\\n"\n'
+)
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[kit.Platform]:
+    with kit.running_platform(metrics_interval_s=1, monitor_eval_s=1, autoscale_window_s=5) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def failing_image() -> str:
+    """A web server whose /cgi-bin/fail answers 500."""
+    tag = "mypaas-test/fail500:1"
+    kit.busybox_image(
+        tag,
+        files={"www/index.html": "fine\n", "www/cgi-bin/fail": FAIL_CGI},
+        executable=("www/cgi-bin/fail",),
+    )
+    return tag
+
+
+def _totals(p: kit.Platform, app: str) -> tuple[int, int]:
+    data = p.cli("metrics", app, "--since", "1h", "--json", check=True).json()
+    points = data["requests"]
+    return sum(x["requests"] for x in points), sum(x["errors"] for x in points)
+
+
+def _settled(p: kit.Platform, app: str) -> tuple[int, int]:
+    """The counts once they stop moving (the requests of the deploy's readiness wait are in)."""
+    last = (-1, -1)
+    for _ in range(20):
+        now = _totals(p, app)
+        if now == last:
+            return now
+        last = now
+        time.sleep(1.5)
+    raise AssertionError(f"{app}: request counts keep changing: {last}")
+
+
+def test_requests_errors_and_latency_reach_metrics_and_the_error_rate_alert(
+    platform: kit.Platform, receiver: Receiver, failing_image: str
+) -> None:
+    app = f"rq-{secrets.token_hex(3)}"
+    platform.cli("deploy", app, "--image", failing_image, "--port", "80", check=True)
+    platform.wait_for(app, 200, "fine")
+    name = f"{app}-errors"
+    rule = ["--kind", "error_rate", "--app", app, "--threshold", "20", "--for", "1"]
+    added = platform.cli("alerts", "add", name, *rule, "--webhook", receiver.url)
+    assert added.code == 0 and "no data source" not in added.out, added
+    base_requests, base_errors = _settled(platform, app)
+
+    statuses = [platform.get(app, "/")[0] for _ in range(10)]
+    statuses += [platform.get(app, "/missing")[0] for _ in range(3)]
+    statuses += [platform.get(app, "/cgi-bin/fail")[0] for _ in range(5)]
+    assert statuses == [200] * 10 + [404] * 3 + [500] * 5
+    assert [platform.get("nobody-here.localhost")[0] for _ in range(4)] == [404] * 4  # not an app's
+
+    kit.wait_until(lambda: _totals(platform, app) == (base_requests + 18, base_errors + 5), timeout=10)
+    time.sleep(2.5)  # a few more rounds: the catch-all's requests are never counted
+    assert _totals(platform, app) == (base_requests + 18, base_errors + 5)
+
+    fired = kit.wait_until(lambda: receiver.find(name, "firing"), timeout=10)
+    assert fired["app"] == app and fired["kind"] == "error_rate" and fired["value"] > 20
+    # no requests in the window any more: nothing to rate, the alert is over
+    resolved = kit.wait_until(lambda: receiver.find(name, "resolved"), timeout=15)
+    assert resolved["app"] == app
+
+    data = platform.cli("metrics", app, "--json", check=True).json()
+    busy = [x for x in data["requests"] if x["requests"]]
+    assert all(x["latency_ms"] > 0 and x["latency_p95_ms"] > 0 for x in busy)
+    assert any(x["error_pct"] for x in busy) and all(x["rps"] > 0 for x in busy)
+    text = platform.cli("metrics", app, check=True).out
+    assert "REQ/S" in text and "P95" in text and "(all)" in text
+
+    metrics = platform.raw("GET", "/metrics").text
+    assert f'mypaas_app_requests_total{{app="{app}"}}' in metrics
+    errors = f'mypaas_app_request_errors_total{{app="{app}"}}'
+    assert int(next(x for x in metrics.splitlines() if x.startswith(errors)).split()[-1]) >= 5
+    assert f'mypaas_app_request_duration_seconds_count{{app="{app}"}}' in metrics
+
+    access = (platform.home / "logs" / "access.log").read_text()
+    assert '"status":500' in access and f'"host":"{app}.localhost"' in access
+    assert '"headers"' not in access  # filtered out: small lines, no cookies
+    assert "handled request" not in (platform.home / "logs" / "caddy.log").read_text()
+    platform.cli("alerts", "rm", name, check=True)
+
+
+def test_requests_per_second_target_scales_the_routed_service(
+    platform: kit.Platform, images: dict[str, str]
+) -> None:
+    app = f"rps-{secrets.token_hex(3)}"
+    platform.cli("deploy", app, "--image", images["v1"], "--port", "80", check=True)
+    platform.wait_for(app, 200)
+    web = platform.api("GET", f"/api/v1/apps/{app}")["web"]
+    policy = {"min": 1, "max": 3, "target_rps_per_replica": 2, "cooldown_up_s": 1, "cooldown_down_s": 600}
+    platform.api("PUT", f"/api/v1/apps/{app}/autoscale/{web}", json=policy)
+
+    stop = threading.Event()
+
+    def load() -> None:  # about 20 requests/s: 10 times the target of one replica
+        while not stop.is_set():
+            platform.get(app)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    try:
+
+        def replicas() -> int:
+            return int(platform.api("GET", f"/api/v1/apps/{app}")["services"][web]["replicas"])
+
+        kit.wait_until(lambda: replicas() == 3, timeout=30, interval=0.5)
+    finally:
+        stop.set()
+        thread.join(5)
+
+    def autoscaled() -> list[dict[str, Any]]:
+        events = platform.api("GET", "/api/v1/events", params={"app": app, "limit": 1000})
+        return [e for e in events if e["kind"] == "autoscaled"]
+
+    [event] = kit.wait_until(autoscaled, timeout=5)
+    assert "req/s per replica > target 2" in event["message"] and event["data"]["rps"] > 2
+    platform.api("DELETE", f"/api/v1/apps/{app}/autoscale/{web}", expect=204)
