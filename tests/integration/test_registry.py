@@ -80,6 +80,31 @@ def test_token_scopes(platform: kit.Platform) -> None:
     assert bad_scope.status_code == 400 and bad_scope.json()["field"] == "scope"
 
 
+def test_the_pull_token_only_pulls(platform: kit.Platform) -> None:
+    """A cluster's hosts pull with a token of their own: pull from the registry, nothing else."""
+    import jwt
+
+    pull = (platform.home / "registry-pull-token").read_text().strip()
+    assert oct((platform.home / "registry-pull-token").stat().st_mode & 0o777) == "0o600"
+    r = platform.raw(
+        "GET",
+        "/api/v1/registry/token",
+        params={"service": "mypaas-registry", "scope": "repository:a/b:pull,push,delete"},
+        auth=("mypaas", pull),
+    )
+    assert r.status_code == 200
+    claims = jwt.decode(r.json()["token"], options={"verify_signature": False})
+    assert claims["access"] == [{"type": "repository", "name": "a/b", "actions": ["pull"]}]
+    catalog = platform.raw(
+        "GET", "/api/v1/registry/token", params={"scope": "registry:catalog:*"}, auth=("mypaas", pull)
+    )
+    assert (
+        jwt.decode(catalog.json()["token"], options={"verify_signature": False})["access"][0]["actions"] == []
+    )
+    api = platform.raw("GET", "/api/v1/apps", headers={"Authorization": f"Bearer {pull}"})
+    assert api.status_code == 401 and "only pull" in api.json()["error"]
+
+
 def test_releases_are_published_by_digest(
     platform: kit.Platform, registry: str, images: dict[str, str], docker_config: Path
 ) -> None:

@@ -1,4 +1,5 @@
-"""API tokens: the admin token made at first start (kept in a 0600 file), checked by digest."""
+"""API tokens: the admin token made at first start (kept in a 0600 file), checked by digest; and the
+pull-only token a cluster's hosts pull images with."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.errors import Unauthorized
 from mypaas.manager.models import TokenRow
+
+ADMIN = "admin"
+PULL = "pull"  # registry pulls only
 
 
 def digest(token: str) -> str:
@@ -36,23 +40,49 @@ def ensure_admin_token(sessions: sessionmaker[Session], path: Path) -> str:
     return token
 
 
+def ensure_pull_token(sessions: sessionmaker[Session], path: Path) -> str:
+    """The token a cluster's hosts pull images with: it can pull from the registry and nothing else
+    (the API refuses it). Made at first need, kept in a 0600 file like the admin token."""
+    if path.exists():
+        token = path.read_text().strip()
+        with sessions.begin() as s:
+            if s.scalar(select(TokenRow).where(TokenRow.digest == digest(token))) is not None:
+                return token
+    token = "mp_" + secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    with sessions.begin() as s:
+        s.add(TokenRow(name=f"pull-{secrets.token_hex(3)}", digest=digest(token), role=PULL))
+    return token
+
+
 class TokenChecker:
     """Checks bearer tokens; known digests are cached so a request costs one hash, not a query."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        self._known: dict[str, str] = {}  # digest -> token name
+        self._known: dict[str, tuple[str, str]] = {}  # digest -> (token name, role)
 
     def check(self, authorization: str | None) -> str:
-        """Return the token's name for a valid ``Bearer`` header, else raise Unauthorized."""
+        """Return the token's name for a valid ``Bearer`` header of an API token, else raise
+        Unauthorized (a pull token is not an API token)."""
+        name, role = self.identify(authorization)
+        if role != ADMIN:
+            raise Unauthorized("this token can only pull images from the registry")
+        return name
+
+    def identify(self, authorization: str | None) -> tuple[str, str]:
+        """(name, role) of any valid token in a ``Bearer`` header, else raise Unauthorized."""
         if not authorization or not authorization.lower().startswith("bearer "):
             raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
         key = digest(authorization[7:].strip())
-        name = self._known.get(key)
-        if name is None:
+        known = self._known.get(key)
+        if known is None:
             with self._sessions() as s:
                 row = s.scalar(select(TokenRow).where(TokenRow.digest == key))
             if row is None:
                 raise Unauthorized("invalid token")
-            name = self._known[key] = row.name
-        return name
+            known = self._known[key] = (row.name, row.role)
+        return known

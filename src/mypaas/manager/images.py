@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mypaas.composer.base import Backend
 from mypaas.domain import AppSpec
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound, Unauthorized
-from mypaas.manager.auth import TokenChecker
+from mypaas.manager.auth import ADMIN, TokenChecker
 from mypaas.manager.models import AppRow, ReleaseRow
 from mypaas.registry.client import RegistryClient
 from mypaas.registry.distribution import Distribution
@@ -68,13 +68,14 @@ class Images:
     def token(self, authorization: str | None, service: str | None, scopes: list[str]) -> dict[str, object]:
         """Check Basic credentials (any user name, a MyPaas API token as the password); grant scopes."""
         password = _basic_password(authorization)
-        subject = self._tokens.check(f"Bearer {password}")
+        subject, role = self._tokens.identify(f"Bearer {password}")
         if service and service != self.issuer.service:
             raise InvalidSpec(f"unknown service {service!r}", field="service")
+        allowed = ALL_ACTIONS if role == ADMIN else ("pull",)  # a cluster's hosts only pull
         granted = []
         for scope in scopes:
             access = parse_scope(scope)
-            actions = tuple(a for a in access.actions if a in ALL_ACTIONS or a == "*")
+            actions = tuple(a for a in access.actions if a in allowed or (a == "*" and role == ADMIN))
             granted.append(Access(access.type, access.name, actions))
         return self.issuer.issue(subject, granted)
 

@@ -19,7 +19,7 @@ from mypaas.composer.nodes import SwarmNodes
 from mypaas.errors import Conflict, MyPaasError
 from mypaas.iaas.local import LocalEngineConfig
 from mypaas.manager.apps import Apps
-from mypaas.manager.auth import TokenChecker, ensure_admin_token
+from mypaas.manager.auth import TokenChecker, ensure_admin_token, ensure_pull_token
 from mypaas.manager.automation import Automation
 from mypaas.manager.base_images import BaseImages
 from mypaas.manager.db import open_store
@@ -113,7 +113,8 @@ class Platform:
         if self.images is not None:
             self.reconciler.on_active = self.images.enqueue
             self.reconciler.publisher = self._publish_for_hosts
-            self.reconciler.registry_auth = lambda: (settings.registry_public, PUSH_USER, self.admin_token)
+            pull = ensure_pull_token(self.sessions, settings.home / "registry-pull-token")
+            self.reconciler.registry_auth = lambda: (settings.registry_public, PUSH_USER, pull)
         self.base_images = BaseImages(
             sessions=self.sessions, backend=backend, operations=self.operations, settings=settings
         )
