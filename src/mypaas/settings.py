@@ -44,7 +44,10 @@ class Settings(BaseSettings):
     cluster_addr: str = ""
     swarm_restart_delay_s: float = 1.0  # a failed task is restarted (or moved) after this long
     swarm_update_delay_s: float = 2.0  # between the tasks of a rolling update
-    swarm_heartbeat_s: float = 1.0  # a host missing a few heartbeats is down: its tasks move
+    # hosts short of memory or disk (% used) take no new instances until they recover
+    host_mem_pressure_pct: float = 95.0
+    host_disk_pressure_pct: float = 95.0
+    host_check_s: float = 30.0
     registry_keep_releases: int = 10
     registry_enabled: bool = True
     mirror_addr: str = "127.0.0.1:5001"

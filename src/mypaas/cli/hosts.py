@@ -175,7 +175,7 @@ def list_hosts(as_json: JsonOpt = False) -> None:
         )
     table(["NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "LABELS", "CPUS", "MEMORY", "INSTANCES"], rows)
     for h in hosts:
-        if h.get("message") and h.get("state") in ("failed", "missing", "down", "drained"):
+        if h.get("message") and h.get("state") in ("failed", "missing", "down", "drained", "pressure"):
             say(f"{h['name']}: {h['message']}")
 
 

@@ -162,7 +162,7 @@ def _live_state(row_state: str, node: NodeInfo | None, instances: int) -> str:
     if node.availability == "drain":
         return "draining" if instances else "drained"
     if node.availability == "pause":
-        return "paused"
+        return "pressure" if row_state == "pressure" else "paused"
     return "ready"
 
 
@@ -658,6 +658,27 @@ class Hosts:
     def activate(self, name: str) -> dict[str, Any]:
         """Let the Swarm place instances on the host again."""
         return self._availability(name, "active", "ready")
+
+    def pause_for_pressure(self, name: str, why: str) -> None:
+        """Place no new instances on a host short of memory or disk (the running ones stay)."""
+        self._availability(name, "pause", "pressure")
+        with self._sessions.begin() as s:
+            row = self._row(s, name)
+            row.message = why
+
+    def machine(self, name: str) -> Machine:
+        """A connection to the host (over its driver: SSH, or this machine), for a check."""
+        with self._sessions() as s:
+            row = self._row(s, name)
+            target = HostTarget(
+                driver=row.driver,
+                address=row.address,
+                port=row.port,
+                user=row.user,
+                key_path=Path(row.key_path) if row.key_path else None,
+                host_key=row.host_key or None,
+            )
+        return self._connect(target)
 
     def _availability(self, name: str, availability: str, state: str) -> dict[str, Any]:
         with self._sessions() as s:

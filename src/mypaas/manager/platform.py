@@ -29,6 +29,7 @@ from mypaas.manager.mirror import Mirror
 from mypaas.manager.models import AppRow, Meta, OperationRow
 from mypaas.manager.monitoring import Monitoring
 from mypaas.manager.operations import Operations
+from mypaas.manager.pressure import HostPressure
 from mypaas.manager.reconcile import Reconciler, Router
 from mypaas.registry.distribution import Distribution, TokenAuth
 from mypaas.registry.tokens import TokenIssuer
@@ -141,6 +142,12 @@ class Platform:
         )
         self.hosts = self._hosts(settings)
         self._host_states: dict[str, str] = {}  # host name -> state, as last seen (cluster only)
+        self.pressure = HostPressure(
+            self.hosts,
+            self.monitoring.events,
+            mem_pct=settings.host_mem_pressure_pct,
+            disk_pct=settings.host_disk_pressure_pct,
+        )
         self.automation.hosts_down = lambda: {n: st == "down" for n, st in self._host_states.items()}
         self.started_at = time.time()
         self._stop = threading.Event()
@@ -252,6 +259,7 @@ class Platform:
                 self.platform_id, self.reconciler.wake, self._stop, self.monitoring.on_engine_event
             ),
             "router": self._router_loop,
+            "hosts": self._hosts_loop,
             **self.monitoring.threads(self._stop),
             **self.automation.threads(self._stop),
         }
@@ -318,18 +326,28 @@ class Platform:
         while not self._stop.wait(ROUTER_CHECK_S):
             self._supervise_router()
             self._supervise_registry()
-            self._watch_hosts()
 
-    def _watch_hosts(self) -> None:
-        """Record a cluster's hosts going down and coming back (Swarm moves their instances)."""
+    def _hosts_loop(self) -> None:
+        """A cluster's hosts: their state changes every few seconds, their resources less often."""
+        last_check = 0.0
+        while not self._stop.wait(ROUTER_CHECK_S):
+            if not self._watch_hosts():
+                continue
+            if time.monotonic() - last_check >= self.settings.host_check_s:
+                last_check = time.monotonic()
+                self.pressure.check()
+
+    def _watch_hosts(self) -> bool:
+        """Record a cluster's hosts going down and coming back (Swarm moves their instances).
+        Returns whether the platform is a cluster."""
         with self.sessions() as s:
             if read_mode(s) != SWARM:
-                return
+                return False
         try:
             states = {h["name"]: str(h["state"]) for h in self.hosts.list()}
         except MyPaasError as exc:
             log.warning("listing hosts: %s", exc.message)
-            return
+            return True
         record = self.monitoring.events.record
         first = not self._host_states
         for name, state in states.items():
@@ -344,6 +362,7 @@ class Platform:
         for name in self._host_states.keys() - states.keys():
             record(None, "host_removed", f"host {name} left the cluster", {"host": name})
         self._host_states = states
+        return True
 
     def router_healthy(self) -> bool:
         healthy = getattr(self.router, "healthy", None)
