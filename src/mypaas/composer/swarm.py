@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from threading import Event
@@ -48,6 +49,7 @@ _NS = 1_000_000_000
 LABEL_SPEC = "mypaas.spec"
 TASK_LABEL = "com.docker.swarm.task.id"
 IPVS = Path("/proc/sys/net/ipv4/vs")
+SWARM_RECHECK_S = 5.0
 
 # Swarm task states, in order; all before "running" are on their way to it.
 _STARTING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
@@ -110,6 +112,8 @@ class SwarmBackend(DockerBackend):
         self._containers: dict[str, str] = {}  # task id -> container id (for tasks on this host)
         self._remote: set[str] = set()  # ids of the tasks on other hosts
         self._node_id: str | None = None  # this engine's node id in the Swarm
+        self._swarm_on = False
+        self._swarm_checked = 0.0
         self._lock = threading.Lock()
 
     # -- the swarm itself -----------------------------------------------------------------------
@@ -143,19 +147,26 @@ class SwarmBackend(DockerBackend):
             raise _err(exc, "listing containers") from exc
         # the containers of Swarm tasks on this host are listed as tasks, below
         containers = [_instance(r) for r in rows if TASK_LABEL not in (r.get("Labels") or {})]
-        if not self._services_exist(platform):
+        if not self._in_swarm():
             return containers
         return containers + self._task_instances(platform)
 
-    def _services_exist(self, platform: str) -> bool:
-        try:
-            return bool(self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"}))
-        except docker.errors.APIError as exc:
-            if exc.status_code == 503:  # not a swarm manager (yet): no services
-                return False
-            raise _err(exc, "listing services") from exc
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "listing services") from exc
+    def _in_swarm(self) -> bool:
+        """Is the engine a Swarm manager? Asked at most every few seconds while it is not (a plain
+        engine pays nothing more for this backend); once it is, until the engine says otherwise."""
+        now = time.monotonic()
+        if self._swarm_on or now - self._swarm_checked < SWARM_RECHECK_S:
+            return self._swarm_on
+        self._swarm_checked = now
+        self._swarm_on = self.swarm_active()
+        return self._swarm_on
+
+    def _not_a_manager(self, exc: docker.errors.APIError) -> bool:
+        """A 503 means the engine left the Swarm (or lost its quorum): look again later."""
+        if exc.status_code == 503:
+            self._swarm_on, self._swarm_checked = False, time.monotonic()
+            return True
+        return False
 
     def _task_instances(self, platform: str) -> list[Instance]:
         for attempt in range(3):
@@ -167,6 +178,10 @@ class SwarmBackend(DockerBackend):
             except docker.errors.NotFound as exc:  # a service removed between the two calls: again
                 if attempt == 2:
                     raise _err(exc, "listing tasks") from exc
+            except docker.errors.APIError as exc:
+                if self._not_a_manager(exc):
+                    return []
+                raise _err(exc, "listing tasks") from exc
             except docker.errors.DockerException as exc:
                 raise _err(exc, "listing tasks") from exc
         names = {s["ID"]: s["Spec"]["Name"] for s in services}
@@ -275,10 +290,12 @@ class SwarmBackend(DockerBackend):
     # -- services -------------------------------------------------------------------------------
 
     def list_services(self, platform: str) -> list[ServiceState]:
+        if not self._in_swarm():
+            return []
         try:
             rows = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
         except docker.errors.APIError as exc:
-            if exc.status_code == 503:
+            if self._not_a_manager(exc):
                 return []
             raise _err(exc, "listing services") from exc
         except docker.errors.DockerException as exc:
@@ -317,6 +334,7 @@ class SwarmBackend(DockerBackend):
         try:
             found = self._api.services(filters={"name": name})
             current = next((s for s in found if s["Spec"]["Name"] == name), None)
+            self._swarm_on = True  # it answered a Swarm call
             if current is None:
                 self._api.create_service(**body)
                 return
@@ -506,6 +524,8 @@ class SwarmBackend(DockerBackend):
         containers.join(timeout=2)
 
     def _snapshot(self, platform: str) -> object:
+        if not self._in_swarm():
+            return ()
         services = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
         if not services:
             return ()
