@@ -1,6 +1,7 @@
 """Wires the monitor to the manager: the event log and the metrics sampler, fed by the reconcile loop's
 observed instances and the engine's events, and the events of user actions (recorded in manager/apps.py);
-each sampling round also reads the router's access log into per-app request figures.
+each sampling round also reads the router's access log into per-app request figures. On a cluster, the
+instances on the other hosts are read over each host's connection (``read_other_hosts``).
 
 Nothing here blocks the reconcile loop: ``observe`` diffs two in-memory lists and queues events.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
@@ -19,6 +20,7 @@ from mypaas.domain import Instance, InstanceState
 from mypaas.manager.reconcile import Reconciler
 from mypaas.monitor.events import EventLog
 from mypaas.monitor.metrics import Sample, Sampler
+from mypaas.monitor.remote import Connection, RemoteSampler
 from mypaas.monitor.requests import RequestFigures, RequestMeter
 from mypaas.monitor.series import MINUTE, MetricStore
 from mypaas.router.config import ACCESS_LOG, Route
@@ -27,6 +29,24 @@ from mypaas.settings import Settings
 log = logging.getLogger("mypaas.monitoring")
 
 _RUNNING = (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALTHY)
+
+
+class HostDirectory(Protocol):
+    """The cluster's hosts (manager/hosts.py Hosts): listed, and reached over their connection."""
+
+    def list(self) -> list[dict[str, Any]]: ...
+
+    def machine(self, name: str) -> Connection: ...
+
+
+def nodes_to_hosts(hosts: HostDirectory) -> dict[str, str | None]:
+    """Swarm node id -> the name of the host to read its instances over (None: this machine, read
+    locally, or a node that joined by hand, which MyPaas has no connection to)."""
+    return {
+        str(h["node_id"]): str(h["name"]) if h["driver"] not in ("local", "unmanaged") else None
+        for h in hosts.list()
+        if h.get("node_id")
+    }
 
 
 class Monitoring:
@@ -56,6 +76,15 @@ class Monitoring:
         self.request_listeners: list[Callable[[list[RequestFigures]], None]] = []  # its request window
         reconciler.events = self.events
         reconciler.on_observed = self.observe
+
+    def read_other_hosts(self, hosts: HostDirectory) -> None:
+        """Sample the instances on the cluster's other hosts too (Swarm tasks), over their connections."""
+        self.sampler.remote = RemoteSampler(
+            platform=self._reconciler.platform,
+            nodes=lambda: nodes_to_hosts(hosts),
+            connect=hosts.machine,
+            timeout_s=min(10.0, max(1.0, self.sampler.interval_s * 0.8)),
+        )
 
     def threads(self, stop: threading.Event) -> dict[str, Callable[[], None]]:
         targets: dict[str, Callable[[], None]] = {"events-writer": lambda: self.events.run(stop)}

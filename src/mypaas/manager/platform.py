@@ -141,6 +141,7 @@ class Platform:
             settings=settings,
         )
         self.hosts = self._hosts(settings)
+        self.monitoring.read_other_hosts(self.hosts)
         self._host_states: dict[str, str] = {}  # host name -> state, as last seen (cluster only)
         self.pressure = HostPressure(
             self.hosts,

@@ -2,11 +2,13 @@
 /proc/stat and /proc/meminfo. Plain file reads only: no engine call, nothing slower than a few opens.
 
 A container's cgroup is found from ``/proc/<pid>/cgroup`` of its init process, so a custom
-``--cgroup-parent`` works too. Every reader raises ``OSError`` when the process or cgroup is gone.
+``--cgroup-parent`` works too. Every reader raises ``OSError`` when the process or cgroup is gone. The
+parsers work on the files' text, so the same figures come from another host's files (monitor/remote.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +71,47 @@ def dirs_from(text: str, root: Path, ver: int) -> CgroupDirs:
     return CgroupDirs(version=1, cpu=v1("cpuacct"), memory=v1("memory"), io=v1("blkio"))
 
 
+# The files of a container's cgroup that ``parse_stats`` reads, by the folder of CgroupDirs holding them.
+V1_FILES = {
+    "cpu": ("cpuacct.usage",),
+    "memory": ("memory.usage_in_bytes", "memory.stat", "memory.limit_in_bytes"),
+    "io": ("blkio.throttle.io_service_bytes",),
+}
+V2_FILES = {
+    "cpu": ("cpu.stat",),
+    "memory": ("memory.current", "memory.stat", "memory.max"),
+    "io": ("io.stat",),
+}
+OPTIONAL = frozenset({"io.stat"})  # absent when the io controller is not enabled: no disk figures
+
+
+def files(ver: int) -> dict[str, tuple[str, ...]]:
+    return V2_FILES if ver == 2 else V1_FILES
+
+
 def read_stats(dirs: CgroupDirs) -> CgroupStats:
-    return _read_v2(dirs) if dirs.version == 2 else _read_v1(dirs)
+    texts: dict[str, str] = {}
+    for where, names in files(dirs.version).items():
+        folder: Path = getattr(dirs, where)
+        for name in names:
+            if name in OPTIONAL and not (folder / name).exists():
+                continue
+            texts[name] = (folder / name).read_text()
+    return parse_stats(dirs.version, texts)
+
+
+def parse_stats(ver: int, texts: Mapping[str, str]) -> CgroupStats:
+    """The figures from the text of each file of ``files(ver)``, by file name (read here or on another
+    host); ValueError when a needed file is missing or does not hold a number."""
+    return _parse_v2(texts) if ver == 2 else _parse_v1(texts)
+
+
+def _text(texts: Mapping[str, str], name: str) -> str:
+    if name not in texts:
+        if name in OPTIONAL:
+            return ""
+        raise ValueError(f"no {name}")
+    return texts[name]
 
 
 def _keyed(text: str) -> dict[str, int]:
@@ -83,13 +124,13 @@ def _keyed(text: str) -> dict[str, int]:
     return out
 
 
-def _read_v1(dirs: CgroupDirs) -> CgroupStats:
-    cpu_ns = int((dirs.cpu / "cpuacct.usage").read_text())
-    usage = int((dirs.memory / "memory.usage_in_bytes").read_text())
-    stat = _keyed((dirs.memory / "memory.stat").read_text())
-    limit = int((dirs.memory / "memory.limit_in_bytes").read_text())
+def _parse_v1(texts: Mapping[str, str]) -> CgroupStats:
+    cpu_ns = int(_text(texts, "cpuacct.usage"))
+    usage = int(_text(texts, "memory.usage_in_bytes"))
+    stat = _keyed(_text(texts, "memory.stat"))
+    limit = int(_text(texts, "memory.limit_in_bytes"))
     read = write = 0
-    for line in (dirs.io / "blkio.throttle.io_service_bytes").read_text().splitlines():
+    for line in _text(texts, "blkio.throttle.io_service_bytes").splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[1] == "Read":
             read += int(parts[2])
@@ -104,14 +145,13 @@ def _read_v1(dirs: CgroupDirs) -> CgroupStats:
     )
 
 
-def _read_v2(dirs: CgroupDirs) -> CgroupStats:
-    cpu = _keyed((dirs.cpu / "cpu.stat").read_text())
-    usage = int((dirs.memory / "memory.current").read_text())
-    stat = _keyed((dirs.memory / "memory.stat").read_text())
-    limit_text = (dirs.memory / "memory.max").read_text().strip()
+def _parse_v2(texts: Mapping[str, str]) -> CgroupStats:
+    cpu = _keyed(_text(texts, "cpu.stat"))
+    usage = int(_text(texts, "memory.current"))
+    stat = _keyed(_text(texts, "memory.stat"))
+    limit_text = _text(texts, "memory.max").strip()
     read = write = 0
-    io_stat = dirs.io / "io.stat"
-    for line in io_stat.read_text().splitlines() if io_stat.exists() else []:
+    for line in _text(texts, "io.stat").splitlines():
         for field in line.split()[1:]:
             key, _, value = field.partition("=")
             if key == "rbytes":

@@ -4,15 +4,18 @@ state store (see monitor/series.py).
 
 Which instances to read comes from the reconcile loop's observed list (``track``); the pid and cgroup
 folders of each are looked up once through the backend and cached, so sampling makes no engine call.
+The instances it cannot read here (Swarm tasks on other hosts) go to an optional ``remote`` source
+(monitor/remote.py reads them over each host's connection) and its samples join the round.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -59,6 +62,14 @@ class Sample:
     restarts: int = 0
 
 
+class RemoteSource(Protocol):
+    """Samples of tracked instances this machine cannot read (tasks on other hosts), by instance id."""
+
+    def sample(self, instances: Sequence[Instance], now: float) -> dict[str, Sample]: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class _Target:
     id: str
@@ -98,8 +109,10 @@ class Sampler:
         root: Path = Path("/sys/fs/cgroup"),
         clock: Callable[[], float] = time.time,
         on_sample: Callable[[list[Sample]], None] | None = None,
+        remote: RemoteSource | None = None,
     ) -> None:
         self._resolve = resolve
+        self.remote = remote
         self.interval_s = interval_s
         self._proc = proc
         self._root = root
@@ -108,6 +121,7 @@ class Sampler:
         self._on_sample = on_sample
         self._lock = threading.Lock()
         self._targets: dict[str, _Target] = {}
+        self._instances: dict[str, Instance] = {}  # the running ones, for the remote source
         self._host = HostInfo()
         self.latest: dict[str, Sample] = {}  # instance id (or "host") -> newest sample
         self.rounds = 0
@@ -116,20 +130,36 @@ class Sampler:
         """Sample these instances from now on (the running ones); forget the others. Cheap: no I/O."""
         with self._lock:
             keep: dict[str, _Target] = {}
+            running: dict[str, Instance] = {}
             for inst in instances:
                 if inst.state not in _RUNNING:
                     continue
+                running[inst.id] = inst
                 keep[inst.id] = self._targets.get(inst.id) or _Target(
                     id=inst.id, name=inst.name, app=inst.app, service=inst.service
                 )
-            self._targets = keep
+            self._targets, self._instances = keep, running
 
     def sample_once(self) -> list[Sample]:
-        """One round over every tracked instance and the host."""
+        """One round over every tracked instance and the host; the remote source gets the instances
+        not read here."""
         now = self._clock()
         with self._lock:
             targets = list(self._targets.values())
-        samples = [s for s in (self._sample(t, now) for t in targets) if s is not None]
+            instances = dict(self._instances)
+        samples: list[Sample] = []
+        elsewhere: list[Instance] = []
+        for target in targets:
+            sample = self._sample(target, now)
+            if sample is not None:
+                samples.append(sample)
+            elif target.id in instances:
+                elsewhere.append(instances[target.id])
+        remote = self._sample_remote(elsewhere, now)
+        for target in targets:
+            if target.id in remote:
+                target.last = remote[target.id]
+                samples.append(target.last)
         samples.append(self._sample_host(now))
         self.latest = {"host": samples[-1], **{t.id: t.last for t in targets if t.last is not None}}
         self.rounds += 1
@@ -138,13 +168,26 @@ class Sampler:
         return samples
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                self.sample_once()
-            except Exception:  # a bug must not stop sampling for good
-                log.exception("sampling failed")
-            stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    self.sample_once()
+                except Exception:  # a bug must not stop sampling for good
+                    log.exception("sampling failed")
+                stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+        finally:
+            if self.remote is not None:
+                self.remote.close()
+
+    def _sample_remote(self, instances: list[Instance], now: float) -> dict[str, Sample]:
+        if self.remote is None or not instances:
+            return {}
+        try:
+            return self.remote.sample(instances, now)
+        except Exception:  # the other hosts' figures must not stop this host's
+            log.exception("sampling other hosts failed")
+            return {}
 
     # -- one instance ---------------------------------------------------------------------------
 
@@ -184,7 +227,12 @@ class Sampler:
             target.dirs = None
             target.resolved_at = 0.0
             return None
-        target.last = _figures(target, reading, target.last)
+        last = target.last
+        span = reading.at - last.at if last is not None and reading.at > last.at else 0.0
+        identity = Sample(
+            at=now, app=target.app, service=target.service, instance=target.name, restarts=target.restarts
+        )
+        target.last = figures(identity, reading.stats, reading.net, last, span)
         return target.last
 
     # -- the host -------------------------------------------------------------------------------
@@ -220,30 +268,29 @@ class Sampler:
         return sample
 
 
-def _figures(target: _Target, reading: _Reading, last: Sample | None) -> Sample:
-    stats = reading.stats
-    span = reading.at - last.at if last is not None and reading.at > last.at else 0.0
+def figures(
+    identity: Sample, stats: CgroupStats, net: tuple[int, int], last: Sample | None, span: float
+) -> Sample:
+    """``identity`` (time, names, restarts) with the figures of one reading of an instance's files; the
+    rates are against ``last`` (the previous sample of the same process), ``span`` seconds before (0:
+    no rates)."""
 
     def rate(now: float, before: float) -> float:
-        return max(0.0, (now - before) / span) if span else 0.0
+        return max(0.0, (now - before) / span) if span > 0 else 0.0
 
     cpu_s = stats.cpu_ns / 1e9
-    return Sample(
-        at=reading.at,
-        app=target.app,
-        service=target.service,
-        instance=target.name,
+    return dataclasses.replace(
+        identity,
         cpu_pct=round(100.0 * rate(cpu_s, last.cpu_seconds), 2) if last else 0.0,
         cpu_seconds=cpu_s,
         mem_bytes=stats.mem_bytes,
         mem_limit=stats.mem_limit,
-        rx_bytes=reading.net[0],
-        tx_bytes=reading.net[1],
+        rx_bytes=net[0],
+        tx_bytes=net[1],
         read_bytes=stats.read_bytes,
         write_bytes=stats.write_bytes,
-        rx_rate=rate(reading.net[0], last.rx_bytes) if last else 0.0,
-        tx_rate=rate(reading.net[1], last.tx_bytes) if last else 0.0,
+        rx_rate=rate(net[0], last.rx_bytes) if last else 0.0,
+        tx_rate=rate(net[1], last.tx_bytes) if last else 0.0,
         read_rate=rate(stats.read_bytes, last.read_bytes) if last else 0.0,
         write_rate=rate(stats.write_bytes, last.write_bytes) if last else 0.0,
-        restarts=target.restarts,
     )
