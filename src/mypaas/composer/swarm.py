@@ -119,12 +119,16 @@ class SwarmBackend(DockerBackend):
     # -- the swarm itself -----------------------------------------------------------------------
 
     def swarm_active(self) -> bool:
+        """Is the engine a Swarm manager? (GET /swarm: far cheaper than the engine's whole info.)"""
         try:
-            info = self._api.info()
+            self._api.inspect_swarm()
+        except docker.errors.APIError as exc:
+            if exc.status_code == 503:  # not in a Swarm, or a worker
+                return False
+            raise _err(exc, "reading the engine's swarm state") from exc
         except docker.errors.DockerException as exc:
             raise _err(exc, "reading the engine's swarm state") from exc
-        swarm = info.get("Swarm") or {}
-        return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
+        return True
 
     def registry_login(self, registry: str, username: str, password: str) -> None:
         """Keep the credentials in the client: the SDK sends them with every service create and
