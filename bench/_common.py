@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import statistics
 import sys
 import time
@@ -23,6 +24,20 @@ def until(check: Callable[[], bool], timeout: float = 30, interval: float = 0.00
             raise TimeoutError("condition not met")
         time.sleep(interval)
     return time.perf_counter() - start
+
+
+def ok(port: int, host: str, timeout: float = 2) -> bool:
+    """One request through the router on ``port`` for ``host``: did it answer 200?"""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/", headers={"Host": host})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
 
 
 def median(values: list[float]) -> float:

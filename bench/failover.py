@@ -8,13 +8,12 @@ Last line: recovery_s=<x> failed_requests=<n> of <m> (recovery_s: until 3 health
 
 from __future__ import annotations
 
-import http.client
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import _common  # noqa: F401 - puts the repo on sys.path for tests.kit
+from _common import ok  # also puts the repo on sys.path for tests.kit
 from tests import kit
 
 COMPOSE = """services:
@@ -26,19 +25,6 @@ COMPOSE = """services:
       placement:
         constraints: [node.role==worker]
 """
-
-
-def ok(port: int, host: str) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/", headers={"Host": host})
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
 
 
 def ready_hosts(p: kit.Platform) -> list[str]:
@@ -57,7 +43,7 @@ def main() -> None:
 
         def loop() -> None:
             while not stop.is_set():
-                outcomes.append((time.perf_counter(), ok(p.router_port, "failover.localhost")))
+                outcomes.append((time.perf_counter(), ok(p.router_port, "failover.localhost", timeout=5)))
                 time.sleep(0.01)
 
         worker = threading.Thread(target=loop)

@@ -6,28 +6,14 @@ Last line: heal_s=<x> (the median of 5 kills; 0 when no request failed at all).
 
 from __future__ import annotations
 
-import http.client
 import statistics
 import threading
 import time
 
-import _common  # noqa: F401 - puts the repo on sys.path for tests.kit
+from _common import ok  # also puts the repo on sys.path for tests.kit
 from tests import kit
 
 KILLS = 5
-
-
-def ok(port: int, host: str) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", "/", headers={"Host": host})
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
 
 
 def heal_once(p: kit.Platform, app: str) -> float:

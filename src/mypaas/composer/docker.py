@@ -33,8 +33,9 @@ from mypaas.composer.base import (
     ImageInfo,
     InstanceRequest,
     ProcessInfo,
+    ServiceRequest,
 )
-from mypaas.domain import HealthCheck, Instance, InstanceState
+from mypaas.domain import HealthCheck, Instance, InstanceState, ServiceSpec
 from mypaas.errors import BackendError, BuildFailed, Conflict, InvalidSpec, MyPaasError, NotFound
 
 _NS = 1_000_000_000
@@ -120,6 +121,37 @@ def _instance(summary: dict[str, Any], network: str | None = None) -> Instance:
     )
 
 
+def instance_labels(req: InstanceRequest | ServiceRequest) -> dict[str, str]:
+    """The labels of an instance (a container, or a Swarm service's tasks): the service's own, then
+    MyPaas's, by which the reconcile loop finds what it runs."""
+    labels = dict(req.service.labels)
+    labels.update(
+        {
+            LABEL_PLATFORM: req.platform,
+            LABEL_APP: req.app,
+            LABEL_SERVICE: req.service.name,
+            LABEL_RELEASE: str(req.release),
+            LABEL_GENERATION: str(req.generation),
+        }
+    )
+    if req.service.http_port:
+        labels[LABEL_PORT] = str(req.service.http_port)
+    return labels
+
+
+def volume_mounts(svc: ServiceSpec, volumes: dict[str, str]) -> list[docker.types.Mount]:
+    """The service's mounts: host paths as they are, the app's named volumes by their engine name."""
+    return [
+        docker.types.Mount(
+            target=v.target,
+            source=v.source if v.bind else volumes.get(v.source, v.source),
+            type="bind" if v.bind else "volume",
+            read_only=v.read_only,
+        )
+        for v in svc.volumes
+    ]
+
+
 def _healthcheck(hc: HealthCheck) -> dict[str, Any]:
     return {
         "test": hc.test,
@@ -166,7 +198,7 @@ class DockerBackend:
         svc = req.service
         if not svc.image_id:
             raise BackendError(f"service {svc.name}: no image pinned")
-        labels = self._labels(req)
+        labels = instance_labels(req)
         try:
             created = self._api.create_container(
                 image=svc.image_id,
@@ -196,32 +228,9 @@ class DockerBackend:
             raise _err(exc, f"starting {req.name}") from exc
         return self._from_inspect(info, req.networks[0])
 
-    def _labels(self, req: InstanceRequest) -> dict[str, str]:
-        labels = dict(req.service.labels)
-        labels.update(
-            {
-                LABEL_PLATFORM: req.platform,
-                LABEL_APP: req.app,
-                LABEL_SERVICE: req.service.name,
-                LABEL_RELEASE: str(req.release),
-                LABEL_GENERATION: str(req.generation),
-            }
-        )
-        if req.service.http_port:
-            labels[LABEL_PORT] = str(req.service.http_port)
-        return labels
-
     def _host_config(self, req: InstanceRequest) -> Any:
         svc = req.service
-        mounts = [
-            docker.types.Mount(
-                target=v.target,
-                source=v.source if v.bind else req.volumes.get(v.source, v.source),
-                type="bind" if v.bind else "volume",
-                read_only=v.read_only,
-            )
-            for v in svc.volumes
-        ]
+        mounts = volume_mounts(svc, req.volumes)
         restart = svc.restart
         return self._api.create_host_config(
             restart_policy={"Name": restart} if restart != "no" else None,

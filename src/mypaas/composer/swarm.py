@@ -40,7 +40,7 @@ from mypaas.composer.base import (
     ServiceRequest,
     ServiceState,
 )
-from mypaas.composer.docker import DockerBackend, _err, _instance, _unix
+from mypaas.composer.docker import DockerBackend, _err, _instance, _unix, instance_labels, volume_mounts
 from mypaas.domain import Instance, InstanceState
 
 log = logging.getLogger("mypaas.swarm")
@@ -60,22 +60,6 @@ def service_name(app: str, service: str, release: int, generation: int) -> str:
     """One engine service per revision of a service (a rollout runs the new next to the old); the
     parts are joined with "_", which app and service names cannot hold: no collisions."""
     return f"{app}_{service}_{release}_{generation}"
-
-
-def _labels(req: ServiceRequest) -> dict[str, str]:
-    labels = dict(req.service.labels)
-    labels.update(
-        {
-            LABEL_PLATFORM: req.platform,
-            LABEL_APP: req.app,
-            LABEL_SERVICE: req.service.name,
-            LABEL_RELEASE: str(req.release),
-            LABEL_GENERATION: str(req.generation),
-        }
-    )
-    if req.service.http_port:
-        labels[LABEL_PORT] = str(req.service.http_port)
-    return labels
 
 
 def _revision(labels: dict[str, str] | None) -> tuple[int, int]:
@@ -353,16 +337,8 @@ class SwarmBackend(DockerBackend):
     def _spec(self, req: ServiceRequest, *, replicas: int, key: str) -> dict[str, Any]:
         """The create/update arguments of the SDK for ``req`` (the same every time for the same input)."""
         svc = req.service
-        labels = _labels(req)
-        mounts = [
-            docker.types.Mount(
-                target=v.target,
-                source=v.source if v.bind else req.volumes.get(v.source, v.source),
-                type="bind" if v.bind else "volume",
-                read_only=v.read_only,
-            )
-            for v in svc.volumes
-        ]
+        labels = instance_labels(req)
+        mounts = volume_mounts(svc, req.volumes)
         hc = svc.healthcheck
         container = docker.types.ContainerSpec(
             image=req.image,
