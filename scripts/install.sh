@@ -52,6 +52,17 @@ if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
   done
 fi
 
+# Caddy opens a new listening socket for each route change (SO_REUSEPORT) and closes the old one; this
+# kernel switch (Linux >= 5.14) hands the connections queued on the old socket over instead of resetting
+# them. The router turns it on at start too; the file keeps it across reboots.
+if [ "$(id -u)" -eq 0 ] && [ -e /proc/sys/net/ipv4/tcp_migrate_req ]; then
+  if [ ! -f /etc/sysctl.d/60-mypaas.conf ] && [ -d /etc/sysctl.d ]; then
+    log "keeping net.ipv4.tcp_migrate_req=1 (/etc/sysctl.d/60-mypaas.conf)"
+    echo "net.ipv4.tcp_migrate_req = 1" >/etc/sysctl.d/60-mypaas.conf
+  fi
+  echo 1 >/proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null || true
+fi
+
 # The Docker daemon: use systemd where it runs, else start dockerd in the background.
 if ! docker info >/dev/null 2>&1; then
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
