@@ -143,6 +143,44 @@ def test_alerts_fire_after_for_s_and_resolve(tmp_path: Path) -> None:
     assert set(sender.sent[0]) >= {"alert", "status", "app", "value", "threshold", "at"}
 
 
+def test_alert_state_survives_a_restart_of_the_manager(tmp_path: Path) -> None:
+    """What fired does not fire again after a restart; what held goes on counting from when it began;
+    what ended while the manager was down is resolved at the first evaluation."""
+    engine = open_engine(f"sqlite:///{tmp_path / 's.db'}")
+    metadata.create_all(engine)
+    store = RuleStore(engine)
+    store.add(Rule(name="down", kind="app_down", webhook="http://h/x", for_s=5))
+    now = [0.0]
+    sender, events = _Sender(), _Events()
+
+    def manager() -> Alerts:  # a fresh evaluator over the same database, as after a restart
+        return Alerts(store=store, sender=sender, events=events, clock=lambda: now[0])  # type: ignore[arg-type]
+
+    manager().evaluate(Facts(ready={"a": 0, "b": 0, "c": 1}))  # a and b down from t=0
+    now[0] = 6.0
+    first = manager()
+    first.evaluate(Facts(ready={"a": 0, "b": 1, "c": 1}))  # a has held 6 s: fires; b came back
+    assert [(p["app"], p["status"]) for p in sender.sent] == [("a", "firing")]
+    assert store.states() == {("down", "a"): (0.0, True)}
+
+    now[0] = 8.0
+    again = manager()
+    again.evaluate(Facts(ready={"a": 0, "b": 0, "c": 0}))  # a still down: no second firing
+    assert [(p["app"], p["status"]) for p in sender.sent] == [("a", "firing")]
+    assert again.firing() == [("down", "a")]
+
+    now[0] = 12.0
+    manager().evaluate(Facts(ready={"a": 1, "b": 0, "c": 0}))  # b and c down since t=8: not yet 5 s
+    assert [(p["app"], p["status"]) for p in sender.sent][1:] == [("a", "resolved")]
+    now[0] = 13.5
+    manager().evaluate(Facts(ready={"a": 1, "b": 0}))  # b held 5.5 s across restarts; c deleted meanwhile
+    assert [(p["app"], p["status"]) for p in sender.sent][2:] == [("b", "firing")]
+    assert set(store.states()) == {("down", "b")}
+
+    store.remove("down")  # a removed rule leaves no state behind
+    assert store.states() == {}
+
+
 def test_alert_rule_checks(tmp_path: Path) -> None:
     for bad, field in (
         ({"kind": "nope"}, "kind"),

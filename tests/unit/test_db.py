@@ -22,3 +22,17 @@ def test_open_store_migrates_once(tmp_path: Path) -> None:
     assert db.current_revision(engine) == db.SCHEMA_HEAD
     db.migrate(engine)  # at the head: nothing to do
     assert db.current_revision(engine) == db.SCHEMA_HEAD
+
+
+def test_the_migrations_make_exactly_the_tables_the_code_declares(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from mypaas.manager.models import Base
+    from mypaas.monitor.tables import metadata as monitor_metadata
+
+    db.open_store(tmp_path / "state.db")
+    engine = db.open_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), [Base.metadata, monitor_metadata])
+    assert diff == []

@@ -29,6 +29,7 @@ from mypaas.errors import Conflict, InvalidSpec, NotFound
 from mypaas.monitor.events import EventSink
 from mypaas.monitor.metrics import Sample
 from mypaas.monitor.tables import alert_rules as ar
+from mypaas.monitor.tables import alert_states as ast
 
 log = logging.getLogger("mypaas.alerts")
 
@@ -98,6 +99,21 @@ class RuleStore:
         with self._engine.begin() as conn:
             if not conn.execute(delete(ar).where(ar.c.name == name)).rowcount:
                 raise NotFound(f"no alert named {name!r}", field="name")
+            conn.execute(delete(ast).where(ast.c.rule == name))
+
+    def states(self) -> dict[tuple[str, str], tuple[float | None, bool]]:
+        """Where each (rule, target) stood when last saved: (since, firing)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(ast.c.rule, ast.c.target, ast.c.since, ast.c.firing))
+            return {(r.rule, r.target): (r.since, bool(r.firing)) for r in rows}
+
+    def save_state(self, rule: str, target: str, since: float | None, firing: bool) -> None:
+        """Keep a (rule, target)'s state; one that neither holds nor fires is forgotten."""
+        key = (ast.c.rule == rule) & (ast.c.target == target)
+        with self._engine.begin() as conn:
+            conn.execute(delete(ast).where(key))
+            if since is not None or firing:
+                conn.execute(insert(ast).values(rule=rule, target=target, since=since, firing=int(firing)))
 
 
 @dataclass
@@ -143,7 +159,11 @@ class _State:
 
 class Alerts:
     """The evaluator: ``evaluate(facts)`` fires a rule's target once its condition held ``for_s``, and
-    resolves it when the condition no longer holds (or the target is gone)."""
+    resolves it when the condition no longer holds (or the target is gone).
+
+    Each change of a target's state is saved in the store, so a restarted manager goes on where it
+    stopped: what fired already does not fire again, and what ended while it was down is resolved.
+    """
 
     def __init__(
         self, *, store: RuleStore, sender: Webhooks, events: EventSink, clock: Callable[[], float] = time.time
@@ -152,10 +172,21 @@ class Alerts:
         self._sender = sender
         self._events = events
         self._clock = clock
-        self._states: dict[tuple[str, str], _State] = {}
+        self._states: dict[tuple[str, str], _State] | None = None  # loaded at the first evaluation
+        self._lock = threading.Lock()  # the monitor evaluates while the API lists what fires
+
+    def _loaded(self) -> dict[tuple[str, str], _State]:
+        if self._states is None:
+            self._states = {k: _State(since, firing) for k, (since, firing) in self.store.states().items()}
+        return self._states
 
     def evaluate(self, facts: Facts) -> None:
+        with self._lock:
+            self._evaluate(facts)
+
+    def _evaluate(self, facts: Facts) -> None:
         now = self._clock()
+        states = self._loaded()
         live: set[tuple[str, str]] = set()
         rules = self.store.list()
         for rule in rules:
@@ -164,28 +195,33 @@ class Alerts:
                 live.add(key)
                 self._step(rule, target, value, over, now)
         by_name = {r.name: r for r in rules}
-        for key in [k for k in self._states if k not in live]:
-            state = self._states.pop(key)
+        for key in [k for k in states if k not in live]:
+            state = states.pop(key)
+            self.store.save_state(*key, since=None, firing=False)
             gone = by_name.get(key[0])
             if state.firing and gone is not None:  # the app went away: its alert is over
                 self._send(gone, key[1], "resolved", None, now)
 
     def firing(self) -> list[tuple[str, str]]:
-        return sorted(k for k, s in self._states.items() if s.firing)
+        with self._lock:
+            return sorted(k for k, s in self._loaded().items() if s.firing)
 
     def _step(self, rule: Rule, target: str, value: float, over: bool, now: float) -> None:
-        state = self._states.setdefault((rule.name, target), _State())
+        state = self._loaded().setdefault((rule.name, target), _State())
+        before = (state.since, state.firing)
         if not over:
             state.since = None
             if state.firing:
                 state.firing = False
                 self._send(rule, target, "resolved", value, now)
-            return
-        if state.since is None:
-            state.since = now
-        if not state.firing and now - state.since >= rule.for_s:
-            state.firing = True
-            self._send(rule, target, "firing", value, now)
+        else:
+            if state.since is None:
+                state.since = now
+            if not state.firing and now - state.since >= rule.for_s:
+                state.firing = True
+                self._send(rule, target, "firing", value, now)
+        if (state.since, state.firing) != before:
+            self.store.save_state(rule.name, target, state.since, state.firing)
 
     def _send(self, rule: Rule, target: str, status: str, value: float | None, now: float) -> None:
         app = target or None

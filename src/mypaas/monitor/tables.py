@@ -81,3 +81,15 @@ alert_rules = Table(
     Column("webhook", Text, nullable=False),
     Column("created_at", Float, nullable=False),
 )
+
+# Where each alert stands (see monitor/alerts.py), so a restarted manager neither fires again what it
+# fired already nor forgets how long a condition has held: one row per rule and target (an app, "" for
+# the platform, "host NAME") while the condition holds or the alert fires.
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("rule", String(63), primary_key=True),
+    Column("target", String(140), primary_key=True),
+    Column("since", Float, nullable=True),
+    Column("firing", Integer, nullable=False, default=0),
+)
