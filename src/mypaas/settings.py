@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     host_mem_pressure_pct: float = 95.0
     host_disk_pressure_pct: float = 95.0
     host_check_s: float = 30.0
+    # a host still short of memory this long after it was paused has one instance moved off, and
+    # another after each such wait (0 never: hosts are only paused)
+    host_evict_after_s: float = 60.0
     registry_keep_releases: int = 10
     registry_enabled: bool = True
     mirror_addr: str = "127.0.0.1:5001"

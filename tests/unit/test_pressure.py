@@ -8,7 +8,15 @@ import pytest
 
 from mypaas.errors import BackendError
 from mypaas.iaas.base import CommandResult
-from mypaas.manager.pressure import CHECK, HostPressure, Usage, parse_usage
+from mypaas.manager.pressure import (
+    CHECK,
+    Evictable,
+    HostPressure,
+    Usage,
+    evict_command,
+    parse_usage,
+    pick_victim,
+)
 
 MEMINFO = "MemTotal:       1000 kB\nMemFree:         100 kB\nMemAvailable:    250 kB\n"
 DF = "Filesystem     1024-blocks     Used Available Capacity Mounted on\n/dev/sda1 100 42 58 42% /\n"
@@ -50,7 +58,16 @@ class FakeHosts:
         self.calls: list[tuple[str, str]] = []
 
     def list(self) -> list[dict[str, Any]]:
-        return [{"name": n, "state": st, "driver": "ssh"} for n, st in self.hosts.items()]
+        return [
+            {
+                "name": n,
+                "state": st,
+                "driver": "ssh",
+                "availability": "active" if st == "ready" else "pause",
+                "node_id": f"node-{n}",
+            }
+            for n, st in self.hosts.items()
+        ]
 
     def machine(self, name: str) -> FakeMachine:
         if name not in self.out:
@@ -85,7 +102,7 @@ def usage_text(mem_pct: float, disk_pct: int) -> str:
 def test_a_host_short_of_memory_is_paused_then_let_go_with_hysteresis() -> None:
     hosts = FakeHosts({"h1": "ready"}, {"h1": usage_text(97, 10)})
     events = Events()
-    pressure = HostPressure(hosts, events, mem_pct=95, disk_pct=95, relief=5)
+    pressure = HostPressure(hosts, events, mem_pct=95, disk_pct=95)
     pressure.check()
     assert hosts.hosts["h1"] == "pressure"
     assert hosts.calls[0][0] == "pause" and "memory (97% used)" in hosts.calls[0][1]
@@ -110,3 +127,103 @@ def test_disk_counts_too_and_unreachable_or_busy_hosts_are_skipped() -> None:
     assert hosts.hosts == {"full": "pressure", "gone": "ready", "down": "down", "drained": "drained"}
     assert "disk (99% used)" in hosts.calls[0][1]
     assert len(events.kinds) == 1
+
+
+TASK = "a" * 25
+
+
+def candidates(*specs: tuple[str, int, int]) -> list[Evictable]:
+    return [
+        Evictable(
+            task=chr(ord("a") + i) * 25,
+            name=name,
+            app="shop",
+            service=name.split(".")[0],
+            mem_bytes=mem,
+            replicas=n,
+        )
+        for i, (name, mem, n) in enumerate(specs)
+    ]
+
+
+def test_pick_victim_prefers_services_with_other_replicas_then_the_largest() -> None:
+    assert pick_victim([]) is None
+    found = candidates(("db.1", 900, 1), ("web.1", 100, 3), ("web.2", 300, 3))
+    assert pick_victim(found) == found[2]
+    assert pick_victim(found[:1]) == found[0]  # a single replica goes too when nothing else is there
+
+
+def test_evict_command_finds_the_task_container_and_refuses_odd_ids() -> None:
+    argv = evict_command(TASK)
+    assert argv[:2] == ["sh", "-c"] and f"label=com.docker.swarm.task.id={TASK}" in argv[2]
+    assert "docker stop --time 10" in argv[2]
+    with pytest.raises(ValueError):
+        evict_command("x; rm -rf /")
+
+
+def test_a_host_still_short_of_memory_has_one_instance_moved_off_per_wait() -> None:
+    hosts = FakeHosts({"h1": "ready", "h2": "ready"}, {"h1": usage_text(97, 10), "h2": usage_text(20, 10)})
+    events = Events()
+    now = [0.0]
+    on_h1 = candidates(("web.1", 100, 2), ("web.2", 500, 2))
+    asked: list[str] = []
+
+    def instances_on(node: str) -> list[Evictable]:
+        asked.append(node)
+        return list(on_h1)
+
+    pressure = HostPressure(
+        hosts,
+        events,
+        mem_pct=95,
+        disk_pct=95,
+        evict_after_s=30,
+        instances_on=instances_on,
+        clock=lambda: now[0],
+    )
+    pressure.check()  # paused now; the wait starts
+    assert hosts.hosts["h1"] == "pressure" and asked == []
+    now[0] = 29.0
+    pressure.check()
+    assert not any(k == "instance_evicted" for k, _ in events.kinds)
+    now[0] = 31.0
+    pressure.check()
+    assert asked == ["node-h1"]
+    stops = [m.ran for m in hosts.machines if any(a[0] == "sh" and "docker stop" in a[2] for a in m.ran)]
+    assert len(stops) == 1 and on_h1[1].task in stops[0][0][2]  # the larger one
+    assert ("instance_evicted", "web.2 moved off host h1, which is short of memory") in events.kinds
+    on_h1.pop()
+    now[0] = 40.0
+    pressure.check()  # the next eviction waits again
+    assert [k for k, _ in events.kinds].count("instance_evicted") == 1
+    hosts.out["h1"] = usage_text(50, 10)
+    now[0] = 80.0
+    pressure.check()  # recovered: let go, nothing more moved
+    assert hosts.hosts["h1"] == "ready"
+    assert [k for k, _ in events.kinds].count("instance_evicted") == 1
+
+
+def test_nothing_is_moved_while_no_other_host_takes_instances_or_only_disk_is_short() -> None:
+    hosts = FakeHosts({"h1": "ready", "h2": "ready"}, {"h1": usage_text(97, 10), "h2": usage_text(96, 10)})
+    events = Events()
+    now = [0.0]
+    pressure = HostPressure(
+        hosts,
+        events,
+        mem_pct=95,
+        disk_pct=95,
+        evict_after_s=1,
+        instances_on=lambda node: candidates(("web.1", 100, 2)),
+        clock=lambda: now[0],
+    )
+    pressure.check()
+    now[0] = 5.0
+    pressure.check()  # both paused: moving an instance would leave it nowhere to go
+    assert hosts.hosts == {"h1": "pressure", "h2": "pressure"}
+    assert not any(k == "instance_evicted" for k, _ in events.kinds)
+
+    hosts.out = {"h1": usage_text(10, 99), "h2": usage_text(10, 10)}
+    hosts.hosts = {"h1": "pressure", "h2": "ready"}
+    now[0] = 50.0
+    pressure.check()  # short of disk only: moving an instance would not free the disk
+    assert not any(k == "instance_evicted" for k, _ in events.kinds)

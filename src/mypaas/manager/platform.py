@@ -7,6 +7,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mypaas.build.base import BASE_REF, ensure_base_image
 from mypaas.composer.base import Backend
 from mypaas.composer.nodes import SwarmNodes
+from mypaas.domain import InstanceState
 from mypaas.errors import Conflict, MyPaasError
 from mypaas.iaas.local import LocalEngineConfig
 from mypaas.manager.apps import Apps
@@ -29,7 +31,7 @@ from mypaas.manager.mirror import Mirror
 from mypaas.manager.models import AppRow, Meta, OperationRow
 from mypaas.manager.monitoring import Monitoring
 from mypaas.manager.operations import Operations
-from mypaas.manager.pressure import HostPressure
+from mypaas.manager.pressure import Evictable, HostPressure
 from mypaas.manager.reconcile import Reconciler, Router
 from mypaas.registry.distribution import Distribution, TokenAuth
 from mypaas.registry.tokens import TokenIssuer
@@ -148,6 +150,8 @@ class Platform:
             self.monitoring.events,
             mem_pct=settings.host_mem_pressure_pct,
             disk_pct=settings.host_disk_pressure_pct,
+            evict_after_s=settings.host_evict_after_s,
+            instances_on=self._instances_on if settings.host_evict_after_s > 0 else None,
         )
         self.automation.hosts_down = lambda: {n: st == "down" for n, st in self._host_states.items()}
         self.started_at = time.time()
@@ -200,6 +204,29 @@ class Platform:
                 if inst.node:
                     counts[inst.node] = counts.get(inst.node, 0) + 1
         return counts
+
+    def _instances_on(self, node_id: str) -> list[Evictable]:
+        """The running instances of Swarm node ``node_id``, weighed for eviction (the loop's last view)."""
+        running = [
+            inst
+            for insts in self.reconciler.observed.instances.values()
+            for inst in insts
+            if inst.state in (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALTHY)
+        ]
+        replicas = Counter((inst.app, inst.service) for inst in running)
+        memory = self.monitoring.memory
+        return [
+            Evictable(
+                task=inst.id,
+                name=inst.name,
+                app=inst.app,
+                service=inst.service,
+                mem_bytes=memory.get(inst.name, 0),
+                replicas=replicas[inst.app, inst.service],
+            )
+            for inst in running
+            if inst.node == node_id
+        ]
 
     def _on_cluster(self) -> None:
         """The platform just became a cluster. This engine runs tasks too: it pulls from the

@@ -1,22 +1,62 @@
 """Hosts short of memory or disk: checked over each host's own connection (SSH, or this machine),
-paused in the Swarm while short (no new instances placed there; the running ones stay) and let go
-again once they recover. Each change is an event of the platform."""
+paused in the Swarm while short (no new instances placed there) and let go again once they recover.
+
+A host still short of memory ``evict_after_s`` after it was paused (or after its last eviction) has
+one instance moved off, as a kubelet evicts a pod: its container is stopped on the host and Swarm,
+which places nothing on a paused host, starts the replacement on another one. Replicas of services
+with more than one are taken first, the largest in memory first; nothing is moved while no other host
+takes new instances. Each change is an event (of the platform, or of the evicted instance's app).
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mypaas.errors import MyPaasError
-from mypaas.iaas.base import Machine
+from mypaas.iaas.base import Machine, run_checked
 from mypaas.monitor.events import EventSink
 
 log = logging.getLogger("mypaas.pressure")
 
 # One round trip: memory from /proc/meminfo, then the disk holding the engine's data.
 CHECK = ["sh", "-c", "cat /proc/meminfo; df -P /var/lib/docker 2>/dev/null || df -P /"]
+
+
+# Swarm's task ids; the container of a task carries its id as a label.
+_TASK_ID = re.compile(r"^[a-z0-9]{25}$")
+STOP_GRACE_S = 10  # the evicted container's time to stop cleanly (SIGTERM, then SIGKILL)
+
+
+@dataclass(frozen=True)
+class Evictable:
+    """An instance running on a host, as eviction weighs it."""
+
+    task: str  # the Swarm task id
+    name: str
+    app: str
+    service: str
+    mem_bytes: int  # from the monitor's last sample (0: not sampled yet)
+    replicas: int  # running replicas of its service on all hosts
+
+
+def pick_victim(candidates: list[Evictable]) -> Evictable | None:
+    """The instance to move first: a replica of a service that has others, the largest first."""
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (c.replicas > 1, c.mem_bytes, c.name))
+
+
+def evict_command(task: str) -> list[str]:
+    """Stop the container of Swarm task ``task`` on the host it runs on."""
+    if not _TASK_ID.match(task):
+        raise ValueError(f"not a Swarm task id: {task!r}")
+    found = f"docker ps -q --filter label=com.docker.swarm.task.id={task}"
+    return ["sh", "-c", f'ids=$({found}); [ -n "$ids" ] && docker stop --time {STOP_GRACE_S} $ids']
 
 
 @dataclass(frozen=True)
@@ -55,6 +95,8 @@ class HostControl(Protocol):
 class HostPressure:
     """One ``check()`` looks at every ready (or pressured) host once."""
 
+    relief = 5.0  # percentage points under the line before a host is let go again
+
     def __init__(
         self,
         hosts: HostControl,
@@ -62,19 +104,28 @@ class HostPressure:
         *,
         mem_pct: float,
         disk_pct: float,
-        relief: float = 5.0,
+        evict_after_s: float = 60.0,
+        instances_on: Callable[[str], list[Evictable]] | None = None,
         usage: Callable[[Machine], Usage] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._hosts = hosts
         self._events = events
         self.mem_pct = mem_pct
         self.disk_pct = disk_pct
-        self.relief = relief  # percentage points under the line before a host is let go again
+        self.evict_after_s = evict_after_s
+        self._instances_on = instances_on  # node id -> its instances (None: never evict)
         self._usage = usage or _read_usage
+        self._clock = clock
         self.last: dict[str, Usage] = {}
+        self._waiting: dict[str, float] = {}  # paused host -> since when its next eviction is due
 
     def check(self) -> None:
-        for host in self._hosts.list():
+        listed = self._hosts.list()
+        takers = {
+            str(h["name"]) for h in listed if h.get("state") == "ready" and h.get("availability") == "active"
+        }
+        for host in listed:
             if host.get("state") not in ("ready", "pressure") or host.get("driver") == "unmanaged":
                 continue
             name = str(host["name"])
@@ -85,7 +136,13 @@ class HostPressure:
                 continue
             self.last[name] = usage
             try:
-                self._act(name, str(host["state"]), usage)
+                state = self._act(name, str(host["state"]), usage)
+                if state != "ready":
+                    takers.discard(name)
+                if state == "pressure" and usage.mem_pct >= self.mem_pct:
+                    self._maybe_evict(name, str(host.get("node_id") or ""), takers - {name})
+                else:
+                    self._waiting.pop(name, None)
             except MyPaasError as exc:
                 log.warning("host %s: %s", name, exc.message)
 
@@ -96,15 +153,46 @@ class HostPressure:
         finally:
             machine.close()
 
-    def _act(self, name: str, state: str, usage: Usage) -> None:
+    def _act(self, name: str, state: str, usage: Usage) -> str:
+        """Pause or let go the host as its usage says; return its state now."""
         short = self._short(usage, margin=0.0)
         if state == "ready" and short:
             why = f"short of {short}: no new instances placed here until it recovers"
             self._hosts.pause_for_pressure(name, why)
             self._events.record(None, "host_pressure", f"host {name} is {why}", _data(name, usage))
-        elif state == "pressure" and not self._short(usage, margin=self.relief):
+            return "pressure"
+        if state == "pressure" and not self._short(usage, margin=self.relief):
             self._hosts.activate(name)
             self._events.record(None, "host_relieved", f"host {name} recovered", _data(name, usage))
+            return "ready"
+        return state
+
+    def _maybe_evict(self, name: str, node_id: str, takers: set[str]) -> None:
+        """Move one instance off a host still short of memory, once ``evict_after_s`` has passed."""
+        now = self._clock()
+        since = self._waiting.setdefault(name, now)
+        if self._instances_on is None or not node_id or now - since < self.evict_after_s:
+            return
+        victim = pick_victim(self._instances_on(node_id))
+        if victim is None:
+            return
+        if not takers:
+            log.info("host %s is short of memory but no other host takes instances: nothing moved", name)
+            return
+        machine = self._hosts.machine(name)
+        try:
+            run_checked(
+                machine, evict_command(victim.task), what=f"stopping {victim.name}", timeout=STOP_GRACE_S + 20
+            )
+        finally:
+            machine.close()
+        self._waiting[name] = now  # the next one only after the host had time to recover
+        self._events.record(
+            victim.app,
+            "instance_evicted",
+            f"{victim.name} moved off host {name}, which is short of memory",
+            {"host": name, "instance": victim.name, "service": victim.service, "mem_bytes": victim.mem_bytes},
+        )
 
     def _short(self, usage: Usage, margin: float) -> str:
         """What the host is short of (empty: nothing), with ``margin`` points of hysteresis."""
