@@ -88,4 +88,8 @@ def test_instances_on_other_hosts_have_figures(cl: tuple[Platform, Any], tmp_pat
     assert f'mypaas_instance_memory_bytes{{app="far",service="burn",instance="{burner_name}"' in text
     table = p.cli("metrics", "far", check=True).out
     assert "burn" in table and "web" in table
+    hosts_now = {h["name"]: h for h in p.api("GET", "/api/v1/metrics/now")["hosts"]}
+    assert workers <= set(hosts_now) and all(hosts_now[w]["state"] == "ready" for w in workers)
+    frame = p.cli("top", "--once", check=True).out
+    assert "HOST" in frame and all(w in frame for w in workers)
     print(f"figures of the other hosts' instances within {elapsed:.1f}s")

@@ -97,6 +97,14 @@ def test_requests_errors_and_latency_reach_metrics_and_the_error_rate_alert(
     resolved = kit.wait_until(lambda: receiver.find(name, "resolved"), timeout=15)
     assert resolved["app"] == app
 
+    def now_busy() -> dict[str, Any] | None:  # the newest interval's figures, as `mypaas top` shows them
+        platform.get(app, "/")
+        figures: dict[str, Any] | None = platform.api("GET", "/api/v1/metrics/now")["requests"].get(app)
+        return figures if figures and figures["rps"] > 0 else None
+
+    busy_now = kit.wait_until(now_busy, timeout=10, interval=0.2)
+    assert busy_now["latency_p95_ms"] is not None and busy_now["error_pct"] is not None
+
     data = platform.cli("metrics", app, "--json", check=True).json()
     busy = [x for x in data["requests"] if x["requests"]]
     assert all(x["latency_ms"] > 0 and x["latency_p95_ms"] > 0 for x in busy)

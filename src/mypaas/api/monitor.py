@@ -11,6 +11,8 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import PlainTextResponse
 
 from mypaas.api.app import User  # app.py imports this module only once it is loaded
+from mypaas.errors import MyPaasError
+from mypaas.manager.hosts import SWARM
 from mypaas.manager.platform import Platform
 from mypaas.monitor import prometheus
 from mypaas.monitor.events import parse_duration
@@ -47,13 +49,25 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
 
     @v1.get("/metrics/now", tags=["monitor"])
     def now(_: User) -> dict[str, Any]:
-        """The newest sample of every instance and of the host."""
+        """The newest sample of every instance and of this machine; the router's figures of each app
+        over the last interval (``requests``: rps, error %, mean and p95 latency in ms); on a cluster,
+        each host with its state, instances and memory/disk use as last checked (``hosts``)."""
         latest = dict(monitoring.sampler.latest)
         host = latest.pop("host", None)
         return {
             "interval_s": monitoring.sampler.interval_s,
             "host": dataclasses.asdict(host) if host else None,
             "instances": [dataclasses.asdict(s) for s in latest.values()],
+            "requests": {
+                app: {
+                    "rps": round(f.rps, 3),
+                    "error_pct": None if f.error_pct is None else round(f.error_pct, 2),
+                    "latency_ms": f.latency_ms,
+                    "latency_p95_ms": f.latency_p95_ms,
+                }
+                for app, f in dict(monitoring.requests.latest).items()
+            },
+            "hosts": _hosts_now(platform),
         }
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["monitor"])
@@ -72,3 +86,29 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
             monitoring.sampler.latest, platform=figures, requests=monitoring.requests.snapshot()
         )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _hosts_now(platform: Platform) -> list[dict[str, Any]]:
+    """A cluster's hosts for `mypaas top` (none on one machine, or while the engine does not answer)."""
+    if platform.hosts.mode() != SWARM:
+        return []
+    try:
+        listed = platform.hosts.list()
+    except MyPaasError:
+        return []
+    usage = dict(platform.pressure.last)
+    out = []
+    for h in listed:
+        checked = usage.get(str(h["name"]))
+        out.append(
+            {
+                "name": h["name"],
+                "state": h["state"],
+                "instances": h["instances"],
+                "cpus": h["cpus"],
+                "memory_bytes": h["memory_bytes"],
+                "mem_pct": round(checked.mem_pct, 1) if checked else None,
+                "disk_pct": checked.disk_pct if checked else None,
+            }
+        )
+    return out

@@ -172,7 +172,8 @@ def top(
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes.")] = 2.0,
 ) -> None:
-    """A live view of every app's CPU, memory and network, and of the host (Ctrl-C to quit)."""
+    """A live view of every app's CPU, memory, network and requests (the router's requests/s, error %
+    and p95 latency), of this machine and, on a cluster, of every host (Ctrl-C to quit)."""
     from rich.console import Console
     from rich.live import Live
 
@@ -207,10 +208,25 @@ def _frame(now: dict[str, Any]) -> RenderableType:
         figures["instances"] += 1
         for key in ("cpu_pct", "mem_bytes", "rx_rate", "tx_rate", "read_rate", "write_rate", "restarts"):
             figures[key] += inst[key] or 0
+    requests: dict[str, dict[str, Any]] = now.get("requests") or {}
     grid = Table(box=None, pad_edge=False)
-    for column in ("APP", "INST", "CPU", "MEM", "NET IN", "NET OUT", "DISK R/W", "RESTARTS"):
+    columns = (
+        "APP",
+        "INST",
+        "CPU",
+        "MEM",
+        "NET IN",
+        "NET OUT",
+        "DISK R/W",
+        "RESTARTS",
+        "REQ/S",
+        "ERR",
+        "P95",
+    )
+    for column in columns:
         grid.add_column(column, justify="left" if column == "APP" else "right")
     for app, f in sorted(apps.items(), key=lambda item: -item[1]["cpu_pct"]):
+        r = requests.get(app) or {}
         grid.add_row(
             app,
             str(int(f["instances"])),
@@ -220,5 +236,24 @@ def _frame(now: dict[str, Any]) -> RenderableType:
             f"{size(f['tx_rate'])}/s",
             f"{size(f['read_rate'])}/{size(f['write_rate'])}",
             str(int(f["restarts"])),
+            f"{r['rps']:.1f}" if r else "-",
+            f"{r['error_pct']:.1f}%" if r.get("error_pct") is not None else "-",
+            f"{r['latency_p95_ms']:.0f}ms" if r.get("latency_p95_ms") is not None else "-",
         )
-    return Group(header, grid)
+    hosts = now.get("hosts") or []
+    if not hosts:
+        return Group(header, grid)
+    machines = Table(box=None, pad_edge=False)
+    for column in ("HOST", "STATE", "INST", "CPUS", "MEM", "MEM USED", "DISK USED"):
+        machines.add_column(column, justify="left" if column in ("HOST", "STATE") else "right")
+    for h in hosts:
+        machines.add_row(
+            h["name"],
+            h["state"],
+            str(h["instances"]),
+            str(h["cpus"] or "-"),
+            size(h["memory_bytes"] or 0) if h["memory_bytes"] else "-",
+            f"{h['mem_pct']:.0f}%" if h["mem_pct"] is not None else "-",
+            f"{h['disk_pct']:.0f}%" if h["disk_pct"] is not None else "-",
+        )
+    return Group(header, grid, Text(""), machines)

@@ -72,7 +72,6 @@ class Monitoring:
         self._states: dict[str, Instance] = {}
         self._engine_down = False
         self._rounds_to_rollup = 0
-        self.memory: dict[str, int] = {}  # instance name -> bytes in use, from the last round
         self.listeners: list[Callable[[list[Sample]], None]] = []  # e.g. the autoscaler's CPU window
         self.request_listeners: list[Callable[[list[RequestFigures]], None]] = []  # its request window
         reconciler.events = self.events
@@ -159,7 +158,6 @@ class Monitoring:
 
     def _stored(self, samples: list[Sample]) -> None:
         self._check_engine()
-        self.memory = {s.instance: s.mem_bytes for s in samples if s.app}
         figures = self._read_requests()
         for listener in self.listeners:
             try:

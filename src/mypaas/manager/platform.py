@@ -214,14 +214,14 @@ class Platform:
             if inst.state in (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALTHY)
         ]
         replicas = Counter((inst.app, inst.service) for inst in running)
-        memory = self.monitoring.memory
+        latest = self.monitoring.sampler.latest  # instance id -> its newest sample
         return [
             Evictable(
                 task=inst.id,
                 name=inst.name,
                 app=inst.app,
                 service=inst.service,
-                mem_bytes=memory.get(inst.name, 0),
+                mem_bytes=latest[inst.id].mem_bytes if inst.id in latest else 0,
                 replicas=replicas[inst.app, inst.service],
             )
             for inst in running
