@@ -170,6 +170,23 @@ def test_placement_by_host_label(cl: tuple[Platform, Any], tmp_path: Path) -> No
     assert hosts(p)[east.name]["labels"] == {}
 
 
+def test_a_service_with_a_volume_stays_on_the_managers_host(cl: tuple[Platform, Any], tmp_path: Path) -> None:
+    """A volume is a folder on one host: replicas that mount one all run where the app's volumes live
+    (this machine), rather than each on an empty copy elsewhere."""
+    p, cluster = cl
+    path = tmp_path / "vol.yml"
+    path.write_text(
+        "services:\n  web:\n    image: mypaas-test/cl-web:1\n    expose: [80]\n"
+        "    volumes: [data:/data]\n    deploy: {replicas: 2}\nvolumes:\n  data: {}\n"
+    )
+    p.cli("deploy", "vol", "-f", str(path), check=True)
+    assert wait_until(lambda: len(ready_hosts(p, "vol")) == 2, timeout=30)
+    manager = next(name for name, h in hosts(p).items() if h["role"] == "manager")
+    assert manager not in {h.name for h in cluster.hosts}
+    assert ready_hosts(p, "vol") == [manager, manager]
+    p.cli("rm", "vol", "--yes", check=True)
+
+
 def test_a_rolling_update_keeps_serving(cl: tuple[Platform, Any], tmp_path: Path) -> None:
     p, _ = cl
     with Loop(p, "spread") as loop:

@@ -371,10 +371,7 @@ class SwarmBackend(DockerBackend):
             restart_policy=docker.types.RestartPolicy(
                 condition=condition, delay=int(self._restart_delay_s * _NS), max_attempts=0
             ),
-            placement=docker.types.Placement(
-                constraints=list(req.constraints) + list(svc.placement) or None,
-                preferences=None,
-            ),
+            placement=docker.types.Placement(constraints=self._constraints(req) or None, preferences=None),
             log_driver={"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}},
             networks=[{"Target": net, "Aliases": [svc.name]} for net in req.networks],
         )
@@ -413,6 +410,15 @@ class SwarmBackend(DockerBackend):
             # the SDK's EndpointSpec cannot say "host mode, any port": the engine's own JSON instead
             "endpoint_spec": {"Mode": "vip" if self._ipvs else "dnsrr", "Ports": ports},
         }
+
+    def _constraints(self, req: ServiceRequest) -> list[str]:
+        """Where the service's tasks may run. A volume (named, or a host path) is a folder on one
+        host: a service that mounts one and says nowhere else runs on this machine, where the app's
+        volumes were made (also before it became a cluster), so its tasks never start on an empty copy."""
+        constraints = [*req.constraints, *req.service.placement]
+        if req.service.volumes and not constraints:
+            constraints.append(f"node.id=={self._local_node()}")
+        return constraints
 
     def remove_service(self, service_id: str) -> None:
         try:
