@@ -151,6 +151,11 @@ def test_pick_victim_prefers_services_with_other_replicas_then_the_largest() -> 
     found = candidates(("db.1", 900, 1), ("web.1", 100, 3), ("web.2", 300, 3))
     assert pick_victim(found) == found[2]
     assert pick_victim(found[:1]) == found[0]  # a single replica goes too when nothing else is there
+    held = Evictable(
+        task=TASK, name="db.1", app="shop", service="db", mem_bytes=10**9, replicas=3, movable=False
+    )
+    assert pick_victim([held, found[1]]) == found[1]
+    assert pick_victim([held]) is None  # pinned to its host (a volume): stopping it would not move it
 
 
 def test_evict_command_finds_the_task_container_and_refuses_odd_ids() -> None:

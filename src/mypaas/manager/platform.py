@@ -33,9 +33,12 @@ from mypaas.manager.monitoring import Monitoring
 from mypaas.manager.operations import Operations
 from mypaas.manager.pressure import Evictable, HostPressure
 from mypaas.manager.reconcile import Reconciler, Router
+from mypaas.manager.state import load_desired
 from mypaas.registry.distribution import Distribution, TokenAuth
 from mypaas.registry.tokens import TokenIssuer
 from mypaas.settings import Settings
+
+PINNED = ("node.id==", "node.hostname==")  # placement constraints that name one host
 
 log = logging.getLogger("mypaas.manager")
 
@@ -215,6 +218,15 @@ class Platform:
         ]
         replicas = Counter((inst.app, inst.service) for inst in running)
         latest = self.monitoring.sampler.latest  # instance id -> its newest sample
+        with self.sessions() as s:
+            desired, _ = load_desired(s)
+        held = {  # services that run only where they are: on their volumes' host, or pinned to one
+            (app.name, svc.name)
+            for app in desired.values()
+            if app.spec is not None
+            for svc in app.spec.services.values()
+            if svc.volumes or any(c.replace(" ", "").startswith(PINNED) for c in svc.placement)
+        }
         return [
             Evictable(
                 task=inst.id,
@@ -223,6 +235,7 @@ class Platform:
                 service=inst.service,
                 mem_bytes=latest[inst.id].mem_bytes if inst.id in latest else 0,
                 replicas=replicas[inst.app, inst.service],
+                movable=(inst.app, inst.service) not in held,
             )
             for inst in running
             if inst.node == node_id

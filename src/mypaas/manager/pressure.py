@@ -42,13 +42,16 @@ class Evictable:
     service: str
     mem_bytes: int  # from the monitor's last sample (0: not sampled yet)
     replicas: int  # running replicas of its service on all hosts
+    movable: bool = True  # False: its service is held to its host (a volume, or pinned to it)
 
 
 def pick_victim(candidates: list[Evictable]) -> Evictable | None:
-    """The instance to move first: a replica of a service that has others, the largest first."""
-    if not candidates:
+    """The instance to move first: a replica of a service that has others, the largest first. One
+    whose service cannot run elsewhere is never taken: stopping it would only stop it."""
+    movable = [c for c in candidates if c.movable]
+    if not movable:
         return None
-    return max(candidates, key=lambda c: (c.replicas > 1, c.mem_bytes, c.name))
+    return max(movable, key=lambda c: (c.replicas > 1, c.mem_bytes, c.name))
 
 
 def evict_command(task: str) -> list[str]:
