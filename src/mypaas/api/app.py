@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mypaas import __version__
+from mypaas.api.longpoll import long_poll
 from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
 from mypaas.domain import AppSpec, BuildSpec, Instance, InstanceState, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, NotSupported, Unauthorized
@@ -24,6 +25,7 @@ from mypaas.manager.apps import DeployRequest
 from mypaas.manager.compose import parse_compose, single_image_spec
 from mypaas.manager.images import Images
 from mypaas.manager.models import OperationRow
+from mypaas.manager.operations import TERMINAL
 from mypaas.manager.platform import Platform
 from mypaas.settings import Settings
 from mypaas.web.status import render_status
@@ -155,17 +157,20 @@ def _platform_routes(v1: APIRouter, platform: Platform) -> None:
         return {"pass_ms": round((time.perf_counter() - start) * 1000, 2), "more_work": again}
 
     @v1.get("/operations/{op_id}", tags=["operations"])
-    def operation(
+    async def operation(
         op_id: str,
         _: User,
         wait: Annotated[float, Query(ge=0, le=60)] = 0,
         log_offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
         """An operation; with ``wait``, held until it finishes or its log grows past ``log_offset``."""
-        if wait:
-            op = platform.operations.wait(op_id, wait, log_offset=log_offset)
-        else:
-            op = platform.operations.get(op_id)
+        ops = platform.operations
+        op = await long_poll(
+            lambda: ops.get(op_id),
+            lambda op: op.status in TERMINAL or len(op.log) > log_offset,
+            lambda: ops.version,
+            wait,
+        )
         return op_dict(op, log_offset)
 
 

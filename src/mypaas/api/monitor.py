@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import PlainTextResponse
 
 from mypaas.api.app import User  # app.py imports this module only once it is loaded
+from mypaas.api.longpoll import long_poll
 from mypaas.errors import MyPaasError
 from mypaas.manager.hosts import SWARM
 from mypaas.manager.platform import Platform
@@ -22,7 +23,7 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
     monitoring = platform.monitoring
 
     @v1.get("/events", tags=["monitor"])
-    def events(
+    async def events(
         _: User,
         app: str | None = None,
         since: str | None = None,
@@ -33,11 +34,13 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
         """Events, oldest first (the newest ``limit``). With ``after`` (an event id) and ``wait``, held
         until newer events arrive or ``wait`` seconds pass: a client follows the log this way."""
         log = monitoring.events
-        if after is not None and wait:
-            found = log.wait(after=after, timeout=wait, app=app, limit=limit)
-        else:
-            start = time.time() - parse_duration(since) if since else None
-            found = log.query(app=app, since=start, after=after, limit=limit)
+        start = time.time() - parse_duration(since) if since else None
+        found = await long_poll(
+            lambda: log.query(app=app, since=start, after=after, limit=limit),
+            bool,
+            lambda: log.version,
+            wait if after is not None else 0,
+        )
         return [e.to_dict() for e in found]
 
     @v1.get("/apps/{name}/metrics", tags=["monitor"])

@@ -30,6 +30,11 @@ class Operations:
         session.add(op)
         return op
 
+    @property
+    def version(self) -> int:
+        """Bumped by every change of an operation (for waiters that poll rather than block)."""
+        return self._version
+
     def notify(self) -> None:
         with self._changed:
             self._version += 1

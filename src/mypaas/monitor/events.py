@@ -165,6 +165,11 @@ class EventLog:
             for r in reversed(rows)
         ]
 
+    @property
+    def version(self) -> int:
+        """Bumped by every flush that wrote events (for waiters that poll rather than block)."""
+        return self._version
+
     def wait(self, *, after: int, timeout: float, app: str | None = None, limit: int = 100) -> list[Event]:
         """Events newer than ``after``; if none yet, wait up to ``timeout`` for some (long poll)."""
         deadline = time.monotonic() + timeout
