@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mypaas.api.longpoll import long_poll
+from mypaas.changes import Changes
 
 FOLLOWERS = 60  # more than the thread pool's 40 threads
 
@@ -35,31 +36,30 @@ def test_many_followers_do_not_hold_up_other_requests(api: TestClient) -> None:
     assert done[0][0] == "apps", "a plain request waited for the long polls to give up their threads"
 
 
-def test_long_poll_returns_at_once_when_ready_and_at_the_deadline_otherwise() -> None:
+def test_long_poll_returns_at_once_when_ready_and_reads_again_only_after_a_change() -> None:
     import asyncio
 
-    version = [0]
+    changes = Changes()
+    value = [0]
     reads: list[int] = []
 
     def fetch() -> int:
-        reads.append(version[0])
-        return version[0]
+        reads.append(value[0])
+        return value[0]
 
-    assert asyncio.run(long_poll(fetch, lambda v: v > 0, lambda: version[0], 0)) == 0  # no wait: one read
+    assert asyncio.run(long_poll(fetch, lambda v: v > 0, changes, 0)) == 0  # no wait: one read
+    assert asyncio.run(long_poll(fetch, lambda v: v > 0, changes, 0.2)) == 0  # nothing changed: the deadline
 
-    async def bump_later() -> int:
-        async def bump() -> None:
-            await asyncio.sleep(0.2)
-            version[0] = 1
-
-        task = asyncio.create_task(bump())
-        found = await long_poll(fetch, lambda v: v > 0, lambda: version[0], 5)
-        await task
-        return found
+    def change_later() -> None:
+        time.sleep(0.2)
+        value[0] = 1
+        changes.bump()  # from another thread, as the reconcile loop or the event writer does
 
     reads.clear()
-    assert asyncio.run(bump_later()) == 1
-    assert reads == [0, 1]  # read again only once the counter moved
+    threading.Thread(target=change_later).start()
+    assert asyncio.run(long_poll(fetch, lambda v: v > 0, changes, 5)) == 1
+    assert reads == [0, 1]  # read again only once something changed
+    assert not changes._watchers  # the waiter stopped watching
 
 
 @pytest.mark.parametrize("wait", [0, 0.3])

@@ -168,7 +168,7 @@ def _platform_routes(v1: APIRouter, platform: Platform) -> None:
         op = await long_poll(
             lambda: ops.get(op_id),
             lambda op: op.status in TERMINAL or len(op.log) > log_offset,
-            lambda: ops.version,
+            ops.changes,
             wait,
         )
         return op_dict(op, log_offset)

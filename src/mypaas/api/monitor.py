@@ -38,7 +38,7 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
         found = await long_poll(
             lambda: log.query(app=app, since=start, after=after, limit=limit),
             bool,
-            lambda: log.version,
+            log.changes,
             wait if after is not None else 0,
         )
         return [e.to_dict() for e in found]

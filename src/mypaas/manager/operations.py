@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mypaas.changes import Changes
 from mypaas.errors import NotFound
 from mypaas.manager.models import OperationRow
 
@@ -20,8 +20,7 @@ class Operations:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        self._changed = threading.Condition()
-        self._version = 0
+        self.changes = Changes()  # bumped by every change of an operation
 
     def new(
         self, session: Session, *, app: str, kind: str, user: str, status: str = "running"
@@ -30,15 +29,8 @@ class Operations:
         session.add(op)
         return op
 
-    @property
-    def version(self) -> int:
-        """Bumped by every change of an operation (for waiters that poll rather than block)."""
-        return self._version
-
     def notify(self) -> None:
-        with self._changed:
-            self._version += 1
-            self._changed.notify_all()
+        self.changes.bump()
 
     def get(self, op_id: str) -> OperationRow:
         with self._sessions() as s:
@@ -51,17 +43,14 @@ class Operations:
         """Return the operation once it is finished (or its log grew past ``log_offset``), or at timeout."""
         deadline = time.monotonic() + timeout
         while True:
-            with self._changed:
-                seen = self._version
+            seen = self.changes.version
             op = self.get(op_id)
             if op.status in TERMINAL or (log_offset is not None and len(op.log) > log_offset):
                 return op
             left = deadline - time.monotonic()
             if left <= 0:
                 return op
-            with self._changed:
-                if self._version == seen:
-                    self._changed.wait(min(left, 1.0))
+            self.changes.wait(seen, min(left, 1.0))
 
     def append_log(self, op_id: str, text: str) -> None:
         with self._sessions.begin() as s:

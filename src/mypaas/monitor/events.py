@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, delete, func, insert, select
+from sqlalchemy import Engine, and_, delete, insert, select
 
+from mypaas.changes import Changes
 from mypaas.errors import InvalidSpec
 from mypaas.monitor.tables import events
 
@@ -67,9 +68,7 @@ class EventLog:
         self._keep = keep
         self._clock = clock
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(MAX_QUEUE)
-        self._changed = threading.Condition()
-        self._last_id = 0
-        self._version = 0
+        self.changes = Changes()  # bumped by every flush that wrote events
         self.dropped = 0
 
     # -- writing --------------------------------------------------------------------------------
@@ -95,7 +94,6 @@ class EventLog:
         try:
             with self._engine.begin() as conn:
                 conn.execute(insert(events), rows)
-                last = conn.execute(select(func.max(events.c.id))).scalar() or 0
         except Exception:
             for row in rows:  # keep them for the next flush (a locked or full database)
                 try:
@@ -103,10 +101,7 @@ class EventLog:
                 except queue.Full:
                     self.dropped += 1
             raise
-        with self._changed:
-            self._last_id = last
-            self._version += 1
-            self._changed.notify_all()
+        self.changes.bump()
         return len(rows)
 
     def prune(self) -> int:
@@ -165,24 +160,16 @@ class EventLog:
             for r in reversed(rows)
         ]
 
-    @property
-    def version(self) -> int:
-        """Bumped by every flush that wrote events (for waiters that poll rather than block)."""
-        return self._version
-
     def wait(self, *, after: int, timeout: float, app: str | None = None, limit: int = 100) -> list[Event]:
         """Events newer than ``after``; if none yet, wait up to ``timeout`` for some (long poll)."""
         deadline = time.monotonic() + timeout
         while True:
-            with self._changed:
-                seen = self._version
+            seen = self.changes.version
             found = self.query(app=app, after=after, limit=limit)
             left = deadline - time.monotonic()
             if found or left <= 0:
                 return found
-            with self._changed:
-                if self._version == seen:
-                    self._changed.wait(min(left, 1.0))
+            self.changes.wait(seen, min(left, 1.0))
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
