@@ -19,7 +19,7 @@ from mypaas.cli import client as client_module
 from mypaas.cli.client import ApiClient
 from mypaas.cli.main import app as cli_app
 from mypaas.composer.nodes import NodeInfo, node_info
-from mypaas.errors import BackendError, NotFound, NotSupported
+from mypaas.errors import BackendError, Conflict, NotFound, NotSupported
 from mypaas.iaas.base import (
     CommandResult,
     DriverCapabilities,
@@ -28,7 +28,8 @@ from mypaas.iaas.base import (
     HostTarget,
     HostUnreachable,
 )
-from mypaas.manager.hosts import BACKEND_KEY, ClusterHooks, Hosts
+from mypaas.manager.host_jobs import ClusterHooks
+from mypaas.manager.hosts import BACKEND_KEY, Hosts
 from mypaas.manager.models import HostRow, Meta, OperationRow
 from mypaas.manager.platform import Platform
 
@@ -281,9 +282,9 @@ def cluster(api: TestClient, tmp_path: Path) -> Cluster:
         ),
         provision=provision,
     )
-    hosts.poll_s = 0.005
-    hosts.ready_timeout_s = 0.2
-    hosts.drain_timeout_s = 0.2
+    hosts.timings.poll_s = 0.005
+    hosts.timings.ready_timeout_s = 0.2
+    hosts.timings.drain_timeout_s = 0.2
     platform.hosts = hosts  # type: ignore[attr-defined]
     return Cluster(api, platform, hosts, driver, nodes, provision, counts, mode_changes)
 
@@ -346,6 +347,23 @@ def test_an_unknown_host_key_is_a_409_with_its_fingerprint_and_nothing_recorded(
     with cluster.platform.sessions() as s:
         assert s.scalars(select(OperationRow).where(OperationRow.kind == "host-add")).all() == []
     assert cluster.provision.calls == []
+
+
+def test_without_the_cluster_address_add_fails_at_once_and_touches_nothing(cluster: Cluster) -> None:
+    def unset() -> list[str]:
+        raise Conflict(
+            "set cluster_addr (this machine's address as the hosts reach it)", field="cluster_addr"
+        )
+
+    cluster.hosts._hooks = replace(cluster.hosts._hooks, registries=unset)
+    cluster.driver.known.add("10.0.0.7")
+    r = cluster.api.post("/api/v1/hosts", json={"url": "ssh://root@10.0.0.7", "key": PEM})
+
+    assert "cluster_addr" in error(r, 409, "cluster_addr")["error"]
+    assert cluster.driver.targets == []  # no SSH connection was even tried
+    assert cluster.rows() == [] and not cluster.hosts.keys_dir.exists()
+    with cluster.platform.sessions() as s:
+        assert s.scalars(select(OperationRow).where(OperationRow.kind == "host-add")).all() == []
 
 
 @pytest.mark.parametrize("fail_at", ["ensure_docker", "join", "not-ready"])

@@ -25,7 +25,8 @@ from mypaas.manager.auth import TokenChecker, ensure_admin_token, ensure_pull_to
 from mypaas.manager.automation import Automation
 from mypaas.manager.base_images import BaseImages
 from mypaas.manager.db import open_store
-from mypaas.manager.hosts import SWARM, ClusterHooks, Hosts, read_mode
+from mypaas.manager.host_jobs import ClusterHooks
+from mypaas.manager.hosts import SWARM, Hosts, read_mode
 from mypaas.manager.images import PUSH_USER, Images
 from mypaas.manager.mirror import Mirror
 from mypaas.manager.models import AppRow, Meta, OperationRow

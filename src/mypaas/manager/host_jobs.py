@@ -1,0 +1,378 @@
+"""The background work of `mypaas host add` and `mypaas host rm`: each runs on its own thread as an
+operation a client follows. Adding provisions the host over its connection (facts, OS, Docker, the
+engine's trust in the registry) and joins it to the Swarm; removing drains it, waits for its instances to
+move, makes it leave and forgets it. A failure undoes what was done, so nothing is left half-made.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mypaas.composer.nodes import NodeInfo, Nodes
+from mypaas.errors import BackendError, Conflict, MyPaasError, NotFound
+from mypaas.iaas.base import HostFacts, HostTarget, Machine
+from mypaas.manager.models import HostRow
+from mypaas.manager.operations import Operations
+
+log = logging.getLogger("mypaas.hosts")
+
+
+class Provisioner(Protocol):
+    """The steps run on a host over its connection: the ``mypaas.iaas.bootstrap`` module itself."""
+
+    def facts(self, m: Machine) -> HostFacts: ...
+
+    def check_os(self, f: HostFacts) -> None: ...
+
+    def ensure_docker(self, m: Machine, emit: Callable[[str], None]) -> str: ...
+
+    def configure_engine(
+        self, m: Machine, *, insecure_registries: Sequence[str] = (), mirrors: Sequence[str] | None = None
+    ) -> bool: ...
+
+    def swarm_join(
+        self, m: Machine, *, token: str, manager: str, advertise_addr: str | None = None
+    ) -> str: ...
+
+    def swarm_leave(self, m: Machine, force: bool = False) -> None: ...
+
+    def swarm_node_id(self, m: Machine) -> str | None: ...
+
+
+def _no_mirrors() -> list[str] | None:
+    return None
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ClusterHooks:
+    """What the host service asks of the rest of the platform, and tells it (defaults: nothing)."""
+
+    registries: Callable[[], list[str]] = list  # registry addresses every engine must trust
+    mirrors: Callable[[], list[str] | None] = _no_mirrors  # registry mirrors for every engine
+    instances_per_node: Callable[[], dict[str, int]] = dict  # node id -> running instances
+    on_mode_change: Callable[[], None] = _nothing  # the backend mode just became "swarm"
+
+
+@dataclass
+class Job:
+    """One add or removal in flight (the background thread's state)."""
+
+    host_id: int
+    name: str
+    op_id: str
+    target: HostTarget
+    machine: Machine | None
+    labels: dict[str, str] = field(default_factory=dict)
+    manager: bool = False
+    force: bool = False
+    node_id: str | None = None
+    joining: bool = False  # swarm_join was attempted: a failure must make the host leave again
+    drained: bool = False  # a removal drained it: a failure leaves it drained
+    stored_key: Path | None = None  # the key `host add --key` sent, kept under keys_dir
+    previous_state: str = "ready"
+
+
+@dataclass
+class Timings:
+    """How long the jobs wait for Swarm, and how often they look."""
+
+    ready_timeout_s: float = 60.0  # a joined node must report ready within this
+    drain_timeout_s: float = 120.0  # a draining node's instances must have moved within this
+    poll_s: float = 1.0
+
+
+class HostJobs:
+    """Runs adds and removals (``run_add``/``run_remove``, each on a thread of its own)."""
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        operations: Operations,
+        nodes: Callable[[], Nodes],
+        provision: Provisioner,
+        hooks: ClusterHooks,
+        timings: Timings,
+        ensure_cluster: Callable[[Nodes, str | None, Callable[[str], None]], str],
+        drop_key: Callable[[Path | None], None],
+    ) -> None:
+        self._sessions = sessions
+        self._ops = operations
+        self._nodes = nodes
+        self._provision = provision
+        self._hooks = hooks
+        self.timings = timings
+        self._ensure_cluster = ensure_cluster
+        self._drop_key = drop_key
+
+    # -- adding ---------------------------------------------------------------------------------
+
+    def run_add(self, job: Job) -> None:
+        emit = self._emitter(job.op_id)
+        try:
+            message = self._provision_and_join(job, emit)
+        except Exception as exc:  # every failure ends the operation and undoes the add, whatever raised
+            if not isinstance(exc, MyPaasError):
+                log.exception("adding host %s", job.target.address)
+            self._undo_add(job, emit)
+            self._finish(job.op_id, ok=False, message=f"adding {job.target.address} failed: {_reason(exc)}")
+        else:
+            self._finish(job.op_id, ok=True, message=message)
+        finally:
+            if job.machine is not None:
+                job.machine.close()
+
+    def _provision_and_join(self, job: Job, emit: Callable[[str], None]) -> str:
+        m = job.machine
+        assert m is not None
+        facts = self._provision.facts(m)
+        emit(
+            f"{facts.hostname}: {facts.os_id} {facts.os_version} {facts.arch}, {facts.cpus} CPUs, "
+            f"{_gb(facts.memory_bytes)} memory"
+        )
+        self._provision.check_os(facts)
+        job.name = self._rename(job.host_id, facts.hostname)
+        version = self._provision.ensure_docker(m, emit)
+        emit(f"Docker {version}")
+        registries = self._hooks.registries()
+        changed = self._provision.configure_engine(
+            m, insecure_registries=registries, mirrors=self._hooks.mirrors()
+        )
+        trusted = f"; it trusts {', '.join(registries)}" if registries else ""
+        emit(("engine configured" if changed else "engine configuration up to date") + trusted)
+        nodes = self._nodes()
+        self._ensure_cluster(nodes, m.local_address, emit)
+        node_id = self._join(job, nodes, m, emit)
+        self._wait_ready(nodes, node_id, emit)
+        if job.labels:
+            nodes.update_node(node_id, labels=nodes.node(node_id).labels | job.labels)
+            emit("labels: " + ", ".join(f"{k}={v}" for k, v in sorted(job.labels.items())))
+        with self._sessions.begin() as s:
+            row = s.get(HostRow, job.host_id)
+            if row is not None:
+                row.state, row.message = "ready", ""
+        self._warn_even_managers(nodes, emit)
+        role = "manager" if job.manager else "worker"
+        return f"host {job.name} ({job.target.address}) is ready: a Swarm {role}, node {node_id[:12]}"
+
+    def _rename(self, host_id: int, hostname: str) -> str:
+        """Name the host after its hostname, unless another host has that name (then keep the address)."""
+        with self._sessions.begin() as s:
+            row = s.get(HostRow, host_id)
+            if row is None:
+                raise Conflict("the host was removed meanwhile", field="host")
+            taken = s.scalar(select(HostRow.id).where(HostRow.name == hostname, HostRow.id != host_id))
+            if hostname and taken is None:
+                row.name = hostname
+            return row.name
+
+    def _join(self, job: Job, nodes: Nodes, m: Machine, emit: Callable[[str], None]) -> str:
+        existing = self._provision.swarm_node_id(m)
+        if existing is not None:
+            if existing not in {n.id for n in nodes.nodes()}:
+                raise Conflict(
+                    f"{job.target.address} is in another Swarm (node {existing}): "
+                    "run `docker swarm leave` on it first",
+                    field="url",
+                )
+            emit(f"already a node of this Swarm ({existing[:12]})")
+            node_id = existing
+        else:
+            worker_token, manager_token = nodes.join_tokens()
+            addr = nodes.manager_addr()
+            role = "manager" if job.manager else "worker"
+            emit(f"joining the Swarm at {addr} as a {role}")
+            job.joining = True
+            node_id = self._provision.swarm_join(
+                m,
+                token=manager_token if job.manager else worker_token,
+                manager=addr,
+                advertise_addr=_ip_or_none(job.target.address),
+            )
+        job.node_id = node_id
+        with self._sessions.begin() as s:
+            row = s.get(HostRow, job.host_id)
+            if row is not None:
+                row.node_id = node_id
+        return node_id
+
+    def _wait_ready(self, nodes: Nodes, node_id: str, emit: Callable[[str], None]) -> None:
+        deadline = time.monotonic() + self.timings.ready_timeout_s
+        state = "unknown"
+        while True:
+            try:
+                state = nodes.node(node_id).state
+            except NotFound:
+                state = "unknown"  # not visible to the manager yet
+            if state == "ready":
+                emit(f"node {node_id[:12]} is ready")
+                return
+            if time.monotonic() >= deadline:
+                raise BackendError(
+                    f"its Swarm node is not ready after {self.timings.ready_timeout_s:.0f}s (state {state}): "
+                    "can it reach the manager on TCP 2377, and the other hosts on TCP/UDP 7946 and UDP 4789?"
+                )
+            time.sleep(self.timings.poll_s)
+
+    def _warn_even_managers(self, nodes: Nodes, emit: Callable[[str], None]) -> None:
+        managers = sum(1 for n in nodes.nodes() if n.role == "manager")
+        if managers > 1 and managers % 2 == 0:
+            emit(
+                f"note: the Swarm has {managers} managers; an odd number (3, 5) keeps a quorum when one fails"
+            )
+
+    def _undo_add(self, job: Job, emit: Callable[[str], None]) -> None:
+        """Take the host out of the Swarm again if it joined, and forget it: nothing half-made."""
+        if job.joining and job.machine is not None:
+            self._leave_again(job, emit)
+        with self._sessions.begin() as s:
+            row = s.get(HostRow, job.host_id)
+            if row is not None:
+                s.delete(row)
+        self._drop_key(job.stored_key)
+
+    def _leave_again(self, job: Job, emit: Callable[[str], None]) -> None:
+        assert job.machine is not None
+        try:
+            nodes = self._nodes()
+            node_id = job.node_id or self._provision.swarm_node_id(job.machine)
+            if node_id and job.manager:
+                nodes.update_node(node_id, role="worker")  # a manager leaves the Raft quorum first
+            self._provision.swarm_leave(job.machine, force=True)
+            emit("the host left the Swarm again")
+            if node_id:
+                nodes.remove_node(node_id, force=True)
+        except Exception as exc:  # the add fails anyway: say what is left behind
+            emit(f"cleaning up failed: {_reason(exc)}; check `docker node ls` on this machine")
+
+    # -- removing -------------------------------------------------------------------------------
+
+    def run_remove(self, job: Job) -> None:
+        emit = self._emitter(job.op_id)
+        try:
+            self._drain_and_leave(job, emit)
+            with self._sessions.begin() as s:
+                row = s.get(HostRow, job.host_id)
+                key_path = Path(row.key_path) if row is not None and row.key_path else None
+                if row is not None:
+                    s.delete(row)
+            self._drop_key(key_path)
+        except Exception as exc:  # the host stays, with what went wrong
+            if not isinstance(exc, MyPaasError):
+                log.exception("removing host %s", job.name)
+            with self._sessions.begin() as s:
+                row = s.get(HostRow, job.host_id)
+                if row is not None:
+                    row.state = "drained" if job.drained else job.previous_state
+                    row.message = _reason(exc)
+            self._finish(job.op_id, ok=False, message=f"removing host {job.name} failed: {_reason(exc)}")
+        else:
+            self._finish(job.op_id, ok=True, message=f"host {job.name} removed")
+        finally:
+            if job.machine is not None:
+                job.machine.close()
+
+    def _drain_and_leave(self, job: Job, emit: Callable[[str], None]) -> None:
+        nodes = self._nodes()
+        node = self._node_or_none(nodes, job.node_id)
+        if node is None:
+            emit("it is no Swarm node (any more)")
+        else:
+            emit(f"draining {job.name}: its instances move to the other hosts")
+            nodes.update_node(node.id, availability="drain")
+            job.drained = True
+            if job.machine is not None and node.state == "ready":
+                self._wait_moved(nodes, node.id, job, emit)
+            if node.role == "manager":
+                emit("demoting it from Swarm manager to worker")
+                nodes.update_node(node.id, role="worker")
+        if job.machine is not None:
+            self._provision.swarm_leave(job.machine, force=True)
+            emit(f"{job.name} left the Swarm")
+        elif node is not None:
+            emit(f"{job.name} is unreachable: removing its node without it leaving (--force)")
+        if node is not None:
+            down = job.machine is not None and self._wait_down(nodes, node.id)
+            nodes.remove_node(node.id, force=not down)
+            emit(f"node {node.id[:12]} removed from the Swarm")
+
+    def _node_or_none(self, nodes: Nodes, node_id: str | None) -> NodeInfo | None:
+        if not node_id:
+            return None
+        try:
+            return nodes.node(node_id)
+        except NotFound:
+            return None
+
+    def _wait_moved(self, nodes: Nodes, node_id: str, job: Job, emit: Callable[[str], None]) -> None:
+        deadline = time.monotonic() + self.timings.drain_timeout_s
+        said = -1
+        while True:
+            left = nodes.running_tasks(node_id)
+            if left == 0:
+                return
+            if left != said:
+                emit(f"waiting for {left} instance{'s' if left != 1 else ''} to move")
+                said = left
+            if time.monotonic() >= deadline:
+                if job.force:
+                    waited = self.timings.drain_timeout_s
+                    emit(f"{left} still run after {waited:.0f}s: removing it anyway (--force)")
+                    return
+                raise Conflict(
+                    f"{left} instance(s) still run on {job.name} after {self.timings.drain_timeout_s:.0f}s; "
+                    f"it stays drained: `mypaas host rm {job.name} --force` removes it anyway",
+                    field="host",
+                )
+            time.sleep(self.timings.poll_s)
+
+    def _wait_down(self, nodes: Nodes, node_id: str) -> bool:
+        """After a node left, the manager sees it down within a few heartbeats."""
+        deadline = time.monotonic() + self.timings.ready_timeout_s
+        while time.monotonic() < deadline:
+            node = self._node_or_none(nodes, node_id)
+            if node is None or node.state != "ready":
+                return True
+            time.sleep(self.timings.poll_s)
+        return False
+
+    # -- both -----------------------------------------------------------------------------------
+
+    def _emitter(self, op_id: str) -> Callable[[str], None]:
+        def emit(line: str) -> None:
+            self._ops.append_log(op_id, line + "\n")
+
+        return emit
+
+    def _finish(self, op_id: str, *, ok: bool, message: str) -> None:
+        with self._sessions.begin() as s:
+            self._ops.finish(s, op_id, ok=ok, message=message)
+        self._ops.notify()
+
+
+def _reason(exc: Exception) -> str:
+    return exc.message if isinstance(exc, MyPaasError) else f"{type(exc).__name__}: {exc}"
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def _ip_or_none(address: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
