@@ -56,12 +56,11 @@ def test_a_host_still_short_of_memory_has_its_instances_moved_off(tmp_path: Path
         p.wait_ready("ev", 4, timeout=60)
         assert {i["host"] for i in p.instances("ev")} == {short.name, other.name}
 
-        fake = short.root / "meminfo"
-        fake.write_text(
-            "MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:     10000 kB\n"
-        )
-        mounted = short.run("mount", "--bind", str(fake), "/proc/meminfo")
-        assert mounted.returncode == 0, mounted.stderr
+        for host, available in ((other, 900000), (short, 10000)):  # the other one stays clear of the line
+            fake = host.root / "meminfo"
+            fake.write_text(f"MemTotal: 1000000 kB\nMemFree: {available} kB\nMemAvailable: {available} kB\n")
+            mounted = host.run("mount", "--bind", str(fake), "/proc/meminfo")
+            assert mounted.returncode == 0, mounted.stderr
         try:
 
             def on(host: str) -> int:
@@ -77,6 +76,7 @@ def test_a_host_still_short_of_memory_has_its_instances_moved_off(tmp_path: Path
             assert p.get("ev")[0] == 200
         finally:
             short.run("umount", "/proc/meminfo")
+            other.run("umount", "/proc/meminfo")
 
         def state(name: str) -> str:
             return str(

@@ -14,6 +14,7 @@ from mypaas.manager.pressure import (
     HostPressure,
     Usage,
     evict_command,
+    fits,
     parse_usage,
     pick_victim,
 )
@@ -65,6 +66,8 @@ class FakeHosts:
                 "driver": "ssh",
                 "availability": "active" if st == "ready" else "pause",
                 "node_id": f"node-{n}",
+                "role": "worker",
+                "labels": {"zone": "east" if n == "h2" else "west"},
             }
             for n, st in self.hosts.items()
         ]
@@ -232,3 +235,45 @@ def test_nothing_is_moved_while_no_other_host_takes_instances_or_only_disk_is_sh
     now[0] = 50.0
     pressure.check()  # short of disk only: moving an instance would not free the disk
     assert not any(k == "instance_evicted" for k, _ in events.kinds)
+
+
+def test_fits_reads_the_constraints_swarm_would_apply() -> None:
+    host = {"name": "h2", "role": "worker", "node_id": "n2", "labels": {"zone": "east"}}
+    assert fits((), host)
+    assert fits(("node.role==worker", "node.labels.zone == east"), host)
+    assert not fits(("node.labels.zone==west",), host)
+    assert fits(("node.labels.disk!=ssd", "node.hostname!=h1"), host)
+    assert not fits(("node.id==n1",), host)
+    assert not fits(("engine.labels.x==y",), host)  # not understood: assume it fits nowhere
+
+
+def test_only_an_instance_another_taking_host_may_run_is_moved() -> None:
+    hosts = FakeHosts({"h1": "pressure", "h2": "ready"}, {"h1": usage_text(97, 10), "h2": usage_text(20, 10)})
+    events = Events()
+    west = Evictable(
+        task="b" * 25,
+        name="web.1",
+        app="shop",
+        service="web",
+        mem_bytes=900,
+        replicas=2,
+        constraints=("node.labels.zone==west",),
+    )
+    stuck = Evictable(
+        task="c" * 25, name="job.1", app="shop", service="job", mem_bytes=800, replicas=2, movable=False
+    )
+    east = Evictable(
+        task="d" * 25,
+        name="api.1",
+        app="shop",
+        service="api",
+        mem_bytes=100,
+        replicas=2,
+        constraints=("node.labels.zone==east",),
+    )
+    pressure = HostPressure(
+        hosts, events, mem_pct=95, disk_pct=95, evict_after_s=0, instances_on=lambda node: [west, stuck, east]
+    )
+    pressure.check()
+    moved = [m for _, m in events.kinds if "moved off" in m]
+    assert moved == ["api.1 moved off host h1, which is short of memory"]  # the only one h2 may run

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mypaas.build.base import BASE_REF, ensure_base_image
 from mypaas.composer.base import Backend
 from mypaas.composer.nodes import SwarmNodes
-from mypaas.domain import InstanceState
+from mypaas.domain import InstanceState, ServiceSpec
 from mypaas.errors import Conflict, MyPaasError
 from mypaas.iaas.local import LocalEngineConfig
 from mypaas.manager.apps import Apps
@@ -38,8 +38,6 @@ from mypaas.manager.state import load_desired
 from mypaas.registry.distribution import Distribution, TokenAuth
 from mypaas.registry.tokens import TokenIssuer
 from mypaas.settings import Settings
-
-PINNED = ("node.id==", "node.hostname==")  # placement constraints that name one host
 
 log = logging.getLogger("mypaas.manager")
 
@@ -221,12 +219,11 @@ class Platform:
         latest = self.monitoring.sampler.latest  # instance id -> its newest sample
         with self.sessions() as s:
             desired, _ = load_desired(s)
-        held = {  # services that run only where they are: on their volumes' host, or pinned to one
-            (app.name, svc.name)
+        services = {
+            (app.name, svc.name): svc
             for app in desired.values()
             if app.spec is not None
             for svc in app.spec.services.values()
-            if svc.volumes or any(c.replace(" ", "").startswith(PINNED) for c in svc.placement)
         }
         return [
             Evictable(
@@ -236,7 +233,8 @@ class Platform:
                 service=inst.service,
                 mem_bytes=latest[inst.id].mem_bytes if inst.id in latest else 0,
                 replicas=replicas[inst.app, inst.service],
-                movable=(inst.app, inst.service) not in held,
+                movable=_movable(services.get((inst.app, inst.service))),
+                constraints=tuple(svc.placement) if (svc := services.get((inst.app, inst.service))) else (),
             )
             for inst in running
             if inst.node == node_id
@@ -373,11 +371,14 @@ class Platform:
         """A cluster's hosts: their state changes every few seconds, their resources less often."""
         last_check = 0.0
         while not self._stop.wait(ROUTER_CHECK_S):
-            if not self._watch_hosts():
-                continue
-            if time.monotonic() - last_check >= self.settings.host_check_s:
-                last_check = time.monotonic()
-                self.pressure.check()
+            try:
+                if not self._watch_hosts():
+                    continue
+                if time.monotonic() - last_check >= self.settings.host_check_s:
+                    last_check = time.monotonic()
+                    self.pressure.check()
+            except Exception:  # a locked database or an engine hiccup: the loop goes on next round
+                log.exception("watching the hosts failed")
 
     def _watch_hosts(self) -> bool:
         """Record a cluster's hosts going down and coming back (Swarm moves their instances).
@@ -409,3 +410,9 @@ class Platform:
     def router_healthy(self) -> bool:
         healthy = getattr(self.router, "healthy", None)
         return bool(healthy()) if healthy is not None else True
+
+
+def _movable(svc: ServiceSpec | None) -> bool:
+    """Whether a stopped instance of ``svc`` comes back elsewhere: not when its data is a volume on
+    its host, nor when Swarm does not restart it (restart "no", or "on-failure" and a clean exit)."""
+    return svc is not None and not svc.volumes and svc.restart not in ("no", "on-failure")

@@ -42,7 +42,32 @@ class Evictable:
     service: str
     mem_bytes: int  # from the monitor's last sample (0: not sampled yet)
     replicas: int  # running replicas of its service on all hosts
-    movable: bool = True  # False: its service is held to its host (a volume, or pinned to it)
+    movable: bool = True  # False: held to its host (a volume), or Swarm would not start it again
+    constraints: tuple[str, ...] = ()  # its service's placement constraints
+
+
+_CONSTRAINT = re.compile(r"^\s*(node\.(?:role|hostname|id|labels\.[^=!\s]+))\s*(==|!=)\s*(\S+)\s*$")
+
+
+def fits(constraints: tuple[str, ...], host: dict[str, Any]) -> bool:
+    """Whether Swarm may place a task with ``constraints`` on ``host`` (an entry of the host list).
+    A constraint this does not understand fits nowhere: such an instance is left where it is."""
+    for constraint in constraints:
+        m = _CONSTRAINT.match(constraint)
+        if m is None:
+            return False
+        key, op, want = m.groups()
+        known = {
+            "node.role": host.get("role"),
+            "node.hostname": host.get("name"),
+            "node.id": host.get("node_id"),
+        }
+        have = (
+            known[key] if key in known else (host.get("labels") or {}).get(key.removeprefix("node.labels."))
+        )
+        if (have == want) != (op == "=="):
+            return False
+    return True
 
 
 def pick_victim(candidates: list[Evictable]) -> Evictable | None:
@@ -124,10 +149,10 @@ class HostPressure:
         self._waiting: dict[str, float] = {}  # paused host -> since when its next eviction is due
 
     def check(self) -> None:
+        """Measure every host first, then pause or let go each one, then move instances off those still
+        short of memory (onto hosts known, after this round, to take instances)."""
         listed = self._hosts.list()
-        takers = {
-            str(h["name"]) for h in listed if h.get("state") == "ready" and h.get("availability") == "active"
-        }
+        measured: list[tuple[dict[str, Any], Usage]] = []
         for host in listed:
             if host.get("state") not in ("ready", "pressure") or host.get("driver") == "unmanaged":
                 continue
@@ -138,16 +163,27 @@ class HostPressure:
                 log.info("checking %s: %s", name, getattr(exc, "message", exc))
                 continue
             self.last[name] = usage
+            measured.append((host, usage))
+        states = {str(h["name"]): str(h.get("state")) for h in listed}
+        for host, usage in measured:
+            name = str(host["name"])
             try:
-                state = self._act(name, str(host["state"]), usage)
-                if state != "ready":
-                    takers.discard(name)
-                if state == "pressure" and usage.mem_pct >= self.mem_pct:
-                    self._maybe_evict(name, str(host.get("node_id") or ""), takers - {name})
-                else:
-                    self._waiting.pop(name, None)
+                states[name] = self._act(name, states[name], usage)
             except MyPaasError as exc:
                 log.warning("host %s: %s", name, exc.message)
+        # hosts that take instances now ("ready": active, or let go a moment ago in this round)
+        takers = [h for h in listed if states[str(h["name"])] == "ready"]
+        for host, usage in measured:
+            name = str(host["name"])
+            if states[name] != "pressure" or usage.mem_pct < self.mem_pct:
+                self._waiting.pop(name, None)
+                continue
+            try:
+                self._maybe_evict(
+                    name, str(host.get("node_id") or ""), [h for h in takers if h["name"] != name]
+                )
+            except Exception:  # one host's trouble (a locked database, a failing command) spares the others
+                log.exception("moving an instance off host %s", name)
 
     def _measure(self, name: str) -> Usage:
         machine = self._hosts.machine(name)
@@ -170,17 +206,17 @@ class HostPressure:
             return "ready"
         return state
 
-    def _maybe_evict(self, name: str, node_id: str, takers: set[str]) -> None:
-        """Move one instance off a host still short of memory, once ``evict_after_s`` has passed."""
+    def _maybe_evict(self, name: str, node_id: str, takers: list[dict[str, Any]]) -> None:
+        """Move one instance off a host still short of memory, once ``evict_after_s`` has passed, and
+        only one that another host taking instances may run."""
         now = self._clock()
         since = self._waiting.setdefault(name, now)
         if self._instances_on is None or not node_id or now - since < self.evict_after_s:
             return
-        victim = pick_victim(self._instances_on(node_id))
+        candidates = [c for c in self._instances_on(node_id) if any(fits(c.constraints, h) for h in takers)]
+        victim = pick_victim(candidates)
         if victim is None:
-            return
-        if not takers:
-            log.info("host %s is short of memory but no other host takes instances: nothing moved", name)
+            log.info("host %s is short of memory but none of its instances can move elsewhere", name)
             return
         machine = self._hosts.machine(name)
         try:
