@@ -162,7 +162,9 @@ def test_route_pushes_under_a_request_loop_reset_no_connection(
 ) -> None:
     """Each push makes Caddy 2.6 listen on a new SO_REUSEPORT socket and close the old one; the kernel must
     hand the connections queued on the old one over (tcp_migrate_req) rather than reset them."""
-    assert MIGRATE_REQ.read_text().strip() == "1"  # turned on by ensure_running
+    MIGRATE_REQ.write_text("0\n")  # as on a machine where nobody turned it on yet
+    router.ensure_running()  # adopts the running Caddy, and turns the switch on
+    assert MIGRATE_REQ.read_text().strip() == "1"
     stop = threading.Event()
     ok: list[int] = []
     failed: list[str] = []

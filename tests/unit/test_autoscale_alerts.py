@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +109,14 @@ def test_autoscaler_scales_through_its_callback(tmp_path: Path) -> None:
 
 
 class _Sender:
-    def __init__(self) -> None:
+    def __init__(self, delivers: bool = True) -> None:
         self.sent: list[dict[str, Any]] = []
+        self.delivers = delivers
 
-    def send(self, url: str, payload: dict[str, Any]) -> None:
+    def send(self, url: str, payload: dict[str, Any], on_delivered: Callable[[], None] | None = None) -> None:
         self.sent.append(payload)
+        if on_delivered is not None and self.delivers:
+            on_delivered()  # the receiver took it
 
 
 def test_alerts_fire_after_for_s_and_resolve(tmp_path: Path) -> None:
@@ -179,6 +183,55 @@ def test_alert_state_survives_a_restart_of_the_manager(tmp_path: Path) -> None:
 
     store.remove("down")  # a removed rule leaves no state behind
     assert store.states() == {}
+
+
+def test_an_alert_counts_as_fired_once_its_webhook_took_it(tmp_path: Path) -> None:
+    """Killed before the webhook got the news, the manager sends it again after the restart; right
+    after a start, a firing alert whose figures are not gathered yet is not resolved."""
+    engine = open_engine(f"sqlite:///{tmp_path / 's.db'}")
+    metadata.create_all(engine)
+    store = RuleStore(engine)
+    store.add(Rule(name="mem", kind="memory_pct", threshold=80, webhook="http://h/x"))
+    now = [0.0]
+    events = _Events()
+    down = _Sender(delivers=False)  # the receiver is down: never confirmed
+    Alerts(store=store, sender=down, events=events, clock=lambda: now[0]).evaluate(  # type: ignore[arg-type]
+        Facts(ready={"b": 1}, memory_pct={"b": 90.0})
+    )
+    assert [p["status"] for p in down.sent] == ["firing"]
+    assert store.states()[("mem", "b")] == (0.0, False)  # not taken yet
+
+    now[0] = 10.0
+    up = _Sender()
+    restarted = Alerts(store=store, sender=up, events=events, clock=lambda: now[0])  # type: ignore[arg-type]
+    restarted.evaluate(Facts(ready={"b": 1}, memory_pct={"b": 91.0}))
+    assert [p["status"] for p in up.sent] == ["firing"]  # sent again, now taken
+    assert store.states()[("mem", "b")] == (0.0, True)
+
+    now[0] = 20.0
+    again = _Sender()
+    third = Alerts(store=store, sender=again, events=events, clock=lambda: now[0])  # type: ignore[arg-type]
+    third.evaluate(Facts(ready={"b": 1}, memory_pct={}))  # just started: no memory figures yet
+    assert again.sent == [] and third.firing() == [("mem", "b")]
+    third.evaluate(Facts(ready={"b": 1}, memory_pct={"b": 95.0}))
+    assert again.sent == []  # still firing, already told
+    now[0] = 20.0 + 121
+    third.evaluate(Facts(ready={"b": 1}, memory_pct={}))  # figures gone for good: over
+    assert [p["status"] for p in again.sent] == ["resolved"] and store.states() == {}
+
+
+def test_a_rule_added_again_starts_afresh(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 's.db'}")
+    metadata.create_all(engine)
+    store = RuleStore(engine, clock=iter(range(1, 100)).__next__)
+    store.add(Rule(name="down", kind="app_down", webhook="http://h/x"))
+    sender = _Sender()
+    alerts = Alerts(store=store, sender=sender, events=_Events(), clock=lambda: 5.0)  # type: ignore[arg-type]
+    alerts.evaluate(Facts(ready={"a": 0}))
+    store.remove("down")
+    store.add(Rule(name="down", kind="app_down", webhook="http://h/y"))
+    alerts.evaluate(Facts(ready={"a": 0}))
+    assert [p["status"] for p in sender.sent] == ["firing", "firing"]  # the new rule fires too
 
 
 def test_alert_rule_checks(tmp_path: Path) -> None:

@@ -26,9 +26,13 @@ def test_many_followers_do_not_hold_up_other_requests(api: TestClient) -> None:
             done.append(("follower", time.monotonic()))
         return r.status_code
 
+    changes = api.app.state.platform.monitoring.events.changes  # type: ignore[attr-defined]
     with api, ThreadPoolExecutor(FOLLOWERS + 1) as pool:  # `with api`: one event loop for all requests
         followers = [pool.submit(follow, i) for i in range(FOLLOWERS)]
-        time.sleep(0.5)  # let them all start waiting
+        deadline = time.monotonic() + 10
+        while len(changes._watchers) < FOLLOWERS and time.monotonic() < deadline:
+            time.sleep(0.01)  # until every follower waits
+        assert len(changes._watchers) == FOLLOWERS
         assert api.get("/api/v1/apps").status_code == 200
         with lock:
             done.append(("apps", time.monotonic()))
@@ -51,7 +55,8 @@ def test_long_poll_returns_at_once_when_ready_and_reads_again_only_after_a_chang
     assert asyncio.run(long_poll(fetch, lambda v: v > 0, changes, 0.2)) == 0  # nothing changed: the deadline
 
     def change_later() -> None:
-        time.sleep(0.2)
+        while not reads:  # the poll read once (and waits now, or soon)
+            time.sleep(0.005)
         value[0] = 1
         changes.bump()  # from another thread, as the reconcile loop or the event writer does
 

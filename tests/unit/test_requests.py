@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -342,11 +343,14 @@ class _Events:
 
 
 class _Sender:
-    def __init__(self) -> None:
+    def __init__(self, delivers: bool = True) -> None:
         self.sent: list[dict[str, Any]] = []
+        self.delivers = delivers
 
-    def send(self, url: str, payload: dict[str, Any]) -> None:
+    def send(self, url: str, payload: dict[str, Any], on_delivered: Callable[[], None] | None = None) -> None:
         self.sent.append(payload)
+        if on_delivered is not None and self.delivers:
+            on_delivered()  # the receiver took it
 
 
 def test_error_rate_fires_from_the_window_and_resolves(tmp_path: Path) -> None:

@@ -151,18 +151,36 @@ def _values(rule: Rule, facts: Facts) -> dict[str, tuple[float, bool]]:
     return found if rule.app is None else {k: v for k, v in found.items() if k == rule.app}
 
 
+def _gathered(kind: str, facts: Facts) -> bool:
+    """Whether ``facts`` hold any figures for rules of ``kind`` (right after a start they may not)."""
+    if kind == "memory_pct":
+        return bool(facts.memory_pct)
+    if kind == "error_rate":
+        return facts.error_pct is not None
+    if kind == "host_unreachable":
+        return bool(facts.hosts_down)
+    return True  # app_down: the apps' ready counts come from the state store
+
+
 @dataclass
 class _State:
     since: float | None = None  # when the condition started holding
     firing: bool = False
+    stored_firing: bool = False  # what the store says: changed once the webhook got the news
+    rule_created: float | None = None  # the rule this state belongs to (a rule re-added starts afresh)
+
+
+STARTUP_GRACE_S = 120.0  # after a start, a firing alert with no figures of its kind yet is not resolved
 
 
 class Alerts:
     """The evaluator: ``evaluate(facts)`` fires a rule's target once its condition held ``for_s``, and
     resolves it when the condition no longer holds (or the target is gone).
 
-    Each change of a target's state is saved in the store, so a restarted manager goes on where it
-    stopped: what fired already does not fire again, and what ended while it was down is resolved.
+    Where each target stands is kept in the store, so a restarted manager goes on where it stopped:
+    the time a condition has held counts on, and an alert counts as fired (or resolved) once its
+    webhook took the news; one the manager could not deliver before it stopped is sent again. For
+    ``STARTUP_GRACE_S`` after a start, a firing alert with no figures of its kind gathered yet stays firing.
     """
 
     def __init__(
@@ -173,11 +191,15 @@ class Alerts:
         self._events = events
         self._clock = clock
         self._states: dict[tuple[str, str], _State] | None = None  # loaded at the first evaluation
-        self._lock = threading.Lock()  # the monitor evaluates while the API lists what fires
+        self._started: float | None = None
+        self._lock = threading.RLock()  # the monitor evaluates, the API lists, deliveries confirm
 
     def _loaded(self) -> dict[tuple[str, str], _State]:
         if self._states is None:
-            self._states = {k: _State(since, firing) for k, (since, firing) in self.store.states().items()}
+            self._states = {
+                k: _State(since, firing, stored_firing=firing)
+                for k, (since, firing) in self.store.states().items()
+            }
         return self._states
 
     def evaluate(self, facts: Facts) -> None:
@@ -186,6 +208,8 @@ class Alerts:
 
     def _evaluate(self, facts: Facts) -> None:
         now = self._clock()
+        if self._started is None:
+            self._started = now
         states = self._loaded()
         live: set[tuple[str, str]] = set()
         rules = self.store.list()
@@ -196,34 +220,58 @@ class Alerts:
                 self._step(rule, target, value, over, now)
         by_name = {r.name: r for r in rules}
         for key in [k for k in states if k not in live]:
-            state = states.pop(key)
-            self.store.save_state(*key, since=None, firing=False)
-            gone = by_name.get(key[0])
-            if state.firing and gone is not None:  # the app went away: its alert is over
-                self._send(gone, key[1], "resolved", None, now)
+            owner, state = by_name.get(key[0]), states[key]
+            if (
+                owner is not None
+                and state.firing
+                and not _gathered(owner.kind, facts)
+                and now - self._started < STARTUP_GRACE_S
+            ):
+                continue  # just started: no figures of its kind gathered yet
+            states.pop(key)
+            if owner is not None and state.firing:  # the app or host went away: its alert is over
+                self._send(owner, key, "resolved", None, now)
+            else:
+                self.store.save_state(*key, since=None, firing=False)
 
     def firing(self) -> list[tuple[str, str]]:
         with self._lock:
             return sorted(k for k, s in self._loaded().items() if s.firing)
 
     def _step(self, rule: Rule, target: str, value: float, over: bool, now: float) -> None:
-        state = self._loaded().setdefault((rule.name, target), _State())
-        before = (state.since, state.firing)
+        key = (rule.name, target)
+        state = self._loaded().setdefault(key, _State(rule_created=rule.created_at))
+        if state.rule_created is None:
+            state.rule_created = rule.created_at
+        elif state.rule_created != rule.created_at:  # removed and added again meanwhile
+            state = self._loaded()[key] = _State(rule_created=rule.created_at)
+        since = state.since
         if not over:
             state.since = None
             if state.firing:
                 state.firing = False
-                self._send(rule, target, "resolved", value, now)
+                self._send(rule, key, "resolved", value, now)
         else:
             if state.since is None:
                 state.since = now
             if not state.firing and now - state.since >= rule.for_s:
                 state.firing = True
-                self._send(rule, target, "firing", value, now)
-        if (state.since, state.firing) != before:
-            self.store.save_state(rule.name, target, state.since, state.firing)
+                self._send(rule, key, "firing", value, now)
+        if state.since != since:
+            self.store.save_state(rule.name, target, state.since, state.stored_firing)
 
-    def _send(self, rule: Rule, target: str, status: str, value: float | None, now: float) -> None:
+    def _confirm(self, key: tuple[str, str], firing: bool) -> None:
+        """The webhook took the news: the store now says so too (unless it changed meanwhile)."""
+        with self._lock:
+            state = self._loaded().get(key)
+            if state is None:
+                self.store.save_state(*key, since=None, firing=False)
+            elif state.firing == firing:
+                state.stored_firing = firing
+                self.store.save_state(*key, since=state.since, firing=firing)
+
+    def _send(self, rule: Rule, key: tuple[str, str], status: str, value: float | None, now: float) -> None:
+        target = key[1]
         app = target or None
         payload = {
             "alert": rule.name,
@@ -236,7 +284,8 @@ class Alerts:
         }
         what = f"{rule.kind} on {app}" if app else rule.kind
         self._events.record(app, f"alert_{status}", f"alert {rule.name} {status}: {what}", payload)
-        self._sender.send(rule.webhook, payload)
+        firing = status == "firing"
+        self._sender.send(rule.webhook, payload, on_delivered=lambda: self._confirm(key, firing))
 
 
 @dataclass(order=True)
@@ -246,6 +295,7 @@ class _Delivery:
     url: str = field(compare=False)
     payload: dict[str, Any] = field(compare=False)
     attempt: int = field(default=0, compare=False)
+    on_delivered: Callable[[], None] | None = field(default=None, compare=False)
 
 
 class Webhooks:
@@ -271,9 +321,13 @@ class Webhooks:
         self.delivered = 0
         self.failed = 0
 
-    def send(self, url: str, payload: dict[str, Any]) -> None:
+    def send(self, url: str, payload: dict[str, Any], on_delivered: Callable[[], None] | None = None) -> None:
+        """Queue a POST; ``on_delivered`` runs on the sender's thread once the receiver took it."""
         with self._cond:
-            heapq.heappush(self._queue, _Delivery(time.monotonic(), next(self._seq), url, payload))
+            heapq.heappush(
+                self._queue,
+                _Delivery(time.monotonic(), next(self._seq), url, payload, on_delivered=on_delivered),
+            )
             self._cond.notify()
 
     def run(self, stop: threading.Event) -> None:
@@ -303,9 +357,15 @@ class Webhooks:
             response = self._client.post(item.url, json=item.payload)
             response.raise_for_status()
             self.delivered += 1
-            return
         except Exception as exc:  # any failure (bad URL, network, server): retry, never kill the thread
             error = str(exc) or type(exc).__name__
+        else:
+            if item.on_delivered is not None:
+                try:
+                    item.on_delivered()
+                except Exception:  # a locked database: the alert is sent again after a restart
+                    log.exception("recording a delivered webhook failed")
+            return
         if item.attempt >= self._retries:
             self.failed += 1
             log.error("webhook %s failed %d times, dropped: %s", item.url, item.attempt + 1, error)
