@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memo
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, decide
 from mypaas.monitor.metrics import Sample
 from mypaas.monitor.tables import metadata
+from tests.unit.fakes import WebhookSender
 
 CPU = Policy(app="a", service="web", min_replicas=1, max_replicas=5, target_cpu_pct=50.0, cooldown_up_s=10)
 
@@ -108,17 +108,6 @@ def test_autoscaler_scales_through_its_callback(tmp_path: Path) -> None:
     assert scaler.evaluate() == []  # the window restarts after a change
 
 
-class _Sender:
-    def __init__(self, delivers: bool = True) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.delivers = delivers
-
-    def send(self, url: str, payload: dict[str, Any], on_delivered: Callable[[], None] | None = None) -> None:
-        self.sent.append(payload)
-        if on_delivered is not None and self.delivers:
-            on_delivered()  # the receiver took it
-
-
 def test_alerts_fire_after_for_s_and_resolve(tmp_path: Path) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 's.db'}")
     metadata.create_all(engine)
@@ -127,7 +116,7 @@ def test_alerts_fire_after_for_s_and_resolve(tmp_path: Path) -> None:
     store.add(Rule(name="mem", kind="memory_pct", app="b", threshold=80, webhook="http://h/x"))
     store.add(Rule(name="errors", kind="error_rate", threshold=5, webhook="http://h/x"))
     now = [0.0]
-    sender, events = _Sender(), _Events()
+    sender, events = WebhookSender(), _Events()
     alerts = Alerts(store=store, sender=sender, events=events, clock=lambda: now[0])  # type: ignore[arg-type]
     alerts.evaluate(Facts(ready={"a": 0, "b": 1}, memory_pct={"a": 99.0, "b": 50.0}))
     now[0] = 4.0
@@ -155,7 +144,7 @@ def test_alert_state_survives_a_restart_of_the_manager(tmp_path: Path) -> None:
     store = RuleStore(engine)
     store.add(Rule(name="down", kind="app_down", webhook="http://h/x", for_s=5))
     now = [0.0]
-    sender, events = _Sender(), _Events()
+    sender, events = WebhookSender(), _Events()
 
     def manager() -> Alerts:  # a fresh evaluator over the same database, as after a restart
         return Alerts(store=store, sender=sender, events=events, clock=lambda: now[0])  # type: ignore[arg-type]
@@ -194,7 +183,7 @@ def test_an_alert_counts_as_fired_once_its_webhook_took_it(tmp_path: Path) -> No
     store.add(Rule(name="mem", kind="memory_pct", threshold=80, webhook="http://h/x"))
     now = [0.0]
     events = _Events()
-    down = _Sender(delivers=False)  # the receiver is down: never confirmed
+    down = WebhookSender(delivers=False)  # the receiver is down: never confirmed
     Alerts(store=store, sender=down, events=events, clock=lambda: now[0]).evaluate(  # type: ignore[arg-type]
         Facts(ready={"b": 1}, memory_pct={"b": 90.0})
     )
@@ -202,14 +191,14 @@ def test_an_alert_counts_as_fired_once_its_webhook_took_it(tmp_path: Path) -> No
     assert store.states()[("mem", "b")] == (0.0, False)  # not taken yet
 
     now[0] = 10.0
-    up = _Sender()
+    up = WebhookSender()
     restarted = Alerts(store=store, sender=up, events=events, clock=lambda: now[0])  # type: ignore[arg-type]
     restarted.evaluate(Facts(ready={"b": 1}, memory_pct={"b": 91.0}))
     assert [p["status"] for p in up.sent] == ["firing"]  # sent again, now taken
     assert store.states()[("mem", "b")] == (0.0, True)
 
     now[0] = 20.0
-    again = _Sender()
+    again = WebhookSender()
     third = Alerts(store=store, sender=again, events=events, clock=lambda: now[0])  # type: ignore[arg-type]
     third.evaluate(Facts(ready={"b": 1}, memory_pct={}))  # just started: no memory figures yet
     assert again.sent == [] and third.firing() == [("mem", "b")]
@@ -225,7 +214,7 @@ def test_a_rule_added_again_starts_afresh(tmp_path: Path) -> None:
     metadata.create_all(engine)
     store = RuleStore(engine, clock=iter(range(1, 100)).__next__)
     store.add(Rule(name="down", kind="app_down", webhook="http://h/x"))
-    sender = _Sender()
+    sender = WebhookSender()
     alerts = Alerts(store=store, sender=sender, events=_Events(), clock=lambda: 5.0)  # type: ignore[arg-type]
     alerts.evaluate(Facts(ready={"a": 0}))
     store.remove("down")
@@ -329,7 +318,7 @@ def test_host_unreachable_is_about_the_platform(tmp_path: Path) -> None:
     metadata.create_all(engine)
     store = RuleStore(engine)
     store.add(Rule(name="engine", kind="host_unreachable", webhook="http://h/x"))
-    sender, events = _Sender(), _Events()
+    sender, events = WebhookSender(), _Events()
     alerts = Alerts(store=store, sender=sender, events=events, clock=lambda: 1.0)  # type: ignore[arg-type]
     alerts.evaluate(Facts(engine_up=False))
     alerts.evaluate(Facts(engine_up=True))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from mypaas.monitor.requests import (
 from mypaas.monitor.series import MetricStore
 from mypaas.monitor.tables import metadata
 from mypaas.router.config import ACCESS_LOG_KEEP, ACCESS_LOG_ROLL_MB, Route, render
+from tests.unit.fakes import WebhookSender
 from tests.unit.test_reconcile import World
 
 
@@ -342,24 +342,13 @@ class _Events:
         self.seen.append((app, kind, message, data))
 
 
-class _Sender:
-    def __init__(self, delivers: bool = True) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.delivers = delivers
-
-    def send(self, url: str, payload: dict[str, Any], on_delivered: Callable[[], None] | None = None) -> None:
-        self.sent.append(payload)
-        if on_delivered is not None and self.delivers:
-            on_delivered()  # the receiver took it
-
-
 def test_error_rate_fires_from_the_window_and_resolves(tmp_path: Path) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 's.db'}")
     metadata.create_all(engine)
     store = RuleStore(engine)
     store.add(Rule(name="errors", kind="error_rate", threshold=10, for_s=4, webhook="http://h/x"))
     now = [100.0]
-    sender = _Sender()
+    sender = WebhookSender()
     alerts = Alerts(store=store, sender=sender, events=_Events(), clock=lambda: now[0])  # type: ignore[arg-type]
     window = RequestWindow(window_s=10)
 

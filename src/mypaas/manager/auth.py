@@ -30,14 +30,7 @@ def ensure_admin_token(sessions: sessionmaker[Session], path: Path) -> str:
             if s.scalar(select(TokenRow).where(TokenRow.digest == digest(token))) is None:
                 s.add(TokenRow(name=f"admin-{secrets.token_hex(3)}", digest=digest(token), role="admin"))
         return token
-    token = "mp_" + secrets.token_urlsafe(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
-    with sessions.begin() as s:
-        s.add(TokenRow(name=f"admin-{secrets.token_hex(3)}", digest=digest(token), role="admin"))
-    return token
+    return _new_token_file(sessions, path, "admin", "admin")
 
 
 def ensure_pull_token(sessions: sessionmaker[Session], path: Path) -> str:
@@ -48,13 +41,18 @@ def ensure_pull_token(sessions: sessionmaker[Session], path: Path) -> str:
         with sessions.begin() as s:
             if s.scalar(select(TokenRow).where(TokenRow.digest == digest(token))) is not None:
                 return token
+    return _new_token_file(sessions, path, "pull", PULL)
+
+
+def _new_token_file(sessions: sessionmaker[Session], path: Path, name: str, role: str) -> str:
+    """A new token with ``role``, written to ``path`` (mode 0600) and recorded by its digest."""
     token = "mp_" + secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
     with sessions.begin() as s:
-        s.add(TokenRow(name=f"pull-{secrets.token_hex(3)}", digest=digest(token), role=PULL))
+        s.add(TokenRow(name=f"{name}-{secrets.token_hex(3)}", digest=digest(token), role=role))
     return token
 
 

@@ -34,6 +34,7 @@ from mypaas.iaas.base import (
 )
 from mypaas.iaas.catalog import parse_host_url
 from mypaas.manager.host_jobs import ClusterHooks, HostJobs, Job, Provisioner, Timings
+from mypaas.manager.host_listing import check_label_key, check_labels, listing
 from mypaas.manager.models import HostRow, Meta, OperationRow
 from mypaas.manager.operations import Operations
 
@@ -43,52 +44,14 @@ BACKEND_KEY = "backend"  # the Meta row of the platform's backend mode
 DOCKER, SWARM = "docker", "swarm"
 KIND_ADD, KIND_REMOVE = "host-add", "host-remove"
 HEARTBEAT_S = 1.0  # Swarm's dispatcher heartbeat: a dead host is noticed within seconds
-LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-MAX_LABEL_VALUE = 256
 MAX_KEY_BYTES = 16 * 1024
 _ADVERTISE = re.compile(r"^[A-Za-z0-9._:\[\]%-]{1,255}$")
-
-
-def check_labels(labels: dict[str, str], field_name: str = "labels") -> dict[str, str]:
-    """Label keys look like DNS-ish keys (``zone``, ``disk.ssd``); values are printable, ≤ 256 chars."""
-    for key, value in labels.items():
-        check_label_key(key, field_name)
-        if not isinstance(value, str) or len(value) > MAX_LABEL_VALUE or not value.isprintable():
-            raise InvalidSpec(
-                f"label {key}: the value must be printable text of at most {MAX_LABEL_VALUE} characters",
-                field=f"{field_name}.{key}",
-            )
-    return dict(labels)
-
-
-def check_label_key(key: str, field_name: str = "labels") -> None:
-    if not LABEL_KEY.match(key):
-        raise InvalidSpec(
-            f"invalid label key {key!r}: lower-case letters, digits, '.', '_' and '-', starting with a "
-            "letter or digit",
-            field=field_name,
-        )
 
 
 def read_mode(session: Session) -> str:
     """The platform's backend mode: "docker" unless the cluster was set up ("swarm")."""
     row = session.get(Meta, BACKEND_KEY)
     return row.value if row is not None else DOCKER
-
-
-def _live_state(row_state: str, node: NodeInfo | None, instances: int) -> str:
-    """What a host is now: the row's state while MyPaas works on it, else what Swarm reports."""
-    if row_state in ("adding", "removing") or node is None:
-        return row_state
-    if node.state in ("down", "disconnected"):
-        return "down"
-    if node.state != "ready":
-        return node.state
-    if node.availability == "drain":
-        return "draining" if instances else "drained"
-    if node.availability == "pause":
-        return "pressure" if row_state == "pressure" else "paused"
-    return "ready"
 
 
 class Hosts:
@@ -293,18 +256,7 @@ class Hosts:
         that joined the Swarm by hand are listed too (driver "unmanaged")."""
         with self._sessions() as s:
             rows = s.scalars(select(HostRow).order_by(HostRow.id)).all()
-        live = self._live()
-        counts = self._counts()
-        out = []
-        for row in rows:
-            entry = _entry(row, (live or {}).get(row.node_id or ""), counts)
-            if live is not None and row.node_id and row.node_id not in live and row.state == "ready":
-                entry["state"] = "missing"  # gone from the Swarm (removed by hand?)
-            out.append(entry)
-        if live is not None:
-            known = {row.node_id for row in rows}
-            out += [_node_entry(n, counts) for n in live.values() if n.id not in known]
-        return sorted(out, key=lambda e: (e["driver"] != "local", e["name"]))
+        return listing(rows, self._live(), self._counts())
 
     def get(self, name: str) -> dict[str, Any]:
         with self._sessions() as s:
@@ -457,14 +409,7 @@ class Hosts:
         """A connection to the host (over its driver: SSH, or this machine), for a check."""
         with self._sessions() as s:
             row = self._row(s, name)
-            target = HostTarget(
-                driver=row.driver,
-                address=row.address,
-                port=row.port,
-                user=row.user,
-                key_path=Path(row.key_path) if row.key_path else None,
-                host_key=row.host_key or None,
-            )
+            target = _target(row)
         return self._connect(target)
 
     def _availability(self, name: str, availability: str, state: str) -> dict[str, Any]:
@@ -517,14 +462,7 @@ class Hosts:
                 raise Conflict(
                     f"host {row.name} is being {row.state[:-3]}ed; wait for that first", field="host"
                 )
-            target = HostTarget(
-                driver=row.driver,
-                address=row.address,
-                port=row.port,
-                user=row.user,
-                key_path=Path(row.key_path) if row.key_path else None,
-                host_key=row.host_key or None,
-            )
+            target = _target(row)
             host_id, host = row.id, row.name
         machine = self._connect_for_removal(target, host, force)
         try:
@@ -599,48 +537,13 @@ def _key_file(address: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", address) + ".key"
 
 
-def _entry(row: HostRow, node: NodeInfo | None, counts: dict[str, int]) -> dict[str, Any]:
-    instances = counts.get(row.node_id or "", 0)
-    return {
-        "name": row.name,
-        "address": row.address,
-        "port": row.port or None,
-        "user": row.user or None,
-        "driver": row.driver,
-        "role": node.role if node else row.role,
-        "state": _live_state(row.state, node, instances),
-        "availability": node.availability if node else None,
-        "labels": node.labels if node else dict(row.labels),
-        "cpus": node.cpus if node else None,
-        "memory_bytes": node.memory_bytes if node else None,
-        "engine_version": node.engine_version if node else None,
-        "instances": instances,
-        "node_id": row.node_id,
-        "leader": node.leader if node else False,
-        "message": row.message,
-        "created_at": row.created_at,
-    }
-
-
-def _node_entry(node: NodeInfo, counts: dict[str, int]) -> dict[str, Any]:
-    """A Swarm node with no host row: it joined by hand."""
-    instances = counts.get(node.id, 0)
-    return {
-        "name": node.hostname or node.id[:12],
-        "address": node.address,
-        "port": None,
-        "user": None,
-        "driver": "unmanaged",
-        "role": node.role,
-        "state": _live_state("ready", node, instances),
-        "availability": node.availability,
-        "labels": node.labels,
-        "cpus": node.cpus,
-        "memory_bytes": node.memory_bytes,
-        "engine_version": node.engine_version,
-        "instances": instances,
-        "node_id": node.id,
-        "leader": node.leader,
-        "message": "joined the Swarm outside MyPaas",
-        "created_at": None,
-    }
+def _target(row: HostRow) -> HostTarget:
+    """Where and how to reach a recorded host."""
+    return HostTarget(
+        driver=row.driver,
+        address=row.address,
+        port=row.port,
+        user=row.user,
+        key_path=Path(row.key_path) if row.key_path else None,
+        host_key=row.host_key or None,
+    )
