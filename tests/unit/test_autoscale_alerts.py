@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from mypaas.composer.fake import FakeBackend
 from mypaas.errors import InvalidSpec
-from mypaas.manager.db import open_engine
+from mypaas.manager.state.db import open_engine
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, decide
 from mypaas.monitor.metrics import Sample

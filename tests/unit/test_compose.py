@@ -1,4 +1,4 @@
-"""Unit tests for the Compose parser (mypaas.manager.compose) and its value syntaxes."""
+"""Unit tests for the Compose parser (mypaas.spec.compose) and its value syntaxes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from mypaas.domain import AppSpec, BuildSpec, HealthCheck, PortSpec, ServiceSpec, VolumeMount
 from mypaas.errors import InvalidSpec
-from mypaas.manager.compose import parse_compose, single_image_spec
-from mypaas.manager.compose_values import interpolate, parse_bytes, parse_duration, parse_env_file
+from mypaas.spec.compose import parse_compose, single_image_spec
+from mypaas.spec.values import interpolate, parse_bytes, parse_duration, parse_env_file
 
 
 def parse(text: str, **kwargs: Any) -> AppSpec:

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from mypaas.manager import db
+from mypaas.manager.state import db
 
 
 def test_schema_head_constant_matches_the_migrations() -> None:
@@ -28,7 +28,7 @@ def test_the_migrations_make_exactly_the_tables_the_code_declares(tmp_path: Path
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from mypaas.manager.models import Base
+    from mypaas.manager.state.models import Base
     from mypaas.monitor.tables import metadata as monitor_metadata
 
     db.open_store(tmp_path / "state.db")

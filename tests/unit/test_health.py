@@ -9,8 +9,8 @@ import pytest
 
 from mypaas.domain import Instance, InstanceState, ProbeSpec
 from mypaas.errors import InvalidSpec
-from mypaas.manager.compose import parse_compose
 from mypaas.monitor.health import REPLACE_AFTER_S, HealthTracker, check_probe
+from mypaas.spec.compose import parse_compose
 
 
 class Clock:

@@ -28,10 +28,10 @@ from mypaas.iaas.base import (
     HostTarget,
     HostUnreachable,
 )
-from mypaas.manager.host_jobs import ClusterHooks
-from mypaas.manager.hosts import BACKEND_KEY, Hosts
-from mypaas.manager.models import HostRow, Meta, OperationRow
+from mypaas.manager.hosts.jobs import ClusterHooks
+from mypaas.manager.hosts.service import BACKEND_KEY, Hosts
 from mypaas.manager.platform import Platform
+from mypaas.manager.state.models import HostRow, Meta, OperationRow
 
 FINGERPRINT = "SHA256:" + "A" * 43
 PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from mypaas.errors import InvalidSpec
-from mypaas.manager.db import open_store
+from mypaas.manager.state.db import open_store
 from mypaas.monitor.events import EventLog, parse_duration
 from mypaas.monitor.metrics import Sample
 from mypaas.monitor.series import MetricStore

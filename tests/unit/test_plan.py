@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mypaas.domain import AppSpec, Instance, InstanceState, PortSpec, ServiceSpec
-from mypaas.manager.plan import DesiredApp, plan_app
+from mypaas.manager.reconcile.plan import DesiredApp, plan_app
 
 
 def spec(**services: ServiceSpec) -> AppSpec:

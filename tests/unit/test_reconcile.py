@@ -11,10 +11,10 @@ from mypaas.composer.fake import FakeBackend
 from mypaas.domain import InstanceState
 from mypaas.errors import InvalidSpec, NotFound
 from mypaas.manager.apps import DeployRequest
-from mypaas.manager.compose import single_image_spec
 from mypaas.manager.platform import Platform
 from mypaas.router.config import Route
 from mypaas.settings import Settings
+from mypaas.spec.compose import single_image_spec
 
 
 class FakeRouter:
@@ -228,7 +228,7 @@ def test_domains_under_the_base_domain_are_refused(world: World) -> None:
 
 
 def test_engine_names_of_two_apps_never_collide() -> None:
-    from mypaas.manager.reconcile import network_name, volume_name
+    from mypaas.manager.reconcile.loop import network_name, volume_name
 
     assert volume_name("a", "b-db") != volume_name("a-b", "db")
     assert network_name("x", "y") != network_name("x-y")

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from mypaas.api.app import create_app
-from mypaas.manager.db import open_engine, open_store
+from mypaas.manager.state.db import open_engine, open_store
 from mypaas.monitor import prometheus
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, Requests, decide

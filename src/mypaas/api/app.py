@@ -22,12 +22,12 @@ from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, R
 from mypaas.domain import AppSpec, BuildSpec, Instance, InstanceState, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, NotSupported, Unauthorized
 from mypaas.manager.apps import DeployRequest
-from mypaas.manager.compose import parse_compose, single_image_spec
 from mypaas.manager.images import Images
-from mypaas.manager.models import OperationRow
 from mypaas.manager.operations import TERMINAL
 from mypaas.manager.platform import Platform
+from mypaas.manager.state.models import OperationRow
 from mypaas.settings import Settings
+from mypaas.spec.compose import parse_compose, single_image_spec
 from mypaas.web.status import render_status
 
 MAX_UPLOAD = 512 * 1024 * 1024

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mypaas.api.app import User, op_dict  # app.py imports this module only once it is loaded
 from mypaas.iaas.base import HostKeyUnknown
-from mypaas.manager.hosts import Hosts
+from mypaas.manager.hosts.service import Hosts
 from mypaas.manager.platform import Platform
 
 

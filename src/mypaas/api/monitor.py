@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 from mypaas.api.app import User  # app.py imports this module only once it is loaded
 from mypaas.api.longpoll import long_poll
 from mypaas.errors import MyPaasError
-from mypaas.manager.hosts import SWARM
+from mypaas.manager.hosts.service import SWARM
 from mypaas.manager.platform import Platform
 from mypaas.monitor import prometheus
 from mypaas.monitor.events import parse_duration

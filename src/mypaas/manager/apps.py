@@ -26,9 +26,9 @@ from mypaas.domain import (
     port_from_image,
 )
 from mypaas.errors import Conflict, InvalidSpec, NotFound
-from mypaas.manager.models import AppRow, DomainRow, FormationRow, Meta, OperationRow, ReleaseRow
 from mypaas.manager.operations import TERMINAL, Operations
-from mypaas.manager.reconcile import Reconciler
+from mypaas.manager.reconcile.loop import Reconciler
+from mypaas.manager.state.models import AppRow, DomainRow, FormationRow, Meta, OperationRow, ReleaseRow
 
 MAX_REPLICAS = 100
 

@@ -16,8 +16,8 @@ from mypaas.build.debootstrap import BaseSpec, build_base, check_host, parse_bas
 from mypaas.build.rootfs import archive_limits
 from mypaas.composer.base import Backend, ImageInfo
 from mypaas.errors import Conflict, MyPaasError, NotFound
-from mypaas.manager.models import OperationRow
 from mypaas.manager.operations import Operations
+from mypaas.manager.state.models import OperationRow
 from mypaas.settings import Settings
 
 log = logging.getLogger("mypaas.build")

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from mypaas.composer.base import Backend
 from mypaas.domain import AppSpec
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound, Unauthorized
-from mypaas.manager.auth import ADMIN, TokenChecker
-from mypaas.manager.models import AppRow, ReleaseRow
+from mypaas.manager.access import ADMIN, TokenChecker
+from mypaas.manager.state.models import AppRow, ReleaseRow
 from mypaas.registry.client import RegistryClient
 from mypaas.registry.distribution import Distribution
 from mypaas.registry.tokens import ALL_ACTIONS, Access, TokenIssuer, parse_scope

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.errors import InvalidSpec
 from mypaas.iaas.local import LocalEngineConfig
-from mypaas.manager.models import Meta
+from mypaas.manager.state.models import Meta
 from mypaas.registry.distribution import Distribution
 
 MIRROR_KEY = "mirror_upstream"

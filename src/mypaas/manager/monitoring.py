@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from mypaas.composer.base import Backend, EngineEvent
 from mypaas.domain import Instance, InstanceState
-from mypaas.manager.reconcile import Reconciler
+from mypaas.manager.reconcile.loop import Reconciler
 from mypaas.monitor.events import EventLog
 from mypaas.monitor.metrics import Sample, Sampler
 from mypaas.monitor.remote import Connection, RemoteSampler
@@ -32,7 +32,7 @@ _RUNNING = (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALT
 
 
 class HostDirectory(Protocol):
-    """The cluster's hosts (manager/hosts.py Hosts): listed, and reached over their connection."""
+    """The cluster's hosts (manager/hosts/service.py Hosts): listed, and reached over their connection."""
 
     def list(self) -> list[dict[str, Any]]: ...
 

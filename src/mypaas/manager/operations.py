@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.changes import Changes
 from mypaas.errors import NotFound
-from mypaas.manager.models import OperationRow
+from mypaas.manager.state.models import OperationRow
 
 TERMINAL = ("succeeded", "failed")
 _MAX_LOG = 256 * 1024

@@ -20,21 +20,21 @@ from mypaas.composer.nodes import SwarmNodes
 from mypaas.domain import InstanceState, ServiceSpec
 from mypaas.errors import Conflict, MyPaasError
 from mypaas.iaas.local import LocalEngineConfig
+from mypaas.manager.access import TokenChecker, ensure_admin_token, ensure_pull_token
 from mypaas.manager.apps import Apps
-from mypaas.manager.auth import TokenChecker, ensure_admin_token, ensure_pull_token
 from mypaas.manager.automation import Automation
 from mypaas.manager.base_images import BaseImages
-from mypaas.manager.db import open_store
-from mypaas.manager.host_jobs import ClusterHooks
-from mypaas.manager.hosts import SWARM, Hosts, read_mode
+from mypaas.manager.hosts.jobs import ClusterHooks
+from mypaas.manager.hosts.service import SWARM, Hosts, read_mode
 from mypaas.manager.images import PUSH_USER, Images
 from mypaas.manager.mirror import Mirror
-from mypaas.manager.models import AppRow, Meta, OperationRow
 from mypaas.manager.monitoring import Monitoring
 from mypaas.manager.operations import Operations
 from mypaas.manager.pressure import Evictable, HostPressure
-from mypaas.manager.reconcile import Reconciler, Router
-from mypaas.manager.state import load_desired
+from mypaas.manager.reconcile.loop import Reconciler, Router
+from mypaas.manager.state.db import open_store
+from mypaas.manager.state.desired import load_desired
+from mypaas.manager.state.models import AppRow, Meta, OperationRow
 from mypaas.registry.distribution import Distribution, TokenAuth
 from mypaas.registry.tokens import TokenIssuer
 from mypaas.settings import Settings

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from mypaas.composer.nodes import NodeInfo, Nodes
 from mypaas.errors import BackendError, Conflict, MyPaasError, NotFound
 from mypaas.iaas.base import HostFacts, HostTarget, Machine
-from mypaas.manager.models import HostRow
 from mypaas.manager.operations import Operations
+from mypaas.manager.state.models import HostRow
 
 log = logging.getLogger("mypaas.hosts")
 

@@ -8,8 +8,8 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from mypaas.domain import AppSpec
-from mypaas.manager.models import AppRow, DomainRow, FormationRow, OperationRow, ReleaseRow
-from mypaas.manager.plan import DesiredApp
+from mypaas.manager.reconcile.plan import DesiredApp
+from mypaas.manager.state.models import AppRow, DomainRow, FormationRow, OperationRow, ReleaseRow
 
 # Releases never change, so their parsed specs can be kept: (row id, created at) -> spec.
 _SPEC_CACHE: dict[tuple[int, float], AppSpec] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from mypaas.manager.models import Base
+from mypaas.manager.state.models import Base
 from mypaas.monitor.tables import metadata as monitor_metadata
 
 connection = context.config.attributes.get("connection")

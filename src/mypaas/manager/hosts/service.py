@@ -1,6 +1,6 @@
 """Hosts: the machines of the Swarm cluster. The manager's own engine is the Swarm manager; adding a host
 logs in over SSH, installs and configures Docker, and joins it to the Swarm; removing one drains it
-first. Both run as operations a client follows (manager/host_jobs.py), and a failed one leaves nothing
+first. Both run as operations a client follows (jobs.py), and a failed one leaves nothing
 half-made.
 
 The platform's backend mode is the ``Meta`` key ``backend``: "docker" (one engine, the default) or
@@ -33,10 +33,10 @@ from mypaas.iaas.base import (
     Machine,
 )
 from mypaas.iaas.catalog import parse_host_url
-from mypaas.manager.host_jobs import ClusterHooks, HostJobs, Job, Provisioner, Timings
-from mypaas.manager.host_listing import check_label_key, check_labels, listing
-from mypaas.manager.models import HostRow, Meta, OperationRow
+from mypaas.manager.hosts.jobs import ClusterHooks, HostJobs, Job, Provisioner, Timings
+from mypaas.manager.hosts.listing import check_label_key, check_labels, listing
 from mypaas.manager.operations import Operations
+from mypaas.manager.state.models import HostRow, Meta, OperationRow
 
 log = logging.getLogger("mypaas.hosts")
 

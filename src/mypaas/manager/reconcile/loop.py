@@ -30,10 +30,10 @@ from mypaas.composer.base import (
 )
 from mypaas.domain import Instance, ProbeSpec, ReleaseStatus, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError
-from mypaas.manager.models import AppRow, OperationRow, ReleaseRow
 from mypaas.manager.operations import Operations
-from mypaas.manager.plan import DesiredApp, ObservedService, Plan, plan_app, plan_services
-from mypaas.manager.state import load_desired
+from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Plan, plan_app, plan_services
+from mypaas.manager.state.desired import load_desired
+from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
 from mypaas.monitor.events import EventSink, NoEvents
 from mypaas.monitor.health import HealthTracker, http_probe
 from mypaas.router.config import Route

@@ -9,7 +9,7 @@ from typing import Any
 
 from mypaas.composer.nodes import NodeInfo
 from mypaas.errors import InvalidSpec
-from mypaas.manager.models import HostRow
+from mypaas.manager.state.models import HostRow
 
 LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 MAX_LABEL_VALUE = 256

@@ -1,6 +1,6 @@
 """Value syntaxes inside Compose files: YAML, scalars, keys, ports, durations, sizes, env files, ``${VAR}``.
 
-Pure helpers for :mod:`mypaas.manager.compose`; each raises ``InvalidSpec`` naming the field at fault.
+Pure helpers for :mod:`mypaas.spec.compose`; each raises ``InvalidSpec`` naming the field at fault.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.errors import Unauthorized
-from mypaas.manager.models import TokenRow
+from mypaas.manager.state.models import TokenRow
 
 ADMIN = "admin"
 PULL = "pull"  # registry pulls only

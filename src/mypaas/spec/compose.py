@@ -35,7 +35,7 @@ from mypaas.domain import (
     check_name,
 )
 from mypaas.errors import InvalidSpec
-from mypaas.manager.compose_values import (
+from mypaas.spec.values import (
     as_bool,
     as_int,
     as_list,
