@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from mypaas.api.app import create_app
 from mypaas.composer.fake import FakeBackend
 from mypaas.manager.platform import Platform
+from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
-from tests.unit.test_reconcile import FakeRouter
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,21 +12,9 @@ from mypaas.domain import InstanceState
 from mypaas.errors import InvalidSpec, NotFound
 from mypaas.manager.apps import DeployRequest
 from mypaas.manager.platform import Platform
-from mypaas.router.config import Route
+from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
 from mypaas.spec.compose import single_image_spec
-
-
-class FakeRouter:
-    def __init__(self) -> None:
-        self.routes: list[Route] = []
-
-    def apply(self, routes: Sequence[Route]) -> bool:
-        self.routes = list(routes)
-        return True
-
-    def upstreams(self, app: str) -> tuple[str, ...]:
-        return next((r.upstreams for r in self.routes if r.app == app), ())
 
 
 class World:

@@ -9,7 +9,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,12 +30,13 @@ from mypaas.manager.mirror import Mirror
 from mypaas.manager.monitoring import Monitoring
 from mypaas.manager.operations import Operations
 from mypaas.manager.pressure import Evictable, HostPressure
-from mypaas.manager.reconcile.loop import Reconciler, Router
+from mypaas.manager.reconcile.loop import Reconciler
 from mypaas.manager.state.db import open_store
 from mypaas.manager.state.desired import load_desired
 from mypaas.manager.state.models import AppRow, Meta, OperationRow
 from mypaas.registry.distribution import Distribution, TokenAuth
 from mypaas.registry.tokens import TokenIssuer
+from mypaas.router.base import Router
 from mypaas.settings import Settings
 
 log = logging.getLogger("mypaas.manager")
@@ -61,7 +61,7 @@ class Platform:
         settings: Settings,
         *,
         backend: Backend | None = None,
-        router: Any = None,
+        router: Router | None = None,
         probe: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
@@ -350,14 +350,10 @@ class Platform:
             log.error("registry: %s", exc.message)
 
     def _supervise_router(self) -> None:
-        ensure = getattr(self.router, "ensure_running", None)
-        if ensure is None:
-            return
-        healthy = getattr(self.router, "healthy", None)
-        if healthy is not None and healthy():
+        if self.router.healthy():
             return
         try:
-            ensure()
+            self.router.ensure_running()
             self.reconciler.wake()
         except MyPaasError as exc:
             log.error("router: %s", exc.message)
@@ -408,8 +404,7 @@ class Platform:
         return True
 
     def router_healthy(self) -> bool:
-        healthy = getattr(self.router, "healthy", None)
-        return bool(healthy()) if healthy is not None else True
+        return self.router.healthy()
 
 
 def _movable(svc: ServiceSpec | None) -> bool:

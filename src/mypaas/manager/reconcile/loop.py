@@ -11,10 +11,9 @@ import secrets
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,16 +35,13 @@ from mypaas.manager.state.desired import load_desired
 from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
 from mypaas.monitor.events import EventSink, NoEvents
 from mypaas.monitor.health import HealthTracker, http_probe
+from mypaas.router.base import Router
 from mypaas.router.config import Route
 from mypaas.settings import Settings
 
 log = logging.getLogger("mypaas.reconcile")
 
 WARM_UP_S = 5.0
-
-
-class Router(Protocol):
-    def apply(self, routes: Sequence[Route]) -> bool: ...
 
 
 @dataclass
