@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from mypaas.api.app import create_app
 from mypaas.composer.fake import FakeBackend
-from mypaas.manager.platform import Platform
+from mypaas.manager.platform import Components, build_platform
 from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
 
@@ -25,7 +25,9 @@ def backend() -> FakeBackend:
 def api(tmp_path: Path, backend: FakeBackend) -> Iterator[TestClient]:
     """The REST API of a platform over ``backend`` (no registry), with the admin token set."""
     settings = Settings(home=tmp_path, registry_enabled=False)
-    platform = Platform(settings, backend=backend, router=FakeRouter(), probe=lambda _: True)
+    platform = build_platform(
+        settings, Components(backend=backend, router=FakeRouter(), probe=lambda _: True)
+    )
     client = TestClient(create_app(platform))
     client.headers["Authorization"] = f"Bearer {platform.admin_token}"
     yield client

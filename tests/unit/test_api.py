@@ -80,7 +80,7 @@ def test_bad_values_on_an_existing_app(api: TestClient) -> None:
 
 
 def test_ps_calls_a_restarting_instance_a_crash_loop() -> None:
-    from mypaas.api.app import instance_state
+    from mypaas.api.deps import instance_state
     from mypaas.domain import Instance, InstanceState
 
     def inst(state: InstanceState) -> Instance:

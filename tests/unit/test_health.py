@@ -41,13 +41,12 @@ def test_failing_instance_leaves_and_is_replaced_with_backoff() -> None:
     )
     i = inst()
     tracker.observe([i])
-    probe = tracker._probes[i.id]
-    tracker._check(i.id, probe)
+    tracker.check_all()
     assert tracker.ready(i) and not tracker.failed(i)
     alive["up"] = False
-    tracker._check(i.id, probe)
+    tracker.check_all()
     assert tracker.ready(i)  # one failure is not enough (retries=2)
-    tracker._check(i.id, probe)
+    tracker.check_all()
     assert not tracker.ready(i)  # out of the router now
     assert not tracker.failed(i)
     clock.now += REPLACE_AFTER_S
@@ -57,10 +56,10 @@ def test_failing_instance_leaves_and_is_replaced_with_backoff() -> None:
     alive["up"] = True
     j = inst(2)
     tracker.observe([j])
-    tracker._check(j.id, tracker._probes[j.id])
+    tracker.check_all()
     alive["up"] = False
     for _ in range(2):
-        tracker._check(j.id, tracker._probes[j.id])
+        tracker.check_all()
     clock.now += REPLACE_AFTER_S
     assert not tracker.failed(j)
     clock.now += REPLACE_AFTER_S
@@ -73,7 +72,7 @@ def test_never_ready_instances_are_not_failed() -> None:
     i = inst()
     tracker.observe([i])
     for _ in range(5):
-        tracker._check(i.id, tracker._probes[i.id])
+        tracker.check_all()
     clock.now += 1000
     assert not tracker.failed(i)  # a rollout's deadline handles those, not replacement
 

@@ -15,11 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from mypaas.api.app import create_app
 from mypaas.cli import client as client_module
 from mypaas.cli.client import ApiClient
 from mypaas.cli.main import app as cli_app
+from mypaas.composer.fake import FakeBackend
 from mypaas.composer.nodes import NodeInfo, node_info
-from mypaas.errors import BackendError, Conflict, NotFound, NotSupported
+from mypaas.domain import Instance
+from mypaas.errors import BackendError, NotFound, NotSupported
 from mypaas.iaas.base import (
     CommandResult,
     DriverCapabilities,
@@ -28,10 +31,13 @@ from mypaas.iaas.base import (
     HostTarget,
     HostUnreachable,
 )
-from mypaas.manager.hosts.jobs import ClusterHooks
-from mypaas.manager.hosts.service import BACKEND_KEY, Hosts
-from mypaas.manager.platform import Platform
+from mypaas.manager.hosts.service import Hosts
+from mypaas.manager.platform import Components, Platform, build_platform
+from mypaas.manager.reconcile.view import Observed
+from mypaas.manager.state.meta import BACKEND_KEY
 from mypaas.manager.state.models import HostRow, Meta, OperationRow
+from mypaas.router.fake import FakeRouter
+from mypaas.settings import Settings
 
 FINGERPRINT = "SHA256:" + "A" * 43
 PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -224,16 +230,64 @@ class FakeProvision:
         return self.members.get(m.address)
 
 
+class FakeEngineConfig:
+    """This machine's daemon.json, in memory: the registries it trusts, and how often that changed."""
+
+    def __init__(self) -> None:
+        self.trusted: list[str] = []
+        self.mirrors: list[str] = []
+        self.trust_changes = 0
+
+    def registry_mirrors(self) -> list[str]:
+        return list(self.mirrors)
+
+    def set_registry_mirrors(self, mirrors: list[str]) -> bool:
+        changed, self.mirrors = self.mirrors != mirrors, list(mirrors)
+        return changed
+
+    def insecure_registries(self) -> list[str]:
+        return list(self.trusted)
+
+    def set_insecure_registries(self, registries: list[str]) -> bool:
+        self.trust_changes += 1
+        changed, self.trusted = self.trusted != registries, list(registries)
+        return changed
+
+
 @dataclass
 class Cluster:
     api: TestClient
     platform: Platform
-    hosts: Hosts
     driver: FakeDriver
     nodes: FakeNodes
     provision: FakeProvision
-    counts: dict[str, int]
-    mode_changes: list[int]
+    engine: FakeEngineConfig
+
+    @property
+    def hosts(self) -> Hosts:
+        return self.platform.hosts
+
+    @property
+    def mode_changes(self) -> int:
+        """How often the platform became a cluster (this engine was told to trust the registry)."""
+        return self.engine.trust_changes
+
+    def running(self, counts: dict[str, int]) -> None:
+        """Let the reconcile loop have seen ``counts`` instances on each node."""
+        insts = [
+            Instance(
+                id=f"{node}-{n}",
+                name=f"web.{n}",
+                app="shop",
+                service="web",
+                release=1,
+                state="healthy",
+                node=node,
+            )
+            for node, count in counts.items()
+            for n in range(count)
+        ]
+        self.platform.reconciler.view.observed = Observed(instances={"shop": insts})
 
     def wait(self, op: dict[str, Any]) -> dict[str, Any]:
         r = self.api.get(f"/api/v1/operations/{op['id']}", params={"wait": 0})
@@ -261,32 +315,34 @@ class Cluster:
         return done
 
 
-@pytest.fixture
-def cluster(api: TestClient, tmp_path: Path) -> Cluster:
-    platform: Platform = api.app.state.platform  # type: ignore[attr-defined]
+def make_cluster(home: Path, cluster_addr: str = "10.0.0.1") -> Cluster:
+    """A platform over fakes whose hosts are fake machines joining a fake Swarm."""
     nodes = FakeNodes()
     driver = FakeDriver()
     provision = FakeProvision(nodes)
-    counts: dict[str, int] = {}
-    mode_changes: list[int] = []
-    hosts = Hosts(
-        sessions=platform.sessions,
-        operations=platform.operations,
-        home=tmp_path,
-        nodes_factory=lambda: nodes,
+    engine = FakeEngineConfig()
+    settings = Settings(home=home, registry_enabled=False, cluster_addr=cluster_addr)
+    given = Components(
+        backend=FakeBackend(),
+        router=FakeRouter(),
+        probe=lambda _: True,
+        nodes=lambda: nodes,
         drivers=lambda name: driver,
-        hooks=ClusterHooks(
-            registries=lambda: ["10.200.0.1:5000"],
-            instances_per_node=lambda: counts,
-            on_mode_change=lambda: mode_changes.append(1),
-        ),
         provision=provision,
+        engine_config=engine,
     )
-    hosts.timings.poll_s = 0.005
-    hosts.timings.ready_timeout_s = 0.2
-    hosts.timings.drain_timeout_s = 0.2
-    platform.hosts = hosts  # type: ignore[attr-defined]
-    return Cluster(api, platform, hosts, driver, nodes, provision, counts, mode_changes)
+    platform = build_platform(settings, given)
+    platform.hosts.timings.poll_s = 0.005
+    platform.hosts.timings.ready_timeout_s = 0.2
+    platform.hosts.timings.drain_timeout_s = 0.2
+    api = TestClient(create_app(platform))
+    api.headers["Authorization"] = f"Bearer {platform.admin_token}"
+    return Cluster(api, platform, driver, nodes, provision, engine)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Cluster:
+    return make_cluster(tmp_path)
 
 
 def error(r: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
@@ -312,7 +368,7 @@ def test_add_joins_the_host_and_switches_the_mode_once(cluster: Cluster, tmp_pat
     assert "labels: zone=a" in log
     assert done["message"].startswith("host node5 (10.0.0.5) is ready")
     assert cluster.nodes.heartbeats == [1.0]
-    assert cluster.provision.configured == [(["10.200.0.1:5000"], None)]
+    assert cluster.provision.configured == [(["10.0.0.1:5000"], None)]
     assert "join SWMTKN-worker 10.0.0.1:2377 10.0.0.5" in cluster.provision.calls
     host = next(r for r in cluster.rows() if r.driver == "ssh")
     assert (host.name, host.state, host.role, host.labels) == ("node5", "ready", "worker", {"zone": "a"})
@@ -327,7 +383,7 @@ def test_add_joins_the_host_and_switches_the_mode_once(cluster: Cluster, tmp_pat
 
     cluster.add("10.0.0.6", manager=True)
 
-    assert cluster.mode_changes == [1]  # once, for the first host
+    assert cluster.mode_changes == 1  # once, for the first host
     assert "join SWMTKN-manager 10.0.0.1:2377 10.0.0.6" in cluster.provision.calls
     names = [(h["name"], h["driver"], h["role"], h["state"]) for h in cluster.api.get("/api/v1/hosts").json()]
     assert names == [
@@ -349,13 +405,8 @@ def test_an_unknown_host_key_is_a_409_with_its_fingerprint_and_nothing_recorded(
     assert cluster.provision.calls == []
 
 
-def test_without_the_cluster_address_add_fails_at_once_and_touches_nothing(cluster: Cluster) -> None:
-    def unset() -> list[str]:
-        raise Conflict(
-            "set cluster_addr (this machine's address as the hosts reach it)", field="cluster_addr"
-        )
-
-    cluster.hosts._hooks = replace(cluster.hosts._hooks, registries=unset)
+def test_without_the_cluster_address_add_fails_at_once_and_touches_nothing(tmp_path: Path) -> None:
+    cluster = make_cluster(tmp_path, cluster_addr="")
     cluster.driver.known.add("10.0.0.7")
     r = cluster.api.post("/api/v1/hosts", json={"url": "ssh://root@10.0.0.7", "key": PEM})
 
@@ -397,7 +448,7 @@ def test_an_unsupported_os_fails_the_add(cluster: Cluster) -> None:
     done = cluster.wait(r.json())
     assert done["status"] == "failed" and "runs centos" in done["message"]
     assert cluster.rows() == []
-    assert cluster.mode_changes == []  # it failed before the cluster was made
+    assert cluster.mode_changes == 0  # it failed before the cluster was made
 
 
 def test_the_same_address_twice_is_a_conflict(cluster: Cluster) -> None:
@@ -434,16 +485,16 @@ def test_bad_input_is_a_400_naming_the_field(cluster: Cluster, body: dict[str, A
 def test_drain_activate_and_label(cluster: Cluster) -> None:
     cluster.add("10.0.0.5", labels={"zone": "a"})
     node_id = cluster.node_of("node5")
-    cluster.counts[node_id] = 2
+    cluster.running({node_id: 2})
 
     drained = cluster.api.post("/api/v1/hosts/node5/drain").json()
     assert cluster.nodes.by_id[node_id].availability == "drain"
     assert (drained["availability"], drained["state"]) == ("drain", "draining")  # 2 instances to move
-    cluster.counts[node_id] = 0
+    cluster.running({node_id: 0})
     assert (
         next(h for h in cluster.api.get("/api/v1/hosts").json() if h["name"] == "node5")["state"] == "drained"
     )
-    cluster.counts[node_id] = 1
+    cluster.running({node_id: 1})
 
     active = cluster.api.post("/api/v1/hosts/10.0.0.5/activate").json()  # by address too
     assert (active["availability"], active["state"], active["instances"]) == ("active", "ready", 1)
@@ -503,7 +554,7 @@ def test_list_merges_the_live_node_state(cluster: Cluster) -> None:
     cluster.nodes.by_id[five] = replace(cluster.nodes.by_id[five], state="down")
     cluster.nodes.by_id[six] = replace(cluster.nodes.by_id[six], availability="drain")
     cluster.nodes.by_id["byhand"] = NodeInfo("byhand", "spare", "10.0.0.9", "worker", "ready", "active")
-    cluster.counts.update({MANAGER_ID: 4, five: 0})
+    cluster.running({MANAGER_ID: 4, five: 0})
 
     hosts = {h["name"]: h for h in cluster.api.get("/api/v1/hosts").json()}
 
@@ -514,7 +565,8 @@ def test_list_merges_the_live_node_state(cluster: Cluster) -> None:
     assert hosts["node5"]["cpus"] == 2.0 and hosts["node5"]["memory_bytes"] == 4 * 2**30
 
 
-def test_cluster_init_and_status(cluster: Cluster) -> None:
+def test_cluster_init_and_status(tmp_path: Path) -> None:
+    cluster = make_cluster(tmp_path, cluster_addr="")  # no address to advertise until one is given
     status = cluster.api.get("/api/v1/cluster").json()
     assert (status["mode"], status["swarm"], status["nodes"]) == ("docker", "inactive", 0)
     error(cluster.api.post("/api/v1/cluster/init", json={}), 400, "advertise_addr")
@@ -528,9 +580,9 @@ def test_cluster_init_and_status(cluster: Cluster) -> None:
 
     assert (status["mode"], status["swarm"], status["manager_addr"]) == ("swarm", "active", "10.0.0.1:2377")
     assert (status["nodes"], status["managers"], status["hosts"]) == (1, 1, 1)
-    assert cluster.mode_changes == [1]
+    assert cluster.hosts.mode() == "swarm"
     assert cluster.api.post("/api/v1/cluster/init", json={}).status_code == 200  # again: harmless
-    assert cluster.mode_changes == [1]
+    assert cluster.hosts.mode() == "swarm" and cluster.nodes.heartbeats == [1.0, 1.0]
     assert [(r.name, r.driver, r.role) for r in cluster.rows()] == [("boss", "local", "manager")]
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from mypaas.composer.base import ProcessInfo
-from mypaas.domain import Instance, InstanceState
+from mypaas.domain import Instance, InstanceState, ProcessInfo
 from mypaas.monitor import cgroups
 from mypaas.monitor.metrics import Sampler
 

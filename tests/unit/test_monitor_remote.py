@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from mypaas.composer.base import ProcessInfo
-from mypaas.domain import Instance, InstanceState
+from mypaas.composer.hostside import LIST_TASKS
+from mypaas.domain import Instance, InstanceState, ProcessInfo
 from mypaas.errors import BackendError
-from mypaas.manager.monitoring import nodes_to_hosts
 from mypaas.monitor import cgroups
 from mypaas.monitor.metrics import Sample, Sampler
-from mypaas.monitor.remote import SCRIPT, HostReading, Rates, RemoteSampler, parse
+from mypaas.monitor.remote import HostReading, Rates, RemoteSampler, parse, script
+from mypaas.monitor.service import nodes_to_hosts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cgroups"
 
@@ -47,7 +47,7 @@ def _run_script(tmp_path: Path, version: str, gone: bool = False) -> subprocess.
     (bin_dir / "docker").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     return subprocess.run(
-        ["sh", "-c", SCRIPT, "sh", "p1", str(root / "sys"), str(root / "proc")],
+        ["sh", "-c", script(LIST_TASKS), "sh", "p1", str(root / "sys"), str(root / "proc")],
         capture_output=True,
         text=True,
         env=env,
@@ -294,7 +294,12 @@ class FakeHosts:
 
 def _sampler(fake: FakeHosts, now: list[float]) -> RemoteSampler:
     return RemoteSampler(
-        platform="p1", nodes=fake.nodes, connect=fake.connect, timeout_s=0.3, clock=lambda: now[0]
+        platform="p1",
+        list_tasks=LIST_TASKS,
+        nodes=fake.nodes,
+        connect=fake.connect,
+        timeout_s=0.3,
+        clock=lambda: now[0],
     )
 
 

@@ -18,7 +18,7 @@ from mypaas.monitor.series import MetricStore
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    bind = open_store(tmp_path / "state.db").kw["bind"]
+    bind = open_store(tmp_path / "state.db").engine
     assert isinstance(bind, Engine)
     return bind
 

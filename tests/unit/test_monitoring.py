@@ -8,8 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from mypaas.api.app import create_app
-from mypaas.composer.base import EngineEvent
-from mypaas.domain import InstanceState
+from mypaas.domain import EngineEvent, InstanceState
 from tests.unit.test_reconcile import World
 
 
@@ -28,7 +27,7 @@ def test_actions_rollouts_and_readiness_are_recorded(tmp_path: Path) -> None:
     assert _kinds(world, "shop") == ["deploy_accepted", "instance_ready", "release_activated"]
     world.platform.apps.scale("shop", {"web": 2}, "alice")
     world.settle()
-    world.platform.apps.set_config("shop", {"A": "1"}, [], "alice")
+    world.platform.releases.set_config("shop", {"A": "1"}, [], "alice")
     world.settle()
     world.platform.apps.set_state("shop", "stop", "alice")
     world.settle()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mypaas.domain import AppSpec, Instance, InstanceState, PortSpec, ServiceSpec
-from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Revision, plan_services, revision
+from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Revision, revision
+from mypaas.manager.reconcile.plan_services import plan_services
 
 OLD: Revision = (1, 0)
 NEW: Revision = (2, 0)

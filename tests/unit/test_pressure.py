@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from mypaas.composer.hostside import stop_task_command
 from mypaas.errors import BackendError
 from mypaas.iaas.base import CommandResult
-from mypaas.manager.pressure import (
+from mypaas.manager.evictable import HostEviction
+from mypaas.manager.reconcile.view import LoopView
+from mypaas.monitor.pressure import (
     CHECK,
     Evictable,
     HostPressure,
     Usage,
-    evict_command,
     fits,
     parse_usage,
     pick_victim,
@@ -161,12 +164,41 @@ def test_pick_victim_prefers_services_with_other_replicas_then_the_largest() -> 
     assert pick_victim([held]) is None  # pinned to its host (a volume): stopping it would not move it
 
 
-def test_evict_command_finds_the_task_container_and_refuses_odd_ids() -> None:
-    argv = evict_command(TASK)
+def test_the_stop_command_finds_the_task_container_and_refuses_odd_ids() -> None:
+    argv = stop_task_command(TASK, 10)
     assert argv[:2] == ["sh", "-c"] and f"label=com.docker.swarm.task.id={TASK}" in argv[2]
     assert "docker stop --time 10" in argv[2]
     with pytest.raises(ValueError):
-        evict_command("x; rm -rf /")
+        stop_task_command("x; rm -rf /", 10)
+
+
+class FakeEviction:
+    """The manager's side of eviction: what a node runs, and the moves asked for."""
+
+    def __init__(self, on: Callable[[str], list[Evictable]]) -> None:
+        self.on = on
+        self.asked: list[str] = []
+        self.evicted: list[tuple[str, Evictable]] = []
+
+    def instances_on(self, node_id: str) -> list[Evictable]:
+        self.asked.append(node_id)
+        return self.on(node_id)
+
+    def evict(self, host: str, victim: Evictable) -> None:
+        self.evicted.append((host, victim))
+
+
+def test_the_manager_moves_an_instance_by_stopping_its_container_on_its_host() -> None:
+    ran: list[tuple[str, list[str], str]] = []
+
+    class Shell:
+        def run(self, name: str, argv: Any, *, what: str, timeout: float) -> None:
+            ran.append((name, list(argv), what))
+
+    victim = candidates(("web.1", 100, 2))[0]
+    HostEviction(view=LoopView(), latest=dict, sessions=None, hosts=Shell()).evict("h1", victim)  # type: ignore[arg-type]
+    [(host, argv, what)] = ran
+    assert host == "h1" and argv == stop_task_command(victim.task, 10) and what == "stopping web.1"
 
 
 def test_a_host_still_short_of_memory_has_one_instance_moved_off_per_wait() -> None:
@@ -174,31 +206,25 @@ def test_a_host_still_short_of_memory_has_one_instance_moved_off_per_wait() -> N
     events = Events()
     now = [0.0]
     on_h1 = candidates(("web.1", 100, 2), ("web.2", 500, 2))
-    asked: list[str] = []
-
-    def instances_on(node: str) -> list[Evictable]:
-        asked.append(node)
-        return list(on_h1)
-
+    eviction = FakeEviction(lambda node: list(on_h1))
     pressure = HostPressure(
         hosts,
         events,
         mem_pct=95,
         disk_pct=95,
         evict_after_s=30,
-        instances_on=instances_on,
+        eviction=eviction,
         clock=lambda: now[0],
     )
     pressure.check()  # paused now; the wait starts
-    assert hosts.hosts["h1"] == "pressure" and asked == []
+    assert hosts.hosts["h1"] == "pressure" and eviction.asked == []
     now[0] = 29.0
     pressure.check()
     assert not any(k == "instance_evicted" for k, _ in events.kinds)
     now[0] = 31.0
     pressure.check()
-    assert asked == ["node-h1"]
-    stops = [m.ran for m in hosts.machines if any(a[0] == "sh" and "docker stop" in a[2] for a in m.ran)]
-    assert len(stops) == 1 and on_h1[1].task in stops[0][0][2]  # the larger one
+    assert eviction.asked == ["node-h1"]
+    assert eviction.evicted == [("h1", on_h1[1])]  # the larger one
     assert ("instance_evicted", "web.2 moved off host h1, which is short of memory") in events.kinds
     on_h1.pop()
     now[0] = 40.0
@@ -221,7 +247,7 @@ def test_nothing_is_moved_while_no_other_host_takes_instances_or_only_disk_is_sh
         mem_pct=95,
         disk_pct=95,
         evict_after_s=1,
-        instances_on=lambda node: candidates(("web.1", 100, 2)),
+        eviction=FakeEviction(lambda node: candidates(("web.1", 100, 2))),
         clock=lambda: now[0],
     )
     pressure.check()
@@ -272,7 +298,12 @@ def test_only_an_instance_another_taking_host_may_run_is_moved() -> None:
         constraints=("node.labels.zone==east",),
     )
     pressure = HostPressure(
-        hosts, events, mem_pct=95, disk_pct=95, evict_after_s=0, instances_on=lambda node: [west, stuck, east]
+        hosts,
+        events,
+        mem_pct=95,
+        disk_pct=95,
+        evict_after_s=0,
+        eviction=FakeEviction(lambda node: [west, stuck, east]),
     )
     pressure.check()
     moved = [m for _, m in events.kinds if "moved off" in m]

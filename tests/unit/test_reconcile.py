@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import pytest
 from mypaas.composer.fake import FakeBackend
 from mypaas.domain import InstanceState
 from mypaas.errors import InvalidSpec, NotFound
-from mypaas.manager.apps import DeployRequest
-from mypaas.manager.platform import Platform
+from mypaas.manager.platform import Components, build_platform
+from mypaas.manager.releases import DeployRequest
 from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
 from mypaas.spec.compose import single_image_spec
@@ -25,9 +26,9 @@ class World:
         settings = Settings(
             home=home, deploy_timeout_s=30, min_running_s=0, drain_s=0, registry_enabled=False
         )
-        self.platform = Platform(settings, backend=self.backend, router=self.router, probe=self.probe)
-        self.now = __import__("time").time()
-        self.platform.reconciler._clock = lambda: self.now
+        self.now = time.time()
+        given = Components(backend=self.backend, router=self.router, probe=self.probe, clock=lambda: self.now)
+        self.platform = build_platform(settings, given)
 
     def probe(self, address: str) -> bool:
         return address in self.healthy
@@ -41,17 +42,14 @@ class World:
                 if inst.address and inst.state == InstanceState.STARTING:
                     self.healthy.add(inst.address)
             self.probe_all()
-            rec._pool.shutdown(wait=True)
-            rec._pool = __import__("concurrent.futures").futures.ThreadPoolExecutor(2)
+            rec.join_removals()
 
     def probe_all(self) -> None:
-        tracker = self.platform.reconciler.tracker
-        for iid, probe in list(tracker._probes.items()):
-            tracker._check(iid, probe)
+        self.platform.reconciler.tracker.check_all()
 
     def deploy(self, app: str, ref: str) -> str:
         req = DeployRequest(spec=single_image_spec(ref, port=80), contexts={}, user="t", description="Deploy")
-        return self.platform.apps.deploy(app, req).id
+        return self.platform.releases.deploy(app, req).id
 
     def op(self, op_id: str) -> str:
         return self.platform.operations.get(op_id).status
@@ -83,7 +81,7 @@ def test_rolling_deploy_replaces_old_release(world: World) -> None:
     assert world.op(op) == "succeeded"
     assert not old & set(world.backend.instances)
     assert {i.release for i in world.backend.instances.values()} == {2}
-    statuses = [r["status"] for r in world.platform.apps.releases("shop")]
+    statuses = [r["status"] for r in world.platform.releases.releases("shop")]
     assert statuses == ["active", "superseded"]
 
 
@@ -99,7 +97,7 @@ def test_unhealthy_release_is_abandoned(world: World) -> None:
     assert "v1 keeps serving" in world.platform.operations.get(op).message
     world.settle()
     assert {i.release for i in world.backend.instances.values()} == {1}
-    assert [r["status"] for r in world.platform.apps.releases("shop")] == ["failed", "active"]
+    assert [r["status"] for r in world.platform.releases.releases("shop")] == ["failed", "active"]
 
 
 def test_a_new_manager_adopts_running_instances(world: World, tmp_path: Path) -> None:
@@ -152,7 +150,7 @@ def test_stop_during_a_rollout_does_not_promote_the_release(world: World) -> Non
     world.platform.apps.set_state("shop", "stop", "t")
     world.settle()
     assert world.op(op) == "failed"  # superseded by the stop
-    statuses = {r["version"]: r["status"] for r in world.platform.apps.releases("shop")}
+    statuses = {r["version"]: r["status"] for r in world.platform.releases.releases("shop")}
     assert statuses == {1: "active", 2: "pending"}  # v2 rolls out at the next start
     assert world.platform.apps.get("shop")["release"] == 1
 
@@ -176,9 +174,9 @@ def test_rollback_skips_releases_that_never_served(world: World) -> None:
     world.deploy("shop", "web:2")  # replaced before it served
     world.deploy("shop", "web:1")
     world.settle()
-    op = world.platform.apps.rollback("shop", None, "t")
+    op = world.platform.releases.rollback("shop", None, "t")
     assert op.release == 4
-    releases = {r["version"]: r for r in world.platform.apps.releases("shop")}
+    releases = {r["version"]: r for r in world.platform.releases.releases("shop")}
     assert releases[2]["status"] == "cancelled"
     assert releases[4]["description"] == "Rollback to v1"
 
@@ -197,7 +195,7 @@ def test_a_later_deploy_wins_over_a_slow_build(world: World) -> None:
     from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
 
     spec = AppSpec(services={"web": ServiceSpec(name="web", build=BuildSpec(context="app"), expose=[80])})
-    build_op = world.platform.apps.deploy(
+    build_op = world.platform.releases.deploy(
         "shop", DeployRequest(spec=spec, contexts={"app": b"x"}, user="t", description="build")
     )
     image_op = world.deploy("shop", "web:2")
@@ -205,7 +203,7 @@ def test_a_later_deploy_wins_over_a_slow_build(world: World) -> None:
     world.settle()
     assert world.op(image_op) == "succeeded"
     assert world.op(build_op.id) == "failed"
-    assert [r["description"] for r in world.platform.apps.releases("shop")] == ["Deploy"]
+    assert [r["description"] for r in world.platform.releases.releases("shop")] == ["Deploy"]
 
 
 def test_domains_under_the_base_domain_are_refused(world: World) -> None:
@@ -216,7 +214,7 @@ def test_domains_under_the_base_domain_are_refused(world: World) -> None:
 
 
 def test_engine_names_of_two_apps_never_collide() -> None:
-    from mypaas.manager.reconcile.loop import network_name, volume_name
+    from mypaas.manager.reconcile.kinds import network_name, volume_name
 
     assert volume_name("a", "b-db") != volume_name("a-b", "db")
     assert network_name("x", "y") != network_name("x-y")

@@ -241,7 +241,7 @@ def test_window_gives_error_pct_of_apps_with_requests_and_rps() -> None:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    bind = open_store(tmp_path / "state.db").kw["bind"]
+    bind = open_store(tmp_path / "state.db").engine
     assert isinstance(bind, Engine)
     return bind
 

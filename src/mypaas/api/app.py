@@ -11,82 +11,28 @@ import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mypaas import __version__
+from mypaas.api.automation import automation_routes
+from mypaas.api.deps import User, field_of, in_thread, instance_dict, op_dict
+from mypaas.api.hosts import host_routes
+from mypaas.api.image_builds import image_build_routes
 from mypaas.api.longpoll import long_poll
+from mypaas.api.monitor import monitor_routes
 from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
-from mypaas.domain import AppSpec, BuildSpec, Instance, InstanceState, ServiceSpec
-from mypaas.errors import InvalidSpec, MyPaasError, NotSupported, Unauthorized
-from mypaas.manager.apps import DeployRequest
-from mypaas.manager.images import Images
-from mypaas.manager.operations import TERMINAL
+from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
+from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized
 from mypaas.manager.platform import Platform
-from mypaas.manager.state.models import OperationRow
+from mypaas.manager.releases import DeployRequest
 from mypaas.settings import Settings
 from mypaas.spec.compose import parse_compose, single_image_spec
 from mypaas.web.status import render_status
 
 MAX_UPLOAD = 512 * 1024 * 1024
-
-
-def op_dict(op: OperationRow, log_offset: int = 0) -> dict[str, Any]:
-    return {
-        "id": op.id,
-        "app": op.app,
-        "kind": op.kind,
-        "status": op.status,
-        "release": op.release,
-        "message": op.message,
-        "log": op.log[log_offset:],
-        "log_offset": len(op.log),
-        "created_by": op.created_by,
-        "created_at": op.created_at,
-        "finished_at": op.finished_at,
-    }
-
-
-def instance_state(inst: Instance, ready: bool) -> str:
-    """What `ps` shows: healthy when ready; an instance the engine keeps restarting is a crash loop
-    (Docker's "restarting" state is its back-off between crashes), shown as such, not hidden."""
-    if ready:
-        return "healthy"
-    if inst.state == InstanceState.RESTARTING:
-        return "crash-loop"
-    return inst.state.value
-
-
-def instance_dict(inst: Instance, ready: bool) -> dict[str, Any]:
-    return {
-        "id": inst.id[:12],
-        "name": inst.name,
-        "service": inst.service,
-        "release": inst.release,
-        "state": instance_state(inst, ready),
-        "ready": ready,
-        "address": inst.address,
-        "host": inst.host,
-        "created": inst.created,
-        "status": inst.status_text,
-        "exit_code": inst.exit_code,
-    }
-
-
-def _field_of(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
-
-
-def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The name of the caller's token; 401 without a valid bearer token."""
-    platform: Platform = request.app.state.platform
-    return platform.tokens.check(authorization)
-
-
-User = Annotated[str, Depends(current_user)]
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -107,17 +53,15 @@ def create_app(platform: Platform) -> FastAPI:
     _release_routes(v1, platform)
     _domain_routes(v1, platform)
     _registry_routes(v1, platform)
-    _image_build_routes(v1, platform)
-    _monitor_routes(app, v1, platform)
-    _automation_routes(v1, platform)
-    from mypaas.api.hosts import host_routes  # hosts and the cluster (it imports User: loaded late)
-
+    image_build_routes(v1, platform)
+    monitor_routes(app, v1, platform)
+    automation_routes(v1, platform)
     host_routes(v1, platform)
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
-        return render_status(platform_status(platform), platform.apps.summaries())
+        return render_status(platform.status(), platform.apps.summaries())
 
     return app
 
@@ -130,7 +74,7 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        field = _field_of(tuple(first.get("loc", ())))
+        field = field_of(tuple(first.get("loc", ())))
         return JSONResponse({"error": f"{field}: {first.get('msg')}", "field": field}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
@@ -147,7 +91,7 @@ def _platform_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/status", tags=["platform"])
     def status(_: User) -> dict[str, Any]:
         """Health of each component: manager, engine, router, reconcile loop."""
-        return platform_status(platform)
+        return platform.status()
 
     @v1.post("/reconcile", tags=["platform"])
     def reconcile(_: User) -> dict[str, Any]:
@@ -167,7 +111,7 @@ def _platform_routes(v1: APIRouter, platform: Platform) -> None:
         ops = platform.operations
         op = await long_poll(
             lambda: ops.get(op_id),
-            lambda op: op.status in TERMINAL or len(op.log) > log_offset,
+            lambda op: op.status.finished or len(op.log) > log_offset,
             ops.changes,
             wait,
         )
@@ -197,7 +141,7 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         body, contexts = await _read_deploy(request)
         spec = _spec_of(body, platform.settings, contexts)
         req = DeployRequest(spec=spec, contexts=contexts, user=who, description=body.description or "Deploy")
-        op = await _in_thread(platform.apps.deploy, name, req)
+        op = await in_thread(platform.releases.deploy, name, req)
         return op_dict(op)
 
     @v1.get("/apps/{name}/instances", tags=["apps"])
@@ -254,21 +198,21 @@ def _lifecycle_routes(v1: APIRouter, platform: Platform) -> None:
 def _release_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/apps/{name}/releases", tags=["releases"])
     def releases(name: str, _: User) -> list[dict[str, Any]]:
-        return platform.apps.releases(name)
+        return platform.releases.releases(name)
 
     @v1.post("/apps/{name}/rollback", status_code=202, tags=["releases"])
     def rollback(name: str, body: RollbackBody, who: User) -> dict[str, Any]:
-        return op_dict(platform.apps.rollback(name, body.release, who))
+        return op_dict(platform.releases.rollback(name, body.release, who))
 
     @v1.get("/apps/{name}/config", tags=["config"])
     def get_config(name: str, _: User) -> dict[str, str]:
-        return platform.apps.config(name)
+        return platform.releases.config(name)
 
     @v1.patch("/apps/{name}/config", status_code=202, tags=["config"])
     def set_config(name: str, body: ConfigBody, who: User) -> dict[str, Any]:
         if not body.set and not body.unset:
             raise InvalidSpec("nothing to change: give KEY=VALUE to set or KEY to unset", field="set")
-        return op_dict(platform.apps.set_config(name, body.set, body.unset, who))
+        return op_dict(platform.releases.set_config(name, body.set, body.unset, who))
 
 
 def _domain_routes(v1: APIRouter, platform: Platform) -> None:
@@ -285,12 +229,6 @@ def _domain_routes(v1: APIRouter, platform: Platform) -> None:
         platform.apps.remove_domain(name, domain)
 
 
-def _registry(platform: Platform) -> Images:
-    if platform.images is None:
-        raise NotSupported("the private registry is turned off (setting registry_enabled)", field="registry")
-    return platform.images
-
-
 def _registry_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/registry/token", tags=["registry"])
     def registry_token(
@@ -302,7 +240,7 @@ def _registry_routes(v1: APIRouter, platform: Platform) -> None:
         """The token endpoint Distribution sends clients to (Docker token-auth spec): Basic auth with any
         user name and a MyPaas API token as the password, as in ``docker login``."""
         try:
-            body = _registry(platform).token(authorization, service, scope or [])
+            body = platform.registry().token(authorization, service, scope or [])
         except Unauthorized as exc:
             return JSONResponse(
                 exc.to_dict(), status_code=401, headers={"WWW-Authenticate": 'Basic realm="mypaas registry"'}
@@ -312,17 +250,17 @@ def _registry_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/images", tags=["registry"])
     def list_images(_: User, repository: str | None = None) -> list[dict[str, Any]]:
         """Repositories, tags, digests and sizes in the private registry."""
-        return _registry(platform).catalog(repository)
+        return platform.registry().catalog(repository)
 
     @v1.delete("/images/{ref:path}", tags=["registry"])
     def remove_image(ref: str, _: User) -> dict[str, Any]:
         """Delete REPOSITORY:TAG from the registry (its blobs go at the next collection)."""
-        return _registry(platform).remove(ref)
+        return platform.registry().remove(ref)
 
     @v1.post("/registry/gc", tags=["registry"])
     def registry_gc(_: User) -> dict[str, Any]:
         """Garbage-collect the registry; it is read-only (pulls only) while this runs."""
-        return _registry(platform).collect()
+        return platform.registry().collect()
 
     @v1.put("/registry/mirror", tags=["registry"])
     def enable_mirror(body: MirrorBody, _: User) -> dict[str, Any]:
@@ -337,55 +275,7 @@ def _registry_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/registry/status", tags=["registry"])
     def registry_status(_: User) -> dict[str, Any]:
         """The registry's address, health, repositories and disk use, and the mirror's state."""
-        return {**_registry(platform).status(), "mirror": platform.mirror.status()}
-
-
-def _image_build_routes(v1: APIRouter, platform: Platform) -> None:
-    """Image import (a streamed archive) and base images: see api/image_builds.py."""
-    from mypaas.api.image_builds import image_build_routes
-
-    image_build_routes(v1, platform)
-
-
-def _automation_routes(v1: APIRouter, platform: Platform) -> None:
-    """Autoscaling policies and alert rules: see api/automation.py."""
-    from mypaas.api.automation import automation_routes
-
-    automation_routes(v1, platform)
-
-
-def _monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
-    """Events, metrics and the Prometheus endpoint: see api/monitor.py."""
-    from mypaas.api.monitor import monitor_routes
-
-    monitor_routes(app, v1, platform)
-
-
-def platform_status(platform: Platform) -> dict[str, Any]:
-    observed = platform.reconciler.observed
-    engine = platform.backend.ping()
-    router = platform.router_healthy()
-    return {
-        "version": __version__,
-        "platform": platform.platform_id,
-        "components": {
-            "manager": {"healthy": True, "api": platform.settings.api_url, "since": platform.started_at},
-            "engine": {"healthy": engine, "backend": "docker", "url": platform.settings.docker_url},
-            "router": {"healthy": router, "port": platform.settings.router_port},
-            "reconcile": {
-                "healthy": observed.error is None,
-                "last_pass": observed.at,
-                "error": observed.error,
-            },
-        },
-        "healthy": engine and router and observed.error is None,
-    }
-
-
-async def _in_thread(fn: Any, *args: Any) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(fn, *args)
+        return {**platform.registry().status(), "mirror": platform.mirror.status()}
 
 
 async def _read_deploy(request: Request) -> tuple[DeployBody, dict[str, bytes]]:
@@ -416,7 +306,7 @@ def _parse_body(raw: str) -> DeployBody:
         return DeployBody.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = _field_of(tuple(first.get("loc", ())))
+        field = field_of(tuple(first.get("loc", ())))
         raise InvalidSpec(f"{field}: {first.get('msg')}", field=field) from exc
 
 

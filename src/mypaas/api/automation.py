@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mypaas.api.app import User  # app.py imports this module only once it is loaded
+from mypaas.api.deps import User
 from mypaas.manager.platform import Platform
 from mypaas.monitor.alerts import KINDS, Rule
 from mypaas.monitor.autoscale import Policy

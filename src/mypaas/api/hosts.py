@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from mypaas.api.app import User, op_dict  # app.py imports this module only once it is loaded
+from mypaas.api.deps import User, op_dict
 from mypaas.iaas.base import HostKeyUnknown
 from mypaas.manager.hosts.service import Hosts
 from mypaas.manager.platform import Platform

@@ -1,5 +1,5 @@
 """REST routes that make images: a root filesystem archive imported from the streamed request body, and
-debootstrap base images built as operations."""
+debootstrap base images built as operations (the manager's Builds service does the work)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from mypaas.api.app import User, op_dict  # app.py imports this module only once it is loaded
-from mypaas.build.rootfs import archive_limits, check_changes, check_ref, import_rootfs
+from mypaas.api.deps import User, op_dict
 from mypaas.errors import InvalidSpec, MyPaasError
 from mypaas.manager.platform import Platform
 
@@ -70,7 +69,7 @@ class _Body:
 
 
 def image_build_routes(v1: APIRouter, platform: Platform) -> None:
-    bases = platform.base_images
+    builds = platform.builds
 
     @v1.post("/images/import", tags=["images"], openapi_extra=_ARCHIVE_BODY)
     async def import_image(
@@ -90,26 +89,17 @@ def image_build_routes(v1: APIRouter, platform: Platform) -> None:
             await body.drain(ANONYMOUS_DRAIN_LIMIT)
             raise
         try:
-            ref = check_ref(ref)
-            changes = check_changes(change or [])
             info = await run_in_threadpool(
-                import_rootfs,
-                platform.backend,
-                body.chunks(),
-                ref=ref,
-                changes=changes,
-                limits=archive_limits(platform.settings),
+                lambda: builds.import_archive(body.chunks(), ref=ref, changes=change or [])
             )
         except ClientDisconnect as exc:
             raise InvalidSpec("the upload was interrupted", field="archive") from exc
         except MyPaasError:
             await body.drain(body.received + DRAIN_LIMIT)
             raise
-        if platform.images is not None:
-            platform.images.enqueue_image(info.ref)  # pushed to the private registry in the background
         return {"ref": info.ref, "id": info.id, "size": info.size}
 
     @v1.post("/images/base", status_code=202, tags=["images"])
     def base_image(body: BaseImageBody, who: User) -> dict[str, Any]:
         """Build a minimal Debian or Ubuntu image with debootstrap (``mypaas/debian:bookworm``)."""
-        return op_dict(bases.start(body.image, who, if_missing=body.if_missing))
+        return op_dict(builds.start_base(body.image, who, if_missing=body.if_missing))

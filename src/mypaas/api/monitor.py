@@ -10,10 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import PlainTextResponse
 
-from mypaas.api.app import User  # app.py imports this module only once it is loaded
+from mypaas.api.deps import User
 from mypaas.api.longpoll import long_poll
-from mypaas.errors import MyPaasError
-from mypaas.manager.hosts.service import SWARM
 from mypaas.manager.platform import Platform
 from mypaas.monitor import prometheus
 from mypaas.monitor.events import parse_duration
@@ -70,7 +68,7 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
                 }
                 for app, f in dict(monitoring.requests.latest).items()
             },
-            "hosts": _hosts_now(platform),
+            "hosts": platform.hosts.now(platform.pressure.last),
         }
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["monitor"])
@@ -89,29 +87,3 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
             monitoring.sampler.latest, platform=figures, requests=monitoring.requests.snapshot()
         )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
-
-
-def _hosts_now(platform: Platform) -> list[dict[str, Any]]:
-    """A cluster's hosts for `mypaas top` (none on one machine, or while the engine does not answer)."""
-    if platform.hosts.mode() != SWARM:
-        return []
-    try:
-        listed = platform.hosts.list()
-    except MyPaasError:
-        return []
-    usage = dict(platform.pressure.last)
-    out = []
-    for h in listed:
-        checked = usage.get(str(h["name"]))
-        out.append(
-            {
-                "name": h["name"],
-                "state": h["state"],
-                "instances": h["instances"],
-                "cpus": h["cpus"],
-                "memory_bytes": h["memory_bytes"],
-                "mem_pct": round(checked.mem_pct, 1) if checked else None,
-                "disk_pct": checked.disk_pct if checked else None,
-            }
-        )
-    return out

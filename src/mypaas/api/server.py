@@ -10,14 +10,14 @@ from types import FrameType
 import uvicorn
 
 from mypaas.api.app import create_app
-from mypaas.manager.platform import Platform
+from mypaas.manager.platform import build_platform
 from mypaas.settings import Settings
 
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    platform = Platform(settings)
+    platform = build_platform(settings)
     platform.start()
     pid_file = settings.run_dir / "manager.pid"
     pid_file.parent.mkdir(parents=True, exist_ok=True)

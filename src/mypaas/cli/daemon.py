@@ -85,16 +85,9 @@ def stop_manager(settings: Settings) -> bool:
 
 
 def stop_router(settings: Settings) -> None:
-    from mypaas.router.caddy import CaddyRouter
+    from mypaas.manager.offline import stop_router
 
-    router = CaddyRouter(
-        admin=settings.router_admin,
-        listen_port=settings.router_port,
-        config_dir=settings.home / "router",
-        log_path=settings.log_dir / "caddy.log",
-    )
-    router.stop()
-    router.close()
+    stop_router(settings)
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -6,10 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mypaas import __version__
 from mypaas.cli.output import ago, fail, print_json, say, table
 from mypaas.cli.params import JsonOpt, api, app_url, platform_settings
-from mypaas.errors import BackendError, MyPaasError
+from mypaas.errors import BackendError
 
 if TYPE_CHECKING:
     from mypaas.settings import Settings
@@ -55,16 +54,9 @@ def _check_engine(s: Settings) -> None:
 
 
 def _engine_answers(s: Settings) -> bool:
-    from mypaas.composer.docker import DockerBackend
+    from mypaas.manager.offline import engine_answers
 
-    try:
-        backend = DockerBackend(s.docker_url, timeout=5)
-    except MyPaasError:
-        return False
-    try:
-        return backend.ping()
-    finally:
-        backend.close()
+    return engine_answers(s)
 
 
 def down() -> None:
@@ -114,28 +106,9 @@ def status(as_json: JsonOpt = False) -> None:
 
 
 def _offline_status(reason: str) -> dict[str, Any]:
-    from mypaas.router.caddy import CaddyRouter
+    from mypaas.manager.offline import offline_status
 
-    s = platform_settings()
-    router = CaddyRouter(
-        admin=s.router_admin,
-        listen_port=s.router_port,
-        config_dir=s.home / "router",
-        log_path=s.log_dir / "caddy.log",
-    )
-    try:
-        router_ok = router.healthy()
-    finally:
-        router.close()
-    return {
-        "version": __version__,
-        "components": {
-            "manager": {"healthy": False, "api": s.api_url, "error": reason},
-            "engine": {"healthy": _engine_answers(s), "backend": "docker", "url": s.docker_url},
-            "router": {"healthy": router_ok, "port": s.router_port},
-        },
-        "healthy": False,
-    }
+    return offline_status(platform_settings(), reason)
 
 
 def _detail(name: str, part: dict[str, Any]) -> str:
@@ -145,7 +118,8 @@ def _detail(name: str, part: dict[str, Any]) -> str:
         since = f", started {ago(part['since'])}" if part.get("since") else ""
         return f"API at {part.get('api')}{since}"
     if name == "engine":
-        return f"{part.get('backend')} at {part.get('url')}"
+        backend = f"backend {part['backend']}, " if part.get("backend") else ""
+        return f"{backend}engine at {part.get('url')}"
     if name == "router":
         return f"port {part.get('port')}"
     if name == "reconcile":

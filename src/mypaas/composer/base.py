@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from threading import Event
 from typing import Protocol
 
-from mypaas.domain import Instance, ServiceSpec
+from mypaas.domain import EngineEvent, Instance, ProcessInfo, ServiceSpec
 
 # Labels every MyPaas resource carries; the reconcile loop finds its resources by them.
 LABEL_PLATFORM = "mypaas.platform"
@@ -50,29 +50,6 @@ class InstanceRequest:
     environment: dict[str, str]
     networks: tuple[str, ...]  # full network names; the first is the one the router reaches
     volumes: dict[str, str] = field(default_factory=dict)  # app volume name -> engine volume name
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    """An instance's main process as the host sees it (for the monitor's file reads)."""
-
-    pid: int  # 0 when it is not running
-    restarts: int = 0
-    oom_killed: bool = False
-    exit_code: int | None = None
-
-
-@dataclass(frozen=True)
-class EngineEvent:
-    """One engine event about an instance: ``action`` is die, oom, start, restart, kill, ..."""
-
-    instance_id: str
-    action: str
-    app: str = ""
-    service: str = ""
-    name: str = ""
-    exit_code: int | None = None
-    at: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,11 @@ from mypaas.composer.base import (
     LABEL_RELEASE,
     LABEL_SERVICE,
     Capabilities,
-    EngineEvent,
     ImageInfo,
     InstanceRequest,
-    ProcessInfo,
     ServiceRequest,
 )
-from mypaas.domain import HealthCheck, Instance, InstanceState, ServiceSpec
+from mypaas.domain import EngineEvent, HealthCheck, Instance, InstanceState, ProcessInfo, ServiceSpec
 from mypaas.errors import BackendError, BuildFailed, Conflict, InvalidSpec, MyPaasError, NotFound
 
 _NS = 1_000_000_000

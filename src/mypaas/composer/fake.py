@@ -14,12 +14,10 @@ from threading import Event
 from mypaas.composer.base import (
     LABEL_APP,
     Capabilities,
-    EngineEvent,
     ImageInfo,
     InstanceRequest,
-    ProcessInfo,
 )
-from mypaas.domain import Instance, InstanceState
+from mypaas.domain import EngineEvent, Instance, InstanceState, ProcessInfo
 from mypaas.errors import BuildFailed, Conflict, NotFound
 
 

@@ -35,13 +35,11 @@ from mypaas.composer.base import (
     LABEL_RELEASE,
     LABEL_SERVICE,
     Capabilities,
-    EngineEvent,
-    ProcessInfo,
     ServiceRequest,
     ServiceState,
 )
 from mypaas.composer.docker import DockerBackend, _err, _instance, _unix, instance_labels, volume_mounts
-from mypaas.domain import Instance, InstanceState
+from mypaas.domain import EngineEvent, Instance, InstanceState, ProcessInfo
 
 log = logging.getLogger("mypaas.swarm")
 

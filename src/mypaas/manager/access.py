@@ -56,6 +56,9 @@ def _new_token_file(sessions: sessionmaker[Session], path: Path, name: str, role
     return token
 
 
+ADMIN_REGISTRY_ACTIONS = ("pull", "push", "delete", "*")
+
+
 class TokenChecker:
     """Checks bearer tokens; known digests are cached so a request costs one hash, not a query."""
 
@@ -70,6 +73,12 @@ class TokenChecker:
         if role != ADMIN:
             raise Unauthorized("this token can only pull images from the registry")
         return name
+
+    def registry_grant(self, password: str) -> tuple[str, tuple[str, ...]]:
+        """Who a registry login is (its API token as the password) and what it may do in any repository:
+        an admin token everything, a pull token pull (a cluster's hosts only pull)."""
+        name, role = self.identify(f"Bearer {password}")
+        return name, ADMIN_REGISTRY_ACTIONS if role == ADMIN else ("pull",)
 
     def identify(self, authorization: str | None) -> tuple[str, str]:
         """(name, role) of any valid token in a ``Bearer`` header, else raise Unauthorized."""

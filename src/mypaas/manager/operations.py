@@ -8,10 +8,10 @@ import time
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.changes import Changes
+from mypaas.domain import OperationStatus
 from mypaas.errors import NotFound
 from mypaas.manager.state.models import OperationRow
 
-TERMINAL = ("succeeded", "failed")
 _MAX_LOG = 256 * 1024
 
 
@@ -23,7 +23,13 @@ class Operations:
         self.changes = Changes()  # bumped by every change of an operation
 
     def new(
-        self, session: Session, *, app: str, kind: str, user: str, status: str = "running"
+        self,
+        session: Session,
+        *,
+        app: str,
+        kind: str,
+        user: str,
+        status: OperationStatus = OperationStatus.RUNNING,
     ) -> OperationRow:
         op = OperationRow(id=secrets.token_hex(6), app=app, kind=kind, status=status, created_by=user)
         session.add(op)
@@ -45,7 +51,7 @@ class Operations:
         while True:
             seen = self.changes.version
             op = self.get(op_id)
-            if op.status in TERMINAL or (log_offset is not None and len(op.log) > log_offset):
+            if op.status.finished or (log_offset is not None and len(op.log) > log_offset):
                 return op
             left = deadline - time.monotonic()
             if left <= 0:
@@ -64,8 +70,8 @@ class Operations:
         if not op_id:
             return
         op = session.get(OperationRow, op_id)
-        if op is None or op.status in TERMINAL:
+        if op is None or op.status.finished:
             return
-        op.status = "succeeded" if ok else "failed"
+        op.status = OperationStatus.SUCCEEDED if ok else OperationStatus.FAILED
         op.message = message
         op.finished_at = time.time()

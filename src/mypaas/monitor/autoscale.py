@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
 
+from mypaas.domain import MAX_REPLICAS
 from mypaas.errors import InvalidSpec, MyPaasError
 from mypaas.monitor.events import EventSink
 from mypaas.monitor.metrics import Sample
@@ -26,7 +27,7 @@ from mypaas.monitor.tables import autoscale_policies as ap
 
 log = logging.getLogger("mypaas.autoscale")
 
-MAX_REPLICAS = 100
+
 TOLERANCE = 0.1  # no change while the load is within 10 % of the target (no flapping)
 MIN_POINTS = 2  # rounds of figures needed since the last change before deciding
 

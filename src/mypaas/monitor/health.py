@@ -176,6 +176,16 @@ class HealthTracker:
             self._wake.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def check_all(self) -> None:
+        """Probe every tracked instance once now, in this thread (the probe loop does it on its own
+        schedule; a test or a one-off pass that wants verdicts at once calls this)."""
+        with self._lock:
+            probes = [(iid, p) for iid, p in self._probes.items() if not p.busy]
+            for _, p in probes:
+                p.busy = True
+        for iid, p in probes:
+            self._check(iid, p)
+
     def _check(self, iid: str, p: _Probe) -> None:
         ok = check_probe(p.spec, p.address) if p.spec is not None else self._probe(p.address)
         changed = False

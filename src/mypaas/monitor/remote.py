@@ -1,5 +1,5 @@
 """The figures of instances on the cluster's other hosts (Swarm tasks there): per host and round, ONE
-command over the host's connection (``SCRIPT``) lists the platform's task containers on it, finds each
+command over the host's connection (``script``) lists the platform's task containers on it, finds each
 one's cgroup from ``/proc/<pid>/cgroup`` and prints its cgroup files and ``/proc/<pid>/net/dev``; the
 text is parsed here with the parsers the local sampler uses (monitor/cgroups.py), so both count alike.
 
@@ -34,22 +34,21 @@ def _adds(files: Mapping[str, tuple[str, ...]], dirs: Mapping[str, str]) -> str:
     return "\n      ".join(f'add "{dirs[where]}" {" ".join(names)}' for where, names in files.items())
 
 
-_INSPECT = '{{.State.Pid}} {{.RestartCount}} {{index .Config.Labels "com.docker.swarm.task.id"}}'
-
-# $1: the platform id. $2 and $3: where cgroupfs and procfs are (the unit tests point them at fixtures).
-# Output: "H <cgroup version>", then per container "T <task id> <pid> <restarts>" and "F <path>" per
-# file of it, then "U <host uptime>" and the files, each after a "==> <path> <==" line (head's headers:
-# one process for all files; a file gone meanwhile is left out).
-SCRIPT = f"""R=${{2:-/sys/fs/cgroup}} P=${{3:-/proc}}
+# The script is ``list_tasks`` (a shell function the composer gives: composer/hostside.py; it prints
+# "PID RESTARTS TASK_ID" per task container of platform $1, and returns 3 when the engine does not
+# answer) followed by this. $2 and $3: where cgroupfs and procfs are (the unit tests point them at
+# fixtures). Output: "H <cgroup version>", then per container "T <task id> <pid> <restarts>" and
+# "F <path>" per file of it, then "U <host uptime>" and the files, each after a "==> <path> <==" line
+# (head's headers: one process for all files; a file gone meanwhile is left out).
+READER = f"""R=${{2:-/sys/fs/cgroup}} P=${{3:-/proc}}
 nl='
 '
 v=1
 [ -e "$R/cgroup.controllers" ] && v=2
 echo "H $v"
-ids=$(docker ps -q --no-trunc --filter "label=mypaas.platform=$1" \\
-  --filter label=com.docker.swarm.task.id) || exit 3
-[ -n "$ids" ] || exit 0
-docker inspect --type container --format '{_INSPECT}' $ids 2>/dev/null | {{
+tasks=$(list_tasks "$1") || exit 3
+[ -n "$tasks" ] || exit 0
+printf '%s\\n' "$tasks" | {{
   files=
   add() {{ d=$1; shift; for f; do echo "F $d/$f"; files="$files$d/$f$nl"; done; }}
   while read -r pid n task; do
@@ -82,6 +81,11 @@ docker inspect --type container --format '{_INSPECT}' $ids 2>/dev/null | {{
 """
 
 
+def script(list_tasks: str) -> str:
+    """The whole command: the composer's ``list_tasks`` function, then the reader."""
+    return list_tasks + READER
+
+
 # -- the script's output ------------------------------------------------------------------------
 
 
@@ -110,7 +114,7 @@ class _Raw:
 
 
 def parse(text: str) -> HostReading:
-    """Read ``SCRIPT``'s output. A container whose files are missing (it stopped meanwhile) or garbled
+    """Read ``script``'s output. A container whose files are missing (it stopped meanwhile) or garbled
     is left out; lines that mean nothing are skipped. ValueError: it is not the script's output."""
     lines = text.splitlines()
     first = next((n for n, line in enumerate(lines) if _header(line) is not None), len(lines))
@@ -275,13 +279,14 @@ class RemoteSampler:
         self,
         *,
         platform: str,
+        list_tasks: str,
         nodes: Callable[[], Mapping[str, str | None]],
         connect: Callable[[str], Connection],
         timeout_s: float = 4.0,
         workers: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._argv = ["sh", "-c", SCRIPT, "sh", platform]
+        self._argv = ["sh", "-c", script(list_tasks), "sh", platform]
         self._nodes = nodes
         self._connect = connect
         self.timeout_s = timeout_s

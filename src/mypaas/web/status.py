@@ -6,6 +6,8 @@ import html
 import time
 from typing import Any
 
+from mypaas.domain import AppState
+
 
 def _dot(ok: bool) -> str:
     return '<span class="ok">●</span>' if ok else '<span class="bad">●</span>'
@@ -17,7 +19,7 @@ def render_status(status: dict[str, Any], apps: list[dict[str, Any]]) -> str:
         f"<tr><td>{_dot(c['healthy'])} {html.escape(name)}</td></tr>"
         for name, c in status["components"].items()
     )
-    running = sum(1 for a in apps if a["state"] == "running")
+    running = sum(1 for a in apps if a["state"] == AppState.RUNNING)
     ready = sum(a["ready"] for a in apps)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>MyPaas</title>

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.nodes import NodeInfo, Nodes
+from mypaas.domain import Availability, HostState, NodeState, Role
 from mypaas.errors import BackendError, Conflict, MyPaasError, NotFound
 from mypaas.iaas.base import HostFacts, HostTarget, Machine
 from mypaas.manager.operations import Operations
@@ -82,7 +83,7 @@ class Job:
     joining: bool = False  # swarm_join was attempted: a failure must make the host leave again
     drained: bool = False  # a removal drained it: a failure leaves it drained
     stored_key: Path | None = None  # the key `host add --key` sent, kept under keys_dir
-    previous_state: str = "ready"
+    previous_state: HostState = HostState.READY
 
 
 @dataclass
@@ -163,9 +164,9 @@ class HostJobs:
         with self._sessions.begin() as s:
             row = s.get(HostRow, job.host_id)
             if row is not None:
-                row.state, row.message = "ready", ""
+                row.state, row.message = HostState.READY, ""
         self._warn_even_managers(nodes, emit)
-        role = "manager" if job.manager else "worker"
+        role = Role.MANAGER if job.manager else Role.WORKER
         return f"host {job.name} ({job.target.address}) is ready: a Swarm {role}, node {node_id[:12]}"
 
     def _rename(self, host_id: int, hostname: str) -> str:
@@ -193,7 +194,7 @@ class HostJobs:
         else:
             worker_token, manager_token = nodes.join_tokens()
             addr = nodes.manager_addr()
-            role = "manager" if job.manager else "worker"
+            role = Role.MANAGER if job.manager else Role.WORKER
             emit(f"joining the Swarm at {addr} as a {role}")
             job.joining = True
             node_id = self._provision.swarm_join(
@@ -211,13 +212,13 @@ class HostJobs:
 
     def _wait_ready(self, nodes: Nodes, node_id: str, emit: Callable[[str], None]) -> None:
         deadline = time.monotonic() + self.timings.ready_timeout_s
-        state = "unknown"
+        state: str = NodeState.UNKNOWN
         while True:
             try:
                 state = nodes.node(node_id).state
             except NotFound:
-                state = "unknown"  # not visible to the manager yet
-            if state == "ready":
+                state = NodeState.UNKNOWN  # not visible to the manager yet
+            if state == NodeState.READY:
                 emit(f"node {node_id[:12]} is ready")
                 return
             if time.monotonic() >= deadline:
@@ -228,7 +229,7 @@ class HostJobs:
             time.sleep(self.timings.poll_s)
 
     def _warn_even_managers(self, nodes: Nodes, emit: Callable[[str], None]) -> None:
-        managers = sum(1 for n in nodes.nodes() if n.role == "manager")
+        managers = sum(1 for n in nodes.nodes() if n.role == Role.MANAGER)
         if managers > 1 and managers % 2 == 0:
             emit(
                 f"note: the Swarm has {managers} managers; an odd number (3, 5) keeps a quorum when one fails"
@@ -250,7 +251,7 @@ class HostJobs:
             nodes = self._nodes()
             node_id = job.node_id or self._provision.swarm_node_id(job.machine)
             if node_id and job.manager:
-                nodes.update_node(node_id, role="worker")  # a manager leaves the Raft quorum first
+                nodes.update_node(node_id, role=Role.WORKER)  # a manager leaves the Raft quorum first
             self._provision.swarm_leave(job.machine, force=True)
             emit("the host left the Swarm again")
             if node_id:
@@ -276,7 +277,7 @@ class HostJobs:
             with self._sessions.begin() as s:
                 row = s.get(HostRow, job.host_id)
                 if row is not None:
-                    row.state = "drained" if job.drained else job.previous_state
+                    row.state = HostState.DRAINED if job.drained else job.previous_state
                     row.message = _reason(exc)
             self._finish(job.op_id, ok=False, message=f"removing host {job.name} failed: {_reason(exc)}")
         else:
@@ -292,13 +293,13 @@ class HostJobs:
             emit("it is no Swarm node (any more)")
         else:
             emit(f"draining {job.name}: its instances move to the other hosts")
-            nodes.update_node(node.id, availability="drain")
+            nodes.update_node(node.id, availability=Availability.DRAIN)
             job.drained = True
-            if job.machine is not None and node.state == "ready":
+            if job.machine is not None and node.state == NodeState.READY:
                 self._wait_moved(nodes, node.id, job, emit)
-            if node.role == "manager":
+            if node.role == Role.MANAGER:
                 emit("demoting it from Swarm manager to worker")
-                nodes.update_node(node.id, role="worker")
+                nodes.update_node(node.id, role=Role.WORKER)
         if job.machine is not None:
             self._provision.swarm_leave(job.machine, force=True)
             emit(f"{job.name} left the Swarm")
@@ -344,7 +345,7 @@ class HostJobs:
         deadline = time.monotonic() + self.timings.ready_timeout_s
         while time.monotonic() < deadline:
             node = self._node_or_none(nodes, node_id)
-            if node is None or node.state != "ready":
+            if node is None or node.state != NodeState.READY:
                 return True
             time.sleep(self.timings.poll_s)
         return False

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mypaas.composer.nodes import NodeInfo
+from mypaas.domain import Availability, HostState, NodeState
 from mypaas.errors import InvalidSpec
 from mypaas.manager.state.models import HostRow
 
@@ -44,8 +45,8 @@ def listing(
     out = []
     for row in rows:
         entry = host_entry(row, (live or {}).get(row.node_id or ""), counts)
-        if live is not None and row.node_id and row.node_id not in live and row.state == "ready":
-            entry["state"] = "missing"  # gone from the Swarm (removed by hand?)
+        if live is not None and row.node_id and row.node_id not in live and row.state == HostState.READY:
+            entry["state"] = HostState.MISSING  # gone from the Swarm (removed by hand?)
         out.append(entry)
     if live is not None:
         known = {row.node_id for row in rows}
@@ -53,19 +54,19 @@ def listing(
     return sorted(out, key=lambda e: (e["driver"] != "local", e["name"]))
 
 
-def live_state(row_state: str, node: NodeInfo | None, instances: int) -> str:
+def live_state(row_state: HostState, node: NodeInfo | None, instances: int) -> HostState:
     """What a host is now: the row's state while MyPaas works on it, else what Swarm reports."""
-    if row_state in ("adding", "removing") or node is None:
+    if row_state.busy or node is None:
         return row_state
-    if node.state in ("down", "disconnected"):
-        return "down"
-    if node.state != "ready":
-        return node.state
-    if node.availability == "drain":
-        return "draining" if instances else "drained"
-    if node.availability == "pause":
-        return "pressure" if row_state == "pressure" else "paused"
-    return "ready"
+    if node.state in (NodeState.DOWN, NodeState.DISCONNECTED):
+        return HostState.DOWN
+    if node.state != NodeState.READY:
+        return HostState.UNKNOWN
+    if node.availability == Availability.DRAIN:
+        return HostState.DRAINING if instances else HostState.DRAINED
+    if node.availability == Availability.PAUSE:
+        return HostState.PRESSURE if row_state == HostState.PRESSURE else HostState.PAUSED
+    return HostState.READY
 
 
 def host_entry(row: HostRow, node: NodeInfo | None, counts: dict[str, int]) -> dict[str, Any]:
@@ -101,7 +102,7 @@ def node_entry(node: NodeInfo, counts: dict[str, int]) -> dict[str, Any]:
         "user": None,
         "driver": "unmanaged",
         "role": node.role,
-        "state": live_state("ready", node, instances),
+        "state": live_state(HostState.READY, node, instances),
         "availability": node.availability,
         "labels": node.labels,
         "cpus": node.cpus,

@@ -3,8 +3,7 @@ logs in over SSH, installs and configures Docker, and joins it to the Swarm; rem
 first. Both run as operations a client follows (jobs.py), and a failed one leaves nothing
 half-made.
 
-The platform's backend mode is the ``Meta`` key ``backend``: "docker" (one engine, the default) or
-"swarm", set once the cluster exists.
+The platform's backend mode (manager/state/meta.py) becomes swarm once the cluster exists.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.nodes import NodeInfo, Nodes
+from mypaas.domain import Availability, BackendMode, HostState, NodeState, OperationStatus, Role, SwarmState
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.iaas.base import (
     HostAuthFailed,
@@ -31,27 +31,22 @@ from mypaas.iaas.base import (
     HostTarget,
     HostUnreachable,
     Machine,
+    run_checked,
 )
 from mypaas.iaas.catalog import parse_host_url
 from mypaas.manager.hosts.jobs import ClusterHooks, HostJobs, Job, Provisioner, Timings
 from mypaas.manager.hosts.listing import check_label_key, check_labels, listing
 from mypaas.manager.operations import Operations
+from mypaas.manager.state.meta import BACKEND_KEY, read_mode
 from mypaas.manager.state.models import HostRow, Meta, OperationRow
+from mypaas.monitor.pressure import Usage
 
 log = logging.getLogger("mypaas.hosts")
 
-BACKEND_KEY = "backend"  # the Meta row of the platform's backend mode
-DOCKER, SWARM = "docker", "swarm"
 KIND_ADD, KIND_REMOVE = "host-add", "host-remove"
 HEARTBEAT_S = 1.0  # Swarm's dispatcher heartbeat: a dead host is noticed within seconds
 MAX_KEY_BYTES = 16 * 1024
 _ADVERTISE = re.compile(r"^[A-Za-z0-9._:\[\]%-]{1,255}$")
-
-
-def read_mode(session: Session) -> str:
-    """The platform's backend mode: "docker" unless the cluster was set up ("swarm")."""
-    row = session.get(Meta, BACKEND_KEY)
-    return row.value if row is not None else DOCKER
 
 
 class Hosts:
@@ -111,7 +106,7 @@ class Hosts:
 
     # -- the backend mode and the cluster -------------------------------------------------------------
 
-    def mode(self) -> str:
+    def mode(self) -> BackendMode:
         with self._sessions() as s:
             return read_mode(s)
 
@@ -120,9 +115,9 @@ class Hosts:
         with self._sessions.begin() as s:
             previous = s.get(Meta, BACKEND_KEY)
             before = previous.value if previous is not None else None
-            if before == SWARM:
+            if before == BackendMode.SWARM:
                 return
-            s.merge(Meta(key=BACKEND_KEY, value=SWARM))
+            s.merge(Meta(key=BACKEND_KEY, value=BackendMode.SWARM.value))
         try:
             self._hooks.on_mode_change()
         except Exception:
@@ -139,7 +134,7 @@ class Hosts:
         """Make the local engine a Swarm manager (idempotent), record it, switch the mode. -> node id"""
         with self._cluster_lock:
             advertise = self._advertise or local_address or ""
-            if nodes.state() != "active":
+            if nodes.state() != SwarmState.ACTIVE:
                 if not advertise:
                     raise InvalidSpec(
                         "give the address the other hosts reach this machine at: "
@@ -174,10 +169,10 @@ class Hosts:
                     port=0,
                     user="",
                     driver="local",
-                    role="manager",
+                    role=Role.MANAGER,
                     labels=node.labels,
                     host_key="",
-                    state="ready",
+                    state=HostState.READY,
                 )
                 s.add(row)
             row.node_id = node_id
@@ -196,17 +191,18 @@ class Hosts:
 
     def cluster(self) -> dict[str, Any]:
         """The mode, the local engine's Swarm state, the manager's address and the node counts."""
-        info: dict[str, Any] = {"mode": self.mode(), "swarm": "inactive", "manager_addr": None, "error": None}
+        info: dict[str, Any] = {"mode": self.mode(), "swarm": SwarmState.INACTIVE, "manager_addr": None}
+        info["error"] = None
         info |= {"nodes": 0, "managers": 0, "ready": 0}
         try:
             nodes = self._nodes()
             info["swarm"] = nodes.state()
-            if info["swarm"] == "active":
+            if info["swarm"] == SwarmState.ACTIVE:
                 info["manager_addr"] = nodes.manager_addr()
                 every = nodes.nodes()
                 info["nodes"] = len(every)
-                info["managers"] = sum(1 for n in every if n.role == "manager")
-                info["ready"] = sum(1 for n in every if n.state == "ready")
+                info["managers"] = sum(1 for n in every if n.role == Role.MANAGER)
+                info["ready"] = sum(1 for n in every if n.state == NodeState.READY)
         except MyPaasError as exc:
             info["error"] = exc.message
         with self._sessions() as s:
@@ -237,7 +233,7 @@ class Hosts:
         """The Swarm's nodes by id; None when there is no Swarm (or the engine does not answer)."""
         try:
             nodes = self._nodes()
-            if nodes.state() != "active":
+            if nodes.state() != SwarmState.ACTIVE:
                 return None
             return {n.id: n for n in nodes.nodes()}
         except MyPaasError as exc:
@@ -257,6 +253,31 @@ class Hosts:
         with self._sessions() as s:
             rows = s.scalars(select(HostRow).order_by(HostRow.id)).all()
         return listing(rows, self._live(), self._counts())
+
+    def now(self, usage: Mapping[str, Usage]) -> builtins.list[dict[str, Any]]:
+        """A cluster's hosts for `mypaas top`: state, instances, and memory and disk use as last
+        checked (``usage``, by host name); none on one machine, or while the engine does not answer."""
+        if self.mode() != BackendMode.SWARM:
+            return []
+        try:
+            listed = self.list()
+        except MyPaasError:
+            return []
+        out = []
+        for h in listed:
+            checked = usage.get(str(h["name"]))
+            out.append(
+                {
+                    "name": h["name"],
+                    "state": h["state"],
+                    "instances": h["instances"],
+                    "cpus": h["cpus"],
+                    "memory_bytes": h["memory_bytes"],
+                    "mem_pct": round(checked.mem_pct, 1) if checked else None,
+                    "disk_pct": checked.disk_pct if checked else None,
+                }
+            )
+        return out
 
     def get(self, name: str) -> dict[str, Any]:
         with self._sessions() as s:
@@ -336,9 +357,9 @@ class Hosts:
                 port=target.port,
                 user=target.user,
                 driver=target.driver,
-                role="manager" if manager else "worker",
+                role=Role.MANAGER if manager else Role.WORKER,
                 labels=labels,
-                state="adding",
+                state=HostState.ADDING,
                 host_key=target.host_key or "",
                 key_path=str(stored or target.key_path) if (stored or target.key_path) else None,
             )
@@ -384,23 +405,22 @@ class Hosts:
     def _settled(self, s: Session, name: str) -> HostRow:
         """A host no add or removal is working on, that is a Swarm node."""
         row = self._row(s, name)
-        if row.state in ("adding", "removing"):
-            raise Conflict(f"host {row.name} is being {row.state[:-3]}ed; wait for that first", field="host")
+        _not_busy(row)
         if not row.node_id:
             raise Conflict(f"host {row.name} is not a Swarm node", field="host")
         return row
 
     def drain(self, name: str) -> dict[str, Any]:
         """Move the host's instances elsewhere and place none there until `activate`."""
-        return self._availability(name, "drain", "drained")
+        return self._availability(name, Availability.DRAIN, HostState.DRAINED)
 
     def activate(self, name: str) -> dict[str, Any]:
         """Let the Swarm place instances on the host again."""
-        return self._availability(name, "active", "ready")
+        return self._availability(name, Availability.ACTIVE, HostState.READY)
 
     def pause_for_pressure(self, name: str, why: str) -> None:
         """Place no new instances on a host short of memory or disk (the running ones stay)."""
-        self._availability(name, "pause", "pressure")
+        self._availability(name, Availability.PAUSE, HostState.PRESSURE)
         with self._sessions.begin() as s:
             row = self._row(s, name)
             row.message = why
@@ -412,7 +432,15 @@ class Hosts:
             target = _target(row)
         return self._connect(target)
 
-    def _availability(self, name: str, availability: str, state: str) -> dict[str, Any]:
+    def run(self, name: str, argv: Sequence[str], *, what: str, timeout: float) -> None:
+        """Run a command on the host over its connection; a non-zero exit raises CommandFailed."""
+        machine = self.machine(name)
+        try:
+            run_checked(machine, argv, what=what, timeout=timeout)
+        finally:
+            machine.close()
+
+    def _availability(self, name: str, availability: Availability, state: HostState) -> dict[str, Any]:
         with self._sessions() as s:
             row = self._settled(s, name)
             node_id, host_id = row.node_id or "", row.id
@@ -458,10 +486,7 @@ class Hosts:
             row = self._row(s, name)
             if row.driver == "local":
                 raise Conflict(f"host {row.name} is the Swarm manager, this machine: it stays", field="host")
-            if row.state in ("adding", "removing"):
-                raise Conflict(
-                    f"host {row.name} is being {row.state[:-3]}ed; wait for that first", field="host"
-                )
+            _not_busy(row)
             target = _target(row)
             host_id, host = row.id, row.name
         machine = self._connect_for_removal(target, host, force)
@@ -497,13 +522,10 @@ class Hosts:
             row = s.get(HostRow, host_id)
             if row is None:
                 raise NotFound(f"no host {target.address!r}", field="host")
-            if row.state in ("adding", "removing"):
-                raise Conflict(
-                    f"host {row.name} is being {row.state[:-3]}ed; wait for that first", field="host"
-                )
+            _not_busy(row)
             job = Job(row.id, row.name, "", target, machine, force=force, node_id=row.node_id)
-            job.previous_state, job.manager = row.state, row.role == "manager"
-            row.state, row.message = "removing", ""
+            job.previous_state, job.manager = row.state, row.role == Role.MANAGER
+            row.state, row.message = HostState.REMOVING, ""
             op = self._ops.new(s, app="", kind=KIND_REMOVE, user=who)
             s.flush()
             job.op_id = op.id
@@ -518,19 +540,32 @@ class Hosts:
         kinds = (KIND_ADD, KIND_REMOVE)
         with self._sessions.begin() as s:
             for op in s.scalars(
-                select(OperationRow).where(OperationRow.kind.in_(kinds), OperationRow.status == "running")
+                select(OperationRow).where(
+                    OperationRow.kind.in_(kinds), OperationRow.status == OperationStatus.RUNNING
+                )
             ):
-                op.status, op.finished_at = "failed", now
+                op.status, op.finished_at = OperationStatus.FAILED, now
                 op.message = "the manager restarted during this operation; run it again"
-            for row in s.scalars(select(HostRow).where(HostRow.state.in_(("adding", "removing")))):
-                if row.state == "adding" and not row.node_id:
+            for row in s.scalars(
+                select(HostRow).where(HostRow.state.in_((HostState.ADDING, HostState.REMOVING)))
+            ):
+                if row.state == HostState.ADDING and not row.node_id:
                     s.delete(row)
                     continue
                 verb, then = (
-                    ("adding", " --force` and add it again") if row.state == "adding" else ("removing", "`")
+                    ("adding", " --force` and add it again")
+                    if row.state == HostState.ADDING
+                    else ("removing", "`")
                 )
-                row.state = "failed"
+                row.state = HostState.FAILED
                 row.message = f"the manager restarted while {verb} it: `mypaas host rm {row.name}{then}"
+
+
+def _not_busy(row: HostRow) -> None:
+    """Refuse to change a host while an add or a removal works on it."""
+    if row.state.busy:
+        doing = "added" if row.state == HostState.ADDING else "removed"
+        raise Conflict(f"host {row.name} is being {doing}; wait for that first", field="host")
 
 
 def _key_file(address: str) -> str:

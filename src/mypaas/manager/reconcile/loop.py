@@ -2,39 +2,35 @@
 
 Woken by API changes, engine events and readiness changes, with a periodic resync. Every step is
 idempotent and nothing is kept only in memory: killing the manager loses no desired state.
+
+Per app, the app's backend kind (kinds.py) plans and carries out its steps; the loop owns the error
+policy: a permanent failure gives the rollout up, a temporary one is reported once (in the manager's
+log and the operation's) and tried again after a growing pause. Removals (drain, then stop) and the
+routes are the loop's for every kind.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mypaas.composer.base import (
-    LABEL_APP,
-    LABEL_PLATFORM,
-    Backend,
-    InstanceRequest,
-    ServiceBackend,
-    ServiceRequest,
-    ServiceState,
-)
-from mypaas.domain import Instance, ProbeSpec, ReleaseStatus, ServiceSpec
-from mypaas.errors import InvalidSpec, MyPaasError
-from mypaas.manager.operations import Operations
-from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Plan, plan_app, plan_services
+from mypaas.composer.base import Backend
+from mypaas.domain import AppState, BackendMode, Instance, ProbeSpec
+from mypaas.errors import MyPaasError
+from mypaas.manager.reconcile.errors import PermanentFailure, StepFailed, TemporaryFailure, step
+from mypaas.manager.reconcile.kinds import AppKind
+from mypaas.manager.reconcile.outcomes import Outcomes
+from mypaas.manager.reconcile.plan import DesiredApp, Plan
+from mypaas.manager.reconcile.view import LoopView, Observed
 from mypaas.manager.state.desired import load_desired
-from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
-from mypaas.monitor.events import EventSink, NoEvents
-from mypaas.monitor.health import HealthTracker, http_probe
+from mypaas.monitor.health import HealthTracker
 from mypaas.router.base import Router
 from mypaas.router.config import Route
 from mypaas.settings import Settings
@@ -42,32 +38,8 @@ from mypaas.settings import Settings
 log = logging.getLogger("mypaas.reconcile")
 
 WARM_UP_S = 5.0
-
-
-@dataclass
-class Observed:
-    """What the last pass saw; read by the API for listings without asking the engine."""
-
-    instances: dict[str, list[Instance]] = field(default_factory=dict)
-    waiting: dict[str, list[str]] = field(default_factory=dict)
-    routes: list[Route] = field(default_factory=list)
-    at: float = 0.0
-    error: str | None = None
-
-
-# Engine names join parts with "_", which app names (DNS labels) cannot hold: no two apps can collide.
-def network_name(app: str, network: str | None = None) -> str:
-    return f"mypaas_{app}" if network is None else f"mypaas_{app}_{network}"
-
-
-def overlay_name(app: str, network: str | None = None) -> str:
-    """An app's network on Swarm, apart from the bridge network it had before (Swarm wants names
-    that are DNS labels but for "_")."""
-    return f"mypaasov_{app}" if network is None else f"mypaasov_{app}_{network}"
-
-
-def volume_name(app: str, volume: str) -> str:
-    return f"mypaas_{app}_{volume}"
+RETRY_FIRST_S = 0.5  # a temporary failure is tried again after this, doubling up to RETRY_MAX_S
+RETRY_MAX_S = 10.0
 
 
 def _probe_specs(desired: dict[str, DesiredApp]) -> Callable[[Instance], ProbeSpec | None]:
@@ -81,63 +53,79 @@ def _probe_specs(desired: dict[str, DesiredApp]) -> Callable[[Instance], ProbeSp
     return lambda inst: specs.get((inst.app, inst.service))
 
 
-def instance_env(svc: ServiceSpec, config: dict[str, str]) -> dict[str, str]:
-    """An instance's environment: the service's, then the app's config vars, then PORT if unset."""
-    env = dict(svc.environment)
-    env.update(config)
-    if svc.http_port and "PORT" not in env:
-        env["PORT"] = str(svc.http_port)
-    return env
+@dataclass
+class _Pass:
+    """What one pass gathers while it goes over the apps."""
+
+    removals: list[Instance] = field(default_factory=list)
+    waiting: dict[str, list[str]] = field(default_factory=dict)
+    holding: set[str] = field(default_factory=set)  # apps mid-rollout: the router keeps the current revision
+    again: bool = False
 
 
-# (app, service, image id) -> the registry reference every host pulls
-Publisher = Callable[[str, str, int, str], str]
+@dataclass
+class _Failing:
+    """An app whose steps failed temporarily: reported once, tried again at ``retry_at``."""
+
+    message: str
+    tries: int
+    retry_at: float  # time.monotonic()
+
+
+@dataclass(frozen=True)
+class LoopParts:
+    """The reconcile loop's collaborators (built by manager/platform.py)."""
+
+    sessions: sessionmaker[Session]
+    backend: Backend
+    kinds: dict[BackendMode, AppKind]  # the docker kind always; the swarm kind when the backend has it
+    router: Router
+    outcomes: Outcomes
+    tracker: HealthTracker  # the monitor's readiness verdicts
+    view: LoopView  # what the loop saw last, for its readers
+    wakeup: threading.Event  # set by whoever changes desired state or readiness
 
 
 class Reconciler:
     def __init__(
         self,
+        parts: LoopParts,
         *,
-        sessions: sessionmaker[Session],
-        backend: Backend,
-        router: Router | None,
-        operations: Operations,
         platform_id: str,
         settings: Settings,
+        on_observed: Callable[[list[Instance]], None] | None = None,
         clock: Callable[[], float] = time.time,
-        probe: Callable[[str], bool] | None = None,
     ) -> None:
-        self._sessions = sessions
-        self._backend = backend
-        self._router = router
-        self._ops = operations
+        self._sessions = parts.sessions
+        self._backend = parts.backend
+        self._kinds = parts.kinds
+        self._router = parts.router
+        self._outcomes = parts.outcomes
+        self.tracker = parts.tracker
+        self.view = parts.view
+        self._wake = parts.wakeup
         self.platform = platform_id
         self._base_domain = settings.base_domain
         self._drain_s = settings.drain_s
         self._grace_s = settings.stop_grace_s
         self._resync_s = settings.resync_s
+        self._on_observed = on_observed  # each pass's instances (the monitor follows them)
         self._clock = clock
-        self._wake = threading.Event()
         self._lock = threading.Lock()  # one pass at a time
         self._routed: set[str] = set()  # instance ids in the router's last config
-        self._removing: dict[str, Instance] = {}  # being drained and stopped in the background
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="remove")
-        self._creating = ThreadPoolExecutor(max_workers=4, thread_name_prefix="create")
-        self.tracker = HealthTracker(
-            min_running_s=settings.min_running_s, on_change=self.wake, probe=probe or http_probe
-        )
-        self.observed = Observed()
+        self._removals = ThreadPoolExecutor(max_workers=8, thread_name_prefix="remove")
+        self._pending: set[Future[None]] = set()
+        self._failing: dict[str, _Failing] = {}
         self._born = time.monotonic()
-        self.on_active: Callable[[str, int], None] | None = None  # a release finished rolling out
-        self.on_observed: Callable[[list[Instance]], None] | None = None  # each pass's list (the monitor)
-        self.events: EventSink = NoEvents()
-        self.publisher: Publisher | None = None  # images for services backends (Swarm), by digest
-        self.registry_auth: Callable[[], tuple[str, str, str] | None] = lambda: None  # addr, user, pw
-        self._published: dict[tuple[str, str, str], str] = {}
-        self._errors: dict[str, str] = {}  # app -> the last error reported
 
     def wake(self) -> None:
         self._wake.set()
+
+    @property
+    def observed(self) -> Observed:
+        return self.view.observed
+
+    # -- the loop -------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
         """Reconcile until ``stop`` is set; a failing pass is logged and retried with backoff."""
@@ -147,367 +135,149 @@ class Reconciler:
             try:
                 again = self.pass_once()
                 backoff = 0.5
-                self.observed.error = None
-            except MyPaasError as exc:
-                log.warning("reconcile pass failed: %s", exc.message)
-                self.observed.error = exc.message
+                self.view.error = None
+            except Exception as exc:  # a bug must not kill the loop either; log it whole
+                if isinstance(exc, MyPaasError):
+                    log.warning("reconcile pass failed: %s", exc.message)
+                    self.view.error = exc.message
+                else:
+                    log.exception("reconcile pass crashed")
+                    self.view.error = f"internal error: {exc}"
                 again = False
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
-            except Exception as exc:  # a bug must not kill the loop; log it whole
-                log.exception("reconcile pass crashed")
-                self.observed.error = f"internal error: {exc}"
-                again = False
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
-            if again:
-                continue
-            soon = self.tracker.next_deadline()
-            self._wake.wait(min(self._resync_s, soon + 0.05) if soon is not None else self._resync_s)
+            if not again:
+                self._wake.wait(self._next_wait())
+
+    def _next_wait(self) -> float:
+        """Until the next resync, the next probe verdict due, or the next retry of a failing app."""
+        waits = [self._resync_s]
+        soon = self.tracker.next_deadline()
+        if soon is not None:
+            waits.append(soon + 0.05)
+        if self._failing:
+            waits.append(min(f.retry_at for f in self._failing.values()) - time.monotonic())
+        return max(0.0, min(waits))
 
     def pass_once(self) -> bool:
         """One pass over every app. Returns True when another pass should follow at once."""
         with self._lock:
             return self._pass()
 
+    def join_removals(self) -> None:
+        """Wait for the removals started so far (drained, stopped, removed)."""
+        while self._pending:
+            for fut in list(self._pending):
+                fut.result()
+
     def _pass(self) -> bool:
         with self._sessions() as s:
             desired, domains = load_desired(s)
         listed = self._backend.list_instances(self.platform)
-        services = self._services()
+        for kind in self._kinds.values():
+            kind.begin(set(desired))
         self.tracker.observe(listed, _probe_specs(desired))
-        instances = [i for i in listed if i.id not in self._removing]
-        if self.on_observed is not None:
-            self.on_observed(instances)
+        removing = self.view.removing()
+        instances = [i for i in listed if i.id not in removing]
+        if self._on_observed is not None:
+            self._on_observed(instances)
         by_app: dict[str, list[Instance]] = defaultdict(list)
         for inst in instances:
             by_app[inst.app].append(inst)
+        done = _Pass(removals=[i for name, insts in by_app.items() if name not in desired for i in insts])
         now = self._clock()
-        removals = [i for name, insts in by_app.items() if name not in desired for i in insts]
-        again = False
-        waiting: dict[str, list[str]] = {}
-        holding: set[str] = set()  # apps mid-rollout: the router keeps the current revision
-        for svc in services:
-            if svc.app not in desired:  # an app removed while the manager was down
-                self._services_backend().remove_service(svc.id)
         for app in desired.values():
-            if app.backend == "swarm" and self._backend.capabilities.services:
-                again |= self._reconcile_services(
-                    app, services, by_app.get(app.name, []), now, removals, waiting, holding
-                )
-                continue
-            again |= self._reconcile_containers(
-                app, by_app.get(app.name, []), now, removals, waiting, holding
-            )
-        drain = self._push_routes(desired, domains, by_app, {i.id for i in removals}, holding)
-        for inst in removals:
-            self._removing[inst.id] = inst
-            self._pool.submit(self._remove, inst, self._drain_s if inst.id in drain else 0.0)
-        self.observed = Observed(
-            instances=dict(by_app), waiting=waiting, routes=self.observed.routes, at=time.time()
+            self._reconcile(app, by_app.get(app.name, []), now, done)
+        self._failing = {name: f for name, f in self._failing.items() if name in desired}
+        routes, drain = self._push_routes(
+            desired, domains, by_app, {i.id for i in done.removals}, done.holding
         )
-        return again
+        for inst in done.removals:
+            self._start_removal(inst, self._drain_s if inst.id in drain else 0.0)
+        self.view.observed = Observed(
+            instances=dict(by_app), waiting=done.waiting, routes=routes, at=time.time()
+        )
+        return done.again
 
-    def removing(self) -> set[str]:
-        """Ids of the instances the loop is stopping (their exit is expected)."""
-        return set(self._removing)
+    def _kind(self, app: DesiredApp) -> AppKind:
+        return self._kinds.get(app.backend) or self._kinds[BackendMode.DOCKER]
 
-    def _reconcile_containers(
-        self,
-        app: DesiredApp,
-        instances: list[Instance],
-        now: float,
-        removals: list[Instance],
-        waiting: dict[str, list[str]],
-        holding: set[str],
-    ) -> bool:
-        plan = plan_app(app, instances, self.tracker.ready, now, self.tracker.failed)
+    def _reconcile(self, app: DesiredApp, instances: list[Instance], now: float, done: _Pass) -> None:
+        """Plan one app, carry its steps out, settle; one app's failure never holds up the others."""
+        kind = self._kind(app)
+        try:
+            plan = kind.plan(app, instances, now)
+        except PermanentFailure as exc:
+            self._outcomes.abandon(app, reason=exc.message)
+            done.again = True
+            return
         for inst in plan.replaced:
             self.tracker.replaced(inst)
-            self.events.record(
-                app.name, "instance_replaced", f"{inst.name} kept failing its health check: replaced", {}
-            )
-        waiting[app.name] = plan.waiting
+            self._outcomes.replaced(app, inst)
+        done.waiting[app.name] = plan.waiting
         if plan.swapping:
-            holding.add(app.name)
-        again = False
-        try:  # one app's failure must not hold up the others
-            again |= self._create(app, plan)
-            removals.extend(plan.remove)
-            again |= self._settle(app, plan)
-        except MyPaasError as exc:
-            log.warning("%s: %s", app.name, exc.message)
-        return again
-
-    # -- services backends (Swarm) --------------------------------------------------------------
-
-    def _services_backend(self) -> ServiceBackend:
-        assert self._backend.capabilities.services
-        return self._backend  # type: ignore[return-value]  # checked by its capabilities
-
-    def _services(self) -> list[ServiceState]:
-        if not self._backend.capabilities.services:
-            return []
-        return self._services_backend().list_services(self.platform)
-
-    def _reconcile_services(
-        self,
-        app: DesiredApp,
-        services: list[ServiceState],
-        instances: list[Instance],
-        now: float,
-        removals: list[Instance],
-        waiting: dict[str, list[str]],
-        holding: set[str],
-    ) -> bool:
-        backend = self._services_backend()
-        mine = [s for s in services if s.app == app.name]
-        observed = [
-            ObservedService(
-                id=s.id,
-                service=s.service,
-                revision=(s.release, s.generation),
-                replicas=s.replicas,
-                spec_key=s.spec_key,
-                update_state=s.update_state,
-                update_message=s.update_message,
-                previous=s.previous,
-            )
-            for s in mine
-        ]
-        requests: dict[str, ServiceRequest] = {}
-        error = None
+            done.holding.add(app.name)
         try:
-            if app.state == "running" and app.spec is not None and app.target is not None:
-                requests = {name: self._service_request(app, svc) for name, svc in app.spec.services.items()}
-            keys = {name: backend.service_key(req) for name, req in requests.items()}
-        except InvalidSpec as exc:  # no image to run: retrying cannot help
-            self._abandon(app, reason=exc.message)
-            return True
-        except MyPaasError as exc:  # the registry is down, say: retried; the deadline still holds
-            error, keys = exc.message, {}
-        plan = plan_services(app, observed, instances, keys, self.tracker.ready, now)
-        waiting[app.name] = plan.waiting
-        if plan.swapping:
-            holding.add(app.name)
-        if error is None:
-            try:
-                self._apply_services(app, plan, requests)
-            except InvalidSpec as exc:  # the engine refuses the spec itself
-                self._abandon(app, reason=exc.message)
-                return True
-            except MyPaasError as exc:
-                error = exc.message
-        self._report(app, error)
-        removals.extend(plan.remove)
-        self._settle(app, plan)
-        return bool(plan.ensure or plan.drop_services) and error is None
-
-    def _apply_services(self, app: DesiredApp, plan: Plan, requests: dict[str, ServiceRequest]) -> None:
-        backend = self._services_backend()
-        if plan.ensure and app.spec is not None:
-            labels = {LABEL_PLATFORM: self.platform, LABEL_APP: app.name}
-            for net in [None, *app.spec.networks]:
-                backend.ensure_overlay_network(overlay_name(app.name, net), labels)
-            auth = self.registry_auth()
-            if auth is not None:
-                backend.registry_login(*auth)
-            for name in plan.ensure:
-                backend.ensure_service(requests[name])
-        for service_id in plan.drop_services:
-            backend.remove_service(service_id)
-
-    def _report(self, app: DesiredApp, error: str | None) -> None:
-        """Log an app's error once (not on every pass), in the manager's log and its operation's."""
-        if error is None or self._errors.get(app.name) == error:
-            if error is None:
-                self._errors.pop(app.name, None)
+            if self._due(app.name):
+                done.again |= kind.apply(app, plan)
+                self._recovered(app.name)
+        except PermanentFailure as exc:  # the engine refuses the spec itself: retrying cannot help
+            self._outcomes.abandon(app, reason=exc.message)
+            done.again = True
             return
-        self._errors[app.name] = error
-        log.warning("%s: %s", app.name, error)
-        if app.operation_id:
-            self._ops.append_log(app.operation_id, f"error: {error}\n")
-
-    def _service_request(self, app: DesiredApp, svc: ServiceSpec) -> ServiceRequest:
-        assert app.spec is not None and app.target is not None
-        nets = [overlay_name(app.name, n) for n in svc.networks] or [overlay_name(app.name)]
-        return ServiceRequest(
-            platform=self.platform,
-            app=app.name,
-            service=svc,
-            release=app.target[0],
-            generation=app.target[1],
-            replicas=app.scale.get(svc.name, 1),
-            image=self._image_ref(app.name, svc),
-            environment=instance_env(svc, app.config),
-            networks=tuple(nets),
-            volumes={v: volume_name(app.name, v) for v in app.spec.volumes},
-        )
-
-    def _image_ref(self, app: str, svc: ServiceSpec) -> str:
-        """Every host runs exactly the deployed image: the registry's reference by digest."""
-        if not svc.image_id:
-            raise InvalidSpec(f"service {svc.name}: no image pinned", field="image")
-        if self.publisher is None:
-            return svc.image_id  # no registry: only this host can run it
-        key = (app, svc.name, svc.image_id)
-        ref = self._published.get(key)
-        if ref is None:
-            ref = self._published[key] = self.publisher(app, svc.name, 0, svc.image_id)
-        return ref
-
-    # -- steps ----------------------------------------------------------------------------------
-
-    def _create(self, app: DesiredApp, plan: Plan) -> bool:
-        if not plan.create or app.spec is None or app.target is None:
-            return False
-        spec = app.spec
-        labels = {LABEL_PLATFORM: self.platform, LABEL_APP: app.name}
+        except TemporaryFailure as exc:
+            self._failed(app, exc)
+        done.removals.extend(plan.remove)
         try:
-            for net in [None, *spec.networks]:
-                self._backend.ensure_network(network_name(app.name, net), labels)
-            for vol in spec.volumes:
-                self._backend.ensure_volume(volume_name(app.name, vol), labels)
-            requests = [
-                self._request(app, spec.services[service])
-                for service, count in plan.create
-                # a host port is freed when the old instance is gone (which wakes the loop)
-                if not (spec.services[service].published and self._still_removing(app.name, service))
-                for _ in range(count)
-            ]
-            for fut in [self._creating.submit(self._backend.create_instance, req) for req in requests]:
-                fut.result()
-        except InvalidSpec as exc:  # the engine refuses the spec itself: retrying cannot help
-            self._abandon(app, reason=exc.message)
-            return True
-        except MyPaasError as exc:
-            log.warning("%s: %s", app.name, exc.message)
-            if app.operation_id:
-                self._ops.append_log(app.operation_id, f"error: {exc.message}\n")
-            return False  # retried on the next wake or resync, not in a tight loop
-        return True
+            with step():
+                done.again |= self._settle(app, plan)
+        except StepFailed as exc:
+            self._failed(app, TemporaryFailure(exc.message))
 
-    def _still_removing(self, app: str, service: str) -> bool:
-        return any(i.app == app and i.service == service for i in list(self._removing.values()))
+    # -- the error policy -----------------------------------------------------------------------
 
-    def _request(self, app: DesiredApp, svc: ServiceSpec) -> InstanceRequest:
-        assert app.spec is not None and app.target is not None
-        nets = [network_name(app.name, n) for n in svc.networks] or [network_name(app.name)]
-        return InstanceRequest(
-            platform=self.platform,
-            app=app.name,
-            service=svc,
-            release=app.target[0],
-            generation=app.target[1],
-            name=f"{app.name}-{svc.name}-v{app.target[0]}-{secrets.token_hex(3)}",
-            environment=instance_env(svc, app.config),
-            networks=tuple(nets),
-            volumes={v: volume_name(app.name, v) for v in app.spec.volumes},
-        )
+    def _due(self, app: str) -> bool:
+        failing = self._failing.get(app)
+        return failing is None or time.monotonic() >= failing.retry_at
+
+    def _recovered(self, app: str) -> None:
+        self._failing.pop(app, None)
+
+    def _failed(self, app: DesiredApp, exc: TemporaryFailure) -> None:
+        """Report a temporary failure once (not on every try), then try again after a growing pause."""
+        before = self._failing.get(app.name)
+        tries = before.tries + 1 if before is not None else 1
+        delay = exc.delay if exc.delay is not None else min(RETRY_FIRST_S * 2 ** (tries - 1), RETRY_MAX_S)
+        self._failing[app.name] = _Failing(exc.message, tries, time.monotonic() + delay)
+        if before is not None and before.message == exc.message:
+            return
+        log.warning("%s: %s", app.name, exc.message)
+        self._outcomes.error(app, exc.message)
+
+    # -- settling ---------------------------------------------------------------------------------
 
     def _settle(self, app: DesiredApp, plan: Plan) -> bool:
         """Record the end of a rollout, a stop or a removal; abandon a rollout past its deadline."""
         if plan.abandon:
-            self._abandon(app)
+            self._outcomes.abandon(app, tail=self._failing_tail(app))
             return True
         if plan.overdue:
-            self._overdue(app, plan)
+            self._outcomes.overdue(app, plan)
             return False
         if not plan.converged:
             return False
-        if app.state != "running" and any(i.app == app.name for i in list(self._removing.values())):
+        if app.state != AppState.RUNNING and self.view.removing_any(app.name):
             return False  # a stop or removal is done once its instances are gone for good
-        if app.state == "deleting":
+        if app.state == AppState.DELETING:
             self._backend.remove_app_resources(self.platform, app.name)
-            with self._sessions.begin() as s:
-                row = s.query(AppRow).filter_by(name=app.name).one_or_none()
-                if row is not None:
-                    self._ops.finish(s, row.operation_id, ok=True, message=f"removed {app.name}")
-                    s.delete(row)
-            self._ops.notify()
+            self._outcomes.removed(app)
             return False
         if app.rolling or app.operation_id:
-            self._complete(app)
+            self._outcomes.complete(app)
         return False
 
-    def _complete(self, app: DesiredApp) -> None:
-        activated: int | None = None
-        with self._sessions.begin() as s:
-            row = s.query(AppRow).filter_by(name=app.name).one_or_none()
-            if row is None or (row.target_version, row.target_generation) != app.target:
-                return  # desired state moved on meanwhile; the next pass handles it
-            op = s.get(OperationRow, row.operation_id) if row.operation_id else None
-            if op is not None and op.status == "building":
-                return  # the build's release is not recorded yet
-            if app.rolling and app.target is not None and row.state == "running":
-                s.execute(
-                    update(ReleaseRow)
-                    .where(ReleaseRow.app_id == row.id, ReleaseRow.status == ReleaseStatus.ACTIVE)
-                    .values(status=ReleaseStatus.SUPERSEDED)
-                )
-                s.execute(
-                    update(ReleaseRow)
-                    .where(ReleaseRow.app_id == row.id, ReleaseRow.version == app.target[0])
-                    .values(status=ReleaseStatus.ACTIVE)
-                )
-                row.current_version, row.current_generation = app.target
-                activated = app.target[0]
-            if row.operation_id == app.operation_id:
-                message = f"{app.name} v{app.target[0] if app.target else '?'} is {app.state}"
-                self._ops.finish(s, row.operation_id, ok=True, message=message)
-                row.operation_id = None
-        self._ops.notify()
-        if activated is not None:
-            self.events.record(
-                app.name, "release_activated", f"v{activated} is active", {"release": activated}
-            )
-        if activated is not None and self.on_active is not None:
-            self.on_active(app.name, activated)
-
-    def _overdue(self, app: DesiredApp, plan: Plan) -> None:
-        """A scale or start that is not ready by its deadline: fail its operation, keep converging."""
-        with self._sessions.begin() as s:
-            row = s.query(AppRow).filter_by(name=app.name).one_or_none()
-            if row is None or row.operation_id != app.operation_id:
-                return
-            waiting = "; ".join(plan.waiting) or "not ready"
-            self._ops.finish(
-                s, row.operation_id, ok=False, message=f"{app.name} is not ready in time: {waiting}"
-            )
-            row.operation_id = None
-        self._ops.notify()
-
-    def _abandon(self, app: DesiredApp, reason: str | None = None) -> None:
-        """The target never got ready in time (or the engine refused it): keep the current release
-        serving, report why."""
-        tail = "" if reason else self._failing_tail(app)
-        with self._sessions.begin() as s:
-            row = s.query(AppRow).filter_by(name=app.name).one_or_none()
-            if row is None or (row.target_version, row.target_generation) != app.target:
-                return
-            version = row.target_version
-            if row.target_version != row.current_version:
-                s.execute(
-                    update(ReleaseRow)
-                    .where(ReleaseRow.app_id == row.id, ReleaseRow.version == version)
-                    .values(status=ReleaseStatus.FAILED)
-                )
-            if row.current_version is None:
-                row.state = "deleting"  # a first deploy that failed leaves nothing behind
-                fallback = "nothing was running before, so the app is removed"
-            else:
-                row.target_version, row.target_generation = row.current_version, row.current_generation
-                fallback = f"v{row.current_version} keeps serving"
-            why = f"v{version} failed: {reason}" if reason else f"v{version} did not become healthy in time"
-            message = f"{why}; {fallback}"
-            if tail:
-                message += "\n--- last log lines ---\n" + tail
-            self._ops.finish(s, row.operation_id, ok=False, message=message)
-            row.operation_id = None
-        self._ops.notify()
-        self.events.record(app.name, "rollout_abandoned", why + "; " + fallback, {"release": version})
-
     def _failing_tail(self, app: DesiredApp) -> str:
+        """The last log lines of an instance of the target that is not ready (for the failure message)."""
         insts = [
             i for i in self.observed.instances.get(app.name, []) if (i.release, i.generation) == app.target
         ]
@@ -518,6 +288,8 @@ class Reconciler:
                 return f"[{inst.name}]\n{text}"
         return ""
 
+    # -- routes and removals ----------------------------------------------------------------------
+
     def _push_routes(
         self,
         desired: dict[str, DesiredApp],
@@ -525,8 +297,9 @@ class Reconciler:
         by_app: dict[str, list[Instance]],
         leaving: set[str],
         holding: set[str],
-    ) -> set[str]:
-        """Push the routes of ready instances; return the leaving ones that were routed (to drain).
+    ) -> tuple[list[Route], set[str]]:
+        """Push the routes of ready instances; return them, and the leaving instances that were routed
+        (to drain).
 
         During a rollout the current revision keeps the traffic until the whole target is ready; then
         one push swaps old for new. Every push reloads Caddy, so fewer pushes mean fewer chances of
@@ -535,7 +308,7 @@ class Reconciler:
         routed: set[str] = set()
         for app in desired.values():
             web = app.spec.web if app.spec else None
-            if web is None or app.state == "deleting":
+            if web is None or app.state == AppState.DELETING:
                 continue  # a stopped app keeps its route, answering 503 while it has no instance
             ups = [
                 i
@@ -550,17 +323,22 @@ class Reconciler:
             routes.append(
                 Route(app=app.name, hosts=hosts, upstreams=tuple(sorted(i.address or "" for i in ups)))
             )
-        if self._router is not None and not self._warming_up():
+        if not self._warming_up():
             self._router.apply(routes)
-        self.observed.routes = routes
         drain = self._routed & leaving
         self._routed = routed
-        return drain
+        return routes, drain
 
     def _warming_up(self) -> bool:
         """Just after a (re)start no instance is probed yet: pushing routes now would empty them.
         Caddy keeps serving its last config until the first verdicts are in (a few seconds at most)."""
         return self.tracker.unverified() > 0 and time.monotonic() - self._born < WARM_UP_S
+
+    def _start_removal(self, inst: Instance, drain_s: float) -> None:
+        self.view.start_removing(inst)
+        fut = self._removals.submit(self._remove, inst, drain_s)
+        self._pending.add(fut)
+        fut.add_done_callback(self._pending.discard)
 
     def _remove(self, inst: Instance, drain_s: float) -> None:
         """Drain (let requests already sent finish), stop and remove one instance; then wake the loop."""
@@ -571,5 +349,5 @@ class Reconciler:
         except MyPaasError as exc:
             log.warning("removing %s failed: %s", inst.name, exc.message)
         finally:
-            self._removing.pop(inst.id, None)
+            self.view.done_removing(inst.id)
             self.wake()

@@ -1,4 +1,6 @@
-"""The reconcile planner: a pure function from one app's desired state and its instances to steps.
+"""The reconcile planners' shared types, and the planner of apps run as containers (the docker backend):
+a pure function from one app's desired state and its instances to steps (plan_services.py plans apps
+run as Swarm services).
 
 It decides, never acts: the reconcile loop carries the plan out. Rolling deploys are start-first:
 instances of the target revision are created next to the old ones, and the old ones are drained only
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mypaas.domain import AppSpec, Instance, InstanceState, ServiceSpec
+from mypaas.domain import AppSpec, AppState, BackendMode, Instance, InstanceState, ServiceSpec, UpdateState
 
 Revision = tuple[int, int]  # (release version, generation)
 
@@ -18,7 +20,7 @@ Revision = tuple[int, int]  # (release version, generation)
 @dataclass(frozen=True)
 class DesiredApp:
     name: str
-    state: str  # running | stopped | deleting
+    state: AppState
     spec: AppSpec | None  # the target release's spec
     config: dict[str, str]
     target: Revision | None
@@ -26,7 +28,7 @@ class DesiredApp:
     scale: dict[str, int]
     operation_id: str | None = None
     deadline: float | None = None
-    backend: str = "docker"  # docker: containers planned here; swarm: services the engine rolls out
+    backend: BackendMode = BackendMode.DOCKER  # docker: containers planned here; swarm: services
 
     @property
     def rolling(self) -> bool:
@@ -57,19 +59,16 @@ class ObservedService:
     revision: Revision
     replicas: int
     spec_key: str
-    update_state: str | None = None
+    update_state: UpdateState | None = None
     update_message: str = ""
     previous: Revision | None = None
-
-
-_SETTLED = (None, "completed", "rollback_completed")
 
 
 def revision(inst: Instance) -> Revision:
     return (inst.release, inst.generation)
 
 
-def _counts(svc: ServiceSpec, inst: Instance) -> bool:
+def counts(svc: ServiceSpec, inst: Instance) -> bool:
     """Does this instance count toward the service's replicas?
 
     A container still only *created* when the loop lists it was never started: the manager died
@@ -90,7 +89,7 @@ def plan_app(
 ) -> Plan:
     """``failed`` marks running instances that keep failing their health check: they are replaced."""
     plan = Plan()
-    if app.state != "running" or app.spec is None or app.target is None:
+    if app.state != AppState.RUNNING or app.spec is None or app.target is None:
         plan.remove = list(instances)
         plan.converged = not instances
         return plan
@@ -129,8 +128,8 @@ def _plan_service(
 ) -> bool:
     """Add this service's steps to ``plan``; return whether it is fully ready at the target."""
     own = [i for i in mine if i.service == svc.name]
-    live = [i for i in own if _counts(svc, i)]
-    plan.remove.extend(i for i in own if not _counts(svc, i))  # crashed or stopped: replaced below
+    live = [i for i in own if counts(svc, i)]
+    plan.remove.extend(i for i in own if not counts(svc, i))  # crashed or stopped: replaced below
     if not _dependencies_met(app, svc, mine, ready):
         plan.waiting.append(f"{svc.name}: waiting for {', '.join(svc.depends_on)}")
         return want == 0
@@ -168,83 +167,3 @@ def _dependencies_met(
         if condition == "service_started" and not any(i.state != InstanceState.EXITED for i in deps):
             return False
     return True
-
-
-def plan_services(
-    app: DesiredApp,
-    services: list[ObservedService],
-    instances: list[Instance],
-    keys: dict[str, str],
-    ready: Callable[[Instance], bool],
-    now: float,
-) -> Plan:
-    """Plan an app whose services the engine runs (Swarm). Each revision of a service is one engine
-    service: a rollout creates the target's services next to the current ones (start-first), the
-    router keeps the current revision until every target service has all its replicas ready (by the
-    monitor's probes and the healthcheck), then swaps in one push and the old services go. A target
-    that is not ready by the deadline is abandoned (rolled back): its services go, the current stay.
-
-    ``keys`` holds the spec key each target service must report (see ServiceBackend.service_key);
-    a changed key at the same revision is updated in place by the engine's own rolling update.
-    Instances that are not tasks (containers from before the move to Swarm) go once the target is
-    ready."""
-    plan = Plan()
-    containers = [i for i in instances if i.node is None]
-    tasks = [i for i in instances if i.node is not None]
-    if app.state != "running" or app.spec is None or app.target is None:
-        plan.drop_services = [s.id for s in services]
-        plan.remove = containers
-        plan.converged = not services and not instances
-        return plan
-    spec = app.spec
-    target = {s.service: s for s in services if s.revision == app.target and s.service in spec.services}
-    others = [s for s in services if s.id not in {t.id for t in target.values()}]
-    all_ready = True
-    for name in spec.services:
-        want = app.scale.get(name, 1)
-        svc = target.get(name)
-        if (
-            svc is not None
-            and svc.spec_key != keys.get(name)
-            and (svc.update_state or "").startswith("rollback")
-        ):
-            # the engine rolled an in-place update back: say so rather than push it again and again
-            all_ready = False
-            plan.waiting.append(f"{name}: update rolled back by the engine: {svc.update_message}")
-            continue
-        old = [s for s in others if s.service == name]
-        if spec.services[name].published and old:
-            # a fixed host port is bound once per host: the old revision goes first (stop-first)
-            plan.drop_services.extend(s.id for s in old)
-            all_ready = False
-            plan.waiting.append(f"{name}: stopping the old revision to free its host port")
-            continue
-        if svc is None or svc.spec_key != keys.get(name) or svc.replicas != want:
-            plan.ensure.append(name)
-            all_ready = False
-            plan.waiting.append(f"{name}: {'creating' if svc is None else 'updating'}")
-            continue
-        n_ready = sum(
-            1
-            for t in tasks
-            if t.service == name
-            and revision(t) == app.target
-            and (ready(t) or (t.state == InstanceState.EXITED and _counts(spec.services[name], t)))
-        )
-        if n_ready < want or svc.update_state not in _SETTLED:
-            all_ready = False
-            state = f" ({svc.update_state})" if svc.update_state not in _SETTLED else ""
-            plan.waiting.append(f"{name}: {n_ready}/{want} ready{state}")
-    late = app.deadline is not None and now > app.deadline
-    if app.rolling and not all_ready:
-        plan.swapping = True
-        plan.abandon = late
-        return plan
-    plan.overdue = late and not all_ready and app.operation_id is not None
-    if all_ready:
-        plan.drop_services = [s.id for s in others]
-        plan.remove = containers
-    else:
-        plan.drop_services = list(dict.fromkeys(plan.drop_services))
-    plan.converged = all_ready and not others and not containers
-    return plan

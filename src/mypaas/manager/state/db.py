@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,16 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_store(path: Path) -> sessionmaker[Session]:
+@dataclass(frozen=True)
+class Store:
+    """The opened store: the engine (for the monitor's tables) and the ORM's sessions."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def open_store(path: Path) -> Store:
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = open_engine(f"sqlite:///{path}")
     migrate(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+    return Store(engine, sessionmaker(engine, expire_on_commit=False))

@@ -7,7 +7,7 @@ from collections import defaultdict
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from mypaas.domain import AppSpec
+from mypaas.domain import AppSpec, AppState, BackendMode
 from mypaas.manager.reconcile.plan import DesiredApp
 from mypaas.manager.state.models import AppRow, DomainRow, FormationRow, OperationRow, ReleaseRow
 
@@ -53,7 +53,7 @@ def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, lis
             scale=scale.get(app.id, {}),
             operation_id=app.operation_id,
             deadline=deadlines.get(app.operation_id) if app.operation_id else None,
-            backend=app.backend,
+            backend=BackendMode(app.backend),
         )
         names[app.name] = sorted(domains.get(app.id, []))
     return desired, names
@@ -67,3 +67,14 @@ def _spec(rel: ReleaseRow) -> AppSpec:
             _SPEC_CACHE.clear()  # only target releases are read each pass: it refills at once
         spec = _SPEC_CACHE[key] = AppSpec.model_validate(rel.spec)
     return spec
+
+
+def drop_failed_first_deploy(app: AppRow, *, target_failed: bool) -> bool:
+    """A first deploy that failed leaves nothing behind: the app goes when no release of it is left
+    to run — none recorded yet (its build failed: ``target_failed`` False), or only the target that
+    failed with nothing served before. Returns whether it goes."""
+    left = app.current_version if target_failed else app.target_version
+    if left is None:
+        app.state = AppState.DELETING
+        return True
+    return False

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from mypaas.domain import AppState, BackendMode, HostState, OperationStatus, ReleaseStatus
+
+
+def _state(enum: type[StrEnum]) -> Enum:
+    """A state column: the enum value as text in the store (VARCHAR(16), no constraint), a member in code."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 class Base(DeclarativeBase):
@@ -27,14 +41,16 @@ class AppRow(Base):
     __tablename__ = "apps"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
-    state: Mapped[str] = mapped_column(String(16), default="running")  # running | stopped | deleting
+    state: Mapped[AppState] = mapped_column(_state(AppState), default=AppState.RUNNING)
     target_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     target_generation: Mapped[int] = mapped_column(Integer, default=0)
     current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     current_generation: Mapped[int] = mapped_column(Integer, default=0)
     operation_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the rollout in flight
-    # which backend runs the app: "docker" (containers on one engine) or "swarm" (services of a cluster)
-    backend: Mapped[str] = mapped_column(String(16), default="docker", server_default="docker")
+    # which backend runs the app: containers on one engine, or services of a Swarm cluster
+    backend: Mapped[BackendMode] = mapped_column(
+        _state(BackendMode), default=BackendMode.DOCKER, server_default=BackendMode.DOCKER.value
+    )
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
     updated_at: Mapped[float] = mapped_column(Float, default=time.time, onupdate=time.time)
 
@@ -58,7 +74,7 @@ class ReleaseRow(Base):
     # service -> "registry/repo@sha256:..", filled once the release's images are in the registry
     images: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     description: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[ReleaseStatus] = mapped_column(_state(ReleaseStatus), default=ReleaseStatus.PENDING)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
 
@@ -88,9 +104,7 @@ class OperationRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     app: Mapped[str] = mapped_column(String(63), index=True)
     kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(
-        String(16), default="pending"
-    )  # pending|building|running|succeeded|failed
+    status: Mapped[OperationStatus] = mapped_column(_state(OperationStatus), default=OperationStatus.PENDING)
     release: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
     log: Mapped[str] = mapped_column(Text, default="")
@@ -125,8 +139,7 @@ class HostRow(Base):
     role: Mapped[str] = mapped_column(String(16), default="worker")  # manager | worker
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # once it joined the Swarm
-    # adding | ready | draining | drained | removing | failed
-    state: Mapped[str] = mapped_column(String(16), default="adding")
+    state: Mapped[HostState] = mapped_column(_state(HostState), default=HostState.ADDING)
     host_key: Mapped[str] = mapped_column(String(128), default="")  # the pinned SSH key, "SHA256:..."
     key_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # the private key MyPaas logs in with
     message: Mapped[str] = mapped_column(Text, default="")  # what went wrong last, if anything

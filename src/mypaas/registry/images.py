@@ -1,54 +1,57 @@
-"""Images in the private registry: publishing releases' images, the token endpoint Distribution
-trusts, listings, removal, retention and garbage collection (with the registry read-only meanwhile)."""
+"""The private registry's service: the token endpoint Distribution trusts, pushing images into it,
+listings, removal, retention's deletes and garbage collection (with the registry read-only meanwhile).
+
+Which releases' images to push or to delete is the manager's business (manager/publishing.py); who may
+push or pull is its access policy's, asked through ``authorize``.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import contextlib
-import logging
-import queue
 import threading
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
-from mypaas.composer.base import Backend
-from mypaas.domain import AppSpec
-from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound, Unauthorized
-from mypaas.manager.access import ADMIN, TokenChecker
-from mypaas.manager.state.models import AppRow, ReleaseRow
+from mypaas.errors import Conflict, InvalidSpec, NotFound, Unauthorized
 from mypaas.registry.client import RegistryClient
 from mypaas.registry.distribution import Distribution
-from mypaas.registry.tokens import ALL_ACTIONS, Access, TokenIssuer, parse_scope
-
-log = logging.getLogger("mypaas.images")
+from mypaas.registry.tokens import Access, TokenIssuer, parse_scope
 
 PUSH_USER = "mypaas"
+
+# A caller's credentials (the API token sent as a Basic password) -> (subject, actions it may take on
+# any repository: "pull", "push", "delete", "*"); raises Unauthorized for a token it does not know.
+Authorize = Callable[[str], tuple[str, tuple[str, ...]]]
+
+
+class Pusher(Protocol):
+    """What publishing needs of the engine (the composer's Backend)."""
+
+    def push_image(self, image: str, *, repository: str, tag: str, username: str, password: str) -> str: ...
+
+    def remove_image(self, ref: str) -> None: ...
 
 
 class Images:
     def __init__(
         self,
         *,
-        sessions: sessionmaker[Session],
-        backend: Backend,
-        tokens: TokenChecker,
-        issuer: TokenIssuer,
         registry: Distribution,
-        admin_token: str,
+        issuer: TokenIssuer,
+        pusher: Pusher,
+        push_password: str,
+        authorize: Authorize,
         keep_releases: int,
     ) -> None:
-        self._sessions = sessions
-        self._backend = backend
-        self._tokens = tokens
         self.issuer = issuer
         self.registry = registry
         self.client = RegistryClient(registry.url, issuer)
-        self._admin_token = admin_token
+        self._pusher = pusher
+        self._push_password = push_password
+        self._authorize = authorize
         self._keep = keep_releases
-        self._queue: queue.Queue[tuple[str, int] | str] = queue.Queue()
         self._gc_lock = threading.Lock()  # held by a collection; publishing waits for it
 
     @property
@@ -67,16 +70,13 @@ class Images:
 
     def token(self, authorization: str | None, service: str | None, scopes: list[str]) -> dict[str, object]:
         """Check Basic credentials (any user name, a MyPaas API token as the password); grant scopes."""
-        password = _basic_password(authorization)
-        subject, role = self._tokens.identify(f"Bearer {password}")
+        subject, allowed = self._authorize(_basic_password(authorization))
         if service and service != self.issuer.service:
             raise InvalidSpec(f"unknown service {service!r}", field="service")
-        allowed = ALL_ACTIONS if role == ADMIN else ("pull",)  # a cluster's hosts only pull
         granted = []
         for scope in scopes:
             access = parse_scope(scope)
-            actions = tuple(a for a in access.actions if a in allowed or (a == "*" and role == ADMIN))
-            granted.append(Access(access.type, access.name, actions))
+            granted.append(Access(access.type, access.name, tuple(a for a in access.actions if a in allowed)))
         return self.issuer.issue(subject, granted)
 
     # -- publishing -----------------------------------------------------------------------------
@@ -85,72 +85,13 @@ class Images:
         """Push a local image to the registry as ``repo:tag``; return ``addr/repo@digest``."""
         with self._gc_lock:
             target = f"{self.addr}/{repo}"
-            digest = self._backend.push_image(
-                image, repository=target, tag=tag, username=PUSH_USER, password=self._admin_token
+            digest = self._pusher.push_image(
+                image, repository=target, tag=tag, username=PUSH_USER, password=self._push_password
             )
             # keep the engine's references tidy; the image itself stays for the instances using it
-            self._backend.remove_image(f"{target}:{tag}")
-            self._backend.remove_image(f"{target}@{digest}")
+            self._pusher.remove_image(f"{target}:{tag}")
+            self._pusher.remove_image(f"{target}@{digest}")
         return f"{target}@{digest}"
-
-    def enqueue(self, app: str, version: int) -> None:
-        """Publish a release's images (after its rollout)."""
-        self._queue.put((app, version))
-
-    def enqueue_image(self, ref: str) -> None:
-        """Publish an imported or base image as the same NAME:TAG in the registry."""
-        self._queue.put(ref)
-
-    def enqueue_unpublished(self) -> None:
-        """After a restart: queue every served release whose images never reached the registry."""
-        with self._sessions() as s:
-            rows = s.execute(
-                select(AppRow.name, ReleaseRow.version, ReleaseRow.images)
-                .join(AppRow)
-                .where(ReleaseRow.status.in_(("active", "superseded")))
-            ).all()
-        for app, version, images in rows:
-            if not images:
-                self.enqueue(app, version)
-
-    def run(self, stop: threading.Event) -> None:
-        """The publisher: pushes queued releases' images one at a time, until ``stop``."""
-        while not stop.is_set():
-            try:
-                item = self._queue.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            try:
-                if isinstance(item, str):
-                    name, _, tag = item.rpartition(":")
-                    self.publish(item, name, tag)
-                else:
-                    self._publish_release(*item)
-                    self.apply_retention(item[0])
-            except MyPaasError as exc:
-                log.warning("publishing %s: %s", item, exc.message)
-            except Exception:  # a locked database or a bug must not end publishing for good
-                log.exception("publishing %s failed", item)
-
-    def _publish_release(self, app: str, version: int) -> None:
-        with self._sessions() as s:
-            rel = s.scalar(
-                select(ReleaseRow).join(AppRow).where(AppRow.name == app, ReleaseRow.version == version)
-            )
-            if rel is None or rel.images:
-                return
-            spec = AppSpec.model_validate(rel.spec)
-        published = {
-            name: self.publish(svc.image_id, f"{app}/{name}", f"v{version}")
-            for name, svc in spec.services.items()
-            if svc.image_id
-        }
-        with self._sessions.begin() as s:
-            rel = s.scalar(
-                select(ReleaseRow).join(AppRow).where(AppRow.name == app, ReleaseRow.version == version)
-            )
-            if rel is not None:
-                rel.images = published
 
     # -- listing and removing -------------------------------------------------------------------
 
@@ -184,25 +125,20 @@ class Images:
 
     # -- retention and collection ---------------------------------------------------------------
 
-    def apply_retention(self, app: str) -> list[str]:
-        """Delete the images of ``app``'s releases older than the last N, unless a kept one uses them."""
-        with self._sessions() as s:
-            rows = s.execute(
-                select(ReleaseRow.version, ReleaseRow.images)
-                .join(AppRow)
-                .where(AppRow.name == app)
-                .order_by(ReleaseRow.version.desc())
-            ).all()
-        kept = {ref for _, images in rows[: self._keep] for ref in (images or {}).values()}
+    @property
+    def keep_releases(self) -> int:
+        """How many of an app's newest releases keep their images (setting registry_keep_releases)."""
+        return self._keep
+
+    def delete_refs(self, refs: Iterable[str]) -> list[str]:
+        """Delete each ``registry/repo@digest`` (the manifest; its blobs go at the next collection);
+        one already gone counts as deleted."""
         deleted = []
-        for _, images in rows[self._keep :]:
-            for ref in (images or {}).values():
-                if ref in kept or ref in deleted:
-                    continue
-                name, _, digest = ref.partition("@")
-                with contextlib.suppress(NotFound):
-                    self.client.delete(name.removeprefix(f"{self.addr}/"), digest)
-                deleted.append(ref)
+        for ref in refs:
+            name, _, digest = ref.partition("@")
+            with contextlib.suppress(NotFound):
+                self.client.delete(name.removeprefix(f"{self.addr}/"), digest)
+            deleted.append(ref)
         return deleted
 
     def collect(self) -> dict[str, Any]:

@@ -1,5 +1,7 @@
-"""Base image builds (``mypaas image base debian:bookworm``) as operations a client follows: debootstrap's
-output goes to the operation's log while it runs in the background."""
+"""Images made on the platform's engine: base images (``mypaas image base debian:bookworm``) built as
+operations a client follows (debootstrap's output goes to the operation's log while it runs in the
+background), and root filesystem archives imported as they stream in (``mypaas image import``). Each
+image made is handed to ``published`` (the registry takes it, in the background)."""
 
 from __future__ import annotations
 
@@ -7,14 +9,15 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.build.debootstrap import BaseSpec, build_base, check_host, parse_base, remove_tree
-from mypaas.build.rootfs import archive_limits
+from mypaas.build.rootfs import archive_limits, import_rootfs
 from mypaas.composer.base import Backend, ImageInfo
+from mypaas.domain import OperationStatus
 from mypaas.errors import Conflict, MyPaasError, NotFound
 from mypaas.manager.operations import Operations
 from mypaas.manager.state.models import OperationRow
@@ -25,9 +28,19 @@ log = logging.getLogger("mypaas.build")
 KIND = "base-image"
 
 
-class BaseImages:
+def _nowhere(_ref: str) -> None:
+    return None
+
+
+class Builds:
     def __init__(
-        self, *, sessions: sessionmaker[Session], backend: Backend, operations: Operations, settings: Settings
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        backend: Backend,
+        operations: Operations,
+        settings: Settings,
+        published: Callable[[str], None] = _nowhere,
     ) -> None:
         self._sessions = sessions
         self._backend = backend
@@ -35,21 +48,31 @@ class BaseImages:
         self._settings = settings
         self._lock = threading.Lock()
         self._building: set[str] = set()
-        self.on_built: Callable[[str], None] | None = None  # an image was made (the registry takes it)
+        self._published = published  # an image was made: the registry takes it
         self.workdir = settings.home / "tmp" / "base-images"
-        leftovers = list(self.workdir.iterdir()) if self.workdir.is_dir() else []
-        if leftovers:
-            threading.Thread(target=self._sweep, args=(leftovers,), name="sweep", daemon=True).start()
 
-    def _sweep(self, leftovers: list[Path]) -> None:
-        """Remove the build folders a previous manager left (it was stopped in the middle of a build)."""
+    def leftovers(self) -> list[Path]:
+        """The build folders a previous manager left (it was stopped in the middle of a build)."""
+        return list(self.workdir.iterdir()) if self.workdir.is_dir() else []
+
+    def sweep(self, leftovers: list[Path]) -> None:
+        """Remove ``leftovers`` (slow for a whole root filesystem: the supervisor runs it on a thread)."""
         for leftover in leftovers:
             try:
                 remove_tree(leftover)
             except MyPaasError as exc:
                 log.warning("%s", exc.message)
 
-    def start(self, image: str, user: str, *, if_missing: bool = False) -> OperationRow:
+    def import_archive(self, chunks: Iterable[bytes], *, ref: str, changes: Sequence[str]) -> ImageInfo:
+        """Import a root filesystem archive streamed in ``chunks`` as image ``ref`` (see
+        build/rootfs.py: checked while it streams; a refused one leaves nothing behind)."""
+        info = import_rootfs(
+            self._backend, chunks, ref=ref, changes=changes, limits=archive_limits(self._settings)
+        )
+        self._published(info.ref)
+        return info
+
+    def start_base(self, image: str, user: str, *, if_missing: bool = False) -> OperationRow:
         """Validate, then build in the background; with ``if_missing``, an image already there is kept."""
         mirrors = {"debian": self._settings.debian_mirror, "ubuntu": self._settings.ubuntu_mirror}
         spec = parse_base(image, mirrors)
@@ -60,7 +83,10 @@ class BaseImages:
                 pass
             else:
                 return self._new(
-                    spec, user, status="succeeded", message=f"{spec.ref} is there: {info.id[:19]}"
+                    spec,
+                    user,
+                    status=OperationStatus.SUCCEEDED,
+                    message=f"{spec.ref} is there: {info.id[:19]}",
                 )
         check_host()
         with self._lock:
@@ -68,7 +94,7 @@ class BaseImages:
                 raise Conflict(f"{spec.ref} is being built already", field="image")
             self._building.add(spec.ref)
         try:
-            op = self._new(spec, user, status="building")
+            op = self._new(spec, user, status=OperationStatus.BUILDING)
             threading.Thread(
                 target=self._run, args=(spec, op.id), name=f"base {spec.ref}", daemon=True
             ).start()
@@ -78,15 +104,15 @@ class BaseImages:
             raise
         return op
 
-    def _new(self, spec: BaseSpec, user: str, *, status: str, message: str = "") -> OperationRow:
+    def _new(self, spec: BaseSpec, user: str, *, status: OperationStatus, message: str = "") -> OperationRow:
         with self._sessions.begin() as s:
             op = self._ops.new(s, app="", kind=KIND, user=user, status=status)
             op.message = message
-            if status == "succeeded":
+            if status == OperationStatus.SUCCEEDED:
                 op.finished_at = time.time()
         return op
 
-    def ensure(self, image: str, emit: Callable[[str], None]) -> None:
+    def ensure_base(self, image: str, emit: Callable[[str], None]) -> None:
         """Build ``image`` (e.g. debian:bookworm) now unless the engine has it; for source builds."""
         spec = parse_base(
             image, {"debian": self._settings.debian_mirror, "ubuntu": self._settings.ubuntu_mirror}
@@ -111,8 +137,7 @@ class BaseImages:
         self.workdir.mkdir(parents=True, exist_ok=True)
         workdir = tempfile.mkdtemp(prefix=f"{spec.distro}-{spec.suite}-", dir=self.workdir)
         info = build_base(self._backend, spec, Path(workdir), emit, archive_limits(self._settings))
-        if self.on_built is not None:
-            self.on_built(spec.ref)
+        self._published(spec.ref)
         return info
 
     def _run(self, spec: BaseSpec, op_id: str) -> None:

@@ -2,10 +2,12 @@
 paused in the Swarm while short (no new instances placed there) and let go again once they recover.
 
 A host still short of memory ``evict_after_s`` after it was paused (or after its last eviction) has
-one instance moved off, as a kubelet evicts a pod: its container is stopped on the host and Swarm,
-which places nothing on a paused host, starts the replacement on another one. Replicas of services
-with more than one are taken first, the largest in memory first; nothing is moved while no other host
-takes new instances. Each change is an event (of the platform, or of the evicted instance's app).
+one instance moved off, as a kubelet evicts a pod. This module decides which; the move itself is the
+composer's (``evict``, handed over by the manager: it stops the instance's container on the host, and
+Swarm, which places nothing on a paused host, starts the replacement on another one). Replicas of
+services with more than one are taken first, the largest in memory first; nothing is moved while no
+other host takes new instances. Each change is an event (of the platform, or of the evicted
+instance's app).
 """
 
 from __future__ import annotations
@@ -17,19 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mypaas.domain import HostState
 from mypaas.errors import MyPaasError
-from mypaas.iaas.base import Machine, run_checked
 from mypaas.monitor.events import EventSink
+from mypaas.monitor.remote import Connection
 
 log = logging.getLogger("mypaas.pressure")
 
 # One round trip: memory from /proc/meminfo, then the disk holding the engine's data.
 CHECK = ["sh", "-c", "cat /proc/meminfo; df -P /var/lib/docker 2>/dev/null || df -P /"]
-
-
-# Swarm's task ids; the container of a task carries its id as a label.
-_TASK_ID = re.compile(r"^[a-z0-9]{25}$")
-STOP_GRACE_S = 10  # the evicted container's time to stop cleanly (SIGTERM, then SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -79,14 +77,6 @@ def pick_victim(candidates: list[Evictable]) -> Evictable | None:
     return max(movable, key=lambda c: (c.replicas > 1, c.mem_bytes, c.name))
 
 
-def evict_command(task: str) -> list[str]:
-    """Stop the container of Swarm task ``task`` on the host it runs on."""
-    if not _TASK_ID.match(task):
-        raise ValueError(f"not a Swarm task id: {task!r}")
-    found = f"docker ps -q --filter label=com.docker.swarm.task.id={task}"
-    return ["sh", "-c", f'ids=$({found}); [ -n "$ids" ] && docker stop --time {STOP_GRACE_S} $ids']
-
-
 @dataclass(frozen=True)
 class Usage:
     mem_pct: float  # memory in use (not available), % of the total
@@ -110,10 +100,22 @@ def parse_usage(text: str) -> Usage:
     return Usage(mem_pct=100.0 * (1 - mem["MemAvailable"] / mem["MemTotal"]), disk_pct=disk)
 
 
+class Eviction(Protocol):
+    """How instances are moved off a host (the manager's: it weighs them, the composer moves them)."""
+
+    def instances_on(self, node_id: str) -> list[Evictable]:
+        """The running instances of a Swarm node."""
+        ...
+
+    def evict(self, host: str, victim: Evictable) -> None:
+        """Move ``victim`` off ``host`` (Swarm starts its replacement elsewhere)."""
+        ...
+
+
 class HostControl(Protocol):
     def list(self) -> list[dict[str, Any]]: ...
 
-    def machine(self, name: str) -> Machine: ...
+    def machine(self, name: str) -> Connection: ...
 
     def pause_for_pressure(self, name: str, why: str) -> None: ...
 
@@ -133,8 +135,8 @@ class HostPressure:
         mem_pct: float,
         disk_pct: float,
         evict_after_s: float = 60.0,
-        instances_on: Callable[[str], list[Evictable]] | None = None,
-        usage: Callable[[Machine], Usage] | None = None,
+        eviction: Eviction | None = None,
+        usage: Callable[[Connection], Usage] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._hosts = hosts
@@ -142,7 +144,7 @@ class HostPressure:
         self.mem_pct = mem_pct
         self.disk_pct = disk_pct
         self.evict_after_s = evict_after_s
-        self._instances_on = instances_on  # node id -> its instances (None: never evict)
+        self._eviction = eviction  # None: hosts are only paused, nothing is moved
         self._usage = usage or _read_usage
         self._clock = clock
         self.last: dict[str, Usage] = {}
@@ -154,7 +156,10 @@ class HostPressure:
         listed = self._hosts.list()
         measured: list[tuple[dict[str, Any], Usage]] = []
         for host in listed:
-            if host.get("state") not in ("ready", "pressure") or host.get("driver") == "unmanaged":
+            if (
+                host.get("state") not in (HostState.READY, HostState.PRESSURE)
+                or host.get("driver") == "unmanaged"
+            ):
                 continue
             name = str(host["name"])
             try:
@@ -172,10 +177,10 @@ class HostPressure:
             except MyPaasError as exc:
                 log.warning("host %s: %s", name, exc.message)
         # hosts that take instances now ("ready": active, or let go a moment ago in this round)
-        takers = [h for h in listed if states[str(h["name"])] == "ready"]
+        takers = [h for h in listed if states[str(h["name"])] == HostState.READY]
         for host, usage in measured:
             name = str(host["name"])
-            if states[name] != "pressure" or usage.mem_pct < self.mem_pct:
+            if states[name] != HostState.PRESSURE or usage.mem_pct < self.mem_pct:
                 self._waiting.pop(name, None)
                 continue
             try:
@@ -195,15 +200,15 @@ class HostPressure:
     def _act(self, name: str, state: str, usage: Usage) -> str:
         """Pause or let go the host as its usage says; return its state now."""
         short = self._short(usage, margin=0.0)
-        if state == "ready" and short:
+        if state == HostState.READY and short:
             why = f"short of {short}: no new instances placed here until it recovers"
             self._hosts.pause_for_pressure(name, why)
             self._events.record(None, "host_pressure", f"host {name} is {why}", _data(name, usage))
-            return "pressure"
-        if state == "pressure" and not self._short(usage, margin=self.relief):
+            return HostState.PRESSURE
+        if state == HostState.PRESSURE and not self._short(usage, margin=self.relief):
             self._hosts.activate(name)
             self._events.record(None, "host_relieved", f"host {name} recovered", _data(name, usage))
-            return "ready"
+            return HostState.READY
         return state
 
     def _maybe_evict(self, name: str, node_id: str, takers: list[dict[str, Any]]) -> None:
@@ -211,20 +216,16 @@ class HostPressure:
         only one that another host taking instances may run."""
         now = self._clock()
         since = self._waiting.setdefault(name, now)
-        if self._instances_on is None or not node_id or now - since < self.evict_after_s:
+        if self._eviction is None or not node_id or now - since < self.evict_after_s:
             return
-        candidates = [c for c in self._instances_on(node_id) if any(fits(c.constraints, h) for h in takers)]
+        candidates = [
+            c for c in self._eviction.instances_on(node_id) if any(fits(c.constraints, h) for h in takers)
+        ]
         victim = pick_victim(candidates)
         if victim is None:
             log.info("host %s is short of memory but none of its instances can move elsewhere", name)
             return
-        machine = self._hosts.machine(name)
-        try:
-            run_checked(
-                machine, evict_command(victim.task), what=f"stopping {victim.name}", timeout=STOP_GRACE_S + 20
-            )
-        finally:
-            machine.close()
+        self._eviction.evict(name, victim)
         self._waiting[name] = now  # the next one only after the host had time to recover
         self._events.record(
             victim.app,
@@ -247,6 +248,6 @@ def _data(name: str, usage: Usage) -> dict[str, Any]:
     return {"host": name, "mem_pct": round(usage.mem_pct, 1), "disk_pct": usage.disk_pct}
 
 
-def _read_usage(machine: Machine) -> Usage:
+def _read_usage(machine: Connection) -> Usage:
     result = machine.run(CHECK, timeout=15)
     return parse_usage(result.stdout)

@@ -1,42 +1,49 @@
 """The registry mirror: a second Distribution in proxy mode (a pull-through cache of an upstream
-registry, Docker Hub by default), and the engine told to pull through it. Enabled state persists."""
+registry, Docker Hub by default), and the engine told to pull through it. Its upstream is kept in the
+platform's store (``upstream``, handed over by the manager): enabled stays enabled across restarts."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from mypaas.errors import InvalidSpec
-from mypaas.iaas.local import LocalEngineConfig
-from mypaas.manager.state.models import Meta
 from mypaas.registry.distribution import Distribution
 
-MIRROR_KEY = "mirror_upstream"
 DOCKER_HUB = "https://registry-1.docker.io"
 
 
+class StoredValue(Protocol):
+    """One optional value the platform keeps (manager/state/meta.py Setting)."""
+
+    def get(self) -> str | None: ...
+
+    def set(self, value: str | None) -> None: ...
+
+
+class EngineMirrors(Protocol):
+    """The local engine's registry mirrors (iaas/local.py LocalEngineConfig)."""
+
+    def registry_mirrors(self) -> list[str]: ...
+
+    def set_registry_mirrors(self, mirrors: list[str]) -> bool: ...
+
+
 class Mirror:
-    def __init__(
-        self, *, sessions: sessionmaker[Session], registry: Distribution, engine: LocalEngineConfig
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, *, upstream: StoredValue, registry: Distribution, engine: EngineMirrors) -> None:
+        self._upstream = upstream
         self.registry = registry
         self._engine = engine
 
     def upstream(self) -> str | None:
-        with self._sessions() as s:
-            row = s.get(Meta, MIRROR_KEY)
-            return row.value if row is not None else None
+        return self._upstream.get()
 
     def enable(self, upstream: str) -> dict[str, Any]:
         """Run the mirror of ``upstream`` and make the engine pull through it (first in its list)."""
         url = _check_upstream(upstream)
         self.registry.proxy_url = url
         self.registry.restart()
-        with self._sessions.begin() as s:
-            s.merge(Meta(key=MIRROR_KEY, value=url))
+        self._upstream.set(url)
         self._engine.set_registry_mirrors([self.registry.url, *self._others()])
         return self.status()
 
@@ -44,10 +51,7 @@ class Mirror:
         """Undo both: the engine stops using the mirror, the mirror stops (its cache stays on disk)."""
         self._engine.set_registry_mirrors(self._others())
         self.registry.stop()
-        with self._sessions.begin() as s:
-            row = s.get(Meta, MIRROR_KEY)
-            if row is not None:
-                s.delete(row)
+        self._upstream.set(None)
         return self.status()
 
     def _others(self) -> list[str]:

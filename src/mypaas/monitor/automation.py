@@ -1,8 +1,9 @@
-"""The monitor's acting half, wired to the manager: autoscaling policies and alert rules (the services
-the API calls), and the evaluation thread that runs both every ``monitor_eval_s``.
+"""The monitor's acting half: autoscaling policies and alert rules (the services the API calls), and the
+evaluation thread that runs both every ``monitor_eval_s``.
 
-Autoscaling changes replica counts through ``Apps.scale`` (desired state, then the reconcile loop), the
-same call the API makes; alerts read the reconcile loop's observed instances and the sampler's figures.
+Autoscaling changes replica counts through the manager's ``Apps.scale`` (desired state, then the
+reconcile loop), the same call the API makes; alerts read the apps' ready instances and the sampler's
+figures.
 Both keep the router's request figures of the last ``autoscale_window_s`` (``requests``): requests/s
 for the rps targets, and the 5xx % of each app for ``error_rate`` rules.
 """
@@ -13,29 +14,49 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from mypaas.composer.base import Backend
+from mypaas.domain import AppState
 from mypaas.errors import NotFound
-from mypaas.manager.apps import Apps
-from mypaas.manager.monitoring import Monitoring
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, Requests
 from mypaas.monitor.metrics import Sample
 from mypaas.monitor.requests import RequestWindow
+from mypaas.monitor.service import EngineFacts, Monitoring
 from mypaas.settings import Settings
 
 log = logging.getLogger("mypaas.automation")
 
 AUTOSCALER = "autoscaler"  # the user recorded on the scale operations the autoscaler makes
-_SKIP_STATES = ("stopped", "deleting")
+_SKIP_STATES = (AppState.STOPPED, AppState.DELETING)
+
+
+class AppControl(Protocol):
+    """What autoscaling and alerts ask of the apps (the manager's Apps service)."""
+
+    def get(self, name: str) -> dict[str, Any]: ...
+
+    def summaries(self) -> list[dict[str, Any]]: ...
+
+    def scale(self, name: str, counts: dict[str, int], user: str) -> object: ...
+
+
+def _no_hosts_down() -> dict[str, bool]:
+    return {}
 
 
 class Automation:
     def __init__(
-        self, *, engine: Engine, apps: Apps, backend: Backend, monitoring: Monitoring, settings: Settings
+        self,
+        *,
+        engine: Engine,
+        apps: AppControl,
+        backend: EngineFacts,
+        monitoring: Monitoring,
+        settings: Settings,
+        hosts_down: Callable[[], dict[str, bool]] = _no_hosts_down,
     ) -> None:
         self._apps = apps
         self._backend = backend
@@ -55,7 +76,7 @@ class Automation:
             timeout_s=settings.webhook_timeout_s, retries=settings.webhook_retries, backoff_s=1.0
         )
         self.alerts = Alerts(store=RuleStore(engine), sender=self.webhooks, events=monitoring.events)
-        self.hosts_down: Callable[[], dict[str, bool]] = dict  # a cluster's hosts (set by the platform)
+        self._hosts_down = hosts_down  # a cluster's hosts: name -> down
         monitoring.listeners.append(self._samples)
         monitoring.request_listeners.append(self.requests.add)
 
@@ -151,7 +172,7 @@ class Automation:
         ready = {
             a["name"]: int(a["ready"])
             for a in self._apps.summaries()
-            if a["release"] is not None and a["state"] != "deleting"
+            if a["release"] is not None and a["state"] != AppState.DELETING
         }
         latest = [s for key, s in self._monitoring.sampler.latest.items() if key != "host"]
         self.alerts.evaluate(
@@ -160,7 +181,7 @@ class Automation:
                 memory_pct=memory_by_app(latest),
                 error_pct=self.requests.error_pct(time.time()),
                 engine_up=self._engine_up(),
-                hosts_down=self.hosts_down(),
+                hosts_down=self._hosts_down(),
             )
         )
 

@@ -1,34 +1,68 @@
-"""Wires the monitor to the manager: the event log and the metrics sampler, fed by the reconcile loop's
-observed instances and the engine's events, and the events of user actions (recorded in manager/apps.py);
-each sampling round also reads the router's access log into per-app request figures. On a cluster, the
-instances on the other hosts are read over each host's connection (``read_other_hosts``).
+"""The monitor's service: the event log and the metrics sampler, fed by the reconcile loop's observed
+instances and the engine's events, and the events of user actions (recorded by the manager); each
+sampling round also reads the router's access log into per-app request figures. On a cluster, the
+instances on the other hosts are read over each host's connection (a ``RemoteSampler`` given at
+construction).
 
-Nothing here blocks the reconcile loop: ``observe`` diffs two in-memory lists and queues events.
+What it needs of the rest of the platform it names here as protocols (``LoopFacts``, ``EngineFacts``);
+the manager's composition root hands them over. Nothing here blocks the reconcile loop: ``observe``
+diffs two in-memory lists and queues events.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from mypaas.composer.base import Backend, EngineEvent
-from mypaas.domain import Instance, InstanceState
-from mypaas.manager.reconcile.loop import Reconciler
+from mypaas.domain import EngineEvent, Instance, InstanceState, ProcessInfo
 from mypaas.monitor.events import EventLog
-from mypaas.monitor.metrics import Sample, Sampler
-from mypaas.monitor.remote import Connection, RemoteSampler
+from mypaas.monitor.metrics import RemoteSource, Sample, Sampler
+from mypaas.monitor.remote import Connection
 from mypaas.monitor.requests import RequestFigures, RequestMeter
 from mypaas.monitor.series import MINUTE, MetricStore
-from mypaas.router.config import ACCESS_LOG, Route
 from mypaas.settings import Settings
 
 log = logging.getLogger("mypaas.monitoring")
 
 _RUNNING = (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALTHY)
+
+
+class RouteFacts(Protocol):
+    """A route as the router serves it (router/config.py Route)."""
+
+    @property
+    def app(self) -> str: ...
+
+    @property
+    def hosts(self) -> tuple[str, ...]: ...
+
+    @property
+    def upstreams(self) -> tuple[str, ...]: ...
+
+
+class LoopFacts(Protocol):
+    """What the reconcile loop saw last (manager/reconcile/view.py LoopView)."""
+
+    @property
+    def routes(self) -> Sequence[RouteFacts]: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    def removing(self) -> set[str]: ...
+
+
+class EngineFacts(Protocol):
+    """What the monitor asks of the engine (the composer's Backend)."""
+
+    def ping(self) -> bool: ...
+
+    def instance_process(self, instance_id: str) -> ProcessInfo | None: ...
 
 
 class HostDirectory(Protocol):
@@ -54,19 +88,30 @@ class Monitoring:
     (``requests``) and the metric store (``store``)."""
 
     def __init__(
-        self, *, engine: Engine, backend: Backend, reconciler: Reconciler, settings: Settings
+        self,
+        *,
+        engine: Engine,
+        backend: EngineFacts,
+        loop: LoopFacts,
+        ready: Callable[[Instance], bool],
+        settings: Settings,
+        access_log: Path,
+        remote: RemoteSource | None = None,
     ) -> None:
         self._backend = backend
-        self._reconciler = reconciler
+        self._loop = loop
+        self._is_ready = ready
         self.events = EventLog(engine, keep=settings.events_keep)
         self.store = MetricStore(
             engine, raw_keep_s=settings.metrics_raw_keep_s, minute_keep_s=settings.metrics_minute_keep_s
         )
         self.sampler = Sampler(
-            resolve=backend.instance_process, interval_s=settings.metrics_interval_s, on_sample=self._stored
+            resolve=backend.instance_process,
+            interval_s=settings.metrics_interval_s,
+            on_sample=self._stored,
+            remote=remote,
         )
-        # the router (router/caddy.py) logs to access.log next to its own log in the log folder
-        self.requests = RequestMeter(settings.log_dir / ACCESS_LOG, hosts_to_app=self.hosts_to_app)
+        self.requests = RequestMeter(access_log, hosts_to_app=self.hosts_to_app)
         self.enabled = settings.metrics_enabled
         self._ready: dict[str, bool] = {}
         self._states: dict[str, Instance] = {}
@@ -74,17 +119,6 @@ class Monitoring:
         self._rounds_to_rollup = 0
         self.listeners: list[Callable[[list[Sample]], None]] = []  # e.g. the autoscaler's CPU window
         self.request_listeners: list[Callable[[list[RequestFigures]], None]] = []  # its request window
-        reconciler.events = self.events
-        reconciler.on_observed = self.observe
-
-    def read_other_hosts(self, hosts: HostDirectory) -> None:
-        """Sample the instances on the cluster's other hosts too (Swarm tasks), over their connections."""
-        self.sampler.remote = RemoteSampler(
-            platform=self._reconciler.platform,
-            nodes=lambda: nodes_to_hosts(hosts),
-            connect=hosts.machine,
-            timeout_s=min(10.0, max(1.0, self.sampler.interval_s * 0.8)),
-        )
 
     def threads(self, stop: threading.Event) -> dict[str, Callable[[], None]]:
         targets: dict[str, Callable[[], None]] = {"events-writer": lambda: self.events.run(stop)}
@@ -97,7 +131,7 @@ class Monitoring:
     def observe(self, insts: list[Instance]) -> None:
         """A reconcile pass listed the instances: refresh the sampler's targets, record readiness changes."""
         self.sampler.track(insts)
-        ready = self._reconciler.tracker.ready
+        ready = self._is_ready
         seen: dict[str, bool] = {}
         for inst in insts:
             now_ready = inst.state in _RUNNING and ready(inst)
@@ -121,11 +155,11 @@ class Monitoring:
 
     def hosts_to_app(self) -> dict[str, str]:
         """Every routed host name (lower case) and its app, from the reconcile loop's last routes."""
-        return {host.lower(): route.app for route in self._reconciler.observed.routes for host in route.hosts}
+        return {host.lower(): route.app for route in self._loop.routes for host in route.hosts}
 
-    def route(self, app: str) -> Route | None:
+    def route(self, app: str) -> RouteFacts | None:
         """The app's route as last pushed (its upstreams are its ready, routed instances)."""
-        return next((r for r in self._reconciler.observed.routes if r.app == app), None)
+        return next((r for r in self._loop.routes if r.app == app), None)
 
     # -- from the engine ------------------------------------------------------------------------
 
@@ -137,7 +171,7 @@ class Monitoring:
             self.events.record(event.app, "oom_killed", f"{event.name} ran out of memory (OOM kill)", data)
         elif event.action == "die":
             data["exit_code"] = event.exit_code
-            data["expected"] = event.instance_id in self._reconciler.removing()
+            data["expected"] = event.instance_id in self._loop.removing()
             why = "stopped by the platform" if data["expected"] else "exited"
             self.events.record(
                 event.app, "instance_exited", f"{event.name} {why} with code {event.exit_code}", data
@@ -148,7 +182,7 @@ class Monitoring:
                 data["restarts"] = info.restarts
             self.events.record(event.app, "instance_restarted", f"{event.name} was restarted", data)
 
-    def _safe_process(self, instance_id: str) -> Any:
+    def _safe_process(self, instance_id: str) -> ProcessInfo | None:
         try:
             return self._backend.instance_process(instance_id)
         except Exception:  # the engine went away meanwhile: the event stands without the count
@@ -187,7 +221,7 @@ class Monitoring:
 
     def _check_engine(self) -> None:
         """Only when the loop reports a failure: is the engine itself unreachable?"""
-        if self._reconciler.observed.error is None or self._engine_down:
+        if self._loop.error is None or self._engine_down:
             return
         if not self._backend.ping():
             self._engine_down = True

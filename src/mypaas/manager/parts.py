@@ -1,0 +1,142 @@
+"""How each real part is made from the settings (the composition root, platform.py, wires them): the
+engine's driver, the router, the registry and its mirror, the Swarm's nodes, and what the hosts of a
+cluster are told to trust. The CLI's offline commands (offline.py) make the engine's driver and the
+router here too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from mypaas.composer.base import Backend
+from mypaas.composer.nodes import Nodes, SwarmNodes
+from mypaas.errors import Conflict
+from mypaas.iaas.local import LocalEngineConfig
+from mypaas.manager.access import TokenChecker
+from mypaas.manager.state.meta import Setting
+from mypaas.registry.distribution import Distribution, TokenAuth
+from mypaas.registry.images import Images
+from mypaas.registry.mirror import Mirror
+from mypaas.registry.tokens import TokenIssuer
+from mypaas.router.base import Router
+from mypaas.settings import Settings
+
+if TYPE_CHECKING:
+    from mypaas.composer.swarm import SwarmBackend
+
+
+def make_backend(settings: Settings, timeout: float = 120) -> SwarmBackend:
+    """The engine's driver: the swarm backend, which is the docker one plus Swarm services (it runs
+    an app's containers until the platform becomes a cluster, then the services of each app deployed
+    or moved)."""
+    from mypaas.composer.swarm import SwarmBackend
+
+    return SwarmBackend(
+        settings.docker_url,
+        timeout,
+        restart_delay_s=settings.swarm_restart_delay_s,
+        update_delay_s=settings.swarm_update_delay_s,
+    )
+
+
+def make_router(settings: Settings) -> Router:
+    from mypaas.router.caddy import CaddyRouter
+
+    return CaddyRouter(
+        admin=settings.router_admin,
+        listen_port=settings.router_port,
+        config_dir=settings.home / "router",
+        log_path=settings.log_dir / "caddy.log",
+    )
+
+
+def swarm_nodes(settings: Settings) -> Callable[[], Nodes]:
+    """The Swarm's nodes through the local engine, connected at first use."""
+    made: list[Nodes] = []
+
+    def connect() -> Nodes:
+        if not made:
+            made.append(SwarmNodes.connect(settings.docker_url))
+        return made[0]
+
+    return connect
+
+
+def images(settings: Settings, backend: Backend, tokens: TokenChecker, admin_token: str) -> Images:
+    folder = settings.home / "registry"
+    issuer = TokenIssuer(folder)
+    auth = TokenAuth(
+        realm=settings.token_realm, service=issuer.service, issuer=issuer.issuer, cert=issuer.cert_path
+    )
+    registry = Distribution(
+        name="registry",
+        addr=settings.registry_addr,
+        folder=folder,
+        log_path=settings.log_dir / "registry.log",
+        auth=auth,
+        listen=f"0.0.0.0:{settings.registry_port}" if settings.cluster_addr else None,
+    )
+    return Images(
+        registry=registry,
+        issuer=issuer,
+        pusher=backend,
+        push_password=admin_token,
+        authorize=tokens.registry_grant,
+        keep_releases=settings.registry_keep_releases,
+    )
+
+
+class EngineConfig(Protocol):
+    """This machine's engine settings MyPaas edits (iaas/local.py LocalEngineConfig)."""
+
+    def registry_mirrors(self) -> list[str]: ...
+
+    def set_registry_mirrors(self, mirrors: list[str]) -> bool: ...
+
+    def insecure_registries(self) -> list[str]: ...
+
+    def set_insecure_registries(self, registries: list[str]) -> bool: ...
+
+
+def engine_config() -> EngineConfig:
+    return LocalEngineConfig()
+
+
+def mirror(settings: Settings, upstream: Setting, engine: EngineConfig) -> Mirror:
+    registry = Distribution(
+        name="mirror",
+        addr=settings.mirror_addr,
+        folder=settings.home / "mirror",
+        log_path=settings.log_dir / "mirror.log",
+        auth=None,
+        listen=f"0.0.0.0:{settings.mirror_addr.rsplit(':', 1)[1]}" if settings.cluster_addr else None,
+    )
+    return Mirror(upstream=upstream, registry=registry, engine=engine)
+
+
+def registries_for_hosts(settings: Settings) -> list[str]:
+    """What every host's engine must trust: the registry at its cluster address."""
+    if not settings.cluster_addr:
+        raise Conflict(
+            "set cluster_addr (this machine's address as the hosts reach it) in "
+            f"{settings.home}/settings.yml or MYPAAS_CLUSTER_ADDR, then restart the manager "
+            "(mypaas down && mypaas up): hosts pull images from the registry there",
+            field="cluster_addr",
+        )
+    return [settings.registry_public]
+
+
+def mirrors_for_hosts(settings: Settings, mirror: Mirror) -> list[str] | None:
+    """The hosts pull through the mirror too, while it is enabled (at its cluster address)."""
+    if not settings.cluster_addr or mirror.upstream() is None:
+        return None
+    return [f"http://{settings.cluster_addr}:{settings.mirror_addr.rsplit(':', 1)[1]}"]
+
+
+def trust_registry_here(settings: Settings, engine: EngineConfig) -> None:
+    """The platform just became a cluster. This engine runs tasks too: it pulls from the registry's
+    cluster address like the hosts do, so it must trust it."""
+    if settings.cluster_addr:
+        trusted = engine.insecure_registries()
+        if settings.registry_public not in trusted:
+            engine.set_insecure_registries([*trusted, settings.registry_public])

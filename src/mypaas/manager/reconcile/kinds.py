@@ -1,0 +1,231 @@
+"""How the reconcile loop runs the apps of each backend kind. One interface (``AppKind``): ``plan``
+decides with that kind's pure planner, ``apply`` carries the plan's engine steps out. Steps raise typed
+failures (errors.py); the loop owns what follows (give up, report once, try again later).
+
+- ``ContainerApps`` (the docker backend): the loop plans every container; it creates the target's
+  instances (removals are the loop's, for every kind).
+- ``ServiceApps`` (the swarm backend): each revision of a service is one engine service that the engine
+  places, restarts and rolls out; the loop creates, updates and removes those services.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from mypaas.composer.base import (
+    LABEL_APP,
+    LABEL_PLATFORM,
+    Backend,
+    InstanceRequest,
+    ServiceBackend,
+    ServiceRequest,
+    ServiceState,
+)
+from mypaas.domain import AppState, Instance, ServiceSpec, UpdateState
+from mypaas.manager.reconcile.errors import PermanentFailure, TemporaryFailure, step
+from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Plan, plan_app
+from mypaas.manager.reconcile.plan_services import plan_services
+from mypaas.manager.reconcile.view import LoopView
+
+# (app, service, image id) -> the registry reference every host pulls
+Publish = Callable[[str, str, str], str]
+# -> (registry address, user, password) the hosts' engines pull with; None: no registry
+RegistryAuth = Callable[[], tuple[str, str, str] | None]
+
+
+class Readiness(Protocol):
+    """The monitor's verdicts (monitor/health.py HealthTracker)."""
+
+    def ready(self, inst: Instance) -> bool: ...
+
+    def failed(self, inst: Instance) -> bool: ...
+
+
+class AppKind(Protocol):
+    def begin(self, apps: set[str]) -> None:
+        """A pass starts over ``apps`` (every app in the desired state)."""
+        ...
+
+    def plan(self, app: DesiredApp, instances: list[Instance], now: float) -> Plan:
+        """Decide the app's steps; raise PermanentFailure when its target cannot run at all."""
+        ...
+
+    def apply(self, app: DesiredApp, plan: Plan) -> bool:
+        """Carry the plan's engine steps out; True when another pass should follow at once."""
+        ...
+
+
+def instance_env(svc: ServiceSpec, config: dict[str, str]) -> dict[str, str]:
+    """An instance's environment: the service's, then the app's config vars, then PORT if unset."""
+    env = dict(svc.environment)
+    env.update(config)
+    if svc.http_port and "PORT" not in env:
+        env["PORT"] = str(svc.http_port)
+    return env
+
+
+# TEMPORARY until the composer names engine resources itself
+def network_name(app: str, network: str | None = None) -> str:
+    return f"mypaas_{app}" if network is None else f"mypaas_{app}_{network}"
+
+
+def overlay_name(app: str, network: str | None = None) -> str:
+    return f"mypaasov_{app}" if network is None else f"mypaasov_{app}_{network}"
+
+
+def volume_name(app: str, volume: str) -> str:
+    return f"mypaas_{app}_{volume}"
+
+
+def _target(app: DesiredApp) -> tuple[int, int]:
+    assert app.spec is not None and app.target is not None  # planned apps have a target to run
+    return app.target
+
+
+class ContainerApps:
+    def __init__(self, *, backend: Backend, platform: str, readiness: Readiness, view: LoopView) -> None:
+        self._backend = backend
+        self._platform = platform
+        self._readiness = readiness
+        self._view = view
+        self._creating = ThreadPoolExecutor(max_workers=4, thread_name_prefix="create")
+
+    def begin(self, apps: set[str]) -> None:
+        return None
+
+    def plan(self, app: DesiredApp, instances: list[Instance], now: float) -> Plan:
+        return plan_app(app, instances, self._readiness.ready, now, self._readiness.failed)
+
+    def apply(self, app: DesiredApp, plan: Plan) -> bool:
+        if not plan.create or app.spec is None or app.target is None:
+            return False
+        spec = app.spec
+        requests = [
+            self._request(app, spec.services[service])
+            for service, count in plan.create
+            # a host port is freed when the old instance is gone (which wakes the loop)
+            if not (spec.services[service].published and self._view.removing_any(app.name, service))
+            for _ in range(count)
+        ]
+        with step():
+            labels = {LABEL_PLATFORM: self._platform, LABEL_APP: app.name}
+            for net in [None, *spec.networks]:
+                self._backend.ensure_network(network_name(app.name, net), labels)
+            for vol in spec.volumes:
+                self._backend.ensure_volume(volume_name(app.name, vol), labels)
+            for fut in [self._creating.submit(self._backend.create_instance, req) for req in requests]:
+                fut.result()
+        return True
+
+    def _request(self, app: DesiredApp, svc: ServiceSpec) -> InstanceRequest:
+        release, generation = _target(app)
+        return InstanceRequest(
+            platform=self._platform,
+            app=app.name,
+            service=svc,
+            release=release,
+            generation=generation,
+            name=f"{app.name}-{svc.name}-v{release}-{secrets.token_hex(3)}",
+            environment=instance_env(svc, app.config),
+            networks=tuple(network_name(app.name, n) for n in svc.networks) or (network_name(app.name),),
+            volumes={v: volume_name(app.name, v) for v in (app.spec.volumes if app.spec else ())},
+        )
+
+
+class ServiceApps:
+    def __init__(
+        self,
+        *,
+        backend: ServiceBackend,
+        platform: str,
+        readiness: Readiness,
+        publish: Publish | None,
+        registry_auth: RegistryAuth,
+    ) -> None:
+        self._backend = backend
+        self._platform = platform
+        self._readiness = readiness
+        self._publish = publish
+        self._registry_auth = registry_auth
+        self._services: list[ServiceState] = []
+        self._requests: dict[str, dict[str, ServiceRequest]] = {}  # app -> this pass's requests
+        self._blocked: dict[str, TemporaryFailure] = {}  # app -> why its requests could not be made
+
+    def begin(self, apps: set[str]) -> None:
+        """List the engine's services once per pass; remove those of apps removed meanwhile (while the
+        manager was down, say)."""
+        self._services = self._backend.list_services(self._platform)
+        for svc in self._services:
+            if svc.app not in apps:
+                self._backend.remove_service(svc.id)
+        self._requests, self._blocked = {}, {}
+
+    def plan(self, app: DesiredApp, instances: list[Instance], now: float) -> Plan:
+        observed = [_observed(s) for s in self._services if s.app == app.name]
+        requests: dict[str, ServiceRequest] = {}
+        keys: dict[str, str] = {}
+        if app.state == AppState.RUNNING and app.spec is not None and app.target is not None:
+            try:  # no image to run: PermanentFailure; the registry down: keys unknown, steps wait
+                with step():
+                    requests = {n: self._request(app, svc) for n, svc in app.spec.services.items()}
+                    keys = {n: self._backend.service_key(req) for n, req in requests.items()}
+            except TemporaryFailure as exc:
+                self._blocked[app.name], requests, keys = exc, {}, {}
+        self._requests[app.name] = requests
+        return plan_services(app, observed, instances, keys, self._readiness.ready, now)
+
+    def apply(self, app: DesiredApp, plan: Plan) -> bool:
+        if app.name in self._blocked:
+            raise self._blocked[app.name]
+        with step():
+            if plan.ensure and app.spec is not None:
+                labels = {LABEL_PLATFORM: self._platform, LABEL_APP: app.name}
+                for net in [None, *app.spec.networks]:
+                    self._backend.ensure_overlay_network(overlay_name(app.name, net), labels)
+                auth = self._registry_auth()
+                if auth is not None:
+                    self._backend.registry_login(*auth)
+                for name in plan.ensure:
+                    self._backend.ensure_service(self._requests[app.name][name])
+            for service_id in plan.drop_services:
+                self._backend.remove_service(service_id)
+        return bool(plan.ensure or plan.drop_services)
+
+    def _request(self, app: DesiredApp, svc: ServiceSpec) -> ServiceRequest:
+        release, generation = _target(app)
+        return ServiceRequest(
+            platform=self._platform,
+            app=app.name,
+            service=svc,
+            release=release,
+            generation=generation,
+            replicas=app.scale.get(svc.name, 1),
+            image=self._image_ref(app.name, svc),
+            environment=instance_env(svc, app.config),
+            networks=tuple(overlay_name(app.name, n) for n in svc.networks) or (overlay_name(app.name),),
+            volumes={v: volume_name(app.name, v) for v in (app.spec.volumes if app.spec else ())},
+        )
+
+    def _image_ref(self, app: str, svc: ServiceSpec) -> str:
+        """Every host runs exactly the deployed image: the registry's reference by digest."""
+        if not svc.image_id:
+            raise PermanentFailure(f"service {svc.name}: no image pinned")
+        if self._publish is None:
+            return svc.image_id  # no registry: only this host can run it
+        return self._publish(app, svc.name, svc.image_id)
+
+
+def _observed(s: ServiceState) -> ObservedService:
+    return ObservedService(
+        id=s.id,
+        service=s.service,
+        revision=(s.release, s.generation),
+        replicas=s.replicas,
+        spec_key=s.spec_key,
+        update_state=UpdateState(s.update_state) if s.update_state else None,
+        update_message=s.update_message,
+        previous=s.previous,
+    )

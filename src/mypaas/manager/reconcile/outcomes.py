@@ -1,0 +1,135 @@
+"""What a plan's outcome writes to the desired state: a rollout completed (its release becomes active),
+abandoned (the current release keeps serving), an operation overdue, an app removed. Each is one
+transaction that checks the desired state did not move on meanwhile; then whoever follows is told (the
+operation's log, the event log)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mypaas.domain import AppState, Instance, OperationStatus, ReleaseStatus
+from mypaas.manager.operations import Operations
+from mypaas.manager.reconcile.plan import DesiredApp, Plan
+from mypaas.manager.state.desired import drop_failed_first_deploy
+from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
+from mypaas.monitor.events import EventSink
+
+
+def _nothing(_app: str, _version: int) -> None:
+    return None
+
+
+class Outcomes:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        operations: Operations,
+        events: EventSink,
+        on_active: Callable[[str, int], None] = _nothing,
+    ) -> None:
+        self._sessions = sessions
+        self._ops = operations
+        self._events = events
+        self._on_active = on_active  # a release finished rolling out (its images go to the registry)
+
+    @staticmethod
+    def _row(s: Session, name: str) -> AppRow | None:
+        return s.scalar(select(AppRow).where(AppRow.name == name))
+
+    def complete(self, app: DesiredApp) -> None:
+        """The target is ready everywhere: it becomes the current release; the operation succeeds."""
+        activated: int | None = None
+        with self._sessions.begin() as s:
+            row = self._row(s, app.name)
+            if row is None or (row.target_version, row.target_generation) != app.target:
+                return  # desired state moved on meanwhile; the next pass handles it
+            op = s.get(OperationRow, row.operation_id) if row.operation_id else None
+            if op is not None and op.status == OperationStatus.BUILDING:
+                return  # the build's release is not recorded yet
+            if app.rolling and app.target is not None and row.state == AppState.RUNNING:
+                s.execute(
+                    update(ReleaseRow)
+                    .where(ReleaseRow.app_id == row.id, ReleaseRow.status == ReleaseStatus.ACTIVE)
+                    .values(status=ReleaseStatus.SUPERSEDED)
+                )
+                s.execute(
+                    update(ReleaseRow)
+                    .where(ReleaseRow.app_id == row.id, ReleaseRow.version == app.target[0])
+                    .values(status=ReleaseStatus.ACTIVE)
+                )
+                row.current_version, row.current_generation = app.target
+                activated = app.target[0]
+            if row.operation_id == app.operation_id:
+                message = f"{app.name} v{app.target[0] if app.target else '?'} is {app.state}"
+                self._ops.finish(s, row.operation_id, ok=True, message=message)
+                row.operation_id = None
+        self._ops.notify()
+        if activated is not None:
+            self._events.record(
+                app.name, "release_activated", f"v{activated} is active", {"release": activated}
+            )
+            self._on_active(app.name, activated)
+
+    def overdue(self, app: DesiredApp, plan: Plan) -> None:
+        """A scale or start that is not ready by its deadline: fail its operation, keep converging."""
+        with self._sessions.begin() as s:
+            row = self._row(s, app.name)
+            if row is None or row.operation_id != app.operation_id:
+                return
+            waiting = "; ".join(plan.waiting) or "not ready"
+            self._ops.finish(
+                s, row.operation_id, ok=False, message=f"{app.name} is not ready in time: {waiting}"
+            )
+            row.operation_id = None
+        self._ops.notify()
+
+    def abandon(self, app: DesiredApp, *, reason: str | None = None, tail: str = "") -> None:
+        """The target never got ready in time (``reason`` None) or cannot run at all: the current
+        release keeps serving; the operation fails saying why (with the failing instance's ``tail``)."""
+        with self._sessions.begin() as s:
+            row = self._row(s, app.name)
+            if row is None or (row.target_version, row.target_generation) != app.target:
+                return
+            version = row.target_version
+            if row.target_version != row.current_version:
+                s.execute(
+                    update(ReleaseRow)
+                    .where(ReleaseRow.app_id == row.id, ReleaseRow.version == version)
+                    .values(status=ReleaseStatus.FAILED)
+                )
+            if drop_failed_first_deploy(row, target_failed=True):
+                fallback = "nothing was running before, so the app is removed"
+            else:
+                row.target_version, row.target_generation = row.current_version, row.current_generation
+                fallback = f"v{row.current_version} keeps serving"
+            why = f"v{version} failed: {reason}" if reason else f"v{version} did not become healthy in time"
+            message = f"{why}; {fallback}"
+            if tail:
+                message += "\n--- last log lines ---\n" + tail
+            self._ops.finish(s, row.operation_id, ok=False, message=message)
+            row.operation_id = None
+        self._ops.notify()
+        self._events.record(app.name, "rollout_abandoned", why + "; " + fallback, {"release": version})
+
+    def replaced(self, app: DesiredApp, inst: Instance) -> None:
+        """An instance that kept failing its health check is being replaced."""
+        message = f"{inst.name} kept failing its health check: replaced"
+        self._events.record(app.name, "instance_replaced", message, {})
+
+    def error(self, app: DesiredApp, message: str) -> None:
+        """A step failed (reported once by the loop): whoever follows the app's operation reads why."""
+        if app.operation_id:
+            self._ops.append_log(app.operation_id, f"error: {message}\n")
+
+    def removed(self, app: DesiredApp) -> None:
+        """The app's instances and engine resources are gone: forget it; its removal succeeds."""
+        with self._sessions.begin() as s:
+            row = self._row(s, app.name)
+            if row is not None:
+                self._ops.finish(s, row.operation_id, ok=True, message=f"removed {app.name}")
+                s.delete(row)
+        self._ops.notify()

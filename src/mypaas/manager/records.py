@@ -1,0 +1,97 @@
+"""What the app services (apps.py, releases.py) share: finding rows with an error that names what is
+missing, one operation per app at a time, the event of a user's change, and the context they run in."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mypaas.composer.base import Backend
+from mypaas.domain import AppSpec, AppState, BackendMode
+from mypaas.errors import NotFound
+from mypaas.manager.operations import Operations
+from mypaas.manager.reconcile.view import LoopView
+from mypaas.manager.state.meta import read_mode
+from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
+from mypaas.monitor.events import EventSink
+from mypaas.monitor.health import HealthTracker
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """The collaborators of the app services, handed over by the composition root."""
+
+    sessions: sessionmaker[Session]
+    backend: Backend
+    operations: Operations
+    view: LoopView  # what the reconcile loop saw last
+    tracker: HealthTracker  # readiness verdicts
+    events: EventSink
+    wake: Callable[[], None]  # wakes the reconcile loop after a change of desired state
+    platform_id: str
+    deploy_timeout_s: float
+    base_domain: str
+    deploy_lock: threading.Lock  # one deploy's checks and writes at a time
+
+    def mode(self, s: Session) -> BackendMode:
+        """The backend new releases run on: swarm once the platform is a cluster (and the backend
+        can run services), else docker."""
+        if not self.backend.capabilities.services:
+            return BackendMode.DOCKER
+        return read_mode(s)
+
+    def change(self, app: str, kind: str, message: str, user: str, op: OperationRow, **data: Any) -> None:
+        """Record a user's change in the app's event log (queued: it never blocks)."""
+        data.update(user=user, operation=op.id)
+        if op.release is not None:
+            data.setdefault("release", op.release)
+        self.events.record(app, kind, message, data)
+
+
+def find_app(s: Session, name: str) -> AppRow:
+    row = s.scalar(select(AppRow).where(AppRow.name == name))
+    if row is None or row.state == AppState.DELETING:
+        raise NotFound(f"no app named {name!r}", field="app")
+    return row
+
+
+def find_release(s: Session, app: AppRow, version: int | None) -> ReleaseRow:
+    rel = s.scalar(select(ReleaseRow).where(ReleaseRow.app_id == app.id, ReleaseRow.version == version))
+    if rel is None:
+        raise NotFound(f"app {app.name} has no release v{version}", field="release")
+    return rel
+
+
+def target_spec(s: Session, app: AppRow) -> AppSpec | None:
+    """The spec of the release the app should run, if it has one."""
+    if app.target_version is None:
+        return None
+    return AppSpec.model_validate(find_release(s, app, app.target_version).spec)
+
+
+def supersede(ops: Operations, s: Session, app: AppRow, op: OperationRow) -> None:
+    """``op`` becomes the app's operation; the one before it, if still going, fails as superseded."""
+    if app.operation_id and app.operation_id != op.id:
+        ops.finish(s, app.operation_id, ok=False, message=f"superseded by operation {op.id}")
+    app.operation_id = op.id
+
+
+def release_dict(r: ReleaseRow) -> dict[str, Any]:
+    spec = AppSpec.model_validate(r.spec)
+    return {
+        "version": r.version,
+        "status": r.status,
+        "description": r.description,
+        "created_by": r.created_by,
+        "created_at": r.created_at,
+        "images": {
+            n: {"image": svc.image, "id": svc.image_id, "registry": (r.images or {}).get(n)}
+            for n, svc in spec.services.items()
+        },
+        "config": dict(r.config),
+    }

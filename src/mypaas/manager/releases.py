@@ -1,0 +1,305 @@
+"""Deploys and releases: what makes a new numbered release of an app — a deploy (validated, its images
+pinned, built first in the background when it has build contexts), a rollback to an older release, a
+change of config vars. Each records desired state in one transaction, then wakes the reconcile loop,
+which rolls the release out."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from mypaas.build import build_services
+from mypaas.domain import (
+    AppSpec,
+    AppState,
+    OperationStatus,
+    ReleaseStatus,
+    ServiceSpec,
+    check_env_key,
+    check_name,
+    port_from_image,
+)
+from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
+from mypaas.manager.records import AppContext, find_app, find_release, release_dict, supersede
+from mypaas.manager.state.desired import drop_failed_first_deploy
+from mypaas.manager.state.models import AppRow, FormationRow, OperationRow, ReleaseRow
+
+# makes the Debian base image a source build needs, when the engine lacks it; emits its progress
+MakeBase = Callable[[Callable[[str], None]], None]
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    spec: AppSpec
+    contexts: dict[str, bytes]  # build context name -> gzipped tar
+    user: str
+    description: str
+
+
+def one_replica_with_host_port(svc: ServiceSpec, replicas: int, field: str) -> None:
+    if svc.published and replicas > 1:
+        raise InvalidSpec(
+            f"service {svc.name} publishes a host port, so it can run only 1 replica", field=field
+        )
+
+
+class Releases:
+    def __init__(self, ctx: AppContext, *, make_base: MakeBase | None = None) -> None:
+        self._ctx = ctx
+        self._sessions = ctx.sessions
+        self._ops = ctx.operations
+        self._make_base = make_base
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def releases(self, name: str) -> list[dict[str, Any]]:
+        with self._sessions() as s:
+            row = find_app(s, name)
+            return [release_dict(r) for r in reversed(row.releases)]
+
+    def config(self, name: str) -> dict[str, str]:
+        with self._sessions() as s:
+            app = find_app(s, name)
+            if app.target_version is None:
+                return {}
+            return dict(find_release(s, app, app.target_version).config)
+
+    # -- deploying ------------------------------------------------------------------------------
+
+    def deploy(self, name: str, req: DeployRequest) -> OperationRow:
+        """Validate, then either record the release at once or build first in the background."""
+        check_name(name)
+        spec = self._pin_images(req.spec)
+        needs_build = any(svc.build is not None for svc in spec.services.values())
+        with self._ctx.deploy_lock:
+            self._check_ports(name, spec)
+            with self._sessions.begin() as s:
+                app = s.scalar(select(AppRow).where(AppRow.name == name))
+                if app is not None and app.state == AppState.DELETING:
+                    raise Conflict(f"app {name} is being removed; try again in a moment", field="app")
+                if app is None:
+                    app = AppRow(name=name, state=AppState.RUNNING)
+                    s.add(app)
+                    s.flush()
+                status = OperationStatus.BUILDING if needs_build else OperationStatus.RUNNING
+                op = self._ops.new(s, app=name, kind="deploy", user=req.user, status=status)
+                if needs_build:
+                    supersede(self._ops, s, app, op)  # a later deploy supersedes this build, not the reverse
+                else:
+                    self._record(s, app, spec, None, op, req.user, req.description)
+        message = f"deploy by {req.user}: {req.description}"
+        self._ctx.change(name, "deploy_accepted", message, req.user, op)
+        if needs_build:
+            threading.Thread(
+                target=self._build_then_release, args=(name, op.id, req, spec), daemon=True
+            ).start()
+        else:
+            self._ctx.wake()
+        return op
+
+    def _pin_images(self, spec: AppSpec) -> AppSpec:
+        services = {}
+        for name, svc in spec.services.items():
+            if svc.build is not None or svc.image_id:
+                services[name] = svc
+                continue
+            try:
+                info = self._ctx.backend.image(svc.image or "")
+            except (NotFound, InvalidSpec) as exc:
+                raise InvalidSpec(exc.message, field=f"services.{name}.image") from exc
+            changes: dict[str, Any] = {"image_id": info.id}
+            if not svc.ports and not svc.expose and len(spec.services) == 1:
+                port = port_from_image(info.exposed_ports, name)
+                changes["expose"] = [port] if port else []
+            services[name] = svc.model_copy(update=changes)
+        return spec.model_copy(update={"services": services})
+
+    def _check_ports(self, name: str, spec: AppSpec) -> None:
+        mine = {p: n for n, svc in spec.services.items() for p in svc.published}
+        if not mine:
+            return
+        for n, svc in spec.services.items():
+            one_replica_with_host_port(svc, svc.replicas or 1, f"services.{n}.ports")
+        published = self._published_ports()
+        own_ports = published.pop(name, set())
+        for other, taken in published.items():
+            for port in set(mine) & taken:
+                raise Conflict(
+                    f"host port {port} is already published by app {other}",
+                    field=f"services.{mine[port]}.ports",
+                )
+        for port, svc_name in mine.items():
+            if port not in own_ports and not _port_free(port):
+                raise Conflict(
+                    f"host port {port} is already in use on this host", field=f"services.{svc_name}.ports"
+                )
+
+    def _published_ports(self) -> dict[str, set[int]]:
+        """Every app's host ports, by its target release."""
+        with self._sessions() as s:
+            rows = s.execute(
+                select(AppRow.name, ReleaseRow.spec).join(
+                    ReleaseRow,
+                    (ReleaseRow.app_id == AppRow.id) & (ReleaseRow.version == AppRow.target_version),
+                )
+            ).all()
+        return {
+            app: {p for svc in AppSpec.model_validate(spec).services.values() for p in svc.published}
+            for app, spec in rows
+        }
+
+    def _build_then_release(self, name: str, op_id: str, req: DeployRequest, spec: AppSpec) -> None:
+        def emit(line: str) -> None:
+            self._ops.append_log(op_id, line + "\n")
+
+        try:
+            maker = self._make_base
+            make_base = (lambda: maker(emit)) if maker is not None else None
+            built = build_services(self._ctx.backend, name, op_id, spec, req.contexts, emit, make_base)
+            with self._ctx.deploy_lock, self._sessions.begin() as s:
+                app = find_app(s, name)
+                op = s.get(OperationRow, op_id)
+                if op is None or op.status != OperationStatus.BUILDING or app.operation_id != op_id:
+                    return  # superseded by a later deploy while it built
+                op.status = OperationStatus.RUNNING
+                self._record(s, app, built, None, op, req.user, req.description)
+        except Exception as exc:  # every failure ends the operation, whatever raised it
+            message = exc.message if isinstance(exc, MyPaasError) else f"build failed: {exc}"
+            self._fail_build(name, op_id, message)
+        self._ctx.wake()
+        self._ops.notify()
+
+    def _fail_build(self, name: str, op_id: str, message: str) -> None:
+        self._ctx.events.record(name, "build_failed", message[:2000], {"operation": op_id})
+        with self._sessions.begin() as s:
+            self._ops.finish(s, op_id, ok=False, message=message)
+            app = s.scalar(select(AppRow).where(AppRow.name == name))
+            if app is not None:
+                drop_failed_first_deploy(app, target_failed=False)
+
+    def _record(
+        self,
+        s: Session,
+        app: AppRow,
+        spec: AppSpec,
+        config: dict[str, str] | None,
+        op: OperationRow,
+        user: str,
+        description: str,
+    ) -> ReleaseRow:
+        """A new numbered release becomes the target; the operation follows its rollout."""
+        last = s.scalar(select(func.max(ReleaseRow.version)).where(ReleaseRow.app_id == app.id)) or 0
+        if config is None:
+            prev = s.scalar(select(ReleaseRow).where(ReleaseRow.app_id == app.id, ReleaseRow.version == last))
+            config = dict(prev.config) if prev else {}
+        rel = ReleaseRow(
+            app_id=app.id,
+            version=last + 1,
+            spec=spec.model_dump(mode="json"),
+            config=config,
+            description=description,
+            created_by=user,
+            status=ReleaseStatus.PENDING,
+        )
+        s.add(rel)
+        if app.target_version is not None and app.target_version != app.current_version:
+            s.execute(
+                update(ReleaseRow)
+                .where(ReleaseRow.app_id == app.id, ReleaseRow.version == app.target_version)
+                .values(status=ReleaseStatus.CANCELLED)
+            )
+        supersede(self._ops, s, app, op)
+        app.target_version = rel.version
+        app.backend = self._ctx.mode(s)  # an app moves to Swarm with its first release after the switch
+        app.state = AppState.RUNNING
+        op.release = rel.version
+        op.deadline = time.time() + self._ctx.deploy_timeout_s
+        _set_formation(s, app, spec)
+        return rel
+
+    # -- releases from releases -------------------------------------------------------------------
+
+    def rollback(self, name: str, version: int | None, user: str) -> OperationRow:
+        with self._sessions.begin() as s:
+            app = find_app(s, name)
+            if version is None:
+                older = [
+                    r
+                    for r in app.releases
+                    if r.status in (ReleaseStatus.ACTIVE, ReleaseStatus.SUPERSEDED)
+                    and r.version != app.current_version
+                ]
+                if not older:
+                    raise NotFound(f"app {name} has no earlier release to roll back to", field="release")
+                version = older[-1].version
+            rel = find_release(s, app, version)
+            spec = AppSpec.model_validate(rel.spec)
+            self._images_still_there(spec)
+            op = self._ops.new(s, app=name, kind="rollback", user=user)
+            self._record(s, app, spec, dict(rel.config), op, user, f"Rollback to v{version}")
+        self._ctx.change(name, "rollback", f"rollback to v{version} by {user}", user, op, to=version)
+        self._ctx.wake()
+        return op
+
+    def _images_still_there(self, spec: AppSpec) -> None:
+        for name, svc in spec.services.items():
+            try:
+                self._ctx.backend.image(svc.image_id or "")
+            except NotFound as exc:
+                raise Conflict(
+                    f"the image of service {name} in that release is gone from the engine", field="release"
+                ) from exc
+
+    def set_config(self, name: str, changes: dict[str, str], unset: list[str], user: str) -> OperationRow:
+        for key in [*changes, *unset]:
+            check_env_key(key)
+        with self._sessions.begin() as s:
+            app = find_app(s, name)
+            if app.target_version is None:
+                raise Conflict(f"app {name} has no release yet: deploy it first", field="app")
+            rel = find_release(s, app, app.target_version)
+            missing = [k for k in unset if k not in rel.config]
+            if missing:
+                raise NotFound(f"app {name} has no config var {missing[0]}", field="config")
+            config = {k: v for k, v in rel.config.items() if k not in unset} | changes
+            op = self._ops.new(s, app=name, kind="config", user=user)
+            what = ", ".join([*(f"set {k}" for k in changes), *(f"unset {k}" for k in unset)])
+            self._record(s, app, AppSpec.model_validate(rel.spec), config, op, user, what)
+        self._ctx.change(
+            name, "config_changed", f"{what} by {user}", user, op, set=list(changes), unset=unset
+        )
+        self._ctx.wake()
+        return op
+
+
+def _set_formation(s: Session, app: AppRow, spec: AppSpec) -> None:
+    rows = {f.service: f for f in app.formation}
+    for name, svc in spec.services.items():
+        if name in rows:
+            if svc.replicas is not None:
+                rows[name].replicas = svc.replicas
+        else:
+            app.formation.append(
+                FormationRow(service=name, replicas=1 if svc.replicas is None else svc.replicas)
+            )
+    for name, row in rows.items():
+        if name not in spec.services:
+            s.delete(row)
+
+
+# TEMPORARY until the composer answers whether a host port is free (Backend.host_port_free)
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))  # noqa: S104 - the question is whether anything holds it
+        except OSError:
+            return False
+    return True
