@@ -56,3 +56,12 @@ class BackendError(MyPaasError):
 
 class BuildFailed(BackendError):
     status = 400  # a Dockerfile that fails to build is the user's input at fault
+
+
+def error_for_status(status: int) -> type[MyPaasError]:
+    """The error a client raises for an HTTP status the API answered (the reverse of ``status``):
+    BackendError for a status no user mistake maps to."""
+    for kind in (InvalidSpec, NotFound, Conflict, Unauthorized, NotSupported):
+        if kind.status == status:
+            return kind
+    return BackendError

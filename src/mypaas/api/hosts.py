@@ -6,12 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from mypaas.api.deps import User, op_dict
-from mypaas.iaas.base import HostKeyUnknown
-from mypaas.manager.hosts.service import Hosts
 from mypaas.manager.platform import Platform
 
 
@@ -43,65 +40,66 @@ class ClusterInitBody(BaseModel):
 
 
 def host_routes(v1: APIRouter, platform: Platform) -> None:
-    def hosts() -> Hosts:
-        return platform.hosts
+    _host_routes(v1, platform)
+    _cluster_routes(v1, platform)
+
+
+def _host_routes(v1: APIRouter, platform: Platform) -> None:
+    hosts = platform.hosts
 
     @v1.get("/hosts", tags=["hosts"])
     def list_hosts(_: User) -> list[dict[str, Any]]:
         """Every host: role, state (Swarm's live view), availability, labels, resources, instances."""
-        return hosts().list()
+        return hosts.list()
 
-    @v1.post("/hosts", status_code=202, tags=["hosts"], response_model=None)
-    def add_host(body: HostBody, who: User) -> dict[str, Any] | JSONResponse:
+    @v1.post("/hosts", status_code=202, tags=["hosts"])
+    def add_host(body: HostBody, who: User) -> dict[str, Any]:
         """Add a machine over SSH: Docker is installed and configured, then it joins the Swarm.
 
         A host seen for the first time answers 409 with its key's ``fingerprint``: check it, then send
         it again as ``host_key``. Otherwise 202 with the operation to follow.
         """
-        try:
-            op_id = hosts().add(
-                body.url,
-                key_pem=body.key,
-                labels=body.labels,
-                manager=body.manager,
-                host_key=body.host_key,
-                who=who,
-            )
-        except HostKeyUnknown as exc:
-            return JSONResponse(
-                {**exc.to_dict(), "field": "host_key", "fingerprint": exc.fingerprint}, status_code=409
-            )
+        op_id = hosts.add(
+            body.url,
+            key_pem=body.key,
+            labels=body.labels,
+            manager=body.manager,
+            host_key=body.host_key,
+            who=who,
+        )
         return op_dict(platform.operations.get(op_id))
 
     @v1.post("/hosts/{name}/drain", tags=["hosts"])
     def drain(name: str, _: User) -> dict[str, Any]:
         """Move the host's instances to the other hosts; none are placed there until activated."""
-        return hosts().drain(name)
+        return hosts.drain(name)
 
     @v1.post("/hosts/{name}/activate", tags=["hosts"])
     def activate(name: str, _: User) -> dict[str, Any]:
         """Let instances be placed on the host again (undo a drain)."""
-        return hosts().activate(name)
+        return hosts.activate(name)
 
     @v1.patch("/hosts/{name}/labels", tags=["hosts"])
     def label(name: str, body: LabelsBody, _: User) -> dict[str, Any]:
         """Set and remove the host's labels (what placement constraints match)."""
-        return hosts().label(name, body.set, body.remove)
+        return hosts.label(name, body.set, body.remove)
 
     @v1.delete("/hosts/{name}", status_code=202, tags=["hosts"])
     def remove(name: str, who: User, force: Annotated[bool, Query()] = False) -> dict[str, Any]:
         """Drain the host, then take it out of the Swarm. An unreachable host needs ``force``."""
-        return op_dict(platform.operations.get(hosts().remove(name, force=force, who=who)))
+        return op_dict(platform.operations.get(hosts.remove(name, force=force, who=who)))
 
+
+def _cluster_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/cluster", tags=["hosts"])
     def cluster(_: User) -> dict[str, Any]:
         """The backend mode, the Swarm's state, the manager's address and the node counts."""
-        return hosts().cluster()
+        return platform.hosts.cluster()
 
     @v1.post("/cluster/init", tags=["hosts"])
     def init(body: ClusterInitBody, _: User) -> dict[str, Any]:
         """Make this machine's engine the Swarm manager; apps then run as Swarm services."""
-        return hosts().init_cluster(body.advertise_addr)
+        return platform.hosts.init_cluster(body.advertise_addr)
 
     @v1.post("/cluster/migrate", status_code=202, tags=["hosts"])
     def migrate(who: User) -> dict[str, Any]:

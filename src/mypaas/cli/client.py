@@ -20,7 +20,8 @@ if "httpx" not in sys.modules:
 import httpx
 
 from mypaas import __version__
-from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError, NotFound, Unauthorized
+from mypaas.domain import OperationStatus
+from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError, Unauthorized, error_for_status
 
 if TYPE_CHECKING:
     from mypaas.clientconf import ClientConf
@@ -30,10 +31,7 @@ TIMEOUT_S = 30.0
 UPLOAD_TIMEOUT_S = 600.0
 POLL_WAIT_S = 10.0
 WAIT_TIMEOUT_S = 3600.0
-TERMINAL = ("succeeded", "failed")
 NO_TOKEN = "no API token: set MYPAAS_TOKEN or run as the user that ran `mypaas up`"  # noqa: S105 - a message, not a secret
-
-_ERRORS: dict[int, type[MyPaasError]] = {400: InvalidSpec, 401: Unauthorized, 404: NotFound, 409: Conflict}
 
 
 class ApiUnreachable(BackendError):
@@ -173,7 +171,7 @@ class ApiClient:
         message, field = self._error_of(response)
         if status == 401 and not self.token:
             message = NO_TOKEN
-        raise _ERRORS.get(status, BackendError)(message, field=field)
+        raise error_for_status(status)(message, field=field)
 
     @staticmethod
     def _error_of(response: httpx.Response) -> tuple[str, str | None]:
@@ -440,7 +438,7 @@ class ApiClient:
             if op.get("log"):
                 on_log(op["log"])
             offset = max(offset, int(op.get("log_offset") or 0))
-            if op.get("status") in TERMINAL:
+            if OperationStatus(op.get("status", "pending")).finished:
                 return op
             if time.monotonic() >= deadline:
                 raise BackendError(

@@ -13,9 +13,13 @@ import typer
 from mypaas.cli.output import fail, follow, print_json, say, table
 from mypaas.cli.params import JsonOpt, NoWait, api
 from mypaas.cli.registry import human
+from mypaas.domain import HostState
 
 if TYPE_CHECKING:
     from mypaas.cli.client import ApiClient
+
+# states in which `host ls` says why the host is so
+_SAY_WHY = (HostState.FAILED, HostState.MISSING, HostState.DOWN, HostState.DRAINED, HostState.PRESSURE)
 
 host_app = typer.Typer(
     help="""The hosts apps run on: machines added over SSH join this machine's Docker Swarm.
@@ -175,7 +179,7 @@ def list_hosts(as_json: JsonOpt = False) -> None:
         )
     table(["NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "LABELS", "CPUS", "MEMORY", "INSTANCES"], rows)
     for h in hosts:
-        if h.get("message") and h.get("state") in ("failed", "missing", "down", "drained", "pressure"):
+        if h.get("message") and h.get("state") in _SAY_WHY:
             say(f"{h['name']}: {h['message']}")
 
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from mypaas.domain import OperationStatus
+
 if TYPE_CHECKING:
     from mypaas.cli.client import ApiClient
 
@@ -78,7 +80,7 @@ def follow(client: ApiClient, op: dict[str, Any], title: str) -> dict[str, Any]:
     except KeyboardInterrupt:
         print(f"stopped following; the {op.get('kind')} goes on (operation {op.get('id')})", file=sys.stderr)
         raise typer.Exit(130) from None
-    if done.get("status") != "succeeded":
+    if done.get("status") != OperationStatus.SUCCEEDED:
         fail(done.get("message") or f"{done.get('kind', 'operation')} {done.get('id')} failed")
     return done
 
@@ -111,7 +113,7 @@ def _progress(client: ApiClient, app: str, title: str, op: dict[str, Any]) -> st
     from mypaas.errors import MyPaasError
 
     head = f"{title} {version(op.get('release'))}".rstrip() + "…"
-    if op.get("status") == "building":
+    if op.get("status") == OperationStatus.BUILDING:
         return f"{head} building"
     if not app:
         return head

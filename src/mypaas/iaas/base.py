@@ -123,6 +123,9 @@ class HostKeyUnknown(Conflict):
         self.address = address
         self.fingerprint = fingerprint
 
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "fingerprint": self.fingerprint}
+
 
 class HostKeyMismatch(Conflict):
     def __init__(self, address: str, expected: str, got: str) -> None:

@@ -177,19 +177,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
     hosts = _hosts(core, reg.mirror, given)
     monitoring = _monitoring(core, hosts)
     reconciler = _reconciler(core, reg, monitoring, given.clock)
-    ctx = AppContext(
-        sessions=core.store.sessions,
-        backend=core.backend,
-        operations=core.operations,
-        view=core.view,
-        tracker=core.tracker,
-        events=monitoring.events,
-        wake=core.wakeup.set,
-        platform_id=core.platform_id,
-        deploy_timeout_s=settings.deploy_timeout_s,
-        base_domain=settings.base_domain,
-        deploy_lock=threading.Lock(),
-    )
+    ctx = _app_context(core, monitoring)
     apps = Apps(ctx)
     host_events = HostEvents(hosts, monitoring.events, is_cluster=lambda: hosts.mode() == BackendMode.SWARM)
     automation = Automation(
@@ -238,6 +226,22 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         mirror=reg.mirror,
         supervisor=Supervisor(supervised, base_image=lambda: ensure_base_image(core.backend)),
         started_at=time.time(),
+    )
+
+
+def _app_context(core: _Core, monitoring: Monitoring) -> AppContext:
+    return AppContext(
+        sessions=core.store.sessions,
+        backend=core.backend,
+        operations=core.operations,
+        view=core.view,
+        tracker=core.tracker,
+        events=monitoring.events,
+        wake=core.wakeup.set,
+        platform_id=core.platform_id,
+        deploy_timeout_s=core.settings.deploy_timeout_s,
+        base_domain=core.settings.base_domain,
+        deploy_lock=threading.Lock(),
     )
 
 

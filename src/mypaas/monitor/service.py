@@ -11,8 +11,10 @@ diffs two in-memory lists and queues events.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +22,8 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 
 from mypaas.domain import EngineEvent, Instance, InstanceState, ProcessInfo
-from mypaas.monitor.events import EventLog
+from mypaas.monitor import prometheus
+from mypaas.monitor.events import Event, EventLog, parse_duration
 from mypaas.monitor.metrics import RemoteSource, Sample, Sampler
 from mypaas.monitor.remote import Connection
 from mypaas.monitor.requests import RequestFigures, RequestMeter
@@ -125,6 +128,51 @@ class Monitoring:
         if self.enabled:
             targets["metrics"] = lambda: self.sampler.run(stop)
         return targets
+
+    # -- what the API reads ----------------------------------------------------------------------
+
+    def query_events(
+        self, *, app: str | None, since: str | None, after: int | None, limit: int
+    ) -> list[Event]:
+        """Events, oldest first (the newest ``limit``); ``since`` is a duration such as 10m or 2h."""
+        start = time.time() - parse_duration(since) if since else None
+        return self.events.query(app=app, since=start, after=after, limit=limit)
+
+    def series(self, app: str, since: str) -> dict[str, Any]:
+        """An app's figures over the last ``since`` (a duration such as 1h)."""
+        return self.store.series(app, parse_duration(since))
+
+    def now(self) -> dict[str, Any]:
+        """The newest sample of every instance and of this machine, and the router's figures of each
+        app over the last interval."""
+        latest = dict(self.sampler.latest)
+        host = latest.pop("host", None)
+        return {
+            "interval_s": self.sampler.interval_s,
+            "host": dataclasses.asdict(host) if host else None,
+            "instances": [dataclasses.asdict(s) for s in latest.values()],
+            "requests": {
+                app: {
+                    "rps": round(f.rps, 3),
+                    "error_pct": None if f.error_pct is None else round(f.error_pct, 2),
+                    "latency_ms": f.latency_ms,
+                    "latency_p95_ms": f.latency_p95_ms,
+                }
+                for app, f in dict(self.requests.latest).items()
+            },
+        }
+
+    def prometheus_text(self, apps: int, instances: int) -> str:
+        """Prometheus text format: the platform's (``apps`` and ``instances`` it runs), the host's and
+        every instance's figures, and the router's request counters and latency summary per app."""
+        figures = {
+            "mypaas_up": 1.0,
+            "mypaas_apps": float(apps),
+            "mypaas_instances": float(instances),
+            "mypaas_events_dropped": float(self.events.dropped),
+            "mypaas_metrics_rounds": float(self.sampler.rounds),
+        }
+        return prometheus.render(self.sampler.latest, platform=figures, requests=self.requests.snapshot())
 
     # -- from the reconcile loop ----------------------------------------------------------------
 

@@ -42,41 +42,8 @@ def plan_services(
     others = [s for s in services if s.id not in {t.id for t in target.values()}]
     all_ready = True
     for name in spec.services:
-        want = app.scale.get(name, 1)
-        svc = target.get(name)
-        if (
-            svc is not None
-            and svc.spec_key != keys.get(name)
-            and svc.update_state is not None
-            and UpdateState(svc.update_state).rolling_back
-        ):
-            # the engine rolled an in-place update back: say so rather than push it again and again
-            all_ready = False
-            plan.waiting.append(f"{name}: update rolled back by the engine: {svc.update_message}")
-            continue
         old = [s for s in others if s.service == name]
-        if spec.services[name].published and old:
-            # a fixed host port is bound once per host: the old revision goes first (stop-first)
-            plan.drop_services.extend(s.id for s in old)
-            all_ready = False
-            plan.waiting.append(f"{name}: stopping the old revision to free its host port")
-            continue
-        if svc is None or svc.spec_key != keys.get(name) or svc.replicas != want:
-            plan.ensure.append(name)
-            all_ready = False
-            plan.waiting.append(f"{name}: {'creating' if svc is None else 'updating'}")
-            continue
-        n_ready = sum(
-            1
-            for t in tasks
-            if t.service == name
-            and revision(t) == app.target
-            and (ready(t) or (t.state == InstanceState.EXITED and counts(spec.services[name], t)))
-        )
-        if n_ready < want or svc.update_state not in _SETTLED:
-            all_ready = False
-            state = f" ({svc.update_state})" if svc.update_state not in _SETTLED else ""
-            plan.waiting.append(f"{name}: {n_ready}/{want} ready{state}")
+        all_ready &= _plan_service(plan, app, name, target.get(name), old, tasks, keys.get(name), ready)
     late = app.deadline is not None and now > app.deadline
     if app.rolling and not all_ready:
         plan.swapping = True
@@ -90,3 +57,49 @@ def plan_services(
         plan.drop_services = list(dict.fromkeys(plan.drop_services))
     plan.converged = all_ready and not others and not containers
     return plan
+
+
+def _plan_service(
+    plan: Plan,
+    app: DesiredApp,
+    name: str,
+    svc: ObservedService | None,
+    old: list[ObservedService],
+    tasks: list[Instance],
+    key: str | None,
+    ready: Callable[[Instance], bool],
+) -> bool:
+    """Add one service's steps to ``plan``: ``svc`` is its engine service at the target revision (if
+    any), ``old`` those of other revisions, ``key`` the spec key it must report. Returns whether the
+    service is fully ready at the target."""
+    assert app.spec is not None
+    want = app.scale.get(name, 1)
+    if svc is not None and svc.spec_key != key and _rolled_back(svc):
+        # the engine rolled an in-place update back: say so rather than push it again and again
+        plan.waiting.append(f"{name}: update rolled back by the engine: {svc.update_message}")
+        return False
+    if app.spec.services[name].published and old:
+        # a fixed host port is bound once per host: the old revision goes first (stop-first)
+        plan.drop_services.extend(s.id for s in old)
+        plan.waiting.append(f"{name}: stopping the old revision to free its host port")
+        return False
+    if svc is None or svc.spec_key != key or svc.replicas != want:
+        plan.ensure.append(name)
+        plan.waiting.append(f"{name}: {'creating' if svc is None else 'updating'}")
+        return False
+    n_ready = sum(
+        1
+        for t in tasks
+        if t.service == name
+        and revision(t) == app.target
+        and (ready(t) or (t.state == InstanceState.EXITED and counts(app.spec.services[name], t)))
+    )
+    if n_ready < want or svc.update_state not in _SETTLED:
+        state = f" ({svc.update_state})" if svc.update_state not in _SETTLED else ""
+        plan.waiting.append(f"{name}: {n_ready}/{want} ready{state}")
+        return False
+    return True
+
+
+def _rolled_back(svc: ObservedService) -> bool:
+    return svc.update_state is not None and UpdateState(svc.update_state).rolling_back
