@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mypaas import __version__
 from mypaas.api.automation import automation_routes
-from mypaas.api.deps import User, field_of, in_thread, instance_dict, op_dict
+from mypaas.api.deps import User, field_of, in_thread, instance_dict
 from mypaas.api.hosts import host_routes
 from mypaas.api.image_builds import image_build_routes
 from mypaas.api.longpoll import long_poll
@@ -26,6 +26,7 @@ from mypaas.api.monitor import monitor_routes
 from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized
+from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
 from mypaas.manager.releases import DeployRequest
 from mypaas.settings import Settings

@@ -1,6 +1,6 @@
-"""What every route module of the API shares: the caller (its token checked), the JSON shapes of
-operations and instances, and running blocking manager calls off the event loop. The route modules
-import this, never app.py (which imports them)."""
+"""What every route module of the API shares: the caller (its token checked), the JSON shape of
+instances, and running blocking manager calls off the event loop. The route modules import this, never
+app.py (which imports them)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 
 from mypaas.domain import Instance, InstanceState
 from mypaas.manager.platform import Platform
-from mypaas.manager.state.models import OperationRow
 
 T = TypeVar("T")
 
@@ -23,22 +22,6 @@ def current_user(request: Request, authorization: Annotated[str | None, Header()
 
 
 User = Annotated[str, Depends(current_user)]
-
-
-def op_dict(op: OperationRow, log_offset: int = 0) -> dict[str, Any]:
-    return {
-        "id": op.id,
-        "app": op.app,
-        "kind": op.kind,
-        "status": op.status,
-        "release": op.release,
-        "message": op.message,
-        "log": op.log[log_offset:],
-        "log_offset": len(op.log),
-        "created_by": op.created_by,
-        "created_at": op.created_at,
-        "finished_at": op.finished_at,
-    }
 
 
 def instance_state(inst: Instance, ready: bool) -> str:

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from mypaas.api.deps import User, op_dict
+from mypaas.api.deps import User
+from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
 
 

@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from mypaas.api.deps import User, op_dict
+from mypaas.api.deps import User
 from mypaas.errors import InvalidSpec, MyPaasError
+from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
 
 BATCH = 1024 * 1024  # the body goes to the worker thread in pieces of about this size

@@ -79,18 +79,24 @@ def autoscale(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
                 "cooldown_up_s": up,
                 "cooldown_down_s": down,
             }
-            saved = client.set_autoscale(app, service, policy)
-            if as_json:
-                print_json(saved)
-            else:
-                span = f"{saved['min_replicas']}..{saved['max_replicas']}"
-                say(f"{app}/{service}: {span} replicas, {_target(saved)}")
+            _show_policy(app, service, client.set_autoscale(app, service, policy), as_json)
             return
         if service is not None or any(v is not None for v in (min_, cpu, rps)) or off:
             fail(
                 "give SERVICE with --max (and --cpu or --rps) to set a policy, or SERVICE --off to remove it"
             )
-        found = client.autoscale_policies(app)
+        _list_policies(client.autoscale_policies(app), as_json)
+
+
+def _show_policy(app: str, service: str, saved: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(saved)
+    else:
+        span = f"{saved['min_replicas']}..{saved['max_replicas']}"
+        say(f"{app}/{service}: {span} replicas, {_target(saved)}")
+
+
+def _list_policies(found: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print_json(found)
         return

@@ -54,47 +54,55 @@ def _labels(values: list[str], param: str) -> dict[str, str]:
 # -- host -----------------------------------------------------------------------------------------
 
 
+HostUrl = Annotated[
+    str,
+    typer.Argument(
+        metavar="ssh://USER@ADDRESS[:PORT]", help="How to log in to the machine.", show_default=False
+    ),
+]
+KeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        "-i",
+        metavar="FILE",
+        help="The private key to log in with (sent to the manager, which keeps it, mode 0600).",
+        show_default=False,
+    ),
+]
+LabelOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--label",
+        "-l",
+        metavar="KEY=VALUE",
+        help="A node label, for placement; repeatable.",
+        show_default=False,
+    ),
+]
+ManagerOpt = Annotated[
+    bool, typer.Option("--manager", help="Join as a Swarm manager (keep an odd number of them).")
+]
+HostKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--host-key",
+        metavar="SHA256:...",
+        help="The host's SSH key fingerprint, when you know it (ssh-keygen -lf on the host).",
+        show_default=False,
+    ),
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Trust a new host key without asking.")]
+
+
 @host_app.command("add", no_args_is_help=True)
 def add(
-    url: Annotated[
-        str,
-        typer.Argument(
-            metavar="ssh://USER@ADDRESS[:PORT]", help="How to log in to the machine.", show_default=False
-        ),
-    ],
-    key: Annotated[
-        Path | None,
-        typer.Option(
-            "--key",
-            "-i",
-            metavar="FILE",
-            help="The private key to log in with (sent to the manager, which keeps it, mode 0600).",
-            show_default=False,
-        ),
-    ] = None,
-    label: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--label",
-            "-l",
-            metavar="KEY=VALUE",
-            help="A node label, for placement; repeatable.",
-            show_default=False,
-        ),
-    ] = None,
-    manager: Annotated[
-        bool, typer.Option("--manager", help="Join as a Swarm manager (keep an odd number of them).")
-    ] = False,
-    host_key: Annotated[
-        str | None,
-        typer.Option(
-            "--host-key",
-            metavar="SHA256:...",
-            help="The host's SSH key fingerprint, when you know it (ssh-keygen -lf on the host).",
-            show_default=False,
-        ),
-    ] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Trust a new host key without asking.")] = False,
+    url: HostUrl,
+    key: KeyOpt = None,
+    label: LabelOpt = None,
+    manager: ManagerOpt = False,
+    host_key: HostKeyOpt = None,
+    yes: YesOpt = False,
     no_wait: NoWait = False,
 ) -> None:
     """Add a machine: Docker is installed and configured on it, then it joins the Swarm.

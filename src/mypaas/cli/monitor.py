@@ -243,6 +243,12 @@ def _frame(now: dict[str, Any]) -> RenderableType:
     hosts = now.get("hosts") or []
     if not hosts:
         return Group(header, grid)
+    return Group(header, grid, Text(""), _hosts_table(hosts))
+
+
+def _hosts_table(hosts: list[dict[str, Any]]) -> RenderableType:
+    from rich.table import Table
+
     machines = Table(box=None, pad_edge=False)
     for column in ("HOST", "STATE", "INST", "CPUS", "MEM", "MEM USED", "DISK USED"):
         machines.add_column(column, justify="left" if column in ("HOST", "STATE") else "right")
@@ -256,4 +262,4 @@ def _frame(now: dict[str, Any]) -> RenderableType:
             f"{h['mem_pct']:.0f}%" if h["mem_pct"] is not None else "-",
             f"{h['disk_pct']:.0f}%" if h["disk_pct"] is not None else "-",
         )
-    return Group(header, grid, Text(""), machines)
+    return machines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,3 +76,20 @@ class Operations:
         op.status = OperationStatus.SUCCEEDED if ok else OperationStatus.FAILED
         op.message = message
         op.finished_at = time.time()
+
+
+def op_dict(op: OperationRow, log_offset: int = 0) -> dict[str, Any]:
+    """An operation as the API shows it: its log from ``log_offset`` on, and the offset to ask next."""
+    return {
+        "id": op.id,
+        "app": op.app,
+        "kind": op.kind,
+        "status": op.status,
+        "release": op.release,
+        "message": op.message,
+        "log": op.log[log_offset:],
+        "log_offset": len(op.log),
+        "created_by": op.created_by,
+        "created_at": op.created_at,
+        "finished_at": op.finished_at,
+    }

@@ -80,6 +80,19 @@ def counts(svc: ServiceSpec, inst: Instance) -> bool:
     return svc.restart in ("no", "on-failure") and inst.exit_code == 0  # a finished one-shot task
 
 
+def holding(plan: Plan, app: DesiredApp, all_ready: bool, now: float) -> bool:
+    """Settle the deadline's part of ``plan``. A rollout whose target is not all ready holds: traffic
+    stays on the current revision, and past the deadline the rollout is abandoned (returns True:
+    nothing else changes). Otherwise an operation past its deadline is overdue."""
+    late = app.deadline is not None and now > app.deadline
+    if app.rolling and not all_ready:
+        plan.swapping = True
+        plan.abandon = late
+        return True
+    plan.overdue = late and not all_ready and app.operation_id is not None
+    return False
+
+
 def plan_app(
     app: DesiredApp,
     instances: list[Instance],
@@ -105,12 +118,8 @@ def plan_app(
         want = app.scale.get(name, 1)
         ok = _plan_service(plan, app, svc, want, mine, others, ready)
         all_ready = all_ready and ok
-    late = app.deadline is not None and now > app.deadline
-    if app.rolling and not all_ready:
-        plan.abandon = late
-        plan.swapping = True
+    if holding(plan, app, all_ready, now):
         return plan
-    plan.overdue = late and not all_ready and app.operation_id is not None
     # Target ready everywhere (or nothing rolling): everything else goes, old releases and strays.
     plan.remove.extend(i for i in others if i not in plan.remove)
     plan.converged = all_ready and not others and not plan.create

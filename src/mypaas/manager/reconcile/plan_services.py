@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mypaas.domain import AppState, Instance, InstanceState, UpdateState
-from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Plan, counts, revision
+from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Plan, counts, holding, revision
 
 _SETTLED = (None, UpdateState.COMPLETED, UpdateState.ROLLBACK_COMPLETED)  # no update in flight
 
@@ -44,12 +44,8 @@ def plan_services(
     for name in spec.services:
         old = [s for s in others if s.service == name]
         all_ready &= _plan_service(plan, app, name, target.get(name), old, tasks, keys.get(name), ready)
-    late = app.deadline is not None and now > app.deadline
-    if app.rolling and not all_ready:
-        plan.swapping = True
-        plan.abandon = late
+    if holding(plan, app, all_ready, now):
         return plan
-    plan.overdue = late and not all_ready and app.operation_id is not None
     if all_ready:
         plan.drop_services = [s.id for s in others]
         plan.remove = containers
