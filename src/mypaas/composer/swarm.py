@@ -13,6 +13,7 @@ IPVS is missing and the usual virtual IP where it exists.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,7 +41,8 @@ from mypaas.composer.base import (
     ServiceRequest,
     ServiceState,
 )
-from mypaas.composer.docker import DockerBackend, _err, _instance, _unix, instance_labels, volume_mounts
+from mypaas.composer.docker import DockerBackend, _instance, _unix, instance_labels, volume_mounts
+from mypaas.composer.errors import engine_errors
 from mypaas.domain import Instance, InstanceState
 
 log = logging.getLogger("mypaas.swarm")
@@ -104,14 +106,13 @@ class SwarmBackend(DockerBackend):
 
     def swarm_active(self) -> bool:
         """Is the engine a Swarm manager? (GET /swarm: far cheaper than the engine's whole info.)"""
-        try:
-            self._api.inspect_swarm()
-        except docker.errors.APIError as exc:
-            if exc.status_code == 503:  # not in a Swarm, or a worker
-                return False
-            raise _err(exc, "reading the engine's swarm state") from exc
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "reading the engine's swarm state") from exc
+        with engine_errors("reading the engine's swarm state"):
+            try:
+                self._api.inspect_swarm()
+            except docker.errors.APIError as exc:
+                if exc.status_code == 503:  # not in a Swarm, or a worker
+                    return False
+                raise
         return True
 
     def registry_login(self, registry: str, username: str, password: str) -> None:
@@ -120,19 +121,15 @@ class SwarmBackend(DockerBackend):
         key = (registry, username, password)
         if key in self._logins:
             return
-        try:
+        with engine_errors(f"logging in to the registry {registry}"):
             self._api.login(username=username, password=password, registry=registry, reauth=True)
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"logging in to the registry {registry}") from exc
         self._logins.add(key)
 
     # -- instances: containers of docker-mode apps plus the tasks of Swarm services --------------
 
     def list_instances(self, platform: str) -> list[Instance]:
-        try:
+        with engine_errors("listing containers"):
             rows = self._api.containers(all=True, filters={"label": [f"{LABEL_PLATFORM}={platform}"]})
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "listing containers") from exc
         # the containers of Swarm tasks on this host are listed as tasks, below
         containers = [_instance(r) for r in rows if TASK_LABEL not in (r.get("Labels") or {})]
         if not self._in_swarm():
@@ -157,21 +154,22 @@ class SwarmBackend(DockerBackend):
         return False
 
     def _task_instances(self, platform: str) -> list[Instance]:
-        for attempt in range(3):
-            try:
-                services = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
-                ids = [s["ID"] for s in services]
-                tasks = self._api.tasks(filters={"service": ids, "desired-state": "running"}) if ids else []
-                break
-            except docker.errors.NotFound as exc:  # a service removed between the two calls: again
-                if attempt == 2:
-                    raise _err(exc, "listing tasks") from exc
-            except docker.errors.APIError as exc:
-                if self._not_a_manager(exc):
-                    return []
-                raise _err(exc, "listing tasks") from exc
-            except docker.errors.DockerException as exc:
-                raise _err(exc, "listing tasks") from exc
+        with engine_errors("listing tasks"):
+            for attempt in range(3):
+                try:
+                    services = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
+                    ids = [s["ID"] for s in services]
+                    tasks = (
+                        self._api.tasks(filters={"service": ids, "desired-state": "running"}) if ids else []
+                    )
+                    break
+                except docker.errors.NotFound:  # a service removed between the two calls: again
+                    if attempt == 2:
+                        raise
+                except docker.errors.APIError as exc:
+                    if self._not_a_manager(exc):
+                        return []
+                    raise
         names = {s["ID"]: s["Spec"]["Name"] for s in services}
         self._refresh_nodes({t.get("NodeID", "") for t in tasks})
         out = []
@@ -194,19 +192,15 @@ class SwarmBackend(DockerBackend):
 
     def _local_node(self) -> str:
         if not self._node_id:  # asked again until the engine is in a Swarm
-            try:
+            with engine_errors("reading the engine's node id"):
                 self._node_id = str((self._api.info().get("Swarm") or {}).get("NodeID") or "")
-            except docker.errors.DockerException as exc:
-                raise _err(exc, "reading the engine's node id") from exc
         return self._node_id or ""
 
     def _refresh_nodes(self, wanted: set[str]) -> None:
         if wanted <= set(self._nodes):
             return
-        try:
+        with engine_errors("listing nodes"):
             nodes = self._api.nodes()
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "listing nodes") from exc
         known: dict[str, tuple[str, str]] = {}
         for node in nodes:
             addr = (node.get("Status") or {}).get("Addr") or ""
@@ -280,14 +274,13 @@ class SwarmBackend(DockerBackend):
     def list_services(self, platform: str) -> list[ServiceState]:
         if not self._in_swarm():
             return []
-        try:
-            rows = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
-        except docker.errors.APIError as exc:
-            if self._not_a_manager(exc):
-                return []
-            raise _err(exc, "listing services") from exc
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "listing services") from exc
+        with engine_errors("listing services"):
+            try:
+                rows = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
+            except docker.errors.APIError as exc:
+                if self._not_a_manager(exc):
+                    return []
+                raise
         out = []
         for row in rows:
             spec = row.get("Spec") or {}
@@ -312,14 +305,15 @@ class SwarmBackend(DockerBackend):
         return out
 
     def service_key(self, req: ServiceRequest) -> str:
-        body = self._spec(req, replicas=0, key="")
+        with engine_errors(f"describing service {req.service.name}"):
+            body = self._spec(req, replicas=0, key="")
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def ensure_service(self, req: ServiceRequest) -> None:
         key = self.service_key(req)
         name = service_name(req.app, req.service.name, req.release, req.generation)
-        body = self._spec(req, replicas=req.replicas, key=key)
-        try:
+        with engine_errors(f"deploying service {name}"):
+            body = self._spec(req, replicas=req.replicas, key=key)
             found = self._api.services(filters={"name": name})
             current = next((s for s in found if s["Spec"]["Name"] == name), None)
             self._swarm_on = True  # it answered a Swarm call
@@ -331,8 +325,6 @@ class SwarmBackend(DockerBackend):
             if (spec.get("Labels") or {}).get(LABEL_SPEC) == key and replicas == req.replicas:
                 return
             self._api.update_service(current["ID"], current["Version"]["Index"], **body)
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"deploying service {name}") from exc
 
     def _spec(self, req: ServiceRequest, *, replicas: int, key: str) -> dict[str, Any]:
         """The create/update arguments of the SDK for ``req`` (the same every time for the same input)."""
@@ -421,24 +413,23 @@ class SwarmBackend(DockerBackend):
         return constraints
 
     def remove_service(self, service_id: str) -> None:
-        try:
+        with (
+            engine_errors(f"removing service {service_id[:12]}"),
+            contextlib.suppress(docker.errors.NotFound),
+        ):
             self._api.remove_service(service_id)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"removing service {service_id[:12]}") from exc
 
     def ensure_overlay_network(self, name: str, labels: dict[str, str]) -> None:
-        try:
-            if any(n.get("Name") == name for n in self._api.networks(names=[name])):
-                return
-            self._api.create_network(
-                name, driver="overlay", attachable=True, labels=labels, check_duplicate=True
-            )
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:
-                return
-            raise _err(exc, f"creating overlay network {name}") from exc
+        with engine_errors(f"creating overlay network {name}"):
+            try:
+                if any(n.get("Name") == name for n in self._api.networks(names=[name])):
+                    return
+                self._api.create_network(
+                    name, driver="overlay", attachable=True, labels=labels, check_duplicate=True
+                )
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: made meanwhile
+                    raise
 
     def remove_app_resources(self, platform: str, app: str) -> None:
         for svc in self.list_services(platform):
