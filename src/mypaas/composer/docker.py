@@ -9,10 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
 from threading import Event
 from typing import Any
 
@@ -23,24 +21,21 @@ import requests
 
 from mypaas.composer.base import (
     LABEL_APP,
-    LABEL_GENERATION,
     LABEL_PLATFORM,
-    LABEL_PORT,
-    LABEL_RELEASE,
     LABEL_SERVICE,
     Capabilities,
     EngineEvent,
     ImageInfo,
     InstanceRequest,
     ProcessInfo,
-    ServiceRequest,
 )
+from mypaas.composer.containers import container_instance, inspected_instance, volume_mounts
+from mypaas.composer.engine import instance_labels
 from mypaas.composer.errors import ENGINE_FAILURES, engine_errors, explain
-from mypaas.domain import HealthCheck, Instance, InstanceState, ServiceSpec
+from mypaas.domain import HealthCheck, Instance
 from mypaas.errors import BackendError, BuildFailed, InvalidSpec, NotFound
 
 _NS = 1_000_000_000
-_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -49,89 +44,6 @@ def split_ref(ref: str) -> tuple[str, str]:
     if not sep or "/" in tag:
         return ref, "latest"
     return name, tag
-
-
-def _state(summary: dict[str, Any]) -> InstanceState:
-    state = summary.get("State", "")
-    if state == "running":
-        match = _HEALTH.search(summary.get("Status", ""))
-        if match is None:
-            return InstanceState.STARTING  # readiness is decided by the monitor's probes
-        return {
-            "healthy": InstanceState.HEALTHY,
-            "unhealthy": InstanceState.UNHEALTHY,
-        }.get(match.group(1), InstanceState.STARTING)
-    return {
-        "created": InstanceState.CREATED,
-        "restarting": InstanceState.RESTARTING,
-        "exited": InstanceState.EXITED,
-        "dead": InstanceState.EXITED,
-        "paused": InstanceState.UNHEALTHY,
-        "removing": InstanceState.EXITED,
-    }.get(state, InstanceState.UNKNOWN)
-
-
-def _exit_code(status: str) -> int | None:
-    match = re.match(r"Exited \((-?\d+)\)", status)
-    return int(match.group(1)) if match else None
-
-
-def _instance(summary: dict[str, Any], network: str | None = None) -> Instance:
-    labels = summary.get("Labels") or {}
-    nets = (summary.get("NetworkSettings") or {}).get("Networks") or {}
-    ip = None
-    if network and network in nets:
-        ip = nets[network].get("IPAddress") or None
-    else:
-        ip = next((n.get("IPAddress") for n in nets.values() if n.get("IPAddress")), None)
-    port = labels.get(LABEL_PORT)
-    state = _state(summary)
-    return Instance(
-        id=summary["Id"],
-        name=(summary.get("Names") or ["/?"])[0].lstrip("/"),
-        app=labels.get(LABEL_APP, ""),
-        service=labels.get(LABEL_SERVICE, ""),
-        release=int(labels.get(LABEL_RELEASE, "0") or 0),
-        generation=int(labels.get(LABEL_GENERATION, "0") or 0),
-        state=state,
-        ip=ip,
-        address=f"{ip}:{port}" if ip and port and state not in (InstanceState.EXITED,) else None,
-        created=float(summary.get("Created", 0)),
-        has_healthcheck=_HEALTH.search(summary.get("Status", "")) is not None,
-        exit_code=_exit_code(summary.get("Status", "")),
-        status_text=summary.get("Status", ""),
-    )
-
-
-def instance_labels(req: InstanceRequest | ServiceRequest) -> dict[str, str]:
-    """The labels of an instance (a container, or a Swarm service's tasks): the service's own, then
-    MyPaas's, by which the reconcile loop finds what it runs."""
-    labels = dict(req.service.labels)
-    labels.update(
-        {
-            LABEL_PLATFORM: req.platform,
-            LABEL_APP: req.app,
-            LABEL_SERVICE: req.service.name,
-            LABEL_RELEASE: str(req.release),
-            LABEL_GENERATION: str(req.generation),
-        }
-    )
-    if req.service.http_port:
-        labels[LABEL_PORT] = str(req.service.http_port)
-    return labels
-
-
-def volume_mounts(svc: ServiceSpec, volumes: dict[str, str]) -> list[docker.types.Mount]:
-    """The service's mounts: host paths as they are, the app's named volumes by their engine name."""
-    return [
-        docker.types.Mount(
-            target=v.target,
-            source=v.source if v.bind else volumes.get(v.source, v.source),
-            type="bind" if v.bind else "volume",
-            read_only=v.read_only,
-        )
-        for v in svc.volumes
-    ]
 
 
 def _healthcheck(hc: HealthCheck) -> dict[str, Any]:
@@ -170,7 +82,7 @@ class DockerBackend:
     def list_instances(self, platform: str) -> list[Instance]:
         with engine_errors("listing containers"):
             rows = self._api.containers(all=True, filters={"label": [f"{LABEL_PLATFORM}={platform}"]})
-        return [_instance(row) for row in rows]
+        return [container_instance(row) for row in rows]
 
     def create_instance(self, req: InstanceRequest) -> Instance:
         svc = req.service
@@ -203,7 +115,7 @@ class DockerBackend:
                 with contextlib.suppress(docker.errors.DockerException):
                     self._api.remove_container(cid, force=True)
                 raise
-        return self._from_inspect(info, req.networks[0])
+        return inspected_instance(info, req.networks[0])
 
     def _host_config(self, req: InstanceRequest) -> Any:
         svc = req.service
@@ -219,27 +131,6 @@ class DockerBackend:
             log_config=docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
             privileged=svc.privileged,
             init=True,
-        )
-
-    def _from_inspect(self, info: dict[str, Any], network: str) -> Instance:
-        state = info.get("State") or {}
-        health = (state.get("Health") or {}).get("Status")
-        status = "Up" if state.get("Running") else f"Exited ({state.get('ExitCode', 0)})"
-        if health:
-            status += f" ({'health: starting' if health == 'starting' else health})"
-        summary = {
-            "Id": info["Id"],
-            "Names": [info.get("Name", "")],
-            "Labels": (info.get("Config") or {}).get("Labels") or {},
-            "State": state.get("Status", ""),
-            "Status": status,
-            "Created": _unix(info.get("Created")),
-            "NetworkSettings": info.get("NetworkSettings") or {},
-        }
-        inst = _instance(summary, network)
-        started = _unix(state.get("StartedAt"))
-        return inst.model_copy(
-            update={"started": started or None, "restarts": int(info.get("RestartCount", 0))}
         )
 
     def remove_instance(self, instance_id: str, grace_s: float) -> None:
@@ -513,18 +404,3 @@ def _close_when(stop: Event, events: Any) -> None:
     stop.wait()
     with contextlib.suppress(Exception):
         events.close()
-
-
-def _unix(stamp: Any) -> float:
-    if isinstance(stamp, int | float):
-        return float(stamp)
-    if not stamp or str(stamp).startswith("0001-"):
-        return 0.0
-    text = str(stamp)
-    # Docker gives RFC 3339 with nanoseconds; Python wants at most microseconds.
-    match = re.match(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
-    if not match:
-        return 0.0
-    frac = (match.group(2) or ".0")[:7]
-    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
-    return datetime.fromisoformat(match.group(1) + frac + zone).timestamp()

@@ -41,7 +41,9 @@ from mypaas.composer.base import (
     ServiceRequest,
     ServiceState,
 )
-from mypaas.composer.docker import DockerBackend, _instance, _unix, instance_labels, volume_mounts
+from mypaas.composer.containers import container_instance, unix_time, volume_mounts
+from mypaas.composer.docker import DockerBackend
+from mypaas.composer.engine import instance_labels
 from mypaas.composer.errors import engine_errors
 from mypaas.domain import Instance, InstanceState
 
@@ -131,7 +133,7 @@ class SwarmBackend(DockerBackend):
         with engine_errors("listing containers"):
             rows = self._api.containers(all=True, filters={"label": [f"{LABEL_PLATFORM}={platform}"]})
         # the containers of Swarm tasks on this host are listed as tasks, below
-        containers = [_instance(r) for r in rows if TASK_LABEL not in (r.get("Labels") or {})]
+        containers = [container_instance(r) for r in rows if TASK_LABEL not in (r.get("Labels") or {})]
         if not self._in_swarm():
             return containers
         return containers + self._task_instances(platform)
@@ -256,8 +258,8 @@ class SwarmBackend(DockerBackend):
             state=mapped,
             ip=ip,
             address=f"{node_addr}:{published}" if node_addr and published and state == "running" else None,
-            created=_unix(task.get("CreatedAt")),
-            started=_unix(status.get("Timestamp")) if state == "running" else None,
+            created=unix_time(task.get("CreatedAt")),
+            started=unix_time(status.get("Timestamp")) if state == "running" else None,
             has_healthcheck=has_hc,
             exit_code=int(exit_code) if exit_code is not None else None,
             status_text=f"{state} on {self._nodes.get(task.get('NodeID', ''), ('', '?'))[1]}",
