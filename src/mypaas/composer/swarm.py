@@ -14,61 +14,35 @@ IPVS is missing and the usual virtual IP where it exists.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from threading import Event
-from typing import Any
 
-import docker
 import docker.errors
-import docker.types
 
 from mypaas.composer.base import (
-    LABEL_APP,
-    LABEL_GENERATION,
     LABEL_PLATFORM,
-    LABEL_PORT,
-    LABEL_RELEASE,
-    LABEL_SERVICE,
     Capabilities,
     EngineEvent,
     ProcessInfo,
     ServiceRequest,
     ServiceState,
 )
-from mypaas.composer.containers import container_instance, unix_time, volume_mounts
+from mypaas.composer.containers import container_instance
 from mypaas.composer.docker import DockerBackend
-from mypaas.composer.engine import instance_labels
 from mypaas.composer.errors import engine_errors
-from mypaas.domain import Instance, InstanceState
+from mypaas.composer.swarm_spec import LABEL_SPEC, Rollout, service_key, service_name, service_spec
+from mypaas.composer.swarm_tasks import NodeTable, node_table, service_state, task_instance
+from mypaas.domain import Instance
 
 log = logging.getLogger("mypaas.swarm")
 
-_NS = 1_000_000_000
-LABEL_SPEC = "mypaas.spec"
 TASK_LABEL = "com.docker.swarm.task.id"
 IPVS = Path("/proc/sys/net/ipv4/vs")
 SWARM_RECHECK_S = 5.0
-
-# Swarm task states, in order; all before "running" are on their way to it.
-_STARTING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
-_GONE = {"complete", "shutdown", "failed", "rejected", "remove", "orphaned"}
-
-
-def service_name(app: str, service: str, release: int, generation: int) -> str:
-    """One engine service per revision of a service (a rollout runs the new next to the old); the
-    parts are joined with "_", which app and service names cannot hold: no collisions."""
-    return f"{app}_{service}_{release}_{generation}"
-
-
-def _revision(labels: dict[str, str] | None) -> tuple[int, int]:
-    labels = labels or {}
-    return int(labels.get(LABEL_RELEASE, "0") or 0), int(labels.get(LABEL_GENERATION, "0") or 0)
 
 
 class SwarmBackend(DockerBackend):
@@ -90,13 +64,15 @@ class SwarmBackend(DockerBackend):
         ipvs: bool | None = None,
     ) -> None:
         super().__init__(base_url, timeout)
-        self._restart_delay_s = restart_delay_s
-        self._update_delay_s = update_delay_s
-        self._update_monitor_s = update_monitor_s
+        self._rollout = Rollout(
+            restart_delay_s=restart_delay_s,
+            update_delay_s=update_delay_s,
+            update_monitor_s=update_monitor_s,
+            ipvs=IPVS.exists() if ipvs is None else ipvs,
+        )
         self._poll_s = poll_s
-        self._ipvs = IPVS.exists() if ipvs is None else ipvs
         self._logins: set[tuple[str, str, str]] = set()
-        self._nodes: dict[str, tuple[str, str]] = {}  # node id -> (address, hostname)
+        self._nodes: NodeTable = {}
         self._containers: dict[str, str] = {}  # task id -> container id (for tasks on this host)
         self._remote: set[str] = set()  # ids of the tasks on other hosts
         self._node_id: str | None = None  # this engine's node id in the Swarm
@@ -179,7 +155,7 @@ class SwarmBackend(DockerBackend):
         remote: set[str] = set()
         local_node = self._local_node()
         for task in tasks:
-            inst = self._task_instance(task, names.get(task.get("ServiceID", ""), "?"))
+            inst = task_instance(task, names.get(task.get("ServiceID", ""), "?"), self._nodes)
             if inst is None:
                 continue
             out.append(inst)
@@ -202,70 +178,7 @@ class SwarmBackend(DockerBackend):
         if wanted <= set(self._nodes):
             return
         with engine_errors("listing nodes"):
-            nodes = self._api.nodes()
-        known: dict[str, tuple[str, str]] = {}
-        for node in nodes:
-            addr = (node.get("Status") or {}).get("Addr") or ""
-            manager = node.get("ManagerStatus") or {}
-            if addr in ("", "0.0.0.0") and manager.get("Addr"):  # noqa: S104 - reading, not binding
-                addr = str(manager["Addr"]).rsplit(":", 1)[0]
-            hostname = (node.get("Description") or {}).get("Hostname") or node["ID"][:12]
-            known[node["ID"]] = (addr, hostname)
-        self._nodes = known
-
-    def _task_instance(self, task: dict[str, Any], svc_name: str) -> Instance | None:
-        status = task.get("Status") or {}
-        state = status.get("State", "")
-        if state in _GONE and state != "complete":
-            return None
-        spec = (task.get("Spec") or {}).get("ContainerSpec") or {}
-        labels = spec.get("Labels") or {}
-        release, generation = _revision(labels)
-        port = labels.get(LABEL_PORT)
-        node_addr = self._nodes.get(task.get("NodeID", ""), ("", ""))[0]
-        # The first binding is the IPv4 one: with IPv6 on, the engine also binds [::] to another
-        # random port, which is not the one to reach at the host's IPv4 address.
-        published = next(
-            (
-                p["PublishedPort"]
-                for p in (status.get("PortStatus") or {}).get("Ports") or []
-                if str(p.get("TargetPort")) == port and p.get("PublishedPort")
-            ),
-            None,
-        )
-        ip = None
-        for att in task.get("NetworksAttachments") or []:
-            for cidr in att.get("Addresses") or []:
-                ip = ip or cidr.split("/")[0]
-        has_hc = bool(spec.get("Healthcheck", {}).get("Test"))
-        if state == "running":
-            mapped = InstanceState.HEALTHY if has_hc else InstanceState.STARTING
-        elif state in _STARTING:
-            mapped = (
-                InstanceState.CREATED if state in ("new", "pending", "assigned") else InstanceState.STARTING
-            )
-        else:
-            mapped = InstanceState.EXITED
-        container = status.get("ContainerStatus") or {}
-        exit_code = container.get("ExitCode") if mapped == InstanceState.EXITED else None
-        return Instance(
-            id=task["ID"],
-            name=f"{svc_name}.{task.get('Slot', 0)}.{task['ID'][:6]}",
-            app=labels.get(LABEL_APP, ""),
-            service=labels.get(LABEL_SERVICE, ""),
-            release=release,
-            generation=generation,
-            state=mapped,
-            ip=ip,
-            address=f"{node_addr}:{published}" if node_addr and published and state == "running" else None,
-            created=unix_time(task.get("CreatedAt")),
-            started=unix_time(status.get("Timestamp")) if state == "running" else None,
-            has_healthcheck=has_hc,
-            exit_code=int(exit_code) if exit_code is not None else None,
-            status_text=f"{state} on {self._nodes.get(task.get('NodeID', ''), ('', '?'))[1]}",
-            node=task.get("NodeID") or None,
-            host=self._nodes.get(task.get("NodeID", ""), ("", ""))[1] or None,
-        )
+            self._nodes = node_table(self._api.nodes())
 
     def node_names(self) -> dict[str, str]:
         """Node id -> host name, as last listed."""
@@ -283,39 +196,17 @@ class SwarmBackend(DockerBackend):
                 if self._not_a_manager(exc):
                     return []
                 raise
-        out = []
-        for row in rows:
-            spec = row.get("Spec") or {}
-            labels = spec.get("Labels") or {}
-            prev = row.get("PreviousSpec")
-            update = row.get("UpdateStatus") or {}
-            out.append(
-                ServiceState(
-                    id=row["ID"],
-                    name=spec.get("Name", ""),
-                    app=labels.get(LABEL_APP, ""),
-                    service=labels.get(LABEL_SERVICE, ""),
-                    release=_revision(labels)[0],
-                    generation=_revision(labels)[1],
-                    replicas=int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 0)),
-                    spec_key=labels.get(LABEL_SPEC, ""),
-                    update_state=update.get("State") or None,
-                    update_message=update.get("Message", ""),
-                    previous=_revision(prev.get("Labels")) if prev else None,
-                )
-            )
-        return out
+        return [service_state(row) for row in rows]
 
     def service_key(self, req: ServiceRequest) -> str:
         with engine_errors(f"describing service {req.service.name}"):
-            body = self._spec(req, replicas=0, key="")
-        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+            return service_key(req, self._rollout, self._constraints(req))
 
     def ensure_service(self, req: ServiceRequest) -> None:
         key = self.service_key(req)
         name = service_name(req.app, req.service.name, req.release, req.generation)
         with engine_errors(f"deploying service {name}"):
-            body = self._spec(req, replicas=req.replicas, key=key)
+            body = service_spec(req, self._rollout, self._constraints(req), replicas=req.replicas, key=key)
             found = self._api.services(filters={"name": name})
             current = next((s for s in found if s["Spec"]["Name"] == name), None)
             self._swarm_on = True  # it answered a Swarm call
@@ -327,83 +218,6 @@ class SwarmBackend(DockerBackend):
             if (spec.get("Labels") or {}).get(LABEL_SPEC) == key and replicas == req.replicas:
                 return
             self._api.update_service(current["ID"], current["Version"]["Index"], **body)
-
-    def _spec(self, req: ServiceRequest, *, replicas: int, key: str) -> dict[str, Any]:
-        """The create/update arguments of the SDK for ``req`` (the same every time for the same input)."""
-        svc = req.service
-        labels = instance_labels(req)
-        mounts = volume_mounts(svc, req.volumes)
-        hc = svc.healthcheck
-        container = docker.types.ContainerSpec(
-            image=req.image,
-            command=svc.entrypoint,
-            args=svc.command,
-            env=[f"{k}={v}" for k, v in sorted(req.environment.items())],
-            labels=labels,
-            mounts=mounts or None,
-            healthcheck=docker.types.Healthcheck(
-                test=hc.test,
-                interval=int(hc.interval_s * _NS),
-                timeout=int(hc.timeout_s * _NS),
-                retries=hc.retries,
-                start_period=int(hc.start_period_s * _NS),
-            )
-            if hc
-            else None,
-            init=True,
-            stop_grace_period=10 * _NS,
-        )
-        condition = {"no": "none", "on-failure": "on-failure"}.get(svc.restart, "any")
-        template = docker.types.TaskTemplate(
-            container_spec=container,
-            resources=docker.types.Resources(
-                cpu_limit=int(svc.cpus * _NS) if svc.cpus else None,
-                mem_limit=svc.memory,
-                cpu_reservation=int(svc.reserve_cpus * _NS) if svc.reserve_cpus else None,
-                mem_reservation=svc.reserve_memory,
-            ),
-            restart_policy=docker.types.RestartPolicy(
-                condition=condition, delay=int(self._restart_delay_s * _NS), max_attempts=0
-            ),
-            placement=docker.types.Placement(constraints=self._constraints(req) or None, preferences=None),
-            log_driver={"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}},
-            networks=[{"Target": net, "Aliases": [svc.name]} for net in req.networks],
-        )
-        ports = [
-            {
-                "Protocol": p.protocol,
-                "TargetPort": p.container,
-                "PublishedPort": p.host,
-                "PublishMode": "host",
-            }
-            for p in svc.ports
-            if p.host is not None
-        ]
-        if svc.http_port and not any(p["TargetPort"] == svc.http_port for p in ports):
-            ports.append({"Protocol": "tcp", "TargetPort": svc.http_port, "PublishMode": "host"})
-        # Fixed host ports cannot hold an old and a new task on one host at once: stop-first for them.
-        order = "stop-first" if svc.published else "start-first"
-        if key:
-            labels = {**labels, LABEL_SPEC: key}
-        return {
-            "task_template": template,
-            "name": service_name(req.app, svc.name, req.release, req.generation),
-            "labels": labels,
-            "mode": docker.types.ServiceMode("replicated", replicas=replicas),
-            "update_config": docker.types.UpdateConfig(
-                parallelism=1,
-                delay=int(self._update_delay_s * _NS),
-                failure_action="rollback",
-                monitor=int(self._update_monitor_s * _NS),
-                max_failure_ratio=0,
-                order=order,
-            ),
-            "rollback_config": docker.types.RollbackConfig(
-                parallelism=0, failure_action="pause", monitor=int(self._update_monitor_s * _NS), order=order
-            ),
-            # the SDK's EndpointSpec cannot say "host mode, any port": the engine's own JSON instead
-            "endpoint_spec": {"Mode": "vip" if self._ipvs else "dnsrr", "Ports": ports},
-        }
 
     def _constraints(self, req: ServiceRequest) -> list[str]:
         """Where the service's tasks may run. A volume (named, or a host path) is a folder on one
