@@ -1,4 +1,6 @@
-"""The Backend protocol every composer backend implements (docker now, swarm and kubernetes later)."""
+"""The composer's interface: the Backend protocol every backend implements (``docker``: one engine;
+``swarm``: a cluster, whose manager also runs whole services as a ServiceBackend), and the requests
+and reports that cross it."""
 
 from __future__ import annotations
 

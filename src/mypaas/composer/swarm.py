@@ -180,10 +180,6 @@ class SwarmBackend(DockerBackend):
         with engine_errors("listing nodes"):
             self._nodes = node_table(self._api.nodes())
 
-    def node_names(self) -> dict[str, str]:
-        """Node id -> host name, as last listed."""
-        return {nid: name for nid, (_, name) in self._nodes.items()}
-
     # -- services -------------------------------------------------------------------------------
 
     def list_services(self, platform: str) -> list[ServiceState]:
