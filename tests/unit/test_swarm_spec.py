@@ -47,8 +47,8 @@ def full_request() -> ServiceRequest:
         replicas=2,
         image="reg:5000/shop/web@sha256:" + "a" * 64,
         environment={"PORT": "8080", "B": "2"},
-        networks=("mypaasov_shop_front", "mypaasov_shop_back"),
-        volumes={"data": "mypaas_shop_data", "logs": "mypaas_shop_logs"},
+        networks=("front", "back"),
+        volumes=("data", "logs"),
         constraints=("node.role==worker",),
     )
 
@@ -63,8 +63,7 @@ def plain_request() -> ServiceRequest:
         replicas=1,
         image="shop/api:1",
         environment={},
-        networks=("mypaasov_shop",),
-        volumes={"data": "mypaas_shop_data"},
+        volumes=("data",),
     )
 
 

@@ -10,8 +10,17 @@ from typing import Any
 
 import docker.types
 
-from mypaas.composer.base import LABEL_APP, LABEL_GENERATION, LABEL_PORT, LABEL_RELEASE, LABEL_SERVICE
-from mypaas.domain import Instance, InstanceState, ServiceSpec
+from mypaas.composer.base import (
+    LABEL_APP,
+    LABEL_GENERATION,
+    LABEL_PORT,
+    LABEL_RELEASE,
+    LABEL_SERVICE,
+    InstanceRequest,
+    ServiceRequest,
+)
+from mypaas.composer.engine import mount_source
+from mypaas.domain import Instance, InstanceState
 
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 _STAMP = re.compile(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -108,14 +117,14 @@ def unix_time(stamp: Any) -> float:
     return datetime.fromisoformat(match.group(1) + frac + zone).timestamp()
 
 
-def volume_mounts(svc: ServiceSpec, volumes: dict[str, str]) -> list[docker.types.Mount]:
+def volume_mounts(req: InstanceRequest | ServiceRequest) -> list[docker.types.Mount]:
     """The service's mounts: host paths as they are, the app's named volumes by their engine name."""
     return [
         docker.types.Mount(
             target=v.target,
-            source=v.source if v.bind else volumes.get(v.source, v.source),
+            source=v.source if v.bind else mount_source(req, v.source),
             type="bind" if v.bind else "volume",
             read_only=v.read_only,
         )
-        for v in svc.volumes
+        for v in req.service.volumes
     ]

@@ -30,7 +30,13 @@ from mypaas.composer.base import (
     ProcessInfo,
 )
 from mypaas.composer.containers import container_instance, inspected_instance, volume_mounts
-from mypaas.composer.engine import instance_labels
+from mypaas.composer.engine import (
+    instance_labels,
+    instance_networks,
+    network_name,
+    resource_labels,
+    volume_name,
+)
 from mypaas.composer.errors import ENGINE_FAILURES, engine_errors, explain
 from mypaas.domain import HealthCheck, Instance
 from mypaas.errors import BackendError, BuildFailed, InvalidSpec, NotFound
@@ -89,6 +95,7 @@ class DockerBackend:
         if not svc.image_id:
             raise BackendError(f"service {svc.name}: no image pinned")
         labels = instance_labels(req)
+        networks = instance_networks(req)
         with engine_errors(f"creating {req.name}"):
             created = self._api.create_container(
                 image=svc.image_id,
@@ -101,13 +108,13 @@ class DockerBackend:
                 healthcheck=_healthcheck(svc.healthcheck) if svc.healthcheck else None,
                 host_config=self._host_config(req),
                 networking_config=self._api.create_networking_config(
-                    {req.networks[0]: self._api.create_endpoint_config(aliases=[svc.name])}
+                    {networks[0]: self._api.create_endpoint_config(aliases=[svc.name])}
                 ),
             )
         cid = created["Id"]
         with engine_errors(f"starting {req.name}"):
             try:
-                for net in req.networks[1:]:
+                for net in networks[1:]:
                     self._api.connect_container_to_network(cid, net, aliases=[svc.name])
                 self._api.start(cid)
                 info = self._api.inspect_container(cid)
@@ -115,11 +122,11 @@ class DockerBackend:
                 with contextlib.suppress(docker.errors.DockerException):
                     self._api.remove_container(cid, force=True)
                 raise
-        return inspected_instance(info, req.networks[0])
+        return inspected_instance(info, networks[0])
 
     def _host_config(self, req: InstanceRequest) -> Any:
         svc = req.service
-        mounts = volume_mounts(svc, req.volumes)
+        mounts = volume_mounts(req)
         restart = svc.restart
         return self._api.create_host_config(
             restart_policy={"Name": restart} if restart != "no" else None,
@@ -151,19 +158,27 @@ class DockerBackend:
 
     # -- networks and volumes ------------------------------------------------------------------
 
-    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
-        with engine_errors(f"creating network {name}"):
+    def ensure_network(self, platform: str, app: str, network: str | None = None) -> None:
+        name = network_name(app, network)
+        self._create_network(
+            f"creating network {name}", name, resource_labels(platform, app), driver="bridge"
+        )
+
+    def _create_network(self, what: str, name: str, labels: dict[str, str], **options: Any) -> None:
+        """Create network ``name`` unless the engine has it (idempotent)."""
+        with engine_errors(what):
             try:
                 if any(n.get("Name") == name for n in self._api.networks(names=[name])):
                     return
-                self._api.create_network(name, driver="bridge", labels=labels, check_duplicate=True)
+                self._api.create_network(name, labels=labels, check_duplicate=True, **options)
             except docker.errors.APIError as exc:
                 if exc.status_code != 409:  # 409: made meanwhile
                     raise
 
-    def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
+    def ensure_volume(self, platform: str, app: str, volume: str) -> None:
+        name = volume_name(app, volume)
         with engine_errors(f"creating volume {name}"):
-            self._api.create_volume(name=name, driver="local", labels=labels)
+            self._api.create_volume(name=name, driver="local", labels=resource_labels(platform, app))
 
     def remove_app_resources(self, platform: str, app: str) -> None:
         filters = {"label": [f"{LABEL_PLATFORM}={platform}", f"{LABEL_APP}={app}"]}

@@ -1,5 +1,9 @@
-"""How MyPaas's things are labelled in a Docker engine (the reconcile loop finds them by these labels);
-only the composer uses them."""
+"""How MyPaas's things are named and labelled in a Docker engine; only the composer uses these names.
+
+Engine names join parts with "_", which app names (DNS labels) cannot hold: no two apps collide.
+They are what running platforms already have: changing one orphans every deployed app's networks
+and volumes. The reconcile loop finds what it runs by the labels.
+"""
 
 from __future__ import annotations
 
@@ -31,3 +35,40 @@ def instance_labels(req: InstanceRequest | ServiceRequest) -> dict[str, str]:
     if req.service.http_port:
         labels[LABEL_PORT] = str(req.service.http_port)
     return labels
+
+
+def resource_labels(platform: str, app: str) -> dict[str, str]:
+    """The labels of an app's networks and volumes, by which ``remove_app_resources`` finds them."""
+    return {LABEL_PLATFORM: platform, LABEL_APP: app}
+
+
+def network_name(app: str, network: str | None = None) -> str:
+    """The bridge network of an app's compose network (None or "": the app's default network)."""
+    return f"mypaas_{app}_{network}" if network else f"mypaas_{app}"
+
+
+def overlay_name(app: str, network: str | None = None) -> str:
+    """An app's network on Swarm, apart from the bridge network it had before (Swarm wants names
+    that are DNS labels but for "_")."""
+    return f"mypaasov_{app}_{network}" if network else f"mypaasov_{app}"
+
+
+def volume_name(app: str, volume: str) -> str:
+    """The engine volume of an app's named (compose top-level) volume."""
+    return f"mypaas_{app}_{volume}"
+
+
+def instance_networks(req: InstanceRequest) -> tuple[str, ...]:
+    """The bridge networks a container joins; the first is the one the router reaches it on."""
+    return tuple(network_name(req.app, n) for n in req.networks) or (network_name(req.app),)
+
+
+def service_networks(req: ServiceRequest) -> tuple[str, ...]:
+    """The overlay networks a Swarm service's tasks join."""
+    return tuple(overlay_name(req.app, n) for n in req.networks) or (overlay_name(req.app),)
+
+
+def mount_source(req: InstanceRequest | ServiceRequest, source: str) -> str:
+    """A volume mount's source in the engine: one of the app's named volumes by its engine name,
+    anything else as it is."""
+    return volume_name(req.app, source) if source in req.volumes else source

@@ -19,6 +19,7 @@ from mypaas.composer.base import (
     InstanceRequest,
     ProcessInfo,
 )
+from mypaas.composer.engine import instance_networks, network_name, resource_labels, volume_name
 from mypaas.domain import Instance, InstanceState
 from mypaas.errors import BuildFailed, Conflict, NotFound
 
@@ -29,7 +30,7 @@ class FakeBackend:
     def __init__(self) -> None:
         self.images: dict[str, ImageInfo] = {}
         self.instances: dict[str, Instance] = {}
-        self.networks: dict[str, dict[str, str]] = {}
+        self.networks: dict[str, dict[str, str]] = {}  # by engine name, as the engine has them
         self.volumes: dict[str, dict[str, str]] = {}
         self.logs_by_id: dict[str, list[str]] = {}
         self.platform_of: dict[str, str] = {}
@@ -62,8 +63,9 @@ class FakeBackend:
         self.calls.append(f"create {req.app}/{req.service.name}")
         if req.service.image_id not in self.images:
             raise NotFound(f"image {req.service.image_id} not found")
-        if req.networks[0] not in self.networks:
-            raise NotFound(f"network {req.networks[0]} not found")
+        network = instance_networks(req)[0]
+        if network not in self.networks:
+            raise NotFound(f"network {network} not found")
         with self._lock:
             if any(i.name == req.name for i in self.instances.values()):
                 raise Conflict(f"name {req.name} is taken")
@@ -91,11 +93,11 @@ class FakeBackend:
         with self._lock:
             self.instances.pop(instance_id, None)
 
-    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
-        self.networks.setdefault(name, labels)
+    def ensure_network(self, platform: str, app: str, network: str | None = None) -> None:
+        self.networks.setdefault(network_name(app, network), resource_labels(platform, app))
 
-    def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
-        self.volumes.setdefault(name, labels)
+    def ensure_volume(self, platform: str, app: str, volume: str) -> None:
+        self.volumes.setdefault(volume_name(app, volume), resource_labels(platform, app))
 
     def remove_app_resources(self, platform: str, app: str) -> None:
         if any(i.app == app for i in self.instances.values()):

@@ -33,6 +33,7 @@ from mypaas.composer.base import (
 )
 from mypaas.composer.containers import container_instance
 from mypaas.composer.docker import DockerBackend
+from mypaas.composer.engine import overlay_name, resource_labels
 from mypaas.composer.errors import engine_errors
 from mypaas.composer.swarm_spec import LABEL_SPEC, Rollout, service_key, service_name, service_spec
 from mypaas.composer.swarm_tasks import NodeTable, node_table, service_state, task_instance
@@ -231,17 +232,12 @@ class SwarmBackend(DockerBackend):
         ):
             self._api.remove_service(service_id)
 
-    def ensure_overlay_network(self, name: str, labels: dict[str, str]) -> None:
-        with engine_errors(f"creating overlay network {name}"):
-            try:
-                if any(n.get("Name") == name for n in self._api.networks(names=[name])):
-                    return
-                self._api.create_network(
-                    name, driver="overlay", attachable=True, labels=labels, check_duplicate=True
-                )
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # 409: made meanwhile
-                    raise
+    def ensure_overlay_network(self, platform: str, app: str, network: str | None = None) -> None:
+        name = overlay_name(app, network)
+        labels = resource_labels(platform, app)
+        self._create_network(
+            f"creating overlay network {name}", name, labels, driver="overlay", attachable=True
+        )
 
     def remove_app_resources(self, platform: str, app: str) -> None:
         for svc in self.list_services(platform):

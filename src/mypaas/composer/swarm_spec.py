@@ -12,7 +12,7 @@ import docker.types
 
 from mypaas.composer.base import ServiceRequest
 from mypaas.composer.containers import volume_mounts
-from mypaas.composer.engine import instance_labels
+from mypaas.composer.engine import instance_labels, service_networks
 from mypaas.domain import ServiceSpec
 
 _NS = 1_000_000_000
@@ -78,7 +78,7 @@ def _task_template(
     req: ServiceRequest, rollout: Rollout, constraints: list[str]
 ) -> docker.types.TaskTemplate:
     svc = req.service
-    mounts = volume_mounts(svc, req.volumes)
+    mounts = volume_mounts(req)
     hc = svc.healthcheck
     container = docker.types.ContainerSpec(
         image=req.image,
@@ -113,7 +113,7 @@ def _task_template(
         ),
         placement=docker.types.Placement(constraints=constraints or None, preferences=None),
         log_driver={"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}},
-        networks=[{"Target": net, "Aliases": [svc.name]} for net in req.networks],
+        networks=[{"Target": net, "Aliases": [svc.name]} for net in service_networks(req)],
     )
 
 

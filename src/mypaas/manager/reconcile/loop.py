@@ -19,8 +19,6 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.base import (
-    LABEL_APP,
-    LABEL_PLATFORM,
     Backend,
     InstanceRequest,
     ServiceBackend,
@@ -53,21 +51,6 @@ class Observed:
     routes: list[Route] = field(default_factory=list)
     at: float = 0.0
     error: str | None = None
-
-
-# Engine names join parts with "_", which app names (DNS labels) cannot hold: no two apps can collide.
-def network_name(app: str, network: str | None = None) -> str:
-    return f"mypaas_{app}" if network is None else f"mypaas_{app}_{network}"
-
-
-def overlay_name(app: str, network: str | None = None) -> str:
-    """An app's network on Swarm, apart from the bridge network it had before (Swarm wants names
-    that are DNS labels but for "_")."""
-    return f"mypaasov_{app}" if network is None else f"mypaasov_{app}_{network}"
-
-
-def volume_name(app: str, volume: str) -> str:
-    return f"mypaas_{app}_{volume}"
 
 
 def _probe_specs(desired: dict[str, DesiredApp]) -> Callable[[Instance], ProbeSpec | None]:
@@ -306,9 +289,8 @@ class Reconciler:
     def _apply_services(self, app: DesiredApp, plan: Plan, requests: dict[str, ServiceRequest]) -> None:
         backend = self._services_backend()
         if plan.ensure and app.spec is not None:
-            labels = {LABEL_PLATFORM: self.platform, LABEL_APP: app.name}
             for net in [None, *app.spec.networks]:
-                backend.ensure_overlay_network(overlay_name(app.name, net), labels)
+                backend.ensure_overlay_network(self.platform, app.name, net)
             auth = self.registry_auth()
             if auth is not None:
                 backend.registry_login(*auth)
@@ -330,7 +312,6 @@ class Reconciler:
 
     def _service_request(self, app: DesiredApp, svc: ServiceSpec) -> ServiceRequest:
         assert app.spec is not None and app.target is not None
-        nets = [overlay_name(app.name, n) for n in svc.networks] or [overlay_name(app.name)]
         return ServiceRequest(
             platform=self.platform,
             app=app.name,
@@ -340,8 +321,8 @@ class Reconciler:
             replicas=app.scale.get(svc.name, 1),
             image=self._image_ref(app.name, svc),
             environment=instance_env(svc, app.config),
-            networks=tuple(nets),
-            volumes={v: volume_name(app.name, v) for v in app.spec.volumes},
+            networks=tuple(svc.networks),
+            volumes=tuple(app.spec.volumes),
         )
 
     def _image_ref(self, app: str, svc: ServiceSpec) -> str:
@@ -362,12 +343,11 @@ class Reconciler:
         if not plan.create or app.spec is None or app.target is None:
             return False
         spec = app.spec
-        labels = {LABEL_PLATFORM: self.platform, LABEL_APP: app.name}
         try:
             for net in [None, *spec.networks]:
-                self._backend.ensure_network(network_name(app.name, net), labels)
+                self._backend.ensure_network(self.platform, app.name, net)
             for vol in spec.volumes:
-                self._backend.ensure_volume(volume_name(app.name, vol), labels)
+                self._backend.ensure_volume(self.platform, app.name, vol)
             requests = [
                 self._request(app, spec.services[service])
                 for service, count in plan.create
@@ -392,7 +372,6 @@ class Reconciler:
 
     def _request(self, app: DesiredApp, svc: ServiceSpec) -> InstanceRequest:
         assert app.spec is not None and app.target is not None
-        nets = [network_name(app.name, n) for n in svc.networks] or [network_name(app.name)]
         return InstanceRequest(
             platform=self.platform,
             app=app.name,
@@ -401,8 +380,8 @@ class Reconciler:
             generation=app.target[1],
             name=f"{app.name}-{svc.name}-v{app.target[0]}-{secrets.token_hex(3)}",
             environment=instance_env(svc, app.config),
-            networks=tuple(nets),
-            volumes={v: volume_name(app.name, v) for v in app.spec.volumes},
+            networks=tuple(svc.networks),
+            volumes=tuple(app.spec.volumes),
         )
 
     def _settle(self, app: DesiredApp, plan: Plan) -> bool:
