@@ -11,8 +11,8 @@ import pytest
 
 from mypaas.composer.base import LABEL_PLATFORM, Backend, InstanceRequest
 from mypaas.composer.fake import FakeBackend
-from mypaas.domain import InstanceState, ServiceSpec, VolumeMount
-from mypaas.errors import InvalidSpec, NotFound
+from mypaas.domain import InstanceState, PortSpec, ServiceSpec, VolumeMount
+from mypaas.errors import Conflict, InvalidSpec, NotFound
 from tests import kit
 
 
@@ -100,6 +100,23 @@ def test_networks_and_volumes_are_idempotent(backend: tuple[Backend, str, str]) 
     b.remove_app_resources(platform, app)
     with pytest.raises(NotFound):  # the networks went with the app
         b.create_instance(replace(req, name=f"{req.name}-again"))
+
+
+def test_a_published_host_port_is_taken_until_its_instance_goes(backend: tuple[Backend, str, str]) -> None:
+    b, platform, image = backend
+    port = kit.free_port()
+    assert b.host_port_free(port)
+    req = request_for(b, platform, image, f"p{secrets.token_hex(3)}")
+    svc = req.service.model_copy(update={"ports": [PortSpec(container=80, host=port)]})
+    first = b.create_instance(replace(req, service=svc))
+    assert not b.host_port_free(port)
+    with pytest.raises(Conflict) as taken:
+        b.create_instance(replace(req, service=svc, name=f"{req.name}-2"))
+    assert taken.value.field == "ports"
+    assert [i.id for i in b.list_instances(platform) if i.app == req.app] == [first.id]
+    b.remove_instance(first.id, grace_s=1)
+    assert b.host_port_free(port)
+    b.remove_app_resources(platform, req.app)
 
 
 def test_a_missing_image_id_is_refused(backend: tuple[Backend, str, str]) -> None:

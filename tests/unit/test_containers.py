@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mypaas.composer.containers import container_instance, inspected_instance, unix_time
+from mypaas.composer.containers import container_host_ports, container_instance, inspected_instance, unix_time
 from mypaas.domain import InstanceState
 
 
@@ -60,3 +60,14 @@ def test_an_inspected_container_becomes_an_instance_with_its_start() -> None:
     assert inst.name == "shop-web-v3-def456" and inst.address == "10.0.0.5:80"
     assert inst.state == InstanceState.STARTING and inst.restarts == 2
     assert inst.started == datetime(2024, 5, 1, 10, tzinfo=UTC).timestamp()
+
+
+def test_the_host_ports_a_container_holds() -> None:
+    ports = [
+        {"PrivatePort": 80, "PublicPort": 8080, "Type": "tcp", "IP": "0.0.0.0"},
+        {"PrivatePort": 80, "PublicPort": 8080, "Type": "tcp", "IP": "::"},
+        {"PrivatePort": 53, "PublicPort": 5353, "Type": "udp"},
+        {"PrivatePort": 81, "Type": "tcp"},  # exposed only
+    ]
+    assert container_host_ports({"Ports": ports}) == {8080}
+    assert container_host_ports({}) == set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mypaas.composer.swarm_tasks import node_table, service_state, task_instance
+from mypaas.composer.swarm_tasks import node_table, service_host_ports, service_state, task_instance
 from mypaas.domain import InstanceState
 
 NODES = node_table(
@@ -97,3 +97,20 @@ def test_a_service_reports_its_revision_replicas_and_rollout() -> None:
     assert state.previous == (3, 0)
     fresh = service_state({"ID": "s2", "Spec": {"Name": "x"}})
     assert fresh.update_state is None and fresh.previous is None and fresh.replicas == 0
+
+
+def test_the_host_ports_a_service_publishes() -> None:
+    row = {
+        "Spec": {
+            "EndpointSpec": {
+                "Ports": [
+                    {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 9090, "PublishMode": "host"},
+                    {"Protocol": "tcp", "TargetPort": 8080, "PublishMode": "host"},  # any port, per host
+                    {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 53, "PublishMode": "host"},
+                ]
+            }
+        },
+        "Endpoint": {"Ports": [{"Protocol": "tcp", "TargetPort": 443, "PublishedPort": 30443}]},
+    }
+    assert service_host_ports(row) == {9090, 30443}
+    assert service_host_ports({"Spec": {}}) == set()

@@ -136,6 +136,10 @@ class Backend(Protocol):
         """Make the app's named volume ``volume`` (a compose top-level volume name)."""
         ...
 
+    def host_port_free(self, port: int) -> bool:
+        """May an instance publish TCP ``port`` on the hosts it can run on (nothing holds it there)?"""
+        ...
+
     def remove_app_resources(self, platform: str, app: str) -> None:
         """Remove the networks and volumes labelled for ``app`` (instances must be gone)."""
         ...

@@ -80,6 +80,15 @@ def container_instance(summary: dict[str, Any], network: str | None = None) -> I
     )
 
 
+def container_host_ports(summary: dict[str, Any]) -> set[int]:
+    """The TCP ports a container (as the engine lists it) holds on its host."""
+    return {
+        int(p["PublicPort"])
+        for p in summary.get("Ports") or []
+        if p.get("PublicPort") and p.get("Type", "tcp") == "tcp"
+    }
+
+
 def inspected_instance(info: dict[str, Any], network: str) -> Instance:
     """A container as the engine inspects it (``GET /containers/{id}/json``) -> Instance, with its
     start time and restart count."""

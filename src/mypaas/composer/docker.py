@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from threading import Event
@@ -82,6 +83,16 @@ class DockerBackend:
 
     def close(self) -> None:
         self._client.close()
+
+    def host_port_free(self, port: int) -> bool:
+        """The engine runs on this machine: the port is free when this machine can bind it."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("0.0.0.0", port))  # noqa: S104 - the question is whether anything holds it
+            except OSError:
+                return False
+        return True
 
     # -- instances ------------------------------------------------------------------------------
 

@@ -38,6 +38,8 @@ class FakeBackend:
         self.imported_bytes = 0
         self.pushed: dict[str, str] = {}
         self.pids: dict[str, int] = {}  # instance id -> a host pid, set by tests of the monitor
+        self.taken_ports: set[int] = set()  # host ports something else holds, set by tests
+        self.published: dict[str, set[int]] = {}  # instance id -> the TCP host ports it holds
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -54,6 +56,10 @@ class FakeBackend:
     def ping(self) -> bool:
         return True
 
+    def host_port_free(self, port: int) -> bool:
+        with self._lock:
+            return port not in self.taken_ports and not any(port in p for p in self.published.values())
+
     def list_instances(self, platform: str) -> list[Instance]:
         self.calls.append("list")
         with self._lock:
@@ -66,9 +72,13 @@ class FakeBackend:
         network = instance_networks(req)[0]
         if network not in self.networks:
             raise NotFound(f"network {network} not found")
+        ports = {p.host for p in req.service.ports if p.host is not None and p.protocol == "tcp"}
         with self._lock:
             if any(i.name == req.name for i in self.instances.values()):
                 raise Conflict(f"name {req.name} is taken")
+            held = self.taken_ports.union(*self.published.values()) & ports
+            if held:
+                raise Conflict(f"starting {req.name}: port {min(held)} is already allocated", field="ports")
             n = next(self._ids)
             port = req.service.http_port
             inst = Instance(
@@ -86,12 +96,14 @@ class FakeBackend:
             )
             self.instances[inst.id] = inst
             self.platform_of[inst.id] = req.platform
+            self.published[inst.id] = ports
         return inst
 
     def remove_instance(self, instance_id: str, grace_s: float) -> None:
         self.calls.append(f"remove {instance_id[-4:]}")
         with self._lock:
             self.instances.pop(instance_id, None)
+            self.published.pop(instance_id, None)
 
     def ensure_network(self, platform: str, app: str, network: str | None = None) -> None:
         self.networks.setdefault(network_name(app, network), resource_labels(platform, app))

@@ -31,12 +31,18 @@ from mypaas.composer.base import (
     ServiceRequest,
     ServiceState,
 )
-from mypaas.composer.containers import container_instance
+from mypaas.composer.containers import container_host_ports, container_instance
 from mypaas.composer.docker import DockerBackend
 from mypaas.composer.engine import overlay_name, resource_labels
 from mypaas.composer.errors import engine_errors
 from mypaas.composer.swarm_spec import LABEL_SPEC, Rollout, service_key, service_name, service_spec
-from mypaas.composer.swarm_tasks import NodeTable, node_table, service_state, task_instance
+from mypaas.composer.swarm_tasks import (
+    NodeTable,
+    node_table,
+    service_host_ports,
+    service_state,
+    task_instance,
+)
 from mypaas.domain import Instance
 
 log = logging.getLogger("mypaas.swarm")
@@ -93,6 +99,19 @@ class SwarmBackend(DockerBackend):
                     return False
                 raise
         return True
+
+    def host_port_free(self, port: int) -> bool:
+        """In a Swarm a task may run on any host: the port is free unless a Swarm service publishes it
+        or a running container of this engine does (apps from before the Swarm, say). Outside a
+        Swarm the engine is this machine's, as on the docker backend."""
+        if not self.swarm_active():
+            return super().host_port_free(port)
+        with engine_errors(f"checking host port {port}"):
+            services = self._api.services()
+            containers = self._api.containers()
+        taken = {p for s in services for p in service_host_ports(s)}
+        taken.update(p for c in containers for p in container_host_ports(c))
+        return port not in taken
 
     def registry_login(self, registry: str, username: str, password: str) -> None:
         """Keep the credentials in the client: the SDK sends them with every service create and

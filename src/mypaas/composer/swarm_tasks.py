@@ -65,6 +65,18 @@ def service_state(row: dict[str, Any]) -> ServiceState:
     )
 
 
+def service_host_ports(row: dict[str, Any]) -> set[int]:
+    """The TCP ports a service (as the engine lists it) publishes on the hosts: those its spec fixes,
+    and those the engine assigned it (in ``ingress`` mode)."""
+    declared = ((row.get("Spec") or {}).get("EndpointSpec") or {}).get("Ports") or []
+    assigned = (row.get("Endpoint") or {}).get("Ports") or []
+    return {
+        int(p["PublishedPort"])
+        for p in [*declared, *assigned]
+        if p.get("PublishedPort") and p.get("Protocol", "tcp") == "tcp"
+    }
+
+
 def _task_state(state: str, has_healthcheck: bool) -> InstanceState:
     if state == "running":
         return InstanceState.HEALTHY if has_healthcheck else InstanceState.STARTING

@@ -3,7 +3,6 @@ desired state (and a release or an operation) in one transaction, then wakes the
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -241,7 +240,7 @@ class Apps:
                     field=f"services.{mine[port]}.ports",
                 )
         for port, svc_name in mine.items():
-            if port not in own_ports and not _port_free(port):
+            if port not in own_ports and not self._backend.host_port_free(port):
                 raise Conflict(
                     f"host port {port} is already in use on this host", field=f"services.{svc_name}.ports"
                 )
@@ -548,13 +547,3 @@ def _release_dict(r: ReleaseRow) -> dict[str, Any]:
         },
         "config": dict(r.config),
     }
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))  # noqa: S104 - the question is whether anything holds it
-        except OSError:
-            return False
-    return True
