@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from mypaas.composer.base import LABEL_PLATFORM, Backend, InstanceRequest
-from mypaas.composer.fake import FakeBackend
+from mypaas.composer.fake import FakeBackend, FakeSwarmBackend
 from mypaas.domain import InstanceState, PortSpec, ServiceSpec, VolumeMount
 from mypaas.errors import Conflict, InvalidSpec, NotFound
 from tests import kit
@@ -19,6 +19,7 @@ from tests import kit
 @pytest.fixture(
     params=[
         "fake",
+        "fake-swarm",  # the fake ServiceBackend runs containers too, like the swarm one
         pytest.param("docker", marks=pytest.mark.integration),
         # what the platform runs: the docker backend plus Swarm services (here on a plain engine)
         pytest.param("swarm", marks=pytest.mark.integration),
@@ -27,8 +28,8 @@ from tests import kit
 def backend(request: pytest.FixtureRequest) -> Iterator[tuple[Backend, str, str]]:
     """(backend, platform id, image ref) for each backend."""
     platform = f"contract-{secrets.token_hex(4)}"
-    if request.param == "fake":
-        fake = FakeBackend()
+    if request.param.startswith("fake"):
+        fake = FakeBackend() if request.param == "fake" else FakeSwarmBackend()
         fake.add_image("mypaas-test/web:v1", exposed=(80,))
         yield fake, platform, "mypaas-test/web:v1"
         return

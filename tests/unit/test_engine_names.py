@@ -10,6 +10,7 @@ from mypaas.composer.engine import (
     network_name,
     overlay_name,
     resource_labels,
+    service_name,
     service_networks,
     volume_name,
 )
@@ -25,6 +26,7 @@ def test_names_are_what_running_platforms_have() -> None:
     assert overlay_name("shop", "back") == "mypaasov_shop_back"
     assert volume_name("shop", "pgdata") == "mypaas_shop_pgdata"
     assert resource_labels("p1", "shop") == {"mypaas.platform": "p1", "mypaas.app": "shop"}
+    assert service_name("shop", "web", 3, 1) == "shop_web_3_1"
 
 
 def test_engine_names_of_two_apps_never_collide() -> None:

@@ -9,7 +9,8 @@ import dataclasses
 import pytest
 
 from mypaas.composer.base import ServiceRequest
-from mypaas.composer.swarm_spec import Rollout, published_ports, service_key, service_name, service_spec
+from mypaas.composer.engine import service_name
+from mypaas.composer.swarm_spec import Rollout, published_ports, service_key, service_spec
 from mypaas.domain import HealthCheck, PortSpec, ServiceSpec, VolumeMount
 
 FULL = ServiceSpec(

@@ -58,6 +58,11 @@ def volume_name(app: str, volume: str) -> str:
     return f"mypaas_{app}_{volume}"
 
 
+def service_name(app: str, service: str, release: int, generation: int) -> str:
+    """The Swarm service of one revision of an app's service (a rollout runs the new next to the old)."""
+    return f"{app}_{service}_{release}_{generation}"
+
+
 def instance_networks(req: InstanceRequest) -> tuple[str, ...]:
     """The bridge networks a container joins; the first is the one the router reaches it on."""
     return tuple(network_name(req.app, n) for n in req.networks) or (network_name(req.app),)

@@ -33,9 +33,9 @@ from mypaas.composer.base import (
 )
 from mypaas.composer.containers import container_host_ports, container_instance
 from mypaas.composer.docker import DockerBackend
-from mypaas.composer.engine import overlay_name, resource_labels
+from mypaas.composer.engine import overlay_name, resource_labels, service_name
 from mypaas.composer.errors import engine_errors
-from mypaas.composer.swarm_spec import LABEL_SPEC, Rollout, service_key, service_name, service_spec
+from mypaas.composer.swarm_spec import LABEL_SPEC, Rollout, service_key, service_spec
 from mypaas.composer.swarm_tasks import (
     NodeTable,
     node_table,

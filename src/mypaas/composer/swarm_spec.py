@@ -12,7 +12,7 @@ import docker.types
 
 from mypaas.composer.base import ServiceRequest
 from mypaas.composer.containers import volume_mounts
-from mypaas.composer.engine import instance_labels, service_networks
+from mypaas.composer.engine import instance_labels, service_name, service_networks
 from mypaas.domain import ServiceSpec
 
 _NS = 1_000_000_000
@@ -27,12 +27,6 @@ class Rollout:
     update_delay_s: float = 2.0
     update_monitor_s: float = 5.0
     ipvs: bool = True  # routed ports by virtual IP (IPVS); else DNS round-robin
-
-
-def service_name(app: str, service: str, release: int, generation: int) -> str:
-    """One engine service per revision of a service (a rollout runs the new next to the old); the
-    parts are joined with "_", which app and service names cannot hold: no collisions."""
-    return f"{app}_{service}_{release}_{generation}"
 
 
 def service_key(req: ServiceRequest, rollout: Rollout, constraints: list[str]) -> str:
