@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
-from mypaas.composer.base import LABEL_APP, LABEL_PLATFORM, Backend, InstanceRequest
-from mypaas.composer.fake import FakeBackend
-from mypaas.domain import InstanceState, ServiceSpec
-from mypaas.errors import InvalidSpec, NotFound
+from mypaas.composer.base import LABEL_PLATFORM, Backend, InstanceRequest
+from mypaas.composer.fake import FakeBackend, FakeSwarmBackend
+from mypaas.domain import InstanceState, PortSpec, ServiceSpec, VolumeMount
+from mypaas.errors import Conflict, InvalidSpec, NotFound
 from tests import kit
 
 
 @pytest.fixture(
     params=[
         "fake",
+        "fake-swarm",  # the fake ServiceBackend runs containers too, like the swarm one
         pytest.param("docker", marks=pytest.mark.integration),
         # what the platform runs: the docker backend plus Swarm services (here on a plain engine)
         pytest.param("swarm", marks=pytest.mark.integration),
@@ -26,8 +28,8 @@ from tests import kit
 def backend(request: pytest.FixtureRequest) -> Iterator[tuple[Backend, str, str]]:
     """(backend, platform id, image ref) for each backend."""
     platform = f"contract-{secrets.token_hex(4)}"
-    if request.param == "fake":
-        fake = FakeBackend()
+    if request.param.startswith("fake"):
+        fake = FakeBackend() if request.param == "fake" else FakeSwarmBackend()
         fake.add_image("mypaas-test/web:v1", exposed=(80,))
         yield fake, platform, "mypaas-test/web:v1"
         return
@@ -46,8 +48,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[tuple[Backend, str, str]
 def request_for(backend: Backend, platform: str, image: str, app: str) -> InstanceRequest:
     info = backend.image(image)
     svc = ServiceSpec(name="web", image=image, image_id=info.id, expose=[80])
-    net = f"mypaas_{app}"
-    backend.ensure_network(net, {LABEL_PLATFORM: platform, LABEL_APP: app})
+    backend.ensure_network(platform, app)
     return InstanceRequest(
         platform=platform,
         app=app,
@@ -56,7 +57,6 @@ def request_for(backend: Backend, platform: str, image: str, app: str) -> Instan
         generation=0,
         name=f"{app}-web-v1-{secrets.token_hex(3)}",
         environment={"PORT": "80"},
-        networks=(net,),
     )
 
 
@@ -85,12 +85,39 @@ def test_instance_lifecycle(backend: tuple[Backend, str, str]) -> None:
     b.remove_app_resources(platform, app)
 
 
-def test_networks_are_idempotent(backend: tuple[Backend, str, str]) -> None:
-    b, platform, _ = backend
-    labels = {LABEL_PLATFORM: platform, LABEL_APP: "n"}
-    b.ensure_network("mypaas_n", labels)
-    b.ensure_network("mypaas_n", labels)
-    b.remove_app_resources(platform, "n")
+def test_networks_and_volumes_are_idempotent(backend: tuple[Backend, str, str]) -> None:
+    b, platform, image = backend
+    app = f"n{secrets.token_hex(3)}"
+    for _ in range(2):
+        b.ensure_network(platform, app)
+        b.ensure_network(platform, app, "back")
+        b.ensure_volume(platform, app, "data")
+    req = request_for(b, platform, image, app)  # a third time: still nothing to do
+    svc = req.service.model_copy(update={"volumes": [VolumeMount(source="data", target="/data")]})
+    created = b.create_instance(replace(req, service=svc, networks=("", "back"), volumes=("data",)))
+    assert [i.id for i in b.list_instances(platform) if i.app == app] == [created.id]
+    assert created.address and created.address.endswith(":80")  # reached on the app's default network
+    b.remove_instance(created.id, grace_s=1)
+    b.remove_app_resources(platform, app)
+    with pytest.raises(NotFound):  # the networks went with the app
+        b.create_instance(replace(req, name=f"{req.name}-again"))
+
+
+def test_a_published_host_port_is_taken_until_its_instance_goes(backend: tuple[Backend, str, str]) -> None:
+    b, platform, image = backend
+    port = kit.free_port()
+    assert b.host_port_free(port)
+    req = request_for(b, platform, image, f"p{secrets.token_hex(3)}")
+    svc = req.service.model_copy(update={"ports": [PortSpec(container=80, host=port)]})
+    first = b.create_instance(replace(req, service=svc))
+    assert not b.host_port_free(port)
+    with pytest.raises(Conflict) as taken:
+        b.create_instance(replace(req, service=svc, name=f"{req.name}-2"))
+    assert taken.value.field == "ports"
+    assert [i.id for i in b.list_instances(platform) if i.app == req.app] == [first.id]
+    b.remove_instance(first.id, grace_s=1)
+    assert b.host_port_free(port)
+    b.remove_app_resources(platform, req.app)
 
 
 def test_a_missing_image_id_is_refused(backend: tuple[Backend, str, str]) -> None:
@@ -98,5 +125,5 @@ def test_a_missing_image_id_is_refused(backend: tuple[Backend, str, str]) -> Non
     req = request_for(b, platform, image, f"m{secrets.token_hex(3)}")
     bad = ServiceSpec(name="web", image="x", image_id="sha256:" + "0" * 64, expose=[80])
     with pytest.raises((NotFound, InvalidSpec)):
-        b.create_instance(InstanceRequest(**{**req.__dict__, "service": bad}))
+        b.create_instance(replace(req, service=bad))
     b.remove_app_resources(platform, req.app)

@@ -211,10 +211,3 @@ def test_domains_under_the_base_domain_are_refused(world: World) -> None:
     with pytest.raises(InvalidSpec) as exc:
         world.platform.apps.add_domain("shop", "other.localhost")
     assert exc.value.field == "domain"
-
-
-def test_engine_names_of_two_apps_never_collide() -> None:
-    from mypaas.manager.reconcile.kinds import network_name, volume_name
-
-    assert volume_name("a", "b-db") != volume_name("a-b", "db")
-    assert network_name("x", "y") != network_name("x-y")

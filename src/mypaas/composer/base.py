@@ -1,9 +1,12 @@
-"""The Backend protocol every composer backend implements (docker now, swarm and kubernetes later)."""
+"""The composer's interface: the Backend protocol every backend implements (``docker``: one engine;
+``swarm``: a cluster, whose manager also runs whole services as a ServiceBackend), and the requests
+and reports that cross it. Callers speak of an app's compose networks and volumes; their engine names
+and labels stay behind this interface (composer/engine.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from threading import Event
 from typing import Protocol
 
@@ -48,8 +51,10 @@ class InstanceRequest:
     generation: int
     name: str
     environment: dict[str, str]
-    networks: tuple[str, ...]  # full network names; the first is the one the router reaches
-    volumes: dict[str, str] = field(default_factory=dict)  # app volume name -> engine volume name
+    # the app's networks the instance joins, by their compose names ("" or none at all: the app's
+    # default network); the first is the one the router reaches it on
+    networks: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()  # the app's named volumes (compose top-level), which mounts refer to
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,8 @@ class ServiceRequest:
     replicas: int
     image: str  # what every host pulls: the platform registry's reference by digest
     environment: dict[str, str]
-    networks: tuple[str, ...]
-    volumes: dict[str, str] = field(default_factory=dict)
+    networks: tuple[str, ...] = ()  # the app's networks by their compose names (none: the default one)
+    volumes: tuple[str, ...] = ()  # the app's named volumes (compose top-level)
     constraints: tuple[str, ...] = ()
 
 
@@ -100,9 +105,17 @@ class Backend(Protocol):
 
     def remove_instance(self, instance_id: str, grace_s: float) -> None: ...
 
-    def ensure_network(self, name: str, labels: dict[str, str]) -> None: ...
+    def ensure_network(self, platform: str, app: str, network: str | None = None) -> None:
+        """Make the app's network ``network`` (a compose network name; None: the app's default one)."""
+        ...
 
-    def ensure_volume(self, name: str, labels: dict[str, str]) -> None: ...
+    def ensure_volume(self, platform: str, app: str, volume: str) -> None:
+        """Make the app's named volume ``volume`` (a compose top-level volume name)."""
+        ...
+
+    def host_port_free(self, port: int) -> bool:
+        """May an instance publish TCP ``port`` on the hosts it can run on (nothing holds it there)?"""
+        ...
 
     def remove_app_resources(self, platform: str, app: str) -> None:
         """Remove the networks and volumes labelled for ``app`` (instances must be gone)."""
@@ -177,7 +190,9 @@ class ServiceBackend(Backend, Protocol):
 
     def remove_service(self, service_id: str) -> None: ...
 
-    def ensure_overlay_network(self, name: str, labels: dict[str, str]) -> None: ...
+    def ensure_overlay_network(self, platform: str, app: str, network: str | None = None) -> None:
+        """Make the app's network ``network`` (None: the app's default one) span the cluster."""
+        ...
 
     def registry_login(self, registry: str, username: str, password: str) -> None:
         """Credentials every host's engine gets (with each service) to pull from ``registry``."""

@@ -1,7 +1,7 @@
 """The ``docker`` backend: instances are containers on one Docker engine, driven with the Docker SDK.
 
 This is the only place (with its siblings in composer/) that imports ``docker``; its errors become
-MyPaas errors here.
+MyPaas errors here, in ``engine_errors`` (composer/errors.py).
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
-import re
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
 from threading import Event
 from typing import Any
 
@@ -23,34 +22,25 @@ import requests
 
 from mypaas.composer.base import (
     LABEL_APP,
-    LABEL_GENERATION,
     LABEL_PLATFORM,
-    LABEL_PORT,
-    LABEL_RELEASE,
     LABEL_SERVICE,
     Capabilities,
     ImageInfo,
     InstanceRequest,
-    ServiceRequest,
 )
-from mypaas.domain import EngineEvent, HealthCheck, Instance, InstanceState, ProcessInfo, ServiceSpec
-from mypaas.errors import BackendError, BuildFailed, Conflict, InvalidSpec, MyPaasError, NotFound
+from mypaas.composer.containers import container_instance, inspected_instance, volume_mounts
+from mypaas.composer.engine import (
+    instance_labels,
+    instance_networks,
+    network_name,
+    resource_labels,
+    volume_name,
+)
+from mypaas.composer.errors import ENGINE_FAILURES, engine_errors, explain
+from mypaas.domain import EngineEvent, HealthCheck, Instance, ProcessInfo
+from mypaas.errors import BackendError, BuildFailed, InvalidSpec, NotFound
 
 _NS = 1_000_000_000
-_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
-
-
-def _err(exc: Exception, what: str) -> MyPaasError:
-    """Turn a Docker SDK error into a MyPaas error (called at this boundary only)."""
-    if isinstance(exc, docker.errors.NotFound):
-        return NotFound(f"{what}: {_explain(exc)}")
-    if isinstance(exc, docker.errors.APIError) and exc.status_code == 409:
-        return Conflict(f"{what}: {_explain(exc)}")
-    if isinstance(exc, docker.errors.APIError) and "port is already allocated" in str(exc):
-        return Conflict(f"{what}: {_explain(exc)}", field="ports")
-    if isinstance(exc, docker.errors.APIError) and exc.status_code == 400:
-        return InvalidSpec(f"{what}: {_explain(exc)}")  # the engine refuses the input itself
-    return BackendError(f"{what}: {_explain(exc)}")
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -59,95 +49,6 @@ def split_ref(ref: str) -> tuple[str, str]:
     if not sep or "/" in tag:
         return ref, "latest"
     return name, tag
-
-
-def _explain(exc: Exception) -> str:
-    if isinstance(exc, docker.errors.APIError) and exc.explanation:
-        return str(exc.explanation)
-    return str(exc) or type(exc).__name__
-
-
-def _state(summary: dict[str, Any]) -> InstanceState:
-    state = summary.get("State", "")
-    if state == "running":
-        match = _HEALTH.search(summary.get("Status", ""))
-        if match is None:
-            return InstanceState.STARTING  # readiness is decided by the monitor's probes
-        return {
-            "healthy": InstanceState.HEALTHY,
-            "unhealthy": InstanceState.UNHEALTHY,
-        }.get(match.group(1), InstanceState.STARTING)
-    return {
-        "created": InstanceState.CREATED,
-        "restarting": InstanceState.RESTARTING,
-        "exited": InstanceState.EXITED,
-        "dead": InstanceState.EXITED,
-        "paused": InstanceState.UNHEALTHY,
-        "removing": InstanceState.EXITED,
-    }.get(state, InstanceState.UNKNOWN)
-
-
-def _exit_code(status: str) -> int | None:
-    match = re.match(r"Exited \((-?\d+)\)", status)
-    return int(match.group(1)) if match else None
-
-
-def _instance(summary: dict[str, Any], network: str | None = None) -> Instance:
-    labels = summary.get("Labels") or {}
-    nets = (summary.get("NetworkSettings") or {}).get("Networks") or {}
-    ip = None
-    if network and network in nets:
-        ip = nets[network].get("IPAddress") or None
-    else:
-        ip = next((n.get("IPAddress") for n in nets.values() if n.get("IPAddress")), None)
-    port = labels.get(LABEL_PORT)
-    state = _state(summary)
-    return Instance(
-        id=summary["Id"],
-        name=(summary.get("Names") or ["/?"])[0].lstrip("/"),
-        app=labels.get(LABEL_APP, ""),
-        service=labels.get(LABEL_SERVICE, ""),
-        release=int(labels.get(LABEL_RELEASE, "0") or 0),
-        generation=int(labels.get(LABEL_GENERATION, "0") or 0),
-        state=state,
-        ip=ip,
-        address=f"{ip}:{port}" if ip and port and state not in (InstanceState.EXITED,) else None,
-        created=float(summary.get("Created", 0)),
-        has_healthcheck=_HEALTH.search(summary.get("Status", "")) is not None,
-        exit_code=_exit_code(summary.get("Status", "")),
-        status_text=summary.get("Status", ""),
-    )
-
-
-def instance_labels(req: InstanceRequest | ServiceRequest) -> dict[str, str]:
-    """The labels of an instance (a container, or a Swarm service's tasks): the service's own, then
-    MyPaas's, by which the reconcile loop finds what it runs."""
-    labels = dict(req.service.labels)
-    labels.update(
-        {
-            LABEL_PLATFORM: req.platform,
-            LABEL_APP: req.app,
-            LABEL_SERVICE: req.service.name,
-            LABEL_RELEASE: str(req.release),
-            LABEL_GENERATION: str(req.generation),
-        }
-    )
-    if req.service.http_port:
-        labels[LABEL_PORT] = str(req.service.http_port)
-    return labels
-
-
-def volume_mounts(svc: ServiceSpec, volumes: dict[str, str]) -> list[docker.types.Mount]:
-    """The service's mounts: host paths as they are, the app's named volumes by their engine name."""
-    return [
-        docker.types.Mount(
-            target=v.target,
-            source=v.source if v.bind else volumes.get(v.source, v.source),
-            type="bind" if v.bind else "volume",
-            read_only=v.read_only,
-        )
-        for v in svc.volumes
-    ]
 
 
 def _healthcheck(hc: HealthCheck) -> dict[str, Any]:
@@ -166,10 +67,8 @@ class DockerBackend:
     capabilities = Capabilities(multi_host=False, build=True, published_ports=True, healthchecks=True)
 
     def __init__(self, base_url: str = "unix:///var/run/docker.sock", timeout: float = 120) -> None:
-        try:
+        with engine_errors(f"cannot reach the Docker engine at {base_url}", as_error=BackendError):
             self._client = docker.DockerClient(base_url=base_url, version="auto", timeout=int(timeout))
-        except docker.errors.DockerException as exc:
-            raise BackendError(f"cannot reach the Docker engine at {base_url}: {exc}") from exc
         self._api = self._client.api
 
     # -- engine ---------------------------------------------------------------------------------
@@ -183,21 +82,30 @@ class DockerBackend:
     def close(self) -> None:
         self._client.close()
 
+    def host_port_free(self, port: int) -> bool:
+        """The engine runs on this machine: the port is free when this machine can bind it."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("0.0.0.0", port))  # noqa: S104 - the question is whether anything holds it
+            except OSError:
+                return False
+        return True
+
     # -- instances ------------------------------------------------------------------------------
 
     def list_instances(self, platform: str) -> list[Instance]:
-        try:
+        with engine_errors("listing containers"):
             rows = self._api.containers(all=True, filters={"label": [f"{LABEL_PLATFORM}={platform}"]})
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "listing containers") from exc
-        return [_instance(row) for row in rows]
+        return [container_instance(row) for row in rows]
 
     def create_instance(self, req: InstanceRequest) -> Instance:
         svc = req.service
         if not svc.image_id:
             raise BackendError(f"service {svc.name}: no image pinned")
         labels = instance_labels(req)
-        try:
+        networks = instance_networks(req)
+        with engine_errors(f"creating {req.name}"):
             created = self._api.create_container(
                 image=svc.image_id,
                 name=req.name,
@@ -209,26 +117,25 @@ class DockerBackend:
                 healthcheck=_healthcheck(svc.healthcheck) if svc.healthcheck else None,
                 host_config=self._host_config(req),
                 networking_config=self._api.create_networking_config(
-                    {req.networks[0]: self._api.create_endpoint_config(aliases=[svc.name])}
+                    {networks[0]: self._api.create_endpoint_config(aliases=[svc.name])}
                 ),
             )
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"creating {req.name}") from exc
         cid = created["Id"]
-        try:
-            for net in req.networks[1:]:
-                self._api.connect_container_to_network(cid, net, aliases=[svc.name])
-            self._api.start(cid)
-            info = self._api.inspect_container(cid)
-        except docker.errors.DockerException as exc:
-            with contextlib.suppress(docker.errors.DockerException):
-                self._api.remove_container(cid, force=True)
-            raise _err(exc, f"starting {req.name}") from exc
-        return self._from_inspect(info, req.networks[0])
+        with engine_errors(f"starting {req.name}"):
+            try:
+                for net in networks[1:]:
+                    self._api.connect_container_to_network(cid, net, aliases=[svc.name])
+                self._api.start(cid)
+                info = self._api.inspect_container(cid)
+            except docker.errors.DockerException:
+                with contextlib.suppress(docker.errors.DockerException):
+                    self._api.remove_container(cid, force=True)
+                raise
+        return inspected_instance(info, networks[0])
 
     def _host_config(self, req: InstanceRequest) -> Any:
         svc = req.service
-        mounts = volume_mounts(svc, req.volumes)
+        mounts = volume_mounts(req)
         restart = svc.restart
         return self._api.create_host_config(
             restart_policy={"Name": restart} if restart != "no" else None,
@@ -242,64 +149,49 @@ class DockerBackend:
             init=True,
         )
 
-    def _from_inspect(self, info: dict[str, Any], network: str) -> Instance:
-        state = info.get("State") or {}
-        health = (state.get("Health") or {}).get("Status")
-        status = "Up" if state.get("Running") else f"Exited ({state.get('ExitCode', 0)})"
-        if health:
-            status += f" ({'health: starting' if health == 'starting' else health})"
-        summary = {
-            "Id": info["Id"],
-            "Names": [info.get("Name", "")],
-            "Labels": (info.get("Config") or {}).get("Labels") or {},
-            "State": state.get("Status", ""),
-            "Status": status,
-            "Created": _unix(info.get("Created")),
-            "NetworkSettings": info.get("NetworkSettings") or {},
-        }
-        inst = _instance(summary, network)
-        started = _unix(state.get("StartedAt"))
-        return inst.model_copy(
-            update={"started": started or None, "restarts": int(info.get("RestartCount", 0))}
-        )
-
     def remove_instance(self, instance_id: str, grace_s: float) -> None:
-        try:
-            self._api.stop(instance_id, timeout=max(0, int(grace_s)))
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError:
-            pass  # already stopping or dead: removal below settles it
-        try:
-            self._api.remove_container(instance_id, force=True)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as exc:
-            if "already in progress" in _explain(exc):
+        with engine_errors(f"removing container {instance_id[:12]}"):
+            try:
+                self._api.stop(instance_id, timeout=max(0, int(grace_s)))
+            except docker.errors.NotFound:
                 return
-            raise _err(exc, f"removing container {instance_id[:12]}") from exc
+            except docker.errors.APIError:
+                pass  # already stopping or dead: removal below settles it
+            try:
+                self._api.remove_container(instance_id, force=True)
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as exc:
+                if "already in progress" not in explain(exc):
+                    raise
 
     # -- networks and volumes ------------------------------------------------------------------
 
-    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
-        try:
-            if any(n.get("Name") == name for n in self._api.networks(names=[name])):
-                return
-            self._api.create_network(name, driver="bridge", labels=labels, check_duplicate=True)
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:
-                return
-            raise _err(exc, f"creating network {name}") from exc
+    def ensure_network(self, platform: str, app: str, network: str | None = None) -> None:
+        name = network_name(app, network)
+        self._create_network(
+            f"creating network {name}", name, resource_labels(platform, app), driver="bridge"
+        )
 
-    def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
-        try:
-            self._api.create_volume(name=name, driver="local", labels=labels)
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"creating volume {name}") from exc
+    def _create_network(self, what: str, name: str, labels: dict[str, str], **options: Any) -> None:
+        """Create network ``name`` unless the engine has it (idempotent)."""
+        with engine_errors(what):
+            try:
+                if any(n.get("Name") == name for n in self._api.networks(names=[name])):
+                    return
+                self._api.create_network(name, labels=labels, check_duplicate=True, **options)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: made meanwhile
+                    raise
+
+    def ensure_volume(self, platform: str, app: str, volume: str) -> None:
+        name = volume_name(app, volume)
+        with engine_errors(f"creating volume {name}"):
+            self._api.create_volume(name=name, driver="local", labels=resource_labels(platform, app))
 
     def remove_app_resources(self, platform: str, app: str) -> None:
         filters = {"label": [f"{LABEL_PLATFORM}={platform}", f"{LABEL_APP}={app}"]}
-        try:
+        with engine_errors(f"removing networks and volumes of {app}"):
             for net in self._api.networks(filters=filters):
                 with contextlib.suppress(docker.errors.NotFound):
                     self._api.remove_network(net["Id"])
@@ -310,22 +202,21 @@ class DockerBackend:
                 for tag in image.get("RepoTags") or []:  # the app's builds (they live on in the registry)
                     with contextlib.suppress(docker.errors.APIError):
                         self._api.remove_image(tag)
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"removing networks and volumes of {app}") from exc
 
     # -- images ---------------------------------------------------------------------------------
 
     def image(self, ref: str) -> ImageInfo:
-        try:
-            info = self._api.inspect_image(ref)
-        except docker.errors.NotFound as exc:
-            raise NotFound(f"image {ref!r} not found on the engine (build or import it first)") from exc
-        except docker.errors.APIError as exc:
-            if exc.status_code == 400:
-                raise InvalidSpec(f"invalid image reference {ref!r}: {_explain(exc)}", field="image") from exc
-            raise _err(exc, f"image {ref}") from exc
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"image {ref}") from exc
+        with engine_errors(f"image {ref}"):
+            try:
+                info = self._api.inspect_image(ref)
+            except docker.errors.NotFound as exc:
+                raise NotFound(f"image {ref!r} not found on the engine (build or import it first)") from exc
+            except docker.errors.APIError as exc:
+                if exc.status_code == 400:
+                    raise InvalidSpec(
+                        f"invalid image reference {ref!r}: {explain(exc)}", field="image"
+                    ) from exc
+                raise
         exposed = (info.get("Config") or {}).get("ExposedPorts") or {}
         ports = sorted(int(p.split("/")[0]) for p in exposed if p.endswith("/tcp"))
         return ImageInfo(id=info["Id"], ref=ref, exposed_ports=tuple(ports), size=int(info.get("Size", 0)))
@@ -334,12 +225,13 @@ class DockerBackend:
         """Import a tar as ``ref``. Pieces are sent as they come (a chunked request body): the engine
         tags the image only once the body ended, so an exception from ``data`` leaves nothing behind."""
         repo, tag = split_ref(ref)
-        try:
-            out = self._api.import_image_from_data(data, repository=repo, tag=tag, changes=changes)
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"importing {ref}") from exc
-        except requests.RequestException as exc:  # the engine dropped the upload
-            raise BackendError(f"importing {ref}: the engine closed the connection: {exc}") from exc
+        with engine_errors(f"importing {ref}"):
+            try:
+                out = self._api.import_image_from_data(data, repository=repo, tag=tag, changes=changes)
+            except docker.errors.DockerException:
+                raise  # the engine's answer (an HTTP error, which is a RequestException too)
+            except requests.RequestException as exc:  # the engine dropped the upload
+                raise BackendError(f"importing {ref}: the engine closed the connection: {exc}") from exc
         for line in str(out or "").splitlines():
             with contextlib.suppress(ValueError):
                 message = json.loads(line)
@@ -359,7 +251,7 @@ class DockerBackend:
     ) -> ImageInfo:
         """Build from a gzipped tar of the context, streaming the build's output lines to ``on_line``."""
         last: list[str] = []
-        try:
+        with engine_errors("build failed", as_error=BuildFailed):
             stream = self._api.build(
                 fileobj=_BytesReader(context),
                 custom_context=True,
@@ -383,12 +275,10 @@ class DockerBackend:
                     if line.strip():
                         last.append(line)
                         on_line(line)
-        except docker.errors.DockerException as exc:
-            raise BuildFailed(f"build failed: {_explain(exc)}") from exc
         return self.image(tag)
 
     def push_image(self, image: str, *, repository: str, tag: str, username: str, password: str) -> str:
-        try:
+        with engine_errors(f"pushing {repository}:{tag}"):
             self._api.tag(image, repository, tag)
             stream = self._api.push(
                 repository,
@@ -403,26 +293,20 @@ class DockerBackend:
                     raise BackendError(f"pushing {repository}:{tag}: {chunk['error'].strip()}")
                 aux = chunk.get("aux") or {}
                 digest = aux.get("Digest", digest)
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"pushing {repository}:{tag}") from exc
         if not digest:
             raise BackendError(f"pushing {repository}:{tag}: the engine reported no digest")
         return str(digest)
 
     def remove_image(self, ref: str) -> None:
-        try:
+        with engine_errors(f"removing image {ref}"), contextlib.suppress(docker.errors.NotFound):
             self._api.remove_image(ref, noprune=False)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"removing image {ref}") from exc
 
     # -- logs and events ------------------------------------------------------------------------
 
     def tail(self, instance_id: str, lines: int) -> str:
         try:
             raw = self._api.logs(instance_id, stdout=True, stderr=True, tail=lines)
-        except docker.errors.DockerException:
+        except ENGINE_FAILURES:
             return ""
         return bytes(raw).decode("utf-8", "replace")
 
@@ -446,13 +330,13 @@ class DockerBackend:
     def _name(self, cid: str) -> str:
         try:
             return str(self._api.inspect_container(cid)["Name"]).lstrip("/")
-        except docker.errors.DockerException:
+        except ENGINE_FAILURES:
             return cid[:12]
 
     def _read_lines(self, cid: str, name: str, tail: int | None) -> list[tuple[str, str]]:
         try:
             raw = self._api.logs(cid, stdout=True, stderr=True, timestamps=True, tail=tail if tail else "all")
-        except docker.errors.DockerException:
+        except ENGINE_FAILURES:
             return []
         out = []
         for line in bytes(raw).decode("utf-8", "replace").splitlines():
@@ -470,7 +354,7 @@ class DockerBackend:
                     break
                 for line in bytes(chunk).decode("utf-8", "replace").splitlines():
                     lines.put(f"{name} | {line}")
-        except docker.errors.DockerException:
+        except ENGINE_FAILURES:
             return
 
     def watch(
@@ -498,12 +382,11 @@ class DockerBackend:
                 stop.wait(1.0)
 
     def instance_process(self, instance_id: str) -> ProcessInfo | None:
-        try:
-            info = self._api.inspect_container(instance_id)
-        except docker.errors.NotFound:
-            return None
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"inspecting {instance_id[:12]}") from exc
+        with engine_errors(f"inspecting {instance_id[:12]}"):
+            try:
+                info = self._api.inspect_container(instance_id)
+            except docker.errors.NotFound:
+                return None
         state = info.get("State") or {}
         return ProcessInfo(
             pid=int(state.get("Pid") or 0),
@@ -545,18 +428,3 @@ def _close_when(stop: Event, events: Any) -> None:
     stop.wait()
     with contextlib.suppress(Exception):
         events.close()
-
-
-def _unix(stamp: Any) -> float:
-    if isinstance(stamp, int | float):
-        return float(stamp)
-    if not stamp or str(stamp).startswith("0001-"):
-        return 0.0
-    text = str(stamp)
-    # Docker gives RFC 3339 with nanoseconds; Python wants at most microseconds.
-    match = re.match(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
-    if not match:
-        return 0.0
-    frac = (match.group(2) or ".0")[:7]
-    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
-    return datetime.fromisoformat(match.group(1) + frac + zone).timestamp()

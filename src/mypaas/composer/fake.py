@@ -1,21 +1,40 @@
-"""An in-memory backend for unit tests, behind the same Backend protocol as the real ones.
+"""In-memory backends for unit tests, behind the same protocols as the real ones: FakeBackend (a
+Backend, like the docker one) and FakeSwarmBackend (a ServiceBackend, like the swarm one).
 
-It never touches the network or an engine; the shared contract tests run it next to the docker backend.
+They never touch the network or an engine; the shared contract suites (tests/contract) run them next
+to the real backends.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields, replace
 from threading import Event
+from typing import TYPE_CHECKING
 
 from mypaas.composer.base import (
     LABEL_APP,
+    Backend,
     Capabilities,
     ImageInfo,
     InstanceRequest,
+    ServiceBackend,
+    ServiceRequest,
+    ServiceState,
+)
+from mypaas.composer.engine import (
+    instance_networks,
+    network_name,
+    overlay_name,
+    resource_labels,
+    service_name,
+    service_networks,
+    volume_name,
 )
 from mypaas.domain import EngineEvent, Instance, InstanceState, ProcessInfo
 from mypaas.errors import BuildFailed, Conflict, NotFound
@@ -27,7 +46,7 @@ class FakeBackend:
     def __init__(self) -> None:
         self.images: dict[str, ImageInfo] = {}
         self.instances: dict[str, Instance] = {}
-        self.networks: dict[str, dict[str, str]] = {}
+        self.networks: dict[str, dict[str, str]] = {}  # by engine name, as the engine has them
         self.volumes: dict[str, dict[str, str]] = {}
         self.logs_by_id: dict[str, list[str]] = {}
         self.platform_of: dict[str, str] = {}
@@ -35,6 +54,8 @@ class FakeBackend:
         self.imported_bytes = 0
         self.pushed: dict[str, str] = {}
         self.pids: dict[str, int] = {}  # instance id -> a host pid, set by tests of the monitor
+        self.taken_ports: set[int] = set()  # host ports something else holds, set by tests
+        self.published: dict[str, set[int]] = {}  # instance id -> the TCP host ports it holds
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -51,6 +72,10 @@ class FakeBackend:
     def ping(self) -> bool:
         return True
 
+    def host_port_free(self, port: int) -> bool:
+        with self._lock:
+            return port not in self.taken_ports and not any(port in p for p in self.published.values())
+
     def list_instances(self, platform: str) -> list[Instance]:
         self.calls.append("list")
         with self._lock:
@@ -60,11 +85,16 @@ class FakeBackend:
         self.calls.append(f"create {req.app}/{req.service.name}")
         if req.service.image_id not in self.images:
             raise NotFound(f"image {req.service.image_id} not found")
-        if req.networks[0] not in self.networks:
-            raise NotFound(f"network {req.networks[0]} not found")
+        network = instance_networks(req)[0]
+        if network not in self.networks:
+            raise NotFound(f"network {network} not found")
+        ports = {p.host for p in req.service.ports if p.host is not None and p.protocol == "tcp"}
         with self._lock:
             if any(i.name == req.name for i in self.instances.values()):
                 raise Conflict(f"name {req.name} is taken")
+            held = self.taken_ports.union(*self.published.values()) & ports
+            if held:
+                raise Conflict(f"starting {req.name}: port {min(held)} is already allocated", field="ports")
             n = next(self._ids)
             port = req.service.http_port
             inst = Instance(
@@ -82,18 +112,20 @@ class FakeBackend:
             )
             self.instances[inst.id] = inst
             self.platform_of[inst.id] = req.platform
+            self.published[inst.id] = ports
         return inst
 
     def remove_instance(self, instance_id: str, grace_s: float) -> None:
         self.calls.append(f"remove {instance_id[-4:]}")
         with self._lock:
             self.instances.pop(instance_id, None)
+            self.published.pop(instance_id, None)
 
-    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
-        self.networks.setdefault(name, labels)
+    def ensure_network(self, platform: str, app: str, network: str | None = None) -> None:
+        self.networks.setdefault(network_name(app, network), resource_labels(platform, app))
 
-    def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
-        self.volumes.setdefault(name, labels)
+    def ensure_volume(self, platform: str, app: str, volume: str) -> None:
+        self.volumes.setdefault(volume_name(app, volume), resource_labels(platform, app))
 
     def remove_app_resources(self, platform: str, app: str) -> None:
         if any(i.app == app for i in self.instances.values()):
@@ -158,3 +190,164 @@ class FakeBackend:
         if inst is None:
             return None
         return ProcessInfo(pid=self.pids.get(instance_id, 0), exit_code=inst.exit_code)
+
+
+@dataclass
+class FakeService:
+    """One service of the fake Swarm: what it was asked to run, what it reports, its tasks' ids."""
+
+    request: ServiceRequest
+    state: ServiceState
+    tasks: list[str] = field(default_factory=list)
+
+
+class FakeSwarmBackend(FakeBackend):
+    """A Swarm in memory, beside FakeBackend's containers: each service keeps its replicas as tasks
+    (instances placed on the fake nodes in turn, reached at a node's address), and an update that
+    changes the spec replaces the tasks and completes at once. Tests steer rollouts with
+    ``set_update_state`` and instances with ``set_state``."""
+
+    capabilities = Capabilities(
+        multi_host=True, build=True, published_ports=True, healthchecks=True, services=True
+    )
+
+    def __init__(self, nodes: Sequence[str] = ("node-1", "node-2")) -> None:
+        super().__init__()
+        # node id -> (address, host name)
+        self.nodes = {f"n{i}": (f"10.1.0.{i}", name) for i, name in enumerate(nodes, start=1)}
+        self.services: dict[str, FakeService] = {}
+        self.overlay_networks: dict[str, dict[str, str]] = {}
+        self.logins: set[tuple[str, str, str]] = set()
+        self._placed = itertools.count()
+
+    def set_update_state(self, service_id: str, state: str | None, message: str = "") -> None:
+        svc = self.services[service_id]
+        svc.state = replace(svc.state, update_state=state, update_message=message)
+
+    # -- services -------------------------------------------------------------------------------
+
+    def list_services(self, platform: str) -> list[ServiceState]:
+        with self._lock:
+            return [s.state for s in self.services.values() if s.request.platform == platform]
+
+    def service_key(self, req: ServiceRequest) -> str:
+        body = {f.name: getattr(req, f.name) for f in fields(req) if f.name != "replicas"}
+        body["service"] = req.service.model_dump(mode="json")
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+    def ensure_service(self, req: ServiceRequest) -> None:
+        self.calls.append(f"ensure {req.app}/{req.service.name}")
+        key = self.service_key(req)
+        name = service_name(req.app, req.service.name, req.release, req.generation)
+        for network in service_networks(req):
+            if network not in self.overlay_networks:
+                raise NotFound(f"deploying service {name}: network {network} not found")
+        with self._lock:
+            current = next((s for s in self.services.values() if s.state.name == name), None)
+            if current is None:
+                state = ServiceState(
+                    id=f"svc{next(self._ids)}",
+                    name=name,
+                    app=req.app,
+                    service=req.service.name,
+                    release=req.release,
+                    generation=req.generation,
+                    replicas=req.replicas,
+                    spec_key=key,
+                )
+                current = self.services[state.id] = FakeService(req, state)
+            elif current.state.spec_key == key and current.state.replicas == req.replicas:
+                return
+            else:
+                self._update(current, req, key)
+            self._scale(current)
+
+    def _update(self, svc: FakeService, req: ServiceRequest, key: str) -> None:
+        """Swarm's update: the spec before it is the previous one; a new spec replaces every task."""
+        changed = svc.state.spec_key != key
+        svc.state = replace(
+            svc.state,
+            replicas=req.replicas,
+            spec_key=key,
+            previous=(svc.state.release, svc.state.generation),
+            update_state="completed" if changed else svc.state.update_state,
+            update_message="update completed" if changed else svc.state.update_message,
+        )
+        svc.request = req
+        if changed:
+            self._drop_tasks(svc, len(svc.tasks))
+
+    def _scale(self, svc: FakeService) -> None:
+        self._drop_tasks(svc, len(svc.tasks) - svc.state.replicas)
+        while len(svc.tasks) < svc.state.replicas:
+            task = self._task(svc, slot=len(svc.tasks) + 1)
+            svc.tasks.append(task.id)
+            self.instances[task.id] = task
+            self.platform_of[task.id] = svc.request.platform
+            ports = svc.request.service.ports
+            self.published[task.id] = {p.host for p in ports if p.host is not None and p.protocol == "tcp"}
+
+    def _drop_tasks(self, svc: FakeService, count: int) -> None:
+        for _ in range(max(0, count)):
+            task_id = svc.tasks.pop()
+            self.instances.pop(task_id, None)
+            self.published.pop(task_id, None)
+
+    def _task(self, svc: FakeService, slot: int) -> Instance:
+        req = svc.request
+        n = next(self._ids)
+        node = list(self.nodes)[next(self._placed) % len(self.nodes)]
+        address, host = self.nodes[node]
+        fixed = next((p.host for p in req.service.ports if p.container == req.service.http_port), None)
+        task_id = f"task{n:021x}"
+        return Instance(
+            id=task_id,
+            name=f"{svc.state.name}.{slot}.{task_id[:6]}",
+            app=req.app,
+            service=req.service.name,
+            release=req.release,
+            generation=req.generation,
+            state=InstanceState.HEALTHY if req.service.healthcheck else InstanceState.STARTING,
+            ip=f"10.2.0.{n}",
+            address=f"{address}:{fixed or 30000 + n}" if req.service.http_port else None,
+            created=time.time(),
+            started=time.time(),
+            has_healthcheck=req.service.healthcheck is not None,
+            status_text=f"running on {host}",
+            node=node,
+            host=host,
+        )
+
+    def remove_service(self, service_id: str) -> None:
+        self.calls.append(f"remove service {service_id}")
+        with self._lock:
+            svc = self.services.pop(service_id, None)
+            if svc is not None:
+                self._drop_tasks(svc, len(svc.tasks))
+
+    def ensure_overlay_network(self, platform: str, app: str, network: str | None = None) -> None:
+        self.overlay_networks.setdefault(overlay_name(app, network), resource_labels(platform, app))
+
+    def registry_login(self, registry: str, username: str, password: str) -> None:
+        self.logins.add((registry, username, password))
+
+    # -- what differs for tasks -------------------------------------------------------------------
+
+    def remove_instance(self, instance_id: str, grace_s: float) -> None:
+        """A task belongs to its service (as on Swarm, where its id names no container): kept."""
+        if any(instance_id in s.tasks for s in list(self.services.values())):
+            return
+        super().remove_instance(instance_id, grace_s)
+
+    def remove_app_resources(self, platform: str, app: str) -> None:
+        for svc in self.list_services(platform):
+            if svc.app == app:
+                self.remove_service(svc.id)
+        for name in [n for n, labels in self.overlay_networks.items() if labels.get(LABEL_APP) == app]:
+            del self.overlay_networks[name]
+        super().remove_app_resources(platform, app)
+
+
+if TYPE_CHECKING:  # mypy checks that the fakes implement the whole protocols
+    _backend: type[Backend] = FakeBackend
+    _services: type[ServiceBackend] = FakeSwarmBackend

@@ -1,9 +1,11 @@
 """The Swarm as its manager sees it: the manager's local Docker engine initialises the Swarm, hands out
 join tokens, and lists and updates the nodes. Like docker.py, this wraps the Docker SDK and turns its
-errors into MyPaas errors here."""
+errors into MyPaas errors here (``_swarm_errors``: a missing node is the ``host`` at fault, an engine
+that is no Swarm manager says so)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -11,7 +13,8 @@ from typing import Any, Protocol
 import docker
 import docker.errors
 
-from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError, NotFound
+from mypaas.composer.errors import engine_errors, explain
+from mypaas.errors import BackendError, Conflict, NotFound
 
 _NS = 1_000_000_000
 SWARM_PORT = 2377
@@ -68,31 +71,15 @@ class Nodes(Protocol):
     def remove_node(self, node_id: str, *, force: bool = False) -> None: ...
 
 
-def _explain(exc: Exception) -> str:
-    if isinstance(exc, docker.errors.APIError) and exc.explanation:
-        return str(exc.explanation)
-    return str(exc) or type(exc).__name__
-
-
-def _err(exc: Exception, what: str) -> MyPaasError:
-    """Turn a Docker SDK error into a MyPaas error (called at this boundary only)."""
-    text = _explain(exc)
-    if isinstance(exc, docker.errors.NotFound):
-        return NotFound(f"{what}: {text}", field="host")
-    if isinstance(exc, docker.errors.APIError) and exc.status_code == 503:
-        # "This node is not a swarm manager", "This node is not part of a swarm"
-        return Conflict(
-            f"{what}: the local engine is not a Swarm manager (`mypaas cluster init` makes it one)"
-        )
-    if isinstance(exc, docker.errors.APIError) and (exc.status_code == 409 or "FailedPrecondition" in text):
-        return Conflict(f"{what}: {text}")  # e.g. a manager that must be demoted, a node not down yet
-    if isinstance(exc, docker.errors.APIError) and exc.status_code == 400:
-        return InvalidSpec(f"{what}: {text}")
-    return BackendError(f"{what}: {text}")
+def _swarm_errors(what: str) -> contextlib.AbstractContextManager[None]:
+    """engine_errors for the Swarm's control calls: a missing node is the ``host`` at fault, a 503
+    means the engine is no Swarm manager, and a FailedPrecondition (a manager that must be demoted,
+    a node not down yet) is a conflict."""
+    return engine_errors(what, not_found_field="host", swarm_manager=True)
 
 
 def _out_of_sequence(exc: Exception) -> bool:
-    return isinstance(exc, docker.errors.APIError) and "update out of sequence" in _explain(exc)
+    return isinstance(exc, docker.errors.APIError) and "update out of sequence" in explain(exc)
 
 
 def _host_of(addr: str) -> str:
@@ -135,10 +122,8 @@ class SwarmNodes:
 
     @classmethod
     def connect(cls, base_url: str = "unix:///var/run/docker.sock", timeout: float = 60) -> SwarmNodes:
-        try:
+        with engine_errors(f"cannot reach the Docker engine at {base_url}", as_error=BackendError):
             client = docker.DockerClient(base_url=base_url, version="auto", timeout=int(timeout))
-        except docker.errors.DockerException as exc:
-            raise BackendError(f"cannot reach the Docker engine at {base_url}: {exc}") from exc
         return cls(client)
 
     def close(self) -> None:
@@ -147,10 +132,8 @@ class SwarmNodes:
     # -- the Swarm itself -------------------------------------------------------------------------
 
     def _swarm_info(self) -> dict[str, Any]:
-        try:
+        with _swarm_errors("asking the engine about its Swarm"):
             info = self._api.info()
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "asking the engine about its Swarm") from exc
         return dict(info.get("Swarm") or {})
 
     def state(self) -> str:
@@ -179,37 +162,33 @@ class SwarmNodes:
         if state != "inactive":
             raise Conflict(f"the local engine's Swarm is {state}: fix it by hand first (`docker info`)")
         listen = advertise_addr if _HAS_PORT.match(advertise_addr) else f"{advertise_addr}:{SWARM_PORT}"
-        try:
+        with _swarm_errors(f"initialising the Swarm at {advertise_addr}"):
             spec = self._api.create_swarm_spec(dispatcher_heartbeat_period=int(heartbeat_s * _NS))
             node_id = self._api.init_swarm(advertise_addr=advertise_addr, listen_addr=listen, swarm_spec=spec)
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"initialising the Swarm at {advertise_addr}") from exc
         return str(node_id)
 
     def tune(self, heartbeat_s: float) -> None:
         """Set the dispatcher heartbeat (how often nodes report; a few missed ones make a node down)."""
         period = int(heartbeat_s * _NS)
-        for attempt in (1, 2):
-            try:
-                swarm = self._api.inspect_swarm()
-                spec = dict(swarm.get("Spec") or {})
-                dispatcher = dict(spec.get("Dispatcher") or {})
-                if dispatcher.get("HeartbeatPeriod") == period:
+        with _swarm_errors("updating the Swarm's heartbeat"):
+            for attempt in (1, 2):
+                try:
+                    swarm = self._api.inspect_swarm()
+                    spec = dict(swarm.get("Spec") or {})
+                    dispatcher = dict(spec.get("Dispatcher") or {})
+                    if dispatcher.get("HeartbeatPeriod") == period:
+                        return
+                    spec["Dispatcher"] = dispatcher | {"HeartbeatPeriod": period}
+                    self._api.update_swarm(version=swarm["Version"]["Index"], swarm_spec=spec)
                     return
-                spec["Dispatcher"] = dispatcher | {"HeartbeatPeriod": period}
-                self._api.update_swarm(version=swarm["Version"]["Index"], swarm_spec=spec)
-                return
-            except docker.errors.DockerException as exc:
-                if attempt == 1 and _out_of_sequence(exc):
-                    continue
-                raise _err(exc, "updating the Swarm's heartbeat") from exc
+                except docker.errors.DockerException as exc:
+                    if attempt == 2 or not _out_of_sequence(exc):
+                        raise
 
     def join_tokens(self) -> tuple[str, str]:
         """The (worker, manager) join tokens."""
-        try:
+        with _swarm_errors("reading the Swarm's join tokens"):
             tokens = self._api.inspect_swarm().get("JoinTokens") or {}
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "reading the Swarm's join tokens") from exc
         return str(tokens.get("Worker", "")), str(tokens.get("Manager", ""))
 
     def manager_addr(self) -> str:
@@ -225,33 +204,28 @@ class SwarmNodes:
 
     def leave(self, force: bool = True) -> None:
         """Make the local engine leave its Swarm (nothing to do when it is in none)."""
-        try:
-            self._api.leave_swarm(force=force)
-        except docker.errors.APIError as exc:
-            if exc.status_code == 503 and "not part of a swarm" in _explain(exc):
-                return
-            raise _err(exc, "leaving the Swarm") from exc
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "leaving the Swarm") from exc
+        with _swarm_errors("leaving the Swarm"):
+            try:
+                self._api.leave_swarm(force=force)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 503 or "not part of a swarm" not in explain(exc):
+                    raise
 
     # -- nodes ----------------------------------------------------------------------------------
 
     def nodes(self) -> list[NodeInfo]:
-        try:
+        with _swarm_errors("listing the Swarm's nodes"):
             return [node_info(raw) for raw in self._api.nodes()]
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "listing the Swarm's nodes") from exc
 
     def node(self, node_id: str) -> NodeInfo:
         return node_info(self._inspect(node_id))
 
     def _inspect(self, node_id: str) -> dict[str, Any]:
-        try:
-            return dict(self._api.inspect_node(node_id))
-        except docker.errors.NotFound as exc:
-            raise NotFound(f"no Swarm node {node_id!r}", field="host") from exc
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"inspecting node {node_id}") from exc
+        with _swarm_errors(f"inspecting node {node_id}"):
+            try:
+                return dict(self._api.inspect_node(node_id))
+            except docker.errors.NotFound as exc:
+                raise NotFound(f"no Swarm node {node_id!r}", field="host") from exc
 
     def update_node(
         self,
@@ -271,26 +245,20 @@ class SwarmNodes:
                 spec["Labels"] = dict(labels)
             if role is not None:
                 spec["Role"] = role
-            try:
-                self._api.update_node(node_id, raw["Version"]["Index"], spec)
-                return
-            except docker.errors.DockerException as exc:
-                if attempt == 1 and _out_of_sequence(exc):  # changed meanwhile: read it again
-                    continue
-                raise _err(exc, f"updating node {node_id}") from exc
+            with _swarm_errors(f"updating node {node_id}"):
+                try:
+                    self._api.update_node(node_id, raw["Version"]["Index"], spec)
+                    return
+                except docker.errors.DockerException as exc:
+                    if attempt == 2 or not _out_of_sequence(exc):  # else: changed meanwhile, read it again
+                        raise
 
     def running_tasks(self, node_id: str) -> int:
         """How many tasks hold a container on the node (those a drain has yet to move)."""
-        try:
+        with _swarm_errors(f"listing the tasks of node {node_id}"):
             tasks = self._api.tasks(filters={"node": node_id})
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"listing the tasks of node {node_id}") from exc
         return sum(1 for t in tasks if (t.get("Status") or {}).get("State") in _LIVE_TASK_STATES)
 
     def remove_node(self, node_id: str, *, force: bool = False) -> None:
-        try:
-            self._api.remove_node(node_id, force=force)
-        except docker.errors.NotFound:
-            return  # gone already
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"removing node {node_id}") from exc
+        with _swarm_errors(f"removing node {node_id}"), contextlib.suppress(docker.errors.NotFound):
+            self._api.remove_node(node_id, force=force)  # NotFound: gone already

@@ -13,56 +13,42 @@ IPVS is missing and the usual virtual IP where it exists.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from threading import Event
-from typing import Any
 
-import docker
 import docker.errors
-import docker.types
 
 from mypaas.composer.base import (
-    LABEL_APP,
-    LABEL_GENERATION,
     LABEL_PLATFORM,
-    LABEL_PORT,
-    LABEL_RELEASE,
-    LABEL_SERVICE,
     Capabilities,
     ServiceRequest,
     ServiceState,
 )
-from mypaas.composer.docker import DockerBackend, _err, _instance, _unix, instance_labels, volume_mounts
-from mypaas.domain import EngineEvent, Instance, InstanceState, ProcessInfo
+from mypaas.composer.containers import container_host_ports, container_instance
+from mypaas.composer.docker import DockerBackend
+from mypaas.composer.engine import overlay_name, resource_labels, service_name
+from mypaas.composer.errors import engine_errors
+from mypaas.composer.hostside import TASK_LABEL
+from mypaas.composer.swarm_spec import LABEL_SPEC, Rollout, service_key, service_spec
+from mypaas.composer.swarm_tasks import (
+    NodeTable,
+    node_table,
+    service_host_ports,
+    service_state,
+    task_instance,
+)
+from mypaas.domain import EngineEvent, Instance, ProcessInfo
 
 log = logging.getLogger("mypaas.swarm")
 
-_NS = 1_000_000_000
-LABEL_SPEC = "mypaas.spec"
-TASK_LABEL = "com.docker.swarm.task.id"
+
 IPVS = Path("/proc/sys/net/ipv4/vs")
 SWARM_RECHECK_S = 5.0
-
-# Swarm task states, in order; all before "running" are on their way to it.
-_STARTING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
-_GONE = {"complete", "shutdown", "failed", "rejected", "remove", "orphaned"}
-
-
-def service_name(app: str, service: str, release: int, generation: int) -> str:
-    """One engine service per revision of a service (a rollout runs the new next to the old); the
-    parts are joined with "_", which app and service names cannot hold: no collisions."""
-    return f"{app}_{service}_{release}_{generation}"
-
-
-def _revision(labels: dict[str, str] | None) -> tuple[int, int]:
-    labels = labels or {}
-    return int(labels.get(LABEL_RELEASE, "0") or 0), int(labels.get(LABEL_GENERATION, "0") or 0)
 
 
 class SwarmBackend(DockerBackend):
@@ -84,13 +70,15 @@ class SwarmBackend(DockerBackend):
         ipvs: bool | None = None,
     ) -> None:
         super().__init__(base_url, timeout)
-        self._restart_delay_s = restart_delay_s
-        self._update_delay_s = update_delay_s
-        self._update_monitor_s = update_monitor_s
+        self._rollout = Rollout(
+            restart_delay_s=restart_delay_s,
+            update_delay_s=update_delay_s,
+            update_monitor_s=update_monitor_s,
+            ipvs=IPVS.exists() if ipvs is None else ipvs,
+        )
         self._poll_s = poll_s
-        self._ipvs = IPVS.exists() if ipvs is None else ipvs
         self._logins: set[tuple[str, str, str]] = set()
-        self._nodes: dict[str, tuple[str, str]] = {}  # node id -> (address, hostname)
+        self._nodes: NodeTable = {}
         self._containers: dict[str, str] = {}  # task id -> container id (for tasks on this host)
         self._remote: set[str] = set()  # ids of the tasks on other hosts
         self._node_id: str | None = None  # this engine's node id in the Swarm
@@ -102,15 +90,27 @@ class SwarmBackend(DockerBackend):
 
     def swarm_active(self) -> bool:
         """Is the engine a Swarm manager? (GET /swarm: far cheaper than the engine's whole info.)"""
-        try:
-            self._api.inspect_swarm()
-        except docker.errors.APIError as exc:
-            if exc.status_code == 503:  # not in a Swarm, or a worker
-                return False
-            raise _err(exc, "reading the engine's swarm state") from exc
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "reading the engine's swarm state") from exc
+        with engine_errors("reading the engine's swarm state"):
+            try:
+                self._api.inspect_swarm()
+            except docker.errors.APIError as exc:
+                if exc.status_code == 503:  # not in a Swarm, or a worker
+                    return False
+                raise
         return True
+
+    def host_port_free(self, port: int) -> bool:
+        """In a Swarm a task may run on any host: the port is free unless a Swarm service publishes it
+        or a running container of this engine does (apps from before the Swarm, say). Outside a
+        Swarm the engine is this machine's, as on the docker backend."""
+        if not self.swarm_active():
+            return super().host_port_free(port)
+        with engine_errors(f"checking host port {port}"):
+            services = self._api.services()
+            containers = self._api.containers()
+        taken = {p for s in services for p in service_host_ports(s)}
+        taken.update(p for c in containers for p in container_host_ports(c))
+        return port not in taken
 
     def registry_login(self, registry: str, username: str, password: str) -> None:
         """Keep the credentials in the client: the SDK sends them with every service create and
@@ -118,21 +118,17 @@ class SwarmBackend(DockerBackend):
         key = (registry, username, password)
         if key in self._logins:
             return
-        try:
+        with engine_errors(f"logging in to the registry {registry}"):
             self._api.login(username=username, password=password, registry=registry, reauth=True)
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"logging in to the registry {registry}") from exc
         self._logins.add(key)
 
     # -- instances: containers of docker-mode apps plus the tasks of Swarm services --------------
 
     def list_instances(self, platform: str) -> list[Instance]:
-        try:
+        with engine_errors("listing containers"):
             rows = self._api.containers(all=True, filters={"label": [f"{LABEL_PLATFORM}={platform}"]})
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "listing containers") from exc
         # the containers of Swarm tasks on this host are listed as tasks, below
-        containers = [_instance(r) for r in rows if TASK_LABEL not in (r.get("Labels") or {})]
+        containers = [container_instance(r) for r in rows if TASK_LABEL not in (r.get("Labels") or {})]
         if not self._in_swarm():
             return containers
         return containers + self._task_instances(platform)
@@ -155,21 +151,22 @@ class SwarmBackend(DockerBackend):
         return False
 
     def _task_instances(self, platform: str) -> list[Instance]:
-        for attempt in range(3):
-            try:
-                services = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
-                ids = [s["ID"] for s in services]
-                tasks = self._api.tasks(filters={"service": ids, "desired-state": "running"}) if ids else []
-                break
-            except docker.errors.NotFound as exc:  # a service removed between the two calls: again
-                if attempt == 2:
-                    raise _err(exc, "listing tasks") from exc
-            except docker.errors.APIError as exc:
-                if self._not_a_manager(exc):
-                    return []
-                raise _err(exc, "listing tasks") from exc
-            except docker.errors.DockerException as exc:
-                raise _err(exc, "listing tasks") from exc
+        with engine_errors("listing tasks"):
+            for attempt in range(3):
+                try:
+                    services = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
+                    ids = [s["ID"] for s in services]
+                    tasks = (
+                        self._api.tasks(filters={"service": ids, "desired-state": "running"}) if ids else []
+                    )
+                    break
+                except docker.errors.NotFound:  # a service removed between the two calls: again
+                    if attempt == 2:
+                        raise
+                except docker.errors.APIError as exc:
+                    if self._not_a_manager(exc):
+                        return []
+                    raise
         names = {s["ID"]: s["Spec"]["Name"] for s in services}
         self._refresh_nodes({t.get("NodeID", "") for t in tasks})
         out = []
@@ -177,7 +174,7 @@ class SwarmBackend(DockerBackend):
         remote: set[str] = set()
         local_node = self._local_node()
         for task in tasks:
-            inst = self._task_instance(task, names.get(task.get("ServiceID", ""), "?"))
+            inst = task_instance(task, names.get(task.get("ServiceID", ""), "?"), self._nodes)
             if inst is None:
                 continue
             out.append(inst)
@@ -192,132 +189,39 @@ class SwarmBackend(DockerBackend):
 
     def _local_node(self) -> str:
         if not self._node_id:  # asked again until the engine is in a Swarm
-            try:
+            with engine_errors("reading the engine's node id"):
                 self._node_id = str((self._api.info().get("Swarm") or {}).get("NodeID") or "")
-            except docker.errors.DockerException as exc:
-                raise _err(exc, "reading the engine's node id") from exc
         return self._node_id or ""
 
     def _refresh_nodes(self, wanted: set[str]) -> None:
         if wanted <= set(self._nodes):
             return
-        try:
-            nodes = self._api.nodes()
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "listing nodes") from exc
-        known: dict[str, tuple[str, str]] = {}
-        for node in nodes:
-            addr = (node.get("Status") or {}).get("Addr") or ""
-            manager = node.get("ManagerStatus") or {}
-            if addr in ("", "0.0.0.0") and manager.get("Addr"):  # noqa: S104 - reading, not binding
-                addr = str(manager["Addr"]).rsplit(":", 1)[0]
-            hostname = (node.get("Description") or {}).get("Hostname") or node["ID"][:12]
-            known[node["ID"]] = (addr, hostname)
-        self._nodes = known
-
-    def _task_instance(self, task: dict[str, Any], svc_name: str) -> Instance | None:
-        status = task.get("Status") or {}
-        state = status.get("State", "")
-        if state in _GONE and state != "complete":
-            return None
-        spec = (task.get("Spec") or {}).get("ContainerSpec") or {}
-        labels = spec.get("Labels") or {}
-        release, generation = _revision(labels)
-        port = labels.get(LABEL_PORT)
-        node_addr = self._nodes.get(task.get("NodeID", ""), ("", ""))[0]
-        # The first binding is the IPv4 one: with IPv6 on, the engine also binds [::] to another
-        # random port, which is not the one to reach at the host's IPv4 address.
-        published = next(
-            (
-                p["PublishedPort"]
-                for p in (status.get("PortStatus") or {}).get("Ports") or []
-                if str(p.get("TargetPort")) == port and p.get("PublishedPort")
-            ),
-            None,
-        )
-        ip = None
-        for att in task.get("NetworksAttachments") or []:
-            for cidr in att.get("Addresses") or []:
-                ip = ip or cidr.split("/")[0]
-        has_hc = bool(spec.get("Healthcheck", {}).get("Test"))
-        if state == "running":
-            mapped = InstanceState.HEALTHY if has_hc else InstanceState.STARTING
-        elif state in _STARTING:
-            mapped = (
-                InstanceState.CREATED if state in ("new", "pending", "assigned") else InstanceState.STARTING
-            )
-        else:
-            mapped = InstanceState.EXITED
-        container = status.get("ContainerStatus") or {}
-        exit_code = container.get("ExitCode") if mapped == InstanceState.EXITED else None
-        return Instance(
-            id=task["ID"],
-            name=f"{svc_name}.{task.get('Slot', 0)}.{task['ID'][:6]}",
-            app=labels.get(LABEL_APP, ""),
-            service=labels.get(LABEL_SERVICE, ""),
-            release=release,
-            generation=generation,
-            state=mapped,
-            ip=ip,
-            address=f"{node_addr}:{published}" if node_addr and published and state == "running" else None,
-            created=_unix(task.get("CreatedAt")),
-            started=_unix(status.get("Timestamp")) if state == "running" else None,
-            has_healthcheck=has_hc,
-            exit_code=int(exit_code) if exit_code is not None else None,
-            status_text=f"{state} on {self._nodes.get(task.get('NodeID', ''), ('', '?'))[1]}",
-            node=task.get("NodeID") or None,
-            host=self._nodes.get(task.get("NodeID", ""), ("", ""))[1] or None,
-        )
-
-    def node_names(self) -> dict[str, str]:
-        """Node id -> host name, as last listed."""
-        return {nid: name for nid, (_, name) in self._nodes.items()}
+        with engine_errors("listing nodes"):
+            self._nodes = node_table(self._api.nodes())
 
     # -- services -------------------------------------------------------------------------------
 
     def list_services(self, platform: str) -> list[ServiceState]:
         if not self._in_swarm():
             return []
-        try:
-            rows = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
-        except docker.errors.APIError as exc:
-            if self._not_a_manager(exc):
-                return []
-            raise _err(exc, "listing services") from exc
-        except docker.errors.DockerException as exc:
-            raise _err(exc, "listing services") from exc
-        out = []
-        for row in rows:
-            spec = row.get("Spec") or {}
-            labels = spec.get("Labels") or {}
-            prev = row.get("PreviousSpec")
-            update = row.get("UpdateStatus") or {}
-            out.append(
-                ServiceState(
-                    id=row["ID"],
-                    name=spec.get("Name", ""),
-                    app=labels.get(LABEL_APP, ""),
-                    service=labels.get(LABEL_SERVICE, ""),
-                    release=_revision(labels)[0],
-                    generation=_revision(labels)[1],
-                    replicas=int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 0)),
-                    spec_key=labels.get(LABEL_SPEC, ""),
-                    update_state=update.get("State") or None,
-                    update_message=update.get("Message", ""),
-                    previous=_revision(prev.get("Labels")) if prev else None,
-                )
-            )
-        return out
+        with engine_errors("listing services"):
+            try:
+                rows = self._api.services(filters={"label": f"{LABEL_PLATFORM}={platform}"})
+            except docker.errors.APIError as exc:
+                if self._not_a_manager(exc):
+                    return []
+                raise
+        return [service_state(row) for row in rows]
 
     def service_key(self, req: ServiceRequest) -> str:
-        body = self._spec(req, replicas=0, key="")
-        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        with engine_errors(f"describing service {req.service.name}"):
+            return service_key(req, self._rollout, self._constraints(req))
 
     def ensure_service(self, req: ServiceRequest) -> None:
         key = self.service_key(req)
         name = service_name(req.app, req.service.name, req.release, req.generation)
-        body = self._spec(req, replicas=req.replicas, key=key)
-        try:
+        with engine_errors(f"deploying service {name}"):
+            body = service_spec(req, self._rollout, self._constraints(req), replicas=req.replicas, key=key)
             found = self._api.services(filters={"name": name})
             current = next((s for s in found if s["Spec"]["Name"] == name), None)
             self._swarm_on = True  # it answered a Swarm call
@@ -329,85 +233,6 @@ class SwarmBackend(DockerBackend):
             if (spec.get("Labels") or {}).get(LABEL_SPEC) == key and replicas == req.replicas:
                 return
             self._api.update_service(current["ID"], current["Version"]["Index"], **body)
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"deploying service {name}") from exc
-
-    def _spec(self, req: ServiceRequest, *, replicas: int, key: str) -> dict[str, Any]:
-        """The create/update arguments of the SDK for ``req`` (the same every time for the same input)."""
-        svc = req.service
-        labels = instance_labels(req)
-        mounts = volume_mounts(svc, req.volumes)
-        hc = svc.healthcheck
-        container = docker.types.ContainerSpec(
-            image=req.image,
-            command=svc.entrypoint,
-            args=svc.command,
-            env=[f"{k}={v}" for k, v in sorted(req.environment.items())],
-            labels=labels,
-            mounts=mounts or None,
-            healthcheck=docker.types.Healthcheck(
-                test=hc.test,
-                interval=int(hc.interval_s * _NS),
-                timeout=int(hc.timeout_s * _NS),
-                retries=hc.retries,
-                start_period=int(hc.start_period_s * _NS),
-            )
-            if hc
-            else None,
-            init=True,
-            stop_grace_period=10 * _NS,
-        )
-        condition = {"no": "none", "on-failure": "on-failure"}.get(svc.restart, "any")
-        template = docker.types.TaskTemplate(
-            container_spec=container,
-            resources=docker.types.Resources(
-                cpu_limit=int(svc.cpus * _NS) if svc.cpus else None,
-                mem_limit=svc.memory,
-                cpu_reservation=int(svc.reserve_cpus * _NS) if svc.reserve_cpus else None,
-                mem_reservation=svc.reserve_memory,
-            ),
-            restart_policy=docker.types.RestartPolicy(
-                condition=condition, delay=int(self._restart_delay_s * _NS), max_attempts=0
-            ),
-            placement=docker.types.Placement(constraints=self._constraints(req) or None, preferences=None),
-            log_driver={"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}},
-            networks=[{"Target": net, "Aliases": [svc.name]} for net in req.networks],
-        )
-        ports = [
-            {
-                "Protocol": p.protocol,
-                "TargetPort": p.container,
-                "PublishedPort": p.host,
-                "PublishMode": "host",
-            }
-            for p in svc.ports
-            if p.host is not None
-        ]
-        if svc.http_port and not any(p["TargetPort"] == svc.http_port for p in ports):
-            ports.append({"Protocol": "tcp", "TargetPort": svc.http_port, "PublishMode": "host"})
-        # Fixed host ports cannot hold an old and a new task on one host at once: stop-first for them.
-        order = "stop-first" if svc.published else "start-first"
-        if key:
-            labels = {**labels, LABEL_SPEC: key}
-        return {
-            "task_template": template,
-            "name": service_name(req.app, svc.name, req.release, req.generation),
-            "labels": labels,
-            "mode": docker.types.ServiceMode("replicated", replicas=replicas),
-            "update_config": docker.types.UpdateConfig(
-                parallelism=1,
-                delay=int(self._update_delay_s * _NS),
-                failure_action="rollback",
-                monitor=int(self._update_monitor_s * _NS),
-                max_failure_ratio=0,
-                order=order,
-            ),
-            "rollback_config": docker.types.RollbackConfig(
-                parallelism=0, failure_action="pause", monitor=int(self._update_monitor_s * _NS), order=order
-            ),
-            # the SDK's EndpointSpec cannot say "host mode, any port": the engine's own JSON instead
-            "endpoint_spec": {"Mode": "vip" if self._ipvs else "dnsrr", "Ports": ports},
-        }
 
     def _constraints(self, req: ServiceRequest) -> list[str]:
         """Where the service's tasks may run. A volume (named, or a host path) is a folder on one
@@ -419,24 +244,18 @@ class SwarmBackend(DockerBackend):
         return constraints
 
     def remove_service(self, service_id: str) -> None:
-        try:
+        with (
+            engine_errors(f"removing service {service_id[:12]}"),
+            contextlib.suppress(docker.errors.NotFound),
+        ):
             self._api.remove_service(service_id)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.DockerException as exc:
-            raise _err(exc, f"removing service {service_id[:12]}") from exc
 
-    def ensure_overlay_network(self, name: str, labels: dict[str, str]) -> None:
-        try:
-            if any(n.get("Name") == name for n in self._api.networks(names=[name])):
-                return
-            self._api.create_network(
-                name, driver="overlay", attachable=True, labels=labels, check_duplicate=True
-            )
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:
-                return
-            raise _err(exc, f"creating overlay network {name}") from exc
+    def ensure_overlay_network(self, platform: str, app: str, network: str | None = None) -> None:
+        name = overlay_name(app, network)
+        labels = resource_labels(platform, app)
+        self._create_network(
+            f"creating overlay network {name}", name, labels, driver="overlay", attachable=True
+        )
 
     def remove_app_resources(self, platform: str, app: str) -> None:
         for svc in self.list_services(platform):

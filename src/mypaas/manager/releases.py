@@ -5,7 +5,6 @@ which rolls the release out."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -136,7 +135,7 @@ class Releases:
                     field=f"services.{mine[port]}.ports",
                 )
         for port, svc_name in mine.items():
-            if port not in own_ports and not _port_free(port):
+            if port not in own_ports and not self._ctx.backend.host_port_free(port):
                 raise Conflict(
                     f"host port {port} is already in use on this host", field=f"services.{svc_name}.ports"
                 )
@@ -292,14 +291,3 @@ def _set_formation(s: Session, app: AppRow, spec: AppSpec) -> None:
     for name, row in rows.items():
         if name not in spec.services:
             s.delete(row)
-
-
-# TEMPORARY until the composer answers whether a host port is free (Backend.host_port_free)
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))  # noqa: S104 - the question is whether anything holds it
-        except OSError:
-            return False
-    return True

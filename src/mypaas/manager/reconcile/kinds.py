@@ -13,17 +13,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
-from mypaas.composer.base import (
-    LABEL_APP,
-    LABEL_PLATFORM,
-    Backend,
-    InstanceRequest,
-    ServiceBackend,
-    ServiceRequest,
-    ServiceState,
-)
+from mypaas.composer.base import Backend, InstanceRequest, ServiceBackend, ServiceRequest, ServiceState
 from mypaas.domain import AppState, Instance, ServiceSpec, UpdateState
 from mypaas.manager.reconcile.errors import PermanentFailure, TemporaryFailure, step
 from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Plan, plan_app
@@ -67,22 +59,19 @@ def instance_env(svc: ServiceSpec, config: dict[str, str]) -> dict[str, str]:
     return env
 
 
-# TEMPORARY until the composer names engine resources itself
-def network_name(app: str, network: str | None = None) -> str:
-    return f"mypaas_{app}" if network is None else f"mypaas_{app}_{network}"
-
-
-def overlay_name(app: str, network: str | None = None) -> str:
-    return f"mypaasov_{app}" if network is None else f"mypaasov_{app}_{network}"
-
-
-def volume_name(app: str, volume: str) -> str:
-    return f"mypaas_{app}_{volume}"
-
-
-def _target(app: DesiredApp) -> tuple[int, int]:
+def _request_fields(platform: str, app: DesiredApp, svc: ServiceSpec) -> dict[str, Any]:
+    """What a request for one of the target's instances (or services) says, whichever the kind."""
     assert app.spec is not None and app.target is not None  # planned apps have a target to run
-    return app.target
+    return {
+        "platform": platform,
+        "app": app.name,
+        "service": svc,
+        "release": app.target[0],
+        "generation": app.target[1],
+        "environment": instance_env(svc, app.config),
+        "networks": tuple(svc.networks),
+        "volumes": tuple(app.spec.volumes),
+    }
 
 
 class ContainerApps:
@@ -111,28 +100,18 @@ class ContainerApps:
             for _ in range(count)
         ]
         with step():
-            labels = {LABEL_PLATFORM: self._platform, LABEL_APP: app.name}
             for net in [None, *spec.networks]:
-                self._backend.ensure_network(network_name(app.name, net), labels)
+                self._backend.ensure_network(self._platform, app.name, net)
             for vol in spec.volumes:
-                self._backend.ensure_volume(volume_name(app.name, vol), labels)
+                self._backend.ensure_volume(self._platform, app.name, vol)
             for fut in [self._creating.submit(self._backend.create_instance, req) for req in requests]:
                 fut.result()
         return True
 
     def _request(self, app: DesiredApp, svc: ServiceSpec) -> InstanceRequest:
-        release, generation = _target(app)
-        return InstanceRequest(
-            platform=self._platform,
-            app=app.name,
-            service=svc,
-            release=release,
-            generation=generation,
-            name=f"{app.name}-{svc.name}-v{release}-{secrets.token_hex(3)}",
-            environment=instance_env(svc, app.config),
-            networks=tuple(network_name(app.name, n) for n in svc.networks) or (network_name(app.name),),
-            volumes={v: volume_name(app.name, v) for v in (app.spec.volumes if app.spec else ())},
-        )
+        fields = _request_fields(self._platform, app, svc)
+        name = f"{app.name}-{svc.name}-v{fields['release']}-{secrets.token_hex(3)}"
+        return InstanceRequest(name=name, **fields)
 
 
 class ServiceApps:
@@ -182,9 +161,8 @@ class ServiceApps:
             raise self._blocked[app.name]
         with step():
             if plan.ensure and app.spec is not None:
-                labels = {LABEL_PLATFORM: self._platform, LABEL_APP: app.name}
                 for net in [None, *app.spec.networks]:
-                    self._backend.ensure_overlay_network(overlay_name(app.name, net), labels)
+                    self._backend.ensure_overlay_network(self._platform, app.name, net)
                 auth = self._registry_auth()
                 if auth is not None:
                     self._backend.registry_login(*auth)
@@ -195,19 +173,9 @@ class ServiceApps:
         return bool(plan.ensure or plan.drop_services)
 
     def _request(self, app: DesiredApp, svc: ServiceSpec) -> ServiceRequest:
-        release, generation = _target(app)
-        return ServiceRequest(
-            platform=self._platform,
-            app=app.name,
-            service=svc,
-            release=release,
-            generation=generation,
-            replicas=app.scale.get(svc.name, 1),
-            image=self._image_ref(app.name, svc),
-            environment=instance_env(svc, app.config),
-            networks=tuple(overlay_name(app.name, n) for n in svc.networks) or (overlay_name(app.name),),
-            volumes={v: volume_name(app.name, v) for v in (app.spec.volumes if app.spec else ())},
-        )
+        fields = _request_fields(self._platform, app, svc)
+        image = self._image_ref(app.name, svc)
+        return ServiceRequest(replicas=app.scale.get(svc.name, 1), image=image, **fields)
 
     def _image_ref(self, app: str, svc: ServiceSpec) -> str:
         """Every host runs exactly the deployed image: the registry's reference by digest."""

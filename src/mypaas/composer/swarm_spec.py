@@ -1,0 +1,129 @@
+"""What MyPaas asks of Swarm: a ServiceRequest as the engine's service spec (the SDK's create/update
+arguments), its name, and the key that says whether a running service already has it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import docker.types
+
+from mypaas.composer.base import ServiceRequest
+from mypaas.composer.containers import volume_mounts
+from mypaas.composer.engine import instance_labels, service_name, service_networks
+from mypaas.domain import ServiceSpec
+
+_NS = 1_000_000_000
+LABEL_SPEC = "mypaas.spec"
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How Swarm restarts and rolls out every service of the platform."""
+
+    restart_delay_s: float = 1.0
+    update_delay_s: float = 2.0
+    update_monitor_s: float = 5.0
+    ipvs: bool = True  # routed ports by virtual IP (IPVS); else DNS round-robin
+
+
+def service_key(req: ServiceRequest, rollout: Rollout, constraints: list[str]) -> str:
+    """A digest of everything in the spec but the replica count: equal keys need no rollout."""
+    body = service_spec(req, rollout, constraints, replicas=0, key="")
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def service_spec(
+    req: ServiceRequest, rollout: Rollout, constraints: list[str], *, replicas: int, key: str
+) -> dict[str, Any]:
+    """The create/update arguments of the SDK for ``req`` (the same every time for the same input);
+    ``key`` is kept in a label, for ``list_services`` to report."""
+    svc = req.service
+    labels = instance_labels(req)
+    # Fixed host ports cannot hold an old and a new task on one host at once: stop-first for them.
+    order = "stop-first" if svc.published else "start-first"
+    if key:
+        labels = {**labels, LABEL_SPEC: key}
+    monitor = int(rollout.update_monitor_s * _NS)
+    return {
+        "task_template": _task_template(req, rollout, constraints),
+        "name": service_name(req.app, svc.name, req.release, req.generation),
+        "labels": labels,
+        "mode": docker.types.ServiceMode("replicated", replicas=replicas),
+        "update_config": docker.types.UpdateConfig(
+            parallelism=1,
+            delay=int(rollout.update_delay_s * _NS),
+            failure_action="rollback",
+            monitor=monitor,
+            max_failure_ratio=0,
+            order=order,
+        ),
+        "rollback_config": docker.types.RollbackConfig(
+            parallelism=0, failure_action="pause", monitor=monitor, order=order
+        ),
+        # the SDK's EndpointSpec cannot say "host mode, any port": the engine's own JSON instead
+        "endpoint_spec": {"Mode": "vip" if rollout.ipvs else "dnsrr", "Ports": published_ports(svc)},
+    }
+
+
+def _task_template(
+    req: ServiceRequest, rollout: Rollout, constraints: list[str]
+) -> docker.types.TaskTemplate:
+    svc = req.service
+    mounts = volume_mounts(req)
+    hc = svc.healthcheck
+    container = docker.types.ContainerSpec(
+        image=req.image,
+        command=svc.entrypoint,
+        args=svc.command,
+        env=[f"{k}={v}" for k, v in sorted(req.environment.items())],
+        labels=instance_labels(req),
+        mounts=mounts or None,
+        healthcheck=docker.types.Healthcheck(
+            test=hc.test,
+            interval=int(hc.interval_s * _NS),
+            timeout=int(hc.timeout_s * _NS),
+            retries=hc.retries,
+            start_period=int(hc.start_period_s * _NS),
+        )
+        if hc
+        else None,
+        init=True,
+        stop_grace_period=10 * _NS,
+    )
+    condition = {"no": "none", "on-failure": "on-failure"}.get(svc.restart, "any")
+    return docker.types.TaskTemplate(
+        container_spec=container,
+        resources=docker.types.Resources(
+            cpu_limit=int(svc.cpus * _NS) if svc.cpus else None,
+            mem_limit=svc.memory,
+            cpu_reservation=int(svc.reserve_cpus * _NS) if svc.reserve_cpus else None,
+            mem_reservation=svc.reserve_memory,
+        ),
+        restart_policy=docker.types.RestartPolicy(
+            condition=condition, delay=int(rollout.restart_delay_s * _NS), max_attempts=0
+        ),
+        placement=docker.types.Placement(constraints=constraints or None, preferences=None),
+        log_driver={"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}},
+        networks=[{"Target": net, "Aliases": [svc.name]} for net in service_networks(req)],
+    )
+
+
+def published_ports(svc: ServiceSpec) -> list[dict[str, Any]]:
+    """The service's ports on the hosts, all in ``host`` mode: its fixed ones, and the routed port
+    at a number each host picks (the router reaches a task at its host's address and that port)."""
+    ports: list[dict[str, Any]] = [
+        {
+            "Protocol": p.protocol,
+            "TargetPort": p.container,
+            "PublishedPort": p.host,
+            "PublishMode": "host",
+        }
+        for p in svc.ports
+        if p.host is not None
+    ]
+    if svc.http_port and not any(p["TargetPort"] == svc.http_port for p in ports):
+        ports.append({"Protocol": "tcp", "TargetPort": svc.http_port, "PublishMode": "host"})
+    return ports
