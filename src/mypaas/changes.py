@@ -28,6 +28,12 @@ class Changes:
             if self.version == seen:
                 self._cond.wait(timeout)
 
+    @property
+    def watchers(self) -> int:
+        """How many watch now (each follower of a long poll is one)."""
+        with self._cond:
+            return len(self._watchers)
+
     def watch(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call ``wake`` (from the changing thread; it must be quick) on every change until the
         returned function is called."""

@@ -30,9 +30,9 @@ def test_many_followers_do_not_hold_up_other_requests(api: TestClient) -> None:
     with api, ThreadPoolExecutor(FOLLOWERS + 1) as pool:  # `with api`: one event loop for all requests
         followers = [pool.submit(follow, i) for i in range(FOLLOWERS)]
         deadline = time.monotonic() + 10
-        while len(changes._watchers) < FOLLOWERS and time.monotonic() < deadline:
+        while changes.watchers < FOLLOWERS and time.monotonic() < deadline:
             time.sleep(0.01)  # until every follower waits
-        assert len(changes._watchers) == FOLLOWERS
+        assert changes.watchers == FOLLOWERS
         assert api.get("/api/v1/apps").status_code == 200
         with lock:
             done.append(("apps", time.monotonic()))
@@ -64,7 +64,7 @@ def test_long_poll_returns_at_once_when_ready_and_reads_again_only_after_a_chang
     threading.Thread(target=change_later).start()
     assert asyncio.run(long_poll(fetch, lambda v: v > 0, changes, 5)) == 1
     assert reads == [0, 1]  # read again only once something changed
-    assert not changes._watchers  # the waiter stopped watching
+    assert not changes.watchers  # the waiter stopped watching
 
 
 @pytest.mark.parametrize("wait", [0, 0.3])

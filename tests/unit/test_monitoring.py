@@ -62,7 +62,7 @@ def test_engine_events_and_sampler_targets(tmp_path: Path) -> None:
     world.settle()
     [inst] = world.backend.instances.values()
     monitoring = world.platform.monitoring
-    assert list(monitoring.sampler._targets) == [inst.id]
+    assert monitoring.sampler.tracked() == [inst.id]
     monitoring.on_engine_event(
         EngineEvent(instance_id=inst.id, action="oom", app="shop", service="web", name=inst.name)
     )
@@ -74,7 +74,7 @@ def test_engine_events_and_sampler_targets(tmp_path: Path) -> None:
     monitoring.on_engine_event(EngineEvent(instance_id="x", action="die"))  # not an app's: ignored
     world.backend.set_state(inst.id, InstanceState.EXITED, exit_code=137)
     world.platform.reconciler.pass_once()
-    assert monitoring.sampler._targets == {}  # an exited instance is not sampled
+    assert monitoring.sampler.tracked() == []  # an exited instance is not sampled
     kinds = _kinds(world, "shop")
     assert {"oom_killed", "instance_exited", "instance_unready"} <= set(kinds)
     died = next(e for e in monitoring.events.query(app="shop") if e.kind == "instance_exited")

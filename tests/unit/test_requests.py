@@ -468,7 +468,7 @@ def test_platform_reads_the_access_log_each_round(tmp_path: Path) -> None:
         b"".join(line("shop.localhost", s) for s in (200, 200, 500, 404)) + line("nope.localhost")
     )
     monitoring.sampler.sample_once()
-    [figures] = platform.automation.requests._points["shop"]
+    [figures] = platform.automation.requests.intervals("shop")
     assert (figures.requests, figures.errors) == (4, 1)
     assert platform.automation.requests.error_pct(figures.at) == {"shop": 25.0}
     route = monitoring.route("shop")
@@ -514,7 +514,7 @@ def test_caddy_router_logs_next_to_its_own_log(tmp_path: Path) -> None:
     )
     try:
         assert router.access_log == tmp_path / "logs" / "access.log"
-        config = router._render([])
+        config = router.render([])
         assert config["logging"]["logs"]["access"]["writer"]["filename"] == str(router.access_log)
     finally:
         router.close()

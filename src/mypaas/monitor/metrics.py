@@ -140,6 +140,11 @@ class Sampler:
                 )
             self._targets, self._instances = keep, running
 
+    def tracked(self) -> list[str]:
+        """The ids of the instances sampled from now on."""
+        with self._lock:
+            return list(self._targets)
+
     def sample_once(self) -> list[Sample]:
         """One round over every tracked instance and the host; the remote source gets the instances
         not read here."""

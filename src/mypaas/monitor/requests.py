@@ -294,7 +294,9 @@ class RequestMeter:
 
 
 @dataclass
-class _Point:
+class Interval:
+    """One sampling interval of an app's requests (ended at ``at``, ``span_s`` long)."""
+
     at: float
     span_s: float
     requests: int
@@ -307,18 +309,23 @@ class RequestWindow:
 
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
-        self._points: dict[str, deque[_Point]] = defaultdict(deque)
+        self._points: dict[str, deque[Interval]] = defaultdict(deque)
         self._lock = threading.Lock()
 
     def add(self, figures: Iterable[RequestFigures]) -> None:
         with self._lock:
             for f in figures:
                 points = self._points[f.app]
-                points.append(_Point(f.at, f.span_s, f.requests, f.errors))
+                points.append(Interval(f.at, f.span_s, f.requests, f.errors))
                 while points and points[0].at < f.at - self.window_s:
                     points.popleft()
 
-    def _recent(self, app: str, now: float, after: float = 0.0) -> list[_Point]:
+    def intervals(self, app: str) -> list[Interval]:
+        """The app's intervals in the window, oldest first."""
+        with self._lock:
+            return list(self._points.get(app, ()))
+
+    def _recent(self, app: str, now: float, after: float = 0.0) -> list[Interval]:
         """The intervals that lie in the window and began after ``after``."""
         start = max(now - self.window_s, after) - 1e-6
         return [p for p in self._points.get(app, ()) if p.at - p.span_s >= start and p.at <= now]

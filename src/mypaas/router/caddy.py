@@ -76,7 +76,7 @@ class CaddyRouter:
 
     def apply(self, routes: Sequence[Route]) -> bool:
         """Make Caddy serve ``routes``; return True if a new config was pushed, False if it was current."""
-        config = self._render(routes)
+        config = self.render(routes)
         digest = config_hash(config)
         with self._lock:
             if digest == self._pushed_hash:
@@ -87,7 +87,8 @@ class CaddyRouter:
             self._pushed_config = config
         return True
 
-    def _render(self, routes: Sequence[Route]) -> dict[str, Any]:
+    def render(self, routes: Sequence[Route]) -> dict[str, Any]:
+        """The Caddy config that serves ``routes`` (what ``apply`` pushes)."""
         return render(routes, listen_port=self.listen_port, admin=self.admin, access_log=str(self.access_log))
 
     def healthy(self) -> bool:
@@ -152,7 +153,7 @@ class CaddyRouter:
         self.config_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.access_log.parent.mkdir(parents=True, exist_ok=True)
-        initial = self._render([])
+        initial = self.render([])
         self.config_path.write_text(json.dumps(initial, indent=2) + "\n")
         env = {**os.environ, "XDG_DATA_HOME": str(self.config_dir), "XDG_CONFIG_HOME": str(self.config_dir)}
         self._process = process.spawn(
