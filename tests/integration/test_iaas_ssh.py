@@ -4,7 +4,6 @@ machine (facts, an engine that already runs, daemon.json in a temp folder)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
@@ -13,24 +12,14 @@ import signal
 import socket
 import stat
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from mypaas.errors import Conflict
 from mypaas.iaas import catalog
-from mypaas.iaas.base import (
-    CommandFailed,
-    CommandResult,
-    HostAuthFailed,
-    HostKeyMismatch,
-    HostKeyUnknown,
-    HostUnreachable,
-    Machine,
-)
+from mypaas.iaas.base import HostAuthFailed, HostKeyMismatch, HostKeyUnknown, HostUnreachable
 from mypaas.iaas.bootstrap import (
     configure_engine,
     ensure_docker,
@@ -41,8 +30,7 @@ from mypaas.iaas.bootstrap import (
 )
 from mypaas.iaas.ssh import SSHDriver, SSHMachine
 from tests.kit import free_port
-
-SSHD = Path("/usr/sbin/sshd")
+from tests.sshd import SSHD, Sshd, fingerprint_of, keygen, running_sshd
 
 pytestmark = [
     pytest.mark.integration,
@@ -53,19 +41,6 @@ pytestmark = [
 ]
 
 
-def keygen(path: Path, kind: str = "ed25519") -> Path:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "mypaas-test", "-f", str(path)], check=True
-    )
-    return path
-
-
-def fingerprint_of(public_key: Path) -> str:
-    """What ``ssh-keygen -lf`` prints as the key's fingerprint: "256 SHA256:... comment (ED25519)"."""
-    out = subprocess.run(["ssh-keygen", "-lf", str(public_key)], capture_output=True, text=True, check=True)
-    return out.stdout.split()[1]
-
-
 def docker_info(template: str) -> str:
     done = subprocess.run(
         ["docker", "info", "--format", template], capture_output=True, text=True, check=True
@@ -73,99 +48,10 @@ def docker_info(template: str) -> str:
     return done.stdout.strip()
 
 
-@dataclass
-class Sshd:
-    """One sshd on 127.0.0.1:port; ``restart`` swaps its host key."""
-
-    root: Path
-    port: int
-    host_keys: dict[str, Path]
-    client_keys: dict[str, Path]
-    proc: subprocess.Popen[bytes] | None = None
-    current: str = ""
-
-    def start(self, host_key: str) -> None:
-        config = self.root / f"sshd_config.{host_key}"
-        config.write_text(
-            "\n".join(
-                [
-                    f"Port {self.port}",
-                    "ListenAddress 127.0.0.1",
-                    f"HostKey {self.host_keys[host_key]}",
-                    f"AuthorizedKeysFile {self.root / 'authorized_keys'}",
-                    f"PidFile {self.root / 'sshd.pid'}",
-                    "PermitRootLogin prohibit-password",
-                    "PasswordAuthentication no",
-                    "KbdInteractiveAuthentication no",
-                    "StrictModes no",
-                    "UsePAM no",
-                    "",
-                ]
-            )
-        )
-        log = self.root / f"sshd.{host_key}.log"
-        self.current = host_key
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(SSHD), "-D", "-e", "-f", str(config)], stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"sshd did not start: {log.read_text(errors='replace')[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.proc = None
-
-    def restart(self, host_key: str) -> None:
-        self.stop()
-        self.start(host_key)
-
-    def ensure(self, host_key: str) -> None:
-        """Running with ``host_key`` (a test before may have left it with another one)."""
-        if self.proc is None or self.proc.poll() is not None or self.current != host_key:
-            self.restart(host_key)
-
-    def url(self) -> str:
-        return f"ssh://root@127.0.0.1:{self.port}"
-
-    def fingerprint(self, host_key: str) -> str:
-        return fingerprint_of(self.host_keys[host_key].with_suffix(".pub"))
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    root = tmp_path_factory.mktemp("sshd")
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
-    server = Sshd(
-        root=root,
-        port=free_port(),
-        host_keys={"a": keygen(root / "host_a"), "b": keygen(root / "host_b", "ecdsa")},
-        client_keys={
-            "ed25519": keygen(root / "client_ed25519"),
-            "rsa": keygen(root / "client_rsa", "rsa"),
-            "ecdsa": keygen(root / "client_ecdsa", "ecdsa"),
-            "stranger": keygen(root / "stranger"),
-        },
-    )
-    authorized = [server.client_keys[k].with_suffix(".pub").read_text() for k in ("ed25519", "rsa", "ecdsa")]
-    (root / "authorized_keys").write_text("".join(authorized))
-    try:
-        server.start("a")
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -307,55 +193,12 @@ def test_unknown_name_is_unreachable(driver: SSHDriver) -> None:
         driver.connect(catalog.parse_host_url("ssh://no-such-host.invalid"))
 
 
-# -- one Machine contract, over ssh and local --------------------------------------------------------
-
-
-@pytest.fixture(params=["ssh", "local"])
-def machine(request: pytest.FixtureRequest) -> Iterator[Machine]:
-    if request.param == "local":
-        with contextlib.closing(catalog.driver("local").connect(catalog.parse_host_url("local"))) as m:
-            yield m
-    else:
-        yield request.getfixturevalue("ssh")
-
-
-def test_run_collects_output_and_exit_code(machine: Machine) -> None:
-    done = machine.run(["sh", "-c", 'echo out; echo "$1" >&2; exit 3', "sh", "it's $HOME; rm -rf /"])
-    assert done == CommandResult(3, "out\n", "it's $HOME; rm -rf /\n")
-    assert machine.run(["printf", "%s|", "a b", "", "*"]).stdout == "a b||*|"
-    assert machine.run(["sh", "-c", "exit 0"]).code == 0
-    assert machine.run(["no-such-program-mypaas"]).code == 127
-
-
-def test_run_feeds_input(machine: Machine) -> None:
-    assert machine.run(["cat"], input=b"hello\n").stdout == "hello\n"
-    assert machine.run(["cat"]).stdout == ""
-    big = os.urandom(1 << 20).hex().encode()  # 2 MiB: past the SSH window, both ways
-    done = machine.run(["sh", "-c", "cat; cat /dev/null >&2"], input=big, timeout=60)
-    assert done.stdout.encode() == big
-    assert machine.run(["wc", "-c"], input=big).stdout.strip() == str(len(big))
-
-
-def test_run_timeout(machine: Machine) -> None:
-    started = time.monotonic()
-    with pytest.raises(CommandFailed, match=r"sleep on .* timed out after 0\.5s"):
-        machine.run(["sleep", "10"], timeout=0.5)
-    assert time.monotonic() - started < 5
-    assert machine.run(["echo", "still usable"]).stdout == "still usable\n"
+# -- ssh machines (what every Machine does: tests/contract/test_host_driver_contract.py) ---------------
 
 
 def test_addresses(ssh: SSHMachine) -> None:
     assert ssh.address == "127.0.0.1"
     assert ssh.local_address == "127.0.0.1"
-
-
-def test_closed_machine(driver: SSHDriver, sshd: Sshd) -> None:
-    sshd.ensure("a")
-    m = driver.connect(catalog.parse_host_url(sshd.url(), host_key=sshd.fingerprint("a")))
-    m.close()
-    m.close()
-    with pytest.raises(HostUnreachable, match="closed"):
-        m.run(["true"])
 
 
 # -- bootstrap over ssh -------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""Hosts and the cluster, offline: the REST API over the Hosts service with a fake iaas driver, a fake
-provisioner and a fake Swarm; the CLI against a mock API; SwarmNodes' reading of the engine's answers."""
+"""Hosts and the cluster, offline: the REST API over the Hosts service with the fake iaas driver
+(iaas/fake.py), a fake provisioner and the fake Swarm (composer/fake_nodes.py); the CLI against a mock
+API; SwarmNodes' reading of the engine's answers."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +21,12 @@ from mypaas.cli import client as client_module
 from mypaas.cli.client import ApiClient
 from mypaas.cli.main import app as cli_app
 from mypaas.composer.fake import FakeBackend
+from mypaas.composer.fake_nodes import FakeNodes
 from mypaas.composer.nodes import NodeInfo, node_info
 from mypaas.domain import Instance
-from mypaas.errors import BackendError, NotFound, NotSupported
-from mypaas.iaas.base import (
-    CommandResult,
-    DriverCapabilities,
-    HostFacts,
-    HostKeyUnknown,
-    HostTarget,
-    HostUnreachable,
-)
+from mypaas.errors import BackendError, NotSupported
+from mypaas.iaas.base import HostFacts
+from mypaas.iaas.fake import FakeHost, FakeHostDriver
 from mypaas.manager.hosts.service import Hosts
 from mypaas.manager.platform import Components, Platform, build_platform
 from mypaas.manager.reconcile.view import Observed
@@ -41,132 +37,9 @@ from mypaas.settings import Settings
 
 FINGERPRINT = "SHA256:" + "A" * 43
 PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
-MANAGER_ID = "manager0000000000000000001"
 
 
 # -- fakes ----------------------------------------------------------------------------------------
-
-
-class FakeMachine:
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.local_address = "10.0.0.1"
-        self.closed = False
-
-    def run(
-        self, argv: Sequence[str], *, input: bytes | None = None, timeout: float = 120.0
-    ) -> CommandResult:
-        raise AssertionError(f"the provisioner is faked: nothing runs commands ({argv})")
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class FakeDriver:
-    """Knows the hosts whose key was confirmed; an unknown one raises HostKeyUnknown."""
-
-    name = "ssh"
-    capabilities = DriverCapabilities(remote=True)
-
-    def __init__(self) -> None:
-        self.known: set[str] = set()
-        self.unreachable: set[str] = set()
-        self.targets: list[HostTarget] = []
-        self.machines: list[FakeMachine] = []
-
-    def connect(self, target: HostTarget) -> FakeMachine:
-        self.targets.append(target)
-        if target.address in self.unreachable:
-            raise HostUnreachable(f"cannot reach {target.address}:{target.port}: connection refused")
-        if target.host_key is None and target.address not in self.known:
-            raise HostKeyUnknown(target.address, FINGERPRINT)
-        self.known.add(target.address)
-        machine = FakeMachine(target.address)
-        self.machines.append(machine)
-        return machine
-
-    def create_machine(self, request: Any) -> HostTarget:
-        raise NotSupported("no")
-
-    def destroy_machine(self, target: HostTarget) -> None:
-        raise NotSupported("no")
-
-
-class FakeNodes:
-    """A Swarm in memory, managed by the local engine."""
-
-    def __init__(self) -> None:
-        self.swarm = "inactive"
-        self.advertised: str | None = None
-        self.heartbeats: list[float] = []
-        self.by_id: dict[str, NodeInfo] = {}
-        self.tasks: dict[str, int] = {}
-        self.removed: list[tuple[str, bool]] = []
-        self.join_state = "ready"  # what a node that joins reports
-
-    def state(self) -> str:
-        return self.swarm
-
-    def local_node_id(self) -> str | None:
-        return MANAGER_ID if self.swarm == "active" else None
-
-    def init(self, advertise_addr: str, *, heartbeat_s: float = 1.0) -> str:
-        self.heartbeats.append(heartbeat_s)
-        if self.swarm != "active":
-            self.swarm, self.advertised = "active", advertise_addr
-            self.by_id[MANAGER_ID] = NodeInfo(
-                MANAGER_ID,
-                "boss",
-                advertise_addr,
-                "manager",
-                "ready",
-                "active",
-                {},
-                4.0,
-                8 * 2**30,
-                "27.1",
-                True,
-            )
-        return MANAGER_ID
-
-    def join_tokens(self) -> tuple[str, str]:
-        return "SWMTKN-worker", "SWMTKN-manager"
-
-    def manager_addr(self) -> str:
-        return f"{self.advertised}:2377"
-
-    def nodes(self) -> list[NodeInfo]:
-        return list(self.by_id.values())
-
-    def node(self, node_id: str) -> NodeInfo:
-        if node_id not in self.by_id:
-            raise NotFound(f"no Swarm node {node_id!r}", field="host")
-        return self.by_id[node_id]
-
-    def update_node(
-        self,
-        node_id: str,
-        *,
-        availability: str | None = None,
-        labels: dict[str, str] | None = None,
-        role: str | None = None,
-    ) -> None:
-        node = self.node(node_id)
-        self.by_id[node_id] = replace(
-            node,
-            availability=availability or node.availability,
-            labels=dict(labels) if labels is not None else node.labels,
-            role=role or node.role,
-        )
-        if availability == "drain":
-            self.tasks[node_id] = 0  # Swarm moves them
-
-    def running_tasks(self, node_id: str) -> int:
-        return self.tasks.get(node_id, 0)
-
-    def remove_node(self, node_id: str, *, force: bool = False) -> None:
-        self.removed.append((node_id, force))
-        self.by_id.pop(node_id, None)
 
 
 @dataclass
@@ -176,6 +49,7 @@ class FakeProvision:
     nodes: FakeNodes
     fail_at: str | None = None
     os_id: str = "debian"
+    join_state: str = "ready"  # what a node that joins reports
     calls: list[str] = field(default_factory=list)
     configured: list[tuple[Sequence[str], Sequence[str] | None]] = field(default_factory=list)
     members: dict[str, str] = field(default_factory=dict)  # address -> node id
@@ -209,13 +83,11 @@ class FakeProvision:
 
     def swarm_join(self, m: Any, *, token: str, manager: str, advertise_addr: str | None = None) -> str:
         self.calls.append(f"join {token} {manager} {advertise_addr}")
-        node_id = f"node-{m.address}".ljust(25, "0")
-        self.members[m.address] = node_id
-        role = "manager" if token.endswith("manager") else "worker"
         host = "node" + m.address.rsplit(".", 1)[-1]
-        self.nodes.by_id[node_id] = NodeInfo(
-            node_id, host, m.address, role, self.nodes.join_state, "active", {}, 2.0, 4 * 2**30, "26.1.5"
+        node_id = self.nodes.join(
+            token, hostname=host, address=m.address, state=self.join_state, engine_version="26.1.5"
         )
+        self.members[m.address] = node_id
         if self.fail_at == "join":
             raise BackendError("joining broke")
         return node_id
@@ -223,8 +95,8 @@ class FakeProvision:
     def swarm_leave(self, m: Any, force: bool = False) -> None:
         self.left.append(m.address)
         node_id = self.members.pop(m.address, None)
-        if node_id in self.nodes.by_id:
-            self.nodes.by_id[node_id] = replace(self.nodes.by_id[node_id], state="down")
+        if node_id is not None:
+            self.nodes.leave(node_id)
 
     def swarm_node_id(self, m: Any) -> str | None:
         return self.members.get(m.address)
@@ -258,7 +130,7 @@ class FakeEngineConfig:
 class Cluster:
     api: TestClient
     platform: Platform
-    driver: FakeDriver
+    driver: FakeHostDriver
     nodes: FakeNodes
     provision: FakeProvision
     engine: FakeEngineConfig
@@ -307,7 +179,7 @@ class Cluster:
             return list(s.scalars(select(HostRow).order_by(HostRow.id)))
 
     def add(self, address: str, **body: Any) -> dict[str, Any]:
-        self.driver.known.add(address)
+        self.driver.remember(address)
         r = self.api.post("/api/v1/hosts", json={"url": f"ssh://root@{address}", "key": PEM, **body})
         assert r.status_code == 202, r.text
         done = self.wait(r.json())
@@ -317,8 +189,12 @@ class Cluster:
 
 def make_cluster(home: Path, cluster_addr: str = "10.0.0.1") -> Cluster:
     """A platform over fakes whose hosts are fake machines joining a fake Swarm."""
-    nodes = FakeNodes()
-    driver = FakeDriver()
+    nodes = FakeNodes(
+        hostname="boss", address="10.0.0.1", cpus=4.0, memory_bytes=8 * 2**30, engine_version="27.1"
+    )
+    driver = FakeHostDriver(name="ssh", local_address="10.0.0.1")
+    for i in range(2, 10):  # the machines out there, their host keys not confirmed yet
+        driver.add_host(FakeHost(f"10.0.0.{i}", host_key=FINGERPRINT))
     provision = FakeProvision(nodes)
     engine = FakeEngineConfig()
     settings = Settings(home=home, registry_enabled=False, cluster_addr=cluster_addr)
@@ -367,16 +243,17 @@ def test_add_joins_the_host_and_switches_the_mode_once(cluster: Cluster, tmp_pat
     assert "joining the Swarm at 10.0.0.1:2377 as a worker" in log
     assert "labels: zone=a" in log
     assert done["message"].startswith("host node5 (10.0.0.5) is ready")
-    assert cluster.nodes.heartbeats == [1.0]
+    assert cluster.nodes.heartbeat_s == 1.0
+    worker_token, manager_token = cluster.nodes.join_tokens()
     assert cluster.provision.configured == [(["10.0.0.1:5000"], None)]
-    assert "join SWMTKN-worker 10.0.0.1:2377 10.0.0.5" in cluster.provision.calls
+    assert f"join {worker_token} 10.0.0.1:2377 10.0.0.5" in cluster.provision.calls
     host = next(r for r in cluster.rows() if r.driver == "ssh")
     assert (host.name, host.state, host.role, host.labels) == ("node5", "ready", "worker", {"zone": "a"})
     assert host.host_key == FINGERPRINT
     key = Path(host.key_path or "")
     assert key.parent == tmp_path / "ssh" / "keys" and key.stat().st_mode & 0o777 == 0o600
     assert cluster.driver.targets[-1].key_path == key
-    assert cluster.nodes.by_id[host.node_id or ""].labels == {"zone": "a"}
+    assert cluster.nodes.node(host.node_id or "").labels == {"zone": "a"}
     assert cluster.driver.machines[-1].closed
     with cluster.platform.sessions() as s:
         assert s.get(Meta, BACKEND_KEY).value == "swarm"  # type: ignore[union-attr]
@@ -384,7 +261,7 @@ def test_add_joins_the_host_and_switches_the_mode_once(cluster: Cluster, tmp_pat
     cluster.add("10.0.0.6", manager=True)
 
     assert cluster.mode_changes == 1  # once, for the first host
-    assert "join SWMTKN-manager 10.0.0.1:2377 10.0.0.6" in cluster.provision.calls
+    assert f"join {manager_token} 10.0.0.1:2377 10.0.0.6" in cluster.provision.calls
     names = [(h["name"], h["driver"], h["role"], h["state"]) for h in cluster.api.get("/api/v1/hosts").json()]
     assert names == [
         ("boss", "local", "manager", "ready"),
@@ -407,7 +284,7 @@ def test_an_unknown_host_key_is_a_409_with_its_fingerprint_and_nothing_recorded(
 
 def test_without_the_cluster_address_add_fails_at_once_and_touches_nothing(tmp_path: Path) -> None:
     cluster = make_cluster(tmp_path, cluster_addr="")
-    cluster.driver.known.add("10.0.0.7")
+    cluster.driver.remember("10.0.0.7")
     r = cluster.api.post("/api/v1/hosts", json={"url": "ssh://root@10.0.0.7", "key": PEM})
 
     assert "cluster_addr" in error(r, 409, "cluster_addr")["error"]
@@ -421,10 +298,10 @@ def test_without_the_cluster_address_add_fails_at_once_and_touches_nothing(tmp_p
 def test_a_failure_midway_leaves_nothing_behind(cluster: Cluster, fail_at: str, tmp_path: Path) -> None:
     cluster.add("10.0.0.4")  # the cluster exists already
     if fail_at == "not-ready":
-        cluster.nodes.join_state = "down"
+        cluster.provision.join_state = "down"
     else:
         cluster.provision.fail_at = fail_at
-    cluster.driver.known.add("10.0.0.5")
+    cluster.driver.remember("10.0.0.5")
 
     r = cluster.api.post("/api/v1/hosts", json={"url": "ssh://root@10.0.0.5", "key": PEM})
     done = cluster.wait(r.json())
@@ -436,14 +313,14 @@ def test_a_failure_midway_leaves_nothing_behind(cluster: Cluster, fail_at: str, 
     assert not (tmp_path / "ssh" / "keys" / "10.0.0.5.key").exists()
     joined = fail_at != "ensure_docker"
     assert ("10.0.0.5" in cluster.provision.left) is joined
-    assert not [n for n in cluster.nodes.by_id.values() if n.address == "10.0.0.5"]
+    assert not [n for n in cluster.nodes.nodes() if n.address == "10.0.0.5"]
     if fail_at == "not-ready":
         assert "not ready after" in done["message"]
 
 
 def test_an_unsupported_os_fails_the_add(cluster: Cluster) -> None:
     cluster.provision.os_id = "centos"
-    cluster.driver.known.add("10.0.0.5")
+    cluster.driver.remember("10.0.0.5")
     r = cluster.api.post("/api/v1/hosts", json={"url": "ssh://root@10.0.0.5", "key": PEM})
     done = cluster.wait(r.json())
     assert done["status"] == "failed" and "runs centos" in done["message"]
@@ -488,7 +365,7 @@ def test_drain_activate_and_label(cluster: Cluster) -> None:
     cluster.running({node_id: 2})
 
     drained = cluster.api.post("/api/v1/hosts/node5/drain").json()
-    assert cluster.nodes.by_id[node_id].availability == "drain"
+    assert cluster.nodes.node(node_id).availability == "drain"
     assert (drained["availability"], drained["state"]) == ("drain", "draining")  # 2 instances to move
     cluster.running({node_id: 0})
     assert (
@@ -503,7 +380,7 @@ def test_drain_activate_and_label(cluster: Cluster) -> None:
         "/api/v1/hosts/node5/labels", json={"set": {"disk": "ssd"}, "remove": ["zone"]}
     )
     assert labelled.json()["labels"] == {"disk": "ssd"}
-    assert cluster.nodes.by_id[node_id].labels == {"disk": "ssd"}
+    assert cluster.nodes.node(node_id).labels == {"disk": "ssd"}
     assert next(r for r in cluster.rows() if r.name == "node5").labels == {"disk": "ssd"}
 
     error(cluster.api.patch("/api/v1/hosts/node5/labels", json={"remove": ["zone"]}), 404, "remove")
@@ -516,7 +393,7 @@ def test_drain_activate_and_label(cluster: Cluster) -> None:
 def test_rm_drains_leaves_and_forgets_the_host(cluster: Cluster) -> None:
     cluster.add("10.0.0.5", manager=True)
     node_id = cluster.node_of("node5")
-    cluster.nodes.tasks[node_id] = 3
+    cluster.nodes.set_running_tasks(node_id, 3)
 
     r = cluster.api.delete("/api/v1/hosts/node5")
     assert r.status_code == 202
@@ -534,8 +411,8 @@ def test_rm_drains_leaves_and_forgets_the_host(cluster: Cluster) -> None:
 def test_rm_of_an_unreachable_host_needs_force(cluster: Cluster) -> None:
     cluster.add("10.0.0.5")
     node_id = cluster.node_of("node5")
-    cluster.driver.unreachable.add("10.0.0.5")
-    cluster.nodes.by_id[node_id] = replace(cluster.nodes.by_id[node_id], state="down")
+    cluster.driver.hosts["10.0.0.5"].reachable = False  # the machine died
+    cluster.nodes.set_state(node_id, "down")
 
     body = error(cluster.api.delete("/api/v1/hosts/node5"), 409, "host")
     assert "--force" in body["error"]
@@ -551,10 +428,10 @@ def test_list_merges_the_live_node_state(cluster: Cluster) -> None:
     cluster.add("10.0.0.5")
     cluster.add("10.0.0.6")
     five, six = cluster.node_of("node5"), cluster.node_of("node6")
-    cluster.nodes.by_id[five] = replace(cluster.nodes.by_id[five], state="down")
-    cluster.nodes.by_id[six] = replace(cluster.nodes.by_id[six], availability="drain")
-    cluster.nodes.by_id["byhand"] = NodeInfo("byhand", "spare", "10.0.0.9", "worker", "ready", "active")
-    cluster.running({MANAGER_ID: 4, five: 0})
+    cluster.nodes.set_state(five, "down")
+    cluster.nodes.update_node(six, availability="drain")
+    cluster.nodes.join(cluster.nodes.join_tokens()[0], hostname="spare", address="10.0.0.9")  # by hand
+    cluster.running({cluster.nodes.local_node_id() or "": 4, five: 0})
 
     hosts = {h["name"]: h for h in cluster.api.get("/api/v1/hosts").json()}
 
@@ -582,7 +459,7 @@ def test_cluster_init_and_status(tmp_path: Path) -> None:
     assert (status["nodes"], status["managers"], status["hosts"]) == (1, 1, 1)
     assert cluster.hosts.mode() == "swarm"
     assert cluster.api.post("/api/v1/cluster/init", json={}).status_code == 200  # again: harmless
-    assert cluster.hosts.mode() == "swarm" and cluster.nodes.heartbeats == [1.0, 1.0]
+    assert cluster.hosts.mode() == "swarm" and cluster.nodes.state() == "active"
     assert [(r.name, r.driver, r.role) for r in cluster.rows()] == [("boss", "local", "manager")]
 
 

@@ -1,12 +1,12 @@
 """The iaas box offline: host URLs, the driver catalog, and the bootstrap steps driven through a fake
-Machine that records every command and answers from a script (no SSH, no engine, no network)."""
+host (iaas/fake.py) that records every command and answers from a script (no SSH, no engine, no network)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -27,7 +27,6 @@ from mypaas.iaas.bootstrap import (
     FACTS_SCRIPT,
     READ_FILE_SCRIPT,
     START_DOCKERD_SCRIPT,
-    WRITE_FILE_SCRIPT,
     check_os,
     configure_engine,
     ensure_docker,
@@ -37,51 +36,15 @@ from mypaas.iaas.bootstrap import (
     swarm_leave,
     swarm_node_id,
 )
+from mypaas.iaas.fake import OK, Answer, FakeHost, FakeMachine
 from mypaas.iaas.local import LocalDriver, LocalEngineConfig
 
-OK = CommandResult(0, "", "")
-Answer = CommandResult | Callable[[list[str], bytes | None], CommandResult]
 
-
-class FakeMachine:
-    """Answers commands by their longest matching argv prefix (a list answers in turn, its last one
-    repeating); the read and write scripts of configure_engine act on ``files``. Records every call."""
-
-    address = "10.0.0.9"
-    local_address = "10.0.0.1"
-
-    def __init__(self, answers: dict[tuple[str, ...], Answer | list[Answer]] | None = None) -> None:
-        self.answers = dict(answers or {})
-        self.files: dict[str, str] = {}
-        self.calls: list[list[str]] = []
-        self.inputs: list[bytes | None] = []
-
-    def run(
-        self, argv: Sequence[str], *, input: bytes | None = None, timeout: float = 120.0
-    ) -> CommandResult:
-        args = list(argv)
-        self.calls.append(args)
-        self.inputs.append(input)
-        if args[:3] == ["sh", "-c", READ_FILE_SCRIPT]:
-            text = self.files.get(args[4])
-            return CommandResult(0, text or "", "")
-        if args[:3] == ["sh", "-c", WRITE_FILE_SCRIPT]:
-            self.files[args[4]] = (input or b"").decode()
-            return OK
-        for length in range(len(args), 0, -1):
-            answer = self.answers.get(tuple(args[:length]))
-            if answer is None:
-                continue
-            if isinstance(answer, list):
-                answer = answer.pop(0) if len(answer) > 1 else answer[0]
-            return answer if isinstance(answer, CommandResult) else answer(args, input)
-        return OK
-
-    def close(self) -> None:
-        pass
-
-    def ran(self, *prefix: str) -> list[list[str]]:
-        return [c for c in self.calls if c[: len(prefix)] == list(prefix)]
+def scripted(answers: dict[tuple[str, ...], Answer | list[Answer]] | None = None) -> FakeMachine:
+    """A connection to a fake host that answers from ``answers`` (by the longest matching argv prefix; a
+    list answers in turn, its last one repeating) and whose file scripts act on ``host.files``; anything
+    else succeeds silently. ``host.calls`` records every command."""
+    return FakeMachine(FakeHost(answers=dict(answers or {}), otherwise=OK))
 
 
 # -- host URLs ----------------------------------------------------------------------------------
@@ -232,9 +195,9 @@ os.ID=debian
 
 
 def test_facts_in_one_round_trip() -> None:
-    m = FakeMachine({("sh", "-c", FACTS_SCRIPT): CommandResult(0, FACTS_OUT, "")})
+    m = scripted({("sh", "-c", FACTS_SCRIPT): CommandResult(0, FACTS_OUT, "")})
     f = facts(m)
-    assert m.calls == [["sh", "-c", FACTS_SCRIPT]]
+    assert m.host.calls == [["sh", "-c", FACTS_SCRIPT]]
     assert f == HostFacts(
         hostname="node1",
         os_id="debian",
@@ -248,23 +211,23 @@ def test_facts_in_one_round_trip() -> None:
 
 def test_facts_without_docker_and_with_a_running_engine() -> None:
     bare = FACTS_OUT.replace("docker=Docker version 20.10.24+dfsg1, build 297e128\n", "")
-    m = FakeMachine({("sh",): CommandResult(0, bare.replace("os.ID=debian", "os.ID='ubuntu'"), "")})
+    m = scripted({("sh",): CommandResult(0, bare.replace("os.ID=debian", "os.ID='ubuntu'"), "")})
     f = facts(m)
     assert f.docker_version is None
     assert f.os_id == "ubuntu"
     running = FACTS_OUT.replace("Docker version 20.10.24+dfsg1, build 297e128", "26.1.5")
-    assert facts(FakeMachine({("sh",): CommandResult(0, running, "")})).docker_version == "26.1.5"
+    assert facts(scripted({("sh",): CommandResult(0, running, "")})).docker_version == "26.1.5"
 
 
 def test_facts_failures_are_one_line() -> None:
-    m = FakeMachine({("sh",): CommandResult(127, "", "sh: 1: uname: not found\n")})
+    m = scripted({("sh",): CommandResult(127, "", "sh: 1: uname: not found\n")})
     with pytest.raises(CommandFailed) as err:
         facts(m)
     assert (
         err.value.message == "reading the host's facts on 10.0.0.9 failed (exit 127): sh: 1: uname: not found"
     )
     with pytest.raises(BackendError, match="CPUs and memory"):
-        facts(FakeMachine({("sh",): CommandResult(0, "hostname=x\n", "")}))
+        facts(scripted({("sh",): CommandResult(0, "hostname=x\n", "")}))
 
 
 def test_check_os() -> None:
@@ -289,16 +252,16 @@ def _no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_ensure_docker_when_it_runs_installs_nothing() -> None:
-    m = FakeMachine({("docker", "info"): ENGINE_UP})
+    m = scripted({("docker", "info"): ENGINE_UP})
     said: list[str] = []
     assert ensure_docker(m, said.append) == "26.1.5"
-    assert not m.ran("env")
-    assert not m.ran("systemctl")
+    assert not m.host.ran("env")
+    assert not m.host.ran("systemctl")
     assert said == ["Docker Engine 26.1.5 runs on 10.0.0.9"]
 
 
 def test_ensure_docker_installs_and_starts_it_under_systemd() -> None:
-    m = FakeMachine(
+    m = scripted(
         {
             ("sh", "-c", bootstrap.HAS_DOCKER_SCRIPT): CommandResult(1, "", ""),
             ("docker", "info"): [NO_ENGINE, NO_ENGINE, ENGINE_UP],
@@ -307,31 +270,31 @@ def test_ensure_docker_installs_and_starts_it_under_systemd() -> None:
     )
     said: list[str] = []
     assert ensure_docker(m, said.append) == "26.1.5"
-    apt = m.ran("env", "DEBIAN_FRONTEND=noninteractive", "apt-get")
+    apt = m.host.ran("env", "DEBIAN_FRONTEND=noninteractive", "apt-get")
     assert [c[-1] for c in apt] == ["update", "docker.io"]
     assert apt[1][-2:] == ["install", "docker.io"]
     assert "-y" in apt[1]
-    assert m.ran("systemctl") == [["systemctl", "enable", "--now", "docker"]]
-    assert not m.ran("sh", "-c", START_DOCKERD_SCRIPT)
+    assert m.host.ran("systemctl") == [["systemctl", "enable", "--now", "docker"]]
+    assert not m.host.ran("sh", "-c", START_DOCKERD_SCRIPT)
     assert said[0] == "installing docker.io on 10.0.0.9 with apt-get"
 
 
 def test_ensure_docker_without_systemd_starts_dockerd_in_the_background() -> None:
-    m = FakeMachine(
+    m = scripted(
         {
             ("docker", "info"): [NO_ENGINE, ENGINE_UP],
             ("test", "-d", "/run/systemd/system"): CommandResult(1, "", ""),
         }
     )
     assert ensure_docker(m, lambda _: None) == "26.1.5"
-    assert m.ran("sh", "-c", START_DOCKERD_SCRIPT)
+    assert m.host.ran("sh", "-c", START_DOCKERD_SCRIPT)
     assert "nohup" in START_DOCKERD_SCRIPT
     assert "/var/log/dockerd.log" in START_DOCKERD_SCRIPT
-    assert not m.ran("systemctl")
+    assert not m.host.ran("systemctl")
 
 
 def test_ensure_docker_reports_a_failed_install() -> None:
-    m = FakeMachine(
+    m = scripted(
         {
             ("sh", "-c", bootstrap.HAS_DOCKER_SCRIPT): CommandResult(1, "", ""),
             ("env",): CommandResult(
@@ -347,7 +310,7 @@ def test_ensure_docker_reports_a_failed_install() -> None:
 
 def test_ensure_docker_gives_up_on_an_engine_that_does_not_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bootstrap, "START_TIMEOUT", 0.0)
-    m = FakeMachine({("docker", "info"): NO_ENGINE, ("test",): CommandResult(1, "", "")})
+    m = scripted({("docker", "info"): NO_ENGINE, ("test",): CommandResult(1, "", "")})
     with pytest.raises(CommandFailed, match="did not start within 0s"):
         ensure_docker(m, lambda _: None)
 
@@ -368,7 +331,7 @@ def registry_info(insecure: Sequence[str] = (), mirrors: Sequence[str] = ()) -> 
 
 
 def test_configure_engine_merges_and_reloads_with_a_signal() -> None:
-    m = FakeMachine(
+    m = scripted(
         {
             ("test", "-d", "/run/systemd/system"): CommandResult(1, "", ""),
             ("cat", "--", "/var/run/docker.pid"): CommandResult(0, "4242\n", ""),
@@ -378,28 +341,28 @@ def test_configure_engine_merges_and_reloads_with_a_signal() -> None:
             ],
         }
     )
-    m.files[DAEMON] = json.dumps(
+    m.host.files[DAEMON] = json.dumps(
         {"log-driver": "journald", "insecure-registries": ["old:5000"], "debug": True}
     )
     changed = configure_engine(
         m, insecure_registries=["10.0.0.5:5000", "old:5000"], mirrors=["https://m.example"]
     )
     assert changed
-    assert json.loads(m.files[DAEMON]) == {
+    assert json.loads(m.host.files[DAEMON]) == {
         "log-driver": "journald",
         "insecure-registries": ["old:5000", "10.0.0.5:5000"],
         "debug": True,
         "registry-mirrors": ["https://m.example"],
     }
-    assert m.ran("kill") == [["kill", "-HUP", "4242"]]
-    assert not m.ran("systemctl", "reload")
-    assert len(m.ran("docker", "info")) == 2  # waited until the engine showed the registries
+    assert m.host.ran("kill") == [["kill", "-HUP", "4242"]]
+    assert not m.host.ran("systemctl", "reload")
+    assert len(m.host.ran("docker", "info")) == 2  # waited until the engine showed the registries
     # the path reaches the constant script as "$1", never formatted into it
-    assert ["sh", "-c", READ_FILE_SCRIPT, "sh", DAEMON] in m.calls
+    assert ["sh", "-c", READ_FILE_SCRIPT, "sh", DAEMON] in m.host.calls
 
 
 def test_configure_engine_reloads_through_systemd_when_it_runs_docker() -> None:
-    m = FakeMachine(
+    m = scripted(
         {
             ("test", "-d", "/run/systemd/system"): OK,
             ("systemctl", "is-active", "--quiet", "docker"): OK,
@@ -407,29 +370,27 @@ def test_configure_engine_reloads_through_systemd_when_it_runs_docker() -> None:
         }
     )
     assert configure_engine(m, insecure_registries=["reg.internal:5000"])
-    assert m.ran("systemctl", "reload") == [["systemctl", "reload", "docker"]]
-    assert not m.ran("kill")
-    assert json.loads(m.files[DAEMON]) == {"insecure-registries": ["reg.internal:5000"]}
+    assert m.host.ran("systemctl", "reload") == [["systemctl", "reload", "docker"]]
+    assert not m.host.ran("kill")
+    assert json.loads(m.host.files[DAEMON]) == {"insecure-registries": ["reg.internal:5000"]}
 
 
 def test_configure_engine_unchanged_writes_and_reloads_nothing() -> None:
-    m = FakeMachine()
-    m.files[DAEMON] = json.dumps({"insecure-registries": ["a:5000"], "registry-mirrors": []})
+    m = scripted()
+    m.host.files[DAEMON] = json.dumps({"insecure-registries": ["a:5000"], "registry-mirrors": []})
     assert configure_engine(m, insecure_registries=["a:5000"], mirrors=[]) is False
-    assert m.calls == [["sh", "-c", READ_FILE_SCRIPT, "sh", DAEMON]]
+    assert m.host.calls == [["sh", "-c", READ_FILE_SCRIPT, "sh", DAEMON]]
 
 
 def test_configure_engine_errors() -> None:
-    m = FakeMachine()
-    m.files[DAEMON] = "{not json"
+    m = scripted()
+    m.host.files[DAEMON] = "{not json"
     with pytest.raises(BackendError, match="is not valid JSON"):
         configure_engine(m, insecure_registries=["a:5000"])
-    no_pid = FakeMachine(
-        {("test",): CommandResult(1, "", ""), ("cat",): CommandResult(1, "", "No such file")}
-    )
+    no_pid = scripted({("test",): CommandResult(1, "", ""), ("cat",): CommandResult(1, "", "No such file")})
     with pytest.raises(BackendError, match=r"no pid in /var/run/docker\.pid"):
         configure_engine(no_pid, insecure_registries=["a:5000"])
-    never = FakeMachine(
+    never = scripted(
         {
             ("test",): CommandResult(1, "", ""),
             ("cat",): CommandResult(0, "7", ""),
@@ -443,12 +404,12 @@ def test_configure_engine_errors() -> None:
 
 
 def test_configure_engine_without_reload_and_with_other_paths(tmp_path: Path) -> None:
-    m = FakeMachine()
+    m = scripted()
     where = str(tmp_path / "daemon.json")
     assert configure_engine(m, insecure_registries=["10.1.0.0/16"], daemon_json=Path(where), reload=False)
-    assert json.loads(m.files[where]) == {"insecure-registries": ["10.1.0.0/16"]}
-    assert not m.ran("kill")
-    assert not m.ran("docker")
+    assert json.loads(m.host.files[where]) == {"insecure-registries": ["10.1.0.0/16"]}
+    assert not m.host.ran("kill")
+    assert not m.host.ran("docker")
 
 
 def test_merge_daemon_config_validates() -> None:
@@ -496,10 +457,10 @@ SWARM = tuple(bootstrap.SWARM_STATE)
 
 
 def test_swarm_join() -> None:
-    m = FakeMachine({SWARM: [swarm(), swarm("active", "node7", ["10.0.0.1:2377"])]})
+    m = scripted({SWARM: [swarm(), swarm("active", "node7", ["10.0.0.1:2377"])]})
     node = swarm_join(m, token="SWMTKN-1-abc", manager="10.0.0.1", advertise_addr="10.0.0.9")
     assert node == "node7"
-    assert m.ran("docker", "swarm") == [
+    assert m.host.ran("docker", "swarm") == [
         [
             "docker",
             "swarm",
@@ -514,17 +475,17 @@ def test_swarm_join() -> None:
 
 
 def test_swarm_join_is_idempotent_and_refuses_another_swarm() -> None:
-    member = FakeMachine({SWARM: swarm("active", "node7", ["[fd00::1]:2377"])})
+    member = scripted({SWARM: swarm("active", "node7", ["[fd00::1]:2377"])})
     assert swarm_join(member, token="t", manager="fd00::1") == "node7"
-    assert not member.ran("docker", "swarm")
-    other = FakeMachine({SWARM: swarm("active", "node7", ["10.9.9.9:2377"])})
+    assert not member.host.ran("docker", "swarm")
+    other = scripted({SWARM: swarm("active", "node7", ["10.9.9.9:2377"])})
     with pytest.raises(Conflict, match="already in another swarm"):
         swarm_join(other, token="t", manager="10.0.0.1")
-    assert not other.ran("docker", "swarm")
+    assert not other.host.ran("docker", "swarm")
 
 
 def test_swarm_join_failure_hides_the_token() -> None:
-    m = FakeMachine(
+    m = scripted(
         {
             SWARM: swarm(),
             ("docker", "swarm", "join"): CommandResult(
@@ -541,22 +502,22 @@ def test_swarm_join_failure_hides_the_token() -> None:
 
 
 def test_swarm_leave_and_node_id() -> None:
-    idle = FakeMachine({SWARM: swarm()})
+    idle = scripted({SWARM: swarm()})
     swarm_leave(idle)
-    assert not idle.ran("docker", "swarm")
+    assert not idle.host.ran("docker", "swarm")
     assert swarm_node_id(idle) is None
-    member = FakeMachine({SWARM: swarm("active", "n1", ["10.0.0.1:2377"])})
+    member = scripted({SWARM: swarm("active", "n1", ["10.0.0.1:2377"])})
     assert swarm_node_id(member) == "n1"
     swarm_leave(member, force=True)
-    assert member.ran("docker", "swarm") == [["docker", "swarm", "leave", "--force"]]
-    raced = FakeMachine(
+    assert member.host.ran("docker", "swarm") == [["docker", "swarm", "leave", "--force"]]
+    raced = scripted(
         {
             SWARM: swarm("active", "n1"),
             ("docker", "swarm", "leave"): CommandResult(1, "", "Error: This node is not part of a swarm\n"),
         }
     )
     swarm_leave(raced)
-    manager = FakeMachine(
+    manager = scripted(
         {
             SWARM: swarm("active", "n1"),
             ("docker", "swarm", "leave"): CommandResult(

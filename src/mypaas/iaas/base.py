@@ -156,6 +156,12 @@ class CommandFailed(BackendError):
         self.stderr = stderr
 
 
+def known_hosts_name(address: str, port: int) -> str:
+    """The name OpenSSH files a host under (and host key errors name): ``addr`` on port 22,
+    ``[addr]:port`` elsewhere."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
 def last_lines(text: str, count: int = STDERR_LINES) -> str:
     return "\n".join(text.strip().splitlines()[-count:])
 

@@ -30,6 +30,7 @@ from mypaas.iaas.base import (
     HostKeyUnknown,
     HostTarget,
     HostUnreachable,
+    known_hosts_name,
 )
 
 CHUNK = 65536
@@ -39,11 +40,6 @@ def fingerprint(key: paramiko.PKey) -> str:
     """``SHA256:<base64, no padding>``, as ``ssh-keygen -lf`` prints it."""
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-def known_hosts_name(address: str, port: int) -> str:
-    """The name OpenSSH files a host under: ``addr`` on port 22, ``[addr]:port`` elsewhere."""
-    return address if port == 22 else f"[{address}]:{port}"
 
 
 class _CheckHostKey(paramiko.MissingHostKeyPolicy):

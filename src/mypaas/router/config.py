@@ -42,6 +42,21 @@ class Route:
     upstreams: tuple[str, ...]  # "10.1.2.3:80" addresses of healthy instances; may be empty
 
 
+def served(routes: Sequence[Route]) -> tuple[Route, ...]:
+    """``routes`` as a router serves them: by app, host names lower-cased, host names and upstreams sorted
+    without repeats; a route without host names serves nothing and is left out. Two route lists with the
+    same ``served`` render the same config: a router pushes again only when this changed."""
+    return tuple(
+        Route(
+            app=route.app,
+            hosts=tuple(sorted({host.lower() for host in route.hosts})),
+            upstreams=tuple(sorted(set(route.upstreams))),
+        )
+        for route in sorted(routes, key=lambda r: r.app)
+        if route.hosts
+    )
+
+
 def unavailable_body(app: str) -> str:
     return f"no healthy instance of {app}"
 
@@ -51,7 +66,7 @@ def render(
 ) -> dict[str, Any]:
     """The full Caddy config: one HTTP server, one route per app (by app name), then a 404 catch-all;
     with ``access_log`` (a file path), a JSON access log of every request there."""
-    app_routes = [_app_route(route) for route in sorted(routes, key=lambda r: r.app) if route.hosts]
+    app_routes = [_app_route(route) for route in served(routes)]
     server: dict[str, Any] = {
         "listen": [f":{listen_port}"],
         # Caddy would otherwise turn on HTTPS (and a redirect) for hosts such as *.localhost.
@@ -102,10 +117,10 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def _app_route(route: Route) -> dict[str, Any]:
-    hosts = sorted({host.lower() for host in route.hosts})
-    upstreams = sorted(set(route.upstreams))
+    """One route of ``served``'s result."""
+    upstreams = list(route.upstreams)
     handler = _proxy(upstreams) if upstreams else _text(503, unavailable_body(route.app))
-    return {"match": [{"host": hosts}], "handle": [handler], "terminal": True}
+    return {"match": [{"host": list(route.hosts)}], "handle": [handler], "terminal": True}
 
 
 def _proxy(upstreams: list[str]) -> dict[str, Any]:
