@@ -289,7 +289,7 @@ def test_without_the_cluster_address_add_fails_at_once_and_touches_nothing(tmp_p
 
     assert "cluster_addr" in error(r, 409, "cluster_addr")["error"]
     assert cluster.driver.targets == []  # no SSH connection was even tried
-    assert cluster.rows() == [] and not cluster.hosts.keys_dir.exists()
+    assert cluster.rows() == [] and not cluster.hosts.keys.folder.exists()
     with cluster.platform.sessions() as s:
         assert s.scalars(select(OperationRow).where(OperationRow.kind == "host-add")).all() == []
 

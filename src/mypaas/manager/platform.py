@@ -31,7 +31,7 @@ from mypaas.manager.access import TokenChecker, ensure_admin_token, ensure_pull_
 from mypaas.manager.apps import Apps
 from mypaas.manager.builds import Builds
 from mypaas.manager.evictable import HostEviction
-from mypaas.manager.hosts.jobs import ClusterHooks, Provisioner
+from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
 from mypaas.manager.hosts.service import Hosts
 from mypaas.manager.operations import Operations
 from mypaas.manager.publishing import Publisher

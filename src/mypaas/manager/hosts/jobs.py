@@ -9,62 +9,24 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.nodes import NodeInfo, Nodes
-from mypaas.domain import Availability, HostState, NodeState, Role
+from mypaas.domain import Availability, HostState, NodeState, OperationStatus, Role
 from mypaas.errors import BackendError, Conflict, MyPaasError, NotFound
-from mypaas.iaas.base import HostFacts, HostTarget, Machine
+from mypaas.iaas.base import HostTarget, Machine
+from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
 from mypaas.manager.operations import Operations
-from mypaas.manager.state.models import HostRow
+from mypaas.manager.state.models import HostRow, OperationRow
 
 log = logging.getLogger("mypaas.hosts")
 
-
-class Provisioner(Protocol):
-    """The steps run on a host over its connection: the ``mypaas.iaas.bootstrap`` module itself."""
-
-    def facts(self, m: Machine) -> HostFacts: ...
-
-    def check_os(self, f: HostFacts) -> None: ...
-
-    def ensure_docker(self, m: Machine, emit: Callable[[str], None]) -> str: ...
-
-    def configure_engine(
-        self, m: Machine, *, insecure_registries: Sequence[str] = (), mirrors: Sequence[str] | None = None
-    ) -> bool: ...
-
-    def swarm_join(
-        self, m: Machine, *, token: str, manager: str, advertise_addr: str | None = None
-    ) -> str: ...
-
-    def swarm_leave(self, m: Machine, force: bool = False) -> None: ...
-
-    def swarm_node_id(self, m: Machine) -> str | None: ...
-
-
-def _no_mirrors() -> list[str] | None:
-    return None
-
-
-def _nothing() -> None:
-    return None
-
-
-@dataclass(frozen=True)
-class ClusterHooks:
-    """What the host service asks of the rest of the platform, and tells it (defaults: nothing)."""
-
-    registries: Callable[[], list[str]] = list  # registry addresses every engine must trust
-    mirrors: Callable[[], list[str] | None] = _no_mirrors  # registry mirrors for every engine
-    instances_per_node: Callable[[], dict[str, int]] = dict  # node id -> running instances
-    on_mode_change: Callable[[], None] = _nothing  # the backend mode just became "swarm"
+KIND_ADD, KIND_REMOVE = "host-add", "host-remove"  # the operations of an add and a removal
 
 
 @dataclass
@@ -82,7 +44,7 @@ class Job:
     node_id: str | None = None
     joining: bool = False  # swarm_join was attempted: a failure must make the host leave again
     drained: bool = False  # a removal drained it: a failure leaves it drained
-    stored_key: Path | None = None  # the key `host add --key` sent, kept under keys_dir
+    stored_key: Path | None = None  # the key `host add --key` sent, kept by the KeyStore
     previous_state: HostState = HostState.READY
 
 
@@ -362,6 +324,34 @@ class HostJobs:
         with self._sessions.begin() as s:
             self._ops.finish(s, op_id, ok=ok, message=message)
         self._ops.notify()
+
+
+def recover(sessions: sessionmaker[Session]) -> None:
+    """Adds and removals cannot resume after a manager restart: fail their operations, forget a host
+    that never joined, and mark one caught half-way as failed, saying what to do."""
+    now = time.time()
+    kinds = (KIND_ADD, KIND_REMOVE)
+    with sessions.begin() as s:
+        for op in s.scalars(
+            select(OperationRow).where(
+                OperationRow.kind.in_(kinds), OperationRow.status == OperationStatus.RUNNING
+            )
+        ):
+            op.status, op.finished_at = OperationStatus.FAILED, now
+            op.message = "the manager restarted during this operation; run it again"
+        for row in s.scalars(
+            select(HostRow).where(HostRow.state.in_((HostState.ADDING, HostState.REMOVING)))
+        ):
+            if row.state == HostState.ADDING and not row.node_id:
+                s.delete(row)
+                continue
+            verb, then = (
+                ("adding", " --force` and add it again")
+                if row.state == HostState.ADDING
+                else ("removing", "`")
+            )
+            row.state = HostState.FAILED
+            row.message = f"the manager restarted while {verb} it: `mypaas host rm {row.name}{then}"
 
 
 def _reason(exc: Exception) -> str:

@@ -4,13 +4,14 @@ checks of host labels."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mypaas.composer.nodes import NodeInfo
 from mypaas.domain import Availability, HostState, NodeState
 from mypaas.errors import InvalidSpec
 from mypaas.manager.state.models import HostRow
+from mypaas.monitor.pressure import Usage
 
 LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 MAX_LABEL_VALUE = 256
@@ -114,3 +115,22 @@ def node_entry(node: NodeInfo, counts: dict[str, int]) -> dict[str, Any]:
         "message": "joined the Swarm outside MyPaas",
         "created_at": None,
     }
+
+
+def hosts_now(listed: Sequence[dict[str, Any]], usage: Mapping[str, Usage]) -> list[dict[str, Any]]:
+    """The hosts for `mypaas top`: state, instances, and memory and disk use as last checked."""
+    out = []
+    for h in listed:
+        checked = usage.get(str(h["name"]))
+        out.append(
+            {
+                "name": h["name"],
+                "state": h["state"],
+                "instances": h["instances"],
+                "cpus": h["cpus"],
+                "memory_bytes": h["memory_bytes"],
+                "mem_pct": round(checked.mem_pct, 1) if checked else None,
+                "disk_pct": checked.disk_pct if checked else None,
+            }
+        )
+    return out

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import builtins
 import logging
-import os
-import re
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.nodes import NodeInfo, Nodes
-from mypaas.domain import Availability, BackendMode, HostState, NodeState, OperationStatus, Role, SwarmState
+from mypaas.domain import Availability, BackendMode, HostState, Role, SwarmState
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.iaas.base import (
     HostAuthFailed,
@@ -34,19 +31,16 @@ from mypaas.iaas.base import (
     run_checked,
 )
 from mypaas.iaas.catalog import parse_host_url
-from mypaas.manager.hosts.jobs import ClusterHooks, HostJobs, Job, Provisioner, Timings
-from mypaas.manager.hosts.listing import check_label_key, check_labels, listing
+from mypaas.manager.hosts.cluster import Cluster, free_name
+from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
+from mypaas.manager.hosts.jobs import KIND_ADD, KIND_REMOVE, HostJobs, Job, Timings, recover
+from mypaas.manager.hosts.keys import KeyStore
+from mypaas.manager.hosts.listing import check_label_key, check_labels, hosts_now, listing
 from mypaas.manager.operations import Operations
-from mypaas.manager.state.meta import BACKEND_KEY, read_mode
-from mypaas.manager.state.models import HostRow, Meta, OperationRow
+from mypaas.manager.state.models import HostRow
 from mypaas.monitor.pressure import Usage
 
 log = logging.getLogger("mypaas.hosts")
-
-KIND_ADD, KIND_REMOVE = "host-add", "host-remove"
-HEARTBEAT_S = 1.0  # Swarm's dispatcher heartbeat: a dead host is noticed within seconds
-MAX_KEY_BYTES = 16 * 1024
-_ADVERTISE = re.compile(r"^[A-Za-z0-9._:\[\]%-]{1,255}$")
 
 
 class Hosts:
@@ -70,13 +64,15 @@ class Hosts:
         self._nodes = nodes_factory
         self._drivers = drivers or self._catalog_driver
         self._hooks = hooks or ClusterHooks()
-        self._advertise = advertise_addr or None
         if provision is None:
             from mypaas.iaas import bootstrap
 
             provision = bootstrap
         self._provision: Provisioner = provision
-        self._cluster_lock = threading.Lock()  # one Swarm init / mode switch at a time
+        self._cluster = Cluster(
+            sessions=sessions, nodes=nodes_factory, hooks=self._hooks, advertise_addr=advertise_addr
+        )
+        self.keys = KeyStore(home / "ssh" / "keys")
         self.timings = Timings()
         self._jobs = HostJobs(
             sessions=sessions,
@@ -85,13 +81,9 @@ class Hosts:
             provision=self._provision,
             hooks=self._hooks,
             timings=self.timings,
-            ensure_cluster=self._ensure_cluster,
-            drop_key=self._drop_key,
+            ensure_cluster=self._cluster.ensure,
+            drop_key=self.keys.drop,
         )
-
-    @property
-    def keys_dir(self) -> Path:
-        return self._home / "ssh" / "keys"
 
     def _catalog_driver(self, name: str) -> HostDriver:
         from mypaas.iaas.catalog import driver
@@ -104,110 +96,17 @@ class Hosts:
             name, known_hosts=ssh / "known_hosts", default_key=default_key if default_key.is_file() else None
         )
 
-    # -- the backend mode and the cluster -------------------------------------------------------------
+    # -- the backend mode and the cluster (cluster.py) ------------------------------------------------
 
     def mode(self) -> BackendMode:
-        with self._sessions() as s:
-            return read_mode(s)
-
-    def _switch_to_swarm(self, emit: Callable[[str], None]) -> None:
-        """Record mode "swarm" and tell the platform, once; undone if the platform cannot switch."""
-        with self._sessions.begin() as s:
-            previous = s.get(Meta, BACKEND_KEY)
-            before = previous.value if previous is not None else None
-            if before == BackendMode.SWARM:
-                return
-            s.merge(Meta(key=BACKEND_KEY, value=BackendMode.SWARM.value))
-        try:
-            self._hooks.on_mode_change()
-        except Exception:
-            with self._sessions.begin() as s:
-                row = s.get(Meta, BACKEND_KEY)
-                if row is not None and before is None:
-                    s.delete(row)
-                elif row is not None and before is not None:
-                    row.value = before
-            raise
-        emit("the platform now runs apps as Swarm services (backend swarm)")
-
-    def _ensure_cluster(self, nodes: Nodes, local_address: str | None, emit: Callable[[str], None]) -> str:
-        """Make the local engine a Swarm manager (idempotent), record it, switch the mode. -> node id"""
-        with self._cluster_lock:
-            advertise = self._advertise or local_address or ""
-            if nodes.state() != SwarmState.ACTIVE:
-                if not advertise:
-                    raise InvalidSpec(
-                        "give the address the other hosts reach this machine at: "
-                        "`mypaas cluster init --advertise-addr ADDR`",
-                        field="advertise_addr",
-                    )
-                emit(f"making this machine's engine the Swarm manager, advertised at {advertise}")
-            node_id = nodes.init(advertise, heartbeat_s=HEARTBEAT_S)
-            self._record_local(nodes, node_id)
-            self._switch_to_swarm(emit)
-            return node_id
-
-    def _record_local(self, nodes: Nodes, node_id: str) -> None:
-        """The manager's own machine, as a host row (driver "local"), once."""
-        with self._sessions() as s:
-            row = s.scalar(select(HostRow).where(HostRow.driver == "local"))
-            if row is not None and row.node_id == node_id:
-                return
-        node = nodes.node(node_id)
-        with self._sessions.begin() as s:
-            row = s.scalar(select(HostRow).where(HostRow.driver == "local"))
-            same = select(HostRow.id).where(HostRow.address == node.address, HostRow.driver != "local")
-            if s.scalar(same) is not None:
-                raise Conflict(
-                    f"{node.address} is this machine, the Swarm manager: it is in the cluster already",
-                    field="url",
-                )
-            if row is None:
-                row = HostRow(
-                    name=self._free_name(s, node.hostname or "manager", "manager"),
-                    address=node.address or "127.0.0.1",
-                    port=0,
-                    user="",
-                    driver="local",
-                    role=Role.MANAGER,
-                    labels=node.labels,
-                    host_key="",
-                    state=HostState.READY,
-                )
-                s.add(row)
-            row.node_id = node_id
+        return self._cluster.mode()
 
     def init_cluster(self, advertise_addr: str | None = None) -> dict[str, Any]:
         """`mypaas cluster init`: the local engine becomes the Swarm manager; the mode becomes swarm."""
-        if advertise_addr is not None and not _ADVERTISE.match(advertise_addr):
-            raise InvalidSpec(
-                f"invalid advertise address {advertise_addr!r}: an IP address or interface [:PORT]",
-                field="advertise_addr",
-            )
-        if advertise_addr:
-            self._advertise = advertise_addr
-        self._ensure_cluster(self._nodes(), None, lambda line: log.info("%s", line))
-        return self.cluster()
+        return self._cluster.init(advertise_addr)
 
     def cluster(self) -> dict[str, Any]:
-        """The mode, the local engine's Swarm state, the manager's address and the node counts."""
-        info: dict[str, Any] = {"mode": self.mode(), "swarm": SwarmState.INACTIVE, "manager_addr": None}
-        info["error"] = None
-        info |= {"nodes": 0, "managers": 0, "ready": 0}
-        try:
-            nodes = self._nodes()
-            info["swarm"] = nodes.state()
-            if info["swarm"] == SwarmState.ACTIVE:
-                info["manager_addr"] = nodes.manager_addr()
-                every = nodes.nodes()
-                info["nodes"] = len(every)
-                info["managers"] = sum(1 for n in every if n.role == Role.MANAGER)
-                info["ready"] = sum(1 for n in every if n.state == NodeState.READY)
-        except MyPaasError as exc:
-            info["error"] = exc.message
-        with self._sessions() as s:
-            info["hosts"] = len(s.scalars(select(HostRow.id)).all())
-        return info
+        return self._cluster.status()
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -218,16 +117,6 @@ class Hosts:
         if row is None:
             raise NotFound(f"no host {name!r} (see `mypaas host ls`)", field="host")
         return row
-
-    @staticmethod
-    def _free_name(s: Session, wanted: str, fallback: str) -> str:
-        for name in (wanted, fallback):
-            if name and s.scalar(select(HostRow.id).where(HostRow.name == name)) is None:
-                return name
-        n = 2
-        while s.scalar(select(HostRow.id).where(HostRow.name == f"{fallback}-{n}")) is not None:
-            n += 1
-        return f"{fallback}-{n}"
 
     def _live(self) -> dict[str, NodeInfo] | None:
         """The Swarm's nodes by id; None when there is no Swarm (or the engine does not answer)."""
@@ -255,29 +144,14 @@ class Hosts:
         return listing(rows, self._live(), self._counts())
 
     def now(self, usage: Mapping[str, Usage]) -> builtins.list[dict[str, Any]]:
-        """A cluster's hosts for `mypaas top`: state, instances, and memory and disk use as last
-        checked (``usage``, by host name); none on one machine, or while the engine does not answer."""
+        """A cluster's hosts for `mypaas top`, with memory and disk use as last checked (``usage``, by
+        host name); none on one machine, or while the engine does not answer."""
         if self.mode() != BackendMode.SWARM:
             return []
         try:
-            listed = self.list()
+            return hosts_now(self.list(), usage)
         except MyPaasError:
             return []
-        out = []
-        for h in listed:
-            checked = usage.get(str(h["name"]))
-            out.append(
-                {
-                    "name": h["name"],
-                    "state": h["state"],
-                    "instances": h["instances"],
-                    "cpus": h["cpus"],
-                    "memory_bytes": h["memory_bytes"],
-                    "mem_pct": round(checked.mem_pct, 1) if checked else None,
-                    "disk_pct": checked.disk_pct if checked else None,
-                }
-            )
-        return out
 
     def get(self, name: str) -> dict[str, Any]:
         with self._sessions() as s:
@@ -308,19 +182,19 @@ class Hosts:
         self._hooks.registries()  # says at once when the cluster's address is not set (nothing made yet)
         with self._sessions() as s:
             self._check_address_free(s, target.address)
-        stored = self._store_key(target.address, key_pem) if key_pem is not None else None
+        stored = self.keys.store(target.address, key_pem) if key_pem is not None else None
         if stored is not None:
             target = parse_host_url(url, key_path=stored, host_key=host_key)
         try:
             machine = self._connect(target, key_field="key" if stored is not None else "key_path")
         except BaseException:
-            self._drop_key(stored)
+            self.keys.drop(stored)
             raise
         try:
             job = self._record_add(target, machine, labels, manager, who, stored)
         except BaseException:
             machine.close()
-            self._drop_key(stored)
+            self.keys.drop(stored)
             raise
         threading.Thread(
             target=self._jobs.run_add, args=(job,), name=f"host-add {job.name}", daemon=True
@@ -352,7 +226,7 @@ class Hosts:
         with self._sessions.begin() as s:
             self._check_address_free(s, target.address)  # again: another add may have won meanwhile
             row = HostRow(
-                name=self._free_name(s, target.address, target.address),
+                name=free_name(s, target.address, target.address),
                 address=target.address,
                 port=target.port,
                 user=target.user,
@@ -369,36 +243,6 @@ class Hosts:
             return Job(
                 row.id, row.name, op.id, target, machine, labels=labels, manager=manager, stored_key=stored
             )
-
-    # -- SSH keys sent with `host add --key` ------------------------------------------------------
-
-    def _store_key(self, address: str, pem: str) -> Path:
-        """Keep the private key the manager logs in to ``address`` with (mode 0600)."""
-        text = pem.strip()
-        if (
-            len(text) > MAX_KEY_BYTES
-            or not text.startswith("-----BEGIN ")
-            or not re.search(r"-----END [A-Z0-9 ]*PRIVATE KEY-----$", text)
-        ):
-            raise InvalidSpec(
-                "the key is not a PEM private key (-----BEGIN ... PRIVATE KEY-----, as in ~/.ssh/id_ed25519)",
-                field="key",
-            )
-        self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self.keys_dir / _key_file(address)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, (text + "\n").encode())
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        return path
-
-    def _drop_key(self, path: Path | None) -> None:
-        if path is not None and path.parent == self.keys_dir:
-            path.unlink(missing_ok=True)
 
     # -- changing a host ------------------------------------------------------------------------
 
@@ -534,31 +378,8 @@ class Hosts:
     # -- after a restart --------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Adds and removals cannot resume after a manager restart: fail their operations, forget a host
-        that never joined, and mark one caught half-way as failed, saying what to do."""
-        now = time.time()
-        kinds = (KIND_ADD, KIND_REMOVE)
-        with self._sessions.begin() as s:
-            for op in s.scalars(
-                select(OperationRow).where(
-                    OperationRow.kind.in_(kinds), OperationRow.status == OperationStatus.RUNNING
-                )
-            ):
-                op.status, op.finished_at = OperationStatus.FAILED, now
-                op.message = "the manager restarted during this operation; run it again"
-            for row in s.scalars(
-                select(HostRow).where(HostRow.state.in_((HostState.ADDING, HostState.REMOVING)))
-            ):
-                if row.state == HostState.ADDING and not row.node_id:
-                    s.delete(row)
-                    continue
-                verb, then = (
-                    ("adding", " --force` and add it again")
-                    if row.state == HostState.ADDING
-                    else ("removing", "`")
-                )
-                row.state = HostState.FAILED
-                row.message = f"the manager restarted while {verb} it: `mypaas host rm {row.name}{then}"
+        """Adds and removals cannot resume after a manager restart (see jobs.recover)."""
+        recover(self._sessions)
 
 
 def _not_busy(row: HostRow) -> None:
@@ -566,10 +387,6 @@ def _not_busy(row: HostRow) -> None:
     if row.state.busy:
         doing = "added" if row.state == HostState.ADDING else "removed"
         raise Conflict(f"host {row.name} is being {doing}; wait for that first", field="host")
-
-
-def _key_file(address: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", address) + ".key"
 
 
 def _target(row: HostRow) -> HostTarget:
