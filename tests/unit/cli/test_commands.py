@@ -1,101 +1,39 @@
-"""Unit tests of the `mypaas` CLI against a mock REST API (httpx.MockTransport): no network, no manager."""
+"""Unit tests of the `mypaas` CLI against the real REST API over the fake backend, in this process.
+
+State is set up through the platform's own services (deploys through the API, reconcile passes); a few
+client-side cases the API cannot produce (a refused connection, a 500) use a small stub transport.
+"""
 
 from __future__ import annotations
 
 import io
 import json
 import tarfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
+from fastapi.testclient import TestClient
 
 from mypaas.cli import client as client_module
 from mypaas.cli.client import NO_TOKEN, ApiClient
 from mypaas.cli.deploy import compose_payload, folder_payload, tar_folder
-from mypaas.cli.main import app
+from mypaas.composer.fake import FakeBackend
+from mypaas.domain import InstanceState
 from mypaas.errors import BackendError, NotFound, Unauthorized
+from mypaas.manager.platform import Platform
+from tests.unit.cli.support import Server, change, cli, deploy, finished, one_error_line, settle
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class FakeApi:
-    """Answers requests from a table of (method, path) -> responses; records every request."""
-
-    def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], list[httpx.Response]] = {}
-        self.requests: list[httpx.Request] = []
-
-    def on(self, method: str, path: str, *responses: httpx.Response) -> None:
-        self.routes[(method, path)] = list(responses)
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        queue = self.routes.get((request.method, request.url.path))
-        if not queue:
-            return httpx.Response(404, json={"error": f"not mocked: {request.method} {request.url.path}"})
-        return queue.pop(0) if len(queue) > 1 else queue[0]
-
-    def last(self, method: str, path: str) -> httpx.Request:
-        return [r for r in self.requests if (r.method, r.url.path) == (method, path)][-1]
-
-    def body(self, method: str, path: str) -> Any:
-        return json.loads(self.last(method, path).content)
-
-
-def ok(data: Any, status: int = 200) -> httpx.Response:
-    return httpx.Response(status, json=data)
-
-
-def op(
-    status: str = "running", *, log: str = "", release: int | None = 3, message: str = ""
-) -> dict[str, Any]:
-    return {
-        "id": "op1",
-        "app": "hello",
-        "kind": "deploy",
-        "status": status,
-        "release": release,
-        "message": message,
-        "log": log,
-        "log_offset": len(log),
-    }
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setenv("MYPAAS_HOME", str(tmp_path / "home"))
-    for var in ("MYPAAS_URL", "MYPAAS_TOKEN", "MYPAAS_BASE_DOMAIN", "MYPAAS_ROUTER_PORT"):
-        monkeypatch.delenv(var, raising=False)
-    client_module.settings.cache_clear()
-    yield
-    client_module.settings.cache_clear()
+TWO_SERVICES = "services:\n  web:\n    image: web:1\n  worker:\n    image: web:1\n"
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
-    fake = FakeApi()
-    transport = httpx.MockTransport(fake.handle)
-    monkeypatch.setattr(
-        client_module, "connect", lambda: ApiClient("http://mypaas.test", "tok", transport=transport)
-    )
-    return fake
-
-
-def cli(*args: str) -> Any:
-    return CliRunner().invoke(app, list(args))
-
-
-def one_error_line(result: Any) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return str(lines[0])
+def hello(api: TestClient, platform: Platform, backend: FakeBackend) -> str:
+    """App ``hello`` (image web:1) deployed and running at v1."""
+    deploy(api, "hello", image="web:1")
+    settle(platform, backend)
+    return "hello"
 
 
 # -- basics ---------------------------------------------------------------------------------------
@@ -109,65 +47,65 @@ def test_version_and_help() -> None:
         assert command in result.stdout
 
 
-def test_ls_json_is_the_api_listing(api: FakeApi) -> None:
-    apps = [
-        {"name": "hello", "state": "running", "release": 2, "target_release": 2, "instances": 1, "ready": 1}
-    ]
-    api.on("GET", "/api/v1/apps", ok(apps))
-
+def test_ls_json_is_the_api_listing(server: Server, api: TestClient, hello: str) -> None:
     result = cli("ls", "--json")
 
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == apps
+    listing = json.loads(result.stdout)
+    assert listing == api.get("/api/v1/apps").json()
+    [app] = listing
+    assert (app["name"], app["state"], app["release"], app["target_release"]) == ("hello", "running", 1, 1)
+    assert (app["instances"], app["ready"]) == (1, 1)
 
 
-def test_ls_table_shows_a_rollout_in_flight(api: FakeApi) -> None:
-    apps = [
-        {"name": "hello", "state": "running", "release": 2, "target_release": 3, "instances": 2, "ready": 1}
-    ]
-    api.on("GET", "/api/v1/apps", ok(apps))
+def test_ls_table_shows_a_rollout_in_flight(
+    server: Server, api: TestClient, platform: Platform, hello: str
+) -> None:
+    deploy(api, "hello", image="nginx:alpine")
+    platform.reconciler.pass_once()  # creates the v2 instance; no probe has passed yet
+    platform.reconciler.pass_once()  # sees it, not ready: v1 keeps serving
 
     result = cli("ls")
 
     assert result.exit_code == 0
-    assert "hello" in result.stdout and "v2 → v3" in result.stdout and "1/2" in result.stdout
+    assert "hello" in result.stdout and "v1 → v2" in result.stdout and "1/2" in result.stdout
 
 
 @pytest.mark.parametrize(
     ("args", "path"),
     [
-        (["ps", "web", "--json"], "/api/v1/apps/web/instances"),
-        (["releases", "web", "--json"], "/api/v1/apps/web/releases"),
-        (["config", "web", "--json"], "/api/v1/apps/web/config"),
-        (["domains", "ls", "web", "--json"], "/api/v1/apps/web/domains"),
+        (["ps", "hello", "--json"], "/api/v1/apps/hello/instances"),
+        (["releases", "hello", "--json"], "/api/v1/apps/hello/releases"),
+        (["config", "hello", "--json"], "/api/v1/apps/hello/config"),
+        (["domains", "ls", "hello", "--json"], "/api/v1/apps/hello/domains"),
     ],
 )
-def test_every_listing_prints_json(api: FakeApi, args: list[str], path: str) -> None:
-    data: Any = {"A": "1"} if "config" in args else [{"name": "web-1", "ready": True}]
-    api.on("GET", path, ok(data))
+def test_every_listing_prints_json(
+    server: Server, api: TestClient, hello: str, args: list[str], path: str
+) -> None:
+    change(api, "PATCH", "apps/hello/config", {"set": {"A": "1"}})
+    change(api, "POST", "apps/hello/domains", {"domain": "www.example.com"})
 
     result = cli(*args)
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == data
+    data = json.loads(result.stdout)
+    assert data and data == api.get(path).json()
 
 
-def test_status_json_from_the_api(api: FakeApi) -> None:
-    status = {"healthy": True, "components": {"manager": {"healthy": True}, "router": {"healthy": True}}}
-    api.on("GET", "/api/v1/status", ok(status))
-
+def test_status_json_from_the_api(server: Server, api: TestClient) -> None:
     result = cli("status", "--json")
 
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == status
+    status = json.loads(result.stdout)
+    assert status == api.get("/api/v1/status").json()
+    assert status["healthy"] is True and status["components"]["manager"]["healthy"] is True
 
 
 # -- errors ---------------------------------------------------------------------------------------
 
 
-def test_api_404_is_one_error_line_and_exit_1(api: FakeApi) -> None:
-    api.on("GET", "/api/v1/apps/nope/instances", ok({"error": "no app named 'nope'", "field": "app"}, 404))
-
+def test_api_404_is_one_error_line_and_exit_1(server: Server) -> None:
     result = cli("ps", "nope")
 
     assert one_error_line(result) == "error: no app named 'nope'"
@@ -175,6 +113,7 @@ def test_api_404_is_one_error_line_and_exit_1(api: FakeApi) -> None:
 
 
 def test_connection_refused_gives_the_friendly_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stub transport: the API in this process cannot refuse a connection.
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
@@ -190,81 +129,68 @@ def test_connection_refused_gives_the_friendly_error(monkeypatch: pytest.MonkeyP
     )
 
 
-def test_status_codes_map_to_error_types() -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
-        return {
-            "/api/v1/apps/a": ok({"error": "no app named 'a'", "field": "app"}, 404),
-            "/api/v1/apps/b": httpx.Response(500, text="Internal Server Error"),
-        }[request.url.path]
-
-    client = ApiClient("http://x", "t", transport=httpx.MockTransport(answer))
-
+def test_status_codes_map_to_error_types(server: Server) -> None:
     with pytest.raises(NotFound) as missing:
-        client.app("a")
+        server.client().app("a")
     assert missing.value.message == "no app named 'a'" and missing.value.field == "app"
+
+    # A stub for the 500: the API answers one only when it has a bug.
+    def crash(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, text="Internal Server Error")
+
     with pytest.raises(BackendError, match="HTTP 500"):
-        client.app("b")
+        ApiClient("http://x", "t", transport=httpx.MockTransport(crash)).app("b")
 
 
-def test_401_without_any_token_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
-        assert "authorization" not in request.headers
-        return ok({"error": "missing bearer token"}, 401)
-
-    client = ApiClient("http://x", transport=httpx.MockTransport(answer))  # no env, no token file
+def test_401_without_any_token_says_how_to_get_one(server: Server) -> None:
+    client = server.client(token="")  # no env, no token file
 
     assert client.token is None
     with pytest.raises(Unauthorized) as exc:
         client.apps()
     assert exc.value.message == NO_TOKEN
+    assert "authorization" not in server.last("GET", "/api/v1/apps").headers
 
 
-def test_token_comes_from_the_admin_token_file(tmp_path: Path) -> None:
-    token_file = tmp_path / "home" / "admin-token"
-    token_file.parent.mkdir(parents=True)
-    token_file.write_text("mp_secret\n")
-    seen: list[str] = []
+def test_token_comes_from_the_admin_token_file(
+    server: Server, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MYPAAS_HOME", str(platform.settings.home))  # the user that ran `mypaas up`
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request.headers["authorization"])
-        return ok([])
+    assert server.client(token="").apps() == []
 
-    ApiClient("http://x", transport=httpx.MockTransport(answer)).apps()
-
-    assert seen == ["Bearer mp_secret"]
+    assert server.last("GET", "/api/v1/apps").headers["authorization"] == f"Bearer {platform.admin_token}"
 
 
-def test_rm_without_a_tty_needs_yes(api: FakeApi) -> None:
+def test_rm_without_a_tty_needs_yes(server: Server) -> None:
     line = one_error_line(cli("rm", "hello"))
 
     assert "--yes" in line
-    assert not api.requests
+    assert not server.requests
 
 
 # -- argument parsing -----------------------------------------------------------------------------
 
 
-def test_config_set_parses_key_value_pairs(api: FakeApi) -> None:
-    api.on("PATCH", "/api/v1/apps/hello/config", ok(op(), 202))
-
+def test_config_set_parses_key_value_pairs(server: Server, api: TestClient, hello: str) -> None:
     result = cli("config", "set", "hello", "GREETING=hi there", "URL=a=b", "EMPTY=", "--no-wait")
 
     assert result.exit_code == 0, result.output
-    assert api.body("PATCH", "/api/v1/apps/hello/config") == {
-        "set": {"GREETING": "hi there", "URL": "a=b", "EMPTY": ""},
-        "unset": [],
-    }
+    sent = {"GREETING": "hi there", "URL": "a=b", "EMPTY": ""}
+    assert server.body("PATCH", "/api/v1/apps/hello/config") == {"set": sent, "unset": []}
+    assert api.get("/api/v1/apps/hello/config").json() == sent
 
 
-def test_config_unset_sends_keys(api: FakeApi) -> None:
-    api.on("PATCH", "/api/v1/apps/hello/config", ok(op(), 202))
+def test_config_unset_sends_keys(server: Server, api: TestClient, hello: str) -> None:
+    change(api, "PATCH", "apps/hello/config", {"set": {"A": "1", "B": "2", "C": "3"}})
 
     assert cli("config", "unset", "hello", "A", "B", "--no-wait").exit_code == 0
-    assert api.body("PATCH", "/api/v1/apps/hello/config") == {"set": {}, "unset": ["A", "B"]}
+    assert server.body("PATCH", "/api/v1/apps/hello/config") == {"set": {}, "unset": ["A", "B"]}
+    assert api.get("/api/v1/apps/hello/config").json() == {"C": "3"}
 
 
-def test_config_app_shows_key_value_lines(api: FakeApi) -> None:
-    api.on("GET", "/api/v1/apps/hello/config", ok({"B": "2", "A": "x y"}))
+def test_config_app_shows_key_value_lines(server: Server, api: TestClient, hello: str) -> None:
+    change(api, "PATCH", "apps/hello/config", {"set": {"B": "2", "A": "x y"}})
 
     result = cli("config", "hello")
 
@@ -284,115 +210,132 @@ def test_config_app_shows_key_value_lines(api: FakeApi) -> None:
         (["rollback", "hello", "0"], "0"),
     ],
 )
-def test_malformed_arguments_are_usage_errors_naming_them(api: FakeApi, args: list[str], bad: str) -> None:
+def test_malformed_arguments_are_usage_errors_naming_them(server: Server, args: list[str], bad: str) -> None:
     result = cli(*args)
 
     assert result.exit_code == 2
     assert repr(bad) in result.output
-    assert not api.requests
+    assert not server.requests
 
 
-def test_scale_parses_service_counts(api: FakeApi) -> None:
-    api.on("PUT", "/api/v1/apps/hello/scale", ok(op()))
+def test_scale_parses_service_counts(server: Server, api: TestClient) -> None:
+    deploy(api, "hello", compose=TWO_SERVICES)
 
     assert cli("scale", "hello", "web=3", "worker=0", "--no-wait").exit_code == 0
-    assert api.body("PUT", "/api/v1/apps/hello/scale") == {"replicas": {"web": 3, "worker": 0}}
+    assert server.body("PUT", "/api/v1/apps/hello/scale") == {"replicas": {"web": 3, "worker": 0}}
+    services = api.get("/api/v1/apps/hello").json()["services"]
+    assert (services["web"]["replicas"], services["worker"]["replicas"]) == (3, 0)
+
+
+@pytest.fixture
+def twelve_releases(api: TestClient, platform: Platform, backend: FakeBackend, hello: str) -> str:
+    """``hello`` with v1 superseded by v2 (so "the previous release" exists), then config up to v12."""
+    for n in range(2, 13):
+        change(api, "PATCH", "apps/hello/config", {"set": {"N": str(n)}})
+        if n == 2:
+            settle(platform, backend)
+    return "hello"
 
 
 @pytest.mark.parametrize(("given", "sent"), [(["v3"], 3), (["3"], 3), (["V12"], 12), ([], None)])
-def test_rollback_takes_3_or_v3(api: FakeApi, given: list[str], sent: int | None) -> None:
-    api.on("POST", "/api/v1/apps/hello/rollback", ok(op(), 202))
+def test_rollback_takes_3_or_v3(
+    server: Server, api: TestClient, twelve_releases: str, given: list[str], sent: int | None
+) -> None:
+    result = cli("rollback", "hello", *given, "--no-wait")
 
-    assert cli("rollback", "hello", *given, "--no-wait").exit_code == 0
-    assert api.body("POST", "/api/v1/apps/hello/rollback") == {"release": sent}
+    assert result.exit_code == 0, result.output
+    assert server.body("POST", "/api/v1/apps/hello/rollback") == {"release": sent}
+    newest = api.get("/api/v1/apps/hello/releases").json()[0]
+    assert newest["description"] == f"Rollback to v{sent or 1}"
 
 
 @pytest.mark.parametrize("args", [["deploy", "hello"], ["deploy", "hello", "--image", "x", "-f", "c.yml"]])
-def test_deploy_needs_exactly_one_source(api: FakeApi, args: list[str]) -> None:
+def test_deploy_needs_exactly_one_source(server: Server, args: list[str]) -> None:
     result = cli(*args)
 
     assert result.exit_code == 2
-    assert not api.requests
+    assert not server.requests
 
 
 # -- following operations -------------------------------------------------------------------------
 
 
-def test_deploy_image_streams_the_log_and_prints_the_url(api: FakeApi) -> None:
-    api.on("POST", "/api/v1/apps/hello/deploys", ok(op(release=None), 202))
-    api.on(
-        "GET",
-        "/api/v1/operations/op1",
-        ok(op(log="pulling\n")),
-        ok({**op("succeeded", message="hello v3 is running"), "log": "", "log_offset": 8}),
-    )
-    api.on("GET", "/api/v1/apps/hello", ok({"name": "hello", "web": "web", "waiting": []}))
-
+def test_deploy_image_sends_the_request_and_prints_the_url(server: Server, manager: Platform) -> None:
     result = cli("deploy", "hello", "--image", "nginx:alpine", "--port", "80", "-m", "first")
 
     assert result.exit_code == 0, result.output
-    assert api.body("POST", "/api/v1/apps/hello/deploys") == {
+    assert server.body("POST", "/api/v1/apps/hello/deploys") == {
         "image": "nginx:alpine",
         "port": 80,
         "description": "first",
     }
-    assert "pulling" in result.stderr
-    assert result.stdout.strip() == "hello v3 deployed: http://hello.localhost"
-    offsets = [r.url.params["log_offset"] for r in api.requests if r.url.path == "/api/v1/operations/op1"]
-    assert offsets == ["0", "8"]
+    assert result.stdout.strip() == "hello v1 deployed: http://hello.localhost"
 
 
-def test_deploy_url_carries_the_router_port(api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MYPAAS_ROUTER_PORT", "8080")
-    api.on("POST", "/api/v1/apps/hello/deploys", ok(op("succeeded"), 202))
-    api.on("GET", "/api/v1/operations/op1", ok(op("succeeded")))
-    api.on("GET", "/api/v1/apps/hello", ok({"name": "hello", "web": "web"}))
+def test_deploy_streams_the_build_log_once(server: Server, manager: Platform, tmp_path: Path) -> None:
+    write(tmp_path / "app", {"Dockerfile": "FROM scratch\n", "index.html": "hi"})
 
+    result = cli("deploy", "hello", str(tmp_path / "app"), "--port", "80")
+
+    assert result.exit_code == 0, result.output
+    [(_, accepted)] = server.sent("POST", "/api/v1/apps/hello/deploys")
+    op_id = accepted.json()["id"]
+    log = server.platform.operations.get(op_id).log
+    assert "Step 1/1 : fake build of" in log
+    polls = server.sent("GET", f"/api/v1/operations/{op_id}")
+    assert result.stderr == log  # every line of the build log shown, once, in order
+    offsets = [int(request.url.params["log_offset"]) for request, _ in polls]
+    answered = [0] + [answer.json()["log_offset"] for _, answer in polls[:-1]]
+    assert offsets == answered  # each poll asks for what the previous answer did not hold
+    assert result.stdout.strip() == "hello v1 deployed: http://hello.localhost"
+
+
+@pytest.mark.parametrize("settings", [{"router_port": 8080}], indirect=True)
+def test_deploy_url_carries_the_router_port(server: Server, manager: Platform) -> None:
     result = cli("deploy", "hello", "--image", "nginx:alpine")
 
-    assert result.stdout.strip() == "hello v3 deployed: http://hello.localhost:8080"
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "hello v1 deployed: http://hello.localhost:8080"
 
 
-def test_failed_deploy_prints_the_message_and_exits_1(api: FakeApi) -> None:
-    message = "v3 did not become healthy in time; v2 keeps serving\n--- last log lines ---\nboom"
-    api.on("POST", "/api/v1/apps/hello/deploys", ok(op(), 202))
-    api.on("GET", "/api/v1/operations/op1", ok(op("failed", message=message)))
-
+@pytest.mark.parametrize("settings", [{"deploy_timeout_s": 0}], indirect=True)
+def test_failed_deploy_prints_the_message_and_exits_1(server: Server, manager: Platform) -> None:
     result = cli("deploy", "hello", "--image", "nginx:alpine")
 
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: v3 did not become healthy")
-    assert "boom" in result.stderr
+    [(_, accepted)] = server.sent("POST", "/api/v1/apps/hello/deploys")
+    message = server.platform.operations.get(accepted.json()["id"]).message
+    assert message.startswith("v1 did not become healthy in time")
+    assert result.stderr == f"error: {message}\n"  # the operation's whole message
     assert "deployed" not in result.stdout
 
 
-def test_wait_operation_long_polls_with_growing_offsets() -> None:
-    answers = [op(log="a\n"), {**op(log="b\n"), "log_offset": 4}, {**op("succeeded"), "log_offset": 4}]
-    seen: list[dict[str, str]] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(dict(request.url.params))
-        return ok(answers.pop(0))
-
-    client = ApiClient("http://x", "t", transport=httpx.MockTransport(answer))
+def test_wait_operation_long_polls_with_growing_offsets(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    op_id = deploy(api, "hello", image="web:1")["id"]
+    platform.operations.append_log(op_id, "a\n")
+    steps = [lambda: platform.operations.append_log(op_id, "b\n"), lambda: settle(platform, backend)]
     logs: list[str] = []
 
-    done = client.wait_operation("op1", logs.append, timeout=30)
+    done = server.client().wait_operation(op_id, logs.append, timeout=30, on_poll=lambda _: steps.pop(0)())
 
     assert done["status"] == "succeeded"
     assert logs == ["a\n", "b\n"]
-    assert [p["log_offset"] for p in seen] == ["0", "2", "4"]
-    assert all(float(p["wait"]) == 10 for p in seen)
+    polls = [request.url.params for request in server.requests]
+    assert [p["log_offset"] for p in polls] == ["0", "2", "4"]
+    assert all(float(p["wait"]) == 10 for p in polls)
 
 
-def test_logs_stream_lines_to_stdout(api: FakeApi) -> None:
-    api.on("GET", "/api/v1/apps/hello/logs", httpx.Response(200, text="one\ntwo\n"))
+def test_logs_stream_lines_to_stdout(server: Server, backend: FakeBackend, hello: str) -> None:
+    [iid] = backend.instances
+    backend.logs_by_id[iid] = ["one", "two"]
 
     result = cli("logs", "hello", "web", "--tail", "5")
 
     assert result.exit_code == 0
     assert result.stdout == "one\ntwo\n"
-    params = api.last("GET", "/api/v1/apps/hello/logs").url.params
+    params = server.last("GET", "/api/v1/apps/hello/logs").url.params
     assert (params["service"], params["tail"], params["follow"]) == ("web", "5", "false")
 
 
@@ -498,43 +441,49 @@ services:
     assert tar_names(payload.contexts["workers/main"]) == {"Worker.dockerfile"}
 
 
-def test_compose_missing_required_env_file_is_an_error(tmp_path: Path, api: FakeApi) -> None:
+def test_compose_missing_required_env_file_is_an_error(tmp_path: Path, server: Server) -> None:
     write(tmp_path, {"compose.yml": "services:\n  web:\n    image: nginx\n    env_file: nope.env\n"})
 
     line = one_error_line(cli("deploy", "shop", "-f", str(tmp_path / "compose.yml")))
 
     assert "nope.env" in line
-    assert not api.requests
+    assert not server.requests
 
 
-def test_compose_deploy_sends_one_multipart_part_per_context(tmp_path: Path, api: FakeApi) -> None:
+def test_compose_deploy_sends_one_multipart_part_per_context(
+    tmp_path: Path, server: Server, api: TestClient, manager: Platform
+) -> None:
     write(
-        tmp_path, {"compose.yml": "services:\n  web:\n    build: ./web\n", "web/Dockerfile": "FROM scratch\n"}
+        tmp_path,
+        {
+            "compose.yml": "services:\n  web:\n    build: ./web\n    expose: [80]\n",
+            "web/Dockerfile": "FROM scratch\n",
+        },
     )
-    api.on("POST", "/api/v1/apps/shop/deploys", ok(op(), 202))
 
     result = cli("deploy", "shop", "-f", str(tmp_path / "compose.yml"), "--no-wait")
 
     assert result.exit_code == 0, result.output
-    request = api.last("POST", "/api/v1/apps/shop/deploys")
+    [(request, accepted)] = server.sent("POST", "/api/v1/apps/shop/deploys")
     assert request.headers["content-type"].startswith("multipart/form-data")
     assert b'name="request"' in request.content and b'name="./web"' in request.content
     assert b'"compose": "services:' in request.content
+    assert finished(api, accepted.json()["id"])["status"] == "succeeded"  # built from that part
 
 
-def test_spinner_text_names_what_the_rollout_waits_for() -> None:
+def test_spinner_text_names_what_the_rollout_waits_for(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
     from mypaas.cli.output import _progress
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        return ok({"name": "hello", "waiting": ["web: 1/2 ready"]})
-
-    client = ApiClient("http://x", "t", transport=httpx.MockTransport(answer))
+    op = deploy(api, "hello", compose="services:\n  web:\n    image: web:1\n    deploy: {replicas: 2}\n")
+    platform.reconciler.pass_once()  # creates both instances
+    backend.set_state(next(iter(backend.instances)), InstanceState.HEALTHY)
+    platform.reconciler.pass_once()  # one of two is ready
+    client = server.client()
 
     assert (
-        _progress(client, "hello", "deploying hello", op())
-        == "deploying hello v3… waiting for web: 1/2 ready"
+        _progress(client, "hello", "deploying hello", op) == "deploying hello v1… waiting for web: 1/2 ready"
     )
-    assert (
-        _progress(client, "hello", "deploying hello", op("building", release=None))
-        == "deploying hello… building"
-    )
+    building: dict[str, Any] = {**op, "status": "building", "release": None}
+    assert _progress(client, "hello", "deploying hello", building) == "deploying hello… building"
