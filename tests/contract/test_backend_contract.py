@@ -85,12 +85,31 @@ def test_instance_lifecycle(backend: tuple[Backend, str, str]) -> None:
     b.remove_app_resources(platform, app)
 
 
+def networks_of(b: Backend, platform: str, app: str) -> list[str]:
+    """The names of the app's networks, as the fake holds them or the engine lists them (the Backend
+    protocol has no call that lists networks)."""
+    if isinstance(b, FakeBackend):
+        wanted = {LABEL_PLATFORM: platform, LABEL_APP: app}
+        return [name for name, labels in b.networks.items() if wanted.items() <= labels.items()]
+    client = kit.docker_client()
+    try:
+        found = client.networks.list(
+            filters={"label": [f"{LABEL_PLATFORM}={platform}", f"{LABEL_APP}={app}"]}
+        )
+        return [str(net.name) for net in found]
+    finally:
+        client.close()
+
+
 def test_networks_are_idempotent(backend: tuple[Backend, str, str]) -> None:
     b, platform, _ = backend
-    labels = {LABEL_PLATFORM: platform, LABEL_APP: "n"}
-    b.ensure_network("mypaas_n", labels)
-    b.ensure_network("mypaas_n", labels)
-    b.remove_app_resources(platform, "n")
+    app = f"n{secrets.token_hex(3)}"
+    labels = {LABEL_PLATFORM: platform, LABEL_APP: app}
+    b.ensure_network(f"mypaas_{app}", labels)
+    b.ensure_network(f"mypaas_{app}", labels)
+    assert networks_of(b, platform, app) == [f"mypaas_{app}"]  # made once, found the second time
+    b.remove_app_resources(platform, app)
+    assert networks_of(b, platform, app) == []
 
 
 def test_a_missing_image_id_is_refused(backend: tuple[Backend, str, str]) -> None:
