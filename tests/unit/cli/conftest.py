@@ -11,16 +11,13 @@ from fastapi.testclient import TestClient
 from mypaas.cli import client as client_module
 from mypaas.composer.fake import FakeBackend
 from mypaas.manager.platform import Platform
-from tests.unit.cli.support import Server
+from tests.unit.cli.support import Server, isolate, serve
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No MYPAAS_* variable from the caller's shell, and a home of the CLI's own with no token file."""
-    monkeypatch.setenv("MYPAAS_HOME", str(tmp_path / "home"))
-    for var in ("MYPAAS_URL", "MYPAAS_TOKEN", "MYPAAS_BASE_DOMAIN", "MYPAAS_ROUTER_PORT"):
-        monkeypatch.delenv(var, raising=False)
-    client_module.settings.cache_clear()
+    """Every CLI test: no MYPAAS_* variable from the caller's shell, a CLI home with no token file."""
+    isolate(monkeypatch, tmp_path / "home")
     yield
     client_module.settings.cache_clear()
 
@@ -36,9 +33,7 @@ def backend() -> FakeBackend:
 @pytest.fixture
 def server(api: TestClient, platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Server:
     """The API app of tests/unit/conftest.py, reached by every command's client (admin token)."""
-    found = Server(api, platform)
-    monkeypatch.setattr(client_module, "connect", found.client)
-    return found
+    return serve(monkeypatch, api, platform)
 
 
 @pytest.fixture

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
+from mypaas.cli import client as client_module
 from mypaas.cli.client import ApiClient
 from mypaas.cli.main import app
 from mypaas.composer.fake import FakeBackend
@@ -64,6 +67,21 @@ class Server:
 
     def body(self, method: str, path: str) -> Any:
         return json.loads(self.last(method, path).content)
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """No MYPAAS_* variable from the caller's shell, and ``home`` as the CLI's own (no token file)."""
+    monkeypatch.setenv("MYPAAS_HOME", str(home))
+    for var in ("MYPAAS_URL", "MYPAAS_TOKEN", "MYPAAS_BASE_DOMAIN", "MYPAAS_ROUTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    client_module.settings.cache_clear()
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, api: TestClient, platform: Platform) -> Server:
+    """Make every command's client reach ``api`` (the API app of ``platform``) with the admin token."""
+    server = Server(api, platform)
+    monkeypatch.setattr(client_module, "connect", server.client)
+    return server
 
 
 def cli(*args: str, stdin: bytes | None = None) -> Result:
