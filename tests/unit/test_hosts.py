@@ -234,6 +234,7 @@ class Cluster:
     provision: FakeProvision
     counts: dict[str, int]
     mode_changes: list[int]
+    registries: Callable[[], list[str]] = lambda: ["10.200.0.1:5000"]  # what hosts must trust
 
     def wait(self, op: dict[str, Any]) -> dict[str, Any]:
         r = self.api.get(f"/api/v1/operations/{op['id']}", params={"wait": 0})
@@ -262,13 +263,16 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(api: TestClient, tmp_path: Path) -> Cluster:
-    platform: Platform = api.app.state.platform  # type: ignore[attr-defined]
+def cluster(api: TestClient, platform: Platform, tmp_path: Path) -> Cluster:
     nodes = FakeNodes()
     driver = FakeDriver()
     provision = FakeProvision(nodes)
     counts: dict[str, int] = {}
     mode_changes: list[int] = []
+
+    def registries() -> list[str]:
+        return found.registries()  # read at each add: a test may change what hosts must trust
+
     hosts = Hosts(
         sessions=platform.sessions,
         operations=platform.operations,
@@ -276,7 +280,7 @@ def cluster(api: TestClient, tmp_path: Path) -> Cluster:
         nodes_factory=lambda: nodes,
         drivers=lambda name: driver,
         hooks=ClusterHooks(
-            registries=lambda: ["10.200.0.1:5000"],
+            registries=registries,
             instances_per_node=lambda: counts,
             on_mode_change=lambda: mode_changes.append(1),
         ),
@@ -286,7 +290,8 @@ def cluster(api: TestClient, tmp_path: Path) -> Cluster:
     hosts.timings.ready_timeout_s = 0.2
     hosts.timings.drain_timeout_s = 0.2
     platform.hosts = hosts  # type: ignore[attr-defined]
-    return Cluster(api, platform, hosts, driver, nodes, provision, counts, mode_changes)
+    found = Cluster(api, platform, hosts, driver, nodes, provision, counts, mode_changes)
+    return found
 
 
 def error(r: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
@@ -355,7 +360,7 @@ def test_without_the_cluster_address_add_fails_at_once_and_touches_nothing(clust
             "set cluster_addr (this machine's address as the hosts reach it)", field="cluster_addr"
         )
 
-    cluster.hosts._hooks = replace(cluster.hosts._hooks, registries=unset)
+    cluster.registries = unset
     cluster.driver.known.add("10.0.0.7")
     r = cluster.api.post("/api/v1/hosts", json={"url": "ssh://root@10.0.0.7", "key": PEM})
 
