@@ -25,6 +25,16 @@ services:
     image: {image}
 """
 
+WEB_WITH_A_LIMIT_COMPOSE = """
+services:
+  web:
+    image: {image}
+    expose: [80]
+    deploy:
+      resources:
+        limits: {{memory: 64m}}
+"""
+
 MEM_COMPOSE = """
 services:
   fill:
@@ -119,17 +129,25 @@ def test_cpu_load_scales_up_then_back_down(platform: kit.Platform, tmp_path: Pat
 
 
 def test_app_down_fires_and_resolves(
-    platform: kit.Platform, images: dict[str, str], receiver: Receiver
+    platform: kit.Platform, images: dict[str, str], receiver: Receiver, tmp_path: Path
 ) -> None:
     app = f"al-{secrets.token_hex(3)}"
-    platform.cli("deploy", app, "--image", images["v1"], "--port", "80", check=True)
+    (tmp_path / "compose.yml").write_text(WEB_WITH_A_LIMIT_COMPOSE.format(image=images["v1"]))
+    platform.cli("deploy", app, "-f", str(tmp_path / "compose.yml"), check=True)
     name = f"{app}-down"
     added = platform.cli(
         "alerts", "add", name, "--kind", "app_down", "--app", app, "--for", "1", "--webhook", receiver.url
     )
     assert added.code == 0, added
-    time.sleep(2)
+    # A rule that surely fires (any memory use of the app) after as long: rules are evaluated by name,
+    # `name` first, and their webhooks go out in order, so once this one came, `name` would have come
+    # before it, were the app seen as down.
+    seen = f"{app}-seen"
+    rule = ["--kind", "memory_pct", "--app", app, "--threshold", "0.01", "--for", "1"]
+    platform.cli("alerts", "add", seen, *rule, "--webhook", receiver.url, check=True)
+    kit.wait_until(lambda: receiver.find(seen, "firing"), timeout=15)
     assert receiver.find(name, "firing") is None  # it is up
+    platform.cli("alerts", "rm", seen, check=True)
 
     platform.cli("stop", app, check=True)
     fired = kit.wait_until(lambda: receiver.find(name, "firing"), timeout=15)

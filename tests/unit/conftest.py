@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from mypaas.api.app import create_app
 from mypaas.composer.fake import FakeBackend
-from mypaas.manager.platform import Components, build_platform
+from mypaas.manager.platform import Components, Platform, build_platform
 from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
 
@@ -22,12 +22,21 @@ def backend() -> FakeBackend:
 
 
 @pytest.fixture
-def api(tmp_path: Path, backend: FakeBackend) -> Iterator[TestClient]:
-    """The REST API of a platform over ``backend`` (no registry), with the admin token set."""
-    settings = Settings(home=tmp_path, registry_enabled=False)
-    platform = build_platform(
-        settings, Components(backend=backend, router=FakeRouter(), probe=lambda _: True)
-    )
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """The platform's settings (no registry); a test changes some with
+    ``@pytest.mark.parametrize("settings", [{"router_port": 8080}], indirect=True)``."""
+    return Settings(home=tmp_path, registry_enabled=False, **getattr(request, "param", {}))
+
+
+@pytest.fixture
+def platform(settings: Settings, backend: FakeBackend) -> Platform:
+    """The platform over ``backend``: a fake router, HTTP probes that always pass; nothing started."""
+    return build_platform(settings, Components(backend=backend, router=FakeRouter(), probe=lambda _: True))
+
+
+@pytest.fixture
+def api(platform: Platform) -> Iterator[TestClient]:
+    """The REST API of ``platform``, with the admin token set."""
     client = TestClient(create_app(platform))
     client.headers["Authorization"] = f"Bearer {platform.admin_token}"
     yield client

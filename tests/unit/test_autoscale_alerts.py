@@ -4,7 +4,6 @@ and the REST routes on a platform over the fake backend."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -252,32 +251,61 @@ def test_webhooks_retry_with_backoff_then_deliver() -> None:
         return httpx.Response(503 if len(calls) < 3 else 204)
 
     hooks = Webhooks(retries=3, backoff_s=0.05, transport=httpx.MockTransport(handler))
-    stop = threading.Event()
+    stop, delivered = threading.Event(), threading.Event()
     thread = threading.Thread(target=hooks.run, args=(stop,))
     thread.start()
-    started = time.monotonic()
-    hooks.send("http://hook.example/x", {"alert": "a"})
-    assert time.monotonic() - started < 0.05  # send only queues
-    deadline = time.monotonic() + 5
-    while hooks.delivered == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    hooks.send("http://hook.example/x", {"alert": "a"}, on_delivered=delivered.set)
+    assert delivered.wait(5)
     stop.set()
     thread.join(5)
     assert hooks.delivered == 1 and len(calls) == 3 and b'"alert"' in calls[0]
 
 
+def test_webhook_send_only_queues() -> None:
+    """``send`` returns while the receiver still holds the previous webhook: it never waits on one."""
+    inside, release = threading.Event(), threading.Event()
+    calls: list[bytes] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        calls.append(request.content)
+        inside.set()
+        release.wait(5)  # held until the test lets go (bounded: a regression fails, it does not hang)
+        return httpx.Response(204)
+
+    hooks = Webhooks(retries=0, transport=httpx.MockTransport(receiver))
+    stop = threading.Event()
+    thread = threading.Thread(target=hooks.run, args=(stop,))
+    thread.start()
+    try:
+        hooks.send("http://hook.example/x", {"alert": "a"})
+        assert inside.wait(5)  # the sender's thread is in the receiver, held there
+        hooks.send("http://hook.example/x", {"alert": "b"})
+        assert len(calls) == 1 and hooks.pending() == 1  # queued, not sent
+    finally:
+        release.set()
+        stop.set()
+        thread.join(5)
+
+
 def test_webhooks_give_up_after_the_retries() -> None:
-    hooks = Webhooks(retries=1, backoff_s=0.01, transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    tries: list[httpx.Request] = []
+    second = threading.Event()
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        tries.append(request)
+        if len(tries) == 2:
+            second.set()
+        return httpx.Response(500)
+
+    hooks = Webhooks(retries=1, backoff_s=0.01, transport=httpx.MockTransport(refuse))
     stop = threading.Event()
     thread = threading.Thread(target=hooks.run, args=(stop,))
     thread.start()
     hooks.send("http://hook.example/x", {"alert": "a"})
-    deadline = time.monotonic() + 5
-    while hooks.failed == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert second.wait(5)  # the first try and its one retry
     stop.set()
-    thread.join(5)
-    assert hooks.failed == 1 and hooks.pending() == 0
+    thread.join(5)  # the sender finishes the delivery it is in, then stops
+    assert hooks.failed == 1 and hooks.pending() == 0 and len(tries) == 2
 
 
 @pytest.fixture

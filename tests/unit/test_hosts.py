@@ -1,6 +1,5 @@
-"""Hosts and the cluster, offline: the REST API over the Hosts service with the fake iaas driver
-(iaas/fake.py), a fake provisioner and the fake Swarm (composer/fake_nodes.py); the CLI against a mock
-API; SwarmNodes' reading of the engine's answers."""
+"""Hosts and the cluster, offline: the REST API over the Hosts service with a fake iaas driver, a fake
+provisioner and a fake Swarm; the CLI against that API; SwarmNodes' reading of the engine's answers."""
 
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ from typer.testing import CliRunner
 
 from mypaas.api.app import create_app
 from mypaas.cli import client as client_module
-from mypaas.cli.client import ApiClient
 from mypaas.cli.main import app as cli_app
 from mypaas.composer.fake import FakeBackend
 from mypaas.composer.fake_nodes import FakeNodes
@@ -34,6 +32,7 @@ from mypaas.manager.state.meta import BACKEND_KEY
 from mypaas.manager.state.models import HostRow, Meta, OperationRow
 from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
+from tests.unit.cli.support import Server, isolate, serve
 
 FINGERPRINT = "SHA256:" + "A" * 43
 PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -502,63 +501,33 @@ def test_node_info_from_the_engine_api() -> None:
 
 
 @pytest.fixture
-def mock_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[httpx.Request]]:
-    """The CLI against a mock API: host routes answer from ``answers``; every request is recorded."""
-    monkeypatch.setenv("MYPAAS_HOME", str(tmp_path / "home"))
-    client_module.settings.cache_clear()
-    seen: list[httpx.Request] = []
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        request.read()
-        seen.append(request)
-        body = json.loads(request.content) if request.content else {}
-        if request.url.path == "/api/v1/hosts" and request.method == "GET":
-            return httpx.Response(200, json=LISTING)
-        if request.url.path == "/api/v1/hosts" and not body.get("host_key"):
-            return httpx.Response(
-                409, json={"error": "unknown host key", "field": "host_key", "fingerprint": FINGERPRINT}
-            )
-        if request.url.path == "/api/v1/hosts":
-            return httpx.Response(202, json={"id": "op9", "app": "", "kind": "host-add", "status": "running"})
-        if request.url.path == "/api/v1/operations/op9":
-            log = "joining the Swarm at 10.0.0.1:2377 as a worker\n"
-            done = {"id": "op9", "status": "succeeded", "message": "host node5 (10.0.0.5) is ready"}
-            return httpx.Response(200, json={**done, "log": log, "log_offset": len(log)})
-        return httpx.Response(404, json={"error": f"not mocked: {request.method} {request.url.path}"})
-
-    transport = httpx.MockTransport(handle)
-    monkeypatch.setattr(
-        client_module, "connect", lambda: ApiClient("http://mypaas.test", "tok", transport=transport)
-    )
-    yield seen
+def cli_cluster(cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[CliCluster]:
+    """The CLI against the cluster's API (in this process, see tests/unit/cli/support.py)."""
+    isolate(monkeypatch, tmp_path / "home")
+    yield CliCluster(cluster, serve(monkeypatch, cluster.api, cluster.platform))
     client_module.settings.cache_clear()
 
 
-LISTING = [
-    {
-        "name": "node5",
-        "address": "10.0.0.5",
-        "role": "worker",
-        "state": "ready",
-        "availability": "active",
-        "labels": {"zone": "a"},
-        "cpus": 2.0,
-        "memory_bytes": 4_000_000_000,
-        "instances": 3,
-        "leader": False,
-        "message": "",
-    }
-]
+@dataclass
+class CliCluster:
+    cluster: Cluster
+    server: Server
 
 
-def test_cli_host_ls(mock_api: list[httpx.Request]) -> None:
+def test_cli_host_ls(cli_cluster: CliCluster) -> None:
+    cluster = cli_cluster.cluster
+    cluster.add("10.0.0.5", labels={"zone": "a"}, host_key=FINGERPRINT)
+    cluster.running({cluster.node_of("node5"): 3})
+
     result = CliRunner().invoke(cli_app, ["host", "ls", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == LISTING
+    listing = json.loads(result.stdout)
+    assert listing == cluster.api.get("/api/v1/hosts").json()
+    assert [h["name"] for h in listing] == ["boss", "node5"]
 
     result = CliRunner().invoke(cli_app, ["host", "ls"])
     assert result.exit_code == 0, result.output
-    header, row = result.stdout.splitlines()[:2]
+    header, _boss, row = result.stdout.splitlines()[:3]
     assert header.split() == [
         "NAME",
         "ADDRESS",
@@ -570,10 +539,10 @@ def test_cli_host_ls(mock_api: list[httpx.Request]) -> None:
         "MEMORY",
         "INSTANCES",
     ]
-    assert row.split() == ["node5", "10.0.0.5", "worker", "ready", "active", "zone=a", "2", "4.0", "GB", "3"]
+    assert row.split() == ["node5", "10.0.0.5", "worker", "ready", "active", "zone=a", "2", "4.3", "GB", "3"]
 
 
-def test_cli_host_add_confirms_a_new_host_key(mock_api: list[httpx.Request], tmp_path: Path) -> None:
+def test_cli_host_add_confirms_a_new_host_key(cli_cluster: CliCluster, tmp_path: Path) -> None:
     key = tmp_path / "id"
     key.write_text(PEM)
 
@@ -587,8 +556,7 @@ def test_cli_host_add_confirms_a_new_host_key(mock_api: list[httpx.Request], tmp
     assert result.exit_code == 0, result.output
     assert "host node5 (10.0.0.5) is ready" in result.stdout
     assert "joining the Swarm" in result.stderr
-    sent = json.loads([r for r in mock_api if r.method == "POST"][-1].content)
-    assert sent == {
+    assert cli_cluster.server.body("POST", "/api/v1/hosts") == {
         "url": "ssh://root@10.0.0.5",
         "labels": {"zone": "a"},
         "manager": False,
@@ -605,9 +573,9 @@ def test_cli_host_add_confirms_a_new_host_key(mock_api: list[httpx.Request], tmp
         ["host", "add", "ssh://root@10.0.0.5", "--key", "/nonexistent/key"],
     ],
 )
-def test_cli_bad_input_is_one_error_line(mock_api: list[httpx.Request], args: list[str]) -> None:
+def test_cli_bad_input_is_one_error_line(cli_cluster: CliCluster, args: list[str]) -> None:
     result = CliRunner().invoke(cli_app, args)
     assert result.exit_code != 0
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert not [r for r in mock_api if r.method == "POST"]
+    assert not [r for r in cli_cluster.server.requests if r.method == "POST"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -12,11 +13,14 @@ from fastapi.testclient import TestClient
 
 from mypaas.api.longpoll import long_poll
 from mypaas.changes import Changes
+from mypaas.manager.platform import Platform
 
 FOLLOWERS = 60  # more than the thread pool's 40 threads
 
 
-def test_many_followers_do_not_hold_up_other_requests(api: TestClient) -> None:
+def test_many_followers_do_not_hold_up_other_requests(
+    api: TestClient, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
     done: list[tuple[str, float]] = []
     lock = threading.Lock()
 
@@ -26,13 +30,19 @@ def test_many_followers_do_not_hold_up_other_requests(api: TestClient) -> None:
             done.append(("follower", time.monotonic()))
         return r.status_code
 
-    changes = api.app.state.platform.monitoring.events.changes  # type: ignore[attr-defined]
+    changes = platform.monitoring.events.changes
+    watching = threading.Semaphore(0)  # released once per long poll that started waiting
+    watch = changes.watch
+
+    def counted(wake: Callable[[], None]) -> Callable[[], None]:
+        unwatch = watch(wake)
+        watching.release()
+        return unwatch
+
+    monkeypatch.setattr(changes, "watch", counted)
     with api, ThreadPoolExecutor(FOLLOWERS + 1) as pool:  # `with api`: one event loop for all requests
         followers = [pool.submit(follow, i) for i in range(FOLLOWERS)]
-        deadline = time.monotonic() + 10
-        while changes.watchers < FOLLOWERS and time.monotonic() < deadline:
-            time.sleep(0.01)  # until every follower waits
-        assert changes.watchers == FOLLOWERS
+        assert all(watching.acquire(timeout=10) for _ in range(FOLLOWERS))  # every follower waits
         assert api.get("/api/v1/apps").status_code == 200
         with lock:
             done.append(("apps", time.monotonic()))
@@ -47,20 +57,23 @@ def test_long_poll_returns_at_once_when_ready_and_reads_again_only_after_a_chang
     value = [0]
     reads: list[int] = []
 
+    read = threading.Event()
+
     def fetch() -> int:
         reads.append(value[0])
+        read.set()
         return value[0]
 
     assert asyncio.run(long_poll(fetch, lambda v: v > 0, changes, 0)) == 0  # no wait: one read
     assert asyncio.run(long_poll(fetch, lambda v: v > 0, changes, 0.2)) == 0  # nothing changed: the deadline
 
     def change_later() -> None:
-        while not reads:  # the poll read once (and waits now, or soon)
-            time.sleep(0.005)
+        read.wait(5)  # the poll read once (and waits now, or soon)
         value[0] = 1
         changes.bump()  # from another thread, as the reconcile loop or the event writer does
 
     reads.clear()
+    read.clear()
     threading.Thread(target=change_later).start()
     assert asyncio.run(long_poll(fetch, lambda v: v > 0, changes, 5)) == 1
     assert reads == [0, 1]  # read again only once something changed

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mypaas.composer.base import ImageInfo
 from mypaas.composer.fake import FakeBackend
 from mypaas.domain import InstanceState
 from mypaas.errors import InvalidSpec, NotFound
@@ -181,17 +184,22 @@ def test_rollback_skips_releases_that_never_served(world: World) -> None:
     assert releases[4]["description"] == "Rollback to v1"
 
 
-def test_a_later_deploy_wins_over_a_slow_build(world: World) -> None:
-    import threading
+class GatedBuilds(FakeBackend):
+    """A fake engine whose builds wait until ``gate`` is set."""
 
-    gate = threading.Event()
-    real_build = world.backend.build_image
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
 
-    def slow_build(*args: object, **kw: object) -> object:
-        gate.wait(5)
-        return real_build(*args, **kw)  # type: ignore[arg-type]
+    def build_image(self, context: bytes, **kw: Any) -> ImageInfo:
+        self.gate.wait(5)
+        return super().build_image(context, **kw)
 
-    world.backend.build_image = slow_build  # type: ignore[method-assign]
+
+def test_a_later_deploy_wins_over_a_slow_build(tmp_path: Path) -> None:
+    gated = GatedBuilds()
+    world = World(tmp_path, backend=gated)
+    world.backend.add_image("web:2")
     from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
 
     spec = AppSpec(services={"web": ServiceSpec(name="web", build=BuildSpec(context="app"), expose=[80])})
@@ -199,7 +207,7 @@ def test_a_later_deploy_wins_over_a_slow_build(world: World) -> None:
         "shop", DeployRequest(spec=spec, contexts={"app": b"x"}, user="t", description="build")
     )
     image_op = world.deploy("shop", "web:2")
-    gate.set()
+    gated.gate.set()
     world.settle()
     assert world.op(image_op) == "succeeded"
     assert world.op(build_op.id) == "failed"

@@ -1,0 +1,122 @@
+"""`mypaas image import / snapshot / base` against the real REST API over the fake backend: what is sent,
+and what is shown."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mypaas.cli import client as client_module
+from mypaas.cli.client import ApiClient
+from mypaas.composer.fake import FakeBackend
+from tests.unit.cli.support import Server, cli, one_error_line
+
+
+def archive(tmp_path: Path, name: str = "etc/hostname") -> Path:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"host\n"))
+    path = tmp_path / "root.tgz"
+    path.write_bytes(gzip.compress(buf.getvalue()))
+    return path
+
+
+def imported_line(backend: FakeBackend, ref: str) -> str:
+    info = backend.image(ref)
+    return f"imported {ref}: {info.id[:19]} ({info.size / 1e6:.1f} MB)"
+
+
+def test_import_sends_the_file_as_the_body(server: Server, backend: FakeBackend, tmp_path: Path) -> None:
+    path = archive(tmp_path)
+
+    result = cli("image", "import", str(path), "mine/root:1", "-c", "CMD /bin/sh", "-c", "ENV A=b")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == imported_line(backend, "mine/root:1")
+    sent = server.last("POST", "/api/v1/images/import")
+    assert sent.content == path.read_bytes()
+    assert sent.headers["content-length"] == str(path.stat().st_size)
+    assert sent.url.params["ref"] == "mine/root:1"
+    assert sent.url.params.get_list("change") == ["CMD /bin/sh", "ENV A=b"]
+
+
+def test_import_from_stdin(server: Server, backend: FakeBackend, tmp_path: Path) -> None:
+    data = archive(tmp_path).read_bytes()
+
+    result = cli("image", "import", "-", "mine/root:1", "--json", stdin=data)
+
+    assert result.exit_code == 0, result.output
+    info = backend.image("mine/root:1")
+    assert json.loads(result.stdout) == {"ref": "mine/root:1", "id": info.id, "size": info.size}
+    assert server.last("POST", "/api/v1/images/import").content == data
+
+
+def test_import_errors_are_one_line(server: Server, backend: FakeBackend, tmp_path: Path) -> None:
+    line = one_error_line(cli("image", "import", str(archive(tmp_path, "/etc/passwd")), "mine/root:1"))
+    assert line == "error: archive entry '/etc/passwd': absolute paths are not allowed"
+    assert "mine/root:1" not in backend.images
+    line = one_error_line(cli("image", "import", str(tmp_path / "missing.tgz"), "mine/root:1"))
+    assert "cannot read" in line and "missing.tgz" in line
+
+
+def test_snapshot_sends_a_tar_of_the_folder(server: Server, backend: FakeBackend, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text("ID=test\n")
+
+    result = cli("image", "snapshot", str(root), "mine/root:1")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == imported_line(backend, "mine/root:1")
+    sent = server.last("POST", "/api/v1/images/import")
+    with tarfile.open(fileobj=io.BytesIO(sent.content)) as tar:
+        assert tar.extractfile("etc/os-release").read() == b"ID=test\n"  # type: ignore[union-attr]
+    usage = cli("image", "snapshot", "a", "b", "c")
+    assert usage.exit_code == 2 and "give [ROOT] NAME:TAG" in usage.stderr
+
+
+def test_base_if_missing_keeps_the_image_there(server: Server, backend: FakeBackend) -> None:
+    there = backend.add_image("mypaas/debian:bookworm")
+
+    result = cli("image", "base", "debian:bookworm", "--if-missing")
+
+    assert result.exit_code == 0, result.output
+    assert server.body("POST", "/api/v1/images/base") == {"image": "debian:bookworm", "if_missing": True}
+    assert result.stdout.strip() == f"mypaas/debian:bookworm is there: {there.id[:19]}"
+
+
+def test_base_follows_the_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stub API: a real base build runs debootstrap as root for minutes, not in a unit test. The
+    # answers have the shape of the API's (op_dict); test_base_if_missing_keeps_the_image_there and
+    # the deploy tests follow real operations.
+    running = {"id": "op9", "app": "", "kind": "base-image", "status": "building", "log": "", "log_offset": 0}
+    log = "I: Retrieving InRelease\n"
+    done = dict(
+        running, status="succeeded", log=log, log_offset=len(log), message="built mypaas/debian:bookworm"
+    )
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if (request.method, request.url.path) == ("POST", "/api/v1/images/base"):
+            return httpx.Response(202, json=running)
+        assert (request.method, request.url.path) == ("GET", "/api/v1/operations/op9")
+        return httpx.Response(200, json=done)
+
+    transport = httpx.MockTransport(answer)
+    monkeypatch.setattr(client_module, "connect", lambda: ApiClient("http://x", "t", transport=transport))
+
+    result = cli("image", "base", "debian:bookworm")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(sent[0].content) == {"image": "debian:bookworm", "if_missing": False}
+    assert "I: Retrieving InRelease" in result.stderr
+    assert result.stdout.strip() == "built mypaas/debian:bookworm"
