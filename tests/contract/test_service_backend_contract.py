@@ -214,7 +214,7 @@ def test_networks_are_idempotent_and_go_with_the_app(backend: tuple[ServiceBacke
     b.remove_service(svc.id)
     settled(lambda: not tasks(b, platform, app))
     settled(lambda: _done(lambda: b.remove_app_resources(platform, app)))  # once the tasks left
-    with pytest.raises(MyPaasError, match="network .* not found"):  # the networks went with the app
+    with pytest.raises(MyPaasError, match=r"network .* not found"):  # the networks went with the app
         b.ensure_service(req)  # (the engine answers 500 for it, the fake NotFound)
 
 
