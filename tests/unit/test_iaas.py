@@ -162,21 +162,20 @@ def test_broken_builtin_driver_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> 
     assert "ModuleNotFoundError" in err.value.message
 
 
-def test_third_party_drivers_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_third_party_drivers_from_entry_points() -> None:
     group = catalog.ENTRY_POINT_GROUP
     points = {
         "fake": metadata.EntryPoint(name="fake", value="tests.unit.test_iaas:FakeDriver", group=group),
         "broken": metadata.EntryPoint(name="broken", value="tests.unit.no_such_module:Driver", group=group),
         "missing": metadata.EntryPoint(name="missing", value="tests.unit.test_iaas:NoSuchClass", group=group),
     }
-    monkeypatch.setattr(catalog, "_entry_points", lambda: points)
-    made = catalog.driver("fake", region="north")
+    made = catalog.driver("fake", plugins=points, region="north")
     assert isinstance(made, FakeDriver)
     assert made.region == "north"
-    assert catalog.known_drivers() == ["broken", "fake", "local", "missing", "ssh"]
+    assert catalog.known_drivers(points) == ["broken", "fake", "local", "missing", "ssh"]
     for name in ("broken", "missing"):
         with pytest.raises(BackendError) as err:
-            catalog.driver(name)
+            catalog.driver(name, plugins=points)
         assert f"'{name}'" in err.value.message
 
 

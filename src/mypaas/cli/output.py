@@ -103,12 +103,12 @@ def _follow_with_spinner(client: ApiClient, op: dict[str, Any], title: str) -> d
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
 
         def on_poll(current: dict[str, Any]) -> None:
-            status.update(escape(_progress(client, app, title, current)))
+            status.update(escape(progress_line(client, app, title, current)))
 
         return client.wait_operation(op["id"], on_log, on_poll=on_poll, poll_s=POLL_WITH_SPINNER_S)
 
 
-def _progress(client: ApiClient, app: str, title: str, op: dict[str, Any]) -> str:
+def progress_line(client: ApiClient, app: str, title: str, op: dict[str, Any]) -> str:
     """The spinner's text, e.g. 'deploying hello v3… waiting for web: 1/2 ready'."""
     from mypaas.errors import MyPaasError
 

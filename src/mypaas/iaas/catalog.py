@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import re
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any, cast
@@ -27,26 +28,32 @@ _FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 URL_FORMS = "ssh://USER@ADDRESS[:PORT] or local"
 
 
-def _entry_points() -> dict[str, metadata.EntryPoint]:
+Plugins = Mapping[str, metadata.EntryPoint]  # third-party drivers by name
+
+
+def installed_plugins() -> Plugins:
+    """The drivers other packages declare (entry points of group ``mypaas.iaas``)."""
     return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def known_drivers() -> list[str]:
-    return sorted({*DRIVERS, *_entry_points()})
+def known_drivers(plugins: Plugins | None = None) -> list[str]:
+    return sorted({*DRIVERS, *(installed_plugins() if plugins is None else plugins)})
 
 
-def driver(name: str, **options: Any) -> HostDriver:
-    """The driver called ``name``, built with ``options``; a driver that fails to import fails loudly."""
+def driver(name: str, *, plugins: Plugins | None = None, **options: Any) -> HostDriver:
+    """The driver called ``name``, built with ``options``; a driver that fails to import fails loudly.
+    ``plugins``: the third-party drivers to look in (default: the installed ones)."""
+    plugins = installed_plugins() if plugins is None else plugins
     spec = DRIVERS.get(name)
     try:
         if spec is not None:
             module_name, _, attr = spec.partition(":")
             cls = getattr(importlib.import_module(module_name), attr)
         else:
-            entry = _entry_points().get(name)
+            entry = plugins.get(name)
             if entry is None:
                 raise InvalidSpec(
-                    f"unknown iaas driver {name!r}; known drivers: {', '.join(known_drivers())}",
+                    f"unknown iaas driver {name!r}; known drivers: {', '.join(known_drivers(plugins))}",
                     field="driver",
                 )
             spec = entry.value

@@ -474,7 +474,7 @@ def test_compose_deploy_sends_one_multipart_part_per_context(
 def test_spinner_text_names_what_the_rollout_waits_for(
     server: Server, api: TestClient, platform: Platform, backend: FakeBackend
 ) -> None:
-    from mypaas.cli.output import _progress
+    from mypaas.cli.output import progress_line
 
     op = deploy(api, "hello", compose="services:\n  web:\n    image: web:1\n    deploy: {replicas: 2}\n")
     platform.reconciler.pass_once()  # creates both instances
@@ -483,7 +483,8 @@ def test_spinner_text_names_what_the_rollout_waits_for(
     client = server.client()
 
     assert (
-        _progress(client, "hello", "deploying hello", op) == "deploying hello v1… waiting for web: 1/2 ready"
+        progress_line(client, "hello", "deploying hello", op)
+        == "deploying hello v1… waiting for web: 1/2 ready"
     )
     building: dict[str, Any] = {**op, "status": "building", "release": None}
-    assert _progress(client, "hello", "deploying hello", building) == "deploying hello… building"
+    assert progress_line(client, "hello", "deploying hello", building) == "deploying hello… building"
