@@ -13,7 +13,7 @@ import typer
 from mypaas.cli.output import fail, follow, print_json, say, table
 from mypaas.cli.params import JsonOpt, NoWait, api
 from mypaas.cli.registry import human
-from mypaas.domain import HostState
+from mypaas.domain import HostState, SwarmState
 
 if TYPE_CHECKING:
     from mypaas.cli.client import ApiClient
@@ -330,7 +330,7 @@ def _show_cluster(info: dict[str, Any], as_json: bool) -> None:
     if info.get("manager_addr"):
         swarm = f"{swarm}, manager at {info['manager_addr']}"
     say(f"swarm:     {swarm}")
-    if info.get("swarm") == "active":
+    if info.get("swarm") == SwarmState.ACTIVE:
         say(f"nodes:     {info.get('nodes')} ({info.get('managers')} manager), {info.get('ready')} ready")
     if info.get("error"):
         say(f"error:     {info['error']}")

@@ -16,11 +16,12 @@ import threading
 from dataclasses import replace
 
 from mypaas.composer.nodes import SWARM_PORT, NodeInfo
+from mypaas.domain import Availability, NodeState, Role, SwarmState
 from mypaas.errors import BackendError, Conflict, InvalidSpec, NotFound
 
 _ID_CHARS = string.digits + string.ascii_lowercase
-AVAILABILITIES = ("active", "pause", "drain")
-ROLES = ("manager", "worker")
+AVAILABILITIES = tuple(Availability)
+ROLES = tuple(Role)
 NOT_A_MANAGER = "the local engine is not a Swarm manager (`mypaas cluster init` makes it one)"
 
 
@@ -62,9 +63,9 @@ class FakeNodes:
             id="",
             hostname=hostname,
             address=address,
-            role="manager",
-            state="ready",
-            availability="active",
+            role=Role.MANAGER,
+            state=NodeState.READY,
+            availability=Availability.ACTIVE,
             cpus=cpus,
             memory_bytes=memory_bytes,
             engine_version=engine_version,
@@ -72,7 +73,7 @@ class FakeNodes:
         )
         self.heartbeat_s: float | None = None  # the Swarm's dispatcher heartbeat, once there is a Swarm
         self.removed: list[tuple[str, bool]] = []  # (node id, force) of each node removed
-        self._state = "inactive"
+        self._state = SwarmState.INACTIVE
         self._manager = False  # whether the local engine manages the Swarm it is in
         self._local_id: str | None = None
         self._manager_addr = ""
@@ -83,7 +84,7 @@ class FakeNodes:
 
     # -- the protocol -------------------------------------------------------------------------------
 
-    def state(self) -> str:
+    def state(self) -> SwarmState:
         return self._state
 
     def local_node_id(self) -> str | None:
@@ -91,7 +92,7 @@ class FakeNodes:
 
     def init(self, advertise_addr: str, *, heartbeat_s: float = 1.0) -> str:
         with self._lock:
-            if self._state == "active" and not self._manager:
+            if self._state == SwarmState.ACTIVE and not self._manager:
                 raise Conflict(
                     "the local engine is a worker of another Swarm: leave it first (`docker swarm leave`)",
                     field="advertise_addr",
@@ -106,7 +107,7 @@ class FakeNodes:
                 self._nodes[self._local_id] = replace(self._engine, id=self._local_id)
                 cluster = _random_id(50)
                 self._tokens = (f"SWMTKN-1-{cluster}-{_random_id()}", f"SWMTKN-1-{cluster}-{_random_id()}")
-                self._state, self._manager = "active", True
+                self._state, self._manager = SwarmState.ACTIVE, True
             self.heartbeat_s = heartbeat_s
             return self._local_id
 
@@ -135,9 +136,9 @@ class FakeNodes:
         self,
         node_id: str,
         *,
-        availability: str | None = None,
+        availability: Availability | None = None,
         labels: dict[str, str] | None = None,
-        role: str | None = None,
+        role: Role | None = None,
     ) -> None:
         with self._lock:
             node = self.node(node_id)
@@ -146,8 +147,8 @@ class FakeNodes:
                 raise InvalidSpec(f"{what}: invalid Availability: {availability!r}")
             if role is not None and role not in ROLES:
                 raise InvalidSpec(f"{what}: invalid Role: {role!r}")
-            managers = [n.id for n in self._nodes.values() if n.role == "manager"]
-            if role == "worker" and managers == [node_id]:
+            managers = [n.id for n in self._nodes.values() if n.role == Role.MANAGER]
+            if role == Role.WORKER and managers == [node_id]:
                 raise Conflict(f"{what}: attempting to demote the last manager of the swarm")
             self._nodes[node_id] = replace(
                 node,
@@ -155,9 +156,9 @@ class FakeNodes:
                 labels=dict(labels) if labels is not None else node.labels,
                 role=role or node.role,
             )
-            if availability == "drain":
+            if availability == Availability.DRAIN:
                 self._tasks[node_id] = 0  # Swarm moves them to the other nodes
-            if role == "worker" and node.role == "manager":
+            if role == Role.WORKER and node.role == Role.MANAGER:
                 self._demoted(node_id)
 
     def running_tasks(self, node_id: str) -> int:
@@ -174,12 +175,12 @@ class FakeNodes:
             node = self._nodes.get(node_id)
             if node is None:
                 return  # gone already
-            if node.role == "manager":
+            if node.role == Role.MANAGER:
                 raise Conflict(
                     f"{what}: node {node_id} is a cluster manager and is a member of the raft cluster. "
                     "It must be demoted to worker before removal"
                 )
-            if node.state == "ready" and not force:
+            if node.state == NodeState.READY and not force:
                 raise Conflict(f"{what}: node {node_id} is not down and can't be removed")
             del self._nodes[node_id]
             self._tasks.pop(node_id, None)
@@ -193,7 +194,7 @@ class FakeNodes:
         *,
         hostname: str,
         address: str,
-        state: str = "ready",
+        state: NodeState = NodeState.READY,
         cpus: float = 2.0,
         memory_bytes: int = 4 * 2**30,
         engine_version: str = "20.10.24",
@@ -203,9 +204,18 @@ class FakeNodes:
             if not self._manager or token not in self._tokens:
                 raise InvalidSpec("invalid join token", field="token")
             node_id = _random_id()
-            role = "manager" if token == self._tokens[1] else "worker"
+            role = Role.MANAGER if token == self._tokens[1] else Role.WORKER
             self._nodes[node_id] = NodeInfo(
-                node_id, hostname, address, role, state, "active", {}, cpus, memory_bytes, engine_version
+                node_id,
+                hostname,
+                address,
+                role,
+                state,
+                Availability.ACTIVE,
+                {},
+                cpus,
+                memory_bytes,
+                engine_version,
             )
             return node_id
 
@@ -214,9 +224,9 @@ class FakeNodes:
         (a node removed already stays gone)."""
         with self._lock:
             if node_id in self._nodes:
-                self.set_state(node_id, "down")
+                self.set_state(node_id, NodeState.DOWN)
 
-    def set_state(self, node_id: str, state: str) -> None:
+    def set_state(self, node_id: str, state: NodeState) -> None:
         """How the manager sees the node now: ready, down (its host died or left), unknown, ..."""
         with self._lock:
             self._nodes[node_id] = replace(self._nodes[node_id], state=state)
@@ -227,9 +237,9 @@ class FakeNodes:
     def join_another_swarm(self) -> str:
         """The local engine joins some other Swarm as a worker; returns its node id there."""
         with self._lock:
-            if self._state != "inactive":
+            if self._state != SwarmState.INACTIVE:
                 raise Conflict("the local engine is in a Swarm already")
-            self._state, self._manager, self._local_id = "active", False, _random_id()
+            self._state, self._manager, self._local_id = SwarmState.ACTIVE, False, _random_id()
             return self._local_id
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -243,7 +253,7 @@ class FakeNodes:
         node = self._nodes[node_id]
         if node.leader:
             self._nodes[node_id] = replace(node, leader=False)
-            heir = next(n for n in self._nodes.values() if n.role == "manager")
+            heir = next(n for n in self._nodes.values() if n.role == Role.MANAGER)
             self._nodes[heir.id] = replace(heir, leader=True)
         if node_id == self._local_id:
             self._manager = False

@@ -8,14 +8,17 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
 
 import docker
 import docker.errors
 
 from mypaas.composer.errors import engine_errors, explain
+from mypaas.domain import Availability, NodeState, Role, SwarmState
 from mypaas.errors import BackendError, Conflict, NotFound
 
+E = TypeVar("E", bound=StrEnum)
 _NS = 1_000_000_000
 SWARM_PORT = 2377
 # the task states in which a task holds (or is about to hold) a container on its node
@@ -30,9 +33,9 @@ class NodeInfo:
     id: str
     hostname: str
     address: str
-    role: str  # manager | worker
-    state: str  # ready | down | unknown | disconnected
-    availability: str  # active | pause | drain
+    role: Role
+    state: NodeState
+    availability: Availability
     labels: dict[str, str] = field(default_factory=dict)
     cpus: float = 0.0
     memory_bytes: int = 0
@@ -43,7 +46,7 @@ class NodeInfo:
 class Nodes(Protocol):
     """What the manager needs of the Swarm (SwarmNodes below; fakes in tests)."""
 
-    def state(self) -> str: ...
+    def state(self) -> SwarmState: ...
 
     def local_node_id(self) -> str | None: ...
 
@@ -61,9 +64,9 @@ class Nodes(Protocol):
         self,
         node_id: str,
         *,
-        availability: str | None = None,
+        availability: Availability | None = None,
         labels: dict[str, str] | None = None,
-        role: str | None = None,
+        role: Role | None = None,
     ) -> None: ...
 
     def running_tasks(self, node_id: str) -> int: ...
@@ -88,6 +91,14 @@ def _host_of(addr: str) -> str:
     return host.strip("[]")
 
 
+def _member(kind: type[E], value: object, default: E) -> E:
+    """The engine's word for a state as one of ours; a word we do not know is ``default``."""
+    try:
+        return kind(str(value)) if value else default
+    except ValueError:
+        return default
+
+
 def node_info(raw: dict[str, Any]) -> NodeInfo:
     """A node as the engine's API describes it (``GET /nodes``) -> NodeInfo."""
     spec = raw.get("Spec") or {}
@@ -102,9 +113,9 @@ def node_info(raw: dict[str, Any]) -> NodeInfo:
         id=str(raw.get("ID", "")),
         hostname=str(desc.get("Hostname", "")),
         address=address,
-        role=str(spec.get("Role", "worker")),
-        state=str(status.get("State", "unknown")),
-        availability=str(spec.get("Availability", "active")),
+        role=_member(Role, spec.get("Role"), Role.WORKER),
+        state=_member(NodeState, status.get("State"), NodeState.UNKNOWN),
+        availability=_member(Availability, spec.get("Availability"), Availability.ACTIVE),
         labels={str(k): str(v) for k, v in (spec.get("Labels") or {}).items()},
         cpus=int(resources.get("NanoCPUs") or 0) / _NS,
         memory_bytes=int(resources.get("MemoryBytes") or 0),
@@ -136,9 +147,9 @@ class SwarmNodes:
             info = self._api.info()
         return dict(info.get("Swarm") or {})
 
-    def state(self) -> str:
+    def state(self) -> SwarmState:
         """The local engine's Swarm state: inactive, pending, active, error or locked."""
-        return str(self._swarm_info().get("LocalNodeState") or "inactive")
+        return _member(SwarmState, self._swarm_info().get("LocalNodeState"), SwarmState.INACTIVE)
 
     def local_node_id(self) -> str | None:
         """The local engine's node id, when it is in a Swarm."""
@@ -231,9 +242,9 @@ class SwarmNodes:
         self,
         node_id: str,
         *,
-        availability: str | None = None,
+        availability: Availability | None = None,
         labels: dict[str, str] | None = None,
-        role: str | None = None,
+        role: Role | None = None,
     ) -> None:
         """Change a node's availability (active, pause, drain), labels (all of them) or role."""
         for attempt in (1, 2):

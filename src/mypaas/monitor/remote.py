@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mypaas.domain import Instance
+from mypaas.errors import MyPaasError
 from mypaas.monitor import cgroups
 from mypaas.monitor.cgroups import CgroupStats
 from mypaas.monitor.metrics import Sample, figures
@@ -355,7 +356,8 @@ class RemoteSampler:
             self._map = dict(self._nodes())
         except Exception as exc:  # keep the last table; try again later
             if not self._map_failed:
-                log.warning("metrics of other hosts: cannot list the hosts: %s", getattr(exc, "message", exc))
+                why = exc.message if isinstance(exc, MyPaasError) else str(exc)
+                log.warning("metrics of other hosts: cannot list the hosts: %s", why)
             self._map_failed = True
             return
         self._map_failed = False

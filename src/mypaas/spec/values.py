@@ -65,9 +65,10 @@ def load_yaml(text: str) -> Any:
     try:
         return yaml.load(text, Loader=_ComposeLoader)  # noqa: S506 -- _ComposeLoader is a SafeLoader
     except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem, where = str(exc).splitlines()[0], ""
+        if isinstance(exc, yaml.MarkedYAMLError):
+            problem = exc.problem or problem
+            where = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark is not None else ""
         raise InvalidSpec(f"invalid YAML: {problem}{where}", field="compose") from exc
     except RecursionError as exc:
         raise InvalidSpec("invalid YAML: nested too deeply", field="compose") from exc
