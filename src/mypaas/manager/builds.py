@@ -74,8 +74,7 @@ class Builds:
 
     def start_base(self, image: str, user: str, *, if_missing: bool = False) -> OperationRow:
         """Validate, then build in the background; with ``if_missing``, an image already there is kept."""
-        mirrors = {"debian": self._settings.debian_mirror, "ubuntu": self._settings.ubuntu_mirror}
-        spec = parse_base(image, mirrors)
+        spec = self._spec(image)
         if if_missing:
             try:
                 info = self._backend.image(spec.ref)
@@ -88,21 +87,32 @@ class Builds:
                     status=OperationStatus.SUCCEEDED,
                     message=f"{spec.ref} is there: {info.id[:19]}",
                 )
-        check_host()
-        with self._lock:
-            if spec.ref in self._building:
-                raise Conflict(f"{spec.ref} is being built already", field="image")
-            self._building.add(spec.ref)
+        self._claim(spec, "")
         try:
             op = self._new(spec, user, status=OperationStatus.BUILDING)
             threading.Thread(
                 target=self._run, args=(spec, op.id), name=f"base {spec.ref}", daemon=True
             ).start()
         except BaseException:
-            with self._lock:
-                self._building.discard(spec.ref)
+            self._release(spec)
             raise
         return op
+
+    def _spec(self, image: str) -> BaseSpec:
+        mirrors = {"debian": self._settings.debian_mirror, "ubuntu": self._settings.ubuntu_mirror}
+        return parse_base(image, mirrors)
+
+    def _claim(self, spec: BaseSpec, hint: str) -> None:
+        """Start building ``spec``'s image: this machine can, and no other build of it runs."""
+        check_host()
+        with self._lock:
+            if spec.ref in self._building:
+                raise Conflict(f"{spec.ref} is being built already{hint}", field="image")
+            self._building.add(spec.ref)
+
+    def _release(self, spec: BaseSpec) -> None:
+        with self._lock:
+            self._building.discard(spec.ref)
 
     def _new(self, spec: BaseSpec, user: str, *, status: OperationStatus, message: str = "") -> OperationRow:
         with self._sessions.begin() as s:
@@ -114,24 +124,17 @@ class Builds:
 
     def ensure_base(self, image: str, emit: Callable[[str], None]) -> None:
         """Build ``image`` (e.g. debian:bookworm) now unless the engine has it; for source builds."""
-        spec = parse_base(
-            image, {"debian": self._settings.debian_mirror, "ubuntu": self._settings.ubuntu_mirror}
-        )
+        spec = self._spec(image)
         try:
             self._backend.image(spec.ref)
             return
         except NotFound:
             pass
-        check_host()
-        with self._lock:
-            if spec.ref in self._building:
-                raise Conflict(f"{spec.ref} is being built already: try again when it is done", field="image")
-            self._building.add(spec.ref)
+        self._claim(spec, ": try again when it is done")
         try:
             self._build(spec, emit)
         finally:
-            with self._lock:
-                self._building.discard(spec.ref)
+            self._release(spec)
 
     def _build(self, spec: BaseSpec, emit: Callable[[str], None]) -> ImageInfo:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -154,8 +157,7 @@ class Builds:
             log.exception("building %s", spec.ref)
             message = f"building {spec.ref} failed: {exc}"
         finally:
-            with self._lock:
-                self._building.discard(spec.ref)
+            self._release(spec)
         with self._sessions.begin() as s:
             self._ops.finish(s, op_id, ok=ok, message=message)
         self._ops.notify()
