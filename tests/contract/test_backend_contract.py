@@ -11,8 +11,9 @@ import pytest
 
 from mypaas.composer.base import LABEL_PLATFORM, Backend, InstanceRequest
 from mypaas.composer.fake import FakeBackend, FakeSwarmBackend
-from mypaas.domain import InstanceState, PortSpec, ServiceSpec, VolumeMount
+from mypaas.domain import PortSpec, ServiceSpec, VolumeMount
 from mypaas.errors import Conflict, InvalidSpec, NotFound
+from mypaas.states import InstanceState
 from tests import kit
 
 

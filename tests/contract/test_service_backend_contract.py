@@ -19,8 +19,9 @@ import pytest
 
 from mypaas.composer.base import LABEL_PLATFORM, ServiceBackend, ServiceRequest, ServiceState
 from mypaas.composer.fake import FakeSwarmBackend
-from mypaas.domain import Instance, InstanceState, PortSpec, ServiceSpec
+from mypaas.domain import Instance, PortSpec, ServiceSpec
 from mypaas.errors import MyPaasError
+from mypaas.states import InstanceState
 from tests import kit
 
 IMAGE = "mypaas-test/web:v1"

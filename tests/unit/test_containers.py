@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from mypaas.composer.containers import container_host_ports, container_instance, inspected_instance, unix_time
-from mypaas.domain import InstanceState
+from mypaas.states import InstanceState
 
 
 def summary(state: str, status: str, **labels: str) -> dict[str, object]:

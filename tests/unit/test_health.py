@@ -7,10 +7,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mypaas.domain import Instance, InstanceState, ProbeSpec
+from mypaas.domain import Instance, ProbeSpec
 from mypaas.errors import InvalidSpec
 from mypaas.monitor.health import REPLACE_AFTER_S, HealthTracker, check_probe
 from mypaas.spec.compose import parse_compose
+from mypaas.states import InstanceState
 
 
 class Clock:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from mypaas.domain import Instance, InstanceState, ProcessInfo
+from mypaas.domain import Instance, ProcessInfo
 from mypaas.monitor import cgroups
 from mypaas.monitor.metrics import Sampler
+from mypaas.states import InstanceState
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cgroups"
 

@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 
 from mypaas.composer.hostside import LIST_TASKS
-from mypaas.domain import Instance, InstanceState, ProcessInfo
+from mypaas.domain import Instance, ProcessInfo
 from mypaas.errors import BackendError
 from mypaas.monitor import cgroups
 from mypaas.monitor.metrics import Sample, Sampler
 from mypaas.monitor.remote import HostReading, Rates, RemoteSampler, parse, script
 from mypaas.monitor.service import nodes_to_hosts
+from mypaas.states import InstanceState
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cgroups"
 

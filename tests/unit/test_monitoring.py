@@ -8,7 +8,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from mypaas.api.app import create_app
-from mypaas.domain import EngineEvent, InstanceState
+from mypaas.domain import EngineEvent
+from mypaas.states import InstanceState
 from tests.unit.test_reconcile import World
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from mypaas.domain import AppSpec, Instance, InstanceState, PortSpec, ServiceSpec
+from mypaas.domain import AppSpec, Instance, PortSpec, ServiceSpec
 from mypaas.manager.reconcile.plan import DesiredApp, plan_app
+from mypaas.states import InstanceState
 
 
 def spec(**services: ServiceSpec) -> AppSpec:

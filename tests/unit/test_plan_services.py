@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mypaas.domain import AppSpec, Instance, InstanceState, PortSpec, ServiceSpec
+from mypaas.domain import AppSpec, Instance, PortSpec, ServiceSpec
 from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Revision, revision
 from mypaas.manager.reconcile.plan_services import plan_services
+from mypaas.states import InstanceState
 
 OLD: Revision = (1, 0)
 NEW: Revision = (2, 0)

@@ -12,13 +12,13 @@ import pytest
 
 from mypaas.composer.base import ImageInfo
 from mypaas.composer.fake import FakeBackend
-from mypaas.domain import InstanceState
 from mypaas.errors import InvalidSpec, NotFound
 from mypaas.manager.platform import Components, build_platform
 from mypaas.manager.releases import DeployRequest
 from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
 from mypaas.spec.compose import single_image_spec
+from mypaas.states import InstanceState
 
 
 class World:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mypaas.composer.swarm_tasks import node_table, service_host_ports, service_state, task_instance
-from mypaas.domain import InstanceState
+from mypaas.states import InstanceState
 
 NODES = node_table(
     [

@@ -9,8 +9,9 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
-from mypaas.domain import Instance, InstanceState
+from mypaas.domain import Instance
 from mypaas.manager.platform import Platform
+from mypaas.states import InstanceState
 
 T = TypeVar("T")
 

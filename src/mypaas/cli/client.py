@@ -20,8 +20,8 @@ if "httpx" not in sys.modules:
 import httpx
 
 from mypaas import __version__
-from mypaas.domain import OperationStatus
 from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError, Unauthorized, error_for_status
+from mypaas.states import OperationStatus
 
 if TYPE_CHECKING:
     from mypaas.clientconf import ClientConf

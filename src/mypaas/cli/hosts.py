@@ -13,7 +13,7 @@ import typer
 from mypaas.cli.output import fail, follow, print_json, say, table
 from mypaas.cli.params import JsonOpt, NoWait, api
 from mypaas.cli.registry import human
-from mypaas.domain import HostState, SwarmState
+from mypaas.states import HostState, SwarmState
 
 if TYPE_CHECKING:
     from mypaas.cli.client import ApiClient

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from mypaas.domain import OperationStatus
+from mypaas.states import OperationStatus
 
 if TYPE_CHECKING:
     from mypaas.cli.client import ApiClient

@@ -20,7 +20,8 @@ from mypaas.composer.base import (
     ServiceRequest,
 )
 from mypaas.composer.engine import mount_source
-from mypaas.domain import Instance, InstanceState
+from mypaas.domain import Instance
+from mypaas.states import InstanceState
 
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 _STAMP = re.compile(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")

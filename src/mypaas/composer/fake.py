@@ -36,8 +36,9 @@ from mypaas.composer.engine import (
     service_networks,
     volume_name,
 )
-from mypaas.domain import EngineEvent, Instance, InstanceState, ProcessInfo
+from mypaas.domain import EngineEvent, Instance, ProcessInfo
 from mypaas.errors import BuildFailed, Conflict, NotFound
+from mypaas.states import InstanceState
 
 
 class FakeBackend:

@@ -16,8 +16,8 @@ import threading
 from dataclasses import replace
 
 from mypaas.composer.nodes import SWARM_PORT, NodeInfo
-from mypaas.domain import Availability, NodeState, Role, SwarmState
 from mypaas.errors import BackendError, Conflict, InvalidSpec, NotFound
+from mypaas.states import Availability, NodeState, Role, SwarmState
 
 _ID_CHARS = string.digits + string.ascii_lowercase
 AVAILABILITIES = tuple(Availability)

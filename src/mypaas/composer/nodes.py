@@ -15,8 +15,8 @@ import docker
 import docker.errors
 
 from mypaas.composer.errors import engine_errors, explain
-from mypaas.domain import Availability, NodeState, Role, SwarmState
 from mypaas.errors import BackendError, Conflict, NotFound
+from mypaas.states import Availability, NodeState, Role, SwarmState
 
 E = TypeVar("E", bound=StrEnum)
 _NS = 1_000_000_000

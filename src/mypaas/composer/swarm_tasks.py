@@ -15,7 +15,8 @@ from mypaas.composer.base import (
 )
 from mypaas.composer.containers import unix_time
 from mypaas.composer.swarm_spec import LABEL_SPEC
-from mypaas.domain import Instance, InstanceState
+from mypaas.domain import Instance
+from mypaas.states import InstanceState
 
 # Swarm task states, in order; all before "running" are on their way to it.
 _STARTING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}

@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mypaas.domain import MAX_REPLICAS, AppSpec, AppState, BackendMode, Instance, check_domain
+from mypaas.domain import MAX_REPLICAS, AppSpec, Instance, check_domain
 from mypaas.errors import Conflict, InvalidSpec, NotFound
 from mypaas.manager.records import AppContext, find_app, find_release, supersede, target_spec
 from mypaas.manager.releases import one_replica_with_host_port
 from mypaas.manager.state.models import AppRow, DomainRow, OperationRow
+from mypaas.states import AppState, BackendMode
 
 
 class Apps:

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from mypaas.build.debootstrap import BaseSpec, build_base, check_host, parse_base, remove_tree
 from mypaas.build.rootfs import archive_limits, import_rootfs
 from mypaas.composer.base import Backend, ImageInfo
-from mypaas.domain import OperationStatus
 from mypaas.errors import Conflict, MyPaasError, NotFound
 from mypaas.manager.operations import Operations
 from mypaas.manager.state.models import OperationRow
 from mypaas.settings import Settings
+from mypaas.states import OperationStatus
 
 log = logging.getLogger("mypaas.build")
 

@@ -13,11 +13,12 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.hostside import stop_task_command
-from mypaas.domain import InstanceState, ServiceSpec
+from mypaas.domain import ServiceSpec
 from mypaas.manager.reconcile.view import LoopView
 from mypaas.manager.state.desired import load_desired
 from mypaas.monitor.metrics import Sample
 from mypaas.monitor.pressure import Evictable
+from mypaas.states import InstanceState
 
 _RUNNING = (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALTHY)
 GRACE_S = 10  # an evicted instance's time to stop cleanly (SIGTERM, then SIGKILL)

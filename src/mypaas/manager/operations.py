@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.changes import Changes
-from mypaas.domain import OperationStatus
 from mypaas.errors import NotFound
 from mypaas.manager.state.models import OperationRow
+from mypaas.states import OperationStatus
 
 _MAX_LOG = 256 * 1024
 

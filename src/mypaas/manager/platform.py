@@ -23,7 +23,6 @@ from mypaas.build.base import ensure_base_image
 from mypaas.composer.base import Backend, ServiceBackend
 from mypaas.composer.hostside import LIST_TASKS
 from mypaas.composer.nodes import Nodes
-from mypaas.domain import BackendMode
 from mypaas.errors import NotSupported
 from mypaas.iaas.base import HostDriver
 from mypaas.manager import parts
@@ -55,6 +54,7 @@ from mypaas.registry.mirror import Mirror
 from mypaas.router.base import Router
 from mypaas.router.config import ACCESS_LOG
 from mypaas.settings import Settings
+from mypaas.states import BackendMode
 
 MIRROR_KEY = "mirror_upstream"  # the Meta row of the mirror's upstream, while it is enabled
 

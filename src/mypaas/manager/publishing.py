@@ -13,10 +13,11 @@ import threading
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mypaas.domain import AppSpec, ReleaseStatus
+from mypaas.domain import AppSpec
 from mypaas.errors import MyPaasError
 from mypaas.manager.state.models import AppRow, ReleaseRow
 from mypaas.registry.images import Images
+from mypaas.states import ReleaseStatus
 
 log = logging.getLogger("mypaas.images")
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.base import Backend
-from mypaas.domain import AppSpec, AppState, BackendMode
+from mypaas.domain import AppSpec
 from mypaas.errors import NotFound
 from mypaas.manager.operations import Operations
 from mypaas.manager.reconcile.view import LoopView
@@ -20,6 +20,7 @@ from mypaas.manager.state.meta import read_mode
 from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
 from mypaas.monitor.events import EventSink
 from mypaas.monitor.health import HealthTracker
+from mypaas.states import AppState, BackendMode
 
 
 @dataclass(frozen=True)

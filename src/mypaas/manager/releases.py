@@ -15,20 +15,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mypaas.build import build_services
-from mypaas.domain import (
-    AppSpec,
-    AppState,
-    OperationStatus,
-    ReleaseStatus,
-    ServiceSpec,
-    check_env_key,
-    check_name,
-    port_from_image,
-)
+from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name, port_from_image
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.manager.records import AppContext, find_app, find_release, release_dict, supersede
 from mypaas.manager.state.desired import drop_failed_first_deploy
 from mypaas.manager.state.models import AppRow, FormationRow, OperationRow, ReleaseRow
+from mypaas.states import AppState, OperationStatus, ReleaseStatus
 
 # makes the Debian base image a source build needs, when the engine lacks it; emits its progress
 MakeBase = Callable[[Callable[[str], None]], None]

@@ -14,7 +14,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.base import Backend
-from mypaas.domain import OperationStatus
 from mypaas.errors import MyPaasError
 from mypaas.manager.builds import Builds
 from mypaas.manager.hosts.service import Hosts
@@ -29,6 +28,7 @@ from mypaas.monitor.service import Monitoring
 from mypaas.registry.images import Images
 from mypaas.registry.mirror import Mirror
 from mypaas.router.base import Router
+from mypaas.states import OperationStatus
 
 log = logging.getLogger("mypaas.manager")
 

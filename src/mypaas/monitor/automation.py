@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from mypaas.domain import AppState
 from mypaas.errors import NotFound
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, Requests
@@ -26,6 +25,7 @@ from mypaas.monitor.metrics import Sample
 from mypaas.monitor.requests import RequestWindow
 from mypaas.monitor.service import EngineFacts, Monitoring
 from mypaas.settings import Settings
+from mypaas.states import AppState
 
 log = logging.getLogger("mypaas.automation")
 

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from mypaas.domain import Instance, InstanceState, ProbeSpec
+from mypaas.domain import Instance, ProbeSpec
+from mypaas.states import InstanceState
 
 STARTING_PROBE_S = 0.05
 READY_PROBE_S = 2.0

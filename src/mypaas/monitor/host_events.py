@@ -7,9 +7,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from mypaas.domain import HostState
 from mypaas.errors import MyPaasError
 from mypaas.monitor.events import EventSink
+from mypaas.states import HostState
 
 log = logging.getLogger("mypaas.hosts")
 

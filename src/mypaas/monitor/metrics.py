@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from mypaas.domain import Instance, InstanceState
+from mypaas.domain import Instance
 from mypaas.monitor import cgroups
 from mypaas.monitor.cgroups import CgroupDirs, CgroupStats
+from mypaas.states import InstanceState
 
 log = logging.getLogger("mypaas.metrics")
 

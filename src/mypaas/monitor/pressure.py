@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mypaas.domain import HostState
 from mypaas.errors import MyPaasError
 from mypaas.monitor.events import EventSink
 from mypaas.monitor.remote import Connection
+from mypaas.states import HostState
 
 log = logging.getLogger("mypaas.pressure")
 

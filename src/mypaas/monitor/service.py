@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from mypaas.domain import EngineEvent, Instance, InstanceState, ProcessInfo
+from mypaas.domain import EngineEvent, Instance, ProcessInfo
 from mypaas.monitor import prometheus
 from mypaas.monitor.events import Event, EventLog, parse_duration
 from mypaas.monitor.metrics import RemoteSource, Sample, Sampler
@@ -29,6 +29,7 @@ from mypaas.monitor.remote import Connection
 from mypaas.monitor.requests import RequestFigures, RequestMeter
 from mypaas.monitor.series import MINUTE, MetricStore
 from mypaas.settings import Settings
+from mypaas.states import InstanceState
 
 log = logging.getLogger("mypaas.monitoring")
 

@@ -6,7 +6,7 @@ import html
 import time
 from typing import Any
 
-from mypaas.domain import AppState
+from mypaas.states import AppState
 
 
 def _dot(ok: bool) -> str:

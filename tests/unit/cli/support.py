@@ -21,8 +21,8 @@ from mypaas.cli import client as client_module
 from mypaas.cli.client import ApiClient
 from mypaas.cli.main import app
 from mypaas.composer.fake import FakeBackend
-from mypaas.domain import InstanceState
 from mypaas.manager.platform import Platform
+from mypaas.states import InstanceState
 
 URL = "http://mypaas.test"
 TERMINAL = ("succeeded", "failed")

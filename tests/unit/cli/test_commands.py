@@ -20,9 +20,9 @@ from mypaas.cli import client as client_module
 from mypaas.cli.client import NO_TOKEN, ApiClient
 from mypaas.cli.deploy import compose_payload, folder_payload, tar_folder
 from mypaas.composer.fake import FakeBackend
-from mypaas.domain import InstanceState
 from mypaas.errors import BackendError, NotFound, Unauthorized
 from mypaas.manager.platform import Platform
+from mypaas.states import InstanceState
 from tests.unit.cli.support import Server, change, cli, deploy, finished, one_error_line, settle
 
 TWO_SERVICES = "services:\n  web:\n    image: web:1\n  worker:\n    image: web:1\n"

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.nodes import Nodes
-from mypaas.domain import BackendMode, HostState, NodeState, Role, SwarmState
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError
 from mypaas.manager.hosts.hooks import ClusterHooks
 from mypaas.manager.state.meta import BACKEND_KEY, read_mode
 from mypaas.manager.state.models import HostRow, Meta
+from mypaas.states import BackendMode, HostState, NodeState, Role, SwarmState
 
 log = logging.getLogger("mypaas.hosts")
 

@@ -17,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.nodes import NodeInfo, Nodes
-from mypaas.domain import Availability, HostState, NodeState, OperationStatus, Role
 from mypaas.errors import BackendError, Conflict, MyPaasError, NotFound
 from mypaas.iaas.base import HostTarget, Machine
 from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
 from mypaas.manager.operations import Operations
 from mypaas.manager.state.models import HostRow, OperationRow
+from mypaas.states import Availability, HostState, NodeState, OperationStatus, Role
 
 log = logging.getLogger("mypaas.hosts")
 

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mypaas.composer.nodes import NodeInfo
-from mypaas.domain import Availability, HostState, NodeState
 from mypaas.errors import InvalidSpec
 from mypaas.manager.state.models import HostRow
 from mypaas.monitor.pressure import Usage
+from mypaas.states import Availability, HostState, NodeState
 
 LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 MAX_LABEL_VALUE = 256

@@ -19,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.nodes import NodeInfo, Nodes
-from mypaas.domain import Availability, BackendMode, HostState, Role, SwarmState
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.iaas.base import (
     HostAuthFailed,
@@ -39,6 +38,7 @@ from mypaas.manager.hosts.listing import check_label_key, check_labels, hosts_no
 from mypaas.manager.operations import Operations
 from mypaas.manager.state.models import HostRow
 from mypaas.monitor.pressure import Usage
+from mypaas.states import Availability, BackendMode, HostState, Role, SwarmState
 
 log = logging.getLogger("mypaas.hosts")
 

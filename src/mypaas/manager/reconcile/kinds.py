@@ -16,11 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from mypaas.composer.base import Backend, InstanceRequest, ServiceBackend, ServiceRequest, ServiceState
-from mypaas.domain import AppState, Instance, ServiceSpec, UpdateState
+from mypaas.domain import Instance, ServiceSpec
 from mypaas.manager.reconcile.errors import PermanentFailure, TemporaryFailure, step
 from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Plan, plan_app
 from mypaas.manager.reconcile.plan_services import plan_services
 from mypaas.manager.reconcile.view import LoopView
+from mypaas.states import AppState, UpdateState
 
 # (app, service, image id) -> the registry reference every host pulls
 Publish = Callable[[str, str, str], str]

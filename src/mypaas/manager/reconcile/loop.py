@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.base import Backend
-from mypaas.domain import AppState, BackendMode, Instance, ProbeSpec
+from mypaas.domain import Instance, ProbeSpec
 from mypaas.errors import MyPaasError
 from mypaas.manager.reconcile.errors import PermanentFailure, StepFailed, TemporaryFailure, step
 from mypaas.manager.reconcile.kinds import AppKind
@@ -34,6 +34,7 @@ from mypaas.monitor.health import HealthTracker
 from mypaas.router.base import Router
 from mypaas.router.config import Route
 from mypaas.settings import Settings
+from mypaas.states import AppState, BackendMode
 
 log = logging.getLogger("mypaas.reconcile")
 

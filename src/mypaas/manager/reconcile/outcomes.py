@@ -10,12 +10,13 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mypaas.domain import AppState, Instance, OperationStatus, ReleaseStatus
+from mypaas.domain import Instance
 from mypaas.manager.operations import Operations
 from mypaas.manager.reconcile.plan import DesiredApp, Plan
 from mypaas.manager.state.desired import drop_failed_first_deploy
 from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
 from mypaas.monitor.events import EventSink
+from mypaas.states import AppState, OperationStatus, ReleaseStatus
 
 
 def _nothing(_app: str, _version: int) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mypaas.domain import AppSpec, AppState, BackendMode, Instance, InstanceState, ServiceSpec, UpdateState
+from mypaas.domain import AppSpec, Instance, ServiceSpec
+from mypaas.states import AppState, BackendMode, InstanceState, UpdateState
 
 Revision = tuple[int, int]  # (release version, generation)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mypaas.domain import AppState, Instance, InstanceState, UpdateState
+from mypaas.domain import Instance
 from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Plan, counts, holding, revision
+from mypaas.states import AppState, InstanceState, UpdateState
 
 _SETTLED = (None, UpdateState.COMPLETED, UpdateState.ROLLBACK_COMPLETED)  # no update in flight
 

@@ -7,9 +7,10 @@ from collections import defaultdict
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from mypaas.domain import AppSpec, AppState, BackendMode
+from mypaas.domain import AppSpec
 from mypaas.manager.reconcile.plan import DesiredApp
 from mypaas.manager.state.models import AppRow, DomainRow, FormationRow, OperationRow, ReleaseRow
+from mypaas.states import AppState, BackendMode
 
 # Releases never change, so their parsed specs can be kept: (row id, created at) -> spec.
 _SPEC_CACHE: dict[tuple[int, float], AppSpec] = {}

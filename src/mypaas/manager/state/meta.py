@@ -6,8 +6,8 @@ import secrets
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mypaas.domain import BackendMode
 from mypaas.manager.state.models import Meta
+from mypaas.states import BackendMode
 
 BACKEND_KEY = "backend"  # "docker" when absent (one engine), "swarm" once the cluster exists
 PLATFORM_ID_KEY = "platform_id"

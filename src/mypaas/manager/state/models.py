@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from mypaas.domain import AppState, BackendMode, HostState, OperationStatus, ReleaseStatus
+from mypaas.states import AppState, BackendMode, HostState, OperationStatus, ReleaseStatus
 
 
 def _state(enum: type[StrEnum]) -> Enum:
