@@ -49,7 +49,7 @@ class Apps:
             out.append(
                 {
                     "name": name,
-                    "state": state,
+                    "state": state.value,
                     "release": current,
                     "target_release": target,
                     "instances": len(insts),
@@ -69,7 +69,7 @@ class Apps:
         spec = AppSpec.model_validate(rel.spec) if rel else None
         return {
             "name": row.name,
-            "state": row.state,
+            "state": row.state.value,
             "release": row.current_version,
             "target_release": row.target_version,
             "operation": row.operation_id,

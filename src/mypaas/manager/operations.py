@@ -84,7 +84,7 @@ def op_dict(op: OperationRow, log_offset: int = 0) -> dict[str, Any]:
         "id": op.id,
         "app": op.app,
         "kind": op.kind,
-        "status": op.status,
+        "status": op.status.value,
         "release": op.release,
         "message": op.message,
         "log": op.log[log_offset:],

@@ -86,7 +86,7 @@ def release_dict(r: ReleaseRow) -> dict[str, Any]:
     spec = AppSpec.model_validate(r.spec)
     return {
         "version": r.version,
-        "status": r.status,
+        "status": r.status.value,
         "description": r.description,
         "created_by": r.created_by,
         "created_at": r.created_at,
