@@ -12,7 +12,7 @@ import pytest
 
 from mypaas.composer.base import ImageInfo
 from mypaas.composer.fake import FakeBackend
-from mypaas.errors import InvalidSpec, NotFound
+from mypaas.errors import BackendError, InvalidSpec, NotFound
 from mypaas.manager.platform import Components, build_platform
 from mypaas.manager.releases import DeployRequest
 from mypaas.router.fake import FakeRouter
@@ -73,6 +73,23 @@ def test_deploy_converges_and_routes(world: World) -> None:
     [inst] = world.backend.instances.values()
     assert world.router.upstreams("shop") == (inst.address,)
     assert next(r.hosts for r in world.router.routes if r.app == "shop") == ("shop.localhost",)
+
+
+def test_a_deploy_succeeds_only_once_the_router_serves_it(world: World) -> None:
+    op = world.deploy("shop", "web:1")
+    rec = world.platform.reconciler
+    rec.pass_once()  # creates the instance
+    world.healthy.add(next(iter(world.backend.instances.values())).address or "")
+    rec.pass_once()  # the probes see it
+    world.probe_all()  # ready now: the next pass completes the rollout, if it can route it
+    world.router.stop()
+    with pytest.raises(BackendError):
+        rec.pass_once()  # the router refuses the routes
+    assert world.op(op) == "running"
+    world.router.ensure_running()
+    rec.pass_once()
+    assert world.op(op) == "succeeded"
+    assert world.router.upstreams("shop") != ()
 
 
 def test_rolling_deploy_replaces_old_release(world: World) -> None:

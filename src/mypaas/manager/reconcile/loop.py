@@ -6,7 +6,8 @@ idempotent and nothing is kept only in memory: killing the manager loses no desi
 Per app, the app's backend kind (kinds.py) plans and carries out its steps; the loop owns the error
 policy: a permanent failure gives the rollout up, a temporary one is reported once (in the manager's
 log and the operation's) and tried again after a growing pause. Removals (drain, then stop) and the
-routes are the loop's for every kind.
+routes are the loop's for every kind. The routes are pushed before any outcome is recorded: an
+operation succeeds only once the router serves what it rolled out.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class _Pass:
     removals: list[Instance] = field(default_factory=list)
     waiting: dict[str, list[str]] = field(default_factory=dict)
     holding: set[str] = field(default_factory=set)  # apps mid-rollout: the router keeps the current revision
+    planned: list[tuple[DesiredApp, Plan]] = field(default_factory=list)  # to settle once routed
     again: bool = False
 
 
@@ -193,6 +195,8 @@ class Reconciler:
         routes, drain = self._push_routes(
             desired, domains, by_app, {i.id for i in done.removals}, done.holding
         )
+        for app, plan in done.planned:  # after the push: a rollout is done once the router serves it
+            self._settle_one(app, plan, done)
         for inst in done.removals:
             self._start_removal(inst, self._drain_s if inst.id in drain else 0.0)
         self.view.observed = Observed(
@@ -204,7 +208,8 @@ class Reconciler:
         return self._kinds.get(app.backend) or self._kinds[BackendMode.DOCKER]
 
     def _reconcile(self, app: DesiredApp, instances: list[Instance], now: float, done: _Pass) -> None:
-        """Plan one app, carry its steps out, settle; one app's failure never holds up the others."""
+        """Plan one app and carry its steps out (it is settled once the routes are pushed); one app's
+        failure never holds up the others."""
         kind = self._kind(app)
         try:
             plan = kind.plan(app, instances, now)
@@ -229,6 +234,9 @@ class Reconciler:
         except TemporaryFailure as exc:
             self._failed(app, exc)
         done.removals.extend(plan.remove)
+        done.planned.append((app, plan))
+
+    def _settle_one(self, app: DesiredApp, plan: Plan, done: _Pass) -> None:
         try:
             with step():
                 done.again |= self._settle(app, plan)
