@@ -7,7 +7,8 @@ Per app, the app's backend kind (kinds.py) plans and carries out its steps; the 
 policy: a permanent failure gives the rollout up, a temporary one is reported once (in the manager's
 log and the operation's) and tried again after a growing pause. Removals (drain, then stop) and the
 routes are the loop's for every kind. The routes are pushed before any outcome is recorded: an
-operation succeeds only once the router serves what it rolled out.
+operation succeeds only once the router serves what it rolled out (but in the few seconds after a
+restart while the first probes run, when Caddy keeps serving its last config).
 """
 
 from __future__ import annotations
