@@ -30,7 +30,7 @@ from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
 from mypaas.manager.releases import DeployRequest
 from mypaas.settings import Settings
-from mypaas.spec.compose import parse_compose, single_image_spec
+from mypaas.spec.compose import ComposeResult, Policy, read_compose, single_image_spec
 from mypaas.web.status import render_status
 
 MAX_UPLOAD = 512 * 1024 * 1024
@@ -140,8 +140,14 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         gzipped tar part per build context, named after the context.
         """
         body, contexts = await _read_deploy(request)
-        spec = _spec_of(body, platform.settings, contexts)
-        req = DeployRequest(spec=spec, contexts=contexts, user=who, description=body.description or "Deploy")
+        read = _spec_of(body, platform.settings, contexts)
+        req = DeployRequest(
+            spec=read.spec,
+            contexts=contexts,
+            user=who,
+            description=body.description or "Deploy",
+            warnings=read.warnings,
+        )
         op = await in_thread(platform.releases.deploy, name, req)
         return op_dict(op)
 
@@ -311,21 +317,20 @@ def _parse_body(raw: str) -> DeployBody:
         raise InvalidSpec(f"{field}: {first.get('msg')}", field=field) from exc
 
 
-def _spec_of(body: DeployBody, settings: Settings, contexts: dict[str, bytes]) -> AppSpec:
+def _spec_of(body: DeployBody, settings: Settings, contexts: dict[str, bytes]) -> ComposeResult:
+    """The app the request describes, with the warnings of what MyPaas maps differently."""
     given = [k for k in ("image", "compose", "dockerfile", "source") if getattr(body, k)]
     if len(given) != 1:
         raise InvalidSpec("give exactly one of image, compose, dockerfile or source", field="image")
     if body.image:
-        return single_image_spec(body.image, port=body.port)
+        return ComposeResult(single_image_spec(body.image, port=body.port))
     if body.compose:
-        return parse_compose(
-            body.compose,
-            env_files=body.env_files,
-            allow_host_mounts=settings.allow_host_mounts,
-            allow_privileged=settings.allow_privileged,
+        policy = Policy(
+            allow_host_mounts=settings.allow_host_mounts, allow_privileged=settings.allow_privileged
         )
+        return read_compose(body.compose, env_files=body.env_files, policy=policy)
     if "app" not in contexts:
         raise InvalidSpec("a Dockerfile deploy needs the uploaded folder as part 'app'", field="dockerfile")
     build = BuildSpec(context="app", dockerfile=body.dockerfile or "Dockerfile", detect=body.source)
     svc = ServiceSpec(name="web", build=build, expose=[body.port] if body.port else [])
-    return AppSpec(services={"web": svc})
+    return ComposeResult(AppSpec(services={"web": svc}))

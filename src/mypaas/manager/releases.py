@@ -32,6 +32,7 @@ class DeployRequest:
     contexts: dict[str, bytes]  # build context name -> gzipped tar
     user: str
     description: str
+    warnings: tuple[str, ...] = ()  # what MyPaas maps differently than the file says (shown with the deploy)
 
 
 def one_replica_with_host_port(svc: ServiceSpec, replicas: int, field: str) -> None:
@@ -85,6 +86,8 @@ class Releases:
                     supersede(self._ops, s, app, op)  # a later deploy supersedes this build, not the reverse
                 else:
                     self._record(s, app, spec, None, op, req.user, req.description)
+        if req.warnings:
+            self._ops.append_log(op.id, "".join(f"warning: {w}\n" for w in req.warnings))
         message = f"deploy by {req.user}: {req.description}"
         self._ctx.change(name, "deploy_accepted", message, req.user, op)
         if needs_build:

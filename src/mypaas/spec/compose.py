@@ -15,77 +15,40 @@ Choices where MyPaas differs from docker compose:
 
 from __future__ import annotations
 
-import posixpath
 import re
-import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from mypaas.domain import (
-    MAX_REPLICAS,
-    AppSpec,
-    BuildSpec,
-    HealthCheck,
-    ServiceSpec,
-    VolumeMount,
-    check_env_key,
-    check_name,
-)
+from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name
 from mypaas.errors import InvalidSpec
+from mypaas.spec.services import Context, Policy, parse_service
 from mypaas.spec.values import (
-    as_bool,
-    as_int,
-    as_list,
     as_mapping,
-    as_positive_float,
     as_str,
-    check_protocol,
     checked_keys,
     interpolate_tree,
     is_extension,
-    key_values,
     load_yaml,
-    long_port,
-    parse_bytes,
-    parse_duration,
     parse_env_file,
-    parse_probe,
     port_number,
-    short_port,
     unsupported,
 )
 
-__all__ = ["parse_compose", "single_image_spec"]
+__all__ = ["ComposeResult", "Policy", "parse_compose", "read_compose", "single_image_spec"]
 
 _TOP_KEYS = {"services", "volumes", "networks", "name", "version"}
 _RESOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
-_RESTART = ("no", "always", "on-failure", "unless-stopped")
-_CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
-# Why some service keys are refused, said in the error (every other unknown key gets the generic message).
-_REFUSED = {
-    "container_name": "MyPaas names containers itself (app, service, replica)",
-    "hostname": "the service name is its host name on the app network",
-    "working_dir": "set WORKDIR in the image instead",
-    "scale": "use deploy.replicas",
-    "cpus": "use deploy.resources.limits.cpus",
-    "mem_limit": "use deploy.resources.limits.memory",
-}
 
 
 @dataclass(frozen=True)
-class _Context:
-    """What a service's keys are checked against."""
+class ComposeResult:
+    """A compose file read: the app it describes, and what MyPaas maps differently than docker compose."""
 
-    services: set[str]
-    volumes: set[str]
-    networks: set[str]
-    env_files: Mapping[str, str]
-    variables: Mapping[str, str]
-    allow_host_mounts: bool
-    allow_privileged: bool = False
+    spec: AppSpec
+    warnings: tuple[str, ...] = ()
 
 
 def parse_compose(
@@ -95,11 +58,20 @@ def parse_compose(
     allow_host_mounts: bool = False,
     allow_privileged: bool = False,
 ) -> AppSpec:
-    """Turn a Compose file into an AppSpec or raise ``InvalidSpec`` naming the field at fault.
+    """The AppSpec of a Compose file (``read_compose`` without its warnings)."""
+    policy = Policy(allow_host_mounts=allow_host_mounts, allow_privileged=allow_privileged)
+    return read_compose(text, env_files=env_files, policy=policy).spec
+
+
+def read_compose(
+    text: str, *, env_files: Mapping[str, str] | None = None, policy: Policy | None = None
+) -> ComposeResult:
+    """Turn a Compose file into an AppSpec, with the warnings of what MyPaas maps differently, or raise
+    ``InvalidSpec`` naming the field at fault.
 
     ``env_files`` maps each ``env_file`` path as written in the file to its contents; its ``.env`` entry
-    also supplies the variables for ``${VAR}`` interpolation. Host paths as volumes need
-    ``allow_host_mounts`` and ``privileged: true`` needs ``allow_privileged`` (admin settings).
+    also supplies the variables for ``${VAR}`` interpolation. ``policy``: what the admin allows (host
+    paths as volumes, privileged containers).
     """
     files = dict(env_files or {})
     variables = parse_env_file(files[".env"], ".env") if ".env" in files else {}
@@ -115,7 +87,7 @@ def parse_compose(
     except RecursionError as exc:
         raise InvalidSpec("the compose file is nested too deeply", field="compose") from exc
     try:
-        return _parse_app(top, files, variables, allow_host_mounts, allow_privileged)
+        return _parse_app(top, files, variables, policy or Policy())
     except ValidationError as exc:  # a safety net: the checks above should leave pydantic nothing to refuse
         raise InvalidSpec(f"invalid compose file: {exc.errors()[0]['msg']}", field="compose") from exc
 
@@ -138,9 +110,8 @@ def _parse_app(
     top: dict[str, Any],
     files: Mapping[str, str],
     variables: Mapping[str, str],
-    allow_host_mounts: bool,
-    allow_privileged: bool,
-) -> AppSpec:
+    policy: Policy,
+) -> ComposeResult:
     if "name" in top:
         as_str(top["name"], "name")  # the project name; the app name comes from the CLI
     volumes = _declarations(top.get("volumes"), "volumes", "driver", ("local",))
@@ -150,13 +121,11 @@ def _parse_app(
     services = as_mapping(top["services"], "services")
     if not services:
         raise InvalidSpec("'services' is empty: declare at least one service", field="services")
-    context = _Context(
-        set(services), set(volumes), set(networks), files, variables, allow_host_mounts, allow_privileged
-    )
-    specs = {name: _parse_service(name, body, context) for name, body in services.items()}
+    context = Context(set(services), set(volumes), set(networks), files, variables, policy)
+    specs = {name: parse_service(name, body, context) for name, body in services.items()}
     app = AppSpec(services=specs, volumes=volumes, networks=networks)
     app.start_order()  # raises on a depends_on cycle
-    return app
+    return ComposeResult(app, tuple(context.warnings))
 
 
 def _declarations(value: Any, field: str, key: str, allowed: tuple[str, ...]) -> list[str]:
@@ -177,363 +146,3 @@ def _declarations(value: Any, field: str, key: str, allowed: tuple[str, ...]) ->
             )
         names.append(name)
     return names
-
-
-def _parse_service(name: Any, body: Any, context: _Context) -> ServiceSpec:
-    where = f"services.{name}"
-    check_name(name, field=where)
-    if not isinstance(body, dict):
-        raise InvalidSpec(f"{where} must be a mapping of service keys", field=where)
-    kwargs: dict[str, Any] = {}
-    for key, value in as_mapping(body, where).items():
-        if key == "x-mypaas-probe":
-            kwargs["probe"] = parse_probe(value, f"{where}.{key}")
-            continue
-        if is_extension(key):
-            continue
-        handler = _SERVICE_KEYS.get(key)
-        if handler is None:
-            raise unsupported(key, f"{where}.{key}", _REFUSED.get(key))
-        kwargs.update(handler(value, f"{where}.{key}", context))
-    kwargs["environment"] = {**kwargs.pop("env_file", {}), **kwargs.get("environment", {})}
-    if not kwargs.get("image") and "build" not in kwargs:
-        raise InvalidSpec(f"service {name!r} needs an 'image' or a 'build'", field=f"{where}.image")
-    return ServiceSpec(name=name, **kwargs)
-
-
-# --- service keys: each handler checks one key and returns the ServiceSpec fields it gives ---------------
-Handler = Callable[[Any, str, _Context], dict[str, Any]]
-
-
-def _image(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    image = as_str(value, where)
-    if any(char.isspace() for char in image):
-        raise InvalidSpec(f"invalid image reference {image!r}", field=where)
-    return {"image": image}
-
-
-def _build(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    if isinstance(value, str):
-        return {"build": BuildSpec(context=as_str(value, where))}
-    body = checked_keys(value, where, {"context", "dockerfile", "args", "target"})
-    spec: dict[str, Any] = {"context": as_str(body.get("context", "."), f"{where}.context")}
-    if "dockerfile" in body:
-        spec["dockerfile"] = as_str(body["dockerfile"], f"{where}.dockerfile")
-    if "target" in body:
-        spec["target"] = as_str(body["target"], f"{where}.target")
-    if "args" in body:
-        args = key_values(body["args"], f"{where}.args")
-        spec["args"] = {
-            key: val if val is not None else context.variables[key]
-            for key, val in args.items()
-            if val is not None or key in context.variables
-        }
-    return {"build": BuildSpec(**spec)}
-
-
-def _argv(value: Any, where: str) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            return shlex.split(value)
-        except ValueError as exc:
-            raise InvalidSpec(f"{where}: cannot split {value!r}: {exc}", field=where) from exc
-    items = as_list(value, where)
-    for index, item in enumerate(items):
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
-            raise InvalidSpec(f"{where}[{index}] must be a string, got {item!r}", field=f"{where}[{index}]")
-    return [str(item) for item in items]
-
-
-def _command(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    return {"command": _argv(value, where)}
-
-
-def _entrypoint(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    return {"entrypoint": _argv(value, where)}
-
-
-def _environment(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    pairs = key_values(value, where)
-    return {"environment": {check_env_key(key, field=where): val or "" for key, val in pairs.items()}}
-
-
-def _env_file(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    entries = [value] if isinstance(value, str | dict) else as_list(value, where)
-    env: dict[str, str] = {}
-    for index, entry in enumerate(entries):
-        path, required = _env_file_entry(entry, f"{where}[{index}]" if isinstance(value, list) else where)
-        contents = _lookup_file(context.env_files, path)
-        if contents is None and required:
-            raise InvalidSpec(f"env_file {path!r} was not sent with the compose file", field=where)
-        env.update(parse_env_file(contents or "", f"env_file {path}"))
-    return {"env_file": env}
-
-
-def _env_file_entry(entry: Any, where: str) -> tuple[str, bool]:
-    if isinstance(entry, str):
-        return as_str(entry, where), True
-    body = checked_keys(entry, where, {"path", "required"})
-    return as_str(body.get("path"), f"{where}.path"), as_bool(body.get("required", True), f"{where}.required")
-
-
-def _lookup_file(files: Mapping[str, str], path: str) -> str | None:
-    if path in files:
-        return files[path]
-    wanted = posixpath.normpath(path)
-    return next((text for name, text in files.items() if posixpath.normpath(name) == wanted), None)
-
-
-def _ports(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    ports = []
-    for index, item in enumerate(as_list(value, where)):
-        item_field = f"{where}[{index}]"
-        ports.append(long_port(item, item_field) if isinstance(item, dict) else short_port(item, item_field))
-    return {"ports": ports}
-
-
-def _expose(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    ports: list[int] = []
-    for index, item in enumerate(as_list(value, where)):
-        item_field = f"{where}[{index}]"
-        number = item
-        if isinstance(item, str) and "/" in item:
-            number, _, protocol = item.partition("/")
-            check_protocol(protocol, item_field)
-        ports.append(port_number(number, item_field))
-    return {"expose": ports}
-
-
-def _volumes(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    mounts: list[VolumeMount] = []
-    for index, item in enumerate(as_list(value, where)):
-        item_field = f"{where}[{index}]"
-        mount = _long_volume(item, item_field) if isinstance(item, dict) else _short_volume(item, item_field)
-        mounts.append(_checked_mount(mount, item_field, context))
-    return {"volumes": mounts}
-
-
-def _short_volume(value: Any, where: str) -> VolumeMount:
-    """``name:/path``, ``./dir:/path``, each with an optional ``:ro`` / ``:rw``."""
-    parts = as_str(value, where).split(":")
-    if len(parts) == 1:
-        raise InvalidSpec(
-            f"{where}: anonymous volumes such as {value!r} are not supported yet; name it (data:{value}) "
-            "and declare it under the top-level volumes",
-            field=where,
-        )
-    if len(parts) > 3 or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-        raise InvalidSpec(f"{where}: expected SOURCE:TARGET[:ro|rw], got {value!r}", field=where)
-    read_only = len(parts) == 3 and parts[2] == "ro"
-    return VolumeMount(source=parts[0], target=parts[1], read_only=read_only, bind=_is_path(parts[0]))
-
-
-def _long_volume(value: Any, where: str) -> VolumeMount:
-    body = checked_keys(value, where, {"type", "source", "target", "read_only"})
-    kind = body.get("type")
-    if kind not in ("volume", "bind"):
-        raise InvalidSpec(f"{where}.type must be 'volume' or 'bind', got {kind!r}", field=f"{where}.type")
-    if not body.get("source"):
-        raise InvalidSpec(
-            f"{where}.source is required (anonymous volumes are not supported yet)", field=f"{where}.source"
-        )
-    read_only = as_bool(body.get("read_only", False), f"{where}.read_only")
-    source = as_str(body["source"], f"{where}.source")
-    target = as_str(body.get("target"), f"{where}.target")
-    if kind == "volume" and _is_path(source):
-        raise InvalidSpec(f"{where}.source {source!r} is a path: use type bind", field=f"{where}.source")
-    return VolumeMount(source=source, target=target, read_only=read_only, bind=kind == "bind")
-
-
-def _checked_mount(mount: VolumeMount, where: str, context: _Context) -> VolumeMount:
-    if not mount.target.startswith("/"):
-        raise InvalidSpec(f"{where}: the target {mount.target!r} must be an absolute path", field=where)
-    if mount.bind and not context.allow_host_mounts:
-        raise InvalidSpec(
-            f"{where}: host paths are not allowed (admin setting allow_host_mounts): {mount.source!r}",
-            field=where,
-        )
-    if not mount.bind and mount.source not in context.volumes:
-        raise InvalidSpec(
-            f"{where}: volume {mount.source!r} is not declared in the top-level volumes", field=where
-        )
-    return mount
-
-
-def _is_path(source: str) -> bool:
-    return source.startswith(("/", ".", "~"))
-
-
-def _depends_on(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    if isinstance(value, list):
-        wanted = {as_str(item, f"{where}[{index}]"): "service_started" for index, item in enumerate(value)}
-    else:
-        wanted = {}
-        for name, body in as_mapping(value, where).items():
-            condition = checked_keys(body, f"{where}.{name}", {"condition"}).get(
-                "condition", "service_started"
-            )
-            if condition not in _CONDITIONS:
-                raise InvalidSpec(
-                    f"{where}.{name}.condition must be one of {', '.join(_CONDITIONS)}, got {condition!r}",
-                    field=f"{where}.{name}.condition",
-                )
-            wanted[name] = condition
-    for name in wanted:
-        if name not in context.services:
-            raise InvalidSpec(f"{where}: unknown service {name!r}", field=where)
-    return {"depends_on": wanted}
-
-
-def _healthcheck(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    keys = {"test", "interval", "timeout", "retries", "start_period", "disable"}
-    body = checked_keys(value, where, keys)
-    if as_bool(body.get("disable", False), f"{where}.disable"):
-        return {"healthcheck": None}
-    test = _health_test(body.get("test"), f"{where}.test")
-    if test is None:
-        return {"healthcheck": None}
-    check: dict[str, Any] = {"test": test}
-    for key, name in (
-        ("interval", "interval_s"),
-        ("timeout", "timeout_s"),
-        ("start_period", "start_period_s"),
-    ):
-        if key in body:
-            check[name] = parse_duration(body[key], f"{where}.{key}")
-            if key != "start_period" and check[name] <= 0:
-                raise InvalidSpec(f"{where}.{key} must be greater than 0", field=f"{where}.{key}")
-    if "retries" in body:
-        check["retries"] = as_int(body["retries"], f"{where}.retries", minimum=1)
-    return {"healthcheck": HealthCheck(**check)}
-
-
-def _health_test(value: Any, where: str) -> list[str] | None:
-    """The test as Docker takes it; None for ``NONE`` (and for a missing test only if disabled)."""
-    if isinstance(value, str) and value:
-        return ["CMD-SHELL", value]
-    if value is None:
-        raise InvalidSpec(f"{where} is required (a command, or [CMD, ...], [CMD-SHELL, '...'])", field=where)
-    test = [as_str(item, f"{where}[{index}]") for index, item in enumerate(as_list(value, where))]
-    if test == ["NONE"]:
-        return None
-    if (test[0:1] == ["CMD"] and len(test) >= 2) or (test[0:1] == ["CMD-SHELL"] and len(test) == 2):
-        return test
-    raise InvalidSpec(
-        f"{where} must be [CMD, argv...], [CMD-SHELL, one command] or [NONE], got {test!r}",
-        field=where,
-    )
-
-
-def _deploy(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    body = checked_keys(value, where, {"replicas", "resources", "placement"})
-    fields: dict[str, Any] = {}
-    if "replicas" in body:
-        fields["replicas"] = as_int(body["replicas"], f"{where}.replicas", minimum=0, maximum=MAX_REPLICAS)
-    resources = checked_keys(body.get("resources"), f"{where}.resources", {"limits", "reservations"})
-    limits = checked_keys(resources.get("limits"), f"{where}.resources.limits", {"cpus", "memory"})
-    if "cpus" in limits:
-        fields["cpus"] = as_positive_float(limits["cpus"], f"{where}.resources.limits.cpus")
-    if "memory" in limits:
-        fields["memory"] = parse_bytes(limits["memory"], f"{where}.resources.limits.memory")
-    reserved = checked_keys(
-        resources.get("reservations"), f"{where}.resources.reservations", {"cpus", "memory"}
-    )
-    if "cpus" in reserved:
-        fields["reserve_cpus"] = as_positive_float(reserved["cpus"], f"{where}.resources.reservations.cpus")
-    if "memory" in reserved:
-        fields["reserve_memory"] = parse_bytes(reserved["memory"], f"{where}.resources.reservations.memory")
-    placement = checked_keys(body.get("placement"), f"{where}.placement", {"constraints"})
-    if "constraints" in placement:
-        fields["placement"] = _constraints(placement["constraints"], f"{where}.placement.constraints")
-    return fields
-
-
-_CONSTRAINT = re.compile(
-    r"^\s*(node\.(id|hostname|role|platform\.os|platform\.arch|labels\.[\w.-]+)|engine\.labels\.[\w.-]+)"
-    r"\s*(==|!=)\s*\S.*$"
-)
-
-
-def _constraints(value: Any, where: str) -> list[str]:
-    """Placement constraints, Swarm's syntax: ``node.labels.zone==east``, ``node.role!=manager``."""
-    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-        raise InvalidSpec(f"{where}: expected a list of strings such as node.labels.zone==east", field=where)
-    for item in value:
-        if not _CONSTRAINT.match(item):
-            raise InvalidSpec(
-                f"{where}: invalid constraint {item!r}: expected node.labels.KEY==VALUE, "
-                "node.hostname==NAME or node.role==manager|worker (or !=)",
-                field=where,
-            )
-    return [c.replace(" ", "") for c in value]
-
-
-def _restart(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    if value not in _RESTART:
-        hint = (
-            " (a retry count is not supported: use on-failure)"
-            if str(value).startswith("on-failure:")
-            else ""
-        )
-        raise InvalidSpec(f"{where} must be one of {', '.join(_RESTART)}, got {value!r}{hint}", field=where)
-    return {"restart": value}
-
-
-def _labels(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    labels = {key: val or "" for key, val in key_values(value, where).items()}
-    for key in labels:
-        if not key or any(char.isspace() for char in key):
-            raise InvalidSpec(f"{where}: invalid label name {key!r}", field=where)
-        if key.lower().startswith("mypaas."):
-            raise InvalidSpec(
-                f"{where}: label {key!r} is reserved ('mypaas.' labels are MyPaas's own)", field=where
-            )
-    return {"labels": labels}
-
-
-def _networks(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    if isinstance(value, list):
-        names = [as_str(item, f"{where}[{index}]") for index, item in enumerate(value)]
-    else:
-        attached = as_mapping(value, where)
-        for name, body in attached.items():
-            checked_keys(body, f"{where}.{name}", set())  # aliases, ipv4_address, priority...: not supported
-        names = list(attached)
-    for name in names:
-        if name not in context.networks:
-            raise InvalidSpec(
-                f"{where}: network {name!r} is not declared in the top-level networks", field=where
-            )
-    return {"networks": list(dict.fromkeys(names))}
-
-
-def _privileged(value: Any, where: str, context: _Context) -> dict[str, Any]:
-    if not as_bool(value, where):
-        return {}
-    if not context.allow_privileged:
-        raise InvalidSpec(
-            "privileged containers are not allowed (admin setting allow_privileged)", field=where
-        )
-    return {"privileged": True}
-
-
-_SERVICE_KEYS: dict[str, Handler] = {
-    "image": _image,
-    "build": _build,
-    "command": _command,
-    "entrypoint": _entrypoint,
-    "environment": _environment,
-    "env_file": _env_file,
-    "ports": _ports,
-    "expose": _expose,
-    "volumes": _volumes,
-    "depends_on": _depends_on,
-    "healthcheck": _healthcheck,
-    "deploy": _deploy,
-    "restart": _restart,
-    "labels": _labels,
-    "networks": _networks,
-    "privileged": _privileged,
-}
