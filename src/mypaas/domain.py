@@ -132,6 +132,9 @@ class ServiceSpec(_Frozen):
     networks: list[str] = Field(default_factory=list)  # empty: the app's default network
     privileged: bool = False  # only when the admin setting allow_privileged is on
     probe: ProbeSpec | None = None
+    # -- container options: what the engine sets on each instance (compose: user, working_dir, ...) --
+    # -- project files and volumes: files of the compose project, anonymous volumes, tmpfs --
+    # -- secrets and configs: mounted files whose values the platform keeps --
 
     @property
     def http_port(self) -> int | None:
