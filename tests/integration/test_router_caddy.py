@@ -194,8 +194,11 @@ def test_route_pushes_under_a_request_loop_reset_no_connection(
         stop.set()
         for thread in threads:
             thread.join()
-    assert failed == []
-    assert ok and set(ok) == {200}
+    # Without the switch ~60 of these connections are reset. With it, none in local runs, but the kernel's
+    # hand-over still has a narrow window: one reset in a few thousand connections was seen once, under a
+    # full CI run's load. The bound keeps the test telling the switch's absence apart without flaking.
+    assert len(failed) <= 2, failed
+    assert len(ok) >= 100 and set(ok) == {200}
 
 
 def test_hand_over_switch_is_set_once_and_its_absence_is_survived(tmp_path: Path) -> None:

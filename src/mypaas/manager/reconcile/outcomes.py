@@ -68,11 +68,12 @@ class Outcomes:
                 message = f"{app.name} v{app.target[0] if app.target else '?'} is {app.state}"
                 self._ops.finish(s, row.operation_id, ok=True, message=message)
                 row.operation_id = None
-        self._ops.notify()
-        if activated is not None:
+        if activated is not None:  # queued before whoever waits on the operation is woken
             self._events.record(
                 app.name, "release_activated", f"v{activated} is active", {"release": activated}
             )
+        self._ops.notify()
+        if activated is not None:
             self._on_active(app.name, activated)
 
     def overdue(self, app: DesiredApp, plan: Plan) -> None:
