@@ -12,8 +12,6 @@ structure, include, extends, then merge over the files before it (:mod:`mypaas.s
 
 from __future__ import annotations
 
-import posixpath
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,13 +21,13 @@ from mypaas.errors import InvalidSpec
 from mypaas.spec.envfile import parse_env_file
 from mypaas.spec.interpolate import Variables, interpolate_tree
 from mypaas.spec.merge import enforce_unique, merge, remove_paths
+from mypaas.spec.paths import folder_of, rebase, resolve
+from mypaas.spec.profiles import apply_profiles
 from mypaas.spec.schema import check_structure
 from mypaas.spec.yamlload import Document, Path, check_size, load_documents
 
 Reader = Callable[[str], "str | None"]
 RESOURCES = ("services", "volumes", "networks", "secrets", "configs", "models")
-_PROFILE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
-_URL = re.compile(r"^(?:[a-z]+://|git@|github\.com/)")
 
 
 @dataclass(frozen=True)
@@ -52,15 +50,6 @@ class Project:
     used: set[str]  # every variable name looked up
     files: dict[str, str]  # every file read, by name
     disabled: dict[str, list[str]]  # services left out -> their profiles
-
-
-def resolve(base: str, ref: str) -> str:
-    """The name of the file ``ref`` written in a file whose folder is ``base``."""
-    return posixpath.normpath(ref if posixpath.isabs(ref) else posixpath.join(base, ref))
-
-
-def folder_of(name: str) -> str:
-    return posixpath.dirname(name) or "."
 
 
 def load_project(source: ProjectSource) -> Project:
@@ -293,112 +282,3 @@ def _in_file(label: str) -> Iterator[None]:
         if not label or exc.message.startswith(f"{label}: ") or f" in {label}" in exc.message:
             raise
         raise InvalidSpec(f"{label}: {exc.message}", field=exc.field) from exc
-
-
-# --- paths relative to another folder -----------------------------------------------------------------
-def rebased(path: str, base: str) -> str:
-    """A relative path written in a file whose folder is ``base``, relative to the project folder."""
-    if base in (".", "") or not path or path.startswith(("/", "~")) or _URL.match(path):
-        return path
-    out = posixpath.normpath(posixpath.join(base, path))
-    return out if out.startswith(("/", "../")) or out == ".." else f"./{out}"
-
-
-def rebase(tree: dict[str, Any], base: str) -> None:
-    """Rewrite the relative paths of ``tree`` (a file whose folder is ``base``) relative to the project."""
-    if base in (".", ""):
-        return
-    for key in ("secrets", "configs"):
-        for body in _mappings(tree.get(key)):
-            if isinstance(body.get("file"), str):
-                body["file"] = rebased(body["file"], base)
-    for body in _mappings(tree.get("services")):
-        _rebase_service(body, base)
-
-
-def _mappings(value: Any) -> list[dict[str, Any]]:
-    return [body for body in value.values() if isinstance(body, dict)] if isinstance(value, dict) else []
-
-
-def _rebase_service(body: dict[str, Any], base: str) -> None:
-    build = body.get("build")
-    if isinstance(build, str):
-        body["build"] = rebased(build, base)
-    elif isinstance(build, dict):
-        build["context"] = rebased(str(build.get("context", ".")), base)
-    for key in ("env_file", "label_file"):
-        value = body.get(key)
-        items = value if isinstance(value, list) else [value]
-        rewritten = [_rebase_entry(item, base) for item in items]
-        if key in body:
-            body[key] = rewritten if isinstance(value, list) else rewritten[0]
-    if isinstance(body.get("volumes"), list):
-        body["volumes"] = [_rebase_mount(item, base) for item in body["volumes"]]
-
-
-def _rebase_entry(item: Any, base: str) -> Any:
-    if isinstance(item, str):
-        return rebased(item, base)
-    if isinstance(item, dict) and isinstance(item.get("path"), str):
-        return {**item, "path": rebased(item["path"], base)}
-    return item
-
-
-def _rebase_mount(item: Any, base: str) -> Any:
-    if isinstance(item, str):
-        source, sep, rest = item.partition(":")
-        return rebased(source, base) + sep + rest if sep and source.startswith(".") else item
-    if isinstance(item, dict) and item.get("type") == "bind" and isinstance(item.get("source"), str):
-        return {**item, "source": rebased(item["source"], base)}
-    return item
-
-
-# --- profiles -----------------------------------------------------------------------------------------
-def apply_profiles(model: dict[str, Any], active: set[str]) -> dict[str, list[str]]:
-    """Leave out the services whose ``profiles`` are all inactive (``*`` activates all); answer them."""
-    services = model.get("services")
-    if not isinstance(services, dict):
-        return {}
-    disabled: dict[str, list[str]] = {}
-    for name, body in list(services.items()):
-        if not isinstance(body, dict) or body.get("profiles") is None:
-            continue
-        profiles = [str(profile) for profile in body.pop("profiles")]
-        for profile in profiles:
-            if not _PROFILE.fullmatch(profile):
-                where = f"services.{name}.profiles"
-                raise InvalidSpec(
-                    f"{where}: invalid profile name {profile!r} (letters, digits, '_', '.', '-')", field=where
-                )
-        if profiles and "*" not in active and not active.intersection(profiles):
-            disabled[name] = profiles
-            del services[name]
-    if disabled and not services:
-        which = ", ".join(sorted({p for profiles in disabled.values() for p in profiles}))
-        raise InvalidSpec(
-            f"no service is enabled: every service has profiles ({which}); enable one with --profile",
-            field="services",
-        )
-    for name, body in services.items():
-        if isinstance(body, dict):
-            _check_dependencies(name, body, disabled)
-    return disabled
-
-
-def _check_dependencies(name: str, body: dict[str, Any], disabled: dict[str, list[str]]) -> None:
-    depends = body.get("depends_on")
-    wanted = (
-        depends if isinstance(depends, dict) else dict.fromkeys(depends) if isinstance(depends, list) else {}
-    )
-    for other, condition in list(wanted.items()):
-        if other not in disabled:
-            continue
-        if isinstance(condition, dict) and condition.get("required") is False and isinstance(depends, dict):
-            del depends[other]  # an optional dependency that is not enabled: docker compose drops it
-            continue
-        where = f"services.{name}.depends_on"
-        raise InvalidSpec(
-            f"{where}: service {other!r} is not enabled (its profiles: {', '.join(disabled[other])}); "
-            "enable one with --profile",
-            field=where,
-        )
