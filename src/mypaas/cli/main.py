@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typer._click import Context
 
     from mypaas.cli.client import ApiClient
+    from mypaas.cli.deploy import Payload
 
 PLATFORM, APPS, RELEASES = "Platform", "Apps", "Releases, config and domains"
 MONITOR = "Monitor"
@@ -108,7 +109,7 @@ def _root(
 
 
 @app.command(rich_help_panel=APPS, no_args_is_help=True)
-def deploy(
+def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     name: AppArg,
     folder: Annotated[
         Path | None,
@@ -123,13 +124,35 @@ def deploy(
         int | None,
         typer.Option("--port", "-p", min=1, max=65535, help="The HTTP port to route (image or DIR)."),
     ] = None,
-    file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="A compose file (with its env files and builds).")
+    files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="A compose file (repeat: merged in order, as docker compose does).",
+            show_default=False,
+        ),
     ] = None,
+    env_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--env-file",
+            help="Compose variables from this file (repeatable; default .env).",
+            show_default=False,
+        ),
+    ] = None,
+    profiles: Annotated[
+        list[str] | None,
+        typer.Option("--profile", help="Enable a compose profile (repeatable).", show_default=False),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Check everything and show what would change; make nothing."),
+    ] = False,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Describe the release.")] = None,
     no_wait: NoWait = False,
 ) -> None:
-    """Deploy an image, a compose file or a folder with a Dockerfile.
+    """Deploy an image, a compose project or a folder with a Dockerfile.
 
     Each deploy makes a new release of the app.
 
@@ -138,31 +161,49 @@ def deploy(
       mypaas deploy hello examples/hello
       mypaas deploy web --image nginx:alpine --port 80
       mypaas deploy shop -f compose.yml -m "new checkout"
+      mypaas deploy shop -f compose.yml -f compose.prod.yml --profile tools --dry-run
 
     Build output streams as it comes. A failed rollout keeps the previous release serving.
 
-    On failure it exits 1 and shows the failing container's last log lines.
+    On failure it exits 1 and shows the failing container's last log lines. With --dry-run it exits 0
+    when the deploy would be accepted, printing the app as it would run, the warnings and the changes.
     """
     from mypaas.cli import deploy as collect
 
-    given = [flag for flag, value in (("--image", image), ("-f", file), ("DIR", folder)) if value is not None]
+    given = [flag for flag, value in (("--image", image), ("-f", files), ("DIR", folder)) if value]
     if len(given) != 1:
         which = " and ".join(given) if given else "none"
         raise typer.BadParameter(f"give exactly one of them (got {which})", param_hint="--image / -f / DIR")
-    if port is not None and file is not None:
+    if port is not None and files:
         raise typer.BadParameter(
             "applies to --image or DIR; a compose file names its own ports", param_hint="--port"
         )
+    if (env_files or profiles) and image is not None:
+        raise typer.BadParameter(
+            "apply to a compose project, not --image", param_hint="--env-file / --profile"
+        )
+    flags = collect.ComposeFlags(env_files or [], profiles or [], upload=not dry_run)
     if image is not None:
         payload = collect.image_payload(image, port, message)
-    elif file is not None:
-        payload = collect.compose_payload(file, message)
+    elif files:
+        payload = collect.compose_payload(files, message, flags)
     else:
         assert folder is not None
-        payload = collect.folder_payload(folder, port, message)
+        payload = collect.folder_payload(folder, port, message, flags)
     with api() as client:
+        if dry_run:
+            _dry_run(client, name, payload)
+            return
         op = client.deploy(name, payload.body, payload.contexts)
         run_operation(client, op, f"deploying {name}", no_wait, lambda done: _deployed(client, name, done))
+
+
+def _dry_run(client: ApiClient, name: str, payload: Payload) -> None:
+    from mypaas.cli.compose import dry_run_lines
+
+    answer = client.deploy(name, payload.body, payload.contexts, dry_run=True)
+    for line in dry_run_lines(name, answer):
+        say(line)
 
 
 def _deployed(client: ApiClient, name: str, op: dict[str, Any]) -> str:
