@@ -4,7 +4,6 @@ of a file, several files merged, extends, include and profiles (mypaas.spec.proj
 from __future__ import annotations
 
 import textwrap
-import time
 import tracemalloc
 from typing import Any
 
@@ -201,7 +200,6 @@ BILLION_LAUGHS = "\n".join(
 
 def test_a_billion_laughs_is_refused_fast_with_flat_memory() -> None:
     tracemalloc.start()
-    started = time.process_time()
     try:
         with pytest.raises(InvalidSpec) as info:
             read_compose(BILLION_LAUGHS)
@@ -210,8 +208,7 @@ def test_a_billion_laughs_is_refused_fast_with_flat_memory() -> None:
         tracemalloc.stop()
     assert "expands to more than 100,000 nodes" in info.value.message
     assert info.value.field == "compose"
-    assert peak < 3 * 1024 * 1024, f"peak {peak:,} bytes"
-    assert time.process_time() - started < 5  # a generous bound: expanding it would take hours
+    assert peak < 3 * 1024 * 1024, f"peak {peak:,} bytes"  # expanded, it would be 10**9 strings
 
 
 def test_merge_key_bombs_are_counted_too() -> None:
