@@ -137,7 +137,8 @@ def test_dry_run_answers_the_warnings(api: TestClient) -> None:
     answer = dry_run(api, "shop", project(files=files))
 
     assert answer["warnings"] == [
-        "services.web.labels.x: variable UNSET is not set, so it is an empty string (as docker compose does)"
+        "override.yml: services.web.labels.x: variable UNSET is not set, so it is an empty string "
+        "(as docker compose does)"
     ]
 
 

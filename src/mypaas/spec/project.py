@@ -141,14 +141,17 @@ class _Loader:
             raise InvalidSpec(f"{where}a compose file must be a mapping with a 'services' key", field=name)
         for document in documents:
             with _in_file(label):
-                tree = self.prepared(document.tree, name, base, variables)
+                tree = self.prepared(document.tree, name, base, variables, label)
                 if "include" in tree:
                     tree = self.include(tree, tree.pop("include"), base, variables, (*stack, name))
                 self.resolve_extends(tree, name, base, variables, document.resets)
             yield Document(tree, document.resets, document.overrides)
 
-    def prepared(self, tree: Any, name: str, base: str, variables: Variables) -> dict[str, Any]:
-        """A document interpolated, checked and rebased (its top-level ``x-*`` keys and ``version`` gone)."""
+    def prepared(
+        self, tree: Any, name: str, base: str, variables: Variables, label: str = ""
+    ) -> dict[str, Any]:
+        """A document interpolated, checked and rebased (its top-level ``x-*`` keys and ``version`` gone);
+        the warnings of its unset variables name the file ``label`` (when the project has several)."""
         if tree is None:
             return {}
         if not isinstance(tree, dict):
@@ -156,7 +159,11 @@ class _Loader:
         kept = {
             key: value for key, value in tree.items() if not (isinstance(key, str) and key.startswith("x-"))
         }
+        known = set(variables.unset)
         out: dict[str, Any] = interpolate_tree(kept, variables, "")
+        if label:
+            for unset in set(variables.unset) - known:
+                variables.unset[unset] = f"{label}: {variables.unset[unset]}"
         check_structure(out)
         out.pop("version", None)
         rebase(out, base)
@@ -253,7 +260,7 @@ class _Loader:
             services: dict[str, Any] = {}
             for document in load_documents(text, name, label=name):
                 with _in_file(name):
-                    tree = self.prepared(document.tree, name, folder_of(name), variables)
+                    tree = self.prepared(document.tree, name, folder_of(name), variables, name)
                 found = tree.get("services")
                 services.update(found if isinstance(found, dict) else {})
             self.extended[name] = services
