@@ -37,6 +37,38 @@ class ComposeFlags:
     upload: bool = True
 
 
+def payload_of(
+    *,
+    image: str | None,
+    files: Sequence[Path] | None,
+    folder: Path | None,
+    port: int | None,
+    message: str | None,
+    flags: ComposeFlags,
+) -> Payload:
+    """The request of `mypaas deploy`: exactly one of ``--image``, ``-f`` files or ``DIR``."""
+    import typer
+
+    given = [flag for flag, value in (("--image", image), ("-f", files), ("DIR", folder)) if value]
+    if len(given) != 1:
+        which = " and ".join(given) if given else "none"
+        raise typer.BadParameter(f"give exactly one of them (got {which})", param_hint="--image / -f / DIR")
+    if port is not None and files:
+        raise typer.BadParameter(
+            "applies to --image or DIR; a compose file names its own ports", param_hint="--port"
+        )
+    if image is not None:
+        if flags.env_files or flags.profiles:
+            raise typer.BadParameter(
+                "apply to a compose project, not --image", param_hint="--env-file / --profile"
+            )
+        return image_payload(image, port, message)
+    if files:
+        return compose_payload(files, message, flags)
+    assert folder is not None
+    return folder_payload(folder, port, message, flags)
+
+
 def image_payload(image: str, port: int | None, message: str | None) -> Payload:
     return Payload(_body({"image": image, "port": port}, message))
 

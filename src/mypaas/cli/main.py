@@ -107,6 +107,29 @@ def _root(
 
 # -- apps -----------------------------------------------------------------------------------------
 
+ComposeFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--file",
+        "-f",
+        help="A compose file (repeat: merged in order, as docker compose does).",
+        show_default=False,
+    ),
+]
+EnvFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--env-file", help="Compose variables from this file (repeatable; default .env).", show_default=False
+    ),
+]
+Profiles = Annotated[
+    list[str] | None,
+    typer.Option("--profile", help="Enable a compose profile (repeatable).", show_default=False),
+]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Check everything and show what would change; make nothing.")
+]
+
 
 @app.command(rich_help_panel=APPS, no_args_is_help=True)
 def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
@@ -124,33 +147,13 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
         int | None,
         typer.Option("--port", "-p", min=1, max=65535, help="The HTTP port to route (image or DIR)."),
     ] = None,
-    files: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--file",
-            "-f",
-            help="A compose file (repeat: merged in order, as docker compose does).",
-            show_default=False,
-        ),
-    ] = None,
-    env_files: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--env-file",
-            help="Compose variables from this file (repeatable; default .env).",
-            show_default=False,
-        ),
-    ] = None,
-    profiles: Annotated[
-        list[str] | None,
-        typer.Option("--profile", help="Enable a compose profile (repeatable).", show_default=False),
-    ] = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Check everything and show what would change; make nothing."),
-    ] = False,
+    files: ComposeFiles = None,
+    env_files: EnvFiles = None,
+    profiles: Profiles = None,
+    dry_run: DryRun = False,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Describe the release.")] = None,
     no_wait: NoWait = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Deploy an image, a compose project or a folder with a Dockerfile.
 
@@ -170,38 +173,27 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     """
     from mypaas.cli import deploy as collect
 
-    given = [flag for flag, value in (("--image", image), ("-f", files), ("DIR", folder)) if value]
-    if len(given) != 1:
-        which = " and ".join(given) if given else "none"
-        raise typer.BadParameter(f"give exactly one of them (got {which})", param_hint="--image / -f / DIR")
-    if port is not None and files:
-        raise typer.BadParameter(
-            "applies to --image or DIR; a compose file names its own ports", param_hint="--port"
-        )
-    if (env_files or profiles) and image is not None:
-        raise typer.BadParameter(
-            "apply to a compose project, not --image", param_hint="--env-file / --profile"
-        )
+    if as_json and not dry_run:
+        raise typer.BadParameter("applies to --dry-run", param_hint="--json")
     flags = collect.ComposeFlags(env_files or [], profiles or [], upload=not dry_run)
-    if image is not None:
-        payload = collect.image_payload(image, port, message)
-    elif files:
-        payload = collect.compose_payload(files, message, flags)
-    else:
-        assert folder is not None
-        payload = collect.folder_payload(folder, port, message, flags)
+    payload = collect.payload_of(
+        image=image, files=files, folder=folder, port=port, message=message, flags=flags
+    )
     with api() as client:
         if dry_run:
-            _dry_run(client, name, payload)
+            _dry_run(client, name, payload, as_json)
             return
         op = client.deploy(name, payload.body, payload.contexts)
         run_operation(client, op, f"deploying {name}", no_wait, lambda done: _deployed(client, name, done))
 
 
-def _dry_run(client: ApiClient, name: str, payload: Payload) -> None:
+def _dry_run(client: ApiClient, name: str, payload: Payload, as_json: bool) -> None:
     from mypaas.cli.compose import dry_run_lines
 
     answer = client.deploy(name, payload.body, payload.contexts, dry_run=True)
+    if as_json:
+        print_json(answer)
+        return
     for line in dry_run_lines(name, answer):
         say(line)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,13 @@ def test_env_file_and_profile_need_a_compose_project(server: Server) -> None:
 
     assert result.exit_code == 2
     assert "--profile" in result.stderr
+
+
+def test_dry_run_json_answers_what_the_api_answers(project: Path, server: Server) -> None:
+    result = cli("deploy", "shop", "-f", "app/compose.yml", "--dry-run", "--json")
+
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["dry_run"] is True and set(answer["spec"]["services"]) == {"web", "db"}
+    assert answer["changes"]["added"] == ["web", "db"]
+    assert cli("deploy", "shop", "-f", "app/compose.yml", "--json").exit_code == 2  # --json needs --dry-run
