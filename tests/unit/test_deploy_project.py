@@ -9,6 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mypaas.composer.fake import FakeBackend
+from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
+from mypaas.manager.changes import spec_changes
 from mypaas.manager.platform import Platform
 from tests.unit.cli.support import finished, settle
 
@@ -157,3 +159,17 @@ def test_the_dry_run_flag_is_in_the_openapi_spec(api: TestClient) -> None:
     route = api.get("/api/v1/openapi.json").json()["paths"]["/api/v1/apps/{name}/deploys"]["post"]
     assert [p["name"] for p in route["parameters"] if p["in"] == "query"] == ["dry_run"]
     assert "200" in route["responses"]
+
+
+def test_changes_of_built_services_and_undeclared_replicas() -> None:
+    built = ServiceSpec(name="api", build=BuildSpec(context="./api"), expose=[80])
+    stored = ServiceSpec(name="api", image="shop/api:3", image_id="sha256:1", expose=[80], replicas=3)
+    web = ServiceSpec(name="web", image="web:1", image_id="sha256:2", replicas=2)
+    current = AppSpec(services={"api": stored, "web": web, "old": web.model_copy(update={"name": "old"})})
+    new = AppSpec(services={"api": built, "web": web.model_copy(update={"replicas": None})}, volumes=["data"])
+
+    changes = spec_changes(current, new, 4)
+
+    assert changes.changed == {"api": ["build"]}  # rebuilt: nothing else differs (replicas kept)
+    assert changes.unchanged == ["web"] and changes.removed == ["old"] and changes.top == ["volumes"]
+    assert spec_changes(current, current, 4).changed == {}

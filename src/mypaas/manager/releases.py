@@ -107,6 +107,8 @@ class Releases:
         self._check_ports(name, spec)
         with self._sessions() as s:
             app = s.scalar(select(AppRow).where(AppRow.name == name))
+            if app is not None and app.state == AppState.DELETING:
+                raise Conflict(f"app {name} is being removed; try again in a moment", field="app")
             if app is None or app.target_version is None:
                 return spec, spec_changes(None, spec, None)
             current = AppSpec.model_validate(find_release(s, app, app.target_version).spec)
