@@ -17,6 +17,13 @@ from typing import Any
 from mypaas.errors import InvalidSpec
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+# read over the compose file found in DIR, as docker compose does without -f
+OVERRIDE_NAMES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
 ALWAYS_SENT = ("Dockerfile", ".dockerignore")  # docker sends these even when .dockerignore names them
 
 
@@ -79,7 +86,8 @@ def folder_payload(
     message: str | None,
     flags: ComposeFlags | None = None,
 ) -> Payload:
-    """A folder with a Dockerfile is built as service ``web``; one with only a compose file deploys that."""
+    """A folder with a Dockerfile is built as service ``web``; one with only a compose file deploys that
+    (and its ``compose.override.yml`` over it, as docker compose does)."""
     if not folder.is_dir():
         raise InvalidSpec(f"{folder}: no such folder", field="DIR")
     if (folder / "Dockerfile").is_file():
@@ -92,7 +100,8 @@ def folder_payload(
                 raise InvalidSpec(
                     "--port applies to an image or a Dockerfile, not a compose file", field="port"
                 )
-            return compose_payload(folder / name, message, flags)
+            overrides = [folder / other for other in OVERRIDE_NAMES if (folder / other).is_file()]
+            return compose_payload([folder / name, *overrides[:1]], message, flags)
     # no Dockerfile, no compose file: the server detects a Python, Node or static app
     return Payload(_body({"source": True, "port": port}, message), {"app": tar_folder(folder)})
 

@@ -147,3 +147,16 @@ def test_dry_run_json_answers_what_the_api_answers(project: Path, server: Server
     assert answer["dry_run"] is True and set(answer["spec"]["services"]) == {"web", "db"}
     assert answer["changes"]["added"] == ["web", "db"]
     assert cli("deploy", "shop", "-f", "app/compose.yml", "--json").exit_code == 2  # --json needs --dry-run
+
+
+def test_a_folder_deploys_its_compose_file_and_its_override(project: Path, server: Server) -> None:
+    write(project, {"app/compose.override.yml": "services:\n  web:\n    labels: {over: ridden}\n"})
+
+    result = cli("deploy", "shop", "app", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert server.body("POST", "/api/v1/apps/shop/deploys")["compose_files"] == [
+        "compose.yml",
+        "compose.override.yml",
+    ]
+    assert "over: ridden" in result.stdout
