@@ -3,6 +3,7 @@ everything validated, the normalized spec, the warnings and the changes answered
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -173,3 +174,22 @@ def test_changes_of_built_services_and_undeclared_replicas() -> None:
     assert changes.changed == {"api": ["build"]}  # rebuilt: nothing else differs (replicas kept)
     assert changes.unchanged == ["web"] and changes.removed == ["old"] and changes.top == ["volumes"]
     assert spec_changes(current, current, 4).changed == {}
+
+
+def test_an_alias_bomb_sent_to_the_api_is_refused_with_flat_memory(api: TestClient) -> None:
+    bomb = "\n".join(
+        [
+            "x-a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+            *(f"x-{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(8)),
+            "services:\n  web:\n    image: web:1\n    command: *i",
+        ]
+    )
+    body = project(files=project()["files"] | {"override.yml": bomb})
+    tracemalloc.start()
+    try:
+        r = api.post("/api/v1/apps/shop/deploys", json=body)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.status_code == 400 and "expands to more than" in r.json()["error"], r.text
+    assert peak < 4 * 1024 * 1024, f"peak {peak:,} bytes"  # ~1 MB here; expanded: 10**9 strings
