@@ -30,7 +30,14 @@ from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
 from mypaas.manager.releases import DeployRequest
 from mypaas.settings import Settings
-from mypaas.spec.compose import ComposeResult, Policy, read_compose, single_image_spec
+from mypaas.spec.compose import (
+    ComposeResult,
+    Policy,
+    ProjectSource,
+    read_compose,
+    read_project,
+    single_image_spec,
+)
 from mypaas.web.status import render_status
 
 MAX_UPLOAD = 512 * 1024 * 1024
@@ -132,12 +139,29 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         info["url"] = f"http://{name}.{settings.base_domain}{port}"
         return info
 
-    @v1.post("/apps/{name}/deploys", status_code=202, tags=["apps"])
-    async def deploy(name: str, request: Request, who: User) -> dict[str, Any]:
-        """Deploy from an image, a Compose file or a Dockerfile folder (multipart with build contexts).
+    @v1.post(
+        "/apps/{name}/deploys",
+        status_code=202,
+        tags=["apps"],
+        responses={200: {"description": "dry_run: the normalized spec, the warnings and the changes"}},
+    )
+    async def deploy(
+        name: str,
+        request: Request,
+        who: User,
+        dry_run: Annotated[
+            bool,
+            Query(description="validate and answer what the deploy would change, making nothing (200)"),
+        ] = False,
+    ) -> Any:
+        """Deploy from an image, a compose project or a Dockerfile folder (multipart with build contexts).
 
         JSON body: a DeployBody. Multipart: a ``request`` part holding a DeployBody as JSON, and one
         gzipped tar part per build context, named after the context.
+
+        With ``dry_run=true`` nothing is made (no pull, no build, no container, no release): the answer
+        (200) is ``{"dry_run": true, "spec", "warnings", "changes": {"release", "added", "changed",
+        "removed", "unchanged", "top"}}``, or the same error a deploy would give.
         """
         body, contexts = await _read_deploy(request)
         read = _spec_of(body, platform.settings, contexts)
@@ -148,6 +172,15 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
             description=body.description or "Deploy",
             warnings=read.warnings,
         )
+        if dry_run:
+            spec, changes = await in_thread(platform.releases.dry_run, name, req)
+            answer = {
+                "dry_run": True,
+                "spec": spec.model_dump(mode="json", exclude_defaults=True),
+                "warnings": list(read.warnings),
+                "changes": changes.as_dict(),
+            }
+            return JSONResponse(answer, status_code=200)
         op = await in_thread(platform.releases.deploy, name, req)
         return op_dict(op)
 
@@ -319,15 +352,24 @@ def _parse_body(raw: str) -> DeployBody:
 
 def _spec_of(body: DeployBody, settings: Settings, contexts: dict[str, bytes]) -> ComposeResult:
     """The app the request describes, with the warnings of what MyPaas maps differently."""
-    given = [k for k in ("image", "compose", "dockerfile", "source") if getattr(body, k)]
+    given = [k for k in ("image", "compose", "compose_files", "dockerfile", "source") if getattr(body, k)]
     if len(given) != 1:
-        raise InvalidSpec("give exactly one of image, compose, dockerfile or source", field="image")
+        raise InvalidSpec(
+            "give exactly one of image, compose, compose_files, dockerfile or source", field="image"
+        )
     if body.image:
         return ComposeResult(single_image_spec(body.image, port=body.port))
-    if body.compose:
-        policy = Policy(
-            allow_host_mounts=settings.allow_host_mounts, allow_privileged=settings.allow_privileged
+    policy = Policy(allow_host_mounts=settings.allow_host_mounts, allow_privileged=settings.allow_privileged)
+    if body.compose_files:
+        source = ProjectSource(
+            tuple(body.compose_files),
+            body.files,
+            shell=body.variables,
+            env_files=None if body.env_file is None else tuple(body.env_file),
+            profiles=None if body.profiles is None else tuple(body.profiles),
         )
+        return read_project(source, policy)
+    if body.compose:
         return read_compose(body.compose, env_files=body.env_files, policy=policy)
     if "app" not in contexts:
         raise InvalidSpec("a Dockerfile deploy needs the uploaded folder as part 'app'", field="dockerfile")

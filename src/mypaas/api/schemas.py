@@ -10,12 +10,32 @@ class _Body(BaseModel):
 
 
 class DeployBody(_Body):
-    """One of ``image``, ``compose`` or ``dockerfile`` (with an uploaded build context named ``app``)."""
+    """One of ``image``, ``compose_files`` (a compose project), ``compose`` (one compose text) or
+    ``dockerfile`` (with an uploaded build context named ``app``)."""
 
     image: str | None = Field(None, description="an image reference the engine has")
     port: int | None = Field(None, ge=1, le=65535, description="the HTTP port to route (image or Dockerfile)")
     compose: str | None = Field(None, description="a Compose file's text")
     env_files: dict[str, str] = Field(default_factory=dict, description="env_file contents by path, and .env")
+    compose_files: list[str] = Field(
+        default_factory=list,
+        description="a compose project: its files in `-f` order, merged as docker compose merges them "
+        "(names relative to the project folder, the first file's folder)",
+    )
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="every file of the project read by name: compose files, included and extended files, "
+        "env files (.env included)",
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="the user's shell variables the files use (they win over .env)"
+    )
+    env_file: list[str] | None = Field(
+        None, description="`--env-file`: the project's env files, by name (default: .env when sent)"
+    )
+    profiles: list[str] | None = Field(
+        None, description="`--profile`: the active profiles (default: COMPOSE_PROFILES)"
+    )
     dockerfile: str | None = Field(
         None, description="deploy the uploaded folder 'app' built with this Dockerfile"
     )

@@ -211,10 +211,16 @@ class ApiClient:
         return self._dict("GET", f"/api/v1/apps/{_seg(name)}")
 
     def deploy(
-        self, name: str, body: dict[str, Any], contexts: dict[str, bytes] | None = None
+        self,
+        name: str,
+        body: dict[str, Any],
+        contexts: dict[str, bytes] | None = None,
+        *,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
-        """Start a deploy: JSON alone, or multipart with one gzipped tar part per build context."""
-        path = f"/api/v1/apps/{_seg(name)}/deploys"
+        """Start a deploy: JSON alone, or multipart with one gzipped tar part per build context. A dry run
+        answers the spec, the warnings and the changes instead, making nothing."""
+        path = f"/api/v1/apps/{_seg(name)}/deploys" + ("?dry_run=true" if dry_run else "")
         if not contexts:
             return self._dict("POST", path, json=body)
         if not self.token:

@@ -1,5 +1,6 @@
-"""What `mypaas deploy` sends: an image, a Compose file with its env files and build folders, or a
-Dockerfile folder; folders go as gzipped tarballs that honour ``.dockerignore``."""
+"""What `mypaas deploy` sends: an image, a compose project with the files it reads and its build folders
+(:mod:`mypaas.cli.compose`), or a Dockerfile folder; folders go as gzipped tarballs that honour
+``.dockerignore``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import os
 import re
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -15,6 +17,13 @@ from typing import Any
 from mypaas.errors import InvalidSpec
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+# read over the compose file found in DIR, as docker compose does without -f
+OVERRIDE_NAMES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
 ALWAYS_SENT = ("Dockerfile", ".dockerignore")  # docker sends these even when .dockerignore names them
 
 
@@ -26,12 +35,59 @@ class Payload:
     contexts: dict[str, bytes] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ComposeFlags:
+    """`--env-file` and `--profile` of a compose deploy; ``upload`` off: build contexts are not sent."""
+
+    env_files: Sequence[Path] = ()
+    profiles: Sequence[str] = ()
+    upload: bool = True
+
+
+def payload_of(
+    *,
+    image: str | None,
+    files: Sequence[Path] | None,
+    folder: Path | None,
+    port: int | None,
+    message: str | None,
+    flags: ComposeFlags,
+) -> Payload:
+    """The request of `mypaas deploy`: exactly one of ``--image``, ``-f`` files or ``DIR``."""
+    import typer
+
+    given = [flag for flag, value in (("--image", image), ("-f", files), ("DIR", folder)) if value]
+    if len(given) != 1:
+        which = " and ".join(given) if given else "none"
+        raise typer.BadParameter(f"give exactly one of them (got {which})", param_hint="--image / -f / DIR")
+    if port is not None and files:
+        raise typer.BadParameter(
+            "applies to --image or DIR; a compose file names its own ports", param_hint="--port"
+        )
+    if image is not None:
+        if flags.env_files or flags.profiles:
+            raise typer.BadParameter(
+                "apply to a compose project, not --image", param_hint="--env-file / --profile"
+            )
+        return image_payload(image, port, message)
+    if files:
+        return compose_payload(files, message, flags)
+    assert folder is not None
+    return folder_payload(folder, port, message, flags)
+
+
 def image_payload(image: str, port: int | None, message: str | None) -> Payload:
     return Payload(_body({"image": image, "port": port}, message))
 
 
-def folder_payload(folder: Path, port: int | None, message: str | None) -> Payload:
-    """A folder with a Dockerfile is built as service ``web``; one with only a compose file deploys that."""
+def folder_payload(
+    folder: Path,
+    port: int | None,
+    message: str | None,
+    flags: ComposeFlags | None = None,
+) -> Payload:
+    """A folder with a Dockerfile is built as service ``web``; one with only a compose file deploys that
+    (and its ``compose.override.yml`` over it, as docker compose does)."""
     if not folder.is_dir():
         raise InvalidSpec(f"{folder}: no such folder", field="DIR")
     if (folder / "Dockerfile").is_file():
@@ -44,83 +100,26 @@ def folder_payload(folder: Path, port: int | None, message: str | None) -> Paylo
                 raise InvalidSpec(
                     "--port applies to an image or a Dockerfile, not a compose file", field="port"
                 )
-            return compose_payload(folder / name, message)
+            overrides = [folder / other for other in OVERRIDE_NAMES if (folder / other).is_file()]
+            return compose_payload([folder / name, *overrides[:1]], message, flags)
     # no Dockerfile, no compose file: the server detects a Python, Node or static app
     return Payload(_body({"source": True, "port": port}, message), {"app": tar_folder(folder)})
 
 
-def compose_payload(path: Path, message: str | None) -> Payload:
-    """The compose text, every ``env_file`` it names and ``.env`` beside it, and its build contexts."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidSpec(f"cannot read {path}: {_reason(exc)}", field="file") from exc
-    base = path.parent
-    env_entries, contexts = compose_references(text)
-    env_files: dict[str, str] = {}
-    dotenv = base / ".env"
-    if dotenv.is_file():
-        env_files[".env"] = _read_text(dotenv, ".env")
-    for name, required in env_entries:
-        file = base / name
-        if file.is_file():
-            env_files[name] = _read_text(file, f"env_file {name}")
-        elif required:
-            raise InvalidSpec(f"env_file {name!r} named in {path.name} not found at {file}", field="env_file")
-    uploads: dict[str, bytes] = {}
-    for context in contexts:
-        folder = base / context
-        if not folder.is_dir():
-            raise InvalidSpec(
-                f"build context {context!r} named in {path.name} is not a folder: {folder}", field="build"
-            )
-        uploads[context] = tar_folder(folder)
-    return Payload(_body({"compose": text, "env_files": env_files}, message), uploads)
+def compose_payload(
+    paths: Path | Sequence[Path],
+    message: str | None,
+    flags: ComposeFlags | None = None,
+) -> Payload:
+    """A compose project (``-f`` files merged in order): every file it reads, the variables it uses, and
+    its build contexts (not tarred when ``flags.upload`` is off: a dry run builds nothing)."""
+    from mypaas.cli.compose import project_payload
 
-
-def compose_references(text: str) -> tuple[list[tuple[str, bool]], list[str]]:
-    """The ``env_file`` paths (with whether each is required) and build contexts a compose text names,
-    each as written. A file that does not parse names nothing: the server reports its errors."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return [], []
-    services = doc.get("services") if isinstance(doc, dict) else None
-    if not isinstance(services, dict):
-        return [], []
-    env_files: dict[str, bool] = {}
-    contexts: list[str] = []
-    for body in services.values():
-        if not isinstance(body, dict):
-            continue
-        for name, required in _env_file_entries(body.get("env_file")):
-            env_files[name] = env_files.get(name, False) or required
-        context = _context_of(body.get("build"))
-        if context is not None and context not in contexts:
-            contexts.append(context)
-    return list(env_files.items()), contexts
-
-
-def _env_file_entries(value: Any) -> list[tuple[str, bool]]:
-    entries = value if isinstance(value, list) else [value] if value is not None else []
-    out = []
-    for entry in entries:
-        if isinstance(entry, str):
-            out.append((entry, True))
-        elif isinstance(entry, dict) and isinstance(entry.get("path"), str):
-            out.append((entry["path"], entry.get("required", True) is not False))
-    return out
-
-
-def _context_of(build: Any) -> str | None:
-    if isinstance(build, str):
-        return build
-    if isinstance(build, dict):
-        context = build.get("context", ".")
-        return context if isinstance(context, str) else None
-    return None
+    flags = flags or ComposeFlags()
+    files = [paths] if isinstance(paths, Path) else list(paths)
+    body, folders = project_payload(files, env_files=flags.env_files, profiles=flags.profiles)
+    uploads = {name: tar_folder(folder) for name, folder in folders.items()} if flags.upload else {}
+    return Payload(_body(body, message), uploads)
 
 
 def _body(body: dict[str, Any], message: str | None) -> dict[str, Any]:
@@ -128,13 +127,6 @@ def _body(body: dict[str, Any], message: str | None) -> dict[str, Any]:
     if message:
         out["description"] = message
     return out
-
-
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidSpec(f"cannot read {what} at {path}: {_reason(exc)}", field="env_file") from exc
 
 
 def _reason(exc: Exception) -> str:

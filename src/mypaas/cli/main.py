@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typer._click import Context
 
     from mypaas.cli.client import ApiClient
+    from mypaas.cli.deploy import Payload
 
 PLATFORM, APPS, RELEASES = "Platform", "Apps", "Releases, config and domains"
 MONITOR = "Monitor"
@@ -106,9 +107,32 @@ def _root(
 
 # -- apps -----------------------------------------------------------------------------------------
 
+ComposeFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--file",
+        "-f",
+        help="A compose file (repeat: merged in order, as docker compose does).",
+        show_default=False,
+    ),
+]
+EnvFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--env-file", help="Compose variables from this file (repeatable; default .env).", show_default=False
+    ),
+]
+Profiles = Annotated[
+    list[str] | None,
+    typer.Option("--profile", help="Enable a compose profile (repeatable).", show_default=False),
+]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Check everything and show what would change; make nothing.")
+]
+
 
 @app.command(rich_help_panel=APPS, no_args_is_help=True)
-def deploy(
+def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     name: AppArg,
     folder: Annotated[
         Path | None,
@@ -123,13 +147,15 @@ def deploy(
         int | None,
         typer.Option("--port", "-p", min=1, max=65535, help="The HTTP port to route (image or DIR)."),
     ] = None,
-    file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="A compose file (with its env files and builds).")
-    ] = None,
+    files: ComposeFiles = None,
+    env_files: EnvFiles = None,
+    profiles: Profiles = None,
+    dry_run: DryRun = False,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Describe the release.")] = None,
     no_wait: NoWait = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Deploy an image, a compose file or a folder with a Dockerfile.
+    """Deploy an image, a compose project or a folder with a Dockerfile.
 
     Each deploy makes a new release of the app.
 
@@ -138,31 +164,38 @@ def deploy(
       mypaas deploy hello examples/hello
       mypaas deploy web --image nginx:alpine --port 80
       mypaas deploy shop -f compose.yml -m "new checkout"
+      mypaas deploy shop -f compose.yml -f compose.prod.yml --profile tools --dry-run
 
     Build output streams as it comes. A failed rollout keeps the previous release serving.
 
-    On failure it exits 1 and shows the failing container's last log lines.
+    On failure it exits 1 and shows the failing container's last log lines. With --dry-run it exits 0
+    when the deploy would be accepted, printing the app as it would run, the warnings and the changes.
     """
     from mypaas.cli import deploy as collect
 
-    given = [flag for flag, value in (("--image", image), ("-f", file), ("DIR", folder)) if value is not None]
-    if len(given) != 1:
-        which = " and ".join(given) if given else "none"
-        raise typer.BadParameter(f"give exactly one of them (got {which})", param_hint="--image / -f / DIR")
-    if port is not None and file is not None:
-        raise typer.BadParameter(
-            "applies to --image or DIR; a compose file names its own ports", param_hint="--port"
-        )
-    if image is not None:
-        payload = collect.image_payload(image, port, message)
-    elif file is not None:
-        payload = collect.compose_payload(file, message)
-    else:
-        assert folder is not None
-        payload = collect.folder_payload(folder, port, message)
+    if as_json and not dry_run:
+        raise typer.BadParameter("applies to --dry-run", param_hint="--json")
+    flags = collect.ComposeFlags(env_files or [], profiles or [], upload=not dry_run)
+    payload = collect.payload_of(
+        image=image, files=files, folder=folder, port=port, message=message, flags=flags
+    )
     with api() as client:
+        if dry_run:
+            _dry_run(client, name, payload, as_json)
+            return
         op = client.deploy(name, payload.body, payload.contexts)
         run_operation(client, op, f"deploying {name}", no_wait, lambda done: _deployed(client, name, done))
+
+
+def _dry_run(client: ApiClient, name: str, payload: Payload, as_json: bool) -> None:
+    from mypaas.cli.compose import dry_run_lines
+
+    answer = client.deploy(name, payload.body, payload.contexts, dry_run=True)
+    if as_json:
+        print_json(answer)
+        return
+    for line in dry_run_lines(name, answer):
+        say(line)
 
 
 def _deployed(client: ApiClient, name: str, op: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from mypaas.build import build_services
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name, port_from_image
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
+from mypaas.manager.changes import Changes, spec_changes
 from mypaas.manager.records import AppContext, find_app, find_release, release_dict, supersede
 from mypaas.manager.state.desired import drop_failed_first_deploy
 from mypaas.manager.state.models import AppRow, FormationRow, OperationRow, ReleaseRow
@@ -97,6 +98,21 @@ class Releases:
         else:
             self._ctx.wake()
         return op
+
+    def dry_run(self, name: str, req: DeployRequest) -> tuple[AppSpec, Changes]:
+        """What ``deploy`` would record, checked as it checks it (images on the engine, host ports), and
+        what it would change against the app's target release. Makes nothing: no pull, no build, no row."""
+        check_name(name)
+        spec = self._pin_images(req.spec)
+        self._check_ports(name, spec)
+        with self._sessions() as s:
+            app = s.scalar(select(AppRow).where(AppRow.name == name))
+            if app is not None and app.state == AppState.DELETING:
+                raise Conflict(f"app {name} is being removed; try again in a moment", field="app")
+            if app is None or app.target_version is None:
+                return spec, spec_changes(None, spec, None)
+            current = AppSpec.model_validate(find_release(s, app, app.target_version).spec)
+            return spec, spec_changes(current, spec, app.target_version)
 
     def _pin_images(self, spec: AppSpec) -> AppSpec:
         services = {}

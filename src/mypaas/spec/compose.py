@@ -1,15 +1,17 @@
-"""Parse a Compose file (compose-spec) into an AppSpec, strictly: an unsupported key is an error naming it.
+"""Parse a Compose project (compose-spec) into an AppSpec, strictly: an unsupported key is an error naming it.
 
-Choices where MyPaas differs from docker compose:
+Reading the files (several ``-f``, ``include``, ``extends``, interpolation, profiles, the YAML limits) is
+:mod:`mypaas.spec.project`'s; this module turns the merged file into the app. Choices where MyPaas differs
+from docker compose:
 
 - A key MyPaas cannot honour is an ``InvalidSpec`` naming its dotted path (``services.web.deploy.placement``);
   only ``x-*`` extension keys (anywhere a key is checked) and the obsolete top-level ``version`` are ignored.
 - YAML is read as docker compose reads it (YAML 1.2 scalars: ``restart: no`` is a string, ``22:22`` is not
   a number); duplicate keys are an error.
-- ``${VAR}`` takes its values from the ``.env`` entry of ``env_files`` only; an unset variable becomes ''.
 - ``restart: on-failure:N`` is refused (MyPaas has no retry count): use ``on-failure``.
 - Ports publish on all addresses: a host IP other than ``0.0.0.0``/``::`` is refused, as are UDP and ranges.
-- A build arg without a value takes it from ``.env``, else it is left out (the Dockerfile default applies).
+- A build arg without a value takes it from the shell or ``.env``, else it is left out (the Dockerfile
+  default applies).
 - Service ``networks`` must all be declared at the top level, ``default`` included.
 """
 
@@ -24,23 +26,15 @@ from pydantic import ValidationError
 
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name
 from mypaas.errors import InvalidSpec
+from mypaas.spec.project import ProjectSource, load_project
 from mypaas.spec.services import Context, Policy, parse_service
-from mypaas.spec.values import (
-    as_mapping,
-    as_str,
-    checked_keys,
-    interpolate_tree,
-    is_extension,
-    load_yaml,
-    parse_env_file,
-    port_number,
-    unsupported,
-)
+from mypaas.spec.values import as_mapping, as_str, checked_keys, port_number, unsupported
 
-__all__ = ["ComposeResult", "Policy", "parse_compose", "read_compose", "single_image_spec"]
+__all__ = ["ComposeResult", "Policy", "ProjectSource", "parse_compose", "read_compose", "read_project"]
 
-_TOP_KEYS = {"services", "volumes", "networks", "name", "version"}
+_TOP_KEYS = {"services", "volumes", "networks", "name"}
 _RESOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+LEGACY_NAME = "compose"  # the file of a request that sends one compose text
 
 
 @dataclass(frozen=True)
@@ -66,30 +60,32 @@ def parse_compose(
 def read_compose(
     text: str, *, env_files: Mapping[str, str] | None = None, policy: Policy | None = None
 ) -> ComposeResult:
-    """Turn a Compose file into an AppSpec, with the warnings of what MyPaas maps differently, or raise
-    ``InvalidSpec`` naming the field at fault.
+    """Turn one Compose file into an AppSpec (see ``read_project``).
 
     ``env_files`` maps each ``env_file`` path as written in the file to its contents; its ``.env`` entry
-    also supplies the variables for ``${VAR}`` interpolation. ``policy``: what the admin allows (host
-    paths as volumes, privileged containers).
+    also supplies the variables for ``${VAR}`` interpolation.
     """
-    files = dict(env_files or {})
-    variables = parse_env_file(files[".env"], ".env") if ".env" in files else {}
-    raw = load_yaml(text)
-    if not isinstance(raw, dict):
-        raise InvalidSpec("a compose file must be a mapping with a 'services' key", field="compose")
-    top = {key: value for key, value in raw.items() if key != "version" and not is_extension(key)}
-    for key in top:
+    files = {**(env_files or {}), LEGACY_NAME: text}
+    return read_project(ProjectSource((LEGACY_NAME,), files), policy)
+
+
+def read_project(source: ProjectSource, policy: Policy | None = None) -> ComposeResult:
+    """Turn a compose project into an AppSpec, with the warnings of what MyPaas maps differently, or raise
+    ``InvalidSpec`` naming the field at fault. ``policy``: what the admin allows (host paths as volumes,
+    privileged containers)."""
+    try:
+        project = load_project(source)
+    except RecursionError as exc:
+        raise InvalidSpec("the compose file is nested too deeply", field=source.compose_files[0]) from exc
+    for key in project.model:
         if key not in _TOP_KEYS:
             raise unsupported(str(key), str(key))
     try:
-        top = interpolate_tree(top, variables, "")
-    except RecursionError as exc:
-        raise InvalidSpec("the compose file is nested too deeply", field="compose") from exc
-    try:
-        return _parse_app(top, files, variables, policy or Policy())
+        files = {**source.files, **project.files}
+        result = _parse_app(project.model, files, project.variables, policy or Policy())
     except ValidationError as exc:  # a safety net: the checks above should leave pydantic nothing to refuse
         raise InvalidSpec(f"invalid compose file: {exc.errors()[0]['msg']}", field="compose") from exc
+    return ComposeResult(result.spec, (*project.warnings, *result.warnings))
 
 
 def single_image_spec(

@@ -3,7 +3,6 @@ fields it gives (or warns where MyPaas maps a key differently than docker compos
 
 from __future__ import annotations
 
-import posixpath
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -16,10 +15,10 @@ from mypaas.domain import (
     HealthCheck,
     ServiceSpec,
     VolumeMount,
-    check_env_key,
     check_name,
 )
 from mypaas.errors import InvalidSpec
+from mypaas.spec.environment import env_file_entries, environment_entries, service_environment
 from mypaas.spec.values import (
     as_bool,
     as_int,
@@ -34,7 +33,6 @@ from mypaas.spec.values import (
     long_port,
     parse_bytes,
     parse_duration,
-    parse_env_file,
     parse_probe,
     port_number,
     short_port,
@@ -95,7 +93,9 @@ def parse_service(name: Any, body: Any, context: Context) -> ServiceSpec:
         if handler is None:
             raise unsupported(key, f"{where}.{key}", _REFUSED.get(key))
         kwargs.update(handler(value, f"{where}.{key}", context))
-    kwargs["environment"] = {**kwargs.pop("env_file", {}), **kwargs.get("environment", {})}
+    environment = kwargs.get("environment", {})
+    env_files = kwargs.pop("env_file", [])
+    kwargs["environment"] = service_environment(env_files, environment, context.env_files, context.variables)
     if not kwargs.get("image") and "build" not in kwargs:
         raise InvalidSpec(f"service {name!r} needs an 'image' or a 'build'", field=f"{where}.image")
     return ServiceSpec(name=name, **kwargs)
@@ -155,34 +155,11 @@ def _entrypoint(value: Any, where: str, context: Context) -> dict[str, Any]:
 
 
 def _environment(value: Any, where: str, context: Context) -> dict[str, Any]:
-    pairs = key_values(value, where)
-    return {"environment": {check_env_key(key, field=where): val or "" for key, val in pairs.items()}}
+    return {"environment": environment_entries(value, where, context.variables)}
 
 
 def _env_file(value: Any, where: str, context: Context) -> dict[str, Any]:
-    entries = [value] if isinstance(value, str | dict) else as_list(value, where)
-    env: dict[str, str] = {}
-    for index, entry in enumerate(entries):
-        path, required = _env_file_entry(entry, f"{where}[{index}]" if isinstance(value, list) else where)
-        contents = _lookup_file(context.env_files, path)
-        if contents is None and required:
-            raise InvalidSpec(f"env_file {path!r} was not sent with the compose file", field=where)
-        env.update(parse_env_file(contents or "", f"env_file {path}"))
-    return {"env_file": env}
-
-
-def _env_file_entry(entry: Any, where: str) -> tuple[str, bool]:
-    if isinstance(entry, str):
-        return as_str(entry, where), True
-    body = checked_keys(entry, where, {"path", "required"})
-    return as_str(body.get("path"), f"{where}.path"), as_bool(body.get("required", True), f"{where}.required")
-
-
-def _lookup_file(files: Mapping[str, str], path: str) -> str | None:
-    if path in files:
-        return files[path]
-    wanted = posixpath.normpath(path)
-    return next((text for name, text in files.items() if posixpath.normpath(name) == wanted), None)
+    return {"env_file": env_file_entries(value, where)}
 
 
 def _ports(value: Any, where: str, context: Context) -> dict[str, Any]:

@@ -1,77 +1,17 @@
-"""Value syntaxes inside Compose files: YAML, scalars, keys, ports, durations, sizes, env files, ``${VAR}``.
+"""Value syntaxes inside Compose files: scalars, keys, ports, durations, sizes, probes.
 
-Pure helpers for :mod:`mypaas.spec.compose`; each raises ``InvalidSpec`` naming the field at fault.
+Pure helpers for :mod:`mypaas.spec.compose`; each raises ``InvalidSpec`` naming the field at fault. (YAML is
+read by :mod:`mypaas.spec.yamlload`, env files by :mod:`mypaas.spec.envfile`.)
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
-from mypaas.domain import ENV_KEY, PortSpec, ProbeSpec
+from mypaas.domain import PortSpec, ProbeSpec
 from mypaas.errors import InvalidSpec
-
-# --- YAML ------------------------------------------------------------------------------------------------
-# docker compose reads YAML 1.2, PyYAML speaks YAML 1.1. Without these resolvers `restart: no` would be
-# False, `22:22` the integer 1342 (base 60), `010` the integer 8 and `2024-01-01` a date.
-_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
-_FLOAT = re.compile(
-    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-)
-_REPLACED_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "timestamp")}
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _ComposeLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core scalars that also refuses duplicate keys, as docker compose does."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[tuple[str, str]] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
-                key = (key_node.tag, key_node.value)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
-                    )
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
-    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
-    if text.startswith(("0o", "0x")):
-        return int(text[2:], 8 if text[1] == "o" else 16)
-    return int(text, 10)
-
-
-_ComposeLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED_TAGS]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_ComposeLoader.add_implicit_resolver("tag:yaml.org,2002:bool", _BOOL, list("tTfF"))
-_ComposeLoader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
-_ComposeLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
-_ComposeLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-
-
-def load_yaml(text: str) -> Any:
-    """Parse one YAML document safely (no Python tags); a syntax error names its line."""
-    try:
-        return yaml.load(text, Loader=_ComposeLoader)  # noqa: S506 -- _ComposeLoader is a SafeLoader
-    except yaml.YAMLError as exc:
-        problem, where = str(exc).splitlines()[0], ""
-        if isinstance(exc, yaml.MarkedYAMLError):
-            problem = exc.problem or problem
-            where = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark is not None else ""
-        raise InvalidSpec(f"invalid YAML: {problem}{where}", field="compose") from exc
-    except RecursionError as exc:
-        raise InvalidSpec("invalid YAML: nested too deeply", field="compose") from exc
 
 
 # --- scalars ---------------------------------------------------------------------------------------------
@@ -298,132 +238,6 @@ def parse_bytes(value: Any, field: str) -> int:
             field=field,
         )
     return size
-
-
-# --- env files -------------------------------------------------------------------------------------------
-_ENV_KEY = ENV_KEY
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "$": "$"}
-
-
-def parse_env_file(text: str, field: str) -> dict[str, str]:
-    """``KEY=VALUE`` lines; blank lines and ``#`` comments skipped, ``export`` and quotes allowed.
-
-    Values are taken literally: no ``${VAR}`` interpolation inside env files.
-    """
-    env: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        where = f"{field} line {number}"
-        if not sep or not _ENV_KEY.fullmatch(key):
-            raise InvalidSpec(
-                f"{where}: expected KEY=VALUE with a valid variable name, got {line!r}", field=field
-            )
-        env[key] = _env_value(value.strip(), where, field)
-    return env
-
-
-def _env_value(value: str, where: str, field: str) -> str:
-    if not value.startswith(("'", '"')):
-        return re.split(r"\s#", value, maxsplit=1)[0].rstrip()
-    quote = value[0]
-    chars: list[str] = []
-    index = 1
-    while index < len(value):
-        char = value[index]
-        if quote == '"' and char == "\\" and index + 1 < len(value):
-            escaped = value[index + 1]
-            chars.append(_ESCAPES.get(escaped, "\\" + escaped))
-            index += 2
-            continue
-        if char == quote:
-            rest = value[index + 1 :].strip()
-            if rest and not rest.startswith("#"):
-                raise InvalidSpec(f"{where}: unexpected text after the closing quote: {rest!r}", field=field)
-            return "".join(chars)
-        chars.append(char)
-        index += 1
-    raise InvalidSpec(f"{where}: unterminated quote (values must fit on one line)", field=field)
-
-
-# --- interpolation ---------------------------------------------------------------------------------------
-_TEMPLATE = re.compile(
-    r"\$(?:(?P<escaped>\$)|(?P<named>[A-Za-z_][A-Za-z0-9_]*)|\{(?P<braced>[^}]*)\}|(?P<invalid>))"
-)
-_BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>.*))?", re.DOTALL)
-
-
-def interpolate(text: str, variables: Mapping[str, str], field: str) -> str:
-    """Replace ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?error}``,
-    ``${VAR?error}``, ``${VAR:+alt}``, ``${VAR+alt}`` and ``$$``; an unset variable is ''."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match["escaped"]:
-            return "$"
-        if match["named"]:
-            return variables.get(match["named"], "")
-        if match["braced"] is not None:
-            return _braced(match["braced"], variables, field)
-        raise InvalidSpec(
-            f"invalid interpolation in {field}: {text!r} has a '$' starting no variable (write '$$' for '$')",
-            field=field,
-        )
-
-    return _TEMPLATE.sub(replace, text)
-
-
-def _braced(body: str, variables: Mapping[str, str], field: str) -> str:
-    match = _BRACED.fullmatch(body)
-    if match is None:
-        raise InvalidSpec(f"invalid interpolation '${{{body}}}' in {field}", field=field)
-    name, op, arg = match["name"], match["op"], match["arg"] or ""
-    if "$" in arg:
-        raise InvalidSpec(f"nested variables in '${{{body}}}' ({field}) are not supported", field=field)
-    value = variables.get(name)
-    if op is None:
-        return value or ""
-    missing = not value if op.startswith(":") else value is None
-    if op.endswith("-"):
-        return arg if missing else value or ""
-    if op.endswith("+"):
-        return "" if missing else arg
-    if missing:
-        raise InvalidSpec(f"variable {name} is required by {field}: {arg or 'it is not set'}", field=field)
-    return value or ""
-
-
-def interpolate_tree(node: Any, variables: Mapping[str, str], field: str) -> Any:
-    """A copy of a loaded YAML tree with every string value interpolated (keys are left as they are)."""
-    return _Interpolator(variables).walk(node, field)
-
-
-class _Interpolator:
-    def __init__(self, variables: Mapping[str, str]) -> None:
-        self.variables = variables
-        self.done: dict[int, Any] = {}  # YAML aliases share nodes: walk each once (and survive cycles)
-
-    def walk(self, node: Any, field: str) -> Any:
-        if isinstance(node, str):
-            return interpolate(node, self.variables, field)
-        if not isinstance(node, dict | list):
-            return node
-        if id(node) in self.done:
-            return self.done[id(node)]
-        if isinstance(node, list):
-            items: list[Any] = []
-            self.done[id(node)] = items
-            items.extend(self.walk(item, f"{field}[{index}]") for index, item in enumerate(node))
-            return items
-        mapping: dict[Any, Any] = {}
-        self.done[id(node)] = mapping
-        for key, value in node.items():
-            mapping[key] = self.walk(value, f"{field}.{key}" if field else str(key))
-        return mapping
 
 
 def parse_probe(value: Any, where: str) -> ProbeSpec:

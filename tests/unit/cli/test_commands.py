@@ -432,8 +432,9 @@ services:
     payload = compose_payload(tmp_path / "compose.yml", "msg")
 
     assert payload.body == {
-        "compose": compose,
-        "env_files": {".env": "TAG=1\n", "web.env": "A=1\n", "common.env": "B=2\n"},
+        "compose_files": ["compose.yml"],
+        "files": {"compose.yml": compose, ".env": "TAG=1\n", "web.env": "A=1\n", "common.env": "B=2\n"},
+        "variables": {},
         "description": "msg",
     }
     assert set(payload.contexts) == {"./web", "workers/main"}  # part names exactly as written
@@ -467,7 +468,7 @@ def test_compose_deploy_sends_one_multipart_part_per_context(
     [(request, accepted)] = server.sent("POST", "/api/v1/apps/shop/deploys")
     assert request.headers["content-type"].startswith("multipart/form-data")
     assert b'name="request"' in request.content and b'name="./web"' in request.content
-    assert b'"compose": "services:' in request.content
+    assert b'"compose_files": ["compose.yml"]' in request.content
     assert finished(api, accepted.json()["id"])["status"] == "succeeded"  # built from that part
 
 
