@@ -20,6 +20,7 @@ from mypaas.domain import (
     check_name,
 )
 from mypaas.errors import InvalidSpec
+from mypaas.spec.secrets import service_configs, service_secrets
 from mypaas.spec.values import (
     as_bool,
     as_int,
@@ -436,4 +437,6 @@ _SERVICE_KEYS: dict[str, Handler] = {
     "labels": _labels,
     "networks": _networks,
     "privileged": _privileged,
+    "secrets": service_secrets,
+    "configs": service_configs,
 }
