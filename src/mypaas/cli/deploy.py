@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from mypaas.cli.secret_files import secret_values
 from mypaas.errors import InvalidSpec
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -75,7 +76,11 @@ def compose_payload(path: Path, message: str | None) -> Payload:
                 f"build context {context!r} named in {path.name} is not a folder: {folder}", field="build"
             )
         uploads[context] = tar_folder(folder)
-    return Payload(_body({"compose": text, "env_files": env_files}, message), uploads)
+    body: dict[str, Any] = {"compose": text, "env_files": env_files}
+    values = secret_values(text, base, env_files.get(".env"))
+    if values:
+        body["secret_values"] = values
+    return Payload(_body(body, message), uploads)
 
 
 def compose_references(text: str) -> tuple[list[tuple[str, bool]], list[str]]:

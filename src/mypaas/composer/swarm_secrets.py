@@ -16,7 +16,6 @@ from typing import Any
 
 import docker
 import docker.errors
-import docker.types
 
 from mypaas.composer.base import LABEL_APP, LABEL_PLATFORM, SecretFile
 from mypaas.composer.errors import engine_errors, is_status
@@ -38,19 +37,19 @@ def object_name(app: str, file: SecretFile) -> str:
 
 def references(
     app: str, files: tuple[SecretFile, ...], ids: Mapping[str, str] | None
-) -> tuple[list[docker.types.SecretReference], list[docker.types.ConfigReference]]:
-    """The container spec's references to ``files`` (``ids``: engine name -> id; none: the same
-    references without ids, for the service's key)."""
-    secrets: list[docker.types.SecretReference] = []
-    configs: list[docker.types.ConfigReference] = []
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The container spec's ``Secrets`` and ``Configs`` for ``files``, in the engine's JSON (``ids``:
+    engine name -> id; none: the same references without ids, for the service's key)."""
+    secrets: list[dict[str, Any]] = []
+    configs: list[dict[str, Any]] = []
     for file in files:
         name = object_name(app, file)
+        owner = {"Name": file.target, "UID": str(file.uid), "GID": str(file.gid), "Mode": file.mode}
         engine_id = (ids or {}).get(name, "")
-        owner: dict[str, Any] = {"filename": file.target, "uid": str(file.uid), "gid": str(file.gid)}
         if file.kind == "secret":
-            secrets.append(docker.types.SecretReference(engine_id, name, mode=file.mode, **owner))
+            secrets.append({"SecretID": engine_id, "SecretName": name, "File": owner})
         else:
-            configs.append(docker.types.ConfigReference(engine_id, name, mode=file.mode, **owner))
+            configs.append({"ConfigID": engine_id, "ConfigName": name, "File": owner})
     return secrets, configs
 
 

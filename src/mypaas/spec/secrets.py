@@ -77,7 +77,7 @@ def _definition(name: str, body: Any, where: str, kind: str, warn: Warn) -> Secr
         warn(f"{where}.labels", "not kept: MyPaas labels the engine's objects itself")
     if external:
         ref = external_name or definition.get("name") or name
-        warn(f"{where}.external", f"the value set with `mypaas secrets set APP {ref}` (MyPaas keeps it)")
+        warn(f"{where}.external", f"the value set with `mypaas secrets set APP {ref}` (not a docker secret)")
         return SecretSource(kind="external", name=check_secret_name(ref, field=f"{where}.name"))
     if "name" in definition:
         as_str(definition["name"], f"{where}.name")
