@@ -149,3 +149,31 @@ def test_set_never_takes_the_value_from_the_arguments(server: Server) -> None:
 
 def test_an_empty_value_is_refused(server: Server) -> None:
     assert "empty" in one_error_line(cli("secrets", "set", "shop", "db_password", stdin=b""))
+
+
+def test_a_deploy_without_secret_values_to_send_stays_light(tmp_path: Path) -> None:
+    """Reading the values needs the compose reader's helpers (the domain's models): only a file
+    with a ``file`` or ``environment`` secret pays for them."""
+    import subprocess
+    import sys
+
+    (tmp_path / "compose.yml").write_text(
+        "services:\n  web: {image: web:1, secrets: [a]}\nsecrets:\n  a: {external: true}\n"
+        "configs:\n  c: {content: hi}\n"
+    )
+    code = (
+        "import sys; from pathlib import Path; from mypaas.cli.deploy import compose_payload; "
+        f"compose_payload(Path({str(tmp_path / 'compose.yml')!r}), None); "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert [m for m in loaded if m.startswith(("mypaas.domain", "pydantic"))] == []
+
+
+def test_the_cli_size_limit_is_the_domains() -> None:
+    from mypaas.cli.secret_files import MAX_BYTES
+    from mypaas.domain import MAX_SECRET_BYTES
+
+    assert MAX_BYTES == MAX_SECRET_BYTES
