@@ -167,3 +167,41 @@ def test_a_secret_file_that_is_missing_stops_the_deploy_before_anything_is_sent(
     assert r.code != 0
     assert "secrets.token.file" in r.err and "token.txt" in r.err, r
     assert platform.raw("GET", f"/api/v1/apps/{app}").status_code == 404
+
+
+SMALL = """
+services:
+  web:
+    image: mypaas-test/reader:1
+    ports: ["80"]
+    command: ["/bin/sh", "-c", "cp /run/secrets/db_password /www/index.html; exec httpd -f -p 80 -h /www"]
+    secrets: [db_password]
+secrets:
+  db_password: {external: true}
+"""
+
+
+def test_a_rollback_mounts_the_old_value_and_unused_files_go(
+    platform: kit.Platform, reader: str, app: str, tmp_path: Path
+) -> None:
+    (tmp_path / "compose.yml").write_text(SMALL)
+    files = platform.home / "secrets" / app
+    platform.cli("secrets", "set", app, "db_password", stdin="first value", check=True)
+    platform.cli("deploy", app, "-f", str(tmp_path / "compose.yml"), check=True)
+    platform.wait_for(app, body="first value")
+    [old] = list(files.iterdir())
+
+    platform.cli("secrets", "set", app, "db_password", stdin="second value", check=True)
+    platform.wait_for(app, body="second value")
+    kit.wait_until(lambda: not old.exists())  # no container mounts it any more
+    [new] = list(files.iterdir())
+    r = platform.cli("secrets", "rm", app, "db_password")
+    assert r.code != 0 and "db_password" in r.err, r  # the release mounts it
+
+    platform.cli("rollback", app, "1", check=True)
+    platform.wait_for(app, body="first value")
+    kit.wait_until(lambda: old.exists() and not new.exists())
+    assert len(platform.cli("releases", app, "--json", check=True).json()) == 3
+
+    platform.cli("rm", app, "--yes", check=True)
+    assert not files.exists()
