@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -205,3 +206,20 @@ def test_a_rollback_mounts_the_old_value_and_unused_files_go(
 
     platform.cli("rm", app, "--yes", check=True)
     assert not files.exists()
+
+
+def test_after_a_manager_restart_new_instances_get_the_values(
+    platform: kit.Platform, reader: str, app: str, tmp_path: Path
+) -> None:
+    (tmp_path / "compose.yml").write_text(SMALL)
+    platform.cli("secrets", "set", app, "db_password", stdin="kept value", check=True)
+    platform.cli("deploy", app, "-f", str(tmp_path / "compose.yml"), check=True)
+    platform.wait_for(app, body="kept value")
+    shutil.rmtree(platform.home / "secrets" / app)  # the files are copies: the store has the values
+    platform.kill_manager()
+    platform.up()
+    platform.cli("restart", app, check=True)
+    platform.wait_for(app, body="kept value")
+    [before] = platform.wait_ready(app, 1)
+    platform.cli("scale", app, "web=2", check=True)
+    assert [i["release"] for i in platform.wait_ready(app, 2)] == [before["release"]] * 2
