@@ -206,6 +206,8 @@ def test_a_rollback_mounts_the_old_value_and_unused_files_go(
 
     platform.cli("rm", app, "--yes", check=True)
     assert not files.exists()
+    left = platform.raw("GET", f"/api/v1/apps/{app}/secrets")  # the values went with the app
+    assert left.status_code == 404 or left.json() == [], left.text
 
 
 def test_after_a_manager_restart_new_instances_get_the_values(
