@@ -49,6 +49,21 @@ def check_env_key(key: str, field: str = "config") -> str:
     return key
 
 
+# A secret's or config's name: a file name (it is the default target, /run/secrets/NAME).
+SECRET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+MAX_SECRET_BYTES = 500 * 1024  # Swarm's limit for a secret; configs keep to it too
+
+
+def check_secret_name(value: str, field: str = "secret") -> str:
+    if not isinstance(value, str) or not SECRET_NAME.fullmatch(value):
+        raise InvalidSpec(
+            f"invalid secret name {value!r}: use letters, digits, '_', '.' and '-' (at most 128, "
+            "starting with a letter or digit)",
+            field=field,
+        )
+    return value
+
+
 def port_from_image(exposed: tuple[int, ...], service: str) -> int | None:
     """The port to route when the user named none: the image's only exposed TCP port."""
     if len(exposed) > 1:
@@ -100,6 +115,32 @@ class VolumeMount(_Frozen):
     bind: bool = False  # True for a host path
 
 
+class SecretMount(_Frozen):
+    """A secret or config of the app as a read-only file in a service's instances (compose service
+    ``secrets``/``configs``): secrets default to /run/secrets/NAME, configs to /NAME."""
+
+    source: str  # the app's secret or config: its top-level compose name
+    target: str  # an absolute path in the instance
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o444
+
+
+class SecretSource(_Frozen):
+    """A top-level compose secret or config: where its value comes from and, in a release, which value.
+
+    ``kind`` is ``file`` (a file the CLI uploads with the deploy; ``name`` is its path as written),
+    ``environment`` (a variable of the CLI user's shell or .env; ``name`` is the variable),
+    ``content`` (a config's inline text) or ``external`` (``name`` is a secret set with
+    ``mypaas secrets set``). A release holds the value's keyed digest, never the value: the manager
+    moves an inline ``content`` into its encrypted store and clears it when it records the release."""
+
+    kind: str
+    name: str = ""
+    content: str | None = None
+    digest: str = ""
+
+
 class BuildSpec(_Frozen):
     context: str  # the name of the uploaded build context
     dockerfile: str = "Dockerfile"
@@ -135,6 +176,8 @@ class ServiceSpec(_Frozen):
     # -- container options: what the engine sets on each instance (compose: user, working_dir, ...) --
     # -- project files and volumes: files of the compose project, anonymous volumes, tmpfs --
     # -- secrets and configs: mounted files whose values the platform keeps --
+    secrets: list[SecretMount] = Field(default_factory=list)  # compose service-level secrets
+    configs: list[SecretMount] = Field(default_factory=list)  # compose service-level configs
 
     @property
     def http_port(self) -> int | None:
@@ -156,6 +199,8 @@ class AppSpec(_Frozen):
     services: dict[str, ServiceSpec]
     volumes: list[str] = Field(default_factory=list)
     networks: list[str] = Field(default_factory=list)
+    secrets: dict[str, SecretSource] = Field(default_factory=dict)  # compose top-level secrets
+    configs: dict[str, SecretSource] = Field(default_factory=dict)  # compose top-level configs
 
     @property
     def web(self) -> str | None:

@@ -17,7 +17,7 @@ import docker
 import docker.errors
 import pytest
 
-from mypaas.composer.base import LABEL_PLATFORM, ServiceBackend, ServiceRequest, ServiceState
+from mypaas.composer.base import LABEL_PLATFORM, SecretFile, ServiceBackend, ServiceRequest, ServiceState
 from mypaas.composer.fake import FakeSwarmBackend
 from mypaas.domain import Instance, PortSpec, ServiceSpec
 from mypaas.errors import MyPaasError
@@ -182,6 +182,32 @@ def test_a_changed_spec_is_rolled_out_in_place(backend: tuple[ServiceBackend, st
     assert updated.previous == (1, 0)
     settled(lambda: one_service(b, platform, app).update_state == "completed")
     settled(running(b, platform, app, 1))
+
+
+def test_secrets_and_configs_are_in_the_key_by_digest_and_roll_out_in_place(
+    backend: tuple[ServiceBackend, str],
+) -> None:
+    b, platform = backend
+    app = f"s{secrets.token_hex(3)}"
+    token = SecretFile("secret", "token", "a" * 32, "/run/secrets/token", b"one", uid=10, gid=10, mode=0o400)
+    site = SecretFile("config", "site", "b" * 32, "/etc/site.conf", b"site", mode=0o440)
+    req = request_for(b, platform, app, secret_files=(token, site))
+    assert b.service_key(req) != b.service_key(replace(req, secret_files=()))
+    assert b.service_key(replace(req, secret_files=(replace(token, data=b"x"), site))) == b.service_key(req)
+    first = deployed(b, platform, req)
+    assert first.spec_key == b.service_key(req)
+    settled(running(b, platform, app, 1))
+    b.ensure_service(req)
+    assert one_service(b, platform, app) == first  # the objects are found again: no update
+    changed = replace(req, secret_files=(replace(token, digest="c" * 32, data=b"two"), site))
+    assert b.service_key(changed) != first.spec_key
+    b.ensure_service(changed)
+    updated = one_service(b, platform, app)
+    assert updated.id == first.id and updated.spec_key == b.service_key(changed)
+    settled(lambda: one_service(b, platform, app).update_state == "completed")
+    settled(running(b, platform, app, 1))
+    settled(lambda: _done(lambda: b.remove_app_resources(platform, app)))  # once the tasks left
+    assert [s for s in b.list_services(platform) if s.app == app] == []
 
 
 def test_the_key_follows_the_spec_not_the_replica_count(backend: tuple[ServiceBackend, str]) -> None:

@@ -177,7 +177,7 @@ def test_version_and_extensions_are_ignored() -> None:
     assert list(app.services) == ["web"]
 
 
-@pytest.mark.parametrize("key", ["configs", "secrets", "models"])
+@pytest.mark.parametrize("key", ["models"])
 def test_unsupported_top_level_key(key: str) -> None:
     exc = error(f"services:\n  web:\n    image: nginx\n{key}: {{}}\n")
     assert exc.field == key
@@ -216,7 +216,6 @@ def test_service_needs_image_or_build() -> None:
         ("scale", "2", "deploy.replicas"),
         ("mem_limit", "1g", "deploy.resources.limits.memory"),
         ("cpus", "1", "deploy.resources.limits.cpus"),
-        ("secrets", "[a]", "does not support it yet"),
         ("network_mode", "host", "does not support it yet"),
         ("user", "root", "does not support it yet"),
         ("platform", "linux/amd64", "does not support it yet"),

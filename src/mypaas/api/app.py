@@ -24,6 +24,7 @@ from mypaas.api.image_builds import image_build_routes
 from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
 from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
+from mypaas.api.secrets import decode_values, secret_routes
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized
 from mypaas.manager.operations import op_dict
@@ -59,6 +60,7 @@ def create_app(platform: Platform) -> FastAPI:
     _app_routes(v1, platform)
     _lifecycle_routes(v1, platform)
     _release_routes(v1, platform)
+    secret_routes(v1, platform)
     _domain_routes(v1, platform)
     _registry_routes(v1, platform)
     image_build_routes(v1, platform)
@@ -171,6 +173,7 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
             user=who,
             description=body.description or "Deploy",
             warnings=read.warnings,
+            secret_values=decode_values(body.secret_values),
         )
         if dry_run:
             spec, changes = await in_thread(platform.releases.dry_run, name, req)

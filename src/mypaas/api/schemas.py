@@ -41,6 +41,11 @@ class DeployBody(_Body):
     )
     source: bool = Field(False, description="deploy the uploaded folder 'app', detecting its language")
     description: str = ""
+    secret_values: dict[str, str] = Field(
+        default_factory=dict,
+        description="base64 values of the compose file's secrets and configs whose value the CLI read "
+        "(file, environment), by secrets.NAME / configs.NAME",
+    )
 
 
 class ScaleBody(_Body):
@@ -66,3 +71,7 @@ class MirrorBody(_Body):
     upstream: str = Field(
         "https://registry-1.docker.io", description="the registry to mirror (default: Docker Hub)"
     )
+
+
+class SecretBody(_Body):
+    value: str = Field(description="the secret's value, base64-encoded (it is never shown back)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import ssl
@@ -288,6 +289,16 @@ class ApiClient:
 
     def remove_domain(self, name: str, domain: str) -> None:
         self._request("DELETE", f"/api/v1/apps/{_seg(name)}/domains/{_seg(domain)}")
+
+    def secrets(self, name: str) -> list[dict[str, Any]]:
+        return self._list(f"/api/v1/apps/{_seg(name)}/secrets")
+
+    def set_secret(self, name: str, secret: str, value: bytes) -> dict[str, Any]:
+        body = {"value": base64.b64encode(value).decode("ascii")}
+        return self._dict("PUT", f"/api/v1/apps/{_seg(name)}/secrets/{_seg(secret)}", json=body)
+
+    def remove_secret(self, name: str, secret: str) -> None:
+        self._request("DELETE", f"/api/v1/apps/{_seg(name)}/secrets/{_seg(secret)}")
 
     # -- operations -----------------------------------------------------------------------------
 

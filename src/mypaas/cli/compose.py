@@ -22,8 +22,8 @@ def project_payload(
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """The deploy body of the compose files ``paths`` (``-f`` order), and the build context folders by
     the name the files give them. A file missing or at fault is an InvalidSpec, as the server says it."""
-    from mypaas.spec.compose import ProjectSource
     from mypaas.spec.discover import discover
+    from mypaas.spec.project import ProjectSource
 
     env = dict(os.environ if shell is None else shell)
     folder = paths[0].absolute().parent
@@ -53,6 +53,10 @@ def project_payload(
                 f"build context {context!r} named in {names[0]} is not a folder: {where}", field="build"
             )
         contexts[context] = where
+    if found.sources:
+        from mypaas.cli.secret_files import secret_values
+
+        body["secret_values"] = secret_values(found.sources, folder, found.values)
     return body, contexts
 
 

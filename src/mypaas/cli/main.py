@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from mypaas import __version__
-from mypaas.cli import automation, hosts, images, monitor, platform, registry, releases
+from mypaas.cli import automation, hosts, images, monitor, platform, registry, releases, secrets
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
 from mypaas.errors import MyPaasError
@@ -359,6 +359,7 @@ app.command(rich_help_panel=RELEASES, no_args_is_help=True)(releases.releases)
 app.command(rich_help_panel=RELEASES, no_args_is_help=True)(releases.rollback)
 app.add_typer(releases.config_app, name="config", rich_help_panel=RELEASES)
 app.add_typer(releases.domains_app, name="domains", rich_help_panel=RELEASES)
+app.add_typer(secrets.secrets_app, name="secrets", rich_help_panel=RELEASES)
 app.command(rich_help_panel=PLATFORM)(platform.up)
 app.command(rich_help_panel=PLATFORM)(platform.down)
 app.command(rich_help_panel=PLATFORM)(platform.status)

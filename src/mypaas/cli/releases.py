@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 
 from mypaas.cli.output import ago, print_json, run_operation, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, api
+from mypaas.cli.secrets import masked_lines
 
 if TYPE_CHECKING:
     from typer._click import Context
@@ -108,18 +109,21 @@ def rollback(
 
 @config_app.command("show", no_args_is_help=True)
 def config_show(name: AppArg, as_json: JsonOpt = False) -> None:
-    """Print an app's config vars as KEY=VALUE lines.
+    """Print an app's config vars as KEY=VALUE lines, then its secrets and configs, masked.
 
-    `mypaas config APP` does the same.
+    `mypaas config APP` does the same. The secrets are comment lines (# secret NAME=********).
     """
     with api() as client:
         config = client.config(name)
+        entries = [] if as_json else client.secrets(name)
     if as_json:
         print_json(config)
     elif not config and sys.stderr.isatty():
         print(f"{name} has no config vars", file=sys.stderr)
     for key in [] if as_json else sorted(config):
         say(f"{key}={config[key]}")
+    for line in masked_lines(entries):
+        say(line)
 
 
 def _pairs(values: list[str]) -> list[str]:

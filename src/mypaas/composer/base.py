@@ -6,7 +6,7 @@ and labels stay behind this interface (composer/engine.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from threading import Event
 from typing import Protocol
 
@@ -41,6 +41,21 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class SecretFile:
+    """A secret or config an instance sees as a read-only file: the docker backend bind-mounts a copy
+    it keeps under the manager's home, the swarm backend makes a Swarm secret or config of it."""
+
+    kind: str  # secret | config
+    name: str  # the app's secret or config (its compose name)
+    digest: str  # the value's keyed digest: equal digests, equal values
+    target: str  # absolute path in the instance
+    data: bytes = field(repr=False)
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o444
+
+
+@dataclass(frozen=True)
 class InstanceRequest:
     """Everything needed to start one replica of one service of one release."""
 
@@ -55,6 +70,7 @@ class InstanceRequest:
     # default network); the first is the one the router reaches it on
     networks: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()  # the app's named volumes (compose top-level), which mounts refer to
+    secret_files: tuple[SecretFile, ...] = ()  # the service's secrets and configs, with their values
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,7 @@ class ServiceRequest:
     networks: tuple[str, ...] = ()  # the app's networks by their compose names (none: the default one)
     volumes: tuple[str, ...] = ()  # the app's named volumes (compose top-level)
     constraints: tuple[str, ...] = ()
+    secret_files: tuple[SecretFile, ...] = ()  # the service's secrets and configs, with their values
 
 
 @dataclass(frozen=True)

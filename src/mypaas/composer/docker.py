@@ -12,6 +12,7 @@ import queue
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from threading import Event
 from typing import Any
 
@@ -37,6 +38,7 @@ from mypaas.composer.engine import (
     volume_name,
 )
 from mypaas.composer.errors import ENGINE_FAILURES, engine_errors, explain
+from mypaas.composer.secret_files import HostFiles
 from mypaas.domain import EngineEvent, HealthCheck, Instance, ProcessInfo
 from mypaas.errors import BackendError, BuildFailed, InvalidSpec, NotFound
 
@@ -66,10 +68,18 @@ class DockerBackend:
 
     capabilities = Capabilities(multi_host=False, build=True, published_ports=True, healthchecks=True)
 
-    def __init__(self, base_url: str = "unix:///var/run/docker.sock", timeout: float = 120) -> None:
+    def __init__(
+        self,
+        base_url: str = "unix:///var/run/docker.sock",
+        timeout: float = 120,
+        *,
+        secret_files: Path | None = None,
+    ) -> None:
+        """``secret_files``: the folder of the instances' secrets and configs (the manager's own)."""
         with engine_errors(f"cannot reach the Docker engine at {base_url}", as_error=BackendError):
             self._client = docker.DockerClient(base_url=base_url, version="auto", timeout=int(timeout))
         self._api = self._client.api
+        self._files = HostFiles(secret_files) if secret_files is not None else None
 
     # -- engine ---------------------------------------------------------------------------------
 
@@ -100,6 +110,12 @@ class DockerBackend:
         return [container_instance(row) for row in rows]
 
     def create_instance(self, req: InstanceRequest) -> Instance:
+        if not req.secret_files:
+            return self._create_instance(req)
+        with self._host_files().writing(req.app):
+            return self._create_instance(req)
+
+    def _create_instance(self, req: InstanceRequest) -> Instance:
         svc = req.service
         if not svc.image_id:
             raise BackendError(f"service {svc.name}: no image pinned")
@@ -135,7 +151,7 @@ class DockerBackend:
 
     def _host_config(self, req: InstanceRequest) -> Any:
         svc = req.service
-        mounts = volume_mounts(req)
+        mounts = volume_mounts(req) + self._secret_mounts(req)
         restart = svc.restart
         return self._api.create_host_config(
             restart_policy={"Name": restart} if restart != "no" else None,
@@ -149,7 +165,48 @@ class DockerBackend:
             init=True,
         )
 
+    def _host_files(self) -> HostFiles:
+        if self._files is None:
+            raise BackendError("this backend has no folder for secrets and configs")
+        return self._files
+
+    def _secret_mounts(self, req: InstanceRequest) -> list[docker.types.Mount]:
+        """The service's secrets and configs: files of the manager's, bind-mounted read-only."""
+        if not req.secret_files:
+            return []
+        files = self._host_files()
+        return [
+            docker.types.Mount(
+                target=f.target, source=str(files.write(req.app, f)), type="bind", read_only=True
+            )
+            for f in req.secret_files
+        ]
+
     def remove_instance(self, instance_id: str, grace_s: float) -> None:
+        app = self._app_with_files(instance_id)
+        self._remove_container(instance_id, grace_s)
+        if app is not None and self._files is not None:
+            self._files.prune(app, lambda: self._mounted_sources(app))
+
+    def _app_with_files(self, instance_id: str) -> str | None:
+        """The app of a container, when the manager keeps secret files at all (else no need to ask)."""
+        if self._files is None or not self._files.has_any():
+            return None
+        try:
+            info = self._api.inspect_container(instance_id)
+        except ENGINE_FAILURES:
+            return None
+        return ((info.get("Config") or {}).get("Labels") or {}).get(LABEL_APP) or None
+
+    def _mounted_sources(self, app: str) -> set[str]:
+        """What the containers of ``app`` (on every platform of this engine) bind-mount."""
+        with engine_errors(f"listing the containers of {app}"):
+            rows = self._api.containers(all=True, filters={"label": [f"{LABEL_APP}={app}"]})
+        return {
+            str(m.get("Source")) for row in rows for m in row.get("Mounts") or [] if m.get("Type") == "bind"
+        }
+
+    def _remove_container(self, instance_id: str, grace_s: float) -> None:
         with engine_errors(f"removing container {instance_id[:12]}"):
             try:
                 self._api.stop(instance_id, timeout=max(0, int(grace_s)))
@@ -202,6 +259,8 @@ class DockerBackend:
                 for tag in image.get("RepoTags") or []:  # the app's builds (they live on in the registry)
                     with contextlib.suppress(docker.errors.APIError):
                         self._api.remove_image(tag)
+        if self._files is not None:
+            self._files.remove_app(app)
 
     # -- images ---------------------------------------------------------------------------------
 

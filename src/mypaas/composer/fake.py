@@ -23,6 +23,7 @@ from mypaas.composer.base import (
     Capabilities,
     ImageInfo,
     InstanceRequest,
+    SecretFile,
     ServiceBackend,
     ServiceRequest,
     ServiceState,
@@ -57,6 +58,7 @@ class FakeBackend:
         self.pids: dict[str, int] = {}  # instance id -> a host pid, set by tests of the monitor
         self.taken_ports: set[int] = set()  # host ports something else holds, set by tests
         self.published: dict[str, set[int]] = {}  # instance id -> the TCP host ports it holds
+        self.secret_files: dict[str, tuple[SecretFile, ...]] = {}  # instance id -> what it was given
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -114,6 +116,8 @@ class FakeBackend:
             self.instances[inst.id] = inst
             self.platform_of[inst.id] = req.platform
             self.published[inst.id] = ports
+            if req.secret_files:
+                self.secret_files[inst.id] = req.secret_files
         return inst
 
     def remove_instance(self, instance_id: str, grace_s: float) -> None:
@@ -234,6 +238,9 @@ class FakeSwarmBackend(FakeBackend):
     def service_key(self, req: ServiceRequest) -> str:
         body = {f.name: getattr(req, f.name) for f in fields(req) if f.name != "replicas"}
         body["service"] = req.service.model_dump(mode="json")
+        files = body.pop("secret_files")
+        if files:  # the values stand in the key by their digests
+            body["secret_files"] = [{**vars(f), "data": None} for f in files]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     def ensure_service(self, req: ServiceRequest) -> None:

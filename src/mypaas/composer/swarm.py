@@ -24,6 +24,7 @@ from threading import Event
 import docker.errors
 
 from mypaas.composer.base import (
+    LABEL_APP,
     LABEL_PLATFORM,
     Capabilities,
     ServiceRequest,
@@ -34,6 +35,7 @@ from mypaas.composer.docker import DockerBackend
 from mypaas.composer.engine import overlay_name, resource_labels, service_name
 from mypaas.composer.errors import engine_errors
 from mypaas.composer.hostside import TASK_LABEL
+from mypaas.composer.swarm_secrets import SwarmFiles
 from mypaas.composer.swarm_spec import LABEL_SPEC, Rollout, service_key, service_spec
 from mypaas.composer.swarm_tasks import (
     NodeTable,
@@ -68,8 +70,9 @@ class SwarmBackend(DockerBackend):
         update_monitor_s: float = 5.0,
         poll_s: float = 1.0,
         ipvs: bool | None = None,
+        secret_files: Path | None = None,
     ) -> None:
-        super().__init__(base_url, timeout)
+        super().__init__(base_url, timeout, secret_files=secret_files)
         self._rollout = Rollout(
             restart_delay_s=restart_delay_s,
             update_delay_s=update_delay_s,
@@ -85,6 +88,7 @@ class SwarmBackend(DockerBackend):
         self._swarm_on = False
         self._swarm_checked = 0.0
         self._lock = threading.Lock()
+        self._swarm_files = SwarmFiles(self._api)
 
     # -- the swarm itself -----------------------------------------------------------------------
 
@@ -220,8 +224,11 @@ class SwarmBackend(DockerBackend):
     def ensure_service(self, req: ServiceRequest) -> None:
         key = self.service_key(req)
         name = service_name(req.app, req.service.name, req.release, req.generation)
+        ids = self._swarm_files.ensure(req.platform, req.app, req.secret_files) if req.secret_files else None
         with engine_errors(f"deploying service {name}"):
-            body = service_spec(req, self._rollout, self._constraints(req), replicas=req.replicas, key=key)
+            body = service_spec(
+                req, self._rollout, self._constraints(req), replicas=req.replicas, key=key, secret_ids=ids
+            )
             found = self._api.services(filters={"name": name})
             current = next((s for s in found if s["Spec"]["Name"] == name), None)
             self._swarm_on = True  # it answered a Swarm call
@@ -248,7 +255,10 @@ class SwarmBackend(DockerBackend):
             engine_errors(f"removing service {service_id[:12]}"),
             contextlib.suppress(docker.errors.NotFound),
         ):
+            labels = self._api.inspect_service(service_id)["Spec"].get("Labels") or {}
             self._api.remove_service(service_id)
+            if labels.get(LABEL_APP) and labels.get(LABEL_PLATFORM):  # its secrets may go with it
+                self._swarm_files.prune(labels[LABEL_PLATFORM], labels[LABEL_APP])
 
     def ensure_overlay_network(self, platform: str, app: str, network: str | None = None) -> None:
         name = overlay_name(app, network)
@@ -261,6 +271,8 @@ class SwarmBackend(DockerBackend):
         for svc in self.list_services(platform):
             if svc.app == app:
                 self.remove_service(svc.id)
+        if self._in_swarm():
+            self._swarm_files.remove_app(platform, app)
         super().remove_app_resources(platform, app)
 
     # -- per-instance facts: tasks on this host map to their containers -------------------------

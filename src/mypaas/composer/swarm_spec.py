@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ import docker.types
 from mypaas.composer.base import ServiceRequest
 from mypaas.composer.containers import volume_mounts
 from mypaas.composer.engine import instance_labels, service_name, service_networks
+from mypaas.composer.swarm_secrets import references
 from mypaas.domain import ServiceSpec
 
 _NS = 1_000_000_000
@@ -36,10 +38,17 @@ def service_key(req: ServiceRequest, rollout: Rollout, constraints: list[str]) -
 
 
 def service_spec(
-    req: ServiceRequest, rollout: Rollout, constraints: list[str], *, replicas: int, key: str
+    req: ServiceRequest,
+    rollout: Rollout,
+    constraints: list[str],
+    *,
+    replicas: int,
+    key: str,
+    secret_ids: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The create/update arguments of the SDK for ``req`` (the same every time for the same input);
-    ``key`` is kept in a label, for ``list_services`` to report."""
+    ``key`` is kept in a label, for ``list_services`` to report. ``secret_ids``: the engine ids of
+    the Swarm secrets and configs ``req`` mounts, by name (none: the spec for the key, without ids)."""
     svc = req.service
     labels = instance_labels(req)
     # Fixed host ports cannot hold an old and a new task on one host at once: stop-first for them.
@@ -48,7 +57,7 @@ def service_spec(
         labels = {**labels, LABEL_SPEC: key}
     monitor = int(rollout.update_monitor_s * _NS)
     return {
-        "task_template": _task_template(req, rollout, constraints),
+        "task_template": _task_template(req, rollout, constraints, secret_ids),
         "name": service_name(req.app, svc.name, req.release, req.generation),
         "labels": labels,
         "mode": docker.types.ServiceMode("replicated", replicas=replicas),
@@ -69,10 +78,11 @@ def service_spec(
 
 
 def _task_template(
-    req: ServiceRequest, rollout: Rollout, constraints: list[str]
+    req: ServiceRequest, rollout: Rollout, constraints: list[str], secret_ids: Mapping[str, str] | None
 ) -> docker.types.TaskTemplate:
     svc = req.service
     mounts = volume_mounts(req)
+    secrets, configs = references(req.app, req.secret_files, secret_ids)
     hc = svc.healthcheck
     container = docker.types.ContainerSpec(
         image=req.image,
@@ -92,6 +102,8 @@ def _task_template(
         else None,
         init=True,
         stop_grace_period=10 * _NS,
+        secrets=secrets or None,
+        configs=configs or None,
     )
     condition = {"no": "none", "on-failure": "on-failure"}.get(svc.restart, "any")
     return docker.types.TaskTemplate(

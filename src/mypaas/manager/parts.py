@@ -36,6 +36,7 @@ def make_backend(settings: Settings, timeout: float = 120) -> SwarmBackend:
         timeout,
         restart_delay_s=settings.swarm_restart_delay_s,
         update_delay_s=settings.swarm_update_delay_s,
+        secret_files=settings.home / "secrets",
     )
 
 

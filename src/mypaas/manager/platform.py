@@ -27,6 +27,7 @@ from mypaas.errors import NotSupported
 from mypaas.iaas.base import HostDriver
 from mypaas.manager import parts
 from mypaas.manager.access import TokenChecker, ensure_admin_token, ensure_pull_token
+from mypaas.manager.app_secrets import AppSecrets
 from mypaas.manager.apps import Apps
 from mypaas.manager.builds import Builds
 from mypaas.manager.evictable import HostEviction
@@ -43,6 +44,7 @@ from mypaas.manager.releases import Releases
 from mypaas.manager.state.db import Store, open_store
 from mypaas.manager.state.meta import Setting, platform_id
 from mypaas.manager.supervisor import Parts, Supervisor
+from mypaas.manager.vault import KEY_FILE, Cipher, Vault
 from mypaas.monitor.automation import Automation
 from mypaas.monitor.health import HealthTracker, http_probe
 from mypaas.monitor.host_events import HostEvents
@@ -74,6 +76,7 @@ class Platform:
     reconciler: Reconciler
     apps: Apps
     releases: Releases
+    secrets: AppSecrets
     builds: Builds
     hosts: Hosts
     monitoring: Monitoring
@@ -157,6 +160,7 @@ class _Core:
     view: LoopView
     tracker: HealthTracker
     engine_config: parts.EngineConfig
+    vault: Vault
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,9 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
     reconciler = _reconciler(core, reg, monitoring, given.clock)
     ctx = _app_context(core, monitoring)
     apps = Apps(ctx)
+    releases = Releases(
+        ctx, vault=core.vault, make_base=lambda emit: reg.builds.ensure_base("debian:bookworm", emit)
+    )
     host_events = HostEvents(hosts, monitoring.events, is_cluster=lambda: hosts.mode() == BackendMode.SWARM)
     automation = Automation(
         engine=core.store.engine,
@@ -216,7 +223,8 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         operations=core.operations,
         reconciler=reconciler,
         apps=apps,
-        releases=Releases(ctx, make_base=lambda emit: reg.builds.ensure_base("debian:bookworm", emit)),
+        releases=releases,
+        secrets=AppSecrets(ctx, vault=core.vault, releases=releases),
         builds=reg.builds,
         hosts=hosts,
         monitoring=monitoring,
@@ -267,6 +275,7 @@ def _core(settings: Settings, given: Components) -> _Core:
             min_running_s=settings.min_running_s, on_change=wakeup.set, probe=given.probe or http_probe
         ),
         engine_config=given.engine_config or parts.engine_config(),
+        vault=Vault(store.sessions, Cipher.from_file(settings.home / KEY_FILE)),
     )
 
 
@@ -335,9 +344,10 @@ def _reconciler(
     core: _Core, reg: _Registry, monitoring: Monitoring, clock: Callable[[], float]
 ) -> Reconciler:
     settings, sessions, pid = core.settings, core.store.sessions, core.platform_id
+    files = core.vault.files
     kinds: dict[BackendMode, AppKind] = {
         BackendMode.DOCKER: ContainerApps(
-            backend=core.backend, platform=pid, readiness=core.tracker, view=core.view
+            backend=core.backend, platform=pid, readiness=core.tracker, view=core.view, secret_files=files
         )
     }
     if core.services is not None:
@@ -348,6 +358,7 @@ def _reconciler(
             readiness=core.tracker,
             publish=reg.publisher.for_hosts if reg.publisher else None,
             registry_auth=lambda: (settings.registry_public, PUSH_USER, pull) if pull else None,
+            secret_files=files,
         )
     outcomes = Outcomes(
         sessions=sessions,

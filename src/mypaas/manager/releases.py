@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -21,6 +21,7 @@ from mypaas.manager.changes import Changes, spec_changes
 from mypaas.manager.records import AppContext, find_app, find_release, release_dict, supersede
 from mypaas.manager.state.desired import drop_failed_first_deploy
 from mypaas.manager.state.models import AppRow, FormationRow, OperationRow, ReleaseRow
+from mypaas.manager.vault import Vault
 from mypaas.states import AppState, OperationStatus, ReleaseStatus
 
 # makes the Debian base image a source build needs, when the engine lacks it; emits its progress
@@ -34,6 +35,9 @@ class DeployRequest:
     user: str
     description: str
     warnings: tuple[str, ...] = ()  # what MyPaas maps differently than the file says (shown with the deploy)
+    # the values of the compose file's secrets and configs the CLI read (file, environment), by
+    # "secrets.NAME" / "configs.NAME"; stored encrypted, the release refers to them by digest
+    secret_values: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
 
 def one_replica_with_host_port(svc: ServiceSpec, replicas: int, field: str) -> None:
@@ -44,10 +48,11 @@ def one_replica_with_host_port(svc: ServiceSpec, replicas: int, field: str) -> N
 
 
 class Releases:
-    def __init__(self, ctx: AppContext, *, make_base: MakeBase | None = None) -> None:
+    def __init__(self, ctx: AppContext, *, vault: Vault, make_base: MakeBase | None = None) -> None:
         self._ctx = ctx
         self._sessions = ctx.sessions
         self._ops = ctx.operations
+        self._vault = vault
         self._make_base = make_base
 
     # -- reading --------------------------------------------------------------------------------
@@ -81,6 +86,7 @@ class Releases:
                     app = AppRow(name=name, state=AppState.RUNNING)
                     s.add(app)
                     s.flush()
+                spec = self._vault.seal(s, app, spec, req.secret_values)
                 status = OperationStatus.BUILDING if needs_build else OperationStatus.RUNNING
                 op = self._ops.new(s, app=name, kind="deploy", user=req.user, status=status)
                 if needs_build:
@@ -266,6 +272,15 @@ class Releases:
                 raise Conflict(
                     f"the image of service {name} in that release is gone from the engine", field="release"
                 ) from exc
+
+    def record_change(
+        self, s: Session, app: AppRow, spec: AppSpec, config: dict[str, str], kind: str, user: str, what: str
+    ) -> OperationRow:
+        """A new release of ``app``'s target with ``spec`` and ``config`` changed (a secret set, say),
+        in the caller's transaction; answers the operation that follows its rollout."""
+        op = self._ops.new(s, app=app.name, kind=kind, user=user)
+        self._record(s, app, spec, config, op, user, what)
+        return op
 
     def set_config(self, name: str, changes: dict[str, str], unset: list[str], user: str) -> OperationRow:
         for key in [*changes, *unset]:

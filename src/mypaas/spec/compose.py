@@ -26,13 +26,14 @@ from pydantic import ValidationError
 
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name
 from mypaas.errors import InvalidSpec
+from mypaas.spec import secrets
 from mypaas.spec.project import ProjectSource, load_project
 from mypaas.spec.services import Context, Policy, parse_service
 from mypaas.spec.values import as_mapping, as_str, checked_keys, port_number, unsupported
 
 __all__ = ["ComposeResult", "Policy", "ProjectSource", "parse_compose", "read_compose", "read_project"]
 
-_TOP_KEYS = {"services", "volumes", "networks", "name"}
+_TOP_KEYS = {"services", "volumes", "networks", "name", "secrets", "configs"}
 _RESOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 LEGACY_NAME = "compose"  # the file of a request that sends one compose text
 
@@ -119,7 +120,11 @@ def _parse_app(
         raise InvalidSpec("'services' is empty: declare at least one service", field="services")
     context = Context(set(services), set(volumes), set(networks), files, variables, policy)
     specs = {name: parse_service(name, body, context) for name, body in services.items()}
-    app = AppSpec(services=specs, volumes=volumes, networks=networks)
+    stored = {
+        key: secrets.parse_definitions(top.get(key), key[:-1], context.warn) for key in ("secrets", "configs")
+    }
+    secrets.check_references(specs, stored["secrets"], stored["configs"])
+    app = AppSpec(services=specs, volumes=volumes, networks=networks, **stored)
     app.start_order()  # raises on a depends_on cycle
     return ComposeResult(app, tuple(context.warnings))
 

@@ -19,6 +19,9 @@ class Discovery:
     files: dict[str, str]  # name (relative to the project folder) -> text
     contexts: list[str] = field(default_factory=list)  # build contexts, as the services name them
     variables: set[str] = field(default_factory=set)  # names of variables the files refer to
+    # the secrets and configs whose value the CLI sends ("secrets.NAME" -> definition: a file, a variable)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)  # the project's variables (shell over env files)
 
 
 def discover(source: ProjectSource) -> Discovery:
@@ -31,11 +34,16 @@ def discover(source: ProjectSource) -> Discovery:
     for name, body in (services if isinstance(services, dict) else {}).items():
         if isinstance(body, dict):
             _service(f"services.{name}", body, found, project.variables, read)
+    found.values = dict(project.variables)
     for key in ("secrets", "configs"):
         declared = project.model.get(key)
-        for body in (declared if isinstance(declared, dict) else {}).values():
-            if isinstance(body, dict) and isinstance(body.get("environment"), str):
+        for name, body in (declared if isinstance(declared, dict) else {}).items():
+            if not isinstance(body, dict) or body.get("external"):
+                continue
+            if isinstance(body.get("environment"), str):
                 found.variables.add(body["environment"])
+            if isinstance(body.get("environment"), str) or isinstance(body.get("file"), str):
+                found.sources[f"{key}.{name}"] = body
     return found
 
 

@@ -19,6 +19,7 @@ from mypaas.domain import (
 )
 from mypaas.errors import InvalidSpec
 from mypaas.spec.environment import env_file_entries, environment_entries, service_environment
+from mypaas.spec.secrets import service_configs, service_secrets
 from mypaas.spec.values import (
     as_bool,
     as_int,
@@ -413,4 +414,6 @@ _SERVICE_KEYS: dict[str, Handler] = {
     "labels": _labels,
     "networks": _networks,
     "privileged": _privileged,
+    "secrets": service_secrets,
+    "configs": service_configs,
 }

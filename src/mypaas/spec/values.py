@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mypaas.domain import PortSpec, ProbeSpec
 from mypaas.errors import InvalidSpec
+
+if TYPE_CHECKING:  # the domain's models load pydantic: the CLI reads a project without them
+    from mypaas.domain import PortSpec, ProbeSpec
 
 
 # --- scalars ---------------------------------------------------------------------------------------------
@@ -145,6 +147,8 @@ _ALL_ADDRESSES = ("0.0.0.0", "::", "[::]")  # noqa: S104 -- publishing on all ad
 
 def short_port(value: Any, where: str) -> PortSpec:
     """``80``, ``"80"``, ``"8080:80"``, ``"0.0.0.0:8080:80"``, each with an optional ``/tcp``."""
+    from mypaas.domain import PortSpec
+
     if isinstance(value, int) and not isinstance(value, bool):
         return PortSpec(container=port_number(value, where))
     text = as_str(value, where)
@@ -161,6 +165,8 @@ def short_port(value: Any, where: str) -> PortSpec:
 
 
 def long_port(value: Any, where: str) -> PortSpec:
+    from mypaas.domain import PortSpec
+
     body = checked_keys(value, where, {"target", "published", "protocol", "mode", "host_ip"})
     if "target" not in body:
         raise InvalidSpec(f"{where}.target is required (the container port)", field=f"{where}.target")
@@ -243,6 +249,8 @@ def parse_bytes(value: Any, field: str) -> int:
 def parse_probe(value: Any, where: str) -> ProbeSpec:
     """``x-mypaas-probe: {http: /healthz, status: 200}`` or ``{tcp: 5432}``, plus interval, timeout
     and retries (durations as in ``healthcheck``)."""
+    from mypaas.domain import ProbeSpec
+
     body = checked_keys(value, where, {"http", "tcp", "status", "interval", "timeout", "retries"})
     if ("http" in body) == ("tcp" in body):
         raise InvalidSpec(f"{where}: give exactly one of http (a path) or tcp (a port)", field=where)

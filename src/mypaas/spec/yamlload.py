@@ -77,10 +77,27 @@ class _ComposeLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class ZeroPadded(int):
+    """An integer written with a leading zero (``0440``): the decimal number for every key, but a file
+    ``mode`` reads its digits as octal, as docker compose (go-yaml v3) does."""
+
+    digits: str
+
+    def __new__(cls, digits: str) -> ZeroPadded:
+        number = super().__new__(cls, int(digits, 10))
+        number.digits = digits
+        return number
+
+    def __reduce__(self) -> tuple[type[ZeroPadded], tuple[str]]:  # copies (a merge's) keep the digits
+        return (ZeroPadded, (self.digits,))
+
+
 def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
     text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
     if text.startswith(("0o", "0x")):
         return int(text[2:], 8 if text[1] == "o" else 16)
+    if len(text) > 1 and text.startswith("0"):
+        return ZeroPadded(text)
     return int(text, 10)
 
 

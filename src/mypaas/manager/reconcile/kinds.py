@@ -15,8 +15,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-from mypaas.composer.base import Backend, InstanceRequest, ServiceBackend, ServiceRequest, ServiceState
-from mypaas.domain import Instance, ServiceSpec
+from mypaas.composer.base import (
+    Backend,
+    InstanceRequest,
+    SecretFile,
+    ServiceBackend,
+    ServiceRequest,
+    ServiceState,
+)
+from mypaas.domain import AppSpec, Instance, ServiceSpec
 from mypaas.manager.reconcile.errors import PermanentFailure, TemporaryFailure, step
 from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Plan, plan_app
 from mypaas.manager.reconcile.plan_services import plan_services
@@ -27,6 +34,8 @@ from mypaas.states import AppState, UpdateState
 Publish = Callable[[str, str, str], str]
 # -> (registry address, user, password) the hosts' engines pull with; None: no registry
 RegistryAuth = Callable[[], tuple[str, str, str] | None]
+# (app, its target spec, a service) -> the secrets and configs the service mounts, with their values
+SecretFiles = Callable[[str, AppSpec, ServiceSpec], tuple[SecretFile, ...]]
 
 
 class Readiness(Protocol):
@@ -60,9 +69,12 @@ def instance_env(svc: ServiceSpec, config: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _request_fields(platform: str, app: DesiredApp, svc: ServiceSpec) -> dict[str, Any]:
+def _request_fields(
+    platform: str, app: DesiredApp, svc: ServiceSpec, secret_files: SecretFiles | None
+) -> dict[str, Any]:
     """What a request for one of the target's instances (or services) says, whichever the kind."""
     assert app.spec is not None and app.target is not None  # planned apps have a target to run
+    files = secret_files(app.name, app.spec, svc) if secret_files and (svc.secrets or svc.configs) else ()
     return {
         "platform": platform,
         "app": app.name,
@@ -72,15 +84,25 @@ def _request_fields(platform: str, app: DesiredApp, svc: ServiceSpec) -> dict[st
         "environment": instance_env(svc, app.config),
         "networks": tuple(svc.networks),
         "volumes": tuple(app.spec.volumes),
+        "secret_files": files,
     }
 
 
 class ContainerApps:
-    def __init__(self, *, backend: Backend, platform: str, readiness: Readiness, view: LoopView) -> None:
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        platform: str,
+        readiness: Readiness,
+        view: LoopView,
+        secret_files: SecretFiles | None = None,
+    ) -> None:
         self._backend = backend
         self._platform = platform
         self._readiness = readiness
         self._view = view
+        self._secret_files = secret_files
         self._creating = ThreadPoolExecutor(max_workers=4, thread_name_prefix="create")
 
     def begin(self, apps: set[str]) -> None:
@@ -93,14 +115,14 @@ class ContainerApps:
         if not plan.create or app.spec is None or app.target is None:
             return False
         spec = app.spec
-        requests = [
-            self._request(app, spec.services[service])
-            for service, count in plan.create
-            # a host port is freed when the old instance is gone (which wakes the loop)
-            if not (spec.services[service].published and self._view.removing_any(app.name, service))
-            for _ in range(count)
-        ]
-        with step():
+        with step():  # a secret's value gone from the store fails the rollout (InvalidSpec)
+            requests = [
+                self._request(app, spec.services[service])
+                for service, count in plan.create
+                # a host port is freed when the old instance is gone (which wakes the loop)
+                if not (spec.services[service].published and self._view.removing_any(app.name, service))
+                for _ in range(count)
+            ]
             for net in [None, *spec.networks]:
                 self._backend.ensure_network(self._platform, app.name, net)
             for vol in spec.volumes:
@@ -110,7 +132,7 @@ class ContainerApps:
         return True
 
     def _request(self, app: DesiredApp, svc: ServiceSpec) -> InstanceRequest:
-        fields = _request_fields(self._platform, app, svc)
+        fields = _request_fields(self._platform, app, svc, self._secret_files)
         name = f"{app.name}-{svc.name}-v{fields['release']}-{secrets.token_hex(3)}"
         return InstanceRequest(name=name, **fields)
 
@@ -124,8 +146,10 @@ class ServiceApps:
         readiness: Readiness,
         publish: Publish | None,
         registry_auth: RegistryAuth,
+        secret_files: SecretFiles | None = None,
     ) -> None:
         self._backend = backend
+        self._secret_files = secret_files
         self._platform = platform
         self._readiness = readiness
         self._publish = publish
@@ -174,7 +198,7 @@ class ServiceApps:
         return bool(plan.ensure or plan.drop_services)
 
     def _request(self, app: DesiredApp, svc: ServiceSpec) -> ServiceRequest:
-        fields = _request_fields(self._platform, app, svc)
+        fields = _request_fields(self._platform, app, svc, self._secret_files)
         image = self._image_ref(app.name, svc)
         return ServiceRequest(replicas=app.scale.get(svc.name, 1), image=image, **fields)
 

@@ -6,7 +6,7 @@ import time
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from mypaas.states import AppState, BackendMode, HostState, OperationStatus, ReleaseStatus
@@ -59,6 +59,7 @@ class AppRow(Base):
     )
     formation: Mapped[list[FormationRow]] = relationship(cascade="all, delete-orphan")
     domains: Mapped[list[DomainRow]] = relationship(cascade="all, delete-orphan")
+    secrets: Mapped[list[SecretRow]] = relationship(cascade="all, delete-orphan")
 
 
 class ReleaseRow(Base):
@@ -79,6 +80,23 @@ class ReleaseRow(Base):
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
 
     app: Mapped[AppRow] = relationship(back_populates="releases")
+
+
+class SecretRow(Base):
+    """One value of an app's secrets and configs, encrypted (manager/vault). Releases refer to values by
+    ``digest`` (a keyed digest: equal values, equal digests); ``name`` is "" for a value a deploy brought
+    (a compose file's ``file``, ``environment`` or ``content``), else the name it was set under with
+    ``mypaas secrets set``, ``current`` for its present value (older ones stay while a release uses them)."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("app_id", "name", "digest"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    digest: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)  # a Fernet token of the value
+    current: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
 class FormationRow(Base):
