@@ -326,7 +326,9 @@ def _spec_of(body: DeployBody, settings: Settings, contexts: dict[str, bytes]) -
         return ComposeResult(single_image_spec(body.image, port=body.port))
     if body.compose:
         policy = Policy(
-            allow_host_mounts=settings.allow_host_mounts, allow_privileged=settings.allow_privileged
+            allow_host_mounts=settings.allow_host_mounts,
+            allow_privileged=settings.allow_privileged,
+            allow_docker_socket=settings.allow_docker_socket,
         )
         return read_compose(body.compose, env_files=body.env_files, policy=policy)
     if "app" not in contexts:
