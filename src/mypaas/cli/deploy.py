@@ -75,6 +75,9 @@ def compose_payload(path: Path, message: str | None) -> Payload:
                 f"build context {context!r} named in {path.name} is not a folder: {folder}", field="build"
             )
         uploads[context] = tar_folder(folder)
+    from mypaas.cli.project_files import project_file_parts, project_files_of  # it uses this module
+
+    uploads.update(project_file_parts(base, project_files_of(text, env_files)))
     return Payload(_body({"compose": text, "env_files": env_files}, message), uploads)
 
 
