@@ -1,0 +1,113 @@
+"""The compose project's own files on the real engine: a web server whose config file and static folder
+are relative bind mounts (``./conf/httpd.conf``, ``./html``), uploaded with the deploy and part of the
+release; anonymous volumes and tmpfs mounts in the container."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import kit
+
+pytestmark = pytest.mark.integration
+
+IMAGE = "mypaas-test/plain:1"  # busybox httpd, nothing served of its own: the project brings it
+COMPOSE = f"""
+services:
+  web:
+    image: {IMAGE}
+    command: ["/bin/httpd", "-f", "-p", "80", "-h", "/srv/html", "-c", "/etc/httpd.conf"]
+    ports: ["80"]
+    volumes:
+      - ./conf/httpd.conf:/etc/httpd.conf:ro
+      - ./html:/srv/html
+      - /cache
+      - type: tmpfs
+        target: /scratch
+    tmpfs: /run/fast
+"""
+
+
+@pytest.fixture(scope="module")
+def plain_image() -> str:
+    return kit.busybox_image(IMAGE, files={"www/index.html": "the image's own page\n"})
+
+
+def project(folder: Path, index: str) -> Path:
+    (folder / "conf").mkdir(exist_ok=True)
+    (folder / "conf" / "httpd.conf").write_text("E404:missing.html\n")  # the config: its own 404 page
+    (folder / "html").mkdir(exist_ok=True)
+    (folder / "html" / "index.html").write_text(index)
+    (folder / "html" / "missing.html").write_text("no such page, says the project's config\n")
+    (folder / "html" / "secret.key").write_text("left out by .dockerignore\n")
+    (folder / ".dockerignore").write_text("html/*.key\n")
+    (folder / "compose.yml").write_text(COMPOSE)
+    return folder / "compose.yml"
+
+
+def served(platform: kit.Platform, app: str, path: str, status: int, body: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    last: tuple[int, str] = (0, "")
+    while time.monotonic() < deadline:
+        last = platform.get(app, path)
+        if last == (status, body):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{app}{path}: wanted {status} {body!r}, last got {last}")
+
+
+def test_files_served_changed_and_rolled_back(
+    platform: kit.Platform, plain_image: str, tmp_path: Path
+) -> None:
+    app = f"files-{secrets.token_hex(3)}"
+    compose = project(tmp_path, "first version\n")
+    r = platform.cli("deploy", app, "-f", str(compose))
+    assert r.code == 0, r
+    served(platform, app, "/", 200, "first version\n")
+    served(platform, app, "/nope", 404, "no such page, says the project's config\n")  # ./conf is in use
+    assert platform.get(app, "/secret.key")[0] == 404  # .dockerignore kept it out of the upload
+
+    again = platform.cli("deploy", app, "-f", str(compose))  # nothing changed: the same derived image
+    assert again.code == 0, again
+    assert "unchanged" in again.out + again.err
+
+    (tmp_path / "html" / "index.html").write_text("second version\n")
+    r = platform.cli("deploy", app, "-f", str(compose))
+    assert r.code == 0, r
+    served(platform, app, "/", 200, "second version\n")
+    rels = platform.cli("releases", app, "--json").json()
+    assert rels[0]["images"]["web"]["id"] != rels[-1]["images"]["web"]["id"]
+    assert [f["source"] for f in rels[0]["files"]["web"]] == ["./conf/httpd.conf", "./html"]
+
+    assert platform.cli("rollback", app).code == 0
+    served(platform, app, "/", 200, "first version\n")
+
+    insts = platform.wait_ready(app, 1)
+    container = kit.docker_client().containers.get(insts[0]["id"])
+    mounts = container.exec_run(["/bin/cat", "/proc/mounts"]).output.decode()
+    targets = {line.split()[1]: line.split()[2] for line in mounts.splitlines()}
+    assert targets.get("/scratch") == "tmpfs" and targets.get("/run/fast") == "tmpfs", mounts
+    anonymous = [m for m in container.attrs["Mounts"] if m["Type"] == "volume"]
+    assert [m["Destination"] for m in anonymous] == ["/cache"]
+    volume = anonymous[0]["Name"]
+    write = container.exec_run(["/bin/sh", "-c", "echo mine > /srv/html/index.html"])
+    assert write.exit_code == 0  # the instance writes to its own copy
+    served(platform, app, "/", 200, "mine\n")
+
+    assert platform.cli("rm", app, "--yes").code == 0
+    kit.wait_until(lambda: not kit.docker_client().volumes.list(filters={"name": volume}))
+
+
+def test_a_missing_file_is_named_before_anything_is_sent(
+    platform: kit.Platform, plain_image: str, tmp_path: Path
+) -> None:
+    app = f"nofile-{secrets.token_hex(3)}"
+    compose = project(tmp_path, "never served\n")
+    (tmp_path / "conf" / "httpd.conf").unlink()
+    r = platform.cli("deploy", app, "-f", str(compose))
+    assert r.code != 0
+    assert "./conf/httpd.conf" in r.err and "not found" in r.err, r
+    assert app not in [a["name"] for a in platform.api("GET", "/api/v1/apps")]
