@@ -4,10 +4,12 @@ release; anonymous volumes and tmpfs mounts in the container."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests import kit
@@ -25,9 +27,13 @@ services:
       - ./conf/httpd.conf:/etc/httpd.conf:ro
       - ./html:/srv/html
       - /cache
+      - data:/data:nocopy
+      - data:/seen:ro,delegated
       - type: tmpfs
         target: /scratch
     tmpfs: /run/fast
+volumes:
+  data: {{}}
 """
 
 
@@ -90,8 +96,10 @@ def test_files_served_changed_and_rolled_back(
     mounts = container.exec_run(["/bin/cat", "/proc/mounts"]).output.decode()
     targets = {line.split()[1]: line.split()[2] for line in mounts.splitlines()}
     assert targets.get("/scratch") == "tmpfs" and targets.get("/run/fast") == "tmpfs", mounts
-    anonymous = [m for m in container.attrs["Mounts"] if m["Type"] == "volume"]
-    assert [m["Destination"] for m in anonymous] == ["/cache"]
+    volumes = {m["Destination"]: m for m in container.attrs["Mounts"] if m["Type"] == "volume"}
+    assert sorted(volumes) == ["/cache", "/data", "/seen"]
+    assert volumes["/data"]["Name"] == volumes["/seen"]["Name"] and not volumes["/seen"]["RW"]
+    anonymous = [volumes["/cache"]]
     volume = anonymous[0]["Name"]
     write = container.exec_run(["/bin/sh", "-c", "echo mine > /srv/html/index.html"])
     assert write.exit_code == 0  # the instance writes to its own copy
@@ -111,3 +119,34 @@ def test_a_missing_file_is_named_before_anything_is_sent(
     assert r.code != 0
     assert "./conf/httpd.conf" in r.err and "not found" in r.err, r
     assert app not in [a["name"] for a in platform.api("GET", "/api/v1/apps")]
+
+
+def test_an_external_volume_of_the_platform(platform: kit.Platform, plain_image: str, tmp_path: Path) -> None:
+    app = f"ext-{secrets.token_hex(3)}"
+    volume = f"mypaas-test-shared-{secrets.token_hex(3)}"
+    compose = tmp_path / "compose.yml"
+    compose.write_text(
+        f"services:\n  web:\n    image: {IMAGE}\n    ports: ['80']\n    volumes: ['shared:/www:ro']\n"
+        f"volumes:\n  shared:\n    external: true\n    name: {volume}\n"
+    )
+    missing = platform.cli("deploy", app, "-f", str(compose))
+    assert missing.code != 0 and volume in missing.err, missing
+    client = kit.docker_client()
+    client.volumes.create(volume, labels={kit.TEST_LABEL: "1"})
+    try:
+        client.containers.run(
+            IMAGE,
+            ["/bin/sh", "-c", "echo made by the admin > /v/index.html"],
+            volumes={volume: {"bind": "/v", "mode": "rw"}},
+            labels={kit.TEST_LABEL: "1"},
+            remove=True,
+        )
+        r = platform.cli("deploy", app, "-f", str(compose))
+        assert r.code == 0, r
+        served(platform, app, "/", 200, "made by the admin\n")
+        assert platform.cli("rm", app, "--yes").code == 0
+        assert client.volumes.get(volume)  # the platform's volume outlives the app
+    finally:
+        platform.cli("rm", app, "--yes")
+        with contextlib.suppress(docker.errors.APIError):
+            client.volumes.get(volume).remove(force=True)
