@@ -16,7 +16,7 @@ from tests import kit
 
 pytestmark = pytest.mark.integration
 
-IMAGE = "mypaas-test/plain:1"  # busybox httpd, nothing served of its own: the project brings it
+IMAGE = "mypaas-test/plain:2"  # busybox httpd, pages of its own in /www that a ./ folder hides
 COMPOSE = f"""
 services:
   web:
@@ -26,6 +26,7 @@ services:
     volumes:
       - ./conf/httpd.conf:/etc/httpd.conf:ro
       - ./html:/srv/html
+      - ./html:/www:ro
       - /cache
       - data:/data:nocopy
       - data:/seen:ro,delegated
@@ -39,7 +40,9 @@ volumes:
 
 @pytest.fixture(scope="module")
 def plain_image() -> str:
-    return kit.busybox_image(IMAGE, files={"www/index.html": "the image's own page\n"})
+    return kit.busybox_image(
+        IMAGE, files={"www/index.html": "the image's own page\n", "www/image-only.html": "hidden\n"}
+    )
 
 
 def project(folder: Path, index: str) -> Path:
@@ -86,7 +89,11 @@ def test_files_served_changed_and_rolled_back(
     served(platform, app, "/", 200, "second version\n")
     rels = platform.cli("releases", app, "--json").json()
     assert rels[0]["images"]["web"]["id"] != rels[-1]["images"]["web"]["id"]
-    assert [f["source"] for f in rels[0]["files"]["web"]] == ["./conf/httpd.conf", "./html"]
+    assert [(f["source"], f["target"]) for f in rels[0]["files"]["web"]] == [
+        ("./conf/httpd.conf", "/etc/httpd.conf"),
+        ("./html", "/srv/html"),
+        ("./html", "/www"),
+    ]
 
     assert platform.cli("rollback", app).code == 0
     served(platform, app, "/", 200, "first version\n")
@@ -96,6 +103,8 @@ def test_files_served_changed_and_rolled_back(
     mounts = container.exec_run(["/bin/cat", "/proc/mounts"]).output.decode()
     targets = {line.split()[1]: line.split()[2] for line in mounts.splitlines()}
     assert targets.get("/scratch") == "tmpfs" and targets.get("/run/fast") == "tmpfs", mounts
+    listed = container.exec_run(["/bin/ls", "-a", "/www"]).output.decode().split()
+    assert sorted(listed) == [".", "..", "index.html", "missing.html"]  # the folder hides the image's
     volumes = {m["Destination"]: m for m in container.attrs["Mounts"] if m["Type"] == "volume"}
     assert sorted(volumes) == ["/cache", "/data", "/seen"]
     assert volumes["/data"]["Name"] == volumes["/seen"]["Name"] and not volumes["/seen"]["RW"]
