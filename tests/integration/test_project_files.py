@@ -32,7 +32,8 @@ services:
       - data:/seen:ro,delegated
       - type: tmpfs
         target: /scratch
-    tmpfs: /run/fast
+        tmpfs: {{size: 2m}}
+    tmpfs: ["/run/fast:size=1m,mode=700"]
 volumes:
   data: {{}}
 """
@@ -101,8 +102,9 @@ def test_files_served_changed_and_rolled_back(
     insts = platform.wait_ready(app, 1)
     container = kit.docker_client().containers.get(insts[0]["id"])
     mounts = container.exec_run(["/bin/cat", "/proc/mounts"]).output.decode()
-    targets = {line.split()[1]: line.split()[2] for line in mounts.splitlines()}
-    assert targets.get("/scratch") == "tmpfs" and targets.get("/run/fast") == "tmpfs", mounts
+    targets = {line.split()[1]: line.split()[2:4] for line in mounts.splitlines()}
+    assert targets["/scratch"][0] == "tmpfs" and "size=2048k" in targets["/scratch"][1], mounts
+    assert targets["/run/fast"][0] == "tmpfs" and "size=1024k,mode=700" in targets["/run/fast"][1], mounts
     listed = container.exec_run(["/bin/ls", "-a", "/www"]).output.decode().split()
     assert sorted(listed) == [".", "..", "index.html", "missing.html"]  # the folder hides the image's
     volumes = {m["Destination"]: m for m in container.attrs["Mounts"] if m["Type"] == "volume"}
