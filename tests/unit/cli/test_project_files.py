@@ -76,6 +76,23 @@ def test_the_payload_holds_each_source_once(tmp_path: Path) -> None:
     assert names(payload.contexts["files:html"]) == [".", "index.html"]  # .dockerignore honoured
 
 
+def test_the_whole_project_and_a_folder_beside_it(tmp_path: Path) -> None:
+    """``.:/app`` (the dev-compose habit) sends the project minus .dockerignore and .git; a source
+    outside the project (``../shared``) goes as it is, only .git left out."""
+    root = tmp_path / "app"
+    write(
+        root, {"main.py": "print()\n", "notes.swp": "x\n", ".git/HEAD": "ref\n", ".dockerignore": "*.swp\n"}
+    )
+    write(tmp_path, {"shared/a.swp": "kept\n", "shared/.git/HEAD": "ref\n"})
+    (root / "compose.yml").write_text(
+        "services:\n  web:\n    image: a\n    volumes: ['.:/app', '../shared:/s']\n"
+    )
+    payload = compose_payload(root / "compose.yml", None)
+    assert set(payload.contexts) == {"files:.", "files:../shared"}
+    assert names(payload.contexts["files:."]) == [".", ".dockerignore", "compose.yml", "main.py"]
+    assert names(payload.contexts["files:../shared"]) == [".", "a.swp"]
+
+
 def test_interpolated_sources_come_from_dotenv(tmp_path: Path) -> None:
     compose = project(tmp_path, **{".env": "CONF=./other\n", "other/x.conf": "server {}\n"})
     payload = compose_payload(compose, None)
