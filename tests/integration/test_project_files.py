@@ -5,6 +5,7 @@ release; anonymous volumes and tmpfs mounts in the container."""
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import time
 from pathlib import Path
@@ -52,6 +53,8 @@ def project(folder: Path, index: str) -> Path:
     (folder / "html").mkdir(exist_ok=True)
     (folder / "html" / "index.html").write_text(index)
     (folder / "html" / "missing.html").write_text("no such page, says the project's config\n")
+    os.chown(folder / "html" / "missing.html", 1234, 1234)  # owners and modes go as they are
+    (folder / "html" / "missing.html").chmod(0o640)
     (folder / "html" / "secret.key").write_text("left out by .dockerignore\n")
     (folder / ".dockerignore").write_text("html/*.key\n")
     (folder / "compose.yml").write_text(COMPOSE)
@@ -107,6 +110,9 @@ def test_files_served_changed_and_rolled_back(
     assert targets["/run/fast"][0] == "tmpfs" and "size=1024k,mode=700" in targets["/run/fast"][1], mounts
     listed = container.exec_run(["/bin/ls", "-a", "/www"]).output.decode().split()
     assert sorted(listed) == [".", "..", "index.html", "missing.html"]  # the folder hides the image's
+    rw = container.exec_run(["/bin/ls", "-ln", "/srv/html/missing.html"]).output.decode().split()
+    ro = container.exec_run(["/bin/ls", "-ln", "/www/missing.html"]).output.decode().split()
+    assert (rw[0], rw[2], rw[3], ro[0]) == ("-rw-r-----", "1234", "1234", "-r--r-----")
     volumes = {m["Destination"]: m for m in container.attrs["Mounts"] if m["Type"] == "volume"}
     assert sorted(volumes) == ["/cache", "/data", "/seen"]
     assert volumes["/data"]["Name"] == volumes["/seen"]["Name"] and not volumes["/seen"]["RW"]
