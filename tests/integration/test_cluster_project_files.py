@@ -4,6 +4,7 @@ is a new release there too. Anonymous volumes and tmpfs do not keep the task on 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,6 +73,11 @@ def test_project_files_served_from_another_host(cl: tuple[Platform, Any], tmp_pa
     container = ps.stdout.split()[0]
     mounts = worker.docker("exec", container, "/bin/cat", "/proc/mounts").stdout
     assert any(line.split()[1:3] == ["/scratch", "tmpfs"] for line in mounts.splitlines()), mounts
+    inspected = json.loads(worker.docker("inspect", "--format", "{{json .Mounts}}", container).stdout)
+    assert sorted((m["Type"], m["Destination"]) for m in inspected) == [
+        ("tmpfs", "/scratch"),
+        ("volume", "/cache"),
+    ]
 
     (tmp_path / "html" / "index.html").write_text("changed in the project\n")
     p.cli("deploy", "files", "-f", compose, check=True, timeout=180)
