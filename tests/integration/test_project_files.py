@@ -72,6 +72,15 @@ def served(platform: kit.Platform, app: str, path: str, status: int, body: str, 
     raise AssertionError(f"{app}{path}: wanted {status} {body!r}, last got {last}")
 
 
+def anonymous_volume(container_id: str) -> str:
+    mounts = kit.docker_client().containers.get(container_id).attrs["Mounts"]
+    return str(next(m["Name"] for m in mounts if m["Destination"] == "/cache"))
+
+
+def volume_there(name: str) -> bool:
+    return bool(kit.docker_client().volumes.list(filters={"name": name}))
+
+
 def test_files_served_changed_and_rolled_back(
     platform: kit.Platform, plain_image: str, tmp_path: Path
 ) -> None:
@@ -82,6 +91,7 @@ def test_files_served_changed_and_rolled_back(
     served(platform, app, "/", 200, "first version\n")
     served(platform, app, "/nope", 404, "no such page, says the project's config\n")  # ./conf is in use
     assert platform.get(app, "/secret.key")[0] == 404  # .dockerignore kept it out of the upload
+    first = anonymous_volume(platform.wait_ready(app, 1)[0]["id"])
 
     again = platform.cli("deploy", app, "-f", str(compose))  # nothing changed: the same derived image
     assert again.code == 0, again
@@ -91,6 +101,7 @@ def test_files_served_changed_and_rolled_back(
     r = platform.cli("deploy", app, "-f", str(compose))
     assert r.code == 0, r
     served(platform, app, "/", 200, "second version\n")
+    kit.wait_until(lambda: not volume_there(first))  # it went with the instance it belonged to
     rels = platform.cli("releases", app, "--json").json()
     assert rels[0]["images"]["web"]["id"] != rels[-1]["images"]["web"]["id"]
     assert [(f["source"], f["target"]) for f in rels[0]["files"]["web"]] == [
@@ -123,7 +134,7 @@ def test_files_served_changed_and_rolled_back(
     served(platform, app, "/", 200, "mine\n")
 
     assert platform.cli("rm", app, "--yes").code == 0
-    kit.wait_until(lambda: not kit.docker_client().volumes.list(filters={"name": volume}))
+    kit.wait_until(lambda: not volume_there(volume))
 
 
 def test_a_missing_file_is_named_before_anything_is_sent(
