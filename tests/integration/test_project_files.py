@@ -178,3 +178,23 @@ def test_an_external_volume_of_the_platform(platform: kit.Platform, plain_image:
         platform.cli("rm", app, "--yes")
         with contextlib.suppress(docker.errors.APIError):
             client.volumes.get(volume).remove(force=True)
+
+
+@pytest.mark.parametrize(
+    ("mount", "setting"),
+    [
+        ("/srv:/srv", "allow_host_mounts"),
+        ("/var/run/docker.sock:/var/run/docker.sock", "allow_docker_socket"),
+    ],
+)
+def test_host_paths_and_the_docker_socket_need_the_admin(
+    platform: kit.Platform, plain_image: str, tmp_path: Path, mount: str, setting: str
+) -> None:
+    app = f"host-{secrets.token_hex(3)}"
+    compose = tmp_path / "compose.yml"
+    compose.write_text(
+        f"services:\n  web:\n    image: {IMAGE}\n    ports: ['80']\n    volumes: ['{mount}']\n"
+    )
+    r = platform.cli("deploy", app, "-f", str(compose))
+    assert r.code != 0 and setting in r.err and "services.web.volumes[0]" in r.err, r
+    assert app not in [a["name"] for a in platform.api("GET", "/api/v1/apps")]
