@@ -20,6 +20,9 @@ _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 )
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PROJECT_FILES_PART = (
+    "files:"  # a deploy's upload parts named so hold project files, the others build contexts
+)
 MAX_REPLICAS = 100
 
 
@@ -109,10 +112,49 @@ class PortSpec(_Frozen):
 
 
 class VolumeMount(_Frozen):
-    source: str  # a named volume of the app, or a host path (admin setting allow_host_mounts)
+    # a named volume of the app (or an external one, by its engine name), a host path (admin setting
+    # allow_host_mounts), or "" for an anonymous volume: one per instance, removed with it
+    source: str
     target: str
     read_only: bool = False
     bind: bool = False  # True for a host path
+    no_copy: bool = False  # a new volume is not filled from the image's files at its target
+    propagation: str | None = None  # a host path's mount propagation (rprivate, shared, ...)
+    consistency: str | None = None  # cached, delegated, consistent: Docker Desktop's, inert on Linux
+
+
+class TmpfsMount(_Frozen):
+    """A memory-backed folder (compose ``tmpfs``, or a ``type: tmpfs`` mount), one per instance."""
+
+    target: str
+    size: int | None = None  # bytes; None: the engine's default (half the host's memory)
+    mode: int | None = None  # e.g. 0o1777
+    read_only: bool = False
+
+
+class ProjectFiles(_Frozen):
+    """Files of the compose project a relative bind mount names (``./conf:/etc/app``): uploaded with the
+    deploy and part of the release (a layer of the service's image, see build/project_files.py)."""
+
+    source: str  # the path in the project, normalized: "nginx.conf", "html", "../shared", "."
+    target: str
+    read_only: bool = False
+    create: bool = False  # bind.create_host_path: a missing source is uploaded as an empty folder
+    digest: str = ""  # sha256 of the uploaded names, kinds, modes, owners and contents (set at deploy)
+    count: int = 0  # files, folders and links uploaded
+    size: int = 0  # bytes of file contents
+
+    @property
+    def shown(self) -> str:
+        """The source as people write it: ./nginx.conf, ./ (the project folder), ../shared."""
+        if self.source == ".":
+            return "./"
+        return self.source if self.source == ".." or self.source.startswith("../") else f"./{self.source}"
+
+    @property
+    def part(self) -> str:
+        """The name of the deploy upload's part that holds these files (a gzipped tar of the source)."""
+        return PROJECT_FILES_PART + self.source
 
 
 class SecretMount(_Frozen):
@@ -175,6 +217,8 @@ class ServiceSpec(_Frozen):
     probe: ProbeSpec | None = None
     # -- container options: what the engine sets on each instance (compose: user, working_dir, ...) --
     # -- project files and volumes: files of the compose project, anonymous volumes, tmpfs --
+    project_files: list[ProjectFiles] = Field(default_factory=list)  # in the image: image_id has them
+    tmpfs: list[TmpfsMount] = Field(default_factory=list)
     # -- secrets and configs: mounted files whose values the platform keeps --
     secrets: list[SecretMount] = Field(default_factory=list)  # compose service-level secrets
     configs: list[SecretMount] = Field(default_factory=list)  # compose service-level configs
@@ -201,6 +245,9 @@ class AppSpec(_Frozen):
     networks: list[str] = Field(default_factory=list)
     secrets: dict[str, SecretSource] = Field(default_factory=dict)  # compose top-level secrets
     configs: dict[str, SecretSource] = Field(default_factory=dict)  # compose top-level configs
+    # volumes of the platform the app mounts but does not own (compose ``external: true``), by their
+    # engine names: they must exist at deploy time, and removing the app leaves them
+    external_volumes: list[str] = Field(default_factory=list)
 
     @property
     def web(self) -> str | None:

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     ubuntu_mirror: str = "http://archive.ubuntu.com/ubuntu"
     allow_host_mounts: bool = False
     allow_privileged: bool = False
+    allow_docker_socket: bool = False  # the Docker socket as a mount: root on the host, its own setting
     # monitor: events and metrics (see monitor/)
     events_keep: int = 1000  # newest events kept per app (and for the platform)
     metrics_enabled: bool = True

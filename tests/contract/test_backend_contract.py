@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from mypaas.composer.base import LABEL_PLATFORM, Backend, InstanceRequest
+from mypaas.composer.engine import volume_name
 from mypaas.composer.fake import FakeBackend, FakeSwarmBackend
 from mypaas.domain import PortSpec, ServiceSpec, VolumeMount
 from mypaas.errors import Conflict, InvalidSpec, NotFound
@@ -128,3 +129,14 @@ def test_a_missing_image_id_is_refused(backend: tuple[Backend, str, str]) -> Non
     with pytest.raises((NotFound, InvalidSpec)):
         b.create_instance(replace(req, service=bad))
     b.remove_app_resources(platform, req.app)
+
+
+def test_volume_exists_sees_the_engine_s_volumes(backend: tuple[Backend, str, str]) -> None:
+    """What a deploy asks before it mounts an external volume (one an admin made on the platform)."""
+    b, platform, _ = backend
+    app = f"v{secrets.token_hex(3)}"
+    assert not b.volume_exists(volume_name(app, "data"))
+    b.ensure_volume(platform, app, "data")
+    assert b.volume_exists(volume_name(app, "data"))
+    b.remove_app_resources(platform, app)
+    assert not b.volume_exists(volume_name(app, "data"))

@@ -537,7 +537,7 @@ def test_named_volumes_short_and_long() -> None:
     ]
 
 
-@pytest.mark.parametrize("source", ["/srv/www", "./site", "~/site", "../site"])
+@pytest.mark.parametrize("source", ["/srv/www", "~/site"])  # ./site: tests/unit/test_volumes.py
 def test_bind_mounts_need_the_admin_setting(source: str) -> None:
     exc = service_error(f"image: a\nvolumes: ['{source}:/www:ro']")
     assert exc.field == "services.web.volumes[0]"
@@ -556,19 +556,17 @@ def test_long_bind_mount() -> None:
 @pytest.mark.parametrize(
     ("item", "field", "problem"),
     [
-        ("/data", "services.web.volumes[0]", "anonymous volumes"),
         ("other:/data", "services.web.volumes[0]", "'other' is not declared in the top-level volumes"),
         ("data:relative", "services.web.volumes[0]", "absolute path"),
-        ("data:/x:z", "services.web.volumes[0]", "SOURCE:TARGET"),
+        ("data:/x:zz", "services.web.volumes[0]", "unknown mode 'zz'"),
         ("data:/x:ro:extra", "services.web.volumes[0]", "SOURCE:TARGET"),
-        ("{type: tmpfs, target: /tmp}", "services.web.volumes[0].type", "'tmpfs'"),
-        ("{source: data, target: /x}", "services.web.volumes[0].type", "'volume' or 'bind'"),
-        ("{type: volume, target: /x}", "services.web.volumes[0].source", "anonymous volumes"),
+        ("{type: npipe, target: /tmp}", "services.web.volumes[0].type", "'npipe'"),
+        ("{source: data, target: /x}", "services.web.volumes[0].type", "'volume', 'bind'"),
         ("{type: volume, source: data}", "services.web.volumes[0].target", "target"),
         ("{type: volume, source: ./x, target: /x}", "services.web.volumes[0].source", "use type bind"),
         (
-            "{type: volume, source: data, target: /x, volume: {nocopy: true}}",
-            "services.web.volumes[0].volume",
+            "{type: volume, source: data, target: /x, volume: {subpath: a}}",
+            "services.web.volumes[0].volume.subpath",
             "",
         ),
         (
@@ -577,8 +575,8 @@ def test_long_bind_mount() -> None:
             "",
         ),
         (
-            "{type: bind, source: /x, target: /x, bind: {propagation: shared}}",
-            "services.web.volumes[0].bind",
+            "{type: bind, source: ./x, target: /x, bind: {other: shared}}",
+            "services.web.volumes[0].bind.other",
             "",
         ),
     ],
@@ -600,7 +598,7 @@ def test_top_level_volumes() -> None:
         ("volumes:\n  Data: {}", "volumes.Data", "invalid name 'Data'"),
         ("volumes:\n  _x: {}", "volumes._x", "invalid name"),
         ("volumes:\n  data: {driver: nfs}", "volumes.data.driver", "'nfs'"),
-        ("volumes:\n  data: {external: true}", "volumes.data.external", "unsupported key 'external'"),
+        ("volumes:\n  data: {external: maybe}", "volumes.data.external", "true or false"),
         ("volumes:\n  data: {driver_opts: {}}", "volumes.data.driver_opts", "driver_opts"),
         ("volumes:\n  data: big", "volumes.data", "mapping"),
         ("volumes: [data]", "volumes", "mapping"),

@@ -451,7 +451,7 @@ def test_include_brings_services_with_paths_from_their_own_folder() -> None:
     assert db.image == "db:16"
     assert db.build is not None and db.build.context == "./db"
     assert db.environment == {"POSTGRES_DB": "shop"}
-    assert db.volumes[0] == VolumeMount(source="./db/init", target="/docker-entrypoint-initdb.d", bind=True)
+    assert [(f.source, f.target) for f in db.project_files] == [("db/init", "/docker-entrypoint-initdb.d")]
     assert spec.services["cache"].image == "cache:7"
     assert spec.volumes == ["data"]
 

@@ -362,7 +362,11 @@ def _spec_of(body: DeployBody, settings: Settings, contexts: dict[str, bytes]) -
         )
     if body.image:
         return ComposeResult(single_image_spec(body.image, port=body.port))
-    policy = Policy(allow_host_mounts=settings.allow_host_mounts, allow_privileged=settings.allow_privileged)
+    policy = Policy(
+        allow_host_mounts=settings.allow_host_mounts,
+        allow_privileged=settings.allow_privileged,
+        allow_docker_socket=settings.allow_docker_socket,
+    )
     if body.compose_files:
         source = ProjectSource(
             tuple(body.compose_files),

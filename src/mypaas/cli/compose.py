@@ -53,6 +53,8 @@ def project_payload(
                 f"build context {context!r} named in {names[0]} is not a folder: {where}", field="build"
             )
         contexts[context] = where
+    if found.binds:
+        body["binds"] = True  # compose_payload uploads the files (and drops this key)
     if found.sources:
         from mypaas.cli.secret_files import secret_values
 

@@ -119,6 +119,11 @@ def compose_payload(
     files = [paths] if isinstance(paths, Path) else list(paths)
     body, folders = project_payload(files, env_files=flags.env_files, profiles=flags.profiles)
     uploads = {name: tar_folder(folder) for name, folder in folders.items()} if flags.upload else {}
+    if body.pop("binds", False):  # relative bind mounts: the project's own files go with the deploy
+        from mypaas.cli.project_files import project_file_parts, project_files_of  # it uses this module
+
+        project = files[0].absolute().parent
+        uploads.update(project_file_parts(project, project_files_of(body)))
     return Payload(_body(body, message), uploads)
 
 

@@ -130,6 +130,10 @@ class Backend(Protocol):
         """Make the app's named volume ``volume`` (a compose top-level volume name)."""
         ...
 
+    def volume_exists(self, name: str) -> bool:
+        """Does the engine have a volume named ``name`` (an external volume an app mounts as it is)?"""
+        ...
+
     def host_port_free(self, port: int) -> bool:
         """May an instance publish TCP ``port`` on the hosts it can run on (nothing holds it there)?"""
         ...

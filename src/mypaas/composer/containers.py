@@ -20,7 +20,7 @@ from mypaas.composer.base import (
     ServiceRequest,
 )
 from mypaas.composer.engine import mount_source
-from mypaas.domain import Instance
+from mypaas.domain import Instance, VolumeMount
 from mypaas.states import InstanceState
 
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
@@ -128,13 +128,38 @@ def unix_time(stamp: Any) -> float:
 
 
 def volume_mounts(req: InstanceRequest | ServiceRequest) -> list[docker.types.Mount]:
-    """The service's mounts: host paths as they are, the app's named volumes by their engine name."""
-    return [
+    """The service's mounts: host paths as they are, the app's named volumes by their engine name,
+    anonymous volumes (no source: one per instance) and tmpfs folders. Options only when set."""
+    mounts = [
         docker.types.Mount(
             target=v.target,
-            source=v.source if v.bind else mount_source(req, v.source),
+            source=v.source if v.bind else mount_source(req, v.source) or None,
             type="bind" if v.bind else "volume",
             read_only=v.read_only,
+            **_mount_options(v),
         )
         for v in req.service.volumes
     ]
+    mounts.extend(
+        docker.types.Mount(
+            target=t.target,
+            source=None,
+            type="tmpfs",
+            read_only=t.read_only,
+            tmpfs_size=t.size,
+            tmpfs_mode=t.mode,
+        )
+        for t in req.service.tmpfs
+    )
+    return mounts
+
+
+def _mount_options(v: VolumeMount) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if v.no_copy:
+        options["no_copy"] = True
+    if v.propagation:
+        options["propagation"] = v.propagation
+    if v.consistency:
+        options["consistency"] = v.consistency
+    return options

@@ -215,7 +215,7 @@ class DockerBackend:
             except docker.errors.APIError:
                 pass  # already stopping or dead: removal below settles it
             try:
-                self._api.remove_container(instance_id, force=True)
+                self._api.remove_container(instance_id, force=True, v=True)  # and its anonymous volumes
             except docker.errors.NotFound:
                 return
             except docker.errors.APIError as exc:
@@ -245,6 +245,14 @@ class DockerBackend:
         name = volume_name(app, volume)
         with engine_errors(f"creating volume {name}"):
             self._api.create_volume(name=name, driver="local", labels=resource_labels(platform, app))
+
+    def volume_exists(self, name: str) -> bool:
+        with engine_errors(f"looking up volume {name}"):
+            try:
+                self._api.inspect_volume(name)
+            except docker.errors.NotFound:
+                return False
+        return True
 
     def remove_app_resources(self, platform: str, app: str) -> None:
         filters = {"label": [f"{LABEL_PLATFORM}={platform}", f"{LABEL_APP}={app}"]}

@@ -132,6 +132,9 @@ class FakeBackend:
     def ensure_volume(self, platform: str, app: str, volume: str) -> None:
         self.volumes.setdefault(volume_name(app, volume), resource_labels(platform, app))
 
+    def volume_exists(self, name: str) -> bool:
+        return name in self.volumes
+
     def remove_app_resources(self, platform: str, app: str) -> None:
         if any(i.app == app for i in self.instances.values()):
             raise Conflict(f"app {app} still has instances")

@@ -246,7 +246,7 @@ class SwarmBackend(DockerBackend):
         host: a service that mounts one and says nowhere else runs on this machine, where the app's
         volumes were made (also before it became a cluster), so its tasks never start on an empty copy."""
         constraints = [*req.constraints, *req.service.placement]
-        if req.service.volumes and not constraints:
+        if any(v.source for v in req.service.volumes) and not constraints:  # anonymous ones go anywhere
             constraints.append(f"node.id=={self._local_node()}")
         return constraints
 

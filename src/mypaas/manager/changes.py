@@ -55,6 +55,8 @@ def service_changes(old: ServiceSpec, new: ServiceSpec) -> list[str]:
     skip = {"name"}
     if new.build is not None:
         skip |= {"image", "image_id", "build"}  # the stored release holds the image built then
+    if new.project_files:
+        skip.add("image_id")  # the release runs a derived image (the files added): project_files say
     if new.replicas is None:
         skip.add("replicas")  # not declared: the current scale is kept
     before = old.model_dump(mode="json", exclude=skip)

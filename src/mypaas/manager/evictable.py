@@ -58,7 +58,10 @@ class HostEviction:
 def movable(svc: ServiceSpec | None) -> bool:
     """Whether a stopped instance of ``svc`` comes back elsewhere: not when its data is a volume on
     its host, nor when Swarm does not restart it (restart "no", or "on-failure" and a clean exit)."""
-    return svc is not None and not svc.volumes and svc.restart not in ("no", "on-failure")
+    if svc is None:
+        return False
+    on_host = any(v.source for v in svc.volumes)  # an anonymous volume is the instance's own
+    return not on_host and svc.restart not in ("no", "on-failure")
 
 
 def evictables(

@@ -95,4 +95,9 @@ def release_dict(r: ReleaseRow) -> dict[str, Any]:
             for n, svc in spec.services.items()
         },
         "config": dict(r.config),
+        "files": {  # the project's own files each service has in this release (relative bind mounts)
+            n: [{"source": f.shown, "target": f.target, "digest": f.digest} for f in svc.project_files]
+            for n, svc in spec.services.items()
+            if svc.project_files
+        },
     }

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mypaas.build import build_services
+from mypaas.build.project_files import add_project_files, read_project_files
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name, port_from_image
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.manager.changes import Changes, spec_changes
@@ -75,7 +76,10 @@ class Releases:
         """Validate, then either record the release at once or build first in the background."""
         check_name(name)
         spec = self._pin_images(req.spec)
-        needs_build = any(svc.build is not None for svc in spec.services.values())
+        self._check_external_volumes(spec)
+        files = read_project_files(spec, req.contexts)  # checked now: a bad upload fails the request
+        spec = files.spec
+        needs_build = any(svc.build is not None or svc.project_files for svc in spec.services.values())
         with self._ctx.deploy_lock:
             self._check_ports(name, spec)
             with self._sessions.begin() as s:
@@ -99,7 +103,7 @@ class Releases:
         self._ctx.change(name, "deploy_accepted", message, req.user, op)
         if needs_build:
             threading.Thread(
-                target=self._build_then_release, args=(name, op.id, req, spec), daemon=True
+                target=self._build_then_release, args=(name, op.id, req, spec, files.layers), daemon=True
             ).start()
         else:
             self._ctx.wake()
@@ -109,7 +113,8 @@ class Releases:
         """What ``deploy`` would record, checked as it checks it (images on the engine, host ports), and
         what it would change against the app's target release. Makes nothing: no pull, no build, no row."""
         check_name(name)
-        spec = self._pin_images(req.spec)
+        spec = read_project_files(req.spec, req.contexts).spec  # the files checked and summed up
+        spec = self._pin_images(spec)
         self._check_ports(name, spec)
         with self._sessions() as s:
             app = s.scalar(select(AppRow).where(AppRow.name == name))
@@ -171,7 +176,18 @@ class Releases:
             for app, spec in rows
         }
 
-    def _build_then_release(self, name: str, op_id: str, req: DeployRequest, spec: AppSpec) -> None:
+    def _check_external_volumes(self, spec: AppSpec) -> None:
+        for volume in spec.external_volumes:
+            if not self._ctx.backend.volume_exists(volume):
+                raise InvalidSpec(
+                    f"external volume {volume!r} does not exist on the platform (an admin makes it: "
+                    f"docker volume create {volume})",
+                    field="volumes",
+                )
+
+    def _build_then_release(
+        self, name: str, op_id: str, req: DeployRequest, spec: AppSpec, layers: dict[str, bytes]
+    ) -> None:
         def emit(line: str) -> None:
             self._ops.append_log(op_id, line + "\n")
 
@@ -179,6 +195,7 @@ class Releases:
             maker = self._make_base
             make_base = (lambda: maker(emit)) if maker is not None else None
             built = build_services(self._ctx.backend, name, op_id, spec, req.contexts, emit, make_base)
+            built = add_project_files(self._ctx.backend, name, built, layers, emit)
             with self._ctx.deploy_lock, self._sessions.begin() as s:
                 app = find_app(s, name)
                 op = s.get(OperationRow, op_id)

@@ -30,6 +30,7 @@ from mypaas.spec import secrets
 from mypaas.spec.project import ProjectSource, load_project
 from mypaas.spec.services import Context, Policy, parse_service
 from mypaas.spec.values import as_mapping, as_str, checked_keys, port_number, unsupported
+from mypaas.spec.volumes import declare_volumes
 
 __all__ = ["ComposeResult", "Policy", "ProjectSource", "parse_compose", "read_compose", "read_project"]
 
@@ -111,20 +112,28 @@ def _parse_app(
 ) -> ComposeResult:
     if "name" in top:
         as_str(top["name"], "name")  # the project name; the app name comes from the CLI
-    volumes = _declarations(top.get("volumes"), "volumes", "driver", ("local",))
+    volumes = declare_volumes(top.get("volumes"))
     networks = _declarations(top.get("networks"), "networks", "driver", ("bridge", "overlay"))
     if "services" not in top:
         raise InvalidSpec("a compose file needs a 'services' key", field="services")
     services = as_mapping(top["services"], "services")
     if not services:
         raise InvalidSpec("'services' is empty: declare at least one service", field="services")
-    context = Context(set(services), set(volumes), set(networks), files, variables, policy)
+    context = Context(set(services), set(volumes.own), set(networks), files, variables, policy)
+    context.warnings.extend(volumes.warnings)
+    context.external_volumes = volumes.external
     specs = {name: parse_service(name, body, context) for name, body in services.items()}
     stored = {
         key: secrets.parse_definitions(top.get(key), key[:-1], context.warn) for key in ("secrets", "configs")
     }
     secrets.check_references(specs, stored["secrets"], stored["configs"])
-    app = AppSpec(services=specs, volumes=volumes, networks=networks, **stored)
+    app = AppSpec(
+        services=specs,
+        volumes=volumes.own,
+        networks=networks,
+        external_volumes=sorted(set(volumes.external.values())),
+        **stored,
+    )
     app.start_order()  # raises on a depends_on cycle
     return ComposeResult(app, tuple(context.warnings))
 

@@ -22,6 +22,7 @@ class Discovery:
     # the secrets and configs whose value the CLI sends ("secrets.NAME" -> definition: a file, a variable)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     values: dict[str, str] = field(default_factory=dict)  # the project's variables (shell over env files)
+    binds: bool = False  # a service mounts a relative path: the project's own files go with the deploy
 
 
 def discover(source: ProjectSource) -> Discovery:
@@ -50,6 +51,7 @@ def discover(source: ProjectSource) -> Discovery:
 def _service(
     where: str, body: dict[str, Any], found: Discovery, variables: dict[str, str], read: Any
 ) -> None:
+    found.binds = found.binds or any(_relative_bind(item) for item in _list(body.get("volumes")))
     environment = body.get("environment")
     found.variables.update(key for key, value in as_key_values(environment).items() if value is None)
     build = body.get("build")
@@ -90,3 +92,19 @@ def _env_file(entry: EnvFile, found: Discovery, variables: dict[str, str], read:
         parse_env_file(text, f"env_file {name}", lookup)
     except InvalidSpec:
         return  # the server names the fault
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _relative_bind(item: Any) -> bool:
+    """``./conf:/etc/app``, ``.:/app``, ``../shared:/x`` or the long syntax with such a ``source``."""
+    source = (
+        item.split(":", 1)[0]
+        if isinstance(item, str)
+        else item.get("source")
+        if isinstance(item, dict)
+        else None
+    )
+    return isinstance(source, str) and (source == "." or source.startswith(("./", "..")))

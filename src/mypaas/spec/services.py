@@ -14,7 +14,6 @@ from mypaas.domain import (
     BuildSpec,
     HealthCheck,
     ServiceSpec,
-    VolumeMount,
     check_name,
 )
 from mypaas.errors import InvalidSpec
@@ -39,6 +38,7 @@ from mypaas.spec.values import (
     short_port,
     unsupported,
 )
+from mypaas.spec.volumes import finish_mounts, parse_tmpfs, parse_volumes
 
 _RESTART = ("no", "always", "on-failure", "unless-stopped")
 _CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
@@ -59,6 +59,7 @@ class Policy:
 
     allow_host_mounts: bool = False
     allow_privileged: bool = False
+    allow_docker_socket: bool = False
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Context:
     variables: Mapping[str, str]
     policy: Policy
     warnings: list[str] = field(default_factory=list)
+    external_volumes: Mapping[str, str] = field(default_factory=dict)  # compose name -> engine name
 
     def warn(self, where: str, message: str) -> None:
         """Say where MyPaas maps a key differently than docker compose does (shown with the deploy)."""
@@ -97,6 +99,7 @@ def parse_service(name: Any, body: Any, context: Context) -> ServiceSpec:
     environment = kwargs.get("environment", {})
     env_files = kwargs.pop("env_file", [])
     kwargs["environment"] = service_environment(env_files, environment, context.env_files, context.variables)
+    finish_mounts(kwargs, where)
     if not kwargs.get("image") and "build" not in kwargs:
         raise InvalidSpec(f"service {name!r} needs an 'image' or a 'build'", field=f"{where}.image")
     return ServiceSpec(name=name, **kwargs)
@@ -181,66 +184,6 @@ def _expose(value: Any, where: str, context: Context) -> dict[str, Any]:
             check_protocol(protocol, item_field)
         ports.append(port_number(number, item_field))
     return {"expose": ports}
-
-
-def _volumes(value: Any, where: str, context: Context) -> dict[str, Any]:
-    mounts: list[VolumeMount] = []
-    for index, item in enumerate(as_list(value, where)):
-        item_field = f"{where}[{index}]"
-        mount = _long_volume(item, item_field) if isinstance(item, dict) else _short_volume(item, item_field)
-        mounts.append(_checked_mount(mount, item_field, context))
-    return {"volumes": mounts}
-
-
-def _short_volume(value: Any, where: str) -> VolumeMount:
-    """``name:/path``, ``./dir:/path``, each with an optional ``:ro`` / ``:rw``."""
-    parts = as_str(value, where).split(":")
-    if len(parts) == 1:
-        raise InvalidSpec(
-            f"{where}: anonymous volumes such as {value!r} are not supported yet; name it (data:{value}) "
-            "and declare it under the top-level volumes",
-            field=where,
-        )
-    if len(parts) > 3 or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-        raise InvalidSpec(f"{where}: expected SOURCE:TARGET[:ro|rw], got {value!r}", field=where)
-    read_only = len(parts) == 3 and parts[2] == "ro"
-    return VolumeMount(source=parts[0], target=parts[1], read_only=read_only, bind=_is_path(parts[0]))
-
-
-def _long_volume(value: Any, where: str) -> VolumeMount:
-    body = checked_keys(value, where, {"type", "source", "target", "read_only"})
-    kind = body.get("type")
-    if kind not in ("volume", "bind"):
-        raise InvalidSpec(f"{where}.type must be 'volume' or 'bind', got {kind!r}", field=f"{where}.type")
-    if not body.get("source"):
-        raise InvalidSpec(
-            f"{where}.source is required (anonymous volumes are not supported yet)", field=f"{where}.source"
-        )
-    read_only = as_bool(body.get("read_only", False), f"{where}.read_only")
-    source = as_str(body["source"], f"{where}.source")
-    target = as_str(body.get("target"), f"{where}.target")
-    if kind == "volume" and _is_path(source):
-        raise InvalidSpec(f"{where}.source {source!r} is a path: use type bind", field=f"{where}.source")
-    return VolumeMount(source=source, target=target, read_only=read_only, bind=kind == "bind")
-
-
-def _checked_mount(mount: VolumeMount, where: str, context: Context) -> VolumeMount:
-    if not mount.target.startswith("/"):
-        raise InvalidSpec(f"{where}: the target {mount.target!r} must be an absolute path", field=where)
-    if mount.bind and not context.policy.allow_host_mounts:
-        raise InvalidSpec(
-            f"{where}: host paths are not allowed (admin setting allow_host_mounts): {mount.source!r}",
-            field=where,
-        )
-    if not mount.bind and mount.source not in context.volumes:
-        raise InvalidSpec(
-            f"{where}: volume {mount.source!r} is not declared in the top-level volumes", field=where
-        )
-    return mount
-
-
-def _is_path(source: str) -> bool:
-    return source.startswith(("/", ".", "~"))
 
 
 def _depends_on(value: Any, where: str, context: Context) -> dict[str, Any]:
@@ -406,7 +349,8 @@ _SERVICE_KEYS: dict[str, Handler] = {
     "env_file": _env_file,
     "ports": _ports,
     "expose": _expose,
-    "volumes": _volumes,
+    "volumes": parse_volumes,
+    "tmpfs": parse_tmpfs,
     "depends_on": _depends_on,
     "healthcheck": _healthcheck,
     "deploy": _deploy,
