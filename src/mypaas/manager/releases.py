@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mypaas.build import build_services
+from mypaas.container_options import check_platform
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name, port_from_image
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.manager.records import AppContext, find_app, find_release, release_dict, supersede
@@ -36,9 +37,20 @@ class DeployRequest:
 
 
 def one_replica_with_host_port(svc: ServiceSpec, replicas: int, field: str) -> None:
+    """Refuse a replica count the service cannot run: more than one with a host port or a fixed
+    address, any for a service that runs one instance per host."""
+    if svc.mode == "global":
+        raise InvalidSpec(
+            f"service {svc.name} runs one instance per host (deploy.mode: global): it is not scaled",
+            field=field,
+        )
     if svc.published and replicas > 1:
         raise InvalidSpec(
             f"service {svc.name} publishes a host port, so it can run only 1 replica", field=field
+        )
+    if svc.fixed_address and replicas > 1:
+        raise InvalidSpec(
+            f"service {svc.name} has a fixed address, so it can run only 1 replica", field=field
         )
 
 
@@ -108,6 +120,7 @@ class Releases:
                 info = self._ctx.backend.image(svc.image or "")
             except (NotFound, InvalidSpec) as exc:
                 raise InvalidSpec(exc.message, field=f"services.{name}.image") from exc
+            check_platform(svc, info.platform)
             changes: dict[str, Any] = {"image_id": info.id}
             if not svc.ports and not svc.expose and len(spec.services) == 1:
                 port = port_from_image(info.exposed_ports, name)
@@ -120,7 +133,8 @@ class Releases:
         if not mine:
             return
         for n, svc in spec.services.items():
-            one_replica_with_host_port(svc, svc.replicas or 1, f"services.{n}.ports")
+            if svc.mode != "global":
+                one_replica_with_host_port(svc, svc.replicas or 1, f"services.{n}.ports")
         published = self._published_ports()
         own_ports = published.pop(name, set())
         for other, taken in published.items():
@@ -157,6 +171,9 @@ class Releases:
             maker = self._make_base
             make_base = (lambda: maker(emit)) if maker is not None else None
             built = build_services(self._ctx.backend, name, op_id, spec, req.contexts, emit, make_base)
+            for svc in built.services.values():
+                if svc.platform is not None:  # what the engine built is for its own platform
+                    check_platform(svc, self._ctx.backend.image(svc.image_id or "").platform)
             with self._ctx.deploy_lock, self._sessions.begin() as s:
                 app = find_app(s, name)
                 op = s.get(OperationRow, op_id)
