@@ -7,10 +7,11 @@ Choices where MyPaas differs from docker compose:
 - YAML is read as docker compose reads it (YAML 1.2 scalars: ``restart: no`` is a string, ``22:22`` is not
   a number); duplicate keys are an error.
 - ``${VAR}`` takes its values from the ``.env`` entry of ``env_files`` only; an unset variable becomes ''.
-- ``restart: on-failure:N`` is refused (MyPaas has no retry count): use ``on-failure``.
-- Ports publish on all addresses: a host IP other than ``0.0.0.0``/``::`` is refused, as are UDP and ranges.
+- Containers are named by MyPaas: ``container_name``, ``hostname``, ``links`` and a service name that is not
+  a DNS label (``my_service``) are kept as network aliases (spec/networks.py).
+- A port bound to a host address is published there on the docker backend only (spec/ports.py).
 - A build arg without a value takes it from ``.env``, else it is left out (the Dockerfile default applies).
-- Service ``networks`` must all be declared at the top level, ``default`` included.
+- Service ``networks`` must be declared at the top level, but for ``default``, the app's own network.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name
 from mypaas.errors import InvalidSpec
+from mypaas.spec.networks import declare_networks, finish_app
 from mypaas.spec.services import Context, Policy, parse_service
 from mypaas.spec.values import (
     as_mapping,
@@ -115,15 +117,26 @@ def _parse_app(
     if "name" in top:
         as_str(top["name"], "name")  # the project name; the app name comes from the CLI
     volumes = _declarations(top.get("volumes"), "volumes", "driver", ("local",))
-    networks = _declarations(top.get("networks"), "networks", "driver", ("bridge", "overlay"))
+    networks, ipam = declare_networks(top.get("networks"))
     if "services" not in top:
         raise InvalidSpec("a compose file needs a 'services' key", field="services")
     services = as_mapping(top["services"], "services")
     if not services:
         raise InvalidSpec("'services' is empty: declare at least one service", field="services")
     context = Context(set(services), set(volumes), set(networks), files, variables, policy)
-    specs = {name: parse_service(name, body, context) for name, body in services.items()}
-    app = AppSpec(services=specs, volumes=volumes, networks=networks)
+    specs: dict[str, ServiceSpec] = {}
+    renamed: dict[str, str] = {}
+    for name, body in services.items():
+        spec = parse_service(name, body, context)
+        if spec.name in specs:
+            raise InvalidSpec(
+                f"services {name!r} and {next(k for k, v in renamed.items() if v == spec.name)!r} are both "
+                f"named {spec.name!r} on the platform (service names are DNS labels there)",
+                field=f"services.{name}",
+            )
+        specs[spec.name], renamed[name] = spec, spec.name
+    app = AppSpec(services=specs, volumes=volumes, networks=networks, ipam=ipam)
+    app = finish_app(app, services, renamed)
     app.start_order()  # raises on a depends_on cycle
     return ComposeResult(app, tuple(context.warnings))
 
