@@ -58,8 +58,6 @@ class NetworkOptions(_Frozen):
     """How a service joins one of the app's networks (compose ``networks.<name>``)."""
 
     aliases: list[str] = Field(default_factory=list)
-    ipv4_address: str | None = None
-    ipv6_address: str | None = None
 
 
 class IpamPool(_Frozen):

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from mypaas.container_options import (
-    IpamPool,
     LogSpec,
     NetworkOptions,
     RestartPolicy,
@@ -198,16 +197,11 @@ class ServiceSpec(_Frozen):
         return [p.host for p in self.ports if p.host is not None]
 
     @property
-    def fixed_address(self) -> bool:
-        """Does an instance take a fixed IP address on a network (one instance at a time)?"""
-        return any(o.ipv4_address or o.ipv6_address for o in self.network_options.values())
-
-    @property
     def stop_first(self) -> bool:
-        """Must an old instance be gone before a new one starts (a host port or an address is held once,
-        or deploy.update_config says so)?"""
+        """Must an old instance be gone before a new one starts (a host port is held once, or
+        deploy.update_config says so)?"""
         ordered = self.update is not None and self.update.order == "stop-first"
-        return bool(self.published) or self.fixed_address or ordered
+        return bool(self.published) or ordered
 
 
 class AppSpec(_Frozen):
@@ -216,7 +210,6 @@ class AppSpec(_Frozen):
     services: dict[str, ServiceSpec]
     volumes: list[str] = Field(default_factory=list)
     networks: list[str] = Field(default_factory=list)
-    ipam: dict[str, list[IpamPool]] = Field(default_factory=dict)  # network ("": the default) -> pools
 
     @property
     def web(self) -> str | None:

@@ -111,14 +111,8 @@ def port_bindings(svc: ServiceSpec) -> dict[str, Any]:
 
 
 def endpoint(svc: ServiceSpec, network: str) -> dict[str, Any]:
-    """How a container joins one of its networks: its aliases, and a fixed address if it has one."""
-    config: dict[str, Any] = {"aliases": aliases(svc, network)}
-    options = svc.network_options.get(network)
-    if options is not None and options.ipv4_address:
-        config["ipv4_address"] = options.ipv4_address
-    if options is not None and options.ipv6_address:
-        config["ipv6_address"] = options.ipv6_address
-    return config
+    """How a container joins one of its networks: by its aliases."""
+    return {"aliases": aliases(svc, network)}
 
 
 def own_network(svc: ServiceSpec) -> bool:
@@ -136,10 +130,6 @@ def check_swarm(svc: ServiceSpec, where: str) -> None:
         ),
         (svc.pid == "host", "pid host: Swarm cannot share the host's process namespace"),
         (svc.ipc == "host", "ipc host: Swarm cannot share the host's IPC namespace"),
-        (
-            svc.fixed_address,
-            "a fixed address (ipv4_address, ipv6_address): Swarm gives task addresses itself",
-        ),
     ]
     for refused, why in refusals:
         if refused:

@@ -37,8 +37,8 @@ class DeployRequest:
 
 
 def one_replica_with_host_port(svc: ServiceSpec, replicas: int, field: str) -> None:
-    """Refuse a replica count the service cannot run: more than one with a host port or a fixed
-    address, any for a service that runs one instance per host."""
+    """Refuse a replica count the service cannot run: more than one with a host port, any for a
+    service that runs one instance per host."""
     if svc.mode == "global":
         raise InvalidSpec(
             f"service {svc.name} runs one instance per host (deploy.mode: global): it is not scaled",
@@ -47,10 +47,6 @@ def one_replica_with_host_port(svc: ServiceSpec, replicas: int, field: str) -> N
     if svc.published and replicas > 1:
         raise InvalidSpec(
             f"service {svc.name} publishes a host port, so it can run only 1 replica", field=field
-        )
-    if svc.fixed_address and replicas > 1:
-        raise InvalidSpec(
-            f"service {svc.name} has a fixed address, so it can run only 1 replica", field=field
         )
 
 

@@ -117,13 +117,19 @@ def _parse_app(
     if "name" in top:
         as_str(top["name"], "name")  # the project name; the app name comes from the CLI
     volumes = _declarations(top.get("volumes"), "volumes", "driver", ("local",))
-    networks, ipam = declare_networks(top.get("networks"))
+    networks, pooled = declare_networks(top.get("networks"))
     if "services" not in top:
         raise InvalidSpec("a compose file needs a 'services' key", field="services")
     services = as_mapping(top["services"], "services")
     if not services:
         raise InvalidSpec("'services' is empty: declare at least one service", field="services")
     context = Context(set(services), set(volumes), set(networks), files, variables, policy)
+    for network in pooled:
+        context.warn(
+            f"networks.{network}.ipam",
+            "the engine picks the subnet of each app network (a fixed one could clash with another app's on "
+            "the hosts); services reach each other by name",
+        )
     specs: dict[str, ServiceSpec] = {}
     renamed: dict[str, str] = {}
     for name, body in services.items():
@@ -135,7 +141,7 @@ def _parse_app(
                 field=f"services.{name}",
             )
         specs[spec.name], renamed[name] = spec, spec.name
-    app = AppSpec(services=specs, volumes=volumes, networks=networks, ipam=ipam)
+    app = AppSpec(services=specs, volumes=volumes, networks=networks)
     app = finish_app(app, services, renamed)
     app.start_order()  # raises on a depends_on cycle
     return ComposeResult(app, tuple(context.warnings))

@@ -1,7 +1,7 @@
 """How services find each other on the app's networks: a service's name (a DNS label on the platform,
 the name as written kept as an alias), ``container_name``, ``hostname`` and ``links`` as aliases, the
-service's ``networks`` (the implicit ``default``, ``aliases``, ``priority``, fixed addresses) and the
-top-level ``networks`` with their ``ipam`` pools.
+service's ``networks`` (the implicit ``default``, ``aliases``, ``priority``; a fixed address is refused)
+and the top-level ``networks`` (their ``ipam`` pools checked, not used: the engine picks the subnets).
 
 Names of instances are the platform's (one per replica): a name the file gives a container is kept as
 a network alias of its service, so other services still reach it by that name, replicas included.
@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from mypaas.container_options import IpamPool, NetworkOptions
-from mypaas.domain import AppSpec, ServiceSpec, check_name
+from mypaas.domain import AppSpec, check_name
 from mypaas.errors import InvalidSpec
 from mypaas.spec.values import as_int, as_list, as_mapping, as_str, checked_keys
 
@@ -124,15 +124,19 @@ def service_networks(value: Any, where: str, context: Context) -> dict[str, Any]
 
 
 def _attachment(config: dict[str, Any], where: str) -> NetworkOptions:
+    for key in ("ipv4_address", "ipv6_address"):
+        if key in config:
+            raise InvalidSpec(
+                f"{where}.{key}: a fixed address is not supported: the engine picks the addresses (and "
+                "the subnets) of the app's networks, and a rolling deploy starts the new instance next to "
+                "the old one; other services reach this one by its name or an alias",
+                field=f"{where}.{key}",
+            )
     aliases = [
         _alias(a, f"{where}.aliases[{i}]")
         for i, a in enumerate(as_list(config.get("aliases", []), f"{where}.aliases"))
     ]
-    fixed: dict[str, str] = {}
-    for key, version in (("ipv4_address", 4), ("ipv6_address", 6)):
-        if key in config:
-            fixed[key] = _address(config[key], f"{where}.{key}", version)
-    return NetworkOptions(aliases=aliases, **fixed)
+    return NetworkOptions(aliases=aliases)
 
 
 def _address(value: Any, where: str, version: int) -> str:
@@ -146,11 +150,11 @@ def _address(value: Any, where: str, version: int) -> str:
 
 
 # --- top-level networks ----------------------------------------------------------------------------------
-def declare_networks(value: Any) -> tuple[list[str], dict[str, list[IpamPool]]]:
-    """The top-level ``networks``: the app's networks besides its default one, and the address pools
-    (``ipam.config``) of those that set them ("" for ``default``)."""
+def declare_networks(value: Any) -> tuple[list[str], list[str]]:
+    """The top-level ``networks``: the app's networks besides its default one, and those that declare
+    address pools (``ipam.config``: checked, not used: the engine picks the subnets)."""
     names: list[str] = []
-    pools: dict[str, list[IpamPool]] = {}
+    pooled: list[str] = []
     for name, body in as_mapping(value, "networks").items():
         where = f"networks.{name}"
         if not _NETWORK_NAME.fullmatch(name):
@@ -165,13 +169,11 @@ def declare_networks(value: Any) -> tuple[list[str], dict[str, list[IpamPool]]]:
                 f"{where}.driver {definition['driver']!r} is not supported (use bridge or overlay)",
                 field=f"{where}.driver",
             )
-        if "ipam" in definition:
-            ipam = _ipam(definition["ipam"], f"{where}.ipam")
-            if ipam:
-                pools["" if name == DEFAULT else name] = ipam
+        if "ipam" in definition and _ipam(definition["ipam"], f"{where}.ipam"):
+            pooled.append(name)
         if name != DEFAULT:
             names.append(name)
-    return names, pools
+    return names, pooled
 
 
 def _ipam(value: Any, where: str) -> list[IpamPool]:
@@ -212,7 +214,7 @@ def _subnet(value: Any, where: str) -> ipaddress.IPv4Network | ipaddress.IPv6Net
 # --- across services -------------------------------------------------------------------------------------
 def finish_app(app: AppSpec, bodies: dict[str, Any], renamed: dict[str, str]) -> AppSpec:
     """What one service's keys give others: ``links`` (aliases of the linked service, and an implicit
-    dependency); then check fixed addresses against their networks' pools. ``renamed``: each service's
+    dependency). ``renamed``: each service's
     name as written -> its name on the platform."""
     services = dict(app.services)
     for written, body in bodies.items():
@@ -228,25 +230,8 @@ def finish_app(app: AppSpec, bodies: dict[str, Any], renamed: dict[str, str]) ->
                 services[name] = svc.model_copy(
                     update={"depends_on": {**svc.depends_on, target: "service_started"}}
                 )
-    for name, svc in services.items():
-        _check_addresses(app, svc, f"services.{name}.networks")
     return app.model_copy(update={"services": services})
 
 
 def _unique(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
-
-
-def _check_addresses(app: AppSpec, svc: ServiceSpec, where: str) -> None:
-    for network, options in svc.network_options.items():
-        for address in (options.ipv4_address, options.ipv6_address):
-            if address is None:
-                continue
-            label = network or DEFAULT
-            pools = app.ipam.get(network, [])
-            if not any(ipaddress.ip_address(address) in ipaddress.ip_network(p.subnet) for p in pools):
-                raise InvalidSpec(
-                    f"{where}.{label}: {address} is in no subnet of network {label!r} (a fixed address needs "
-                    f"the network's ipam.config to declare its subnet)",
-                    field=f"{where}.{label}",
-                )

@@ -322,9 +322,4 @@ def check_service(svc: ServiceSpec, where: str) -> ServiceSpec:
                     "(the service is on none of the app's networks)",
                     field=f"{where}.{key}",
                 )
-    if svc.fixed_address and (svc.replicas or 1) > 1:
-        raise InvalidSpec(
-            f"{where}: a service with a fixed address (ipv4_address, ipv6_address) runs one replica",
-            field=f"{where}.deploy.replicas",
-        )
     return svc

@@ -4,8 +4,8 @@ run as Swarm services).
 
 It decides, never acts: the reconcile loop carries the plan out. Rolling deploys are start-first:
 instances of the target revision are created next to the old ones, and the old ones are drained only
-once every service of the target is ready. Services publishing a host port (or holding a fixed address,
-or asking for it in deploy.update_config) roll stop-first instead.
+once every service of the target is ready. Services publishing a host port (or asking for it in
+deploy.update_config) roll stop-first instead.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def _plan_service(
         return want == 0
     if svc.stop_first:
         old = [i for i in others if i.service == svc.name and i.state != InstanceState.EXITED]
-        if old:  # a host port or an address can be held once: stop the old instance first
+        if old:  # a host port can be bound once (or update_config says stop-first): the old one goes first
             plan.remove.extend(old)
             plan.waiting.append(f"{svc.name}: stopping the old instance first (stop-first)")
             return False
