@@ -11,6 +11,7 @@ from mypaas.composer.options import (
     check_swarm,
     container_options,
     endpoint,
+    exposed_ports,
     host_options,
     log_options,
     platform_constraints,
@@ -158,3 +159,11 @@ def test_platform() -> None:
     with pytest.raises(InvalidSpec) as info:
         check_platform(svc, "linux/arm64/v8")
     assert info.value.field == "services.web.platform"
+
+
+def test_exposed_ports_keep_tcp_as_it_was_and_pair_udp() -> None:
+    svc = PLAIN.model_copy(
+        update={"ports": [PortSpec(container=80, host=8080), PortSpec(container=53, host=53, protocol="udp")]}
+    )
+    assert exposed_ports(svc) == ["80/tcp", (53, "udp")]
+    assert exposed_ports(PLAIN) is None

@@ -40,6 +40,7 @@ from mypaas.composer.errors import ENGINE_FAILURES, engine_errors, explain
 from mypaas.composer.options import (
     container_options,
     endpoint,
+    exposed_ports,
     healthcheck,
     host_options,
     log_config,
@@ -114,7 +115,7 @@ class DockerBackend:
                 entrypoint=svc.entrypoint,
                 environment=req.environment,
                 labels=labels,
-                ports=[f"{p.container}/{p.protocol}" for p in svc.ports if p.host is not None] or None,
+                ports=exposed_ports(svc),
                 healthcheck=healthcheck(svc.healthcheck) if svc.healthcheck else None,
                 host_config=self._host_config(req),
                 networking_config=self._api.create_networking_config(

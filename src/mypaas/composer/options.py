@@ -99,6 +99,18 @@ def log_config(svc: ServiceSpec) -> docker.types.LogConfig:
     return docker.types.LogConfig(type=driver, config=options)
 
 
+def exposed_ports(svc: ServiceSpec) -> list[Any] | None:
+    """``create_container``'s ``ports``: the published container ports. The SDK reads a string as a TCP
+    port ("80/tcp" becomes "80/tcp/tcp", which the engine reads as 80/tcp: kept, so TCP requests stay
+    what they were); any other protocol goes as a (port, protocol) pair, or the engine would not map it."""
+    ports = [
+        f"{p.container}/tcp" if p.protocol == "tcp" else (p.container, p.protocol)
+        for p in svc.ports
+        if p.host is not None
+    ]
+    return ports or None
+
+
 def port_bindings(svc: ServiceSpec) -> dict[str, Any]:
     """Container port -> the host port (or ``(address, port)``, or a list of them) it is published on."""
     bindings: dict[str, list[Any]] = {}

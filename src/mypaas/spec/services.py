@@ -315,6 +315,12 @@ def _healthcheck(value: Any, where: str, context: Context) -> dict[str, Any]:
                 raise InvalidSpec(f"{where}.{key} must be greater than 0", field=f"{where}.{key}")
     if "retries" in body:
         check["retries"] = as_int(body["retries"], f"{where}.retries", minimum=1)
+    if "start_interval" in body:
+        context.warn(
+            f"{where}.start_interval",
+            "kept, not applied: the engine checks every interval during the start period too "
+            "(start_interval needs Docker Engine 25)",
+        )
     return {"healthcheck": HealthCheck(**check)}
 
 
