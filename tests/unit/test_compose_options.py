@@ -323,3 +323,15 @@ def test_healthcheck_start_interval_and_disable_without_test() -> None:
     assert svc.healthcheck is not None and svc.healthcheck.start_interval_s == 2
     svc, _ = one("image: a\nhealthcheck: {disable: false}")
     assert svc.healthcheck is None
+
+
+def test_host_namespaces_need_allow_privileged() -> None:
+    exc = refused("image: a\nnetwork_mode: host")
+    assert exc.field == "services.web.network_mode" and "allow_privileged" in exc.message
+    svc, warnings = one("image: a\nnetwork_mode: host\npid: host", privileged=True)
+    assert (svc.network_mode, svc.pid) == ("host", "host")
+    assert any("Swarm cannot run it" in w for w in warnings)
+    assert "namespace" in refused("image: a\nnetwork_mode: 'service:db'").message
+    assert refused("image: a\nnetwork_mode: none\nports: ['80']").field == "services.web.ports"
+    svc, _ = one("image: a\nnetwork_mode: bridge")
+    assert svc.network_mode is None
