@@ -26,7 +26,7 @@ httpd -p 80 -h /www
 while true; do sleep 1 & wait $!; done
 """
 FACTS = """#!/bin/sh
-echo "pwd=$(pwd)"
+echo "pwd=$(pwd) host=$(hostname)"
 while read key value rest; do [ "$key" = "Uid:" ] && echo "uid=$value"; done < /proc/self/status
 echo "nofile=$(ulimit -n) hard=$(ulimit -Hn)"
 exec sleep 100000
@@ -58,7 +58,7 @@ int main(void) {
 COMPOSE = """
 services:
   web:
-    image: mypaas-test/opts:1
+    image: mypaas-test/opts:2
     command: ["/web.sh"]
     ports: ["80"]
     environment: {{ROUND: {round}}}
@@ -66,21 +66,28 @@ services:
     stop_grace_period: 20s
     volumes: ["state:/www/state"]
   worker:
-    image: mypaas-test/opts:1
+    image: mypaas-test/opts:2
     command: ["/facts.sh"]
     user: "1000:1000"
     working_dir: /tmp
     ulimits:
       nofile: {{soft: 1024, hard: 2048}}
+    hostname: facts
+    restart: on-failure:3
+    shm_size: 32m
+    extra_hosts: ["db.local:10.1.2.3"]
+    logging: {{driver: local}}
+    cap_drop: [NET_RAW]
+    sysctls: {{net.core.somaxconn: 512}}
   legacy:
-    image: mypaas-test/opts:1
+    image: mypaas-test/opts:2
     container_name: legacy-db
     command: ["httpd", "-f", "-p", "8000", "-h", "/legacy"]
   local:
-    image: mypaas-test/opts:1
+    image: mypaas-test/opts:2
     ports: ["127.0.0.1:{local}:80"]
   echo:
-    image: mypaas-test/udpecho:1
+    image: mypaas-test/udpecho:2
     ports: ["{udp}:7777/udp"]
 volumes:
   state: {{}}
@@ -90,7 +97,7 @@ volumes:
 @pytest.fixture(scope="module")
 def option_images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     kit.busybox_image(
-        "mypaas-test/opts:1",
+        "mypaas-test/opts:2",
         files={
             "www/index.html": "options\n",
             "www/cgi-bin/ask": ASK,
@@ -108,7 +115,7 @@ def _udp_echo_image(folder: Path) -> None:
     """A UDP echo server on port 7777: a static binary over the busybox image (busybox nc has no UDP)."""
     client = kit.docker_client()
     with contextlib.suppress(docker.errors.ImageNotFound):
-        client.images.get("mypaas-test/udpecho:1")
+        client.images.get("mypaas-test/udpecho:2")
         return
     if shutil.which("gcc") is None:
         pytest.skip("gcc is needed to build the UDP echo server")
@@ -116,8 +123,8 @@ def _udp_echo_image(folder: Path) -> None:
     subprocess.run(
         ["gcc", "-static", "-O2", "-o", str(folder / "udpecho"), str(folder / "echo.c")], check=True
     )
-    (folder / "Dockerfile").write_text('FROM mypaas-test/opts:1\nCOPY udpecho /udpecho\nCMD ["/udpecho"]\n')
-    client.images.build(path=str(folder), tag="mypaas-test/udpecho:1", rm=True)
+    (folder / "Dockerfile").write_text('FROM mypaas-test/opts:2\nCOPY udpecho /udpecho\nCMD ["/udpecho"]\n')
+    client.images.build(path=str(folder), tag="mypaas-test/udpecho:2", rm=True)
 
 
 def _container(platform: kit.Platform, app: str, service: str) -> Any:
@@ -154,9 +161,14 @@ def test_service_options_on_the_engine(platform: kit.Platform, option_images: No
     # user, working_dir and ulimits, as the process sees them and as the engine has them
     worker = _container(platform, app, "worker")
     logs = kit.wait_until(lambda: (text := worker.logs().decode()) and "nofile=" in text and text)
-    assert "pwd=/tmp" in logs and "uid=1000" in logs and "nofile=1024 hard=2048" in logs, logs
+    assert "pwd=/tmp host=facts" in logs and "uid=1000" in logs and "nofile=1024 hard=2048" in logs, logs
     assert worker.attrs["Config"]["User"] == "1000:1000" and worker.attrs["Config"]["WorkingDir"] == "/tmp"
-    assert worker.attrs["HostConfig"]["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
+    host = worker.attrs["HostConfig"]
+    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert host["ShmSize"] == 32 << 20 and host["ExtraHosts"] == ["db.local:10.1.2.3"]
+    assert host["LogConfig"]["Type"] == "local" and host["CapDrop"] == ["CAP_NET_RAW"]
+    assert host["Sysctls"] == {"net.core.somaxconn": "512"}
 
     # container_name: another service reaches the service by it
     status, body = platform.get(app, "/cgi-bin/ask")
