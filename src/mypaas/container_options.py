@@ -105,3 +105,18 @@ def _aliases(platform: str) -> str:
     for engine_name, name in (("x86_64", "amd64"), ("aarch64", "arm64")):
         platform = platform.replace(f"/{engine_name}", f"/{name}")
     return platform
+
+
+def check_swarm(svc: ServiceSpec, where: str) -> None:
+    """Refuse what a Swarm service cannot do, saying why (the deploy fails; the current release serves)."""
+    refusals = [
+        (
+            svc.network_mode is not None,
+            f"network_mode {svc.network_mode}: a Swarm task is on the service's networks",
+        ),
+        (svc.pid == "host", "pid host: Swarm cannot share the host's process namespace"),
+        (svc.ipc == "host", "ipc host: Swarm cannot share the host's IPC namespace"),
+    ]
+    for refused, why in refusals:
+        if refused:
+            raise InvalidSpec(f"{where}: {why}; deploy it on the docker backend or drop the key", field=where)

@@ -8,7 +8,6 @@ import pytest
 
 from mypaas.composer.base import ServiceRequest
 from mypaas.composer.options import (
-    check_swarm,
     container_options,
     endpoint,
     exposed_ports,
@@ -26,6 +25,7 @@ from mypaas.container_options import (
     Ulimit,
     UpdatePolicy,
     check_platform,
+    check_swarm,
 )
 from mypaas.domain import PortSpec, ServiceSpec
 from mypaas.errors import InvalidSpec

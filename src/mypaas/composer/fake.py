@@ -36,7 +36,7 @@ from mypaas.composer.engine import (
     service_networks,
     volume_name,
 )
-from mypaas.composer.options import check_swarm
+from mypaas.container_options import check_swarm
 from mypaas.domain import EngineEvent, Instance, ProcessInfo, ServiceSpec
 from mypaas.errors import BuildFailed, Conflict, NotFound
 from mypaas.states import InstanceState

@@ -2,7 +2,8 @@
 them: the docker backend's container and host configuration, and the Swarm service's container spec,
 task and rollout policies. Each function adds only what a service sets, so a service that sets none
 gives the engine exactly the request it had before these options existed (running platforms roll
-nothing out on upgrade). What Swarm cannot do is refused here, by ``check_swarm``, with the reason."""
+nothing out on upgrade). What Swarm cannot do is refused before, with the reason
+(container_options.check_swarm)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 import docker.types
 
 from mypaas.domain import HealthCheck, ServiceSpec
-from mypaas.errors import InvalidSpec
 
 _NS = 1_000_000_000
 SHM = "/dev/shm"  # noqa: S108 -- the container's shared memory, not a temporary file of ours
@@ -133,21 +133,6 @@ def own_network(svc: ServiceSpec) -> bool:
 
 
 # --- Swarm ------------------------------------------------------------------------------------------------
-def check_swarm(svc: ServiceSpec, where: str) -> None:
-    """Refuse what a Swarm service cannot do, saying why (the deploy fails; the current release serves)."""
-    refusals = [
-        (
-            svc.network_mode is not None,
-            f"network_mode {svc.network_mode}: a Swarm task is on the service's networks",
-        ),
-        (svc.pid == "host", "pid host: Swarm cannot share the host's process namespace"),
-        (svc.ipc == "host", "ipc host: Swarm cannot share the host's IPC namespace"),
-    ]
-    for refused, why in refusals:
-        if refused:
-            raise InvalidSpec(f"{where}: {why}; deploy it on the docker backend or drop the key", field=where)
-
-
 def swarm_container(svc: ServiceSpec, container: dict[str, Any]) -> dict[str, Any]:
     """The task's container spec (the SDK's ContainerSpec) with the service's options."""
     extra: dict[str, Any] = {

@@ -15,7 +15,6 @@ from mypaas.composer.containers import volume_mounts
 from mypaas.composer.engine import instance_labels, service_name, service_networks
 from mypaas.composer.options import (
     aliases,
-    check_swarm,
     healthcheck,
     log_options,
     swarm_container,
@@ -23,6 +22,7 @@ from mypaas.composer.options import (
     swarm_restart,
     swarm_update,
 )
+from mypaas.container_options import check_swarm
 from mypaas.domain import ServiceSpec
 
 _NS = 1_000_000_000

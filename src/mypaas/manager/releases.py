@@ -15,13 +15,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mypaas.build import build_services
-from mypaas.container_options import check_platform
+from mypaas.container_options import check_platform, check_swarm
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name, port_from_image
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.manager.records import AppContext, find_app, find_release, release_dict, supersede
 from mypaas.manager.state.desired import drop_failed_first_deploy
 from mypaas.manager.state.models import AppRow, FormationRow, OperationRow, ReleaseRow
-from mypaas.states import AppState, OperationStatus, ReleaseStatus
+from mypaas.states import AppState, BackendMode, OperationStatus, ReleaseStatus
 
 # makes the Debian base image a source build needs, when the engine lacks it; emits its progress
 MakeBase = Callable[[Callable[[str], None]], None]
@@ -81,6 +81,9 @@ class Releases:
         with self._ctx.deploy_lock:
             self._check_ports(name, spec)
             with self._sessions.begin() as s:
+                if self._ctx.mode(s) == BackendMode.SWARM:  # what a Swarm service cannot run: refused now
+                    for n, svc in spec.services.items():
+                        check_swarm(svc, f"services.{n}")
                 app = s.scalar(select(AppRow).where(AppRow.name == name))
                 if app is not None and app.state == AppState.DELETING:
                     raise Conflict(f"app {name} is being removed; try again in a moment", field="app")
