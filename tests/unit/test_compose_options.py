@@ -213,6 +213,11 @@ def test_container_name_hostname_and_links_are_aliases() -> None:
     assert web.depends_on == {"db": "service_started"}
 
 
+def test_hostname_warns() -> None:
+    _, warnings = one("image: a\nhostname: www")
+    assert any("services.web.hostname" in w and "replicas too" in w for w in warnings)
+
+
 def test_a_service_name_that_is_not_a_dns_label() -> None:
     result = read("services:\n  My_App:\n    image: a\n    depends_on: [db_1]\n  db_1:\n    image: b\n")
     assert set(result.spec.services) == {"my-app", "db-1"}

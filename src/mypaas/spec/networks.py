@@ -68,6 +68,7 @@ def container_name(value: Any, where: str, context: Context) -> dict[str, Any]:
 
 def hostname(value: Any, where: str, context: Context) -> dict[str, Any]:
     name = _alias(value, where)
+    context.warn(where, f"every instance (replicas too) is named {name!r}, a name other services reach it by")
     return {"hostname": name, "aliases": [name]}
 
 
