@@ -69,3 +69,53 @@ def test_global_mode_and_update_config(cl: tuple[Platform, Any], tmp_path: Path)
     assert wait_until(lambda: all(i["release"] == 2 for i in p.instances("glob")), timeout=60)
     assert p.get("glob")[1] == "v2"
     p.cli("rm", "glob", "--yes", check=True)
+
+
+OPTIONS = """
+services:
+  web:
+    image: mypaas-test/cl-web:1
+    expose: [80]
+    container_name: legacy-web
+    hostname: front
+    user: "1000:1000"
+    working_dir: /tmp
+    init: false
+    stop_signal: SIGINT
+    stop_grace_period: 3s
+    ulimits: {nofile: {soft: 1024, hard: 2048}}
+    cap_drop: [NET_RAW]
+    sysctls: {net.core.somaxconn: 512}
+    extra_hosts: ["db.local:10.1.2.3"]
+    shm_size: 16m
+    logging: {driver: local}
+    restart: on-failure:2
+"""
+
+
+def test_container_options_reach_the_swarm_service(cl: tuple[Platform, Any], tmp_path: Path) -> None:
+    p, _ = cl
+    path = tmp_path / "options.yml"
+    path.write_text(OPTIONS)
+    r = p.cli("deploy", "opts", "-f", str(path), timeout=180)
+    assert r.code == 0, r
+    wait_until(lambda: ready_on(p, "opts", 1), timeout=120)  # the engine took the spec and runs it
+    assert p.get("opts")[1] == "v1"
+    service = next(iter(docker_client().services.list(filters={"label": "mypaas.app=opts"})))
+    task = service.attrs["Spec"]["TaskTemplate"]
+    spec = task["ContainerSpec"]
+    assert (spec["User"], spec["Dir"], spec["Hostname"], spec["StopSignal"]) == (
+        "1000:1000",
+        "/tmp",
+        "front",
+        "SIGINT",
+    )
+    assert spec["StopGracePeriod"] == 3_000_000_000 and spec["Init"] is False
+    assert spec["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
+    assert spec["CapabilityDrop"] == ["CAP_NET_RAW"] and spec["Sysctls"] == {"net.core.somaxconn": "512"}
+    assert spec["Hosts"] == ["10.1.2.3 db.local"]
+    assert any(m["Target"] == "/dev/shm" and m["Type"] == "tmpfs" for m in spec["Mounts"])
+    assert task["LogDriver"]["Name"] == "local"
+    assert task["RestartPolicy"]["Condition"] == "on-failure" and task["RestartPolicy"]["MaxAttempts"] == 2
+    assert "legacy-web" in task["Networks"][0]["Aliases"]
+    p.cli("rm", "opts", "--yes", check=True)
