@@ -11,6 +11,13 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mypaas.container_options import (
+    LogSpec,
+    NetworkOptions,
+    RestartPolicy,
+    Ulimit,
+    UpdatePolicy,
+)
 from mypaas.errors import InvalidSpec
 from mypaas.states import InstanceState
 
@@ -90,6 +97,12 @@ class HealthCheck(_Frozen):
     timeout_s: float = 3.0
     retries: int = 3
     start_period_s: float = 0.0
+    start_interval_s: float | None = None  # checks during the start period (Docker Engine 25+)
+
+    @property
+    def disabled(self) -> bool:
+        """``[NONE]``: no check at all, not even the image's own."""
+        return self.test == ["NONE"]
 
 
 class ProbeSpec(_Frozen):
@@ -108,7 +121,15 @@ class ProbeSpec(_Frozen):
 class PortSpec(_Frozen):
     container: int
     host: int | None = None  # published on the host (only with one replica)
-    protocol: str = "tcp"
+    protocol: str = "tcp"  # tcp | udp
+    host_ip: str | None = None  # published on this host address only (None: all of them)
+    name: str | None = None
+    app_protocol: str | None = None  # http, grpc, mysql...: a port named for something else is not routed
+
+    @property
+    def routable(self) -> bool:
+        """Can the router send HTTP to it?"""
+        return self.protocol == "tcp" and self.app_protocol in (None, "http")
 
 
 class VolumeMount(_Frozen):
@@ -216,6 +237,31 @@ class ServiceSpec(_Frozen):
     privileged: bool = False  # only when the admin setting allow_privileged is on
     probe: ProbeSpec | None = None
     # -- container options: what the engine sets on each instance (compose: user, working_dir, ...) --
+    aliases: list[str] = Field(default_factory=list)  # more names on each network (container_name, links...)
+    network_options: dict[str, NetworkOptions] = Field(default_factory=dict)  # by network ("": default)
+    network_mode: str | None = None  # host | none: not on the app's networks (docker backend)
+    pid: str | None = None  # host
+    ipc: str | None = None  # host | private | shareable
+    hostname: str | None = None
+    user: str | None = None
+    working_dir: str | None = None
+    init: bool | None = None  # None: MyPaas's default (an init process reaps zombies, forwards signals)
+    stop_signal: str | None = None
+    stop_grace_s: float | None = None  # None: the platform's default
+    ulimits: list[Ulimit] = Field(default_factory=list)
+    shm_size: int | None = None  # bytes
+    extra_hosts: list[str] = Field(default_factory=list)  # "name:address"
+    logging: LogSpec | None = None  # None: json-file, 10 MB x 3
+    stdin_open: bool = False
+    tty: bool = False
+    platform: str | None = None  # os/arch[/variant]: what the image and the hosts must be
+    sysctls: dict[str, str] = Field(default_factory=dict)
+    cap_add: list[str] = Field(default_factory=list)
+    cap_drop: list[str] = Field(default_factory=list)
+    mode: str = "replicated"  # global: one instance per host
+    service_labels: dict[str, str] = Field(default_factory=dict)  # deploy.labels: the Swarm service's
+    restart_policy: RestartPolicy | None = None
+    update: UpdatePolicy | None = None
     # -- project files and volumes: files of the compose project, anonymous volumes, tmpfs --
     project_files: list[ProjectFiles] = Field(default_factory=list)  # in the image: image_id has them
     tmpfs: list[TmpfsMount] = Field(default_factory=list)
@@ -225,9 +271,10 @@ class ServiceSpec(_Frozen):
 
     @property
     def http_port(self) -> int | None:
-        """The port the router sends HTTP to: the first of ``ports``, else of ``expose``."""
-        if self.ports:
-            return self.ports[0].container
+        """The port the router sends HTTP to: the first TCP one of ``ports``, else of ``expose``."""
+        routed = next((p.container for p in self.ports if p.routable), None)
+        if routed is not None:
+            return routed
         if self.expose:
             return self.expose[0]
         return None
@@ -235,6 +282,13 @@ class ServiceSpec(_Frozen):
     @property
     def published(self) -> list[int]:
         return [p.host for p in self.ports if p.host is not None]
+
+    @property
+    def stop_first(self) -> bool:
+        """Must an old instance be gone before a new one starts (a host port is held once, or
+        deploy.update_config says so)?"""
+        ordered = self.update is not None and self.update.order == "stop-first"
+        return bool(self.published) or ordered
 
 
 class AppSpec(_Frozen):

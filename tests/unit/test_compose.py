@@ -189,7 +189,7 @@ def test_top_level_name_must_be_text() -> None:
 
 
 # --- service names and required keys ---------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["Web", "my_app", "-web", "a" * 64])
+@pytest.mark.parametrize("name", ["-web", "my app", "caf\u00e9", "--"])
 def test_service_name_must_be_a_dns_label(name: str) -> None:
     exc = error(f"services:\n  {name}:\n    image: nginx\n")
     assert exc.field == f"services.{name}"
@@ -210,15 +210,9 @@ def test_service_needs_image_or_build() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "reason"),
     [
-        ("container_name", "shop", "MyPaas names containers"),
-        ("hostname", "shop", "host name"),
-        ("working_dir", "/app", "WORKDIR"),
         ("scale", "2", "deploy.replicas"),
         ("mem_limit", "1g", "deploy.resources.limits.memory"),
         ("cpus", "1", "deploy.resources.limits.cpus"),
-        ("network_mode", "host", "does not support it yet"),
-        ("user", "root", "does not support it yet"),
-        ("platform", "linux/amd64", "does not support it yet"),
     ],
 )
 def test_unsupported_service_keys(key: str, value: str, reason: str) -> None:
@@ -472,21 +466,10 @@ def test_ports(port: str, expected: PortSpec) -> None:
         ("0", "services.web.ports[1]", "at least 1"),
         ("65536", "services.web.ports[1]", "out of range"),
         ("'8080:70000'", "services.web.ports[1]", "out of range"),
-        ("'127.0.0.1:8080:80'", "services.web.ports[1]", "host address '127.0.0.1'"),
-        ("'[::1]:8080:80'", "services.web.ports[1]", "host address"),
-        ("'53:53/udp'", "services.web.ports[1]", "'udp' is not supported"),
-        ("'8000-8010:8000-8010'", "services.web.ports[1]", "port ranges"),
-        ("'3000-3005'", "services.web.ports[1]", "port ranges"),
         ("http", "services.web.ports[1]", "invalid port"),
-        ("':80'", "services.web.ports[1]", "invalid port"),
         ("true", "services.web.ports[1]", "non-empty string"),
         ("{published: 8080}", "services.web.ports[1].target", "required"),
-        ("{target: 80, protocol: udp}", "services.web.ports[1].protocol", "udp"),
         ("{target: 80, mode: global}", "services.web.ports[1].mode", "ingress"),
-        ("{target: 80, host_ip: 10.0.0.1}", "services.web.ports[1].host_ip", "10.0.0.1"),
-        ("{target: 80, published: '8000-8001'}", "services.web.ports[1].published", "port ranges"),
-        ("{target: 80, name: web}", "services.web.ports[1].name", "unsupported key 'name'"),
-        ("{target: 80, app_protocol: http}", "services.web.ports[1].app_protocol", "app_protocol"),
     ],
 )
 def test_port_errors(port: str, field: str, problem: str) -> None:
@@ -505,7 +488,7 @@ def test_expose() -> None:
 
 @pytest.mark.parametrize(
     ("item", "problem"),
-    [("0", "at least 1"), ("'9000-9010'", "port ranges"), ("53/udp", "udp"), ("abc", "invalid port")],
+    [("0", "at least 1"), ("'9000-9010'", "port ranges"), ("53/sctp", "sctp"), ("abc", "invalid port")],
 )
 def test_expose_errors(item: str, problem: str) -> None:
     exc = service_error(f"image: a\nexpose: [80, {item}]")
@@ -645,8 +628,6 @@ def test_depends_on_list_and_mapping() -> None:
         ("[nope]", "services.web.depends_on", "unknown service 'nope'"),
         ("{nope: {}}", "services.web.depends_on", "unknown service 'nope'"),
         ("{db: {condition: started}}", "services.web.depends_on.db.condition", "service_healthy"),
-        ("{db: {restart: true}}", "services.web.depends_on.db.restart", "unsupported key 'restart'"),
-        ("{db: {required: false}}", "services.web.depends_on.db.required", "unsupported key 'required'"),
         ("{db: service_started}", "services.web.depends_on.db", "mapping"),
         ("[3]", "services.web.depends_on[0]", ""),
     ],
@@ -708,7 +689,8 @@ def test_healthcheck_list_forms_and_defaults() -> None:
     ],
 )
 def test_healthcheck_disabled(body: str) -> None:
-    assert service(f"image: a\n{body}").healthcheck is None
+    check = service(f"image: a\n{body}").healthcheck  # as docker compose: not even the image's own check
+    assert check is not None and check.disabled
 
 
 @pytest.mark.parametrize(
@@ -725,7 +707,6 @@ def test_healthcheck_disabled(body: str) -> None:
         ("{test: x, start_period: 1y}", "services.web.healthcheck.start_period", "invalid duration"),
         ("{test: x, retries: 0}", "services.web.healthcheck.retries", "at least 1"),
         ("{test: x, retries: many}", "services.web.healthcheck.retries", "integer"),
-        ("{test: x, start_interval: 1s}", "services.web.healthcheck.start_interval", "'start_interval'"),
         ("{test: x, disable: sometimes}", "services.web.healthcheck.disable", "true or false"),
         ("[CMD, x]", "services.web.healthcheck", "mapping"),
     ],
@@ -783,10 +764,6 @@ def test_deploy_placement_and_reservations() -> None:
             "services.web.deploy.placement.constraints",
             "a list",
         ),
-        ("{mode: global}", "services.web.deploy.mode", "unsupported key 'mode' in services.web.deploy"),
-        ("{update_config: {}}", "services.web.deploy.update_config", "update_config"),
-        ("{restart_policy: {}}", "services.web.deploy.restart_policy", "restart_policy"),
-        ("{labels: {}}", "services.web.deploy.labels", "labels"),
         ("{replicas: -1}", "services.web.deploy.replicas", "at least 0"),
         ("{replicas: 1.5}", "services.web.deploy.replicas", "integer"),
         ("{replicas: true}", "services.web.deploy.replicas", "integer"),
@@ -815,7 +792,7 @@ def test_restart(policy: str) -> None:
     assert service(f"image: a\nrestart: {policy}").restart == policy.strip('"')
 
 
-@pytest.mark.parametrize(("policy", "problem"), [("on-failure:3", "retry count"), ("sometimes", "one of")])
+@pytest.mark.parametrize(("policy", "problem"), [("always:3", "on-failure:N"), ("sometimes", "one of")])
 def test_restart_errors(policy: str, problem: str) -> None:
     exc = service_error(f"image: a\nrestart: {policy}")
     assert exc.field == "services.web.restart"
@@ -847,9 +824,6 @@ def test_networks() -> None:
     ("networks", "field", "problem"),
     [
         ("[nope]", "services.web.networks", "'nope' is not declared in the top-level networks"),
-        ("[default]", "services.web.networks", "'default' is not declared"),
-        ("{front: {aliases: [x]}}", "services.web.networks.front.aliases", "unsupported key 'aliases'"),
-        ("{front: {ipv4_address: 1.2.3.4}}", "services.web.networks.front.ipv4_address", "ipv4_address"),
         ("front", "services.web.networks", "mapping"),
     ],
 )
@@ -864,7 +838,7 @@ def test_network_errors(networks: str, field: str, problem: str) -> None:
     [
         ("networks:\n  front: {driver: macvlan}", "networks.front.driver", "'macvlan'"),
         ("networks:\n  front: {external: true}", "networks.front.external", "unsupported key 'external'"),
-        ("networks:\n  front: {ipam: {}}", "networks.front.ipam", "ipam"),
+        ("networks:\n  front: {ipam: {driver: dhcp}}", "networks.front.ipam.driver", "default IPAM"),
         ("networks:\n  Front: {}", "networks.Front", "invalid name"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mypaas.container_options import UpdatePolicy
 from mypaas.domain import AppSpec, Instance, PortSpec, ServiceSpec
 from mypaas.manager.reconcile.plan import DesiredApp, plan_app
 from mypaas.states import InstanceState
@@ -147,3 +148,18 @@ def test_a_container_created_but_never_started_is_replaced() -> None:
     orphan = inst(1, state=InstanceState.CREATED)
     plan = plan_app(app(), [orphan], always, 0)
     assert plan.remove == [orphan] and plan.create == [("web", 1)]
+
+
+def test_update_config_stop_first_rolls_stop_first() -> None:
+    svc = ServiceSpec(
+        name="web", image="x", image_id="sha256:1", expose=[80], update=UpdatePolicy(order="stop-first")
+    )
+    old = inst(1, release=1)
+    plan = plan_app(app(target=2, current=1, the_spec=spec(web=svc)), [old], always, 0)
+    assert plan.remove == [old] and plan.create == []
+
+
+def test_a_global_service_runs_one_instance_on_the_docker_backend() -> None:
+    svc = ServiceSpec(name="web", image="x", image_id="sha256:1", expose=[80], mode="global")
+    plan = plan_app(app(scale=3, the_spec=spec(web=svc)), [], always, 0)
+    assert plan.create == [("web", 1)]

@@ -510,3 +510,14 @@ def test_host_port_service_rolls_stop_first() -> None:
     tasks = [task(1, rev=OLD), task(2, state=InstanceState.CREATED)]  # pending: port in use
     plan = plan_services(desired, services, tasks, keys(), lambda t: revision(t) == OLD, 0)
     assert plan.drop_services == ["web@1.0"]
+
+
+def test_a_global_service_is_ready_when_each_of_its_tasks_is() -> None:
+    the_spec = AppSpec(services={"web": svc_spec("web", expose=[80], mode="global")})
+    desired = app(current=None, the_spec=the_spec, scale={"web": 1})
+    tasks = [task(1, node="n1"), task(2, node="n2"), task(3, node="n3")]
+    # Swarm reports no replica count for a global service: the service is not updated for it
+    plan = plan_services(desired, [service(replicas=0)], tasks, keys(), lambda t: t.id != "t3", 0)
+    assert plan.ensure == [] and plan.waiting == ["web: 2/3 ready"]
+    plan = plan_services(desired, [service(replicas=0)], tasks, keys(), always, 0)
+    assert plan.ensure == [] and plan.converged

@@ -38,6 +38,7 @@ class ImageInfo:
     ref: str
     exposed_ports: tuple[int, ...] = ()
     size: int = 0
+    platform: str = ""  # os/arch[/variant], as the engine reports it ("" when unknown)
 
 
 @dataclass(frozen=True)

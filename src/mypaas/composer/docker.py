@@ -38,8 +38,19 @@ from mypaas.composer.engine import (
     volume_name,
 )
 from mypaas.composer.errors import ENGINE_FAILURES, engine_errors, explain
+from mypaas.composer.options import (
+    container_options,
+    endpoint,
+    exposed_ports,
+    healthcheck,
+    host_options,
+    log_config,
+    own_network,
+    port_bindings,
+    restart_policy,
+)
 from mypaas.composer.secret_files import HostFiles
-from mypaas.domain import EngineEvent, HealthCheck, Instance, ProcessInfo
+from mypaas.domain import EngineEvent, Instance, ProcessInfo
 from mypaas.errors import BackendError, BuildFailed, InvalidSpec, NotFound
 
 _NS = 1_000_000_000
@@ -51,16 +62,6 @@ def split_ref(ref: str) -> tuple[str, str]:
     if not sep or "/" in tag:
         return ref, "latest"
     return name, tag
-
-
-def _healthcheck(hc: HealthCheck) -> dict[str, Any]:
-    return {
-        "test": hc.test,
-        "interval": int(hc.interval_s * _NS),
-        "timeout": int(hc.timeout_s * _NS),
-        "retries": hc.retries,
-        "start_period": int(hc.start_period_s * _NS),
-    }
 
 
 class DockerBackend:
@@ -121,6 +122,7 @@ class DockerBackend:
             raise BackendError(f"service {svc.name}: no image pinned")
         labels = instance_labels(req)
         networks = instance_networks(req)
+        joins = list(zip(networks, req.networks or ("",), strict=True)) if own_network(svc) else []
         with engine_errors(f"creating {req.name}"):
             created = self._api.create_container(
                 image=svc.image_id,
@@ -129,18 +131,21 @@ class DockerBackend:
                 entrypoint=svc.entrypoint,
                 environment=req.environment,
                 labels=labels,
-                ports=[f"{p.container}/{p.protocol}" for p in svc.ports if p.host is not None] or None,
-                healthcheck=_healthcheck(svc.healthcheck) if svc.healthcheck else None,
+                ports=exposed_ports(svc),
+                healthcheck=healthcheck(svc.healthcheck) if svc.healthcheck else None,
                 host_config=self._host_config(req),
                 networking_config=self._api.create_networking_config(
-                    {networks[0]: self._api.create_endpoint_config(aliases=[svc.name])}
-                ),
+                    {net: self._api.create_endpoint_config(**endpoint(svc, name)) for net, name in joins[:1]}
+                )
+                if joins
+                else None,
+                **container_options(svc),
             )
         cid = created["Id"]
         with engine_errors(f"starting {req.name}"):
             try:
-                for net in networks[1:]:
-                    self._api.connect_container_to_network(cid, net, aliases=[svc.name])
+                for net, name in joins[1:]:
+                    self._api.connect_container_to_network(cid, net, **endpoint(svc, name))
                 self._api.start(cid)
                 info = self._api.inspect_container(cid)
             except docker.errors.DockerException:
@@ -152,17 +157,16 @@ class DockerBackend:
     def _host_config(self, req: InstanceRequest) -> Any:
         svc = req.service
         mounts = volume_mounts(req) + self._secret_mounts(req)
-        restart = svc.restart
         return self._api.create_host_config(
-            restart_policy={"Name": restart} if restart != "no" else None,
-            port_bindings={f"{p.container}/{p.protocol}": p.host for p in svc.ports if p.host is not None}
-            or None,
+            restart_policy=restart_policy(svc),
+            port_bindings=port_bindings(svc) or None,
             mounts=mounts or None,
             mem_limit=svc.memory,
             nano_cpus=int(svc.cpus * _NS) if svc.cpus else None,
-            log_config=docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+            log_config=log_config(svc),
             privileged=svc.privileged,
-            init=True,
+            init=True if svc.init is None else svc.init,
+            **host_options(svc),
         )
 
     def _host_files(self) -> HostFiles:
@@ -209,7 +213,7 @@ class DockerBackend:
     def _remove_container(self, instance_id: str, grace_s: float) -> None:
         with engine_errors(f"removing container {instance_id[:12]}"):
             try:
-                self._api.stop(instance_id, timeout=max(0, int(grace_s)))
+                self._api.stop(instance_id, timeout=self._grace(instance_id, grace_s))
             except docker.errors.NotFound:
                 return
             except docker.errors.APIError:
@@ -221,6 +225,14 @@ class DockerBackend:
             except docker.errors.APIError as exc:
                 if "already in progress" not in explain(exc):
                     raise
+
+    def _grace(self, instance_id: str, grace_s: float) -> int:
+        """How long a container may take to stop: its service's stop_grace_period, else ``grace_s``."""
+        try:
+            timeout = (self._api.inspect_container(instance_id).get("Config") or {}).get("StopTimeout")
+        except docker.errors.DockerException:
+            timeout = None  # gone already, or the engine will say so to stop
+        return max(0, int(grace_s if timeout is None else timeout))
 
     # -- networks and volumes ------------------------------------------------------------------
 
@@ -286,7 +298,14 @@ class DockerBackend:
                 raise
         exposed = (info.get("Config") or {}).get("ExposedPorts") or {}
         ports = sorted(int(p.split("/")[0]) for p in exposed if p.endswith("/tcp"))
-        return ImageInfo(id=info["Id"], ref=ref, exposed_ports=tuple(ports), size=int(info.get("Size", 0)))
+        platform = "/".join(str(info[k]) for k in ("Os", "Architecture", "Variant") if info.get(k))
+        return ImageInfo(
+            id=info["Id"],
+            ref=ref,
+            exposed_ports=tuple(ports),
+            size=int(info.get("Size", 0)),
+            platform=platform,
+        )
 
     def import_image(self, data: bytes | Iterable[bytes], *, ref: str, changes: list[str]) -> ImageInfo:
         """Import a tar as ``ref``. Pieces are sent as they come (a chunked request body): the engine

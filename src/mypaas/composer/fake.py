@@ -37,7 +37,8 @@ from mypaas.composer.engine import (
     service_networks,
     volume_name,
 )
-from mypaas.domain import EngineEvent, Instance, ProcessInfo
+from mypaas.container_options import check_swarm
+from mypaas.domain import EngineEvent, Instance, ProcessInfo, ServiceSpec
 from mypaas.errors import BuildFailed, Conflict, NotFound
 from mypaas.states import InstanceState
 
@@ -59,6 +60,7 @@ class FakeBackend:
         self.taken_ports: set[int] = set()  # host ports something else holds, set by tests
         self.published: dict[str, set[int]] = {}  # instance id -> the TCP host ports it holds
         self.secret_files: dict[str, tuple[SecretFile, ...]] = {}  # instance id -> what it was given
+        self.requests: dict[str, InstanceRequest] = {}  # instance id -> what it was created with
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -111,13 +113,14 @@ class FakeBackend:
                 ip=f"10.0.0.{n}",
                 address=f"10.0.0.{n}:{port}" if port else None,
                 created=time.time(),
-                has_healthcheck=req.service.healthcheck is not None,
+                has_healthcheck=_checked(req.service),
             )
             self.instances[inst.id] = inst
             self.platform_of[inst.id] = req.platform
             self.published[inst.id] = ports
             if req.secret_files:
                 self.secret_files[inst.id] = req.secret_files
+            self.requests[inst.id] = req
         return inst
 
     def remove_instance(self, instance_id: str, grace_s: float) -> None:
@@ -239,6 +242,7 @@ class FakeSwarmBackend(FakeBackend):
             return [s.state for s in self.services.values() if s.request.platform == platform]
 
     def service_key(self, req: ServiceRequest) -> str:
+        check_swarm(req.service, f"services.{req.service.name}")  # what Swarm cannot run, refused alike
         body = {f.name: getattr(req, f.name) for f in fields(req) if f.name != "replicas"}
         body["service"] = req.service.model_dump(mode="json")
         files = body.pop("secret_files")
@@ -255,6 +259,7 @@ class FakeSwarmBackend(FakeBackend):
                 raise NotFound(f"deploying service {name}: network {network} not found")
         with self._lock:
             current = next((s for s in self.services.values() if s.state.name == name), None)
+            replicas = 0 if req.service.mode == "global" else req.replicas  # as Swarm reports global ones
             if current is None:
                 state = ServiceState(
                     id=f"svc{next(self._ids)}",
@@ -263,14 +268,14 @@ class FakeSwarmBackend(FakeBackend):
                     service=req.service.name,
                     release=req.release,
                     generation=req.generation,
-                    replicas=req.replicas,
+                    replicas=replicas,
                     spec_key=key,
                 )
                 current = self.services[state.id] = FakeService(req, state)
-            elif current.state.spec_key == key and current.state.replicas == req.replicas:
+            elif current.state.spec_key == key and current.state.replicas == replicas:
                 return
             else:
-                self._update(current, req, key)
+                self._update(current, replace(req, replicas=replicas), key)
             self._scale(current)
 
     def _update(self, svc: FakeService, req: ServiceRequest, key: str) -> None:
@@ -289,8 +294,10 @@ class FakeSwarmBackend(FakeBackend):
             self._drop_tasks(svc, len(svc.tasks))
 
     def _scale(self, svc: FakeService) -> None:
-        self._drop_tasks(svc, len(svc.tasks) - svc.state.replicas)
-        while len(svc.tasks) < svc.state.replicas:
+        """Run the service's replicas; a global service one task on each node."""
+        want = len(self.nodes) if svc.request.service.mode == "global" else svc.state.replicas
+        self._drop_tasks(svc, len(svc.tasks) - want)
+        while len(svc.tasks) < want:
             task = self._task(svc, slot=len(svc.tasks) + 1)
             svc.tasks.append(task.id)
             self.instances[task.id] = task
@@ -311,6 +318,9 @@ class FakeSwarmBackend(FakeBackend):
         address, host = self.nodes[node]
         fixed = next((p.host for p in req.service.ports if p.container == req.service.http_port), None)
         task_id = f"task{n:021x}"
+        if req.service.mode == "global":  # one per node: the node of the slot
+            node = list(self.nodes)[(slot - 1) % len(self.nodes)]
+            address, host = self.nodes[node]
         return Instance(
             id=task_id,
             name=f"{svc.state.name}.{slot}.{task_id[:6]}",
@@ -318,12 +328,12 @@ class FakeSwarmBackend(FakeBackend):
             service=req.service.name,
             release=req.release,
             generation=req.generation,
-            state=InstanceState.HEALTHY if req.service.healthcheck else InstanceState.STARTING,
+            state=InstanceState.HEALTHY if _checked(req.service) else InstanceState.STARTING,
             ip=f"10.2.0.{n}",
             address=f"{address}:{fixed or 30000 + n}" if req.service.http_port else None,
             created=time.time(),
             started=time.time(),
-            has_healthcheck=req.service.healthcheck is not None,
+            has_healthcheck=_checked(req.service),
             status_text=f"running on {host}",
             node=node,
             host=host,
@@ -357,6 +367,11 @@ class FakeSwarmBackend(FakeBackend):
         for name in [n for n, labels in self.overlay_networks.items() if labels.get(LABEL_APP) == app]:
             del self.overlay_networks[name]
         super().remove_app_resources(platform, app)
+
+
+def _checked(svc: ServiceSpec) -> bool:
+    """Does the engine run a health check for the service's instances?"""
+    return svc.healthcheck is not None and not svc.healthcheck.disabled
 
 
 if TYPE_CHECKING:  # mypy checks that the fakes implement the whole protocols

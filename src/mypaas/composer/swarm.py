@@ -35,6 +35,7 @@ from mypaas.composer.docker import DockerBackend
 from mypaas.composer.engine import overlay_name, resource_labels, service_name
 from mypaas.composer.errors import engine_errors
 from mypaas.composer.hostside import TASK_LABEL
+from mypaas.composer.options import platform_constraints
 from mypaas.composer.swarm_secrets import SwarmFiles
 from mypaas.composer.swarm_spec import LABEL_SPEC, Rollout, service_key, service_spec
 from mypaas.composer.swarm_tasks import (
@@ -237,7 +238,8 @@ class SwarmBackend(DockerBackend):
                 return
             spec = current["Spec"]
             replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas")
-            if (spec.get("Labels") or {}).get(LABEL_SPEC) == key and replicas == req.replicas:
+            scaled = replicas == req.replicas or req.service.mode == "global"  # global: one per host
+            if (spec.get("Labels") or {}).get(LABEL_SPEC) == key and scaled:
                 return
             self._api.update_service(current["ID"], current["Version"]["Index"], **body)
 
@@ -245,7 +247,7 @@ class SwarmBackend(DockerBackend):
         """Where the service's tasks may run. A volume (named, or a host path) is a folder on one
         host: a service that mounts one and says nowhere else runs on this machine, where the app's
         volumes were made (also before it became a cluster), so its tasks never start on an empty copy."""
-        constraints = [*req.constraints, *req.service.placement]
+        constraints = [*req.constraints, *req.service.placement, *platform_constraints(req.service)]
         if any(v.source for v in req.service.volumes) and not constraints:  # anonymous ones go anywhere
             constraints.append(f"node.id=={self._local_node()}")
         return constraints

@@ -14,7 +14,17 @@ import docker.types
 from mypaas.composer.base import ServiceRequest
 from mypaas.composer.containers import volume_mounts
 from mypaas.composer.engine import instance_labels, service_name, service_networks
+from mypaas.composer.options import (
+    aliases,
+    healthcheck,
+    log_options,
+    swarm_container,
+    swarm_mode,
+    swarm_restart,
+    swarm_update,
+)
 from mypaas.composer.swarm_secrets import references
+from mypaas.container_options import check_swarm
 from mypaas.domain import ServiceSpec
 
 _NS = 1_000_000_000
@@ -50,27 +60,20 @@ def service_spec(
     ``key`` is kept in a label, for ``list_services`` to report. ``secret_ids``: the engine ids of
     the Swarm secrets and configs ``req`` mounts, by name (none: the spec for the key, without ids)."""
     svc = req.service
-    labels = instance_labels(req)
-    # Fixed host ports cannot hold an old and a new task on one host at once: stop-first for them.
-    order = "stop-first" if svc.published else "start-first"
+    check_swarm(svc, f"services.{svc.name}")
+    labels = {**svc.service_labels, **instance_labels(req)}
     if key:
         labels = {**labels, LABEL_SPEC: key}
+    update = swarm_update(svc, rollout.update_delay_s, rollout.update_monitor_s)
     monitor = int(rollout.update_monitor_s * _NS)
     return {
         "task_template": _task_template(req, rollout, constraints, secret_ids),
         "name": service_name(req.app, svc.name, req.release, req.generation),
         "labels": labels,
-        "mode": docker.types.ServiceMode("replicated", replicas=replicas),
-        "update_config": docker.types.UpdateConfig(
-            parallelism=1,
-            delay=int(rollout.update_delay_s * _NS),
-            failure_action="rollback",
-            monitor=monitor,
-            max_failure_ratio=0,
-            order=order,
-        ),
+        "mode": swarm_mode(svc, replicas),
+        "update_config": docker.types.UpdateConfig(**update),
         "rollback_config": docker.types.RollbackConfig(
-            parallelism=0, failure_action="pause", monitor=monitor, order=order
+            parallelism=0, failure_action="pause", monitor=monitor, order=update["order"]
         ),
         # the SDK's EndpointSpec cannot say "host mode, any port": the engine's own JSON instead
         "endpoint_spec": {"Mode": "vip" if rollout.ipvs else "dnsrr", "Ports": published_ports(svc)},
@@ -91,41 +94,35 @@ def _task_template(
         env=[f"{k}={v}" for k, v in sorted(req.environment.items())],
         labels=instance_labels(req),
         mounts=mounts or None,
-        healthcheck=docker.types.Healthcheck(
-            test=hc.test,
-            interval=int(hc.interval_s * _NS),
-            timeout=int(hc.timeout_s * _NS),
-            retries=hc.retries,
-            start_period=int(hc.start_period_s * _NS),
-        )
-        if hc
-        else None,
+        healthcheck=docker.types.Healthcheck(**healthcheck(hc)) if hc else None,
         init=True,
         stop_grace_period=10 * _NS,
         secrets=secrets or None,
         configs=configs or None,
     )
-    condition = {"no": "none", "on-failure": "on-failure"}.get(svc.restart, "any")
+    driver, log = log_options(svc)
     return docker.types.TaskTemplate(
-        container_spec=container,
+        container_spec=swarm_container(svc, container),
         resources=docker.types.Resources(
             cpu_limit=int(svc.cpus * _NS) if svc.cpus else None,
             mem_limit=svc.memory,
             cpu_reservation=int(svc.reserve_cpus * _NS) if svc.reserve_cpus else None,
             mem_reservation=svc.reserve_memory,
         ),
-        restart_policy=docker.types.RestartPolicy(
-            condition=condition, delay=int(rollout.restart_delay_s * _NS), max_attempts=0
-        ),
+        restart_policy=swarm_restart(svc, rollout.restart_delay_s),
         placement=docker.types.Placement(constraints=constraints or None, preferences=None),
-        log_driver={"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}},
-        networks=[{"Target": net, "Aliases": [svc.name]} for net in service_networks(req)],
+        log_driver={"Name": driver, "Options": log},
+        networks=[
+            {"Target": net, "Aliases": aliases(svc, name)}
+            for net, name in zip(service_networks(req), req.networks or ("",), strict=True)
+        ],
     )
 
 
 def published_ports(svc: ServiceSpec) -> list[dict[str, Any]]:
-    """The service's ports on the hosts, all in ``host`` mode: its fixed ones, and the routed port
-    at a number each host picks (the router reaches a task at its host's address and that port)."""
+    """The service's ports on the hosts, all in ``host`` mode: its fixed ones (but those bound to one
+    address), and the routed port at a number each host picks (the router reaches a task at its host's
+    address and that port)."""
     ports: list[dict[str, Any]] = [
         {
             "Protocol": p.protocol,
@@ -134,8 +131,8 @@ def published_ports(svc: ServiceSpec) -> list[dict[str, Any]]:
             "PublishMode": "host",
         }
         for p in svc.ports
-        if p.host is not None
+        if p.host is not None and p.host_ip is None  # Swarm cannot bind one address: not published
     ]
-    if svc.http_port and not any(p["TargetPort"] == svc.http_port for p in ports):
+    if svc.http_port and not any(p["TargetPort"] == svc.http_port and p["Protocol"] == "tcp" for p in ports):
         ports.append({"Protocol": "tcp", "TargetPort": svc.http_port, "PublishMode": "host"})
     return ports

@@ -116,7 +116,7 @@ def task_instance(task: dict[str, Any], svc_name: str, nodes: NodeTable) -> Inst
     for att in task.get("NetworksAttachments") or []:
         for cidr in att.get("Addresses") or []:
             ip = ip or cidr.split("/")[0]
-    has_hc = bool(spec.get("Healthcheck", {}).get("Test"))
+    has_hc = (spec.get("Healthcheck") or {}).get("Test") not in (None, [], ["NONE"])
     mapped = _task_state(state, has_hc)
     container = status.get("ContainerStatus") or {}
     exit_code = container.get("ExitCode") if mapped == InstanceState.EXITED else None

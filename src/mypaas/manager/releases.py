@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from mypaas.build import build_services
 from mypaas.build.project_files import add_project_files, read_project_files
+from mypaas.container_options import check_platform, check_swarm
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name, port_from_image
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.manager.changes import Changes, spec_changes
@@ -23,7 +24,7 @@ from mypaas.manager.records import AppContext, find_app, find_release, release_d
 from mypaas.manager.state.desired import drop_failed_first_deploy
 from mypaas.manager.state.models import AppRow, FormationRow, OperationRow, ReleaseRow
 from mypaas.manager.vault import Vault
-from mypaas.states import AppState, OperationStatus, ReleaseStatus
+from mypaas.states import AppState, BackendMode, OperationStatus, ReleaseStatus
 
 # makes the Debian base image a source build needs, when the engine lacks it; emits its progress
 MakeBase = Callable[[Callable[[str], None]], None]
@@ -42,6 +43,13 @@ class DeployRequest:
 
 
 def one_replica_with_host_port(svc: ServiceSpec, replicas: int, field: str) -> None:
+    """Refuse a replica count the service cannot run: more than one with a host port, any for a
+    service that runs one instance per host."""
+    if svc.mode == "global":
+        raise InvalidSpec(
+            f"service {svc.name} runs one instance per host (deploy.mode: global): it is not scaled",
+            field=field,
+        )
     if svc.published and replicas > 1:
         raise InvalidSpec(
             f"service {svc.name} publishes a host port, so it can run only 1 replica", field=field
@@ -83,6 +91,9 @@ class Releases:
         with self._ctx.deploy_lock:
             self._check_ports(name, spec)
             with self._sessions.begin() as s:
+                if self._ctx.mode(s) == BackendMode.SWARM:  # what a Swarm service cannot run: refused now
+                    for n, svc in spec.services.items():
+                        check_swarm(svc, f"services.{n}")
                 app = s.scalar(select(AppRow).where(AppRow.name == name))
                 if app is not None and app.state == AppState.DELETING:
                     raise Conflict(f"app {name} is being removed; try again in a moment", field="app")
@@ -135,6 +146,7 @@ class Releases:
                 info = self._ctx.backend.image(svc.image or "")
             except (NotFound, InvalidSpec) as exc:
                 raise InvalidSpec(exc.message, field=f"services.{name}.image") from exc
+            check_platform(svc, info.platform)
             changes: dict[str, Any] = {"image_id": info.id}
             if not svc.ports and not svc.expose and len(spec.services) == 1:
                 port = port_from_image(info.exposed_ports, name)
@@ -147,7 +159,8 @@ class Releases:
         if not mine:
             return
         for n, svc in spec.services.items():
-            one_replica_with_host_port(svc, svc.replicas or 1, f"services.{n}.ports")
+            if svc.mode != "global":
+                one_replica_with_host_port(svc, svc.replicas or 1, f"services.{n}.ports")
         published = self._published_ports()
         own_ports = published.pop(name, set())
         for other, taken in published.items():
@@ -195,6 +208,9 @@ class Releases:
             maker = self._make_base
             make_base = (lambda: maker(emit)) if maker is not None else None
             built = build_services(self._ctx.backend, name, op_id, spec, req.contexts, emit, make_base)
+            for svc in built.services.values():
+                if svc.platform is not None:  # what the engine built is for its own platform
+                    check_platform(svc, self._ctx.backend.image(svc.image_id or "").platform)
             built = add_project_files(self._ctx.backend, name, built, layers, emit)
             with self._ctx.deploy_lock, self._sessions.begin() as s:
                 app = find_app(s, name)

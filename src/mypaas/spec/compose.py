@@ -8,11 +8,12 @@ from docker compose:
   only ``x-*`` extension keys (anywhere a key is checked) and the obsolete top-level ``version`` are ignored.
 - YAML is read as docker compose reads it (YAML 1.2 scalars: ``restart: no`` is a string, ``22:22`` is not
   a number); duplicate keys are an error.
-- ``restart: on-failure:N`` is refused (MyPaas has no retry count): use ``on-failure``.
-- Ports publish on all addresses: a host IP other than ``0.0.0.0``/``::`` is refused, as are UDP and ranges.
 - A build arg without a value takes it from the shell or ``.env``, else it is left out (the Dockerfile
   default applies).
-- Service ``networks`` must all be declared at the top level, ``default`` included.
+- Containers are named by MyPaas: ``container_name``, ``hostname``, ``links`` and a service name that is not
+  a DNS label (``my_service``) are kept as network aliases (spec/networks.py).
+- A port bound to a host address is published there on the docker backend only (spec/ports.py).
+- Service ``networks`` must be declared at the top level, but for ``default``, the app's own network.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name
 from mypaas.errors import InvalidSpec
 from mypaas.spec import secrets
+from mypaas.spec.networks import declare_networks, finish_app
 from mypaas.spec.project import ProjectSource, load_project
 from mypaas.spec.services import Context, Policy, parse_service
 from mypaas.spec.values import as_mapping, as_str, checked_keys, port_number, unsupported
@@ -113,7 +115,7 @@ def _parse_app(
     if "name" in top:
         as_str(top["name"], "name")  # the project name; the app name comes from the CLI
     volumes = declare_volumes(top.get("volumes"))
-    networks = _declarations(top.get("networks"), "networks", "driver", ("bridge", "overlay"))
+    networks, pooled = declare_networks(top.get("networks"))
     if "services" not in top:
         raise InvalidSpec("a compose file needs a 'services' key", field="services")
     services = as_mapping(top["services"], "services")
@@ -122,7 +124,23 @@ def _parse_app(
     context = Context(set(services), set(volumes.own), set(networks), files, variables, policy)
     context.warnings.extend(volumes.warnings)
     context.external_volumes = volumes.external
-    specs = {name: parse_service(name, body, context) for name, body in services.items()}
+    for network in pooled:
+        context.warn(
+            f"networks.{network}.ipam",
+            "the engine picks the subnet of each app network (a fixed one could clash with another app's on "
+            "the hosts); services reach each other by name",
+        )
+    specs: dict[str, ServiceSpec] = {}
+    renamed: dict[str, str] = {}
+    for name, body in services.items():
+        spec = parse_service(name, body, context)
+        if spec.name in specs:
+            raise InvalidSpec(
+                f"services {name!r} and {next(k for k, v in renamed.items() if v == spec.name)!r} are both "
+                f"named {spec.name!r} on the platform (service names are DNS labels there)",
+                field=f"services.{name}",
+            )
+        specs[spec.name], renamed[name] = spec, spec.name
     stored = {
         key: secrets.parse_definitions(top.get(key), key[:-1], context.warn) for key in ("secrets", "configs")
     }
@@ -134,6 +152,7 @@ def _parse_app(
         external_volumes=sorted(set(volumes.external.values())),
         **stored,
     )
+    app = finish_app(app, services, renamed)
     app.start_order()  # raises on a depends_on cycle
     return ComposeResult(app, tuple(context.warnings))
 

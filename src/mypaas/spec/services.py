@@ -14,10 +14,13 @@ from mypaas.domain import (
     BuildSpec,
     HealthCheck,
     ServiceSpec,
-    check_name,
 )
 from mypaas.errors import InvalidSpec
+from mypaas.spec import networks as names
 from mypaas.spec.environment import env_file_entries, environment_entries, service_environment
+from mypaas.spec.options import OPTION_KEYS, check_service
+from mypaas.spec.ports import parse_ports, protocol
+from mypaas.spec.rollout import deploy_policies, labels, restart
 from mypaas.spec.secrets import service_configs, service_secrets
 from mypaas.spec.values import (
     as_bool,
@@ -26,27 +29,20 @@ from mypaas.spec.values import (
     as_mapping,
     as_positive_float,
     as_str,
-    check_protocol,
     checked_keys,
     is_extension,
     key_values,
-    long_port,
     parse_bytes,
     parse_duration,
     parse_probe,
     port_number,
-    short_port,
     unsupported,
 )
 from mypaas.spec.volumes import finish_mounts, parse_tmpfs, parse_volumes
 
-_RESTART = ("no", "always", "on-failure", "unless-stopped")
 _CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 # Why some service keys are refused, said in the error (every other unknown key gets the generic message).
 _REFUSED = {
-    "container_name": "MyPaas names containers itself (app, service, replica)",
-    "hostname": "the service name is its host name on the app network",
-    "working_dir": "set WORKDIR in the image instead",
     "scale": "use deploy.replicas",
     "cpus": "use deploy.resources.limits.cpus",
     "mem_limit": "use deploy.resources.limits.memory",
@@ -82,10 +78,10 @@ class Context:
 
 def parse_service(name: Any, body: Any, context: Context) -> ServiceSpec:
     where = f"services.{name}"
-    check_name(name, field=where)
+    safe, aliases = names.service_name(name, where, context)
     if not isinstance(body, dict):
         raise InvalidSpec(f"{where} must be a mapping of service keys", field=where)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"aliases": aliases}
     for key, value in as_mapping(body, where).items():
         if key == "x-mypaas-probe":
             kwargs["probe"] = parse_probe(value, f"{where}.{key}")
@@ -95,14 +91,19 @@ def parse_service(name: Any, body: Any, context: Context) -> ServiceSpec:
         handler = _SERVICE_KEYS.get(key)
         if handler is None:
             raise unsupported(key, f"{where}.{key}", _REFUSED.get(key))
-        kwargs.update(handler(value, f"{where}.{key}", context))
+        for field_name, given in handler(value, f"{where}.{key}", context).items():
+            added = [*kwargs.get(field_name, []), *given] if field_name in _ACCUMULATED else None
+            kwargs[field_name] = given if added is None else list(dict.fromkeys(added))
     environment = kwargs.get("environment", {})
     env_files = kwargs.pop("env_file", [])
     kwargs["environment"] = service_environment(env_files, environment, context.env_files, context.variables)
     finish_mounts(kwargs, where)
     if not kwargs.get("image") and "build" not in kwargs:
         raise InvalidSpec(f"service {name!r} needs an 'image' or a 'build'", field=f"{where}.image")
-    return ServiceSpec(name=name, **kwargs)
+    return check_service(ServiceSpec(name=safe, **kwargs), where)
+
+
+_ACCUMULATED = {"aliases"}
 
 
 # --- service keys: each handler checks one key and returns the ServiceSpec fields it gives ---------------
@@ -166,23 +167,17 @@ def _env_file(value: Any, where: str, context: Context) -> dict[str, Any]:
     return {"env_file": env_file_entries(value, where)}
 
 
-def _ports(value: Any, where: str, context: Context) -> dict[str, Any]:
-    ports = []
-    for index, item in enumerate(as_list(value, where)):
-        item_field = f"{where}[{index}]"
-        ports.append(long_port(item, item_field) if isinstance(item, dict) else short_port(item, item_field))
-    return {"ports": ports}
-
-
 def _expose(value: Any, where: str, context: Context) -> dict[str, Any]:
     ports: list[int] = []
     for index, item in enumerate(as_list(value, where)):
         item_field = f"{where}[{index}]"
-        number = item
+        number, kind = item, "tcp"
         if isinstance(item, str) and "/" in item:
-            number, _, protocol = item.partition("/")
-            check_protocol(protocol, item_field)
-        ports.append(port_number(number, item_field))
+            number, _, kind = item.partition("/")
+            protocol(kind, item_field)
+        port = port_number(number, item_field)
+        if kind == "tcp":  # a UDP port is not routed (and expose changes nothing else)
+            ports.append(port)
     return {"expose": ports}
 
 
@@ -192,53 +187,73 @@ def _depends_on(value: Any, where: str, context: Context) -> dict[str, Any]:
     else:
         wanted = {}
         for name, body in as_mapping(value, where).items():
-            condition = checked_keys(body, f"{where}.{name}", {"condition"}).get(
-                "condition", "service_started"
-            )
-            if condition not in _CONDITIONS:
-                raise InvalidSpec(
-                    f"{where}.{name}.condition must be one of {', '.join(_CONDITIONS)}, got {condition!r}",
-                    field=f"{where}.{name}.condition",
-                )
-            wanted[name] = condition
+            condition = _dependency(body, f"{where}.{name}", name in context.services, context)
+            if condition is not None:
+                wanted[name] = condition
     for name in wanted:
         if name not in context.services:
             raise InvalidSpec(f"{where}: unknown service {name!r}", field=where)
-    return {"depends_on": wanted}
+    return {"depends_on": {names.dns_name(name, where): condition for name, condition in wanted.items()}}
+
+
+def _dependency(body: Any, where: str, known: bool, context: Context) -> str | None:
+    """The condition of one dependency; None for one that may be missing (``required: false``) and is."""
+    spec = checked_keys(body, where, {"condition", "restart", "required"})
+    condition = spec.get("condition", "service_started")
+    if condition not in _CONDITIONS:
+        raise InvalidSpec(
+            f"{where}.condition must be one of {', '.join(_CONDITIONS)}, got {condition!r}",
+            field=f"{where}.condition",
+        )
+    if as_bool(spec.get("restart", False), f"{where}.restart"):
+        context.warn(f"{where}.restart", "MyPaas does not restart this service when the other one restarts")
+    if not as_bool(spec.get("required", True), f"{where}.required") and not known:
+        context.warn(where, "not in the app (required: false): the service starts without it")
+        return None
+    return str(condition)
 
 
 def _healthcheck(value: Any, where: str, context: Context) -> dict[str, Any]:
-    keys = {"test", "interval", "timeout", "retries", "start_period", "disable"}
+    keys = {"test", "interval", "timeout", "retries", "start_period", "start_interval", "disable"}
     body = checked_keys(value, where, keys)
-    if as_bool(body.get("disable", False), f"{where}.disable"):
-        return {"healthcheck": None}
+    if as_bool(body.get("disable", False), f"{where}.disable"):  # as docker compose: test or not
+        return {"healthcheck": HealthCheck(test=["NONE"])}
+    if "test" not in body and set(body) <= {"disable"}:
+        return {}  # disable: false and nothing else: the image's own check
     test = _health_test(body.get("test"), f"{where}.test")
-    if test is None:
-        return {"healthcheck": None}
     check: dict[str, Any] = {"test": test}
+    if test == ["NONE"]:
+        return {"healthcheck": HealthCheck(**check)}
     for key, name in (
         ("interval", "interval_s"),
         ("timeout", "timeout_s"),
         ("start_period", "start_period_s"),
+        ("start_interval", "start_interval_s"),
     ):
         if key in body:
             check[name] = parse_duration(body[key], f"{where}.{key}")
-            if key != "start_period" and check[name] <= 0:
+            if key in ("interval", "timeout", "start_interval") and check[name] <= 0:
                 raise InvalidSpec(f"{where}.{key} must be greater than 0", field=f"{where}.{key}")
     if "retries" in body:
         check["retries"] = as_int(body["retries"], f"{where}.retries", minimum=1)
+    if "start_interval" in body:
+        context.warn(
+            f"{where}.start_interval",
+            "kept, not applied: the engine checks every interval during the start period too "
+            "(start_interval needs Docker Engine 25)",
+        )
     return {"healthcheck": HealthCheck(**check)}
 
 
-def _health_test(value: Any, where: str) -> list[str] | None:
-    """The test as Docker takes it; None for ``NONE`` (and for a missing test only if disabled)."""
+def _health_test(value: Any, where: str) -> list[str]:
+    """The test as Docker takes it (``[NONE]``: no check, not even the image's)."""
     if isinstance(value, str) and value:
         return ["CMD-SHELL", value]
     if value is None:
         raise InvalidSpec(f"{where} is required (a command, or [CMD, ...], [CMD-SHELL, '...'])", field=where)
     test = [as_str(item, f"{where}[{index}]") for index, item in enumerate(as_list(value, where))]
     if test == ["NONE"]:
-        return None
+        return test
     if (test[0:1] == ["CMD"] and len(test) >= 2) or (test[0:1] == ["CMD-SHELL"] and len(test) == 2):
         return test
     raise InvalidSpec(
@@ -248,8 +263,9 @@ def _health_test(value: Any, where: str) -> list[str] | None:
 
 
 def _deploy(value: Any, where: str, context: Context) -> dict[str, Any]:
-    body = checked_keys(value, where, {"replicas", "resources", "placement"})
-    fields: dict[str, Any] = {}
+    keys = {"replicas", "resources", "placement", "mode", "labels", "restart_policy", "update_config"}
+    body = checked_keys(value, where, keys)
+    fields: dict[str, Any] = deploy_policies(body, where, context)
     if "replicas" in body:
         fields["replicas"] = as_int(body["replicas"], f"{where}.replicas", minimum=0, maximum=MAX_REPLICAS)
     resources = checked_keys(body.get("resources"), f"{where}.resources", {"limits", "reservations"})
@@ -291,45 +307,6 @@ def _constraints(value: Any, where: str) -> list[str]:
     return [c.replace(" ", "") for c in value]
 
 
-def _restart(value: Any, where: str, context: Context) -> dict[str, Any]:
-    if value not in _RESTART:
-        hint = (
-            " (a retry count is not supported: use on-failure)"
-            if str(value).startswith("on-failure:")
-            else ""
-        )
-        raise InvalidSpec(f"{where} must be one of {', '.join(_RESTART)}, got {value!r}{hint}", field=where)
-    return {"restart": value}
-
-
-def _labels(value: Any, where: str, context: Context) -> dict[str, Any]:
-    labels = {key: val or "" for key, val in key_values(value, where).items()}
-    for key in labels:
-        if not key or any(char.isspace() for char in key):
-            raise InvalidSpec(f"{where}: invalid label name {key!r}", field=where)
-        if key.lower().startswith("mypaas."):
-            raise InvalidSpec(
-                f"{where}: label {key!r} is reserved ('mypaas.' labels are MyPaas's own)", field=where
-            )
-    return {"labels": labels}
-
-
-def _networks(value: Any, where: str, context: Context) -> dict[str, Any]:
-    if isinstance(value, list):
-        names = [as_str(item, f"{where}[{index}]") for index, item in enumerate(value)]
-    else:
-        attached = as_mapping(value, where)
-        for name, body in attached.items():
-            checked_keys(body, f"{where}.{name}", set())  # aliases, ipv4_address, priority...: not supported
-        names = list(attached)
-    for name in names:
-        if name not in context.networks:
-            raise InvalidSpec(
-                f"{where}: network {name!r} is not declared in the top-level networks", field=where
-            )
-    return {"networks": list(dict.fromkeys(names))}
-
-
 def _privileged(value: Any, where: str, context: Context) -> dict[str, Any]:
     if not as_bool(value, where):
         return {}
@@ -347,17 +324,21 @@ _SERVICE_KEYS: dict[str, Handler] = {
     "entrypoint": _entrypoint,
     "environment": _environment,
     "env_file": _env_file,
-    "ports": _ports,
+    "ports": parse_ports,
     "expose": _expose,
     "volumes": parse_volumes,
     "tmpfs": parse_tmpfs,
     "depends_on": _depends_on,
     "healthcheck": _healthcheck,
     "deploy": _deploy,
-    "restart": _restart,
-    "labels": _labels,
-    "networks": _networks,
+    "restart": restart,
+    "labels": labels,
+    "networks": names.service_networks,
     "privileged": _privileged,
     "secrets": service_secrets,
     "configs": service_configs,
+    "container_name": names.container_name,
+    "hostname": names.hostname,
+    "links": names.links,
+    **OPTION_KEYS,
 }

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mypaas.errors import InvalidSpec
 
 if TYPE_CHECKING:  # the domain's models load pydantic: the CLI reads a project without them
-    from mypaas.domain import PortSpec, ProbeSpec
+    from mypaas.domain import ProbeSpec
 
 
 # --- scalars ---------------------------------------------------------------------------------------------
@@ -142,59 +142,6 @@ def unsupported(key: str, where: str, reason: str | None = None) -> InvalidSpec:
 
 
 # --- ports ----------------------------------------------------------------------------------------------
-_ALL_ADDRESSES = ("0.0.0.0", "::", "[::]")  # noqa: S104 -- publishing on all addresses is the point
-
-
-def short_port(value: Any, where: str) -> PortSpec:
-    """``80``, ``"80"``, ``"8080:80"``, ``"0.0.0.0:8080:80"``, each with an optional ``/tcp``."""
-    from mypaas.domain import PortSpec
-
-    if isinstance(value, int) and not isinstance(value, bool):
-        return PortSpec(container=port_number(value, where))
-    text = as_str(value, where)
-    spec, sep, protocol = text.partition("/")
-    if sep:
-        check_protocol(protocol, where)
-    parts = spec.split(":")
-    if len(parts) > 2:
-        _check_host_ip(":".join(parts[:-2]), where)
-        parts = parts[-2:]
-    if len(parts) == 1:
-        return PortSpec(container=port_number(parts[0], where))
-    return PortSpec(host=port_number(parts[0], where), container=port_number(parts[1], where))
-
-
-def long_port(value: Any, where: str) -> PortSpec:
-    from mypaas.domain import PortSpec
-
-    body = checked_keys(value, where, {"target", "published", "protocol", "mode", "host_ip"})
-    if "target" not in body:
-        raise InvalidSpec(f"{where}.target is required (the container port)", field=f"{where}.target")
-    if "protocol" in body:
-        check_protocol(body["protocol"], f"{where}.protocol")
-    if "host_ip" in body:
-        _check_host_ip(body["host_ip"], f"{where}.host_ip")
-    if body.get("mode", "ingress") not in ("ingress", "host"):
-        raise InvalidSpec(f"{where}.mode must be 'ingress' or 'host'", field=f"{where}.mode")
-    published = body.get("published")
-    host = None if published is None else port_number(published, f"{where}.published")
-    return PortSpec(container=port_number(body["target"], f"{where}.target"), host=host)
-
-
-def check_protocol(protocol: Any, where: str) -> None:
-    if protocol != "tcp":
-        raise InvalidSpec(f"{where}: protocol {protocol!r} is not supported yet (only tcp)", field=where)
-
-
-def _check_host_ip(address: Any, where: str) -> None:
-    if address not in _ALL_ADDRESSES:
-        raise InvalidSpec(
-            f"{where}: binding a port to host address {address!r} is not supported; "
-            "MyPaas publishes ports on all addresses",
-            field=where,
-        )
-
-
 def port_number(value: Any, where: str) -> int:
     if isinstance(value, str) and "-" in value:
         raise InvalidSpec(f"{where}: port ranges such as {value!r} are not supported", field=where)

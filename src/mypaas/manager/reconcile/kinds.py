@@ -120,7 +120,7 @@ class ContainerApps:
                 self._request(app, spec.services[service])
                 for service, count in plan.create
                 # a host port is freed when the old instance is gone (which wakes the loop)
-                if not (spec.services[service].published and self._view.removing_any(app.name, service))
+                if not (spec.services[service].stop_first and self._view.removing_any(app.name, service))
                 for _ in range(count)
             ]
             for net in [None, *spec.networks]:

@@ -4,7 +4,8 @@ run as Swarm services).
 
 It decides, never acts: the reconcile loop carries the plan out. Rolling deploys are start-first:
 instances of the target revision are created next to the old ones, and the old ones are drained only
-once every service of the target is ready. Services publishing a host port roll stop-first instead.
+once every service of the target is ready. Services publishing a host port (or asking for it in
+deploy.update_config) roll stop-first instead.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def plan_app(
     all_ready = True
     for name in spec.start_order():
         svc = spec.services[name]
-        want = app.scale.get(name, 1)
+        want = 1 if svc.mode == "global" else app.scale.get(name, 1)  # global: one per host, one host
         ok = _plan_service(plan, app, svc, want, mine, others, ready)
         all_ready = all_ready and ok
     if holding(plan, app, all_ready, now):
@@ -143,11 +144,11 @@ def _plan_service(
     if not _dependencies_met(app, svc, mine, ready):
         plan.waiting.append(f"{svc.name}: waiting for {', '.join(svc.depends_on)}")
         return want == 0
-    if svc.published:
+    if svc.stop_first:
         old = [i for i in others if i.service == svc.name and i.state != InstanceState.EXITED]
-        if old:  # a host port can be bound once: stop the old instance first
+        if old:  # a host port can be bound once (or update_config says stop-first): the old one goes first
             plan.remove.extend(old)
-            plan.waiting.append(f"{svc.name}: stopping the old instance to free its host port")
+            plan.waiting.append(f"{svc.name}: stopping the old instance first (stop-first)")
             return False
     if len(live) < want:
         plan.create.append((svc.name, want - len(live)))

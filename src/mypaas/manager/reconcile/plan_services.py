@@ -70,27 +70,26 @@ def _plan_service(
     any), ``old`` those of other revisions, ``key`` the spec key it must report. Returns whether the
     service is fully ready at the target."""
     assert app.spec is not None
+    spec = app.spec.services[name]
     want = app.scale.get(name, 1)
     if svc is not None and svc.spec_key != key and _rolled_back(svc):
         # the engine rolled an in-place update back: say so rather than push it again and again
         plan.waiting.append(f"{name}: update rolled back by the engine: {svc.update_message}")
         return False
-    if app.spec.services[name].published and old:
+    if spec.stop_first and old:
         # a fixed host port is bound once per host: the old revision goes first (stop-first)
         plan.drop_services.extend(s.id for s in old)
-        plan.waiting.append(f"{name}: stopping the old revision to free its host port")
+        plan.waiting.append(f"{name}: stopping the old revision first (stop-first)")
         return False
-    if svc is None or svc.spec_key != key or svc.replicas != want:
+    scaled = spec.mode == "global" or (svc is not None and svc.replicas == want)
+    if svc is None or svc.spec_key != key or not scaled:
         plan.ensure.append(name)
         plan.waiting.append(f"{name}: {'creating' if svc is None else 'updating'}")
         return False
-    n_ready = sum(
-        1
-        for t in tasks
-        if t.service == name
-        and revision(t) == app.target
-        and (ready(t) or (t.state == InstanceState.EXITED and counts(app.spec.services[name], t)))
-    )
+    own = [t for t in tasks if t.service == name and revision(t) == app.target]
+    if spec.mode == "global":  # one task per host the engine may place it on: all of those it runs
+        want = max(1, len(own))
+    n_ready = sum(1 for t in own if ready(t) or (t.state == InstanceState.EXITED and counts(spec, t)))
     if n_ready < want or svc.update_state not in _SETTLED:
         state = f" ({svc.update_state})" if svc.update_state not in _SETTLED else ""
         plan.waiting.append(f"{name}: {n_ready}/{want} ready{state}")
