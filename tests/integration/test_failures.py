@@ -53,10 +53,10 @@ def test_malformed_and_unsupported_compose(platform: kit.Platform, tmp_path: Pat
     bad = tmp_path / "bad.yml"
     bad.write_text("services:\n  web: [unclosed\n")
     assert "YAML" in one_error_line(platform.cli("deploy", app, "-f", str(bad)))
-    bad.write_text("services:\n  web:\n    image: x\nconfigs:\n  c: {}\n")
-    assert "configs" in one_error_line(platform.cli("deploy", app, "-f", str(bad)))
+    bad.write_text("services:\n  web:\n    image: x\nmodels:\n  m: {}\n")
+    assert "models" in one_error_line(platform.cli("deploy", app, "-f", str(bad)))
     r = platform.raw("POST", f"/api/v1/apps/{app}/deploys", json={"compose": bad.read_text()})
-    assert r.status_code == 400 and r.json()["field"] == "configs"
+    assert r.status_code == 400 and r.json()["field"] == "models"
     bad.write_text("services:\n  web:\n    image: x\n    deploy:\n      placement: {preferences: []}\n")
     assert "placement" in one_error_line(platform.cli("deploy", app, "-f", str(bad)))
     r = platform.raw(
