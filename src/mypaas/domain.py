@@ -262,6 +262,7 @@ class ServiceSpec(_Frozen):
     service_labels: dict[str, str] = Field(default_factory=dict)  # deploy.labels: the Swarm service's
     restart_policy: RestartPolicy | None = None
     update: UpdatePolicy | None = None
+    security_opt: list[str] = Field(default_factory=list)  # no-new-privileges=true, ...: docker backend
     # -- project files and volumes: files of the compose project, anonymous volumes, tmpfs --
     project_files: list[ProjectFiles] = Field(default_factory=list)  # in the image: image_id has them
     tmpfs: list[TmpfsMount] = Field(default_factory=list)

@@ -207,19 +207,11 @@ def test_service_needs_image_or_build() -> None:
     assert "'image' or a 'build'" in exc.message
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "reason"),
-    [
-        ("scale", "2", "deploy.replicas"),
-        ("mem_limit", "1g", "deploy.resources.limits.memory"),
-        ("cpus", "1", "deploy.resources.limits.cpus"),
-    ],
-)
-def test_unsupported_service_keys(key: str, value: str, reason: str) -> None:
-    exc = service_error(f"image: nginx\n{key}: {value}")
-    assert exc.field == f"services.web.{key}"
-    assert f"unsupported key '{key}' in services.web" in exc.message
-    assert reason in exc.message
+def test_memswap_limit_is_refused() -> None:
+    exc = service_error("image: nginx\nmemswap_limit: 2g")
+    assert exc.field == "services.web.memswap_limit"
+    assert "unsupported key 'memswap_limit' in services.web" in exc.message
+    assert "deploy.resources.limits.memory" in exc.message
 
 
 def test_privileged() -> None:
@@ -837,7 +829,11 @@ def test_network_errors(networks: str, field: str, problem: str) -> None:
     ("top", "field", "problem"),
     [
         ("networks:\n  front: {driver: macvlan}", "networks.front.driver", "'macvlan'"),
-        ("networks:\n  front: {external: true}", "networks.front.external", "unsupported key 'external'"),
+        (
+            "networks:\n  front: {attachable: true}",
+            "networks.front.attachable",
+            "unsupported key 'attachable'",
+        ),
         ("networks:\n  front: {ipam: {driver: dhcp}}", "networks.front.ipam.driver", "default IPAM"),
         ("networks:\n  Front: {}", "networks.Front", "invalid name"),
     ],

@@ -80,6 +80,7 @@ def host_options(svc: ServiceSpec) -> dict[str, Any]:
         "network_mode": svc.network_mode,
         "pid_mode": svc.pid,
         "ipc_mode": svc.ipc,
+        "security_opt": svc.security_opt or None,  # Swarm's container spec has none (API 1.41)
     }
     return {key: value for key, value in options.items() if value is not None}
 

@@ -115,14 +115,17 @@ def _parse_app(
     if "name" in top:
         as_str(top["name"], "name")  # the project name; the app name comes from the CLI
     volumes = declare_volumes(top.get("volumes"))
-    networks, pooled = declare_networks(top.get("networks"))
+    network_warnings: list[str] = []
+    networks, pooled = declare_networks(
+        top.get("networks"), lambda where, message: network_warnings.append(f"{where}: {message}")
+    )
     if "services" not in top:
         raise InvalidSpec("a compose file needs a 'services' key", field="services")
     services = as_mapping(top["services"], "services")
     if not services:
         raise InvalidSpec("'services' is empty: declare at least one service", field="services")
     context = Context(set(services), set(volumes.own), set(networks), files, variables, policy)
-    context.warnings.extend(volumes.warnings)
+    context.warnings.extend([*volumes.warnings, *network_warnings])
     context.external_volumes = volumes.external
     for network in pooled:
         context.warn(

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mypaas.container_options import IpamPool, NetworkOptions
 from mypaas.domain import AppSpec, check_name
 from mypaas.errors import InvalidSpec
-from mypaas.spec.values import as_int, as_list, as_mapping, as_str, checked_keys
+from mypaas.spec.values import as_bool, as_int, as_list, as_mapping, as_str, checked_keys
 
 if TYPE_CHECKING:
     from mypaas.spec.services import Context
@@ -151,9 +152,10 @@ def _address(value: Any, where: str, version: int) -> str:
 
 
 # --- top-level networks ----------------------------------------------------------------------------------
-def declare_networks(value: Any) -> tuple[list[str], list[str]]:
+def declare_networks(value: Any, warn: Callable[[str, str], None]) -> tuple[list[str], list[str]]:
     """The top-level ``networks``: the app's networks besides its default one, and those that declare
-    address pools (``ipam.config``: checked, not used: the engine picks the subnets)."""
+    address pools (``ipam.config``: checked, not used: the engine picks the subnets). ``name``,
+    ``external``, ``internal`` and ``enable_ipv6`` are read and mapped with a warning (``_mapped``)."""
     names: list[str] = []
     pooled: list[str] = []
     for name, body in as_mapping(value, "networks").items():
@@ -164,7 +166,8 @@ def declare_networks(value: Any) -> tuple[list[str], list[str]]:
                 "starting with a-z or 0-9",
                 field=where,
             )
-        definition = checked_keys(body, where, {"driver", "ipam"})
+        definition = checked_keys(body, where, {"driver", "ipam", *_MAPPED})
+        _mapped(definition, where, warn)
         if definition.get("driver", "bridge") not in ("bridge", "overlay"):
             raise InvalidSpec(
                 f"{where}.driver {definition['driver']!r} is not supported (use bridge or overlay)",
@@ -175,6 +178,36 @@ def declare_networks(value: Any) -> tuple[list[str], list[str]]:
         if name != DEFAULT:
             names.append(name)
     return names, pooled
+
+
+_MAPPED = ("name", "external", "internal", "enable_ipv6")
+
+
+def _mapped(definition: dict[str, Any], where: str, warn: Callable[[str, str], None]) -> None:
+    """What docker compose does with a network that MyPaas does its own way (each one warned)."""
+    external = definition.get("external", False)
+    given = definition.get("name")
+    if isinstance(external, dict):  # the deprecated external: {name: N}
+        given = checked_keys(external, f"{where}.external", {"name"}).get("name", given)
+        external = True
+    if as_bool(external, f"{where}.external"):
+        shown = f" {as_str(given, f'{where}.name')!r}" if given else ""
+        warn(
+            f"{where}.external",
+            f"the existing network{shown} is not joined: the platform's router reaches the app's routed "
+            "service itself; the services on it join a network of the app's own",
+        )
+    elif "name" in definition:
+        name = as_str(definition["name"], f"{where}.name")
+        warn(f"{where}.name", f"the platform names the app's networks: {name!r} is not the engine's name")
+    if "internal" in definition and as_bool(definition["internal"], f"{where}.internal"):
+        warn(
+            f"{where}.internal",
+            "not made internal: the services on it can still reach outside the platform (an app's "
+            "networks are only shared by its own services)",
+        )
+    if "enable_ipv6" in definition and as_bool(definition["enable_ipv6"], f"{where}.enable_ipv6"):
+        warn(f"{where}.enable_ipv6", "IPv6 is not enabled: the app's networks are IPv4")
 
 
 def _ipam(value: Any, where: str) -> list[IpamPool]:

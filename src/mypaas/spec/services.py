@@ -20,8 +20,10 @@ from mypaas.spec import networks as names
 from mypaas.spec.environment import env_file_entries, environment_entries, service_environment
 from mypaas.spec.options import OPTION_KEYS, check_service
 from mypaas.spec.ports import parse_ports, protocol
+from mypaas.spec.resources import RESOURCE_KEYS, check_same
 from mypaas.spec.rollout import deploy_policies, labels, restart
 from mypaas.spec.secrets import service_configs, service_secrets
+from mypaas.spec.security import security_opt
 from mypaas.spec.values import (
     as_bool,
     as_int,
@@ -42,11 +44,12 @@ from mypaas.spec.volumes import finish_mounts, parse_tmpfs, parse_volumes
 
 _CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 # Why some service keys are refused, said in the error (every other unknown key gets the generic message).
-_REFUSED = {
-    "scale": "use deploy.replicas",
-    "cpus": "use deploy.resources.limits.cpus",
-    "mem_limit": "use deploy.resources.limits.memory",
-}
+# Keys docker compose reads as a plain string whose empty value means "not set" (``${PLATFORM:-}``).
+_EMPTY_IS_UNSET = frozenset(
+    {"image", "platform", "user", "working_dir", "hostname", "container_name", "stop_signal", "restart"}
+    | {"runtime", "network_mode", "pid", "ipc"}
+)
+_REFUSED = {"memswap_limit": "use deploy.resources.limits.memory (MyPaas leaves swap to the engine)"}
 
 
 @dataclass(frozen=True)
@@ -86,12 +89,13 @@ def parse_service(name: Any, body: Any, context: Context) -> ServiceSpec:
         if key == "x-mypaas-probe":
             kwargs["probe"] = parse_probe(value, f"{where}.{key}")
             continue
-        if is_extension(key):
+        if is_extension(key) or (value == "" and key in _EMPTY_IS_UNSET):
             continue
         handler = _SERVICE_KEYS.get(key)
         if handler is None:
             raise unsupported(key, f"{where}.{key}", _REFUSED.get(key))
         for field_name, given in handler(value, f"{where}.{key}", context).items():
+            check_same(kwargs, field_name, given, key, where)
             added = [*kwargs.get(field_name, []), *given] if field_name in _ACCUMULATED else None
             kwargs[field_name] = given if added is None else list(dict.fromkeys(added))
     environment = kwargs.get("environment", {})
@@ -340,5 +344,7 @@ _SERVICE_KEYS: dict[str, Handler] = {
     "container_name": names.container_name,
     "hostname": names.hostname,
     "links": names.links,
+    "security_opt": security_opt,
     **OPTION_KEYS,
+    **RESOURCE_KEYS,
 }

@@ -3,7 +3,8 @@
 - A relative bind mount (``./conf:/etc/app``) names files of the compose project: they are uploaded with
   the deploy and become a layer of the service's image (``ProjectFiles``; build/project_files.py).
 - An absolute host path needs the admin setting ``allow_host_mounts``; the Docker socket (or a folder
-  holding it) needs ``allow_docker_socket``: it is root on the host.
+  holding it) needs ``allow_docker_socket``: it is root on the host. The host's ``/etc/localtime`` and
+  ``/etc/timezone`` need neither: they are mounted read-only (``:rw`` is refused as any host path).
 - ``- /data`` (or a long ``type: volume`` without a source) is an anonymous volume: one per instance.
 - Modes: ``ro``/``rw``; ``nocopy``, propagation and ``cached``/``delegated``/``consistent`` go to the engine
   where they mean something there, else they are a warning; ``z``/``Z`` (SELinux relabelling) is not done.
@@ -38,6 +39,7 @@ _MODES = ("ro", "rw", "nocopy", *_SELINUX, *_CONSISTENCY, *_PROPAGATION)
 # the engine mounts its own files over these in every container: project files there would be hidden
 _ENGINE_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 _KERNEL_DIRS = ("/proc", "/sys", "/dev")
+_ZONE_FILES = ("/etc/localtime", "/etc/timezone")  # the host's time zone: any service may read them
 # a relative bind whose folder or target has one of these names is probably where the app keeps data
 _DATA_WORDS = {"data", "db", "database", "pgdata", "storage", "uploads", "logs", "log", "backups"}
 
@@ -163,6 +165,7 @@ def _short(value: Any, where: str) -> _Mount:
             )
         if mode in ("ro", "rw"):
             mount.read_only = mode == "ro"
+            mount.options["rw"] = mode == "rw"  # said, not the default: a zone file stays refused
         elif mode == "nocopy":
             mount.options["nocopy"] = True
         elif mode in _SELINUX:
@@ -305,7 +308,9 @@ def _volume(mount: _Mount, where: str, context: Context) -> VolumeMount:
     """A named, external or anonymous volume, or a host path."""
     options = mount.options
     source = mount.source
-    if mount.kind == "bind":
+    if mount.kind == "bind" and _is_zone_file(mount, where, context):
+        mount.read_only = True
+    elif mount.kind == "bind":
         _check_host_path(source, where, context)
     elif mount.kind == "volume":
         if source in context.external_volumes:
@@ -342,6 +347,16 @@ def _volume(mount: _Mount, where: str, context: Context) -> VolumeMount:
         propagation=propagation,
         consistency=consistency if consistency != "default" else None,
     )
+
+
+def _is_zone_file(mount: _Mount, where: str, context: Context) -> bool:
+    """The host's ``/etc/localtime`` or ``/etc/timezone``, read-only: it tells the time zone and exposes
+    nothing, so no admin setting is needed (written ``:rw``, it is a host path like any other)."""
+    if posixpath.normpath(mount.source) not in _ZONE_FILES or mount.options.get("rw"):
+        return False
+    if not mount.read_only:
+        context.warn(where, f"{mount.source} is the host's: mounted read-only")
+    return True
 
 
 def _check_host_path(source: str, where: str, context: Context) -> None:
