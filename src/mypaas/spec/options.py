@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mypaas.container_options import CONTAINED_CAPS, LogSpec, Ulimit
 from mypaas.domain import ServiceSpec
 from mypaas.errors import InvalidSpec
+from mypaas.spec.container_keys import CONTAINER_KEYS
 from mypaas.spec.values import (
     as_bool,
     as_list,
@@ -309,6 +310,7 @@ OPTION_KEYS: dict[str, Handler] = {
     "network_mode": _namespace("network_mode", ("none", "bridge")),
     "pid": _namespace("pid", ()),
     "ipc": _namespace("ipc", ("private", "shareable")),
+    **CONTAINER_KEYS,
 }
 
 
