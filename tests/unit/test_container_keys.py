@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import textwrap
 
 import pytest
@@ -13,8 +14,10 @@ from mypaas.composer.swarm_spec import Rollout, service_spec
 from mypaas.container_options import check_swarm
 from mypaas.domain import ServiceSpec
 from mypaas.errors import InvalidSpec
-from mypaas.spec.compose import read_compose
+from mypaas.spec.compose import read_compose, read_project
 from mypaas.spec.container_keys import REFUSALS
+from mypaas.spec.discover import discover
+from mypaas.spec.project import ProjectSource
 from mypaas.spec.services import Policy
 
 PLAIN = ServiceSpec(name="web", image="a", image_id="sha256:" + "a" * 64, expose=[80])
@@ -209,3 +212,46 @@ def test_attach_develop_and_annotations() -> None:
     assert any(w.startswith("services.web.develop: ignored") for w in warnings)
     assert any(w.startswith("services.web.annotations:") for w in warnings)
     assert refused("attach: maybe").field == "services.web.attach"
+
+
+# --- label_file ----------------------------------------------------------------------------------------
+LABELED = """
+services:
+  web:
+    image: a
+    label_file: [labels/base.env, ./extra.env]
+    labels: {team: shop}
+"""
+LABEL_FILES = {
+    "compose.yml": LABELED,
+    "labels/base.env": "# the team's\nteam=infra\ntier=${TIER}\n",
+    "extra.env": "owner=ops\n",
+}
+
+
+def test_label_file_labels_under_labels() -> None:
+    source = ProjectSource(("compose.yml",), files=LABEL_FILES, shell={"TIER": "front"})
+    svc = read_project(source).spec.services["web"]
+    assert svc.labels == {"team": "shop", "tier": "front", "owner": "ops"}
+
+
+def test_the_cli_sends_the_label_files() -> None:
+    def read(name: str) -> str | None:  # as the CLI reads the project folder
+        return LABEL_FILES.get(posixpath.normpath(name))
+
+    found = discover(ProjectSource(("compose.yml",), read=read))
+    assert {"labels/base.env", "./extra.env"} <= set(found.files) and "TIER" in found.variables
+
+
+def test_a_label_file_not_sent_or_with_a_reserved_label() -> None:
+    files = {"compose.yml": LABELED, "extra.env": "owner=ops\n"}
+    with pytest.raises(InvalidSpec, match=r"label_file 'labels/base\.env' named in .* not found") as info:
+        discover(ProjectSource(("compose.yml",), read=lambda name: files.get(posixpath.normpath(name))))
+    assert info.value.field == "services.web.label_file"
+    with pytest.raises(InvalidSpec, match="was not sent") as info:
+        read_project(ProjectSource(("compose.yml",), files=files))
+    assert info.value.field == "services.web.label_file[0]"
+    reserved = {**LABEL_FILES, "extra.env": "mypaas.app=other\n"}
+    with pytest.raises(InvalidSpec, match="reserved") as info:
+        read_project(ProjectSource(("compose.yml",), files=reserved))
+    assert info.value.field == "services.web.label_file[1]"

@@ -11,6 +11,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mypaas.errors import InvalidSpec
+from mypaas.spec.envfile import parse_env_file
+from mypaas.spec.environment import lookup_file
+from mypaas.spec.rollout import labels_of
 from mypaas.spec.values import (
     as_bool,
     as_int,
@@ -197,6 +200,19 @@ def _develop(value: Any, where: str, context: Context) -> dict[str, Any]:
     return {}
 
 
+def label_file(value: Any, where: str, context: Context) -> dict[str, Any]:
+    """Labels read from files (KEY=VALUE lines, as an env file), sent with the compose file as env files
+    are; ``labels`` goes over them (parse_service merges the two)."""
+    found: dict[str, str] = {}
+    for path, at in _strings(value, where):
+        text = lookup_file(context.env_files, path)
+        if text is None:
+            raise InvalidSpec(f"{at}: label_file {path!r} was not sent with the compose file", field=at)
+        values = parse_env_file(text, f"label_file {path}", context.variables.get)
+        found.update(labels_of(values, at))
+    return {"label_file": found}
+
+
 CONTAINER_KEYS: dict[str, Handler] = {
     "read_only": _read_only,
     "dns": _dns,
@@ -214,5 +230,6 @@ CONTAINER_KEYS: dict[str, Handler] = {
     "annotations": _annotations,
     "attach": _attach,
     "develop": _develop,
+    "label_file": label_file,
     **{key: _refused(key) for key in REFUSALS},
 }
