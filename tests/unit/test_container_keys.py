@@ -255,3 +255,10 @@ def test_a_label_file_not_sent_or_with_a_reserved_label() -> None:
     with pytest.raises(InvalidSpec, match="reserved") as info:
         read_project(ProjectSource(("compose.yml",), files=reserved))
     assert info.value.field == "services.web.label_file[1]"
+
+
+def test_a_soft_memory_limit_above_the_hard_one() -> None:
+    body = "mem_reservation: 1g\ndeploy: {resources: {limits: {memory: 512m}}}"
+    error = refused(body)
+    assert error.field == "services.web.mem_reservation" and "above the memory limit" in str(error)
+    assert one(body.replace("1g", "256m"))[0].mem_reservation == 256 << 20

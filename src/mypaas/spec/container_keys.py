@@ -26,6 +26,7 @@ from mypaas.spec.values import (
 )
 
 if TYPE_CHECKING:
+    from mypaas.domain import ServiceSpec
     from mypaas.spec.services import Context
 
 Handler = Callable[[Any, str, "Context"], dict[str, Any]]
@@ -233,3 +234,13 @@ CONTAINER_KEYS: dict[str, Handler] = {
     "label_file": label_file,
     **{key: _refused(key) for key in REFUSALS},
 }
+
+
+def check_container(svc: ServiceSpec, where: str) -> None:
+    """What the keys cannot say alone: a soft memory limit above the hard one (the engine would refuse)."""
+    if svc.mem_reservation is not None and svc.memory is not None and svc.mem_reservation > svc.memory:
+        raise InvalidSpec(
+            f"{where}.mem_reservation: {svc.mem_reservation} bytes is above the memory limit "
+            f"({svc.memory} bytes)",
+            field=f"{where}.mem_reservation",
+        )
