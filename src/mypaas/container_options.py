@@ -117,6 +117,20 @@ def check_swarm(svc: ServiceSpec, where: str) -> None:
         (svc.pid == "host", "pid host: Swarm cannot share the host's process namespace"),
         (svc.ipc == "host", "ipc host: Swarm cannot share the host's IPC namespace"),
     ]
-    for refused, why in refusals:
+    for refused, why in [*refusals, *_docker_only(svc)]:
         if refused:
             raise InvalidSpec(f"{where}: {why}; deploy it on the docker backend or drop the key", field=where)
+
+
+def _docker_only(svc: ServiceSpec) -> list[tuple[bool, str]]:
+    """The container options a Swarm task has no setting for (compose domainname, cpu_shares...)."""
+    given = {
+        "domainname": svc.domainname is not None,
+        "cpu_shares": svc.cpu_shares is not None,
+        "cpuset": svc.cpuset is not None,
+        "oom_score_adj": svc.oom_score_adj is not None,
+        "mem_swappiness": svc.mem_swappiness is not None,
+        "oom_kill_disable": svc.oom_kill_disable,
+    }
+    refusals = [(is_set, f"{key}: a Swarm task has no such setting") for key, is_set in given.items()]
+    return refusals

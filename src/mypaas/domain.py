@@ -263,6 +263,18 @@ class ServiceSpec(_Frozen):
     restart_policy: RestartPolicy | None = None
     update: UpdatePolicy | None = None
     security_opt: list[str] = Field(default_factory=list)  # no-new-privileges=true, ...: docker backend
+    read_only: bool = False  # the root filesystem (volumes and tmpfs stay writable)
+    dns: list[str] = Field(default_factory=list)  # resolver addresses
+    dns_search: list[str] = Field(default_factory=list)
+    dns_opt: list[str] = Field(default_factory=list)
+    domainname: str | None = None  # docker backend only
+    group_add: list[str] = Field(default_factory=list)  # more groups of the process (names or GIDs)
+    pids_limit: int | None = None  # -1: unlimited
+    cpu_shares: int | None = None  # docker backend only
+    cpuset: str | None = None  # "0-3,5"; docker backend only
+    oom_score_adj: int | None = None  # docker backend only
+    mem_swappiness: int | None = None  # docker backend only
+    oom_kill_disable: bool = False  # docker backend only
     # -- project files and volumes: files of the compose project, anonymous volumes, tmpfs --
     project_files: list[ProjectFiles] = Field(default_factory=list)  # in the image: image_id has them
     tmpfs: list[TmpfsMount] = Field(default_factory=list)

@@ -65,6 +65,8 @@ def container_options(svc: ServiceSpec) -> dict[str, Any]:
         options["stdin_open"] = True
     if svc.tty:
         options["tty"] = True
+    if svc.domainname is not None:
+        options["domainname"] = svc.domainname
     return {key: value for key, value in options.items() if value is not None}
 
 
@@ -81,8 +83,27 @@ def host_options(svc: ServiceSpec) -> dict[str, Any]:
         "pid_mode": svc.pid,
         "ipc_mode": svc.ipc,
         "security_opt": svc.security_opt or None,  # Swarm's container spec has none (API 1.41)
+        **process_options(svc),
     }
     return {key: value for key, value in options.items() if value is not None}
+
+
+def process_options(svc: ServiceSpec) -> dict[str, Any]:
+    """``create_host_config`` arguments of compose read_only, dns, group_add, pids_limit, cpu_shares...
+    (None: not set)."""
+    return {
+        "read_only": svc.read_only or None,
+        "dns": svc.dns or None,
+        "dns_search": svc.dns_search or None,
+        "dns_opt": svc.dns_opt or None,
+        "group_add": svc.group_add or None,
+        "pids_limit": svc.pids_limit,
+        "cpu_shares": svc.cpu_shares,
+        "cpuset_cpus": svc.cpuset,
+        "oom_score_adj": svc.oom_score_adj,
+        "mem_swappiness": svc.mem_swappiness,
+        "oom_kill_disable": svc.oom_kill_disable or None,
+    }
 
 
 def restart_policy(svc: ServiceSpec) -> dict[str, Any] | None:
@@ -149,6 +170,9 @@ def swarm_container(svc: ServiceSpec, container: dict[str, Any]) -> dict[str, An
         "Hosts": [_task_host(entry) for entry in svc.extra_hosts if not entry.endswith(":host-gateway")]
         or None,
         "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in svc.ulimits] or None,
+        "ReadOnly": svc.read_only or None,
+        "Groups": svc.group_add or None,
+        "DNSConfig": _dns_config(svc),
     }
     if svc.init is not None:
         extra["Init"] = svc.init
@@ -159,6 +183,20 @@ def swarm_container(svc: ServiceSpec, container: dict[str, Any]) -> dict[str, An
         extra["Mounts"] = [*(container.get("Mounts") or []), shm]
     container.update({key: value for key, value in extra.items() if value is not None})
     return container
+
+
+def _dns_config(svc: ServiceSpec) -> dict[str, list[str]] | None:
+    given = {"Nameservers": svc.dns, "Search": svc.dns_search, "Options": svc.dns_opt}
+    config = {key: value for key, value in given.items() if value}
+    return config or None
+
+
+def swarm_task(svc: ServiceSpec, template: docker.types.TaskTemplate) -> docker.types.TaskTemplate:
+    """The task template with the service's ``pids_limit`` (the engine's Resources.Limits.Pids, which the
+    SDK's Resources cannot say)."""
+    if svc.pids_limit is not None and svc.pids_limit > 0:
+        template.setdefault("Resources", {}).setdefault("Limits", {})["Pids"] = svc.pids_limit
+    return template
 
 
 def _task_host(entry: str) -> str:

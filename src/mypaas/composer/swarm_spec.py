@@ -21,6 +21,7 @@ from mypaas.composer.options import (
     swarm_container,
     swarm_mode,
     swarm_restart,
+    swarm_task,
     swarm_update,
 )
 from mypaas.composer.swarm_secrets import references
@@ -67,7 +68,7 @@ def service_spec(
     update = swarm_update(svc, rollout.update_delay_s, rollout.update_monitor_s)
     monitor = int(rollout.update_monitor_s * _NS)
     return {
-        "task_template": _task_template(req, rollout, constraints, secret_ids),
+        "task_template": swarm_task(svc, _task_template(req, rollout, constraints, secret_ids)),
         "name": service_name(req.app, svc.name, req.release, req.generation),
         "labels": labels,
         "mode": swarm_mode(svc, replicas),

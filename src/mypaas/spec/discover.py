@@ -63,6 +63,8 @@ def _service(
         found.variables.update(
             key for key, value in as_key_values(build.get("args")).items() if value is None
         )
+    for path in _label_files(body.get("label_file")):  # sent as env files are, read alike
+        _env_file(EnvFile(path, True, f"{where}.label_file"), found, variables, read)
     if body.get("env_file") is None:
         return
     try:
@@ -73,6 +75,11 @@ def _service(
         _env_file(entry, found, variables, read)
 
 
+def _label_files(value: Any) -> list[str]:
+    listed = [value] if isinstance(value, str) else _list(value)
+    return [item for item in listed if isinstance(item, str) and item]
+
+
 def _env_file(entry: EnvFile, found: Discovery, variables: dict[str, str], read: Any) -> None:
     name = entry.path
     text = found.files.get(name)
@@ -80,7 +87,8 @@ def _env_file(entry: EnvFile, found: Discovery, variables: dict[str, str], read:
         text = read(name)
     if text is None:
         if entry.required:
-            raise InvalidSpec(f"env_file {name!r} named in {entry.where} was not found", field=entry.where)
+            kind = "label_file" if entry.where.endswith(".label_file") else "env_file"
+            raise InvalidSpec(f"{kind} {name!r} named in {entry.where} was not found", field=entry.where)
         return
     found.files[name] = text
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mypaas.container_options import CONTAINED_CAPS, LogSpec, Ulimit
 from mypaas.domain import ServiceSpec
 from mypaas.errors import InvalidSpec
+from mypaas.spec.container_keys import CONTAINER_KEYS, check_container
 from mypaas.spec.values import (
     as_bool,
     as_list,
@@ -309,11 +310,13 @@ OPTION_KEYS: dict[str, Handler] = {
     "network_mode": _namespace("network_mode", ("none", "bridge")),
     "pid": _namespace("pid", ()),
     "ipc": _namespace("ipc", ("private", "shareable")),
+    **CONTAINER_KEYS,
 }
 
 
 def check_service(svc: ServiceSpec, where: str) -> ServiceSpec:
     """What one key cannot say alone: keys that exclude each other, or a value and the replica count."""
+    check_container(svc, where)
     if svc.network_mode is not None:
         for key, given in (("networks", svc.networks), ("ports", svc.ports)):
             if given:

@@ -259,6 +259,7 @@ SERVICE = _obj(
     credential_spec=_obj(config=S, file=S, registry=S),
     depends_on=_one_of(STRINGS, _Dict(_obj(restart=B, required=B, condition=S), key=_NAME)),
     devices=_List(_one_of(S, _obj(source=S, target=S, permissions=S))),
+    device_cgroup_rules=STRINGS,
     dns=STRING_OR_LIST,
     dns_opt=STRINGS,
     dns_search=STRING_OR_LIST,

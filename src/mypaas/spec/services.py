@@ -98,6 +98,8 @@ def parse_service(name: Any, body: Any, context: Context) -> ServiceSpec:
             check_same(kwargs, field_name, given, key, where)
             added = [*kwargs.get(field_name, []), *given] if field_name in _ACCUMULATED else None
             kwargs[field_name] = given if added is None else list(dict.fromkeys(added))
+    if "label_file" in kwargs:  # labels over the label files' (container_keys.label_file)
+        kwargs["labels"] = {**kwargs.pop("label_file"), **kwargs.get("labels", {})}
     environment = kwargs.get("environment", {})
     env_files = kwargs.pop("env_file", [])
     kwargs["environment"] = service_environment(env_files, environment, context.env_files, context.variables)
