@@ -321,6 +321,20 @@ def wait_until(check: Any, timeout: float = 20, interval: float = 0.1) -> Any:
     raise AssertionError(f"condition not met within {timeout}s: {getattr(check, '__name__', check)}")
 
 
+def wait_served(p: Platform, app: str, path: str, status: int, body: str, timeout: float = 20) -> None:
+    """Wait until ``GET path`` via the router answers ``(status, body)``; failing, name the last answer."""
+    last: list[tuple[int, str]] = [(0, "")]
+
+    def answers() -> bool:
+        last[0] = p.get(app, path)
+        return last[0] == (status, body)
+
+    try:
+        wait_until(answers, timeout=timeout)
+    except AssertionError:
+        raise AssertionError(f"{app}{path}: wanted {status} {body!r}, last got {last[0]}") from None
+
+
 @contextlib.contextmanager
 def cluster_platform(
     n: int = 3, *, prefix: str, subnet: str, **settings: Any

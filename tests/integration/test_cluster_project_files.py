@@ -5,14 +5,13 @@ is a new release there too. Anonymous volumes and tmpfs do not keep the task on 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.kit import Platform, busybox_image, cluster_platform, wait_until
+from tests.kit import Platform, busybox_image, cluster_platform, wait_served, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +41,7 @@ def cl() -> Iterator[tuple[Platform, Any]]:
 
 
 def served(p: Platform, app: str, path: str, status: int, body: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    last: tuple[int, str] = (0, "")
-    while time.monotonic() < deadline:
-        last = p.get(app, path)
-        if last == (status, body):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{app}{path}: wanted {status} {body!r}, last got {last}")
+    wait_served(p, app, path, status, body, timeout)
 
 
 def test_project_files_served_from_another_host(cl: tuple[Platform, Any], tmp_path: Path) -> None:

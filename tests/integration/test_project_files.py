@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import time
 from pathlib import Path
 
 import docker
@@ -61,15 +60,8 @@ def project(folder: Path, index: str) -> Path:
     return folder / "compose.yml"
 
 
-def served(platform: kit.Platform, app: str, path: str, status: int, body: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    last: tuple[int, str] = (0, "")
-    while time.monotonic() < deadline:
-        last = platform.get(app, path)
-        if last == (status, body):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{app}{path}: wanted {status} {body!r}, last got {last}")
+def served(p: kit.Platform, app: str, path: str, status: int, body: str, timeout: float = 20) -> None:
+    kit.wait_served(p, app, path, status, body, timeout)
 
 
 def anonymous_volume(container_id: str) -> str:
