@@ -228,6 +228,10 @@ class TestHost:
                 f"mount --bind {r}/var/run /var/run",
                 f"mount --bind {r}/var/lib/docker /var/lib/docker",
                 f"mount --bind {r}/etc/docker /etc/docker",
+                # the host's ssh sessions run none of this machine's root start-up files: a ~/.bashrc that
+                # calls `pyenv init` in the /root all hosts share, killed with its host mid-rehash, leaves
+                # pyenv's lock behind, and every later session (any host's, this machine's) hangs on it
+                f"if [ -e /root/.bashrc ]; then mount --bind {r}/bashrc /root/.bashrc; fi",
                 f"hostname {shlex.quote(self.name)}",
                 "mkdir -p /var/run/sshd",
                 f"{SSHD} -f {r}/ssh/sshd_config -E {r}/sshd.log",
@@ -547,6 +551,7 @@ def _start_host(cluster: TestCluster, host: TestHost) -> None:
     for sub in ("var/run", "var/lib/docker", "etc/docker", "ssh"):
         (host.root / sub).mkdir(parents=True, exist_ok=True)
     (host.root / "etc/docker/daemon.json").write_text("{}\n")
+    (host.root / "bashrc").write_text("# the test host's own: see _boot_script\n")
     ssh = host.root / "ssh"
     _keygen(ssh / "ssh_host_ed25519_key", host.name)
     shutil.copyfile(cluster.key_file.with_suffix(".pub"), ssh / "authorized_keys")
