@@ -28,6 +28,9 @@ command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 # sshd runs inside each test host of tests/cluster.py: only for --test (it would open port 22 otherwise)
 if [ $want_test -eq 1 ]; then
   { command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; } || need_pkgs+=(openssh-server)
+  # a static C compiler builds the UDP echo server of the compose-options tests (busybox has no UDP server)
+  command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
+  dpkg -s libc6-dev >/dev/null 2>&1 || need_pkgs+=(libc6-dev)
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -118,7 +118,7 @@ def _udp_echo_image(folder: Path) -> None:
         client.images.get("mypaas-test/udpecho:2")
         return
     if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the UDP echo server")
+        pytest.skip("gcc is needed to build the UDP echo server (scripts/install.sh --test installs it)")
     (folder / "echo.c").write_text(UDP_ECHO)
     subprocess.run(
         ["gcc", "-static", "-O2", "-o", str(folder / "udpecho"), str(folder / "echo.c")], check=True
