@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from threading import Event
 from typing import Protocol
 
-from mypaas.domain import EngineEvent, Instance, ProcessInfo, ServiceSpec
+from mypaas.domain import EngineEvent, Instance, InstanceReport, ProcessInfo, ServiceSpec
 
 # Labels every MyPaas resource carries; the reconcile loop finds its resources by them.
 LABEL_PLATFORM = "mypaas.platform"
@@ -193,6 +193,11 @@ class Backend(Protocol):
 
     def instance_process(self, instance_id: str) -> ProcessInfo | None:
         """The instance's process id and restart facts; None when the instance is gone."""
+        ...
+
+    def instance_report(self, instance_id: str) -> InstanceReport | None:
+        """How often the instance exited, its health check's last results, the engine's own word on
+        it; None when the instance is gone."""
         ...
 
 

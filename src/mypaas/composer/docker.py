@@ -29,7 +29,12 @@ from mypaas.composer.base import (
     ImageInfo,
     InstanceRequest,
 )
-from mypaas.composer.containers import container_instance, inspected_instance, volume_mounts
+from mypaas.composer.containers import (
+    container_instance,
+    container_report,
+    inspected_instance,
+    volume_mounts,
+)
 from mypaas.composer.engine import (
     instance_labels,
     instance_networks,
@@ -50,7 +55,7 @@ from mypaas.composer.options import (
     restart_policy,
 )
 from mypaas.composer.secret_files import HostFiles
-from mypaas.domain import EngineEvent, Instance, ProcessInfo
+from mypaas.domain import EngineEvent, Instance, InstanceReport, ProcessInfo
 from mypaas.errors import BackendError, BuildFailed, InvalidSpec, NotFound
 
 _NS = 1_000_000_000
@@ -480,6 +485,13 @@ class DockerBackend:
             oom_killed=bool(state.get("OOMKilled")),
             exit_code=None if state.get("Running") else int(state.get("ExitCode") or 0),
         )
+
+    def instance_report(self, instance_id: str) -> InstanceReport | None:
+        with engine_errors(f"inspecting {instance_id[:12]}"):
+            try:
+                return container_report(self._api.inspect_container(instance_id))
+            except docker.errors.NotFound:
+                return None
 
 
 def _engine_event(event: dict[str, Any]) -> EngineEvent:

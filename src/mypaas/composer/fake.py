@@ -38,7 +38,7 @@ from mypaas.composer.engine import (
     volume_name,
 )
 from mypaas.container_options import check_swarm
-from mypaas.domain import EngineEvent, Instance, ProcessInfo, ServiceSpec
+from mypaas.domain import EngineEvent, Instance, InstanceReport, ProcessInfo, ServiceSpec
 from mypaas.errors import BuildFailed, Conflict, NotFound
 from mypaas.states import InstanceState
 
@@ -58,6 +58,7 @@ class FakeBackend:
         self.pushed: dict[str, str] = {}
         self.pids: dict[str, int] = {}  # instance id -> a host pid, set by tests of the monitor
         self.taken_ports: set[int] = set()  # host ports something else holds, set by tests
+        self.reports: dict[str, InstanceReport] = {}  # instance id -> what instance_report says, set by tests
         self.published: dict[str, set[int]] = {}  # instance id -> the TCP host ports it holds
         self.secret_files: dict[str, tuple[SecretFile, ...]] = {}  # instance id -> what it was given
         self.requests: dict[str, InstanceRequest] = {}  # instance id -> what it was created with
@@ -201,6 +202,18 @@ class FakeBackend:
         if inst is None:
             return None
         return ProcessInfo(pid=self.pids.get(instance_id, 0), exit_code=inst.exit_code)
+
+    def instance_report(self, instance_id: str) -> InstanceReport | None:
+        """What a test set in ``reports``; else the instance's own facts (an exited or restarting
+        one has exited once more than it restarted)."""
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            return None
+        if instance_id in self.reports:
+            return self.reports[instance_id]
+        down = inst.state in (InstanceState.EXITED, InstanceState.RESTARTING)
+        exits = inst.restarts + (1 if down else 0)
+        return InstanceReport(exits=exits, exit_code=inst.exit_code if exits else None)
 
 
 @dataclass

@@ -44,8 +44,9 @@ from mypaas.composer.swarm_tasks import (
     service_host_ports,
     service_state,
     task_instance,
+    task_report,
 )
-from mypaas.domain import EngineEvent, Instance, ProcessInfo
+from mypaas.domain import EngineEvent, Instance, InstanceReport, ProcessInfo
 
 log = logging.getLogger("mypaas.swarm")
 
@@ -314,6 +315,20 @@ class SwarmBackend(DockerBackend):
         if cid is None:
             return None  # a task on another host: its files are not readable here
         return super().instance_process(cid)
+
+    def instance_report(self, instance_id: str) -> InstanceReport | None:
+        """A task's container when it is on this host (its health check's results), else what the
+        Swarm manager says of the task."""
+        cid = self._container(instance_id)
+        if cid is not None:
+            report = super().instance_report(cid)
+            if report is not None or cid == instance_id:
+                return report
+        with engine_errors(f"inspecting task {instance_id[:12]}"):
+            try:
+                return task_report(self._api.inspect_task(instance_id))
+            except docker.errors.NotFound:
+                return None
 
     def watch(
         self,

@@ -1,0 +1,46 @@
+"""What `mypaas deploy` shows when the new release keeps crashing: its progress while it waits, then
+one error naming the exits, with the last log lines de-duplicated."""
+
+from __future__ import annotations
+
+import pytest
+
+from mypaas.composer.base import InstanceRequest
+from mypaas.composer.fake import FakeBackend
+from mypaas.domain import Instance
+from mypaas.manager.platform import Platform
+from mypaas.states import InstanceState
+from tests.unit.cli.support import Server, cli
+
+
+class Crashing(FakeBackend):
+    """Every instance exits at once with code 3, having printed two lines."""
+
+    def create_instance(self, req: InstanceRequest) -> Instance:
+        inst = super().create_instance(req)
+        self.logs_by_id[inst.id] = ["starting", "boom"]
+        self.set_state(inst.id, InstanceState.EXITED, exit_code=3)
+        return self.instances[inst.id]
+
+
+@pytest.fixture
+def backend() -> FakeBackend:
+    fake = Crashing()
+    fake.add_image("web:1", exposed=(80,))
+    return fake
+
+
+def test_a_crashing_release_fails_fast_saying_how(server: Server, manager: Platform) -> None:
+    result = cli("deploy", "hello", "--image", "web:1")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "web: 0/1 ready, restarted 1\u00d7 (exit 3)",
+        "web: 0/1 ready, restarted 2\u00d7 (exit 3)",
+        "error: v1 failed: web: exited 3 times (exit 3); nothing was running before, so the app is removed",
+        "--- last log lines ---",
+        result.stderr.splitlines()[4],
+        "starting",
+        "boom",
+    ]
+    assert result.stderr.splitlines()[4].startswith("[hello-web-v1-")
