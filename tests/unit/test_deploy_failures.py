@@ -132,6 +132,8 @@ def test_a_crash_loop_in_place_fails_the_rollout_at_once(world: World) -> None:
         "starting (\u00d73)",
         "boom (\u00d73)",
     ]
+    world.passes(2)
+    assert world.backend.instances == {}  # the first deploy failed: nothing is left
 
 
 def test_instances_replaced_as_they_exit_count_together(world: World) -> None:

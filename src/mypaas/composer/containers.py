@@ -115,8 +115,8 @@ def inspected_instance(info: dict[str, Any], network: str) -> Instance:
 
 def container_report(info: dict[str, Any]) -> InstanceReport:
     """A container as the engine inspects it -> how often it exited (a container restarting in place
-    has exited once more than its RestartCount; a running one as often), its last exit code and its
-    health check's last results."""
+    has exited once more than its RestartCount; a running one as often), its last exit code (unknown
+    once it runs again) and its health check's last results."""
     state = info.get("State") or {}
     running = bool(state.get("Running")) and not state.get("Restarting")
     started = not str(state.get("StartedAt") or "").startswith("0001-")
@@ -126,10 +126,10 @@ def container_report(info: dict[str, Any]) -> InstanceReport:
         HealthResult(exit_code=int(run.get("ExitCode", 0)), output=str(run.get("Output") or ""))
         for run in (state.get("Health") or {}).get("Log") or []
     )
-    code = state.get("ExitCode")
+    code = state.get("ExitCode")  # reset to 0 when the engine starts it again: unknown while it runs
     return InstanceReport(
         exits=exits,
-        exit_code=int(code) if exits and code is not None else None,
+        exit_code=int(code) if exits and not running and code is not None else None,
         health=health,
         message=str(state.get("Error") or ""),
     )

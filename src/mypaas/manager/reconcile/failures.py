@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from mypaas.domain import Instance, InstanceReport
 from mypaas.errors import MyPaasError
 from mypaas.manager.reconcile.plan import DesiredApp, Revision, counts, revision
-from mypaas.states import InstanceState
+from mypaas.states import AppState, InstanceState
 
 TIMES = "\N{MULTIPLICATION SIGN}"  # as in "boom (x10)" and "restarted 2x"
 CRASH_LOOP_EXITS = 3  # exits of a service's new instances, with one exit code, that give a rollout up
@@ -70,6 +70,7 @@ class _Tally:
             return False
         self.exits[instance_id] = exits
         self.total += new
+        code = self.code if code is None else code  # not known: as the last one
         self.same = self.same + new if code == self.code else new
         self.code = code
         if code is not None:
@@ -102,7 +103,7 @@ class RolloutWatch:
 
     def observe(self, app: DesiredApp, instances: list[Instance]) -> list[str]:
         """Count the exits of the target's instances; return the services whose count grew."""
-        if not app.rolling or app.spec is None or app.target is None:
+        if app.state != AppState.RUNNING or not app.rolling or app.spec is None or app.target is None:
             self._tallies = {k: t for k, t in self._tallies.items() if k[0] != app.name}
             self._seen.pop(app.name, None)
             return []
@@ -120,7 +121,8 @@ class RolloutWatch:
             if report is None or not report.exits:
                 continue
             tally = self._tallies.setdefault((app.name, target, inst.service), _Tally())
-            if tally.add(inst.id, report.exits, report.exit_code):
+            code = report.exit_code if report.exit_code is not None else inst.exit_code  # as listed
+            if tally.add(inst.id, report.exits, code):
                 grew.append(inst.service)
         return list(dict.fromkeys(grew))
 

@@ -249,19 +249,19 @@ class Reconciler:
         done.planned.append((app, plan))
 
     def _crash_loop(self, app: DesiredApp, instances: list[Instance], plan: Plan) -> bool:
-        """Count the target's exits: give the rollout up at once when a service crash-loops (True);
-        else say in the plan's waiting lines (and the operation's log, as it grows) how often it
-        restarted."""
+        """Count the target's exits and say how often it restarted (in the plan's waiting lines, and
+        the operation's log as the count grows); give the rollout up at once when a service
+        crash-loops (True)."""
         grew = self._watch.observe(app, instances)
         plan.waiting = self._watch.annotate(app, plan.waiting)
-        looping = self._watch.crash_loop(app)
-        if looping is not None:
-            self._outcomes.abandon(app, reason=looping, tail=self._watch.tail(app))
-            return True
         for service in grew:
             line = next((w for w in plan.waiting if w.startswith(f"{service}: ")), None)
             self._outcomes.progress(app, line or f"{service}: {self._watch.restarted(app, service)}")
-        return False
+        looping = self._watch.crash_loop(app)
+        if looping is None:
+            return False
+        self._outcomes.abandon(app, reason=looping, tail=self._watch.tail(app))
+        return True
 
     def _settle_one(self, app: DesiredApp, plan: Plan, done: _Pass) -> None:
         try:
