@@ -340,8 +340,10 @@ class DockerBackend:
         target: str | None = None,
         on_line: Callable[[str], None] = print,
     ) -> ImageInfo:
-        """Build from a gzipped tar of the context, streaming the build's output lines to ``on_line``."""
-        last: list[str] = []
+        """Build from a gzipped tar of the context, streaming the build's output lines to ``on_line``.
+
+        A failed build raises BuildFailed with the engine's one-line reason: its output went to
+        ``on_line`` already (whoever follows the build reads it once, then the error)."""
         with engine_errors("build failed", as_error=BuildFailed):
             stream = self._api.build(
                 fileobj=_BytesReader(context),
@@ -357,14 +359,10 @@ class DockerBackend:
             )
             for chunk in stream:
                 if "error" in chunk:
-                    tail = "\n".join(last[-10:])
-                    raise BuildFailed(
-                        f"build failed: {chunk['error'].strip()}" + (f"\n{tail}" if tail else "")
-                    )
+                    raise BuildFailed(f"build failed: {_one_line(str(chunk['error']))}")
                 text = chunk.get("stream") or chunk.get("status") or ""
                 for line in text.splitlines():
                     if line.strip():
-                        last.append(line)
                         on_line(line)
         return self.image(tag)
 
@@ -492,6 +490,10 @@ class DockerBackend:
                 return container_report(self._api.inspect_container(instance_id))
             except docker.errors.NotFound:
                 return None
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _engine_event(event: dict[str, Any]) -> EngineEvent:

@@ -7,6 +7,7 @@ to the real backends.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import itertools
 import json
@@ -166,9 +167,10 @@ class FakeBackend:
         target: str | None = None,
         on_line: Callable[[str], None] = print,
     ) -> ImageInfo:
-        if b"FAIL" in context:
-            raise BuildFailed("build failed: the fake was asked to fail")
         on_line(f"Step 1/1 : fake build of {tag}")
+        if b"FAIL" in (gzip.decompress(context) if context[:2] == b"\x1f\x8b" else context):
+            on_line(" ---> Running in 0123456789ab")
+            raise BuildFailed("build failed: the fake was asked to fail")
         return self.add_image(tag)
 
     def push_image(self, image: str, *, repository: str, tag: str, username: str, password: str) -> str:

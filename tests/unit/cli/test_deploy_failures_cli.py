@@ -3,6 +3,8 @@ one error naming the exits, with the last log lines de-duplicated."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mypaas.composer.base import InstanceRequest
@@ -37,10 +39,26 @@ def test_a_crashing_release_fails_fast_saying_how(server: Server, manager: Platf
     assert result.stderr.splitlines() == [
         "web: 0/1 ready, restarted 1\u00d7 (exit 3)",
         "web: 0/1 ready, restarted 2\u00d7 (exit 3)",
+        "web: 0/1 ready, restarted 3\u00d7 (exit 3)",
         "error: v1 failed: web: exited 3 times (exit 3); nothing was running before, so the app is removed",
         "--- last log lines ---",
-        result.stderr.splitlines()[4],
+        result.stderr.splitlines()[5],
         "starting",
         "boom",
     ]
-    assert result.stderr.splitlines()[4].startswith("[hello-web-v1-")
+    assert result.stderr.splitlines()[5].startswith("[hello-web-v1-")
+
+
+def test_a_failed_build_shows_its_log_once_then_the_error(
+    server: Server, manager: Platform, tmp_path: Path
+) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM scratch\nRUN FAIL\n")
+
+    result = cli("deploy", "broken", str(tmp_path / "app"), "--port", "80")
+
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == "--- building web (Dockerfile)"
+    assert lines[1].startswith("Step 1/1 : fake build of mypaas-broken/web:")
+    assert lines[2:] == [" ---> Running in 0123456789ab", "error: build failed: the fake was asked to fail"]
