@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from mypaas.composer.fake import FakeBackend
+from mypaas.composer.fake import FakeBackend, FakeSwarmBackend
 from mypaas.domain import HealthResult, InstanceReport
 from mypaas.manager.platform import Components, Platform, build_platform
 from mypaas.manager.reconcile.failures import CRASH_LOOP_EXITS, dedup_lines, health_text
 from mypaas.manager.releases import DeployRequest
+from mypaas.manager.state.meta import BACKEND_KEY
+from mypaas.manager.state.models import Meta
 from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
 from mypaas.spec.compose import single_image_spec
-from mypaas.states import InstanceState
+from mypaas.states import BackendMode, InstanceState
 
 OCI = 'OCI runtime exec failed: exec failed: exec: "wget": executable file not found in $PATH: unknown'
 
@@ -25,8 +27,8 @@ OCI = 'OCI runtime exec failed: exec failed: exec: "wget": executable file not f
 class World:
     """A platform over the fake backend whose probes never pass; its clock moved by the test."""
 
-    def __init__(self, home: Path, *, probe_by_http: bool = False) -> None:
-        self.backend = FakeBackend()
+    def __init__(self, home: Path, *, probe_by_http: bool = False, swarm: bool = False) -> None:
+        self.backend = FakeSwarmBackend() if swarm else FakeBackend()
         self.backend.add_image("web:1")
         self.backend.add_image("web:2")
         self.now = time.time()
@@ -35,11 +37,15 @@ class World:
         )
         given = Components(
             backend=self.backend,
+            services=self.backend if isinstance(self.backend, FakeSwarmBackend) else None,
             router=FakeRouter(),
             probe=None if probe_by_http else (lambda _address: False),
             clock=lambda: self.now,
         )
         self.platform: Platform = build_platform(settings, given)
+        if swarm:
+            with self.platform.sessions.begin() as s:
+                s.add(Meta(key=BACKEND_KEY, value=BackendMode.SWARM.value))
 
     def deploy(self, app: str, ref: str, *, restart: str = "unless-stopped") -> str:
         spec = single_image_spec(ref, port=80)
@@ -164,6 +170,32 @@ def test_exits_of_different_codes_wait_for_the_deadline(world: World) -> None:
         world.passes()
     assert world.op(op)[0] == "running"
     assert world.waiting("shop") == ["web: 0/1 ready, restarted 4\u00d7 (exit 1, exit 3)"]
+
+
+def test_swarm_tasks_that_keep_failing_fail_the_rollout_at_once(tmp_path: Path) -> None:
+    world = World(tmp_path, swarm=True)
+    backend = world.backend
+    assert isinstance(backend, FakeSwarmBackend)
+    op = world.deploy("shop", "web:1")
+    world.passes()  # creates the service; Swarm starts its task
+    for n in range(CRASH_LOOP_EXITS):
+        task = world.only()
+        backend.fail_task(task, 3, logs=["boom"])  # Swarm keeps it as failed, starts another
+        world.passes()
+        if n == 0:
+            assert world.waiting("shop") == ["web: 0/1 ready, restarted 1\u00d7 (exit 3)"]
+
+    status, message, log = world.op(op)
+    assert status == "failed"
+    assert log.splitlines()[-1] == "web: 0/1 ready, restarted 3\u00d7 (exit 3)"
+    assert message.splitlines() == [
+        "v1 failed: web: exited 3 times (exit 3); nothing was running before, so the app is removed",
+        "--- last log lines ---",
+        f"[task {task[:12]}]",
+        "boom",
+    ]
+    world.passes(2)
+    assert backend.services == {} and backend.instances == {}
 
 
 # -- the failure message at the deadline -----------------------------------------------------------

@@ -217,6 +217,11 @@ class ServiceBackend(Backend, Protocol):
 
     def remove_service(self, service_id: str) -> None: ...
 
+    def failed_tasks(self, service_id: str) -> dict[str, InstanceReport]:
+        """The service's tasks that failed (Swarm replaced each with a new one), by task id: their
+        exit code and Swarm's word on them; none for a service that is gone."""
+        ...
+
     def ensure_overlay_network(self, platform: str, app: str, network: str | None = None) -> None:
         """Make the app's network ``network`` (None: the app's default one) span the cluster."""
         ...

@@ -245,6 +245,20 @@ class FakeSwarmBackend(FakeBackend):
         self.overlay_networks: dict[str, dict[str, str]] = {}
         self.logins: set[tuple[str, str, str]] = set()
         self._placed = itertools.count()
+        self.failures: dict[str, dict[str, InstanceReport]] = {}  # service id -> its failed tasks
+
+    def fail_task(self, task_id: str, exit_code: int, logs: Sequence[str] = ()) -> None:
+        """A task exits with ``exit_code``: Swarm keeps it as failed and starts a new one in its place."""
+        with self._lock:
+            svc = next(s for s in self.services.values() if task_id in s.tasks)
+            svc.tasks.remove(task_id)
+            self.instances.pop(task_id, None)
+            self.published.pop(task_id, None)
+            self.failures.setdefault(svc.state.id, {})[task_id] = InstanceReport(
+                exits=1, exit_code=exit_code, message=f"failed: task: non-zero exit ({exit_code})"
+            )
+            self.logs_by_id[task_id] = list(logs)
+            self._scale(svc)
 
     def set_update_state(self, service_id: str, state: str | None, message: str = "") -> None:
         svc = self.services[service_id]
@@ -360,6 +374,10 @@ class FakeSwarmBackend(FakeBackend):
             svc = self.services.pop(service_id, None)
             if svc is not None:
                 self._drop_tasks(svc, len(svc.tasks))
+
+    def failed_tasks(self, service_id: str) -> dict[str, InstanceReport]:
+        with self._lock:
+            return dict(self.failures.get(service_id, {})) if service_id in self.services else {}
 
     def ensure_overlay_network(self, platform: str, app: str, network: str | None = None) -> None:
         self.overlay_networks.setdefault(overlay_name(app, network), resource_labels(platform, app))

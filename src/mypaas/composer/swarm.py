@@ -263,6 +263,18 @@ class SwarmBackend(DockerBackend):
             if labels.get(LABEL_APP) and labels.get(LABEL_PLATFORM):  # its secrets may go with it
                 self._swarm_files.prune(labels[LABEL_PLATFORM], labels[LABEL_APP])
 
+    def failed_tasks(self, service_id: str) -> dict[str, InstanceReport]:
+        with engine_errors(f"listing the tasks of service {service_id[:12]}"):
+            try:
+                tasks = self._api.tasks(filters={"service": service_id})
+            except docker.errors.NotFound:
+                return {}
+        return {
+            t["ID"]: task_report(t)
+            for t in tasks
+            if (t.get("Status") or {}).get("State") in ("failed", "rejected")
+        }
+
     def ensure_overlay_network(self, platform: str, app: str, network: str | None = None) -> None:
         name = overlay_name(app, network)
         labels = resource_labels(platform, app)
@@ -292,9 +304,9 @@ class SwarmBackend(DockerBackend):
         cid = self._container(instance_id)
         if cid is not None:
             text = super().tail(cid, lines)
-            if text or cid == instance_id:
+            if text:
                 return text
-        return self._task_logs(instance_id, lines)
+        return self._task_logs(instance_id, lines)  # a task elsewhere, or one that is gone (failed)
 
     def _task_logs(self, task_id: str, lines: int) -> str:
         """A task's last lines through the Swarm manager (it fetches them from the task's host)."""

@@ -15,11 +15,12 @@ exited, or the engine's word on it (a Swarm task's error). The last log lines co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from mypaas.domain import Instance, InstanceReport
 from mypaas.errors import MyPaasError
+from mypaas.manager.reconcile.kinds import Failure
 from mypaas.manager.reconcile.plan import DesiredApp, Revision, counts, revision
 from mypaas.states import AppState, InstanceState
 
@@ -62,13 +63,15 @@ class _Tally:
     code: int | None = None  # the last exit code
     same: int = 0  # exits in a row with that code
     codes: set[int] = field(default_factory=set)
+    last: tuple[str, str] = ("", "")  # (id, name) of the instance that exited last
 
-    def add(self, instance_id: str, exits: int, code: int | None) -> bool:
+    def add(self, instance_id: str, exits: int, code: int | None, name: str = "") -> bool:
         """Count an instance's exits as the engine reports them; True when there are new ones."""
         new = exits - self.exits.get(instance_id, 0)
         if new <= 0:
             return False
         self.exits[instance_id] = exits
+        self.last = (instance_id, name or instance_id[:12])
         self.total += new
         code = self.code if code is None else code  # not known: as the last one
         self.same = self.same + new if code == self.code else new
@@ -101,8 +104,9 @@ class RolloutWatch:
         self._tallies = {k: t for k, t in self._tallies.items() if k[0] in apps}
         self._seen = {name: insts for name, insts in self._seen.items() if name in apps}
 
-    def observe(self, app: DesiredApp, instances: list[Instance]) -> list[str]:
-        """Count the exits of the target's instances; return the services whose count grew."""
+    def observe(self, app: DesiredApp, instances: list[Instance], gone: Sequence[Failure] = ()) -> list[str]:
+        """Count the exits of the target's instances, listed or ``gone`` (Swarm's failed tasks);
+        return the services whose count grew."""
         if app.state != AppState.RUNNING or not app.rolling or app.spec is None or app.target is None:
             self._tallies = {k: t for k, t in self._tallies.items() if k[0] != app.name}
             self._seen.pop(app.name, None)
@@ -122,8 +126,14 @@ class RolloutWatch:
                 continue
             tally = self._tallies.setdefault((app.name, target, inst.service), _Tally())
             code = report.exit_code if report.exit_code is not None else inst.exit_code  # as listed
-            if tally.add(inst.id, report.exits, code):
+            if tally.add(inst.id, report.exits, code, inst.name):
                 grew.append(inst.service)
+        for service, instance_id, report in gone:
+            tally = self._tallies.setdefault((app.name, target, service), _Tally())
+            if report.exits and tally.add(
+                instance_id, report.exits, report.exit_code, f"task {instance_id[:12]}"
+            ):
+                grew.append(service)
         return list(dict.fromkeys(grew))
 
     def crash_loop(self, app: DesiredApp) -> str | None:
@@ -167,11 +177,14 @@ class RolloutWatch:
         return "\n".join(lines)
 
     def tail(self, app: DesiredApp) -> str:
-        """The last log lines of an instance of the target that is not ready, de-duplicated."""
-        for inst in self._unready(app):
-            text = dedup_lines(self._tail(inst.id, TAIL_LINES))
+        """The last log lines, de-duplicated, of the instance that exited last, else of an instance of
+        the target that is not ready."""
+        mine = [t for k, t in self._tallies.items() if k[0] == app.name and k[1] == app.target]
+        exited = [t.last for t in mine if t.last[0]]
+        for instance_id, name in [*exited, *((i.id, i.name) for i in self._unready(app))]:
+            text = dedup_lines(self._tail(instance_id, TAIL_LINES))
             if text:
-                return f"[{inst.name}]\n{text}"
+                return f"[{name}]\n{text}"
         return ""
 
     def _unready(self, app: DesiredApp) -> list[Instance]:

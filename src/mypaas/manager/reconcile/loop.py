@@ -252,7 +252,8 @@ class Reconciler:
         """Count the target's exits and say how often it restarted (in the plan's waiting lines, and
         the operation's log as the count grows); give the rollout up at once when a service
         crash-loops (True)."""
-        grew = self._watch.observe(app, instances)
+        gone = self._kind(app).failures(app) if app.rolling and app.state == AppState.RUNNING else []
+        grew = self._watch.observe(app, instances, gone)
         plan.waiting = self._watch.annotate(app, plan.waiting)
         for service in grew:
             line = next((w for w in plan.waiting if w.startswith(f"{service}: ")), None)
