@@ -56,6 +56,19 @@ def test_a_health_check_that_cannot_run_shows_its_output(
     gone(platform, app)
 
 
+def test_a_probe_that_never_passes_shows_its_last_error(
+    platform: kit.Platform, images: dict[str, str]
+) -> None:
+    app = f"noport-{secrets.token_hex(3)}"
+
+    lines = failed(platform.cli("deploy", app, "--image", images["v1"], "--port", "8080"))  # it serves 80
+
+    error = next(i for i, line in enumerate(lines) if line.startswith("error: "))
+    assert lines[error].startswith("error: v1 did not become healthy in time")
+    assert lines[error + 1] == "web: GET / -> connection refused", lines
+    gone(platform, app)
+
+
 def test_a_service_that_exits_at_once_fails_by_the_crash_loop_rule(
     platform: kit.Platform, images: dict[str, str], tmp_path: Path
 ) -> None:
