@@ -127,4 +127,11 @@ def test_a_failed_task_reports_the_engine_s_word() -> None:
     report = task_report({"ID": "t1", "Status": status})
     assert (report.exits, report.exit_code, report.message) == (1, 3, "failed: task: non-zero exit (3)")
     running = task_report({"ID": "t2", "Status": {"State": "running", "Message": "started"}})
-    assert (running.exits, running.exit_code, running.message) == (0, None, "running: started")
+    assert (running.exits, running.exit_code, running.message) == (0, None, "")
+    status = {
+        "State": "pending",
+        "Message": "pending task scheduling",
+        "Err": "no suitable node (1 node ...)",
+    }
+    pending = task_report({"ID": "t3", "Status": status})
+    assert pending.message == "pending: no suitable node (1 node ...)"
