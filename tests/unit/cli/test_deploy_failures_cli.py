@@ -6,13 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from mypaas.cli.output import progress_line
 from mypaas.composer.base import InstanceRequest
 from mypaas.composer.fake import FakeBackend
 from mypaas.domain import Instance
 from mypaas.manager.platform import Platform
 from mypaas.states import InstanceState
-from tests.unit.cli.support import Server, cli
+from tests.unit.cli.support import Server, cli, deploy
 
 
 class Crashing(FakeBackend):
@@ -62,3 +64,15 @@ def test_a_failed_build_shows_its_log_once_then_the_error(
     assert lines[0] == "--- building web (Dockerfile)"
     assert lines[1].startswith("Step 1/1 : fake build of mypaas-broken/web:")
     assert lines[2:] == [" ---> Running in 0123456789ab", "error: build failed: the fake was asked to fail"]
+
+
+def test_the_spinner_says_how_often_the_new_release_restarted(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    op = deploy(api, "hello", image="web:1")
+    platform.reconciler.pass_once()  # creates the instance, which exits at once (exit 3)
+    platform.reconciler.pass_once()  # sees it exited: counts it, replaces it
+
+    line = progress_line(server.client(), "hello", "deploying hello", op)
+
+    assert line == "deploying hello v1\u2026 waiting for web: 0/1 ready, restarted 1\u00d7 (exit 3)"
