@@ -380,6 +380,26 @@ class ProcessInfo:
 
 
 @dataclass(frozen=True)
+class HealthResult:
+    """One run of an instance's container health check, as the engine keeps it."""
+
+    exit_code: int
+    output: str
+
+
+@dataclass(frozen=True)
+class InstanceReport:
+    """Why an instance is not running well, as the engine tells it (for a failed rollout's message):
+    how often its process exited (``exits``, restarts in place included) and with what code, its health
+    check's last results, and the engine's own word (a Swarm task's error) when nothing else is known."""
+
+    exits: int = 0
+    exit_code: int | None = None
+    health: tuple[HealthResult, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class EngineEvent:
     """One engine event about an instance: ``action`` is die, oom, start, restart, kill, ..."""
 

@@ -7,7 +7,7 @@ MyPaasError            anything MyPaas reports to a user (message, optional fiel
 ├── Unauthorized       a missing or wrong token (HTTP 401)
 ├── NotSupported       a backend or driver cannot do this (HTTP 501)
 └── BackendError       the engine, Caddy or another real part failed (HTTP 502)
-    └── BuildFailed    an image build failed; carries the build's last lines
+    └── BuildFailed    an image build failed (its output went to the build's log)
 """
 
 from __future__ import annotations

@@ -80,8 +80,11 @@ def test_instance_lifecycle(backend: tuple[Backend, str, str]) -> None:
     assert listed[0].state in (InstanceState.STARTING, InstanceState.HEALTHY)
     assert listed[0].address and listed[0].address.endswith(":80")
     assert b.list_instances(f"other-{platform}") == []
+    report = b.instance_report(created.id)
+    assert report is not None and (report.exits, report.exit_code) == (0, None)  # running, never exited
     b.remove_instance(created.id, grace_s=1)
     b.remove_instance(created.id, grace_s=1)  # removing twice is fine
+    assert b.instance_report(created.id) is None
     assert [i for i in b.list_instances(platform) if i.app == app] == []
     b.remove_app_resources(platform, app)
     b.remove_app_resources(platform, app)

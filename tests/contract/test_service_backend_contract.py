@@ -223,9 +223,11 @@ def test_removing_a_service_is_idempotent(backend: tuple[ServiceBackend, str]) -
     app = f"s{secrets.token_hex(3)}"
     svc = deployed(b, platform, request_for(b, platform, app))
     settled(running(b, platform, app, 1))
+    assert b.failed_tasks(svc.id) == {}  # its task runs
     b.remove_service(svc.id)
     b.remove_service(svc.id)
     assert [s for s in b.list_services(platform) if s.app == app] == []
+    assert b.failed_tasks(svc.id) == {}  # gone: none
     settled(lambda: not tasks(b, platform, app))
 
 
@@ -275,3 +277,23 @@ def test_a_task_belongs_to_its_service(backend: tuple[ServiceBackend, str]) -> N
     [task] = settled(running(b, platform, app, 1))
     b.remove_instance(task.id, grace_s=1)  # the service's to stop, not the caller's: nothing happens
     assert [t.id for t in tasks(b, platform, app)] == [task.id]
+
+
+def test_a_task_that_exits_is_kept_as_failed(backend: tuple[ServiceBackend, str]) -> None:
+    b, platform = backend
+    app = f"x{secrets.token_hex(3)}"
+    req = request_for(b, platform, app)
+    crashing = req.service.model_copy(update={"command": ["sh", "-c", "echo boom; exit 3"]})
+    svc = deployed(b, platform, replace(req, service=crashing))
+    if isinstance(b, FakeSwarmBackend):  # the fake runs nothing: its task exits as the engine's would
+        [task] = settled(lambda: tasks(b, platform, app))
+        b.fail_task(task.id, 3, logs=["boom"])
+
+    failed = settled(lambda: b.failed_tasks(svc.id))
+
+    task_id, report = next(iter(failed.items()))
+    assert (report.exits, report.exit_code) == (1, 3)
+    assert report.message == "failed: task: non-zero exit (3)"
+    assert b.tail(task_id, 10).strip() == "boom"  # its logs, though Swarm replaced it
+    b.remove_service(svc.id)
+    assert b.failed_tasks(svc.id) == {}

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mypaas.composer.containers import container_host_ports, container_instance, inspected_instance, unix_time
+from mypaas.composer.containers import (
+    container_host_ports,
+    container_instance,
+    container_report,
+    inspected_instance,
+    unix_time,
+)
+from mypaas.domain import HealthResult
 from mypaas.states import InstanceState
 
 
@@ -71,3 +78,29 @@ def test_the_host_ports_a_container_holds() -> None:
     ]
     assert container_host_ports({"Ports": ports}) == {8080}
     assert container_host_ports({}) == set()
+
+
+def test_a_container_restarting_in_place_reports_its_exits() -> None:
+    inst = container_instance(summary("restarting", "Restarting (3) 2 seconds ago"))
+    assert (inst.state, inst.exit_code) == (InstanceState.RESTARTING, 3)
+    restarting = {"Status": "restarting", "Running": True, "Restarting": True, "ExitCode": 3}
+    started = {"StartedAt": "2026-12-05T00:27:58.113866767Z"}
+    report = container_report({"State": {**restarting, **started}, "RestartCount": 5})
+    assert (report.exits, report.exit_code) == (6, 3)
+    running = container_report({"State": {"Running": True, "ExitCode": 3, **started}, "RestartCount": 5})
+    assert (running.exits, running.exit_code) == (5, None)  # the engine reset it when it started again
+    fresh = container_report({"State": {"Running": True, "ExitCode": 0, **started}, "RestartCount": 0})
+    assert (fresh.exits, fresh.exit_code) == (0, None)
+    exited = container_report({"State": {"Running": False, "ExitCode": 1, **started}, "RestartCount": 0})
+    assert (exited.exits, exited.exit_code) == (1, 1)
+
+
+def test_a_container_report_carries_its_health_check_runs() -> None:
+    log = [{"ExitCode": -1, "Output": "exec: wget: not found"}, {"ExitCode": 0, "Output": "ok\n"}]
+    state = {
+        "Running": True,
+        "StartedAt": "2026-12-05T00:27:58Z",
+        "Health": {"Status": "healthy", "Log": log},
+    }
+    report = container_report({"State": state})
+    assert report.health == (HealthResult(-1, "exec: wget: not found"), HealthResult(0, "ok\n"))

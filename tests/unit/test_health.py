@@ -9,7 +9,7 @@ import pytest
 
 from mypaas.domain import Instance, ProbeSpec
 from mypaas.errors import InvalidSpec
-from mypaas.monitor.health import REPLACE_AFTER_S, HealthTracker, check_probe
+from mypaas.monitor.health import REPLACE_AFTER_S, HealthTracker, check_probe, http_error, probe_error
 from mypaas.spec.compose import parse_compose
 from mypaas.states import InstanceState
 
@@ -102,6 +102,29 @@ def test_http_and_tcp_probes(server: tuple[str, int]) -> None:
     assert check_probe(ProbeSpec(kind="http", path="/other"), address)  # 404 < 500: alive
     assert check_probe(ProbeSpec(kind="tcp"), address)
     assert not check_probe(ProbeSpec(kind="tcp", port=1), address)
+
+
+def test_a_failed_probe_says_why(server: tuple[str, int]) -> None:
+    host, port = server
+    address = f"{host}:{port}"
+    assert probe_error(ProbeSpec(kind="http", path="/healthz", status=200), address) is None
+    wrong = probe_error(ProbeSpec(kind="http", path="/other", status=200), address)
+    assert wrong == "GET /other -> HTTP 404 (expected 200)"
+    assert probe_error(ProbeSpec(kind="tcp", port=1), address) == "TCP 1 -> connection refused"
+    assert http_error(f"{host}:1") == "GET / -> connection refused"
+
+
+def test_the_tracker_keeps_the_last_probe_error(server: tuple[str, int]) -> None:
+    host, port = server
+    tracker = HealthTracker(min_running_s=0, on_change=lambda: None)  # the default HTTP probe
+    up = inst(1).model_copy(update={"id": "up", "address": f"{host}:{port}"})
+    down = inst(2).model_copy(update={"id": "down", "address": f"{host}:1"})
+    spec = ProbeSpec(kind="http", path="/other", status=200)
+    tracker.observe([up, down], lambda i: spec if i.id == "up" else None)
+    assert tracker.last_error(down) is None  # no probe ran yet
+    tracker.check_all()
+    assert tracker.last_error(up) == "GET /other -> HTTP 404 (expected 200)"
+    assert tracker.last_error(down) == "GET / -> connection refused"
 
 
 def test_compose_probe_key() -> None:

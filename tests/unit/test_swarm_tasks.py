@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mypaas.composer.swarm_tasks import node_table, service_host_ports, service_state, task_instance
+from mypaas.composer.swarm_tasks import (
+    node_table,
+    service_host_ports,
+    service_state,
+    task_instance,
+    task_report,
+)
 from mypaas.states import InstanceState
 
 NODES = node_table(
@@ -114,3 +120,18 @@ def test_the_host_ports_a_service_publishes() -> None:
     }
     assert service_host_ports(row) == {9090, 30443}
     assert service_host_ports({"Spec": {}}) == set()
+
+
+def test_a_failed_task_reports_the_engine_s_word() -> None:
+    status = {"State": "failed", "Err": "task: non-zero exit (3)", "ContainerStatus": {"ExitCode": 3}}
+    report = task_report({"ID": "t1", "Status": status})
+    assert (report.exits, report.exit_code, report.message) == (1, 3, "failed: task: non-zero exit (3)")
+    running = task_report({"ID": "t2", "Status": {"State": "running", "Message": "started"}})
+    assert (running.exits, running.exit_code, running.message) == (0, None, "")
+    status = {
+        "State": "pending",
+        "Message": "pending task scheduling",
+        "Err": "no suitable node (1 node ...)",
+    }
+    pending = task_report({"ID": "t3", "Status": status})
+    assert pending.message == "pending: no suitable node (1 node ...)"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from threading import Event
 from typing import Protocol
 
-from mypaas.domain import EngineEvent, Instance, ProcessInfo, ServiceSpec
+from mypaas.domain import EngineEvent, Instance, InstanceReport, ProcessInfo, ServiceSpec
 
 # Labels every MyPaas resource carries; the reconcile loop finds its resources by them.
 LABEL_PLATFORM = "mypaas.platform"
@@ -195,6 +195,11 @@ class Backend(Protocol):
         """The instance's process id and restart facts; None when the instance is gone."""
         ...
 
+    def instance_report(self, instance_id: str) -> InstanceReport | None:
+        """How often the instance exited, its health check's last results, the engine's own word on
+        it; None when the instance is gone."""
+        ...
+
 
 class ServiceBackend(Backend, Protocol):
     """A backend that runs services (Swarm): it places, restarts and rolls out their instances."""
@@ -211,6 +216,11 @@ class ServiceBackend(Backend, Protocol):
         ...
 
     def remove_service(self, service_id: str) -> None: ...
+
+    def failed_tasks(self, service_id: str) -> dict[str, InstanceReport]:
+        """The service's tasks that failed (Swarm replaced each with a new one), by task id: their
+        exit code and Swarm's word on them; none for a service that is gone."""
+        ...
 
     def ensure_overlay_network(self, platform: str, app: str, network: str | None = None) -> None:
         """Make the app's network ``network`` (None: the app's default one) span the cluster."""

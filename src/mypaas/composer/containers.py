@@ -20,7 +20,7 @@ from mypaas.composer.base import (
     ServiceRequest,
 )
 from mypaas.composer.engine import mount_source
-from mypaas.domain import Instance, VolumeMount
+from mypaas.domain import HealthResult, Instance, InstanceReport, VolumeMount
 from mypaas.states import InstanceState
 
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
@@ -48,7 +48,8 @@ def _state(summary: dict[str, Any]) -> InstanceState:
 
 
 def _exit_code(status: str) -> int | None:
-    match = re.match(r"Exited \((-?\d+)\)", status)
+    """The last exit code in a listing's status: "Exited (3) ..." or "Restarting (3) ..." (in place)."""
+    match = re.match(r"(?:Exited|Restarting) \((-?\d+)\)", status)
     return int(match.group(1)) if match else None
 
 
@@ -110,6 +111,28 @@ def inspected_instance(info: dict[str, Any], network: str) -> Instance:
     inst = container_instance(summary, network)
     started = unix_time(state.get("StartedAt"))
     return inst.model_copy(update={"started": started or None, "restarts": int(info.get("RestartCount", 0))})
+
+
+def container_report(info: dict[str, Any]) -> InstanceReport:
+    """A container as the engine inspects it -> how often it exited (a container restarting in place
+    has exited once more than its RestartCount; a running one as often), its last exit code (unknown
+    once it runs again) and its health check's last results."""
+    state = info.get("State") or {}
+    running = bool(state.get("Running")) and not state.get("Restarting")
+    started = not str(state.get("StartedAt") or "").startswith("0001-")
+    restarts = int(info.get("RestartCount") or 0)
+    exits = restarts + (0 if running or not started else 1)
+    health = tuple(
+        HealthResult(exit_code=int(run.get("ExitCode", 0)), output=str(run.get("Output") or ""))
+        for run in (state.get("Health") or {}).get("Log") or []
+    )
+    code = state.get("ExitCode")  # reset to 0 when the engine starts it again: unknown while it runs
+    return InstanceReport(
+        exits=exits,
+        exit_code=int(code) if exits and not running and code is not None else None,
+        health=health,
+        message=str(state.get("Error") or ""),
+    )
 
 
 def unix_time(stamp: Any) -> float:

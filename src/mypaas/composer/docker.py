@@ -29,7 +29,12 @@ from mypaas.composer.base import (
     ImageInfo,
     InstanceRequest,
 )
-from mypaas.composer.containers import container_instance, inspected_instance, volume_mounts
+from mypaas.composer.containers import (
+    container_instance,
+    container_report,
+    inspected_instance,
+    volume_mounts,
+)
 from mypaas.composer.engine import (
     instance_labels,
     instance_networks,
@@ -50,7 +55,7 @@ from mypaas.composer.options import (
     restart_policy,
 )
 from mypaas.composer.secret_files import HostFiles
-from mypaas.domain import EngineEvent, Instance, ProcessInfo
+from mypaas.domain import EngineEvent, Instance, InstanceReport, ProcessInfo
 from mypaas.errors import BackendError, BuildFailed, InvalidSpec, NotFound
 
 _NS = 1_000_000_000
@@ -335,8 +340,10 @@ class DockerBackend:
         target: str | None = None,
         on_line: Callable[[str], None] = print,
     ) -> ImageInfo:
-        """Build from a gzipped tar of the context, streaming the build's output lines to ``on_line``."""
-        last: list[str] = []
+        """Build from a gzipped tar of the context, streaming the build's output lines to ``on_line``.
+
+        A failed build raises BuildFailed with the engine's one-line reason: its output went to
+        ``on_line`` already (whoever follows the build reads it once, then the error)."""
         with engine_errors("build failed", as_error=BuildFailed):
             stream = self._api.build(
                 fileobj=_BytesReader(context),
@@ -352,14 +359,10 @@ class DockerBackend:
             )
             for chunk in stream:
                 if "error" in chunk:
-                    tail = "\n".join(last[-10:])
-                    raise BuildFailed(
-                        f"build failed: {chunk['error'].strip()}" + (f"\n{tail}" if tail else "")
-                    )
+                    raise BuildFailed(f"build failed: {_one_line(str(chunk['error']))}")
                 text = chunk.get("stream") or chunk.get("status") or ""
                 for line in text.splitlines():
                     if line.strip():
-                        last.append(line)
                         on_line(line)
         return self.image(tag)
 
@@ -480,6 +483,17 @@ class DockerBackend:
             oom_killed=bool(state.get("OOMKilled")),
             exit_code=None if state.get("Running") else int(state.get("ExitCode") or 0),
         )
+
+    def instance_report(self, instance_id: str) -> InstanceReport | None:
+        with engine_errors(f"inspecting {instance_id[:12]}"):
+            try:
+                return container_report(self._api.inspect_container(instance_id))
+            except docker.errors.NotFound:
+                return None
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _engine_event(event: dict[str, Any]) -> EngineEvent:

@@ -7,6 +7,7 @@ to the real backends.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import itertools
 import json
@@ -38,7 +39,7 @@ from mypaas.composer.engine import (
     volume_name,
 )
 from mypaas.container_options import check_swarm
-from mypaas.domain import EngineEvent, Instance, ProcessInfo, ServiceSpec
+from mypaas.domain import EngineEvent, Instance, InstanceReport, ProcessInfo, ServiceSpec
 from mypaas.errors import BuildFailed, Conflict, NotFound
 from mypaas.states import InstanceState
 
@@ -58,6 +59,7 @@ class FakeBackend:
         self.pushed: dict[str, str] = {}
         self.pids: dict[str, int] = {}  # instance id -> a host pid, set by tests of the monitor
         self.taken_ports: set[int] = set()  # host ports something else holds, set by tests
+        self.reports: dict[str, InstanceReport] = {}  # instance id -> what instance_report says, set by tests
         self.published: dict[str, set[int]] = {}  # instance id -> the TCP host ports it holds
         self.secret_files: dict[str, tuple[SecretFile, ...]] = {}  # instance id -> what it was given
         self.requests: dict[str, InstanceRequest] = {}  # instance id -> what it was created with
@@ -165,9 +167,10 @@ class FakeBackend:
         target: str | None = None,
         on_line: Callable[[str], None] = print,
     ) -> ImageInfo:
-        if b"FAIL" in context:
-            raise BuildFailed("build failed: the fake was asked to fail")
         on_line(f"Step 1/1 : fake build of {tag}")
+        if b"FAIL" in (gzip.decompress(context) if context[:2] == b"\x1f\x8b" else context):
+            on_line(" ---> Running in 0123456789ab")
+            raise BuildFailed("build failed: the fake was asked to fail")
         return self.add_image(tag)
 
     def push_image(self, image: str, *, repository: str, tag: str, username: str, password: str) -> str:
@@ -202,6 +205,18 @@ class FakeBackend:
             return None
         return ProcessInfo(pid=self.pids.get(instance_id, 0), exit_code=inst.exit_code)
 
+    def instance_report(self, instance_id: str) -> InstanceReport | None:
+        """What a test set in ``reports``; else the instance's own facts (an exited or restarting
+        one has exited once more than it restarted)."""
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            return None
+        if instance_id in self.reports:
+            return self.reports[instance_id]
+        down = inst.state in (InstanceState.EXITED, InstanceState.RESTARTING)
+        exits = inst.restarts + (1 if down else 0)
+        return InstanceReport(exits=exits, exit_code=inst.exit_code if exits else None)
+
 
 @dataclass
 class FakeService:
@@ -230,6 +245,20 @@ class FakeSwarmBackend(FakeBackend):
         self.overlay_networks: dict[str, dict[str, str]] = {}
         self.logins: set[tuple[str, str, str]] = set()
         self._placed = itertools.count()
+        self.failures: dict[str, dict[str, InstanceReport]] = {}  # service id -> its failed tasks
+
+    def fail_task(self, task_id: str, exit_code: int, logs: Sequence[str] = ()) -> None:
+        """A task exits with ``exit_code``: Swarm keeps it as failed and starts a new one in its place."""
+        with self._lock:
+            svc = next(s for s in self.services.values() if task_id in s.tasks)
+            svc.tasks.remove(task_id)
+            self.instances.pop(task_id, None)
+            self.published.pop(task_id, None)
+            self.failures.setdefault(svc.state.id, {})[task_id] = InstanceReport(
+                exits=1, exit_code=exit_code, message=f"failed: task: non-zero exit ({exit_code})"
+            )
+            self.logs_by_id[task_id] = list(logs)
+            self._scale(svc)
 
     def set_update_state(self, service_id: str, state: str | None, message: str = "") -> None:
         svc = self.services[service_id]
@@ -345,6 +374,10 @@ class FakeSwarmBackend(FakeBackend):
             svc = self.services.pop(service_id, None)
             if svc is not None:
                 self._drop_tasks(svc, len(svc.tasks))
+
+    def failed_tasks(self, service_id: str) -> dict[str, InstanceReport]:
+        with self._lock:
+            return dict(self.failures.get(service_id, {})) if service_id in self.services else {}
 
     def ensure_overlay_network(self, platform: str, app: str, network: str | None = None) -> None:
         self.overlay_networks.setdefault(overlay_name(app, network), resource_labels(platform, app))

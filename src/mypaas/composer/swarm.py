@@ -44,8 +44,9 @@ from mypaas.composer.swarm_tasks import (
     service_host_ports,
     service_state,
     task_instance,
+    task_report,
 )
-from mypaas.domain import EngineEvent, Instance, ProcessInfo
+from mypaas.domain import EngineEvent, Instance, InstanceReport, ProcessInfo
 
 log = logging.getLogger("mypaas.swarm")
 
@@ -262,6 +263,18 @@ class SwarmBackend(DockerBackend):
             if labels.get(LABEL_APP) and labels.get(LABEL_PLATFORM):  # its secrets may go with it
                 self._swarm_files.prune(labels[LABEL_PLATFORM], labels[LABEL_APP])
 
+    def failed_tasks(self, service_id: str) -> dict[str, InstanceReport]:
+        with engine_errors(f"listing the tasks of service {service_id[:12]}"):
+            try:
+                tasks = self._api.tasks(filters={"service": service_id})
+            except docker.errors.NotFound:
+                return {}
+        return {
+            t["ID"]: task_report(t)
+            for t in tasks
+            if (t.get("Status") or {}).get("State") in ("failed", "rejected")
+        }
+
     def ensure_overlay_network(self, platform: str, app: str, network: str | None = None) -> None:
         name = overlay_name(app, network)
         labels = resource_labels(platform, app)
@@ -291,9 +304,9 @@ class SwarmBackend(DockerBackend):
         cid = self._container(instance_id)
         if cid is not None:
             text = super().tail(cid, lines)
-            if text or cid == instance_id:
+            if text:
                 return text
-        return self._task_logs(instance_id, lines)
+        return self._task_logs(instance_id, lines)  # a task elsewhere, or one that is gone (failed)
 
     def _task_logs(self, task_id: str, lines: int) -> str:
         """A task's last lines through the Swarm manager (it fetches them from the task's host)."""
@@ -314,6 +327,20 @@ class SwarmBackend(DockerBackend):
         if cid is None:
             return None  # a task on another host: its files are not readable here
         return super().instance_process(cid)
+
+    def instance_report(self, instance_id: str) -> InstanceReport | None:
+        """A task's container when it is on this host (its health check's results), else what the
+        Swarm manager says of the task."""
+        cid = self._container(instance_id)
+        if cid is not None:
+            report = super().instance_report(cid)
+            if report is not None or cid == instance_id:
+                return report
+        with engine_errors(f"inspecting task {instance_id[:12]}"):
+            try:
+                return task_report(self._api.inspect_task(instance_id))
+            except docker.errors.NotFound:
+                return None
 
     def watch(
         self,

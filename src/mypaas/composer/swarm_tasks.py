@@ -15,7 +15,7 @@ from mypaas.composer.base import (
 )
 from mypaas.composer.containers import unix_time
 from mypaas.composer.swarm_spec import LABEL_SPEC
-from mypaas.domain import Instance
+from mypaas.domain import Instance, InstanceReport
 from mypaas.states import InstanceState
 
 # Swarm task states, in order; all before "running" are on their way to it.
@@ -137,4 +137,20 @@ def task_instance(task: dict[str, Any], svc_name: str, nodes: NodeTable) -> Inst
         status_text=f"{state} on {nodes.get(task.get('NodeID', ''), ('', '?'))[1]}",
         node=task.get("NodeID") or None,
         host=hostname or None,
+    )
+
+
+def task_report(task: dict[str, Any]) -> InstanceReport:
+    """A task as the engine inspects it (``GET /tasks/{id}``) -> its exit code and the engine's word
+    on it ("failed: task: non-zero exit (3)", "pending: no suitable node ..."), for a task whose
+    container is not on this host."""
+    status = task.get("Status") or {}
+    state = status.get("State", "")
+    code = (status.get("ContainerStatus") or {}).get("ExitCode")
+    done = state in _GONE
+    words = status.get("Err") or ("" if state == "running" else status.get("Message") or "")
+    return InstanceReport(
+        exits=1 if done and state != "complete" else 0,
+        exit_code=int(code) if done and code is not None else None,
+        message=f"{state}: {words}" if words else "",  # nothing to say of a task that runs
     )

@@ -40,33 +40,56 @@ class _Probe:
     busy: bool = False
     was_ready: bool = False
     unready_since: float | None = None
+    error: str | None = None  # why the last probe failed (None: it passed, or none ran yet)
 
 
 def check_probe(spec: ProbeSpec, address: str) -> bool:
     """Run one configured probe against an instance at ``address`` (host:routed port)."""
+    return probe_error(spec, address) is None
+
+
+def probe_error(spec: ProbeSpec, address: str) -> str | None:
+    """Run one configured probe; None when it passed, else what went wrong ("GET / -> HTTP 500")."""
     host, _, port = address.rpartition(":")
     if spec.kind == "tcp":
+        target = spec.port or int(port)
         try:
-            with socket.create_connection((host, spec.port or int(port)), timeout=spec.timeout_s):
-                return True
-        except OSError:
-            return False
-    target = f"{host}:{spec.port or port}"
-    return http_probe(target, timeout=spec.timeout_s, path=spec.path, status=spec.status)
+            with socket.create_connection((host, target), timeout=spec.timeout_s):
+                return None
+        except OSError as exc:
+            return f"TCP {target} -> {_reason(exc)}"
+    return http_error(
+        f"{host}:{spec.port or port}", timeout=spec.timeout_s, path=spec.path, status=spec.status
+    )
 
 
 def http_probe(address: str, timeout: float = 1.0, path: str = "/", status: int | None = None) -> bool:
     """One GET to ``host:port``; ``status`` expected, else any answer below 500 counts as alive."""
+    return http_error(address, timeout, path, status) is None
+
+
+def http_error(address: str, timeout: float = 1.0, path: str = "/", status: int | None = None) -> str | None:
+    """As ``http_probe``: None when alive, else what went wrong ("GET / -> connection refused")."""
     host, _, port = address.rpartition(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
         conn.request("GET", path, headers={"User-Agent": "mypaas-health/1", "Connection": "close"})
         got = conn.getresponse().status
-        return got == status if status is not None else got < 500
-    except (OSError, http.client.HTTPException):
-        return False
+        ok = got == status if status is not None else got < 500
+        return None if ok else f"GET {path} -> HTTP {got}" + (f" (expected {status})" if status else "")
+    except (OSError, http.client.HTTPException) as exc:
+        return f"GET {path} -> {_reason(exc)}"
     finally:
         conn.close()
+
+
+def _reason(exc: Exception) -> str:
+    """A probe's failure in a few words: "connection refused", "timed out"."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    return str(exc) or type(exc).__name__
 
 
 class HealthTracker:
@@ -150,6 +173,12 @@ class HealthTracker:
             count, last = self._replaced.get(key, (0, 0.0))
             self._replaced[key] = (0 if now - last > MAX_BACKOFF_S * 2 else count + 1, now)
 
+    def last_error(self, inst: Instance) -> str | None:
+        """Why the instance's last probe failed (None: it passed, none ran, or it is not probed)."""
+        with self._lock:
+            p = self._probes.get(inst.id)
+            return p.error if p is not None and p.checked else None
+
     def unverified(self) -> int:
         """How many probed instances have no verdict yet."""
         with self._lock:
@@ -187,14 +216,24 @@ class HealthTracker:
         for iid, p in probes:
             self._check(iid, p)
 
+    def _run_probe(self, p: _Probe) -> str | None:
+        """One probe of ``p``: None when it passed, else why it failed."""
+        if p.spec is not None:
+            return probe_error(p.spec, p.address)
+        if self._probe is http_probe:  # the default: it can say why
+            return http_error(p.address)
+        return None if self._probe(p.address) else "the probe failed"
+
     def _check(self, iid: str, p: _Probe) -> None:
-        ok = check_probe(p.spec, p.address) if p.spec is not None else self._probe(p.address)
+        error = self._run_probe(p)
+        ok = error is None
         changed = False
         retries = p.spec.retries if p.spec is not None else FAILS_TO_UNREADY
         interval = p.spec.interval_s if p.spec is not None else READY_PROBE_S
         with self._lock:
             p.busy = False
             p.checked = True
+            p.error = error
             if ok:
                 p.fails = 0
                 changed = not p.ready

@@ -23,7 +23,8 @@ from mypaas.composer.base import (
     ServiceRequest,
     ServiceState,
 )
-from mypaas.domain import AppSpec, Instance, ServiceSpec
+from mypaas.domain import AppSpec, Instance, InstanceReport, ServiceSpec
+from mypaas.errors import MyPaasError
 from mypaas.manager.reconcile.errors import PermanentFailure, TemporaryFailure, step
 from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Plan, plan_app
 from mypaas.manager.reconcile.plan_services import plan_services
@@ -36,6 +37,8 @@ Publish = Callable[[str, str, str], str]
 RegistryAuth = Callable[[], tuple[str, str, str] | None]
 # (app, its target spec, a service) -> the secrets and configs the service mounts, with their values
 SecretFiles = Callable[[str, AppSpec, ServiceSpec], tuple[SecretFile, ...]]
+# (service, instance id, what the engine says of it): an instance that failed and is gone
+Failure = tuple[str, str, InstanceReport]
 
 
 class Readiness(Protocol):
@@ -57,6 +60,11 @@ class AppKind(Protocol):
 
     def apply(self, app: DesiredApp, plan: Plan) -> bool:
         """Carry the plan's engine steps out; True when another pass should follow at once."""
+        ...
+
+    def failures(self, app: DesiredApp) -> list[Failure]:
+        """Instances of the app's target that failed and are gone from the listing (Swarm's failed
+        tasks, replaced by new ones); the listing shows the others."""
         ...
 
 
@@ -131,6 +139,9 @@ class ContainerApps:
                 fut.result()
         return True
 
+    def failures(self, app: DesiredApp) -> list[Failure]:
+        return []  # an exited container stays listed until the loop removes it
+
     def _request(self, app: DesiredApp, svc: ServiceSpec) -> InstanceRequest:
         fields = _request_fields(self._platform, app, svc, self._secret_files)
         name = f"{app.name}-{svc.name}-v{fields['release']}-{secrets.token_hex(3)}"
@@ -196,6 +207,19 @@ class ServiceApps:
             for service_id in plan.drop_services:
                 self._backend.remove_service(service_id)
         return bool(plan.ensure or plan.drop_services)
+
+    def failures(self, app: DesiredApp) -> list[Failure]:
+        """The failed tasks of the target's services (asked only while it rolls out)."""
+        out: list[Failure] = []
+        for svc in self._services:
+            if svc.app != app.name or (svc.release, svc.generation) != app.target:
+                continue
+            try:
+                failed = self._backend.failed_tasks(svc.id)
+            except MyPaasError:  # the engine did not answer: the next pass asks again
+                continue
+            out.extend((svc.service, task_id, report) for task_id, report in failed.items())
+        return out
 
     def _request(self, app: DesiredApp, svc: ServiceSpec) -> ServiceRequest:
         fields = _request_fields(self._platform, app, svc, self._secret_files)

@@ -27,6 +27,7 @@ from mypaas.composer.base import Backend
 from mypaas.domain import Instance, ProbeSpec
 from mypaas.errors import MyPaasError
 from mypaas.manager.reconcile.errors import PermanentFailure, StepFailed, TemporaryFailure, step
+from mypaas.manager.reconcile.failures import RolloutWatch
 from mypaas.manager.reconcile.kinds import AppKind
 from mypaas.manager.reconcile.outcomes import Outcomes
 from mypaas.manager.reconcile.plan import DesiredApp, Plan
@@ -121,6 +122,12 @@ class Reconciler:
         self._pending: set[Future[None]] = set()
         self._failing: dict[str, _Failing] = {}
         self._born = time.monotonic()
+        self._watch = RolloutWatch(
+            report=self._backend.instance_report,
+            tail=self._backend.tail,
+            ready=self.tracker.ready,
+            probe_error=self.tracker.last_error,
+        )
 
     def wake(self) -> None:
         self._wake.set()
@@ -193,6 +200,7 @@ class Reconciler:
         for app in desired.values():
             self._reconcile(app, by_app.get(app.name, []), now, done)
         self._failing = {name: f for name, f in self._failing.items() if name in desired}
+        self._watch.retain(set(desired))
         routes, drain = self._push_routes(
             desired, domains, by_app, {i.id for i in done.removals}, done.holding
         )
@@ -218,6 +226,9 @@ class Reconciler:
             self._outcomes.abandon(app, reason=exc.message)
             done.again = True
             return
+        if self._crash_loop(app, instances, plan):
+            done.again = True
+            return
         for inst in plan.replaced:
             self.tracker.replaced(inst)
             self._outcomes.replaced(app, inst)
@@ -236,6 +247,22 @@ class Reconciler:
             self._failed(app, exc)
         done.removals.extend(plan.remove)
         done.planned.append((app, plan))
+
+    def _crash_loop(self, app: DesiredApp, instances: list[Instance], plan: Plan) -> bool:
+        """Count the target's exits and say how often it restarted (in the plan's waiting lines, and
+        the operation's log as the count grows); give the rollout up at once when a service
+        crash-loops (True)."""
+        gone = self._kind(app).failures(app) if app.rolling and app.state == AppState.RUNNING else []
+        grew = self._watch.observe(app, instances, gone)
+        plan.waiting = self._watch.annotate(app, plan.waiting)
+        for service in grew:
+            line = next((w for w in plan.waiting if w.startswith(f"{service}: ")), None)
+            self._outcomes.progress(app, line or f"{service}: {self._watch.restarted(app, service)}")
+        looping = self._watch.crash_loop(app)
+        if looping is None:
+            return False
+        self._outcomes.abandon(app, reason=looping, tail=self._watch.tail(app))
+        return True
 
     def _settle_one(self, app: DesiredApp, plan: Plan, done: _Pass) -> None:
         try:
@@ -269,7 +296,7 @@ class Reconciler:
     def _settle(self, app: DesiredApp, plan: Plan) -> bool:
         """Record the end of a rollout, a stop or a removal; abandon a rollout past its deadline."""
         if plan.abandon:
-            self._outcomes.abandon(app, tail=self._failing_tail(app))
+            self._outcomes.abandon(app, detail=self._watch.why_unready(app), tail=self._watch.tail(app))
             return True
         if plan.overdue:
             self._outcomes.overdue(app, plan)
@@ -285,18 +312,6 @@ class Reconciler:
         if app.rolling or app.operation_id:
             self._outcomes.complete(app)
         return False
-
-    def _failing_tail(self, app: DesiredApp) -> str:
-        """The last log lines of an instance of the target that is not ready (for the failure message)."""
-        insts = [
-            i for i in self.observed.instances.get(app.name, []) if (i.release, i.generation) == app.target
-        ]
-        bad = [i for i in insts if not self.tracker.ready(i)] or insts
-        for inst in bad:
-            text = self._backend.tail(inst.id, 20).strip()
-            if text:
-                return f"[{inst.name}]\n{text}"
-        return ""
 
     # -- routes and removals ----------------------------------------------------------------------
 

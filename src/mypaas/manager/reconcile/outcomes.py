@@ -89,9 +89,12 @@ class Outcomes:
             row.operation_id = None
         self._ops.notify()
 
-    def abandon(self, app: DesiredApp, *, reason: str | None = None, tail: str = "") -> None:
+    def abandon(
+        self, app: DesiredApp, *, reason: str | None = None, detail: str = "", tail: str = ""
+    ) -> None:
         """The target never got ready in time (``reason`` None) or cannot run at all: the current
-        release keeps serving; the operation fails saying why (with the failing instance's ``tail``)."""
+        release keeps serving; the operation fails saying why (what its instances show: ``detail``,
+        with the failing instance's ``tail``)."""
         with self._sessions.begin() as s:
             row = self._row(s, app.name)
             if row is None or (row.target_version, row.target_generation) != app.target:
@@ -110,6 +113,8 @@ class Outcomes:
                 fallback = f"v{row.current_version} keeps serving"
             why = f"v{version} failed: {reason}" if reason else f"v{version} did not become healthy in time"
             message = f"{why}; {fallback}"
+            if detail:
+                message += "\n" + detail
             if tail:
                 message += "\n--- last log lines ---\n" + tail
             self._ops.finish(s, row.operation_id, ok=False, message=message)
@@ -121,6 +126,11 @@ class Outcomes:
         """An instance that kept failing its health check is being replaced."""
         message = f"{inst.name} kept failing its health check: replaced"
         self._events.record(app.name, "instance_replaced", message, {})
+
+    def progress(self, app: DesiredApp, line: str) -> None:
+        """How the rollout goes ("web: 0/1 ready, restarted 2x (exit 3)"), for whoever follows it."""
+        if app.operation_id:
+            self._ops.append_log(app.operation_id, line + "\n")
 
     def error(self, app: DesiredApp, message: str) -> None:
         """A step failed (reported once by the loop): whoever follows the app's operation reads why."""
