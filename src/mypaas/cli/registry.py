@@ -56,6 +56,8 @@ def gc(as_json: JsonOpt = False) -> None:
         return
     freed, disk = human(info["freed_bytes"]), human(info["disk_bytes"])
     say(f"freed {freed} ({info['blobs_deleted']} blobs); disk use {disk}")
+    if info.get("repositories_removed"):
+        say(f"removed the repositories left with no tag: {', '.join(info['repositories_removed'])}")
 
 
 mirror_app = typer.Typer(
