@@ -9,7 +9,7 @@ import pytest
 
 from mypaas.errors import Conflict, InvalidSpec
 from mypaas.registry.distribution import Distribution
-from mypaas.registry.refs import Doomed, ImageRef, Listing, parse_ref, plan
+from mypaas.registry.refs import Doomed, ImageRef, Listing, parse_ref, plan, releases_own
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 LISTINGS = {
@@ -92,6 +92,16 @@ def test_a_digest_takes_its_tags_and_all_takes_the_repository() -> None:
 def test_what_the_registry_lacks_is_answered_apart() -> None:
     refs = [ImageRef("uxhello/web", tag="v9"), ImageRef("team/api", digest=D1), ImageRef("empty/repo")]
     assert plan(refs, listing) == ([], refs)
+
+
+def test_an_app_takes_the_manifests_only_its_releases_tagged() -> None:
+    tags = {"v1": (D1, 10), "v2": (D1, 10), "id-0123456789ab": (D2, 20), "base": (D3, 30), "v3": (D3, 30)}
+    doomed, kept = releases_own("hello/web", Listing(tags))
+    assert set(doomed) == {
+        Doomed("hello/web", D1, ("v1", "v2"), 10),
+        Doomed("hello/web", D2, ("id-0123456789ab",), 20),
+    }
+    assert kept == ["hello/web:base", "hello/web:v3"]  # v3 shares its manifest with a tag made by hand
 
 
 def test_a_collection_removes_emptied_repositories(tmp_path: Path) -> None:

@@ -105,6 +105,9 @@ def list_images(
     if as_json:
         print_json(rows)
         return
+    if not rows:
+        say("no images in the private registry")
+        return
     table(
         ["REPOSITORY", "TAG", "DIGEST (registry)", "SIZE (compressed)", "ENGINE ID", "SIZE (engine)"],
         [
@@ -196,5 +199,7 @@ def say_app_images(app: str, images: dict[str, Any] | None) -> None:
         return
     for m in images["manifests"]:
         say(f"registry: deleted {m['repository']}:{', '.join(m['tags'])} ({human(m['size'])} compressed)")
+    if images.get("kept"):
+        say(f"registry: kept {', '.join(images['kept'])} (not tagged by {app}'s releases)")
     if images.get("collecting"):
         say("registry: a garbage collection reclaims their space now")

@@ -21,7 +21,7 @@ from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound, NotSuppo
 from mypaas.manager.publishing import Publisher
 from mypaas.manager.state.models import AppRow, ReleaseRow
 from mypaas.registry.images import Images
-from mypaas.registry.refs import Doomed, ImageRef, parse_ref
+from mypaas.registry.refs import Doomed, ImageRef, parse_ref, releases_own
 from mypaas.states import AppState
 
 
@@ -178,21 +178,28 @@ class ImageCopies:
         return sorted(f"{name}/{svc}" for svc in services)
 
     def remove_repositories(self, repos: list[str]) -> dict[str, Any]:
-        """Delete every manifest of ``repos``, then have the registry collected (in the background):
-        its blobs and the emptied repositories go. A registry that fails is reported, not raised."""
+        """Delete the manifests of ``repos`` that the app's releases tagged (vN, id-…; a tag pushed or
+        imported by hand is kept with its manifest), then have the registry collected in the background:
+        their blobs and the emptied repositories go. A registry that fails is reported, not raised."""
         if self._images is None or not repos:
-            return {"repositories": [], "manifests": []}
+            return {"repositories": [], "manifests": [], "kept": []}
+        doomed: list[Doomed] = []
+        kept: list[str] = []
         try:
             there = set(self._images.repositories())
-            doomed, _ = self._images.plan_removal([ImageRef(r) for r in repos if r in there])
+            for repo in (r for r in repos if r in there):
+                mine, others = releases_own(repo, self._images.listing(repo))
+                doomed += mine
+                kept += others
             gone = self._images.delete(doomed)
         except MyPaasError as exc:
-            return {"repositories": [], "manifests": [], "error": exc.message}
+            return {"repositories": [], "manifests": [], "kept": [], "error": exc.message}
         if gone and self._publisher is not None:
             self._publisher.enqueue_collect()
         return {
             "repositories": sorted({d.repo for d in gone}),
             "manifests": [_manifest_dict(d) for d in gone],
+            "kept": kept,
             "collecting": bool(gone and self._publisher is not None),
         }
 

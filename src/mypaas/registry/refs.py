@@ -19,6 +19,7 @@ REPO_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 USAGE = "REPO:TAG, REPO@sha256:DIGEST, or REPO with --all"
+RELEASE_TAG = re.compile(r"v[0-9]+|id-[0-9a-f]{12}")  # the tags publishing gives an app's images
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,22 @@ def plan(
         size = listings[repo].tags[every[0]][1] if every else 0
         doomed.append(Doomed(repo, digest, tuple(every if whole_manifests else sorted(tags_named)), size))
     return doomed, missing
+
+
+def releases_own(repo: str, listing: Listing) -> tuple[list[Doomed], list[str]]:
+    """The manifests of an app's repository that only its releases tagged (vN, id-…), to delete with
+    the app; and the other tags (pushed or imported by hand), kept with their manifests."""
+    by_digest: dict[str, list[str]] = {}
+    for tag, (digest, _) in sorted(listing.tags.items()):
+        by_digest.setdefault(digest, []).append(tag)
+    doomed: list[Doomed] = []
+    kept: list[str] = []
+    for digest, tags in by_digest.items():
+        if all(RELEASE_TAG.fullmatch(t) for t in tags):
+            doomed.append(Doomed(repo, digest, tuple(tags), listing.tags[tags[0]][1]))
+        else:
+            kept.extend(f"{repo}:{t}" for t in tags)
+    return doomed, kept
 
 
 def _shared(repo: str, digest: str, named: list[str], others: list[str]) -> str:

@@ -182,6 +182,7 @@ def test_what_a_live_app_runs_is_refused_unless_forced(
 def test_image_ls_says_which_digest_and_size_is_which(
     server: Server, backend: FakeBackend, registry: FakeRegistry
 ) -> None:
+    assert cli("image", "ls").stdout == "no images in the private registry\n"
     three_tags(backend, registry)
     registry.push("gone/web", "1", "sha256:" + "c" * 64)  # the engine has no copy of this one
 
@@ -234,6 +235,7 @@ def test_rm_app_removes_its_repositories_unless_kept(
         registry.push(f"{app}/web", "v1", backend.image("web:1").id, size=12_300_000)
         registry.push(f"{app}/web", "id-000000000001", backend.image("web:1").id, size=12_300_000)
     registry.push("hellothere/web", "v1", "sha256:" + "d" * 64)  # another app's, with a similar name
+    registry.push("hello/web", "base", "sha256:" + "e" * 64)  # imported by hand: kept
 
     removed = cli("rm", "hello", "--yes", "--no-wait")
     kept = cli("rm", "kept", "--yes", "--no-wait", "--keep-images")
@@ -243,7 +245,10 @@ def test_rm_app_removes_its_repositories_unless_kept(
         removed.stdout.splitlines()[0]
         == "registry: deleted hello/web:id-000000000001, v1 (12.3 MB compressed)"
     )
-    assert "registry: a garbage collection reclaims their space now" in removed.stdout
-    assert registry.tags("hello/web") == [] and registry.tags("hellothere/web") == ["v1"]
+    assert removed.stdout.splitlines()[1:3] == [
+        "registry: kept hello/web:base (not tagged by hello's releases)",
+        "registry: a garbage collection reclaims their space now",
+    ]
+    assert registry.tags("hello/web") == ["base"] and registry.tags("hellothere/web") == ["v1"]
     assert kept.exit_code == 0, kept.output
     assert "registry" not in kept.stdout and registry.tags("kept/web") == ["id-000000000001", "v1"]
