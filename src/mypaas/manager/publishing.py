@@ -30,6 +30,7 @@ class Publisher:
         self._public = public_addr  # the registry's address as the hosts reach it
         self._queue: queue.Queue[tuple[str, int] | str | _Collect] = queue.Queue()
         self._published: dict[tuple[str, str, str], str] = {}  # (app, service, image id) -> host ref
+        self._collect_queued = threading.Event()  # one collection waiting is enough for several removals
 
     def enqueue(self, app: str, version: int) -> None:
         """Publish a release's images (after its rollout)."""
@@ -41,7 +42,9 @@ class Publisher:
 
     def enqueue_collect(self) -> None:
         """Garbage-collect the registry, after the pushes queued before (an app's images were deleted)."""
-        self._queue.put(_Collect())
+        if not self._collect_queued.is_set():
+            self._collect_queued.set()
+            self._queue.put(_Collect())
 
     def publish_image(self, ref: str) -> dict[str, Any]:
         """Publish an imported image now, as the same NAME:TAG; answers the registry's copy
@@ -86,6 +89,7 @@ class Publisher:
                 continue
             try:
                 if isinstance(item, _Collect):
+                    self._collect_queued.clear()
                     self._images.collect()
                 elif isinstance(item, str):
                     name, _, tag = item.rpartition(":")
