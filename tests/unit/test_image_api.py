@@ -77,3 +77,33 @@ def test_base_image_if_missing_keeps_an_image_there(api: TestClient, backend: Fa
     r = api.post("/api/v1/images/base", json={"image": "debian:bookworm", "if_missing": True})
     assert r.status_code == 202 and r.json()["status"] == "succeeded", r.text
     assert "is there" in r.json()["message"]
+
+
+# -- the registry's images and their engine copies, with the registry off --------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "text"),
+    [
+        ({"refs": []}, "image", "name at least one image"),
+        ({"refs": ["a/b:1"], "registry": False, "engine": False}, "image", "leave nothing to remove"),
+        ({"refs": ["a/b"]}, "image", "is a repository: add --all"),
+        ({"refs": "a/b:1"}, "refs", ""),
+        ({"refs": ["a/b:1"], "every": True}, "every", ""),
+    ],
+)
+def test_bad_removals_name_the_field(api: TestClient, body: dict[str, object], field: str, text: str) -> None:
+    r = api.post("/api/v1/images/remove", json=body)
+    assert r.status_code == 400 and r.json()["field"] == field and text in r.json()["error"], r.text
+
+
+def test_without_the_registry_rm_removes_the_engine_copy(api: TestClient, backend: FakeBackend) -> None:
+    backend.add_image("mine/web:1")
+    r = api.delete("/api/v1/images/mine/web:1")
+    assert r.status_code == 200, r.text
+    assert r.json()["registry"] == [] and r.json()["registry_enabled"] is False
+    assert [e["ref"] for e in r.json()["engine"]] == ["mine/web:1"] and "mine/web:1" not in backend.images
+    missing = api.delete("/api/v1/images/mine/web:1")
+    assert missing.status_code == 404 and missing.json()["field"] == "image"
+    listing = api.get("/api/v1/images")
+    assert listing.status_code == 501 and listing.json()["field"] == "registry"

@@ -23,6 +23,7 @@ from mypaas.api.hosts import host_routes
 from mypaas.api.image_builds import image_build_routes
 from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
+from mypaas.api.registry_images import registry_image_routes
 from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
 from mypaas.api.secrets import decode_values, secret_routes
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
@@ -64,6 +65,7 @@ def create_app(platform: Platform) -> FastAPI:
     _domain_routes(v1, platform)
     _registry_routes(v1, platform)
     image_build_routes(v1, platform)
+    registry_image_routes(v1, platform)
     monitor_routes(app, v1, platform)
     automation_routes(v1, platform)
     host_routes(v1, platform)
@@ -234,8 +236,11 @@ def _lifecycle_routes(v1: APIRouter, platform: Platform) -> None:
         return op_dict(platform.apps.set_state(name, "restart", who))
 
     @v1.delete("/apps/{name}", status_code=202, tags=["apps"])
-    def remove(name: str, who: User) -> dict[str, Any]:
-        return op_dict(platform.apps.delete(name, who))
+    def remove(name: str, who: User, keep_images: bool = False) -> dict[str, Any]:
+        """Remove the app; its registry repositories too (``images`` says which), unless keep_images."""
+        repos = [] if keep_images else platform.image_copies.app_repositories(name)
+        op = op_dict(platform.apps.delete(name, who))
+        return op if keep_images else {**op, "images": platform.image_copies.remove_repositories(repos)}
 
 
 def _release_routes(v1: APIRouter, platform: Platform) -> None:
@@ -289,16 +294,6 @@ def _registry_routes(v1: APIRouter, platform: Platform) -> None:
                 exc.to_dict(), status_code=401, headers={"WWW-Authenticate": 'Basic realm="mypaas registry"'}
             )
         return JSONResponse(body)
-
-    @v1.get("/images", tags=["registry"])
-    def list_images(_: User, repository: str | None = None) -> list[dict[str, Any]]:
-        """Repositories, tags, digests and sizes in the private registry."""
-        return platform.registry().catalog(repository)
-
-    @v1.delete("/images/{ref:path}", tags=["registry"])
-    def remove_image(ref: str, _: User) -> dict[str, Any]:
-        """Delete REPOSITORY:TAG from the registry (its blobs go at the next collection)."""
-        return platform.registry().remove(ref)
 
     @v1.post("/registry/gc", tags=["registry"])
     def registry_gc(_: User) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def image_build_routes(v1: APIRouter, platform: Platform) -> None:
             await body.drain(ANONYMOUS_DRAIN_LIMIT)
             raise
         try:
-            info = await run_in_threadpool(
+            info, registry = await run_in_threadpool(
                 lambda: builds.import_archive(body.chunks(), ref=ref, changes=change or [])
             )
         except ClientDisconnect as exc:
@@ -98,7 +98,9 @@ def image_build_routes(v1: APIRouter, platform: Platform) -> None:
         except MyPaasError:
             await body.drain(body.received + DRAIN_LIMIT)
             raise
-        return {"ref": info.ref, "id": info.id, "size": info.size}
+        # id and size are the engine's (uncompressed); registry: the registry's copy, its digest and
+        # compressed size (None: the private registry is off)
+        return {"ref": info.ref, "id": info.id, "size": info.size, "registry": registry}
 
     @v1.post("/images/base", status_code=202, tags=["images"])
     def base_image(body: BaseImageBody, who: User) -> dict[str, Any]:

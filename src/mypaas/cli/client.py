@@ -263,8 +263,9 @@ class ApiClient:
         """``stop``, ``start`` or ``restart`` the app."""
         return self._dict("POST", f"/api/v1/apps/{_seg(name)}/{_seg(action)}")
 
-    def remove(self, name: str) -> dict[str, Any]:
-        return self._dict("DELETE", f"/api/v1/apps/{_seg(name)}")
+    def remove(self, name: str, *, keep_images: bool = False) -> dict[str, Any]:
+        params = {"keep_images": "true"} if keep_images else {}
+        return self._dict("DELETE", f"/api/v1/apps/{_seg(name)}", params=params)
 
     # -- releases, config, domains --------------------------------------------------------------
 
@@ -308,8 +309,9 @@ class ApiClient:
         params = {"repository": repository} if repository else {}
         return self._list("/api/v1/images", params=params)
 
-    def remove_image(self, ref: str) -> dict[str, Any]:
-        return self._dict("DELETE", f"/api/v1/images/{ref}")
+    def remove_images(self, refs: list[str], **how: bool) -> dict[str, Any]:
+        """Remove images (``how``: all, force, registry, engine; see POST /images/remove)."""
+        return self._dict("POST", "/api/v1/images/remove", json={"refs": refs, **how})
 
     def registry_gc(self) -> dict[str, Any]:
         return self._dict("POST", "/api/v1/registry/gc", timeout=UPLOAD_TIMEOUT_S)

@@ -223,5 +223,13 @@ def _upload_with_progress(
 def _done(info: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(info)
+        return
+    engine = f"engine id {str(info['id'])[:19]} ({registry.human(info['size'])})"
+    copy = info.get("registry")
+    if copy is None:
+        say(f"imported {info['ref']} — {engine}; the private registry is off")
+    elif copy.get("error"):
+        say(f"imported {info['ref']} — {engine}; not in the registry: {copy['error']}")
     else:
-        say(f"imported {info['ref']}: {str(info['id'])[:19]} ({info['size'] / 1e6:.1f} MB)")
+        digest, size = copy["digest"][:19], registry.human(copy["size"])
+        say(f"imported {info['ref']} — registry digest {digest} ({size} compressed), {engine}")

@@ -338,8 +338,11 @@ def rm(
     name: AppArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,
     no_wait: NoWait = False,
+    keep_images: registry.KeepImagesOpt = False,
 ) -> None:
     """Remove an app with its instances, releases and config.
+
+    Its images in the private registry (repositories APP/SERVICE) go too, unless --keep-images.
 
     Asks first, unless --yes (which scripts must pass).
     """
@@ -349,7 +352,9 @@ def rm(
         if not typer.confirm(f"Remove app {name} with its instances, releases and config?", default=False):
             fail(f"{name} not removed")
     with api() as client:
-        run_operation(client, client.remove(name), f"removing {name}", no_wait)
+        op = client.remove(name, keep_images=keep_images)
+        registry.say_app_images(name, op.get("images"))
+        run_operation(client, op, f"removing {name}", no_wait)
 
 
 # -- the commands of releases.py and platform.py ---------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mypaas.cli.output import print_json, say, table
+from mypaas.cli.output import fail, print_json, say, table
 from mypaas.cli.params import JsonOpt, api
 
 DOCKER_HUB = "https://registry-1.docker.io"
@@ -56,6 +56,8 @@ def gc(as_json: JsonOpt = False) -> None:
         return
     freed, disk = human(info["freed_bytes"]), human(info["disk_bytes"])
     say(f"freed {freed} ({info['blobs_deleted']} blobs); disk use {disk}")
+    if info.get("repositories_removed"):
+        say(f"removed the repositories left with no tag: {', '.join(info['repositories_removed'])}")
 
 
 mirror_app = typer.Typer(
@@ -83,24 +85,121 @@ def disable_mirror(as_json: JsonOpt = False) -> None:
     print_json(info) if as_json else _say_mirror(info)
 
 
+KeepImagesOpt = Annotated[
+    bool,
+    typer.Option("--keep-images", help="Keep the app's repositories (APP/SERVICE) in the private registry."),
+]
+
+
 def list_images(
     repository: Annotated[str | None, typer.Argument(metavar="[REPO]", help="Only this repository.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Repositories, tags, digests and sizes in the private registry."""
+    """Tags in the private registry, and this host's engine copy of each.
+
+    DIGEST (registry) and SIZE (compressed) are the registry's manifest; ENGINE ID and SIZE (engine) the
+    same image on this host's engine (uncompressed), blank where the engine has none.
+    """
     with api() as client:
         rows = client.images(repository)
     if as_json:
         print_json(rows)
         return
+    if not rows:
+        say("no images in the private registry")
+        return
     table(
-        ["REPOSITORY", "TAG", "DIGEST", "SIZE"],
-        [[r["repository"], r["tag"], r["digest"][:19], human(r["size"])] for r in rows],
+        ["REPOSITORY", "TAG", "DIGEST (registry)", "SIZE (compressed)", "ENGINE ID", "SIZE (engine)"],
+        [
+            [
+                r["repository"],
+                r["tag"],
+                r["digest"][:19],
+                human(r["size"]),
+                short_id(r.get("engine_id")),
+                human(r["engine_size"]) if r.get("engine_size") is not None else "",
+            ]
+            for r in rows
+        ],
     )
 
 
-def remove_image(ref: Annotated[str, typer.Argument(metavar="REPO:TAG", help="The tag to delete.")]) -> None:
-    """Delete REPO:TAG from the registry; its space comes back at the next `mypaas registry gc`."""
+def short_id(image_id: str | None) -> str:
+    """An engine image id as `docker images` shows it (12 hex digits)."""
+    return (image_id or "").removeprefix("sha256:")[:12]
+
+
+def remove_image(
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="IMAGE...",
+            help="REPO:TAG (name every tag of a manifest), REPO@sha256:DIGEST, or REPO with --all.",
+            show_default=False,
+        ),
+    ],
+    whole: Annotated[
+        bool, typer.Option("--all", help="Each IMAGE is a repository: remove all its tags.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Remove it even if a live app runs it.")] = False,
+    registry_only: Annotated[
+        bool, typer.Option("--registry-only", help="Keep this host's engine copy.")
+    ] = False,
+    engine_only: Annotated[bool, typer.Option("--engine-only", help="Keep the registry's copy.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove images from the private registry and from this host's engine.
+
+    The registry deletes a manifest with all its tags: name each of them, or its digest, or the whole
+    repository with --all. The engine's images of the same names go too, so `deploy --image` no longer
+    finds them. An image a live app runs is refused unless --force. Other hosts keep what they pulled.
+
+    Examples:
+
+      mypaas image rm uxhello/web:v1 uxhello/web:v2 uxhello/web:v3
+      mypaas image rm uxhello/web@sha256:0123...
+      mypaas image rm uxhello/web --all
+    """
+    if registry_only and engine_only:
+        fail("--registry-only and --engine-only leave nothing to remove: give one of them")
+    how = {"all": whole, "force": force, "registry": not engine_only, "engine": not registry_only}
     with api() as client:
-        done = client.remove_image(ref)
-    say(f"deleted {done['repository']}:{done['tag']} ({done['digest'][:19]})")
+        done = client.remove_images(refs, **how)
+    if as_json:
+        print_json(done)
+        return
+    _say_removed(done, registry_only=registry_only, engine_only=engine_only)
+
+
+def _say_removed(done: dict[str, Any], *, registry_only: bool, engine_only: bool) -> None:
+    if engine_only:
+        say("registry: kept (--engine-only)")
+    for m in done["registry"]:
+        tags = ", ".join(m["tags"])
+        say(
+            f"registry: deleted {m['repository']}:{tags} (manifest {m['digest'][:19]}, "
+            f"{human(m['size'])} compressed)"
+        )
+    if done["registry"]:
+        say("registry: its space comes back at the next `mypaas registry gc`")
+    if registry_only:
+        say("engine (this host): kept (--registry-only)")
+    for e in done["engine"]:
+        say(f"engine (this host): removed {e['ref']} (image {short_id(e['id'])}, {human(e['size'])})")
+    if not registry_only and not done["engine"]:
+        say("engine (this host): had no image of these names")
+
+
+def say_app_images(app: str, images: dict[str, Any] | None) -> None:
+    """What ``mypaas rm APP`` removed from the registry (None: nothing was asked)."""
+    if images is None:
+        return
+    if images.get("error"):
+        say(f"registry: {app}'s images are still there ({images['error']}); `mypaas image rm REPO --all`")
+        return
+    for m in images["manifests"]:
+        say(f"registry: deleted {m['repository']}:{', '.join(m['tags'])} ({human(m['size'])} compressed)")
+    if images.get("kept"):
+        say(f"registry: kept {', '.join(images['kept'])} (not tagged by {app}'s releases)")
+    if images.get("collecting"):
+        say("registry: a garbage collection reclaims their space now")

@@ -170,8 +170,9 @@ class Backend(Protocol):
         """Tag ``image`` as ``repository:tag`` and push it; return the pushed manifest's digest."""
         ...
 
-    def remove_image(self, ref: str) -> None:
-        """Remove an image reference from the engine (idempotent)."""
+    def remove_image(self, ref: str, *, force: bool = False) -> None:
+        """Remove an image reference from the engine (idempotent); ``force``: even the last reference
+        of an image a container uses (the container keeps it)."""
         ...
 
     def tail(self, instance_id: str, lines: int) -> str: ...

@@ -386,9 +386,9 @@ class DockerBackend:
             raise BackendError(f"pushing {repository}:{tag}: the engine reported no digest")
         return str(digest)
 
-    def remove_image(self, ref: str) -> None:
+    def remove_image(self, ref: str, *, force: bool = False) -> None:
         with engine_errors(f"removing image {ref}"), contextlib.suppress(docker.errors.NotFound):
-            self._api.remove_image(ref, noprune=False)
+            self._api.remove_image(ref, force=force, noprune=False)
 
     # -- logs and events ------------------------------------------------------------------------
 

@@ -178,7 +178,7 @@ class FakeBackend:
         self.pushed[f"{repository}:{tag}"] = info.id
         return "sha256:" + info.id.removeprefix("sha256:")[::-1]
 
-    def remove_image(self, ref: str) -> None:
+    def remove_image(self, ref: str, *, force: bool = False) -> None:
         info = self.images.pop(ref, None)
         if info is not None and ref == info.ref:
             self.images.pop(info.id, None)

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +33,10 @@ def _nowhere(_ref: str) -> None:
     return None
 
 
+def _not_now(_ref: str) -> dict[str, Any] | None:
+    return None
+
+
 class Builds:
     def __init__(
         self,
@@ -41,6 +46,7 @@ class Builds:
         operations: Operations,
         settings: Settings,
         published: Callable[[str], None] = _nowhere,
+        publish_now: Callable[[str], dict[str, Any] | None] = _not_now,
     ) -> None:
         self._sessions = sessions
         self._backend = backend
@@ -49,6 +55,7 @@ class Builds:
         self._lock = threading.Lock()
         self._building: set[str] = set()
         self._published = published  # an image was made: the registry takes it
+        self._publish_now = publish_now  # the same, answering the registry's copy (None: no registry)
         self.workdir = settings.home / "tmp" / "base-images"
 
     def leftovers(self) -> list[Path]:
@@ -63,14 +70,16 @@ class Builds:
             except MyPaasError as exc:
                 log.warning("%s", exc.message)
 
-    def import_archive(self, chunks: Iterable[bytes], *, ref: str, changes: Sequence[str]) -> ImageInfo:
+    def import_archive(
+        self, chunks: Iterable[bytes], *, ref: str, changes: Sequence[str]
+    ) -> tuple[ImageInfo, dict[str, Any] | None]:
         """Import a root filesystem archive streamed in ``chunks`` as image ``ref`` (see
-        build/rootfs.py: checked while it streams; a refused one leaves nothing behind)."""
+        build/rootfs.py: checked while it streams; a refused one leaves nothing behind), then push it
+        to the registry. Answers the engine's image and the registry's copy (None: no registry)."""
         info = import_rootfs(
             self._backend, chunks, ref=ref, changes=changes, limits=archive_limits(self._settings)
         )
-        self._published(info.ref)
-        return info
+        return info, self._publish_now(info.ref)
 
     def start_base(self, image: str, user: str, *, if_missing: bool = False) -> OperationRow:
         """Validate, then build in the background; with ``if_missing``, an image already there is kept."""

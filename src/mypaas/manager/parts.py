@@ -14,6 +14,7 @@ from mypaas.errors import Conflict
 from mypaas.iaas.local import LocalEngineConfig
 from mypaas.manager.access import TokenChecker
 from mypaas.manager.state.meta import Setting
+from mypaas.registry.client import RegistryApi
 from mypaas.registry.distribution import Distribution, TokenAuth
 from mypaas.registry.images import Images
 from mypaas.registry.mirror import Mirror
@@ -63,7 +64,13 @@ def swarm_nodes(settings: Settings) -> Callable[[], Nodes]:
     return connect
 
 
-def images(settings: Settings, backend: Backend, tokens: TokenChecker, admin_token: str) -> Images:
+def images(
+    settings: Settings,
+    backend: Backend,
+    tokens: TokenChecker,
+    admin_token: str,
+    api: RegistryApi | None = None,
+) -> Images:
     folder = settings.home / "registry"
     issuer = TokenIssuer(folder)
     auth = TokenAuth(
@@ -84,6 +91,7 @@ def images(settings: Settings, backend: Backend, tokens: TokenChecker, admin_tok
         push_password=admin_token,
         authorize=tokens.registry_grant,
         keep_releases=settings.registry_keep_releases,
+        client=api,
     )
 
 

@@ -33,6 +33,7 @@ from mypaas.manager.builds import Builds
 from mypaas.manager.evictable import HostEviction
 from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
 from mypaas.manager.hosts.service import Hosts
+from mypaas.manager.image_copies import ImageCopies
 from mypaas.manager.operations import Operations
 from mypaas.manager.publishing import Publisher
 from mypaas.manager.reconcile.kinds import AppKind, ContainerApps, ServiceApps
@@ -51,6 +52,7 @@ from mypaas.monitor.host_events import HostEvents
 from mypaas.monitor.pressure import HostPressure
 from mypaas.monitor.remote import RemoteSampler
 from mypaas.monitor.service import Monitoring, nodes_to_hosts
+from mypaas.registry.client import RegistryApi
 from mypaas.registry.images import PUSH_USER, Images
 from mypaas.registry.mirror import Mirror
 from mypaas.router.base import Router
@@ -83,6 +85,7 @@ class Platform:
     automation: Automation
     pressure: HostPressure
     images: Images | None  # None: the private registry is turned off
+    image_copies: ImageCopies  # an image's registry and engine copies, listed and removed together
     mirror: Mirror
     supervisor: Supervisor
     started_at: float
@@ -143,6 +146,7 @@ class Components:
     provision: Provisioner | None = None
     engine_config: parts.EngineConfig | None = None
     clock: Callable[[], float] = time.time
+    registry: RegistryApi | None = None  # the registry's HTTP API (with registry_enabled)
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
     core = _core(settings, given)
     tokens = TokenChecker(core.store.sessions)
     admin_token = ensure_admin_token(core.store.sessions, settings.token_path)
-    reg = _registry(core, tokens, admin_token)
+    reg = _registry(core, tokens, admin_token, given.registry)
     hosts = _hosts(core, reg.mirror, given)
     monitoring = _monitoring(core, hosts)
     reconciler = _reconciler(core, reg, monitoring, given.clock)
@@ -231,6 +235,9 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         automation=automation,
         pressure=pressure,
         images=reg.images,
+        image_copies=ImageCopies(
+            sessions=core.store.sessions, backend=core.backend, images=reg.images, publisher=reg.publisher
+        ),
         mirror=reg.mirror,
         supervisor=Supervisor(supervised, base_image=lambda: ensure_base_image(core.backend)),
         started_at=time.time(),
@@ -279,9 +286,11 @@ def _core(settings: Settings, given: Components) -> _Core:
     )
 
 
-def _registry(core: _Core, tokens: TokenChecker, admin_token: str) -> _Registry:
+def _registry(core: _Core, tokens: TokenChecker, admin_token: str, api: RegistryApi | None) -> _Registry:
     settings, sessions = core.settings, core.store.sessions
-    images = parts.images(settings, core.backend, tokens, admin_token) if settings.registry_enabled else None
+    images = (
+        parts.images(settings, core.backend, tokens, admin_token, api) if settings.registry_enabled else None
+    )
     publisher = (
         Publisher(sessions=sessions, images=images, public_addr=settings.registry_public) if images else None
     )
@@ -291,6 +300,7 @@ def _registry(core: _Core, tokens: TokenChecker, admin_token: str) -> _Registry:
         operations=core.operations,
         settings=settings,
         published=publisher.enqueue_image if publisher else _nowhere,
+        publish_now=publisher.publish_image if publisher else _not_published,
     )
     return _Registry(
         images, publisher, parts.mirror(settings, Setting(sessions, MIRROR_KEY), core.engine_config), builds
@@ -401,6 +411,10 @@ def _pressure(core: _Core, hosts: Hosts, monitoring: Monitoring) -> HostPressure
 
 def _nowhere(_ref: str) -> None:
     return None
+
+
+def _not_published(_ref: str) -> dict[str, Any] | None:
+    return None  # no registry: an imported image stays on the engine
 
 
 def _nothing_active(_app: str, _version: int) -> None:

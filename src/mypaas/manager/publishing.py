@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +18,7 @@ from mypaas.domain import AppSpec
 from mypaas.errors import MyPaasError
 from mypaas.manager.state.models import AppRow, ReleaseRow
 from mypaas.registry.images import Images
-from mypaas.states import ReleaseStatus
+from mypaas.states import AppState, ReleaseStatus
 
 log = logging.getLogger("mypaas.images")
 
@@ -27,8 +28,9 @@ class Publisher:
         self._sessions = sessions
         self._images = images
         self._public = public_addr  # the registry's address as the hosts reach it
-        self._queue: queue.Queue[tuple[str, int] | str] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, int] | str | _Collect] = queue.Queue()
         self._published: dict[tuple[str, str, str], str] = {}  # (app, service, image id) -> host ref
+        self._collect_queued = threading.Event()  # one collection waiting is enough for several removals
 
     def enqueue(self, app: str, version: int) -> None:
         """Publish a release's images (after its rollout)."""
@@ -37,6 +39,24 @@ class Publisher:
     def enqueue_image(self, ref: str) -> None:
         """Publish an imported or base image as the same NAME:TAG in the registry."""
         self._queue.put(ref)
+
+    def enqueue_collect(self) -> None:
+        """Garbage-collect the registry, after the pushes queued before (an app's images were deleted)."""
+        if not self._collect_queued.is_set():
+            self._collect_queued.set()
+            self._queue.put(_Collect())
+
+    def publish_image(self, ref: str) -> dict[str, Any]:
+        """Publish an imported image now, as the same NAME:TAG; answers the registry's copy
+        (repository, tag, digest, compressed size), or why it is not there (``error``)."""
+        name, _, tag = ref.rpartition(":")
+        try:
+            self._images.publish(ref, name, tag)
+            m = self._images.manifest(name, tag)
+        except MyPaasError as exc:
+            log.warning("publishing %s: %s", ref, exc.message)
+            return {"repository": name, "tag": tag, "error": exc.message}
+        return {"repository": name, "tag": tag, "digest": m.digest, "size": m.size}
 
     def enqueue_unpublished(self) -> None:
         """After a restart: queue every served release whose images never reached the registry."""
@@ -68,7 +88,10 @@ class Publisher:
             except queue.Empty:
                 continue
             try:
-                if isinstance(item, str):
+                if isinstance(item, _Collect):
+                    self._collect_queued.clear()
+                    self._images.collect()
+                elif isinstance(item, str):
                     name, _, tag = item.rpartition(":")
                     self._images.publish(item, name, tag)
                 else:
@@ -84,8 +107,8 @@ class Publisher:
             rel = s.scalar(
                 select(ReleaseRow).join(AppRow).where(AppRow.name == app, ReleaseRow.version == version)
             )
-            if rel is None or rel.images:
-                return
+            if rel is None or rel.images or rel.app.state == AppState.DELETING:
+                return  # published already, or its app goes with its images
             spec = AppSpec.model_validate(rel.spec)
         published = {
             name: self._images.publish(svc.image_id, f"{app}/{name}", f"v{version}")
@@ -112,3 +135,7 @@ class Publisher:
         kept = {ref for (images,) in rows[:keep] for ref in (images or {}).values()}
         old = [ref for (images,) in rows[keep:] for ref in (images or {}).values() if ref not in kept]
         return self._images.delete_refs(dict.fromkeys(old))
+
+
+class _Collect:
+    """A queued request for a garbage collection."""

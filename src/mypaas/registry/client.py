@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -26,6 +26,19 @@ class Manifest:
     tag: str
     digest: str
     size: int  # config plus layers, compressed, as stored
+    config: str = ""  # the config blob's digest: the engine's image id of the same image
+
+
+class RegistryApi(Protocol):
+    """What the manager asks of the registry's HTTP API (RegistryClient; a fake in unit tests)."""
+
+    def repositories(self) -> list[str]: ...
+
+    def tags(self, repo: str) -> list[str]: ...
+
+    def manifest(self, repo: str, tag: str) -> Manifest: ...
+
+    def delete(self, repo: str, digest: str) -> None: ...
 
 
 class RegistryClient:
@@ -84,7 +97,9 @@ class RegistryClient:
         size = int((body.get("config") or {}).get("size", 0)) + sum(
             int(layer.get("size", 0)) for layer in body.get("layers") or []
         )
-        return Manifest(repo=repo, tag=tag, digest=r.headers.get("Docker-Content-Digest", ""), size=size)
+        digest = r.headers.get("Docker-Content-Digest", "")
+        config = str((body.get("config") or {}).get("digest", ""))
+        return Manifest(repo=repo, tag=tag, digest=digest, size=size, config=config)
 
     def delete(self, repo: str, digest: str) -> None:
         access = Access("repository", repo, ("delete",))

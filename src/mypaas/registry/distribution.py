@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -188,6 +189,25 @@ class Distribution:
                 f"{self.name}: garbage-collect failed: {(done.stderr or done.stdout).strip()[-500:]}"
             )
         return done.stdout
+
+    def remove_empty_repositories(self) -> list[str]:
+        """Remove the repositories left with no tag (the registry must be read-only or stopped): the
+        catalog lists a repository as long as its folder is there. Answers their names."""
+        root = self.storage / "docker" / "registry" / "v2" / "repositories"
+        removed = []
+        for manifests in sorted(root.glob("**/_manifests")) if root.is_dir() else []:
+            repo = manifests.parent
+            tags = manifests / "tags"
+            if tags.is_dir() and any(tags.iterdir()):
+                continue
+            for part in ("_manifests", "_layers", "_uploads"):
+                shutil.rmtree(repo / part, ignore_errors=True)
+            removed.append(repo.relative_to(root).as_posix())
+            folder = repo
+            while folder != root and not any(folder.iterdir()):  # a/b's folder a may hold repo a/c
+                folder.rmdir()
+                folder = folder.parent
+        return removed
 
     def disk_usage(self) -> int:
         total = 0

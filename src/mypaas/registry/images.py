@@ -14,9 +14,10 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from mypaas.errors import Conflict, InvalidSpec, NotFound, Unauthorized
-from mypaas.registry.client import RegistryClient
+from mypaas.errors import InvalidSpec, NotFound, Unauthorized
+from mypaas.registry.client import Manifest, RegistryApi, RegistryClient
 from mypaas.registry.distribution import Distribution
+from mypaas.registry.refs import Doomed, ImageRef, Listing, plan
 from mypaas.registry.tokens import Access, TokenIssuer, parse_scope
 
 PUSH_USER = "mypaas"
@@ -31,7 +32,7 @@ class Pusher(Protocol):
 
     def push_image(self, image: str, *, repository: str, tag: str, username: str, password: str) -> str: ...
 
-    def remove_image(self, ref: str) -> None: ...
+    def remove_image(self, ref: str, *, force: bool = False) -> None: ...
 
 
 class Images:
@@ -44,10 +45,11 @@ class Images:
         push_password: str,
         authorize: Authorize,
         keep_releases: int,
+        client: RegistryApi | None = None,
     ) -> None:
         self.issuer = issuer
         self.registry = registry
-        self.client = RegistryClient(registry.url, issuer)
+        self.client = client or RegistryClient(registry.url, issuer)
         self._pusher = pusher
         self._push_password = push_password
         self._authorize = authorize
@@ -101,27 +103,44 @@ class Images:
         for name in repos:
             for tag in self.client.tags(name):
                 m = self.client.manifest(name, tag)
-                out.append({"repository": name, "tag": tag, "digest": m.digest, "size": m.size})
+                out.append(
+                    {"repository": name, "tag": tag, "digest": m.digest, "size": m.size, "config": m.config}
+                )
         if repo and not out:
             raise NotFound(f"no repository {repo!r} in the registry", field="repository")
         return out
 
-    def remove(self, ref: str) -> dict[str, Any]:
-        """Delete ``repo:tag`` (its manifest; the blobs go at the next collection)."""
-        repo, sep, tag = ref.rpartition(":")
-        if not sep or not repo or "/" in tag:
-            raise InvalidSpec(f"expected REPOSITORY:TAG, got {ref!r}", field="image")
-        m = self.client.manifest(repo, tag)
-        sharing = [
-            t for t in self.client.tags(repo) if t != tag and self.client.manifest(repo, t).digest == m.digest
-        ]
-        if sharing:
-            raise Conflict(
-                f"{ref} shares its manifest with tag(s) {', '.join(sharing)}: remove those too, or keep it",
-                field="image",
-            )
-        self.client.delete(repo, m.digest)
-        return {"repository": repo, "tag": tag, "digest": m.digest}
+    def listing(self, repo: str) -> Listing:
+        """``repo``'s tags with their manifests' digests and compressed sizes."""
+        out = {}
+        for tag in self.client.tags(repo):
+            with contextlib.suppress(NotFound):  # deleted meanwhile
+                m = self.client.manifest(repo, tag)
+                out[tag] = (m.digest, m.size)
+        return Listing(out)
+
+    def plan_removal(
+        self, refs: Iterable[ImageRef], *, whole_manifests: bool = True
+    ) -> tuple[list[Doomed], list[ImageRef]]:
+        """The manifests deleting ``refs`` takes (see refs.plan), and the refs the registry lacks."""
+        return plan(refs, self.listing, whole_manifests=whole_manifests)
+
+    def delete(self, doomed: Iterable[Doomed]) -> list[Doomed]:
+        """Delete each manifest (with its tags; the blobs go at the next collection); one already gone
+        counts as deleted. Waits for a collection in progress (the registry is read-only meanwhile)."""
+        done = []
+        with self._gc_lock:
+            for d in doomed:
+                with contextlib.suppress(NotFound):
+                    self.client.delete(d.repo, d.digest)
+                done.append(d)
+        return done
+
+    def manifest(self, repo: str, tag: str) -> Manifest:
+        return self.client.manifest(repo, tag)
+
+    def repositories(self) -> list[str]:
+        return self.client.repositories()
 
     # -- retention and collection ---------------------------------------------------------------
 
@@ -134,11 +153,12 @@ class Images:
         """Delete each ``registry/repo@digest`` (the manifest; its blobs go at the next collection);
         one already gone counts as deleted."""
         deleted = []
-        for ref in refs:
-            name, _, digest = ref.partition("@")
-            with contextlib.suppress(NotFound):
-                self.client.delete(name.removeprefix(f"{self.addr}/"), digest)
-            deleted.append(ref)
+        with self._gc_lock:
+            for ref in refs:
+                name, _, digest = ref.partition("@")
+                with contextlib.suppress(NotFound):
+                    self.client.delete(name.removeprefix(f"{self.addr}/"), digest)
+                deleted.append(ref)
         return deleted
 
     def collect(self) -> dict[str, Any]:
@@ -148,11 +168,17 @@ class Images:
             self.registry.restart(readonly=True)
             try:
                 output = self.registry.garbage_collect()
+                emptied = self.registry.remove_empty_repositories()
             finally:
                 self.registry.restart(readonly=False)
             after = self.registry.disk_usage()
         deleted = sum(1 for line in output.splitlines() if "blob eligible for deletion" in line)
-        return {"freed_bytes": max(0, before - after), "blobs_deleted": deleted, "disk_bytes": after}
+        return {
+            "freed_bytes": max(0, before - after),
+            "blobs_deleted": deleted,
+            "disk_bytes": after,
+            "repositories_removed": emptied,
+        }
 
     def status(self) -> dict[str, Any]:
         healthy = self.registry.healthy()

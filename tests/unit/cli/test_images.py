@@ -31,7 +31,7 @@ def archive(tmp_path: Path, name: str = "etc/hostname") -> Path:
 
 def imported_line(backend: FakeBackend, ref: str) -> str:
     info = backend.image(ref)
-    return f"imported {ref}: {info.id[:19]} ({info.size / 1e6:.1f} MB)"
+    return f"imported {ref} — engine id {info.id[:19]} ({info.size} B); the private registry is off"
 
 
 def test_import_sends_the_file_as_the_body(server: Server, backend: FakeBackend, tmp_path: Path) -> None:
@@ -55,7 +55,12 @@ def test_import_from_stdin(server: Server, backend: FakeBackend, tmp_path: Path)
 
     assert result.exit_code == 0, result.output
     info = backend.image("mine/root:1")
-    assert json.loads(result.stdout) == {"ref": "mine/root:1", "id": info.id, "size": info.size}
+    assert json.loads(result.stdout) == {
+        "ref": "mine/root:1",
+        "id": info.id,
+        "size": info.size,
+        "registry": None,
+    }
     assert server.last("POST", "/api/v1/images/import").content == data
 
 
