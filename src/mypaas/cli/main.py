@@ -38,6 +38,7 @@ class _Root(TyperGroup):
         if kwargs.get("standalone_mode", True) is False:
             return super().main(*args, **kwargs)
         kwargs["standalone_mode"] = False
+        _no_help_for_missing_arguments(self)
         try:
             code = super().main(*args, **kwargs)
         except typer.Abort:
@@ -80,13 +81,28 @@ The API's address and token come from MYPAAS_URL and MYPAAS_TOKEN, else from thi
 def _usage_error(exc: Exception) -> int:
     """Print a usage mistake as one line, like the rest of the CLI's errors; return its exit code."""
     if type(exc).__name__ == "NoArgsIsHelpError":
-        return 2  # the command's help was printed: that says it all
+        return 2  # a group without its command: its help was printed, which says it all
     message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    param = getattr(exc, "param", None)
+    if type(exc).__name__ == "MissingParameter" and param is not None:
+        argument = param.param_type_name == "argument"
+        name = param.human_readable_name.upper() if argument else max(param.opts, key=len)
+        message = f"missing {'argument' if argument else 'option'} {name}"
     ctx = getattr(exc, "ctx", None)
-    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
     first, *_ = [line for line in str(message).splitlines() if line.strip()] or ["invalid usage"]
-    sys.stderr.write(f"error: {first[0].lower() + first[1:]}{hint}\n")
+    sys.stderr.write(f"error: {first[0].lower() + first[1:].rstrip('.')}{hint}\n")
     return int(getattr(exc, "exit_code", 2))
+
+
+def _no_help_for_missing_arguments(group: Any) -> None:
+    """A command run without its arguments says which one is missing in one line (exit 2), as every
+    usage mistake does, instead of printing its whole help; a group without its command shows its help."""
+    for command in group.commands.values():
+        if hasattr(command, "commands"):
+            _no_help_for_missing_arguments(command)
+        else:
+            command.no_args_is_help = False
 
 
 def _show_version(value: bool) -> None:
