@@ -55,7 +55,7 @@ def autoscale(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
 
     Scales up in proportion to the load (the larger count when both targets are set), down one
     replica at a time, with cooldowns; each change is a scale of the app (see `mypaas events`).
-    Without options, lists the app's policies.
+    Without SERVICE, lists the app's policies (so does `mypaas autoscale ls APP`).
 
     Examples:
 
@@ -64,6 +64,8 @@ def autoscale(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
       mypaas autoscale hello web --off
       mypaas autoscale hello --json
     """
+    if app == "ls" and service is not None and max_ is None and not off:  # `autoscale ls APP` lists too
+        app, service = service, None
     with api() as client:
         if service is not None and off:
             client.remove_autoscale(app, service)

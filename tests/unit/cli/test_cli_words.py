@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 import typer
+from fastapi.testclient import TestClient
 
 from mypaas.cli.main import app
-from tests.unit.cli.support import cli
+from mypaas.composer.fake import FakeBackend
+from mypaas.manager.platform import Platform
+from tests.unit.cli.support import Server, cli, deploy, settle
 
 
 def _leaves(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -59,3 +62,38 @@ def test_a_group_without_its_command_shows_its_help() -> None:
 
     assert result.exit_code == 2
     assert "Usage: mypaas image" in result.stdout
+
+
+# -- listing verbs: `X APP` and `X ls APP` ---------------------------------------------------------
+
+
+@pytest.fixture
+def hello(api: TestClient, platform: Platform, backend: FakeBackend) -> str:
+    """App ``hello`` (image web:1) deployed and running at v1."""
+    deploy(api, "hello", image="web:1")
+    settle(platform, backend)
+    return "hello"
+
+
+@pytest.mark.parametrize(
+    ("short", "long"),
+    [
+        (["config", "hello"], ["config", "ls", "hello"]),
+        (["domains", "hello"], ["domains", "ls", "hello"]),
+        (["secrets", "hello"], ["secrets", "ls", "hello"]),
+        (["autoscale", "hello"], ["autoscale", "ls", "hello"]),
+        (["domains", "--json", "hello"], ["domains", "ls", "hello", "--json"]),
+    ],
+    ids=" ".join,
+)
+def test_x_app_and_x_ls_app_list_the_same(
+    server: Server, hello: str, short: list[str], long: list[str]
+) -> None:
+    first = cli(*short)
+    asked = [(q.method, q.url.path) for q in server.requests]
+    second = cli(*long)
+
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    assert first.output == second.output
+    assert asked and all(method == "GET" for method, _ in asked)
+    assert [(q.method, q.url.path) for q in server.requests] == asked * 2
