@@ -114,6 +114,7 @@ def _list_policies(found: list[dict[str, Any]], as_json: bool) -> None:
             )
             for p in found
         ],
+        empty="no autoscale policies",
     )
 
 
@@ -194,4 +195,5 @@ def ls(as_json: JsonOpt = False) -> None:
             )
             for r in rules
         ],
+        empty="no alerts",
     )

@@ -185,7 +185,11 @@ def list_hosts(as_json: JsonOpt = False) -> None:
                 h.get("instances", 0),
             ]
         )
-    table(["NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "LABELS", "CPUS", "MEMORY", "INSTANCES"], rows)
+    table(
+        ["NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "LABELS", "CPUS", "MEMORY", "INSTANCES"],
+        rows,
+        empty="no hosts",
+    )
     for h in hosts:
         if h.get("message") and h.get("state") in _SAY_WHY:
             say(f"{h['name']}: {h['message']}")

@@ -237,7 +237,7 @@ def list_apps(as_json: JsonOpt = False) -> None:
         if a.get("target_release") not in (None, a.get("release")):
             rel += f" → {version(a['target_release'])}"  # a rollout in flight
         rows.append([a["name"], a["state"], rel, f"{a['ready']}/{a['instances']}", ago(a.get("updated_at"))])
-    table(["NAME", "STATE", "RELEASE", "READY", "UPDATED"], rows)
+    table(["NAME", "STATE", "RELEASE", "READY", "UPDATED"], rows, empty="no apps")
 
 
 @app.command(rich_help_panel=APPS, no_args_is_help=True)
@@ -264,7 +264,7 @@ def ps(name: AppArg, as_json: JsonOpt = False) -> None:
         headers.append("HOST")
         for row, inst in zip(rows, instances, strict=True):
             row.append(inst.get("host") or "")
-    table(headers, rows)
+    table(headers, rows, empty="no instances")
 
 
 @app.command(rich_help_panel=APPS, no_args_is_help=True)

@@ -54,6 +54,8 @@ def events(
             return
         _print_events(found, as_json)
         if not follow:
+            if not found:
+                say("no events")
             return
         after = found[-1]["id"] if found else _last_id(client)
         try:

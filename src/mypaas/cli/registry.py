@@ -96,6 +96,7 @@ def list_images(
     table(
         ["REPOSITORY", "TAG", "DIGEST", "SIZE"],
         [[r["repository"], r["tag"], r["digest"][:19], human(r["size"])] for r in rows],
+        empty=f"no images in {repository}" if repository else "no images",
     )
 
 

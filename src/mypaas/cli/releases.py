@@ -10,7 +10,7 @@ import typer
 
 from mypaas.cli.groups import ListByDefault
 from mypaas.cli.output import ago, print_json, run_operation, say, table, version
-from mypaas.cli.params import AppArg, JsonOpt, NoWait, api
+from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
 from mypaas.cli.secrets import masked_lines
 
 _KEY_VALUE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$", re.DOTALL)
@@ -63,7 +63,7 @@ def releases(name: AppArg, as_json: JsonOpt = False) -> None:
         ]
         for r in rels
     ]
-    table(["RELEASE", "STATUS", "DESCRIPTION", "BY", "CREATED"], rows)
+    table(["RELEASE", "STATUS", "DESCRIPTION", "BY", "CREATED"], rows, empty="no releases")
 
 
 def _release_number(value: str) -> int:
@@ -110,8 +110,8 @@ def config_show(name: AppArg, as_json: JsonOpt = False) -> None:
         entries = [] if as_json else client.secrets(name)
     if as_json:
         print_json(config)
-    elif not config and sys.stderr.isatty():
-        print(f"{name} has no config vars", file=sys.stderr)
+    elif not config:  # on stderr: stdout stays KEY=VALUE lines a shell or an env file reads
+        print("no config vars", file=sys.stderr)
     for key in [] if as_json else sorted(config):
         say(f"{key}={config[key]}")
     for line in masked_lines(entries):
@@ -161,6 +161,8 @@ def domains_ls(name: AppArg, as_json: JsonOpt = False) -> None:
         return
     for domain in domains:
         say(domain)
+    if not domains:
+        say(f"no domains (only {app_url(name)})")
 
 
 @domains_app.command("add", no_args_is_help=True)

@@ -69,7 +69,7 @@ def secrets_ls(name: AppArg, as_json: JsonOpt = False) -> None:
         ]
         for e in entries
     ]
-    table(["NAME", "KIND", "VALUE", "SOURCE", "DIGEST", "MOUNTED AT", "SET"], rows)
+    table(["NAME", "KIND", "VALUE", "SOURCE", "DIGEST", "MOUNTED AT", "SET"], rows, empty="no secrets")
 
 
 @secrets_app.command("set", no_args_is_help=True, context_settings={"allow_extra_args": True})

@@ -3,13 +3,17 @@ close names suggested, and help texts that read well at 80 columns (issue 11, sl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import typer
 from fastapi.testclient import TestClient
 
+from mypaas.cli import client as client_module
+from mypaas.cli.client import ApiClient
 from mypaas.cli.main import app
 from mypaas.composer.fake import FakeBackend
 from mypaas.manager.platform import Platform
@@ -97,3 +101,68 @@ def test_x_app_and_x_ls_app_list_the_same(
     assert first.output == second.output
     assert asked and all(method == "GET" for method, _ in asked)
     assert [(q.method, q.url.path) for q in server.requests] == asked * 2
+
+
+# -- empty listings say so ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["ls"], "no apps"),
+        (["alerts", "ls"], "no alerts"),
+        (["host", "ls"], "no hosts"),
+        (["events"], "no events"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_an_empty_platform_listing_says_so(server: Server, args: list[str], said: str) -> None:
+    result = cli(*args)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{said}\n"
+    as_json = cli(*args, "--json")
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["domains", "hello"], "no domains (only http://hello.localhost)"),
+        (["secrets", "hello"], "no secrets"),
+        (["autoscale", "hello"], "no autoscale policies"),
+        (["events", "nobody"], "no events"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_an_empty_listing_of_an_app_says_so(server: Server, hello: str, args: list[str], said: str) -> None:
+    result = cli(*args)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{said}\n"
+    as_json = cli(*args, "--json")
+    assert json.loads(as_json.stdout) == []
+
+
+def test_an_app_without_instances_or_config_says_so(server: Server, api: TestClient) -> None:
+    deploy(api, "hello", image="web:1")  # no reconcile pass yet: nothing runs
+
+    assert cli("ps", "hello").stdout == "no instances\n"
+    config = cli("config", "hello")
+    assert (config.stdout, config.stderr) == ("", "no config vars\n")  # stdout stays KEY=VALUE lines
+    assert json.loads(cli("config", "hello", "--json").stdout) == {}
+
+
+def test_an_empty_registry_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stub API: the unit platform runs no registry (test_image_api covers the listing's answer).
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert (request.method, request.url.path) == ("GET", "/api/v1/images")
+        return httpx.Response(200, json=[])
+
+    transport = httpx.MockTransport(answer)
+    monkeypatch.setattr(client_module, "connect", lambda: ApiClient("http://x", "t", transport=transport))
+
+    assert cli("image", "ls").stdout == "no images\n"
+    assert cli("image", "ls", "shop/web").stdout == "no images in shop/web\n"
+    assert cli("image", "ls", "--json").stdout == "[]\n"
