@@ -17,7 +17,7 @@ from mypaas.cli.client import ApiClient
 from mypaas.cli.main import app
 from mypaas.composer.fake import FakeBackend
 from mypaas.manager.platform import Platform
-from tests.unit.cli.support import Server, cli, deploy, settle
+from tests.unit.cli.support import Server, cli, deploy, one_error_line, settle
 
 
 def _leaves(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -166,3 +166,54 @@ def test_an_empty_registry_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli("image", "ls").stdout == "no images\n"
     assert cli("image", "ls", "shop/web").stdout == "no images in shop/web\n"
     assert cli("image", "ls", "--json").stdout == "[]\n"
+
+
+# -- a close app name suggested -----------------------------------------------------------------------
+
+TYPO = [
+    ["ps"],
+    ["logs"],
+    ["releases"],
+    ["rollback"],
+    ["config"],
+    ["config", "set", "{app}", "A=1"],
+    ["config", "unset", "{app}", "A"],
+    ["domains"],
+    ["domains", "add", "{app}", "www.example.com"],
+    ["secrets"],
+    ["autoscale"],
+    ["autoscale", "{app}", "web", "--max", "3", "--cpu", "50"],
+    ["metrics"],
+    ["scale", "{app}", "web=2"],
+    ["stop"],
+    ["start"],
+    ["restart"],
+    ["rm", "{app}", "--yes"],
+]
+
+
+@pytest.mark.parametrize("words", TYPO, ids=" ".join)
+def test_a_typo_in_the_app_name_suggests_the_close_one(
+    server: Server, api: TestClient, words: list[str]
+) -> None:
+    deploy(api, "web", image="web:1")
+    args = [w.format(app="wbe") for w in words] if "{app}" in words else [*words, "wbe"]
+
+    result = cli(*args)
+
+    assert one_error_line(result) == "error: no app named 'wbe'; did you mean 'web'?"
+
+
+def test_the_404_keeps_naming_the_field_and_suggests_only_a_close_name(
+    server: Server, api: TestClient
+) -> None:
+    deploy(api, "web", image="web:1")
+
+    close = api.get("/api/v1/apps/wbe")
+    far = api.get("/api/v1/apps/database")
+
+    assert (close.status_code, close.json()) == (
+        404,
+        {"error": "no app named 'wbe'; did you mean 'web'?", "field": "app"},
+    )
+    assert far.json() == {"error": "no app named 'database'", "field": "app"}
