@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -217,3 +218,26 @@ def test_the_404_keeps_naming_the_field_and_suggests_only_a_close_name(
         {"error": "no app named 'wbe'; did you mean 'web'?", "field": "app"},
     )
     assert far.json() == {"error": "no app named 'database'", "field": "app"}
+
+
+# -- deploy DIR given a file ----------------------------------------------------------------------------
+
+
+def test_deploy_of_a_compose_file_as_dir_says_to_use_f(server: Server, tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yml"
+    compose.write_text("services:\n  web:\n    image: web:1\n")
+    (tmp_path / "notes.txt").write_text("hi\n")
+
+    assert one_error_line(cli("deploy", "shop", str(compose))) == (
+        f"error: {compose} is a file, not a folder: "
+        f"a compose file goes with -f (mypaas deploy APP -f {compose})"
+    )
+    notes = tmp_path / "notes.txt"
+    assert one_error_line(cli("deploy", "shop", str(notes))) == (
+        f"error: {notes} is a file, not a folder (DIR is a folder with a Dockerfile or a compose file)"
+    )
+    assert (
+        one_error_line(cli("deploy", "shop", str(tmp_path / "nope")))
+        == f"error: {tmp_path / 'nope'}: no such folder"
+    )
+    assert not server.requests
