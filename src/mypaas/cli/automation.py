@@ -9,7 +9,9 @@ import typer
 
 from mypaas.cli.output import fail, print_json, say, table
 from mypaas.cli.params import AppArg, JsonOpt, api
+from mypaas.states import ALERT_KINDS, THRESHOLD_KINDS, AlertKind
 
+RuleName = Annotated[str, typer.Argument(metavar="NAME", help="The rule's name.", show_default=False)]
 ServiceArg = Annotated[
     str | None, typer.Argument(metavar="[SERVICE]", help="The service (default: list the policies).")
 ]
@@ -118,22 +120,28 @@ def _list_policies(found: list[dict[str, Any]], as_json: bool) -> None:
     )
 
 
+_KINDS_HELP = "\n".join(f"  {kind:<18}{what}" for kind, what in ALERT_KINDS.items())
 alerts_app = typer.Typer(
-    help="Alert rules: a JSON POST to a webhook when an app is down, memory is high, the engine is gone.",
+    help=f"""Alert rules: a JSON POST to a webhook when a rule fires, and when it resolves.
+
+Kinds (--kind):
+
+{_KINDS_HELP}""",
     no_args_is_help=True,
 )
 
 
 @alerts_app.command("add", no_args_is_help=True)
 def add(
-    name: Annotated[str, typer.Argument(help="The rule's name.")],
+    name: RuleName,
     kind: Annotated[
-        str, typer.Option("--kind", "-k", help="app_down | memory_pct | host_unreachable | error_rate.")
+        str, typer.Option("--kind", "-k", help=" | ".join(AlertKind) + " (see `mypaas alerts --help`).")
     ],
     webhook: Annotated[str, typer.Option("--webhook", "-w", help="The URL that receives the JSON POST.")],
     app: Annotated[str | None, typer.Option("--app", "-a", help="Only this app (default: all).")] = None,
     threshold: Annotated[
-        float, typer.Option("--threshold", "-t", help="memory_pct, error_rate: the % to go over.")
+        float,
+        typer.Option("--threshold", "-t", help=f"{', '.join(sorted(THRESHOLD_KINDS))}: the % to go over."),
     ] = 0.0,
     for_s: Annotated[
         float, typer.Option("--for", help="Seconds the condition must hold before it fires.")
@@ -144,8 +152,10 @@ def add(
 
     Examples:
 
-      mypaas alerts add hello-down --kind app_down --app hello --for 30 --webhook http://hooks.example/x
-      mypaas alerts add mem --kind memory_pct --threshold 90 --for 60 --webhook http://hooks.example/x
+      mypaas alerts add hello-down --kind app_down --app hello --for 30 \\
+          --webhook http://hooks.example/x
+      mypaas alerts add mem --kind memory_pct --threshold 90 --for 60 \\
+          --webhook http://hooks.example/x
     """
     body = {
         "name": name,
@@ -166,7 +176,7 @@ def add(
 
 
 @alerts_app.command("rm", no_args_is_help=True)
-def rm(name: Annotated[str, typer.Argument(help="The rule's name.")]) -> None:
+def rm(name: RuleName) -> None:
     """Remove an alert rule."""
     with api() as client:
         client.remove_alert(name)
@@ -188,7 +198,7 @@ def ls(as_json: JsonOpt = False) -> None:
                 r["name"],
                 r["kind"],
                 r["app"] or "(all)",
-                f"{r['threshold']:g}",
+                f"{r['threshold']:g}" if r["kind"] in THRESHOLD_KINDS else "-",
                 f"{r['for_s']:g}s",
                 ", ".join(t or "(platform)" for t in r["firing"]) or "-",
                 r["webhook"],

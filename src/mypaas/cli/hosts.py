@@ -118,7 +118,8 @@ def add(
     Examples:
 
       mypaas host add ssh://root@10.0.0.12 --key ~/.ssh/id_ed25519 --label zone=a
-      mypaas host add ssh://admin@node3.example.com:2222 -i key.pem --host-key SHA256:abc... --yes
+      mypaas host add ssh://admin@node3.example.com:2222 -i key.pem \\
+          --host-key SHA256:abc... --yes
     """
     body: dict[str, Any] = {"url": url, "labels": _labels(label or [], "--label"), "manager": manager}
     if host_key:

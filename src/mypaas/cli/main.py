@@ -14,7 +14,8 @@ import typer
 from typer.core import TyperGroup
 
 from mypaas import __version__
-from mypaas.cli import automation, hosts, images, monitor, platform, registry, releases, secrets
+from mypaas.cli import automation, hosts, images, monitor, platform, registry, releases, secrets, top
+from mypaas.cli.helptext import flow_all
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
 from mypaas.errors import MyPaasError
@@ -39,6 +40,7 @@ class _Root(TyperGroup):
             return super().main(*args, **kwargs)
         kwargs["standalone_mode"] = False
         _no_help_for_missing_arguments(self)
+        flow_all(self)
         try:
             code = super().main(*args, **kwargs)
         except typer.Abort:
@@ -63,9 +65,9 @@ app = typer.Typer(
 Examples:
 
   mypaas up
-  mypaas deploy hello examples/hello             (a folder with a Dockerfile)
-  mypaas deploy web --image nginx:alpine -p 80
-  mypaas deploy shop -f compose.yml
+  mypaas deploy hello examples/hello                (a Dockerfile's folder)
+  mypaas deploy shop -f compose.yml                 (a compose file)
+  mypaas deploy web -i 127.0.0.1:5000/hello/web:v1  (an image: hello's v1)
   mypaas ps hello
   mypaas logs hello -f
 
@@ -178,9 +180,9 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     Examples:
 
       mypaas deploy hello examples/hello
-      mypaas deploy web --image nginx:alpine --port 80
+      mypaas deploy web --image 127.0.0.1:5000/hello/web:v1 --port 8080
       mypaas deploy shop -f compose.yml -m "new checkout"
-      mypaas deploy shop -f compose.yml -f compose.prod.yml --profile tools --dry-run
+      mypaas deploy shop -f compose.yml -f prod.yml --profile tools --dry-run
 
     Build output streams as it comes. A failed rollout keeps the previous release serving.
 
@@ -386,7 +388,7 @@ app.add_typer(hosts.host_app, name="host", rich_help_panel=PLATFORM)
 app.add_typer(hosts.cluster_app, name="cluster", rich_help_panel=PLATFORM)
 app.command(rich_help_panel=MONITOR)(monitor.events)
 app.command(rich_help_panel=MONITOR, no_args_is_help=True)(monitor.metrics)
-app.command(rich_help_panel=MONITOR)(monitor.top)
+app.command(rich_help_panel=MONITOR)(top.top)
 app.command(rich_help_panel=MONITOR, no_args_is_help=True)(automation.autoscale)
 app.add_typer(automation.alerts_app, name="alerts", rich_help_panel=MONITOR)
 
