@@ -5,6 +5,7 @@ one line that the terminal wraps (Typer keeps every source line break, so a para
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 EXAMPLE_WIDTH = 78  # an indented line fits 80 columns with the help's margin
@@ -18,7 +19,7 @@ def flow(text: str) -> str:
     strip the examples' indent. A third line break after the first paragraph makes the rest start with
     an empty line, so that its `Examples:` line counts and the indent stays (the empty line is dropped).
     """
-    first, *rest = inspect.cleandoc(text).split("\n\n")
+    first, *rest = (p.strip("\n") for p in re.split(r"\n\s*\n", inspect.cleandoc(text)))
     paragraphs = [_flowed(p) for p in (first, *rest)]
     return paragraphs[0] + ("\n\n\n" + "\n\n".join(paragraphs[1:]) if rest else "")
 

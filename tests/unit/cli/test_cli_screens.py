@@ -262,3 +262,26 @@ def test_every_help_reads_well_at_80_columns(
         if line.startswith(" ") and line.strip():  # an example or a list: shown whole, indented
             assert len(line) <= EXAMPLE_WIDTH, line
             assert f" {line.rstrip()}" in shown, line
+
+
+def test_flow_joins_prose_keeps_examples_and_runs_twice_the_same() -> None:
+    text = """First line
+    of the summary.
+
+    A paragraph written
+    over three
+    lines.
+
+    Examples:
+
+      mypaas x --one
+      mypaas x --two
+    """
+
+    flowed = flow(text)
+
+    assert flowed == (
+        "First line of the summary.\n\n\nA paragraph written over three lines.\n\nExamples:\n\n"
+        "  mypaas x --one\n  mypaas x --two"
+    )
+    assert flow(flowed) == flowed
