@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mypaas.cli.groups import ListByDefault
 from mypaas.cli.output import fail, print_json, say, table
 from mypaas.cli.params import AppArg, JsonOpt, api
 from mypaas.states import ALERT_KINDS, THRESHOLD_KINDS, AlertKind
@@ -92,6 +93,13 @@ def autoscale(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
         _list_policies(client.autoscale_policies(app), as_json)
 
 
+def _watches(rule: dict[str, Any], app: str) -> bool:
+    """Whether the rule is about ``app``: its own, or about every app (not the platform's hosts)."""
+    if rule["app"] is None:
+        return bool(rule["kind"] != AlertKind.HOST_UNREACHABLE)
+    return bool(rule["app"] == app)
+
+
 def _show_policy(app: str, service: str, saved: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(saved)
@@ -122,6 +130,7 @@ def _list_policies(found: list[dict[str, Any]], as_json: bool) -> None:
 
 _KINDS_HELP = "\n".join(f"  {kind:<18}{what}" for kind, what in ALERT_KINDS.items())
 alerts_app = typer.Typer(
+    cls=ListByDefault,
     help=f"""Alert rules: a JSON POST to a webhook when a rule fires, and when it resolves.
 
 Kinds (--kind):
@@ -184,10 +193,21 @@ def rm(name: RuleName) -> None:
 
 
 @alerts_app.command("ls")
-def ls(as_json: JsonOpt = False) -> None:
-    """List the alert rules and what each is firing for now."""
+def ls(
+    app: Annotated[
+        str | None,
+        typer.Argument(metavar="[APP]", help="Only the rules that watch this app.", show_default=False),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the alert rules and what each is firing for now.
+
+    `mypaas alerts APP` lists those that watch the app: its own, and those about every app.
+    """
     with api() as client:
-        rules = client.alerts()
+        if app is not None:
+            client.app(app)  # an unknown app is an error (with the close name), not an empty list
+        rules = [r for r in client.alerts() if app is None or _watches(r, app)]
     if as_json:
         print_json(rules)
         return

@@ -241,3 +241,24 @@ def test_deploy_of_a_compose_file_as_dir_says_to_use_f(server: Server, tmp_path:
         == f"error: {tmp_path / 'nope'}: no such folder"
     )
     assert not server.requests
+
+
+def test_alerts_app_lists_the_rules_that_watch_it(server: Server, api: TestClient, hello: str) -> None:
+    deploy(api, "shop", image="web:1")
+    hook = "http://127.0.0.1:9/x"
+    for name, kind, app_name in (
+        ("hello-down", "app_down", "hello"),
+        ("shop-down", "app_down", "shop"),
+        ("any-down", "app_down", None),
+        ("engine", "host_unreachable", None),
+    ):
+        body = {"name": name, "kind": kind, "webhook": hook, "app": app_name}
+        assert api.post("/api/v1/alerts", json=body).status_code == 201
+
+    short, long = cli("alerts", "hello"), cli("alerts", "ls", "hello")
+
+    assert short.exit_code == 0, short.output
+    assert short.stdout == long.stdout
+    assert [line.split()[0] for line in short.stdout.splitlines()[1:]] == ["any-down", "hello-down"]
+    assert len(cli("alerts", "ls").stdout.splitlines()) == 5
+    assert one_error_line(cli("alerts", "hellp")) == "error: no app named 'hellp'; did you mean 'hello'?"
