@@ -32,8 +32,9 @@ def top(
         typer.Option(
             "--interval",
             min=0.5,
-            help="Seconds between refreshes. [default: as often as the platform samples, every 5 s "
-            "unless its setting metrics_interval_s says otherwise]",
+            metavar="SECONDS",
+            help="Seconds between refreshes (default: as often as the platform samples, every 5s "
+            "unless its setting metrics_interval_s says otherwise).",
             show_default=False,
         ),
     ] = None,

@@ -194,6 +194,8 @@ def test_top_help_says_the_real_refresh_interval() -> None:
     assert option.default is None  # the platform's sampling interval, read from the API each time
     assert "as often as the platform samples" in (option.help or "")
     assert "2 s" not in (option.help or "")
+    shown = " ".join(cli("top", "--help").stdout.replace("│", " ").split())
+    assert "Seconds between refreshes (default: as often as the platform samples, every 5s" in shown
 
 
 # -- alerts ----------------------------------------------------------------------------------------------
@@ -258,6 +260,9 @@ def test_every_help_reads_well_at_80_columns(
     assert _widest(result.stdout) <= 80
     assert "nginx" not in result.stdout and "alpine" not in result.stdout  # no Docker Hub here
     shown = [line.rstrip() for line in result.stdout.splitlines()]
+    words = " ".join(result.stdout.replace("│", " ").split())
+    for param in command.params:  # shown whole: no [...] in it taken for markup
+        assert " ".join((getattr(param, "help", None) or "").split()) in words, param.name
     for line in flow(command.help or "").splitlines():
         if line.startswith(" ") and line.strip():  # an example or a list: shown whole, indented
             assert len(line) <= EXAMPLE_WIDTH, line
