@@ -74,12 +74,14 @@ def frame(now: dict[str, Any], width: int, every: float) -> RenderableType:
     from rich.console import Console, Group
     from rich.text import Text
 
-    host = now.get("host") or {}
-    header = Text(
-        f"host  cpu {host.get('cpu_pct', 0):.1f}%  mem {size(host.get('mem_bytes', 0))}"
-        f"/{size(host.get('mem_limit') or 0)}  net in {size(host.get('rx_rate', 0))}/s"
-        f" out {size(host.get('tx_rate', 0))}/s   every {every:g}s"
+    host = now.get("host")
+    figures = (
+        f"cpu {host['cpu_pct']:.1f}%  mem {size(host['mem_bytes'])}/{size(host.get('mem_limit') or 0)}"
+        f"  net in {size(host['rx_rate'])}/s out {size(host['tx_rate'])}/s"
+        if host
+        else "no figures yet"
     )
+    header = Text(f"host  {figures}   every {every:g}s")
     rows = _app_rows(now)
     whole = _apps_table(("STATE", *_LOAD, *_IO), rows)
     measure = Console(width=10_000).measure(whole).maximum

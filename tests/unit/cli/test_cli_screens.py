@@ -18,8 +18,10 @@ from mypaas.cli.client import ApiClient
 from mypaas.cli.helptext import EXAMPLE_WIDTH, flow
 from mypaas.cli.main import app
 from mypaas.cli.top import frame
+from mypaas.composer.fake import FakeBackend
+from mypaas.manager.platform import Platform
 from mypaas.states import THRESHOLD_KINDS, AlertKind
-from tests.unit.cli.support import Server, cli
+from tests.unit.cli.support import Server, cli, deploy, settle
 
 MB = 2**20
 
@@ -290,3 +292,20 @@ def test_flow_joins_prose_keeps_examples_and_runs_twice_the_same() -> None:
         "  mypaas x --one\n  mypaas x --two"
     )
     assert flow(flowed) == flowed
+
+
+def test_top_shows_an_app_being_deleted_with_its_state(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    deploy(api, "web", image="web:1")
+    deploy(api, "gone", image="web:1")
+    settle(platform, backend)
+    assert api.delete("/api/v1/apps/gone").status_code == 202  # no reconcile pass yet: still deleting
+
+    result = cli("top", "--once")
+
+    assert result.exit_code == 0, result.output
+    header, _, *lines = result.stdout.splitlines()
+    load = [line.split() for line in lines[: lines.index("")]]
+    assert load == [["gone", "deleting", "0", *["-"] * 6], ["web", "running", "0", *["-"] * 6]]
+    assert header == "host  no figures yet   every 5s"  # the unit platform samples nothing
