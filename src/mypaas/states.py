@@ -130,3 +130,21 @@ class InstanceState(StrEnum):
     RESTARTING = "restarting"
     EXITED = "exited"
     UNKNOWN = "unknown"
+
+
+class AlertKind(StrEnum):
+    """The kinds of alert rule (monitor/alerts.py evaluates them; the CLI's help lists them)."""
+
+    APP_DOWN = "app_down"
+    ERROR_RATE = "error_rate"
+    MEMORY_PCT = "memory_pct"
+    HOST_UNREACHABLE = "host_unreachable"
+
+
+ALERT_KINDS = {  # what each kind watches, as `mypaas alerts --help` says it
+    AlertKind.APP_DOWN: "an app has no ready instance",
+    AlertKind.ERROR_RATE: "an app's 5xx answers are over THRESHOLD % of its requests",
+    AlertKind.MEMORY_PCT: "an instance's memory is over THRESHOLD % of its limit",
+    AlertKind.HOST_UNREACHABLE: "a host (or this machine's engine) does not answer",
+}
+THRESHOLD_KINDS = frozenset({AlertKind.ERROR_RATE, AlertKind.MEMORY_PCT})  # the kinds with a threshold

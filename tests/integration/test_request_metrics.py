@@ -117,7 +117,8 @@ def test_requests_errors_and_latency_reach_metrics_and_the_error_rate_alert(
     assert all(x["latency_ms"] > 0 and x["latency_p95_ms"] > 0 for x in busy)
     assert any(x["error_pct"] for x in busy) and all(x["rps"] > 0 for x in busy)
     text = platform.cli("metrics", app, check=True).out
-    assert "REQ/S" in text and "P95" in text and "(all)" in text
+    assert "requests (the router's figures of the app, last minute):" in text and "p95" in text
+    assert "(all)" in text
 
     metrics = platform.raw("GET", "/metrics").text
     assert f'mypaas_app_requests_total{{app="{app}"}}' in metrics

@@ -82,3 +82,12 @@ def test_generated_dockerfile_is_added_to_the_context() -> None:
         handle = tar.extractfile(source.GENERATED)
         assert handle is not None and handle.read() == b"FROM scratch\n"
     assert "./index.html" in names
+
+
+def test_nothing_to_build_lists_compose_files_among_the_options() -> None:
+    with pytest.raises(InvalidSpec) as exc:
+        source.detect(context({"notes.txt": "no code here\n"}))
+
+    assert exc.value.message.startswith("nothing to build: the folder has no Dockerfile, no compose file")
+    for option in ("compose.yaml", "docker-compose.yml", "-f FILE", "requirements.txt", "package.json"):
+        assert option in exc.value.message

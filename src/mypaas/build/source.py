@@ -84,8 +84,9 @@ def detect(context: bytes) -> Detected:
         kind = "static"
     else:
         raise InvalidSpec(
-            "nothing to build: the folder has no Dockerfile, and no requirements.txt or pyproject.toml "
-            "(Python), package.json (Node) or index.html (a static site)",
+            "nothing to build: the folder has no Dockerfile, no compose file (compose.yaml, compose.yml, "
+            "docker-compose.yaml, docker-compose.yml; another name: deploy it with -f FILE), and no "
+            "requirements.txt or pyproject.toml (Python), package.json (Node) or index.html (a static site)",
             field="app",
         )
     if kind == "python" and web is None and "app.py" not in files:

@@ -7,9 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
+from mypaas.cli.groups import ListByDefault
 from mypaas.cli.output import fail, print_json, say, table
 from mypaas.cli.params import AppArg, JsonOpt, api
+from mypaas.states import ALERT_KINDS, THRESHOLD_KINDS, AlertKind
 
+RuleName = Annotated[str, typer.Argument(metavar="NAME", help="The rule's name.", show_default=False)]
 ServiceArg = Annotated[
     str | None, typer.Argument(metavar="[SERVICE]", help="The service (default: list the policies).")
 ]
@@ -55,7 +58,7 @@ def autoscale(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
 
     Scales up in proportion to the load (the larger count when both targets are set), down one
     replica at a time, with cooldowns; each change is a scale of the app (see `mypaas events`).
-    Without options, lists the app's policies.
+    Without SERVICE, lists the app's policies (so does `mypaas autoscale ls APP`).
 
     Examples:
 
@@ -64,6 +67,8 @@ def autoscale(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
       mypaas autoscale hello web --off
       mypaas autoscale hello --json
     """
+    if app == "ls" and service is not None and max_ is None and not off:  # `autoscale ls APP` lists too
+        app, service = service, None
     with api() as client:
         if service is not None and off:
             client.remove_autoscale(app, service)
@@ -86,6 +91,13 @@ def autoscale(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
                 "give SERVICE with --max (and --cpu or --rps) to set a policy, or SERVICE --off to remove it"
             )
         _list_policies(client.autoscale_policies(app), as_json)
+
+
+def _watches(rule: dict[str, Any], app: str) -> bool:
+    """Whether the rule is about ``app``: its own, or about every app (not the platform's hosts)."""
+    if rule["app"] is None:
+        return bool(rule["kind"] != AlertKind.HOST_UNREACHABLE)
+    return bool(rule["app"] == app)
 
 
 def _show_policy(app: str, service: str, saved: dict[str, Any], as_json: bool) -> None:
@@ -112,25 +124,33 @@ def _list_policies(found: list[dict[str, Any]], as_json: bool) -> None:
             )
             for p in found
         ],
+        empty="no autoscale policies",
     )
 
 
+_KINDS_HELP = "\n".join(f"  {kind:<18}{what}" for kind, what in ALERT_KINDS.items())
 alerts_app = typer.Typer(
-    help="Alert rules: a JSON POST to a webhook when an app is down, memory is high, the engine is gone.",
+    cls=ListByDefault,
+    help=f"""Alert rules: a JSON POST to a webhook when a rule fires, and when it resolves.
+
+Kinds (--kind):
+
+{_KINDS_HELP}""",
     no_args_is_help=True,
 )
 
 
 @alerts_app.command("add", no_args_is_help=True)
 def add(
-    name: Annotated[str, typer.Argument(help="The rule's name.")],
+    name: RuleName,
     kind: Annotated[
-        str, typer.Option("--kind", "-k", help="app_down | memory_pct | host_unreachable | error_rate.")
+        str, typer.Option("--kind", "-k", help=" | ".join(AlertKind) + " (see `mypaas alerts --help`).")
     ],
     webhook: Annotated[str, typer.Option("--webhook", "-w", help="The URL that receives the JSON POST.")],
     app: Annotated[str | None, typer.Option("--app", "-a", help="Only this app (default: all).")] = None,
     threshold: Annotated[
-        float, typer.Option("--threshold", "-t", help="memory_pct, error_rate: the % to go over.")
+        float,
+        typer.Option("--threshold", "-t", help=f"{', '.join(sorted(THRESHOLD_KINDS))}: the % to go over."),
     ] = 0.0,
     for_s: Annotated[
         float, typer.Option("--for", help="Seconds the condition must hold before it fires.")
@@ -141,8 +161,10 @@ def add(
 
     Examples:
 
-      mypaas alerts add hello-down --kind app_down --app hello --for 30 --webhook http://hooks.example/x
-      mypaas alerts add mem --kind memory_pct --threshold 90 --for 60 --webhook http://hooks.example/x
+      mypaas alerts add hello-down --kind app_down --app hello --for 30 \\
+          --webhook http://hooks.example/x
+      mypaas alerts add mem --kind memory_pct --threshold 90 --for 60 \\
+          --webhook http://hooks.example/x
     """
     body = {
         "name": name,
@@ -163,7 +185,7 @@ def add(
 
 
 @alerts_app.command("rm", no_args_is_help=True)
-def rm(name: Annotated[str, typer.Argument(help="The rule's name.")]) -> None:
+def rm(name: RuleName) -> None:
     """Remove an alert rule."""
     with api() as client:
         client.remove_alert(name)
@@ -171,10 +193,21 @@ def rm(name: Annotated[str, typer.Argument(help="The rule's name.")]) -> None:
 
 
 @alerts_app.command("ls")
-def ls(as_json: JsonOpt = False) -> None:
-    """List the alert rules and what each is firing for now."""
+def ls(
+    app: Annotated[
+        str | None,
+        typer.Argument(metavar="[APP]", help="Only the rules that watch this app.", show_default=False),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the alert rules and what each is firing for now.
+
+    `mypaas alerts APP` lists those that watch the app: its own, and those about every app.
+    """
     with api() as client:
-        rules = client.alerts()
+        if app is not None:
+            client.app(app)  # an unknown app is an error (with the close name), not an empty list
+        rules = [r for r in client.alerts() if app is None or _watches(r, app)]
     if as_json:
         print_json(rules)
         return
@@ -185,11 +218,12 @@ def ls(as_json: JsonOpt = False) -> None:
                 r["name"],
                 r["kind"],
                 r["app"] or "(all)",
-                f"{r['threshold']:g}",
+                f"{r['threshold']:g}" if r["kind"] in THRESHOLD_KINDS else "-",
                 f"{r['for_s']:g}s",
                 ", ".join(t or "(platform)" for t in r["firing"]) or "-",
                 r["webhook"],
             )
             for r in rules
         ],
+        empty="no alerts",
     )

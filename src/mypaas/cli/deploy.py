@@ -89,7 +89,7 @@ def folder_payload(
     """A folder with a Dockerfile is built as service ``web``; one with only a compose file deploys that
     (and its ``compose.override.yml`` over it, as docker compose does)."""
     if not folder.is_dir():
-        raise InvalidSpec(f"{folder}: no such folder", field="DIR")
+        raise InvalidSpec(_not_a_folder(folder), field="DIR")
     if (folder / "Dockerfile").is_file():
         return Payload(
             _body({"dockerfile": "Dockerfile", "port": port}, message), {"app": tar_folder(folder)}
@@ -104,6 +104,15 @@ def folder_payload(
             return compose_payload([folder / name, *overrides[:1]], message, flags)
     # no Dockerfile, no compose file: the server detects a Python, Node or static app
     return Payload(_body({"source": True, "port": port}, message), {"app": tar_folder(folder)})
+
+
+def _not_a_folder(path: Path) -> str:
+    """What DIR is when it is not a folder; a compose file given as DIR is meant for -f."""
+    if not path.exists():
+        return f"{path}: no such folder"
+    if path.suffix in (".yml", ".yaml"):
+        return f"{path} is a file, not a folder: a compose file goes with -f (mypaas deploy APP -f {path})"
+    return f"{path} is a file, not a folder (DIR is a folder with a Dockerfile or a compose file)"
 
 
 def compose_payload(

@@ -118,7 +118,8 @@ def add(
     Examples:
 
       mypaas host add ssh://root@10.0.0.12 --key ~/.ssh/id_ed25519 --label zone=a
-      mypaas host add ssh://admin@node3.example.com:2222 -i key.pem --host-key SHA256:abc... --yes
+      mypaas host add ssh://admin@node3.example.com:2222 -i key.pem \\
+          --host-key SHA256:abc... --yes
     """
     body: dict[str, Any] = {"url": url, "labels": _labels(label or [], "--label"), "manager": manager}
     if host_key:
@@ -185,7 +186,11 @@ def list_hosts(as_json: JsonOpt = False) -> None:
                 h.get("instances", 0),
             ]
         )
-    table(["NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "LABELS", "CPUS", "MEMORY", "INSTANCES"], rows)
+    table(
+        ["NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "LABELS", "CPUS", "MEMORY", "INSTANCES"],
+        rows,
+        empty="no hosts",
+    )
     for h in hosts:
         if h.get("message") and h.get("state") in _SAY_WHY:
             say(f"{h['name']}: {h['message']}")

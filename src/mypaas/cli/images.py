@@ -69,7 +69,8 @@ def import_archive(
     Examples:
 
       mypaas image import rootfs.tar.gz myapp/base:1.0
-      tar -C rootfs -c . | mypaas image import - myapp/base:1.0 -c 'CMD ["/bin/sh"]'
+      tar -C rootfs -c . | mypaas image import - myapp/base:1.0 \\
+          -c 'CMD ["/bin/sh"]' -c 'ENV LANG=C.UTF-8'
     """
     if file == "-":
         if sys.stdin.isatty():
@@ -122,7 +123,8 @@ def snapshot(
     Examples:
 
       mypaas image snapshot myhost/root:2024-06
-      mypaas image snapshot /srv/rootfs myapp/base:1.0 -e /var/cache/apt -e '*.pyc'
+      mypaas image snapshot /srv/rootfs myapp/base:1.0 \\
+          -e /var/cache/apt -e '*.pyc'
     """
     if not 1 <= len(args) <= 2:
         raise typer.BadParameter("give [ROOT] NAME:TAG", param_hint="[ROOT] NAME:TAG")

@@ -14,7 +14,8 @@ import typer
 from typer.core import TyperGroup
 
 from mypaas import __version__
-from mypaas.cli import automation, hosts, images, monitor, platform, registry, releases, secrets
+from mypaas.cli import automation, hosts, images, monitor, platform, registry, releases, secrets, top
+from mypaas.cli.helptext import flow_all
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
 from mypaas.errors import MyPaasError
@@ -38,6 +39,8 @@ class _Root(TyperGroup):
         if kwargs.get("standalone_mode", True) is False:
             return super().main(*args, **kwargs)
         kwargs["standalone_mode"] = False
+        _no_help_for_missing_arguments(self)
+        flow_all(self)
         try:
             code = super().main(*args, **kwargs)
         except typer.Abort:
@@ -62,9 +65,9 @@ app = typer.Typer(
 Examples:
 
   mypaas up
-  mypaas deploy hello examples/hello             (a folder with a Dockerfile)
-  mypaas deploy web --image nginx:alpine -p 80
-  mypaas deploy shop -f compose.yml
+  mypaas deploy hello examples/hello                (a Dockerfile's folder)
+  mypaas deploy shop -f compose.yml                 (a compose file)
+  mypaas deploy web -i 127.0.0.1:5000/hello/web:v1  (an image: hello's v1)
   mypaas ps hello
   mypaas logs hello -f
 
@@ -80,13 +83,28 @@ The API's address and token come from MYPAAS_URL and MYPAAS_TOKEN, else from thi
 def _usage_error(exc: Exception) -> int:
     """Print a usage mistake as one line, like the rest of the CLI's errors; return its exit code."""
     if type(exc).__name__ == "NoArgsIsHelpError":
-        return 2  # the command's help was printed: that says it all
+        return 2  # a group without its command: its help was printed, which says it all
     message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    param = getattr(exc, "param", None)
+    if type(exc).__name__ == "MissingParameter" and param is not None:
+        argument = param.param_type_name == "argument"
+        name = param.human_readable_name.upper() if argument else max(param.opts, key=len)
+        message = f"missing {'argument' if argument else 'option'} {name}"
     ctx = getattr(exc, "ctx", None)
-    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
     first, *_ = [line for line in str(message).splitlines() if line.strip()] or ["invalid usage"]
-    sys.stderr.write(f"error: {first[0].lower() + first[1:]}{hint}\n")
+    sys.stderr.write(f"error: {first[0].lower() + first[1:].rstrip('.')}{hint}\n")
     return int(getattr(exc, "exit_code", 2))
+
+
+def _no_help_for_missing_arguments(group: Any) -> None:
+    """A command run without its arguments says which one is missing in one line (exit 2), as every
+    usage mistake does, instead of printing its whole help; a group without its command shows its help."""
+    for command in group.commands.values():
+        if hasattr(command, "commands"):
+            _no_help_for_missing_arguments(command)
+        else:
+            command.no_args_is_help = False
 
 
 def _show_version(value: bool) -> None:
@@ -162,9 +180,9 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     Examples:
 
       mypaas deploy hello examples/hello
-      mypaas deploy web --image nginx:alpine --port 80
+      mypaas deploy web --image 127.0.0.1:5000/hello/web:v1 --port 8080
       mypaas deploy shop -f compose.yml -m "new checkout"
-      mypaas deploy shop -f compose.yml -f compose.prod.yml --profile tools --dry-run
+      mypaas deploy shop -f compose.yml -f prod.yml --profile tools --dry-run
 
     Build output streams as it comes. A failed rollout keeps the previous release serving.
 
@@ -221,7 +239,7 @@ def list_apps(as_json: JsonOpt = False) -> None:
         if a.get("target_release") not in (None, a.get("release")):
             rel += f" → {version(a['target_release'])}"  # a rollout in flight
         rows.append([a["name"], a["state"], rel, f"{a['ready']}/{a['instances']}", ago(a.get("updated_at"))])
-    table(["NAME", "STATE", "RELEASE", "READY", "UPDATED"], rows)
+    table(["NAME", "STATE", "RELEASE", "READY", "UPDATED"], rows, empty="no apps")
 
 
 @app.command(rich_help_panel=APPS, no_args_is_help=True)
@@ -248,7 +266,7 @@ def ps(name: AppArg, as_json: JsonOpt = False) -> None:
         headers.append("HOST")
         for row, inst in zip(rows, instances, strict=True):
             row.append(inst.get("host") or "")
-    table(headers, rows)
+    table(headers, rows, empty="no instances")
 
 
 @app.command(rich_help_panel=APPS, no_args_is_help=True)
@@ -375,7 +393,7 @@ app.add_typer(hosts.host_app, name="host", rich_help_panel=PLATFORM)
 app.add_typer(hosts.cluster_app, name="cluster", rich_help_panel=PLATFORM)
 app.command(rich_help_panel=MONITOR)(monitor.events)
 app.command(rich_help_panel=MONITOR, no_args_is_help=True)(monitor.metrics)
-app.command(rich_help_panel=MONITOR)(monitor.top)
+app.command(rich_help_panel=MONITOR)(top.top)
 app.command(rich_help_panel=MONITOR, no_args_is_help=True)(automation.autoscale)
 app.add_typer(automation.alerts_app, name="alerts", rich_help_panel=MONITOR)
 

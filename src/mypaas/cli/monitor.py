@@ -1,12 +1,10 @@
-"""Monitor commands: `events` (the event log, followed with -f), `metrics` (an app's figures over time)
-and `top` (a live view of apps and the host)."""
+"""Monitor commands: `events` (the event log, followed with -f) and `metrics` (an app's figures over
+time); `top` (a live view of apps and the host) is in top.py."""
 
 from __future__ import annotations
 
 import json
-import sys
 import time
-from collections import defaultdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -15,12 +13,11 @@ from mypaas.cli.output import print_json, say, table
 from mypaas.cli.params import AppArg, JsonOpt, api
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
-
     from mypaas.cli.client import ApiClient
 
 FOLLOW_WAIT_S = 25.0
 REQUESTS_SPAN_S = 60.0  # `metrics` shows the router's figures of the last minute
+TREND_POINTS = 24  # `metrics` draws the CPU trend of the newest points, one character each
 _BARS = "▁▂▃▄▅▆▇█"
 
 SinceOpt = Annotated[str, typer.Option("--since", help="How far back: 30s, 15m, 1h, 7d.")]
@@ -54,6 +51,8 @@ def events(
             return
         _print_events(found, as_json)
         if not follow:
+            if not found:
+                say("no events")
             return
         after = found[-1]["id"] if found else _last_id(client)
         try:
@@ -93,9 +92,11 @@ def size(n: float) -> str:
 
 
 def metrics(name: AppArg, since: SinceOpt = "1h", as_json: JsonOpt = False) -> None:
-    """Show an app's CPU, memory, network and disk figures over time, per service, and the requests
-    the router answered for it over the last minute: per second, the % of 5xx errors, the mean and
-    p95 latency (--json: every point).
+    """Show an app's figures over time, per service and in all.
+
+    CPU (with its trend), memory and its limit; network and disk I/O per second and restarts; and
+    the requests the router answered for the app over the last minute: per second, the % of 5xx
+    errors, the mean and p95 latency. With --json: every point.
 
     Examples:
 
@@ -108,37 +109,43 @@ def metrics(name: AppArg, since: SinceOpt = "1h", as_json: JsonOpt = False) -> N
         print_json(data)
         return
     requests = data.get("requests") or []
-    rows = []
-    for svc, points in [*sorted(data["services"].items()), ("(all)", data["total"])]:
-        if not points and not (svc == "(all)" and requests):
-            continue
-        rows.append([svc, *_instance_columns(points), *_request_columns(requests if svc == "(all)" else [])])
-    if not rows:
+    series = [(svc, points) for svc, points in sorted(data["services"].items()) if points]
+    if series and data["total"]:
+        series.append(("(all)", data["total"]))
+    if not series and not requests:
         say(f"no metrics for {name} in the last {since} yet")
         return
-    columns = ["SERVICE", "INST", "CPU", "CPU TREND", "MEM", "LIMIT", "NET IN", "NET OUT", "READ", "WRITE"]
-    table([*columns, "RESTARTS", "REQ/S", "ERRORS", "LATENCY", "P95"], rows)
+    if series:
+        table(["SERVICE", "INST", "CPU", "CPU TREND", "MEM", "LIMIT"], [_load_row(*s) for s in series])
+        say("")
+        table(
+            ["SERVICE", "NET IN", "NET OUT", "DISK READ", "DISK WRITE", "RESTARTS"],
+            [_io_row(*s) for s in series],
+        )
     if requests:
-        say("REQ/S, ERRORS (5xx), LATENCY (mean) and P95: the router's figures of the app, last minute")
+        rps, errors, mean, p95 = _request_columns(requests)
+        say("" if series else f"no instance figures for {name} in the last {since}")
+        say("requests (the router's figures of the app, last minute):")
+        say(f"  {rps}/s, {errors} errors (5xx), latency mean {mean}, p95 {p95}")
 
 
-def _instance_columns(points: list[dict[str, Any]]) -> list[Any]:
-    """The newest point's figures (the CPU trend over the last 30 points)."""
-    if not points:
-        return [0, *["-"] * 9]
+def _load_row(service: str, points: list[dict[str, Any]]) -> list[Any]:
+    """The newest point's figures, and the CPU trend over the last TREND_POINTS points."""
     last = points[-1]
     return [
+        service,
         int(last["instances"]),
         f"{last['cpu_pct']:.1f}%",
-        sparkline([p["cpu_pct"] for p in points][-30:]),
+        sparkline([p["cpu_pct"] for p in points][-TREND_POINTS:]),
         size(last["mem_bytes"]),
         size(last["mem_limit"]) if last["mem_limit"] else "-",
-        f"{size(last['rx_rate'])}/s",
-        f"{size(last['tx_rate'])}/s",
-        f"{size(last['read_rate'])}/s",
-        f"{size(last['write_rate'])}/s",
-        int(last["restarts"]),
     ]
+
+
+def _io_row(service: str, points: list[dict[str, Any]]) -> list[Any]:
+    last = points[-1]
+    rates = ("rx_rate", "tx_rate", "read_rate", "write_rate")
+    return [service, *(f"{size(last[key])}/s" for key in rates), int(last["restarts"])]
 
 
 def _request_columns(points: list[dict[str, Any]]) -> list[str]:
@@ -166,100 +173,3 @@ def _request_columns(points: list[dict[str, Any]]) -> list[str]:
         ms(mean),
         ms(p95),
     ]
-
-
-def top(
-    once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between refreshes.")] = 2.0,
-) -> None:
-    """A live view of every app's CPU, memory, network and requests (the router's requests/s, error %
-    and p95 latency), of this machine and, on a cluster, of every host (Ctrl-C to quit)."""
-    from rich.console import Console
-    from rich.live import Live
-
-    console = Console(width=None if sys.stdout.isatty() else 120)
-    with api() as client:
-        if once:
-            console.print(_frame(client.metrics_now()))
-            return
-        try:
-            with Live(_frame(client.metrics_now()), console=console, screen=False) as live:
-                while True:
-                    time.sleep(interval)
-                    live.update(_frame(client.metrics_now()))
-        except KeyboardInterrupt:
-            return
-
-
-def _frame(now: dict[str, Any]) -> RenderableType:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    host = now.get("host") or {}
-    header = Text(
-        f"host  cpu {host.get('cpu_pct', 0):.1f}%  mem {size(host.get('mem_bytes', 0))}"
-        f"/{size(host.get('mem_limit') or 0)}  net in {size(host.get('rx_rate', 0))}/s"
-        f" out {size(host.get('tx_rate', 0))}/s   every {now.get('interval_s', 0):g}s"
-    )
-    apps: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for inst in now.get("instances", []):
-        figures = apps[inst["app"]]
-        figures["instances"] += 1
-        for key in ("cpu_pct", "mem_bytes", "rx_rate", "tx_rate", "read_rate", "write_rate", "restarts"):
-            figures[key] += inst[key] or 0
-    requests: dict[str, dict[str, Any]] = now.get("requests") or {}
-    grid = Table(box=None, pad_edge=False)
-    columns = (
-        "APP",
-        "INST",
-        "CPU",
-        "MEM",
-        "NET IN",
-        "NET OUT",
-        "DISK R/W",
-        "RESTARTS",
-        "REQ/S",
-        "ERR",
-        "P95",
-    )
-    for column in columns:
-        grid.add_column(column, justify="left" if column == "APP" else "right")
-    for app, f in sorted(apps.items(), key=lambda item: -item[1]["cpu_pct"]):
-        r = requests.get(app) or {}
-        grid.add_row(
-            app,
-            str(int(f["instances"])),
-            f"{f['cpu_pct']:.1f}%",
-            size(f["mem_bytes"]),
-            f"{size(f['rx_rate'])}/s",
-            f"{size(f['tx_rate'])}/s",
-            f"{size(f['read_rate'])}/{size(f['write_rate'])}",
-            str(int(f["restarts"])),
-            f"{r['rps']:.1f}" if r else "-",
-            f"{r['error_pct']:.1f}%" if r.get("error_pct") is not None else "-",
-            f"{r['latency_p95_ms']:.0f}ms" if r.get("latency_p95_ms") is not None else "-",
-        )
-    hosts = now.get("hosts") or []
-    if not hosts:
-        return Group(header, grid)
-    return Group(header, grid, Text(""), _hosts_table(hosts))
-
-
-def _hosts_table(hosts: list[dict[str, Any]]) -> RenderableType:
-    from rich.table import Table
-
-    machines = Table(box=None, pad_edge=False)
-    for column in ("HOST", "STATE", "INST", "CPUS", "MEM", "MEM USED", "DISK USED"):
-        machines.add_column(column, justify="left" if column in ("HOST", "STATE") else "right")
-    for h in hosts:
-        machines.add_row(
-            h["name"],
-            h["state"],
-            str(h["instances"]),
-            str(h["cpus"] or "-"),
-            size(h["memory_bytes"] or 0) if h["memory_bytes"] else "-",
-            f"{h['mem_pct']:.0f}%" if h["mem_pct"] is not None else "-",
-            f"{h['disk_pct']:.0f}%" if h["disk_pct"] is not None else "-",
-        )
-    return machines

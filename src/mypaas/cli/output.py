@@ -33,8 +33,12 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
-def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A plain docker-style table on stdout (no borders); wide enough not to wrap when piped."""
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "") -> None:
+    """A plain docker-style table on stdout (no borders); wide enough not to wrap when piped. Without
+    rows, the line ``empty`` says so ("no apps") instead of a lone header."""
+    if not rows and empty:
+        say(empty)
+        return
     from rich.console import Console
     from rich.table import Table
 

@@ -105,9 +105,6 @@ def list_images(
     if as_json:
         print_json(rows)
         return
-    if not rows:
-        say("no images in the private registry")
-        return
     table(
         ["REPOSITORY", "TAG", "DIGEST (registry)", "SIZE (compressed)", "ENGINE ID", "SIZE (engine)"],
         [
@@ -121,6 +118,7 @@ def list_images(
             ]
             for r in rows
         ],
+        empty=f"no images in {repository}" if repository else "no images in the private registry",
     )
 
 

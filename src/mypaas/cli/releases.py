@@ -4,32 +4,20 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
+from mypaas.cli.groups import ListByDefault
 from mypaas.cli.output import ago, print_json, run_operation, say, table, version
-from mypaas.cli.params import AppArg, JsonOpt, NoWait, api
+from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
 from mypaas.cli.secrets import masked_lines
-
-if TYPE_CHECKING:
-    from typer._click import Context
 
 _KEY_VALUE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$", re.DOTALL)
 
 
-class _ShowByDefault(TyperGroup):
-    """A group whose first argument, when not a subcommand, means ``show`` (`config APP`)."""
-
-    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = ["show", *args]
-        return super().parse_args(ctx, args)
-
-
 config_app = typer.Typer(
-    cls=_ShowByDefault,
+    cls=ListByDefault,
     no_args_is_help=True,
     help="""Show or change an app's config vars (environment).
 
@@ -37,11 +25,12 @@ Each change makes a new release.
 
 Examples:
 
-  mypaas config hello
+  mypaas config hello                (or config ls hello, config show hello)
   mypaas config set hello GREETING=hi DEBUG=1
   mypaas config unset hello DEBUG""",
 )
 domains_app = typer.Typer(
+    cls=ListByDefault,
     no_args_is_help=True,
     help="""Manage an app's custom domains.
 
@@ -50,7 +39,7 @@ Besides APP.<base domain>, which every app gets.
 Examples:
 
   mypaas domains add hello www.example.com
-  mypaas domains ls hello""",
+  mypaas domains hello               (or domains ls hello)""",
 )
 
 
@@ -74,7 +63,7 @@ def releases(name: AppArg, as_json: JsonOpt = False) -> None:
         ]
         for r in rels
     ]
-    table(["RELEASE", "STATUS", "DESCRIPTION", "BY", "CREATED"], rows)
+    table(["RELEASE", "STATUS", "DESCRIPTION", "BY", "CREATED"], rows, empty="no releases")
 
 
 def _release_number(value: str) -> int:
@@ -107,19 +96,22 @@ def rollback(
         run_operation(client, client.rollback(name, release), f"rolling back {name}", no_wait)
 
 
+@config_app.command("ls", no_args_is_help=True)
 @config_app.command("show", no_args_is_help=True)
 def config_show(name: AppArg, as_json: JsonOpt = False) -> None:
     """Print an app's config vars as KEY=VALUE lines, then its secrets and configs, masked.
 
-    `mypaas config APP` does the same. The secrets are comment lines (# secret NAME=********).
+    `mypaas config APP` and `config show APP` do the same.
+
+    The secrets are comment lines (# secret NAME=********).
     """
     with api() as client:
         config = client.config(name)
         entries = [] if as_json else client.secrets(name)
     if as_json:
         print_json(config)
-    elif not config and sys.stderr.isatty():
-        print(f"{name} has no config vars", file=sys.stderr)
+    elif not config:  # on stderr: stdout stays KEY=VALUE lines a shell or an env file reads
+        print("no config vars", file=sys.stderr)
     for key in [] if as_json else sorted(config):
         say(f"{key}={config[key]}")
     for line in masked_lines(entries):
@@ -161,7 +153,7 @@ def config_unset(
 
 @domains_app.command("ls", no_args_is_help=True)
 def domains_ls(name: AppArg, as_json: JsonOpt = False) -> None:
-    """List an app's custom domains."""
+    """List an app's custom domains (`mypaas domains APP` does the same)."""
     with api() as client:
         domains = client.domains(name)
     if as_json:
@@ -169,6 +161,8 @@ def domains_ls(name: AppArg, as_json: JsonOpt = False) -> None:
         return
     for domain in domains:
         say(domain)
+    if not domains:
+        say(f"no domains (only {app_url(name)})")
 
 
 @domains_app.command("add", no_args_is_help=True)

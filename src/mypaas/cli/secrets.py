@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mypaas.cli.groups import ListByDefault
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, api
 
@@ -18,6 +19,7 @@ NOT_AN_ARGUMENT = (
 )
 
 secrets_app = typer.Typer(
+    cls=ListByDefault,
     no_args_is_help=True,
     help="""Manage an app's secrets.
 
@@ -29,7 +31,7 @@ Examples:
 
   mypaas secrets set shop db_password < password.txt
   mypaas secrets set shop tls_key --from-file key.pem
-  mypaas secrets ls shop
+  mypaas secrets shop                (or secrets ls shop)
   mypaas secrets rm shop db_password""",
 )
 
@@ -46,7 +48,7 @@ def masked_lines(entries: list[dict[str, Any]]) -> list[str]:
 
 @secrets_app.command("ls", no_args_is_help=True)
 def secrets_ls(name: AppArg, as_json: JsonOpt = False) -> None:
-    """List an app's secrets and configs (values masked).
+    """List an app's secrets and configs (values masked); `mypaas secrets APP` does the same.
 
     Those of the release it runs, and those set with `secrets set` that it does not mount.
     """
@@ -67,7 +69,7 @@ def secrets_ls(name: AppArg, as_json: JsonOpt = False) -> None:
         ]
         for e in entries
     ]
-    table(["NAME", "KIND", "VALUE", "SOURCE", "DIGEST", "MOUNTED AT", "SET"], rows)
+    table(["NAME", "KIND", "VALUE", "SOURCE", "DIGEST", "MOUNTED AT", "SET"], rows, empty="no secrets")
 
 
 @secrets_app.command("set", no_args_is_help=True, context_settings={"allow_extra_args": True})

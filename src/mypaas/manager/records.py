@@ -3,6 +3,7 @@ missing, one operation per app at a time, the event of a user's change, and the 
 
 from __future__ import annotations
 
+import difflib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,8 +58,16 @@ class AppContext:
 def find_app(s: Session, name: str) -> AppRow:
     row = s.scalar(select(AppRow).where(AppRow.name == name))
     if row is None or row.state == AppState.DELETING:
-        raise NotFound(f"no app named {name!r}", field="app")
+        raise no_app(s, name)
     return row
+
+
+def no_app(s: Session, name: str) -> NotFound:
+    """The 404 of an unknown app, naming the closest app there is ("did you mean 'web'?")."""
+    names = s.scalars(select(AppRow.name).where(AppRow.state != AppState.DELETING, AppRow.name != name))
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return NotFound(f"no app named {name!r}{hint}", field="app")
 
 
 def find_release(s: Session, app: AppRow, version: int | None) -> ReleaseRow:

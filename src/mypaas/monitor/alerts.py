@@ -30,10 +30,11 @@ from mypaas.monitor.events import EventSink
 from mypaas.monitor.metrics import Sample
 from mypaas.monitor.tables import alert_rules as ar
 from mypaas.monitor.tables import alert_states as ast
+from mypaas.states import THRESHOLD_KINDS, AlertKind
 
 log = logging.getLogger("mypaas.alerts")
 
-KINDS = ("app_down", "error_rate", "memory_pct", "host_unreachable")
+KINDS = tuple(kind.value for kind in AlertKind)
 NO_DATA_YET: tuple[str, ...] = ()  # kinds whose figures the platform cannot gather (none now)
 PLATFORM = ""  # the target key of rules about the platform (host_unreachable)
 
@@ -67,7 +68,7 @@ class Rule:
             raise InvalidSpec("for must be a number of seconds, 0 or more", field="for_s")
         if not math.isfinite(self.threshold):
             raise InvalidSpec("threshold must be a finite number", field="threshold")
-        if self.kind in ("memory_pct", "error_rate") and not 0 < self.threshold <= 100:
+        if self.kind in THRESHOLD_KINDS and not 0 < self.threshold <= 100:
             raise InvalidSpec(f"{self.kind} needs a threshold between 0 and 100 (%)", field="threshold")
 
     def to_dict(self) -> dict[str, Any]:
