@@ -198,9 +198,10 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         service: str | None = None,
         tail: Annotated[int | None, Query(ge=0)] = None,
         follow: bool = False,
+        probes: bool = False,
     ) -> StreamingResponse:
         stop = threading.Event()
-        lines = platform.apps.logs(name, service, tail, follow, stop)
+        lines = platform.apps.logs(name, service, tail, follow, stop, probes)
 
         def body() -> Iterator[bytes]:
             try:

@@ -261,10 +261,14 @@ def logs(
     tail: Annotated[
         int | None, typer.Option("--tail", "-n", min=0, help="Only the last N lines of each instance.")
     ] = None,
+    probes: Annotated[
+        bool, typer.Option("--probes", help="Also the lines MyPaas's health probes left (MyPaas-probe/…).")
+    ] = False,
 ) -> None:
     """Print an app's logs (all instances, or one service's).
 
-    With -f it keeps streaming new lines until Ctrl-C.
+    With -f it keeps streaming new lines until Ctrl-C. The lines MyPaas's own health checks leave in
+    an access log are left out (--probes shows them).
 
     Examples:
 
@@ -273,7 +277,7 @@ def logs(
     """
     try:
         with api() as client:
-            for line in client.logs(name, service, tail=tail, follow=follow):
+            for line in client.logs(name, service, tail=tail, follow=follow, probes=probes):
                 sys.stdout.write(line + "\n")
                 if follow:
                     sys.stdout.flush()

@@ -46,3 +46,32 @@ def test_autoscale_cpu_on_an_unrouted_service_and_rps_on_the_routed_one_work(
     assert policies["worker"]["target_cpu_pct"] == 50
     assert policies["web"]["target_rps_per_replica"] == 10
 
+
+# -- health probe lines in `logs` ----------------------------------------------------------------
+
+PROBE_LINE = '10.0.0.1 - - [05/Dec/2026:00:00:00] "GET / HTTP/1.1" 200 5 "-" "MyPaas-probe/0.1.0"'
+
+
+def test_logs_leave_probe_lines_out_unless_asked(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    deploy(api, "hello", image="web:1")
+    settle(platform, backend)
+    [iid] = backend.instances
+    backend.logs_by_id[iid] = ["listening on :80", PROBE_LINE, PROBE_LINE, 'GET /shop "curl/8.0"', PROBE_LINE]
+
+    quiet = cli("logs", "hello")
+    everything = cli("logs", "hello", "--probes")
+    last = cli("logs", "hello", "--tail", "1")
+
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout == 'listening on :80\nGET /shop "curl/8.0"\n'
+    assert everything.stdout.count("MyPaas-probe/") == 3
+    assert last.stdout == 'GET /shop "curl/8.0"\n'  # the last line that is not a probe's
+    assert [q.url.params["probes"] for q, _ in server.sent("GET", "/api/v1/apps/hello/logs")] == [
+        "false",
+        "true",
+        "false",
+    ]
+    assert "MyPaas-probe/" in api.get("/api/v1/apps/hello/logs", params={"probes": True}).text
+    assert "MyPaas-probe/" not in api.get("/api/v1/apps/hello/logs").text  # the API's default
