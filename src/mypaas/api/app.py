@@ -171,7 +171,7 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
             spec=read.spec,
             contexts=contexts,
             user=who,
-            description=body.description or "Deploy",
+            description=body.description or "",  # none: the release describes what changed
             warnings=read.warnings,
             secret_values=decode_values(body.secret_values),
         )

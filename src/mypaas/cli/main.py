@@ -199,7 +199,10 @@ def _dry_run(client: ApiClient, name: str, payload: Payload, as_json: bool) -> N
 
 
 def _deployed(client: ApiClient, name: str, op: dict[str, Any]) -> str:
-    """'hello v3 deployed: http://hello.localhost' (no URL when no service takes HTTP)."""
+    """'hello v3 deployed: http://hello.localhost' (no URL when no service takes HTTP), or the deploy's
+    'nothing changed: v3 is running'."""
+    if str(op.get("message") or "").startswith("nothing changed"):
+        return str(op["message"])
     line = " ".join(part for part in (name, version(op.get("release")), "deployed") if part)
     info = client.app(name)
     if info.get("web"):

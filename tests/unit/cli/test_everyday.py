@@ -4,6 +4,9 @@ release descriptions and no-op deploys, a stopped app."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
 from mypaas.composer.fake import FakeBackend
@@ -75,3 +78,43 @@ def test_logs_leave_probe_lines_out_unless_asked(
     ]
     assert "MyPaas-probe/" in api.get("/api/v1/apps/hello/logs", params={"probes": True}).text
     assert "MyPaas-probe/" not in api.get("/api/v1/apps/hello/logs").text  # the API's default
+
+
+# -- release descriptions; deploying the running release again ------------------------------------
+
+
+def compose_file(tmp_path: Path, image: str, env: str = "") -> Path:
+    path = tmp_path / "compose.yml"
+    environment = f"\n    environment: [{env}]" if env else ""
+    path.write_text(f"services:\n  web:\n    image: {image}\n    expose: [80]{environment}\n")
+    return path
+
+
+def test_a_deploy_without_m_describes_what_changed(
+    server: Server, manager: Platform, backend: FakeBackend, tmp_path: Path
+) -> None:
+    backend.add_image("uxhello/web:v2", exposed=(80,))
+    assert cli("deploy", "hello", "-f", str(compose_file(tmp_path, "web:1"))).exit_code == 0
+    second = cli("deploy", "hello", "-f", str(compose_file(tmp_path, "uxhello/web:v2", "DEBUG=1")))
+    assert second.exit_code == 0, second.output
+
+    listed = cli("releases", "hello", "--json")
+
+    descriptions = [r["description"] for r in json.loads(listed.stdout)]
+    assert descriptions == ["web image uxhello/web:v2, env +DEBUG", "First deploy: web web:1"]
+
+
+def test_deploying_the_running_release_again_changes_nothing(
+    server: Server, manager: Platform, backend: FakeBackend, tmp_path: Path
+) -> None:
+    compose = compose_file(tmp_path, "web:1")
+    assert cli("deploy", "hello", "-f", str(compose)).exit_code == 0
+    before = set(backend.instances)
+
+    again = cli("deploy", "hello", "-f", str(compose))
+
+    assert again.exit_code == 0, again.output
+    assert again.stdout == "nothing changed: v1 is running\n"
+    assert [r["version"] for r in json.loads(cli("releases", "hello", "--json").stdout)] == [1]
+    assert set(backend.instances) == before  # nothing restarted
+    assert cli("deploy", "hello", "-f", str(compose), "-m", "same").stdout.startswith("nothing changed")
