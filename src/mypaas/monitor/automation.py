@@ -182,17 +182,21 @@ class Automation:
     def _alerts(self) -> None:
         if not self.alerts.store.list():
             return
+        apps = self._apps.summaries()
+        # a stopped app is down on purpose: no app_down, and its 503s are no error_rate (firing ones resolve)
         ready = {
             a["name"]: int(a["ready"])
-            for a in self._apps.summaries()
-            if a["release"] is not None and a["state"] != AppState.DELETING
+            for a in apps
+            if a["release"] is not None and a["state"] not in _SKIP_STATES
         }
+        stopped = {a["name"] for a in apps if a["state"] == AppState.STOPPED}
+        errors = self.requests.error_pct(time.time())
         latest = [s for key, s in self._monitoring.sampler.latest.items() if key != "host"]
         self.alerts.evaluate(
             Facts(
                 ready=ready,
                 memory_pct=memory_by_app(latest),
-                error_pct=self.requests.error_pct(time.time()),
+                error_pct=None if errors is None else {a: p for a, p in errors.items() if a not in stopped},
                 engine_up=self._engine_up(),
                 hosts_down=self._hosts_down(),
             )

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from mypaas.composer.fake import FakeBackend
 from mypaas.manager.platform import Platform
+from mypaas.router.config import Route
 from tests.unit.cli.support import Server, cli, deploy, one_error_line, settle
 
 WEB_AND_WORKER = "services:\n  web:\n    image: web:1\n    expose: [80]\n  worker:\n    image: web:1\n"
@@ -118,3 +119,58 @@ def test_deploying_the_running_release_again_changes_nothing(
     assert [r["version"] for r in json.loads(cli("releases", "hello", "--json").stdout)] == [1]
     assert set(backend.instances) == before  # nothing restarted
     assert cli("deploy", "hello", "-f", str(compose), "-m", "same").stdout.startswith("nothing changed")
+
+
+# -- a stopped app: the router says so, and app_down stays quiet ----------------------------------
+
+
+def routes_after(platform: Platform, backend: FakeBackend) -> list[Route]:
+    """Settle, probe every instance (the router is pushed once verdicts are in), one more pass."""
+    settle(platform, backend)
+    platform.reconciler.tracker.check_all()
+    platform.reconciler.pass_once()
+    return list(platform.router.routes)  # type: ignore[attr-defined]
+
+
+def test_a_stopped_app_is_routed_as_stopped(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    deploy(api, "hello", compose=WEB_AND_WORKER)
+    settle(platform, backend)
+
+    assert cli("stop", "hello", "--no-wait").exit_code == 0
+
+    [route] = routes_after(platform, backend)
+    assert (route.app, route.upstreams, route.stopped) == ("hello", (), True)
+    assert cli("start", "hello", "--no-wait").exit_code == 0
+    [route] = routes_after(platform, backend)
+    assert (len(route.upstreams), route.stopped) == (1, False)
+
+
+def test_stop_resolves_app_down_and_a_stopped_app_never_fires(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    rule = {"name": "down", "kind": "app_down", "webhook": "http://127.0.0.1:9/x", "for_s": 0}
+    assert api.post("/api/v1/alerts", json=rule).status_code == 201
+    deploy(api, "hello", compose=WEB_AND_WORKER)
+    deploy(api, "quiet", compose=WEB_AND_WORKER)
+    settle(platform, backend)
+    assert cli("scale", "hello", "web=0", "worker=0", "--no-wait").exit_code == 0
+    assert cli("stop", "quiet", "--no-wait").exit_code == 0
+    settle(platform, backend)
+    platform.automation.evaluate_once()
+    assert platform.automation.alerts.firing() == [("down", "hello")]  # quiet was stopped: no page
+
+    assert cli("stop", "hello", "--no-wait").exit_code == 0
+    platform.automation.evaluate_once()
+
+    assert platform.automation.alerts.firing() == []
+    listed = json.loads(cli("alerts", "ls", "--json").stdout)
+    assert listed[0]["firing"] == []
+    platform.monitoring.events.flush()
+    kinds = {
+        app: [e["kind"] for e in api.get("/api/v1/events", params={"app": app}).json()]
+        for app in ("hello", "quiet")
+    }
+    assert "alert_resolved" in kinds["hello"]
+    assert "alert_firing" not in kinds["quiet"]
