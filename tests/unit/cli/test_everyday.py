@@ -174,3 +174,52 @@ def test_stop_resolves_app_down_and_a_stopped_app_never_fires(
     }
     assert "alert_resolved" in kinds["hello"]
     assert "alert_firing" not in kinds["quiet"]
+
+
+# -- --json on the verbs that change an app; scale says what changed ------------------------------
+
+
+def test_mutating_verbs_print_the_operation_and_the_release_as_json(
+    server: Server, manager: Platform, tmp_path: Path
+) -> None:
+    deployed = cli("deploy", "hello", "-f", str(compose_file(tmp_path, "web:1")), "--json")
+    configured = cli("config", "set", "hello", "DEBUG=1", "--json")
+    unset = cli("config", "unset", "hello", "DEBUG", "--json", "--no-wait")
+    back = cli("rollback", "hello", "v2", "--json")
+
+    answers = [json.loads(r.stdout) for r in (deployed, configured, unset, back)]
+    assert [r.exit_code for r in (deployed, configured, unset, back)] == [0, 0, 0, 0]
+    assert [(a["app"], a["operation"]["kind"], a["release"]["version"]) for a in answers] == [
+        ("hello", "deploy", 1),
+        ("hello", "config", 2),
+        ("hello", "config", 3),
+        ("hello", "rollback", 4),
+    ]
+    assert [a["release"]["description"] for a in answers] == [
+        "First deploy: web web:1",
+        "set DEBUG",
+        "unset DEBUG",
+        "Rollback to v2",
+    ]
+    assert answers[0]["operation"]["status"] == "succeeded"
+    assert answers[2]["operation"]["status"] == "running"  # --no-wait: as accepted
+    assert set(answers[0]["operation"]) == {"id", "kind", "status", "message"}
+    again = json.loads(cli("deploy", "hello", "-f", str(compose_file(tmp_path, "web:1")), "--json").stdout)
+    assert (again["operation"]["message"], again["release"]["version"]) == (
+        "nothing changed: v4 is running",
+        4,
+    )
+
+
+def test_scale_says_what_changed(server: Server, manager: Platform, api: TestClient) -> None:
+    assert cli("deploy", "hello", "--image", "web:1").exit_code == 0
+
+    scaled = cli("scale", "hello", "web=3")
+    same = cli("scale", "hello", "web=3", "--json")
+
+    assert scaled.exit_code == 0, scaled.output
+    assert scaled.stdout == "web: 1 → 3 replicas\n"
+    answer = json.loads(same.stdout)
+    assert answer["replicas"] == {"web": {"from": 3, "to": 3}}
+    assert answer["operation"]["kind"] == "scale" and answer["operation"]["status"] == "succeeded"
+    assert cli("scale", "hello", "web=1", "--no-wait").stdout.splitlines()[-1] == "web: 3 → 1 replica"
