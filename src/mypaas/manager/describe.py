@@ -11,34 +11,36 @@ MAX_LEN = 160  # a release listing's line: longer descriptions end with "…"
 UNCHANGED = "Redeploy (nothing changed)"
 
 
-def describe_deploy(current: AppSpec | None, new: AppSpec) -> str:
-    """A short description of ``new`` against ``current`` (None: the app's first release)."""
+def describe_deploy(current: AppSpec | None, new: AppSpec, app: str) -> str:
+    """A short description of ``new`` against ``current`` (None: the first release of ``app``)."""
     if current is None:
-        text = "First deploy: " + "; ".join(f"{name} {_image(svc)}" for name, svc in new.services.items())
-        return _short(text)
+        images = [f"{name} {_image(svc, app)}" for name, svc in new.services.items()]
+        return _short("First deploy: " + "; ".join(images))
     changes = spec_changes(current, new, None)
-    parts = [f"+{name} {_image(new.services[name])}" for name in changes.added]
+    parts = [f"+{name} {_image(new.services[name], app)}" for name in changes.added]
     for name, fields in changes.changed.items():
-        parts.append(f"{name} {', '.join(_fields(current.services[name], new.services[name], fields))}")
+        said = _fields(current.services[name], new.services[name], fields, app)
+        parts.append(f"{name} {', '.join(said)}")
     parts += [f"-{name}" for name in changes.removed]
     parts += changes.top
     return _short("; ".join(parts)) if parts else UNCHANGED
 
 
-def _image(svc: ServiceSpec) -> str:
-    return "(built)" if svc.build is not None or _made_here(svc) else svc.image or "(image)"
+def _image(svc: ServiceSpec, app: str) -> str:
+    return "(built)" if svc.build is not None or _made_here(svc, app) else svc.image or "(image)"
 
 
-def _made_here(svc: ServiceSpec) -> bool:
-    """An image MyPaas tagged itself (a build, the project files added): its tag says nothing."""
-    return (svc.image or "").startswith("mypaas-")
+def _made_here(svc: ServiceSpec, app: str) -> bool:
+    """An image MyPaas tagged itself (``mypaas-APP/SERVICE:…``: a build, the project files added): its
+    tag says nothing."""
+    return (svc.image or "").startswith(f"mypaas-{app}/{svc.name}:")
 
 
-def _fields(old: ServiceSpec, new: ServiceSpec, fields: list[str]) -> list[str]:
+def _fields(old: ServiceSpec, new: ServiceSpec, fields: list[str], app: str) -> list[str]:
     out = []
-    if REBUILT in fields or (_made_here(new) and not new.project_files and "image" in fields):
+    if REBUILT in fields or (_made_here(new, app) and not new.project_files and "image" in fields):
         out.append("rebuilt")
-    elif _made_here(new):
+    elif _made_here(new, app):
         pass  # the project files made the image: they are named below
     elif "image" in fields:
         out.append(f"image {new.image}")

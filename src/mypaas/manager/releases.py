@@ -107,7 +107,7 @@ class Releases:
                 op = self._ops.new(s, app=name, kind="deploy", user=req.user, status=status)
                 unchanged = not needs_build and self._running_unchanged(s, app, spec, op)
                 what = req.description or (
-                    "build" if needs_build else describe_deploy(target_spec(s, app), spec)
+                    "build" if needs_build else describe_deploy(target_spec(s, app), spec, name)
                 )
                 if needs_build:
                     supersede(self._ops, s, app, op)  # a later deploy supersedes this build, not the reverse
@@ -245,7 +245,7 @@ class Releases:
                     self._ctx.change(name, "deploy_unchanged", f"deploy: {op.message}", req.user, op)
                 else:
                     op.status = OperationStatus.RUNNING
-                    what = req.description or describe_deploy(target_spec(s, app), built)
+                    what = req.description or describe_deploy(target_spec(s, app), built, name)
                     self._record(s, app, built, None, op, req.user, what)
         except Exception as exc:  # every failure ends the operation, whatever raised it
             message = exc.message if isinstance(exc, MyPaasError) else f"build failed: {exc}"
