@@ -5,12 +5,14 @@ release descriptions and no-op deploys, a stopped app."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from mypaas.composer.fake import FakeBackend
 from mypaas.manager.platform import Platform
+from mypaas.monitor.requests import RequestFigures
 from mypaas.router.config import Route
 from tests.unit.cli.support import Server, cli, deploy, one_error_line, settle
 
@@ -174,6 +176,25 @@ def test_stop_resolves_app_down_and_a_stopped_app_never_fires(
     }
     assert "alert_resolved" in kinds["hello"]
     assert "alert_firing" not in kinds["quiet"]
+
+
+def test_a_stopped_apps_503s_fire_no_error_rate(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    rule = {"name": "errors", "kind": "error_rate", "threshold": 5, "webhook": "http://127.0.0.1:9/x"}
+    assert api.post("/api/v1/alerts", json=rule).status_code == 201
+    for app in ("hello", "quiet"):
+        deploy(api, app, compose=WEB_AND_WORKER)
+    settle(platform, backend)
+    assert cli("stop", "quiet", "--no-wait").exit_code == 0
+    now = time.time()
+    platform.automation.requests.add(
+        RequestFigures(at=now, app=app, span_s=1.0, requests=10, errors=10) for app in ("hello", "quiet")
+    )
+
+    platform.automation.evaluate_once()
+
+    assert platform.automation.alerts.firing() == [("errors", "hello")]
 
 
 # -- --json on the verbs that change an app; scale says what changed ------------------------------
