@@ -158,6 +158,8 @@ class Releases:
             return False
         op.release = version
         self._ops.finish(s, op.id, ok=True, message=f"nothing changed: v{version} is running")
+        if app.operation_id == op.id:  # a build's operation, the app's since it was accepted: done
+            app.operation_id = None
         return True
 
     def _pin_images(self, spec: AppSpec) -> AppSpec:
