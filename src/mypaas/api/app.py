@@ -198,7 +198,9 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         service: str | None = None,
         tail: Annotated[int | None, Query(ge=0)] = None,
         follow: bool = False,
-        probes: bool = False,
+        probes: Annotated[
+            bool, Query(description="also the lines MyPaas's health probes left (User-Agent MyPaas-probe/…)")
+        ] = False,
     ) -> StreamingResponse:
         stop = threading.Event()
         lines = platform.apps.logs(name, service, tail, follow, stop, probes)
