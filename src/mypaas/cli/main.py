@@ -158,7 +158,8 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
 ) -> None:
     """Deploy an image, a compose project or a folder with a Dockerfile.
 
-    Each deploy makes a new release of the app.
+    Each deploy makes a new release of the app, described by what changed unless -m says;
+    deploying exactly what runs again makes none and restarts nothing.
 
     Examples:
 
