@@ -129,7 +129,7 @@ def test_stop_start_restart(platform: kit.Platform, images: dict[str, str]) -> N
     first = platform.wait_ready(app, 1)[0]["id"]
     assert platform.cli("stop", app).code == 0
     assert platform.instances(app) == []
-    assert platform.get(app)[0] == 503
+    assert platform.get(app) == (503, f"app {app} is stopped (mypaas start {app})\n")
     assert platform.cli("start", app).code == 0
     platform.wait_for(app, body="version one")
     started = platform.wait_ready(app, 1)[0]["id"]

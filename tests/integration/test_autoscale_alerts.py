@@ -1,6 +1,6 @@
 """Autoscaling and alerts on the real engine: a CPU-burning service is scaled up and back down through
-desired state; alert rules POST to a local webhook receiver when an app is stopped (and resolve when it
-starts again) and when a container's memory nears its limit."""
+desired state; alert rules POST to a local webhook receiver when an app is down (and resolve when it
+is stopped) and when a container's memory nears its limit."""
 
 from __future__ import annotations
 
@@ -149,15 +149,17 @@ def test_app_down_fires_and_resolves(
     assert receiver.find(name, "firing") is None  # it is up
     platform.cli("alerts", "rm", seen, check=True)
 
-    platform.cli("stop", app, check=True)
+    platform.cli("scale", app, "web=0", check=True)  # down, not stopped: a stop pages no one
     fired = kit.wait_until(lambda: receiver.find(name, "firing"), timeout=15)
     assert fired["app"] == app and fired["value"] == 0 and fired["at"] > 0
     listed = platform.cli("alerts", "ls", "--json", check=True).json()
     assert [r["firing"] for r in listed if r["name"] == name] == [[app]]
 
-    platform.cli("start", app, check=True)
+    platform.cli("stop", app, check=True)  # a planned stop: the firing alert is over
     resolved = kit.wait_until(lambda: receiver.find(name, "resolved"), timeout=20)
-    assert resolved["app"] == app and resolved["value"] >= 1
+    assert resolved["app"] == app
+    listed = platform.cli("alerts", "ls", "--json", check=True).json()
+    assert [r["firing"] for r in listed if r["name"] == name] == [[]]
 
     def both_events() -> bool:
         events = platform.api("GET", "/api/v1/events", params={"app": app, "limit": 1000})

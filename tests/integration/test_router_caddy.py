@@ -145,6 +145,15 @@ def test_app_without_healthy_instance_gets_503(router: CaddyRouter, client: http
     assert response.text.strip() == "no healthy instance of shop"
 
 
+def test_a_stopped_app_says_it_is_stopped(router: CaddyRouter, client: httpx.Client) -> None:
+    router.apply([Route(app="shop", hosts=("shop.localhost",), upstreams=(), stopped=True)])
+
+    response = get(client, router, "shop.localhost")
+
+    assert response.status_code == 503
+    assert response.text.strip() == "app shop is stopped (mypaas start shop)"
+
+
 def test_requests_still_succeed_when_an_instance_stops(
     router: CaddyRouter, backends: list[Backend], client: httpx.Client
 ) -> None:

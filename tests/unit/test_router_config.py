@@ -104,6 +104,20 @@ def test_app_without_upstream_answers_503_instead_of_proxying_to_nothing() -> No
     assert first["terminal"] is True
 
 
+def test_a_stopped_app_answers_503_saying_it_is_stopped() -> None:
+    stopped = Route(app="shop", hosts=("shop.localhost",), upstreams=(), stopped=True)
+    draining = Route(app="shop", hosts=("shop.localhost",), upstreams=("10.0.0.1:80",), stopped=True)
+
+    (first, _) = routes_of(render([stopped], listen_port=80, admin=ADMIN))
+    (still, _) = routes_of(render([draining], listen_port=80, admin=ADMIN))
+
+    assert (first["handle"][0]["status_code"], first["handle"][0]["body"]) == (
+        503,
+        "app shop is stopped (mypaas start shop)\n",
+    )
+    assert still["handle"][0]["handler"] == "reverse_proxy"  # its last instances serve until they go
+
+
 def test_app_without_host_gets_no_route() -> None:
     route = Route(app="worker", hosts=(), upstreams=("10.0.0.1:80",))
 

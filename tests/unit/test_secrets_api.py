@@ -96,7 +96,7 @@ def test_set_makes_a_release_and_a_rollback_brings_the_old_value_back(
     assert files_of(backend, 2)["db_password"].data == NEW_PASSWORD.encode()
     assert files_of(backend, 2)["api_key"].data == API_KEY.encode()  # the others as they were
     releases = api.get("/api/v1/apps/shop/releases").json()
-    assert [r["description"] for r in releases] == ["set secret db_password", "Deploy"]
+    assert [r["description"] for r in releases] == ["set secret db_password", "First deploy: web web:1"]
 
     assert set_secret(api, "shop", "db_password", NEW_PASSWORD, status=200)["changed"] is False
     r = api.post("/api/v1/apps/shop/rollback", json={"release": 1})

@@ -173,7 +173,7 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
             spec=read.spec,
             contexts=contexts,
             user=who,
-            description=body.description or "Deploy",
+            description=body.description or "",  # none: the release describes what changed
             warnings=read.warnings,
             secret_values=decode_values(body.secret_values),
         )
@@ -200,9 +200,12 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         service: str | None = None,
         tail: Annotated[int | None, Query(ge=0)] = None,
         follow: bool = False,
+        probes: Annotated[
+            bool, Query(description="also the lines MyPaas's health probes left (User-Agent MyPaas-probe/…)")
+        ] = False,
     ) -> StreamingResponse:
         stop = threading.Event()
-        lines = platform.apps.logs(name, service, tail, follow, stop)
+        lines = platform.apps.logs(name, service, tail, follow, stop, probes)
 
         def body() -> Iterator[bytes]:
             try:

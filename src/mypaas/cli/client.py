@@ -237,10 +237,17 @@ class ApiClient:
         return self._list(f"/api/v1/apps/{_seg(name)}/instances")
 
     def logs(
-        self, name: str, service: str | None = None, *, tail: int | None = None, follow: bool = False
+        self,
+        name: str,
+        service: str | None = None,
+        *,
+        tail: int | None = None,
+        follow: bool = False,
+        probes: bool = False,
     ) -> Iterator[str]:
-        """The app's log lines as they come; with ``follow`` the stream stays open until interrupted."""
-        params: dict[str, Any] = {"follow": follow}
+        """The app's log lines as they come; with ``follow`` the stream stays open until interrupted.
+        Lines the health probes left are left out unless ``probes``."""
+        params: dict[str, Any] = {"follow": follow, "probes": probes}
         if service:
             params["service"] = service
         if tail is not None:

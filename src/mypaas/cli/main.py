@@ -5,6 +5,7 @@ Module-level imports stay at typer and the stdlib: httpx, rich and yaml load ins
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from pathlib import Path
@@ -175,7 +176,8 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
 ) -> None:
     """Deploy an image, a compose project or a folder with a Dockerfile.
 
-    Each deploy makes a new release of the app.
+    Each deploy makes a new release of the app, described by what changed unless -m says;
+    deploying exactly what runs again makes none and restarts nothing.
 
     Examples:
 
@@ -188,11 +190,11 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
 
     On failure it exits 1 and shows the failing container's last log lines. With --dry-run it exits 0
     when the deploy would be accepted, printing the app as it would run, the warnings and the changes.
+    With --json it prints one JSON object: the operation and the release it made (or the dry run's).
     """
     from mypaas.cli import deploy as collect
+    from mypaas.cli.outcome import finish
 
-    if as_json and not dry_run:
-        raise typer.BadParameter("applies to --dry-run", param_hint="--json")
     flags = collect.ComposeFlags(env_files or [], profiles or [], upload=not dry_run)
     payload = collect.payload_of(
         image=image, files=files, folder=folder, port=port, message=message, flags=flags
@@ -202,7 +204,8 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
             _dry_run(client, name, payload, as_json)
             return
         op = client.deploy(name, payload.body, payload.contexts)
-        run_operation(client, op, f"deploying {name}", no_wait, lambda done: _deployed(client, name, done))
+        done_message = functools.partial(_deployed, client, name)
+        finish(client, op, f"deploying {name}", no_wait=no_wait, as_json=as_json, done_message=done_message)
 
 
 def _dry_run(client: ApiClient, name: str, payload: Payload, as_json: bool) -> None:
@@ -217,7 +220,10 @@ def _dry_run(client: ApiClient, name: str, payload: Payload, as_json: bool) -> N
 
 
 def _deployed(client: ApiClient, name: str, op: dict[str, Any]) -> str:
-    """'hello v3 deployed: http://hello.localhost' (no URL when no service takes HTTP)."""
+    """'hello v3 deployed: http://hello.localhost' (no URL when no service takes HTTP), or the deploy's
+    'nothing changed: v3 is running'."""
+    if str(op.get("message") or "").startswith("nothing changed"):
+        return str(op["message"])
     line = " ".join(part for part in (name, version(op.get("release")), "deployed") if part)
     info = client.app(name)
     if info.get("web"):
@@ -279,10 +285,14 @@ def logs(
     tail: Annotated[
         int | None, typer.Option("--tail", "-n", min=0, help="Only the last N lines of each instance.")
     ] = None,
+    probes: Annotated[
+        bool, typer.Option("--probes", help="Also the lines MyPaas's health probes left (MyPaas-probe/…).")
+    ] = False,
 ) -> None:
     """Print an app's logs (all instances, or one service's).
 
-    With -f it keeps streaming new lines until Ctrl-C.
+    With -f it keeps streaming new lines until Ctrl-C. The lines MyPaas's own health checks leave in
+    an access log are left out (--probes shows them).
 
     Examples:
 
@@ -291,7 +301,7 @@ def logs(
     """
     try:
         with api() as client:
-            for line in client.logs(name, service, tail=tail, follow=follow):
+            for line in client.logs(name, service, tail=tail, follow=follow, probes=probes):
                 sys.stdout.write(line + "\n")
                 if follow:
                     sys.stdout.flush()
@@ -314,18 +324,28 @@ def scale(
         typer.Argument(metavar="SERVICE=N...", help="Replicas per service.", callback=_service_counts),
     ],
     no_wait: NoWait = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Set how many replicas of each service run.
+    """Set how many replicas of each service run; says what changed ("web: 1 → 3 replicas").
 
     Example:  mypaas scale shop web=3 worker=0
     """
+    from mypaas.cli.outcome import finish, replica_changes, replica_words
+
     replicas = {}
     for value in counts:
         match = _SERVICE_N.match(value)
         assert match is not None
         replicas[match[1]] = int(match[2])
     with api() as client:
-        run_operation(client, client.scale(name, replicas), f"scaling {name}", no_wait)
+        changes = replica_changes(client.app(name), replicas)
+        op = client.scale(name, replicas)
+        words = replica_words(changes)
+        title = f"scaling {name}"
+        extra = {"replicas": changes}
+        finish(client, op, title, no_wait=no_wait, as_json=as_json, done_message=lambda _: words, extra=extra)
+        if no_wait and not as_json:
+            say(words)
 
 
 def _lifecycle(name: str, action: str, title: str, no_wait: bool) -> None:

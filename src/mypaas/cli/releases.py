@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from mypaas.cli.groups import ListByDefault
-from mypaas.cli.output import ago, print_json, run_operation, say, table, version
+from mypaas.cli.outcome import finish
+from mypaas.cli.output import ago, print_json, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
 from mypaas.cli.secrets import masked_lines
 
@@ -85,6 +86,7 @@ def rollback(
         ),
     ] = None,
     no_wait: NoWait = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Go back to an earlier release (its images and config).
 
@@ -93,7 +95,8 @@ def rollback(
     Examples:  mypaas rollback hello ; mypaas rollback hello v2
     """
     with api() as client:
-        run_operation(client, client.rollback(name, release), f"rolling back {name}", no_wait)
+        op = client.rollback(name, release)
+        finish(client, op, f"rolling back {name}", no_wait=no_wait, as_json=as_json)
 
 
 @config_app.command("ls", no_args_is_help=True)
@@ -130,6 +133,7 @@ def config_set(
     name: AppArg,
     pairs: Annotated[list[str], typer.Argument(metavar="KEY=VALUE...", callback=_pairs, help="Vars to set.")],
     no_wait: NoWait = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Set config vars; the app restarts with them (a new release)."""
     changes = {}
@@ -137,7 +141,8 @@ def config_set(
         key, _, val = value.partition("=")
         changes[key] = val
     with api() as client:
-        run_operation(client, client.set_config(name, changes, []), f"updating config of {name}", no_wait)
+        op = client.set_config(name, changes, [])
+        finish(client, op, f"updating config of {name}", no_wait=no_wait, as_json=as_json)
 
 
 @config_app.command("unset", no_args_is_help=True)
@@ -145,10 +150,12 @@ def config_unset(
     name: AppArg,
     keys: Annotated[list[str], typer.Argument(metavar="KEY...", help="Vars to remove.")],
     no_wait: NoWait = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Remove config vars; the app restarts without them (a new release)."""
     with api() as client:
-        run_operation(client, client.set_config(name, {}, keys), f"updating config of {name}", no_wait)
+        op = client.set_config(name, {}, keys)
+        finish(client, op, f"updating config of {name}", no_wait=no_wait, as_json=as_json)
 
 
 @domains_app.command("ls", no_args_is_help=True)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from mypaas.domain import MAX_REPLICAS, AppSpec, Instance, check_domain
 from mypaas.errors import Conflict, InvalidSpec, NotFound
+from mypaas.manager.applogs import last_per_instance, without_probes
 from mypaas.manager.records import AppContext, find_app, find_release, supersede, target_spec
 from mypaas.manager.releases import one_replica_with_host_port
 from mypaas.manager.state.models import AppRow, DomainRow, OperationRow
@@ -91,8 +92,15 @@ class Apps:
         return self._ctx.tracker.ready(inst)
 
     def logs(
-        self, name: str, service: str | None, tail: int | None, follow: bool, stop: threading.Event
+        self,
+        name: str,
+        service: str | None,
+        tail: int | None,
+        follow: bool,
+        stop: threading.Event,
+        probes: bool = True,
     ) -> Iterator[str]:
+        """The app's log lines; without ``probes``, none of the lines its health probes left."""
         insts = [i for i in self.instances(name) if service is None or i.service == service]
         if service is not None and not insts:
             with self._sessions() as s:
@@ -100,7 +108,13 @@ class Apps:
                 scale = {f.service for f in row.formation}
             if service not in scale:
                 raise NotFound(f"app {name} has no service {service!r}", field="service")
-        return self._ctx.backend.logs([i.id for i in insts], tail=tail, follow=follow, stop=stop)
+        ids = [i.id for i in insts]
+        if probes:
+            return self._ctx.backend.logs(ids, tail=tail, follow=follow, stop=stop)
+        if tail is None or follow:  # following, --tail counts the lines before probe lines go
+            return without_probes(self._ctx.backend.logs(ids, tail=tail, follow=follow, stop=stop))
+        lines = without_probes(self._ctx.backend.logs(ids, tail=None, follow=False, stop=stop))
+        return iter(last_per_instance(lines, tail))
 
     # -- changing a running app -----------------------------------------------------------------
 

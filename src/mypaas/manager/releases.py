@@ -20,7 +20,8 @@ from mypaas.container_options import check_platform, check_swarm
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name, port_from_image
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.manager.changes import Changes, spec_changes
-from mypaas.manager.records import AppContext, find_app, find_release, release_dict, supersede
+from mypaas.manager.describe import describe_deploy
+from mypaas.manager.records import AppContext, find_app, find_release, release_dict, supersede, target_spec
 from mypaas.manager.state.desired import drop_failed_first_deploy
 from mypaas.manager.state.models import AppRow, FormationRow, OperationRow, ReleaseRow
 from mypaas.manager.vault import Vault
@@ -104,14 +105,21 @@ class Releases:
                 spec = self._vault.seal(s, app, spec, req.secret_values)
                 status = OperationStatus.BUILDING if needs_build else OperationStatus.RUNNING
                 op = self._ops.new(s, app=name, kind="deploy", user=req.user, status=status)
+                unchanged = not needs_build and self._running_unchanged(s, app, spec, op)
+                what = req.description or (
+                    "build" if needs_build else describe_deploy(target_spec(s, app), spec, name)
+                )
                 if needs_build:
                     supersede(self._ops, s, app, op)  # a later deploy supersedes this build, not the reverse
-                else:
-                    self._record(s, app, spec, None, op, req.user, req.description)
+                elif not unchanged:
+                    self._record(s, app, spec, None, op, req.user, what)
         if req.warnings:
             self._ops.append_log(op.id, "".join(f"warning: {w}\n" for w in req.warnings))
-        message = f"deploy by {req.user}: {req.description}"
-        self._ctx.change(name, "deploy_accepted", message, req.user, op)
+        if unchanged:
+            self._ctx.change(name, "deploy_unchanged", f"deploy by {req.user}: {op.message}", req.user, op)
+            self._ops.notify()
+            return op
+        self._ctx.change(name, "deploy_accepted", f"deploy by {req.user}: {what}", req.user, op)
         if needs_build:
             threading.Thread(
                 target=self._build_then_release, args=(name, op.id, req, spec, files.layers), daemon=True
@@ -135,6 +143,24 @@ class Releases:
                 return spec, spec_changes(None, spec, None)
             current = AppSpec.model_validate(find_release(s, app, app.target_version).spec)
             return spec, spec_changes(current, spec, app.target_version)
+
+    def _running_unchanged(self, s: Session, app: AppRow, spec: AppSpec, op: OperationRow) -> bool:
+        """Is ``spec`` exactly the release the app runs, rolled out, with the declared replicas? Then
+        ``op`` ends at once ("nothing changed: v3 is running"): no new release, nothing restarts."""
+        version = app.current_version
+        if version is None or app.target_version != version or app.state != AppState.RUNNING:
+            return False
+        running = find_release(s, app, version).spec
+        if _comparable(running, app.name) != _comparable(spec.model_dump(mode="json"), app.name):
+            return False
+        scale = {f.service: f.replicas for f in app.formation}
+        if any(svc.replicas not in (None, scale.get(n)) for n, svc in spec.services.items()):
+            return False
+        op.release = version
+        self._ops.finish(s, op.id, ok=True, message=f"nothing changed: v{version} is running")
+        if app.operation_id == op.id:  # a build's operation, the app's since it was accepted: done
+            app.operation_id = None
+        return True
 
     def _pin_images(self, spec: AppSpec) -> AppSpec:
         services = {}
@@ -217,8 +243,12 @@ class Releases:
                 op = s.get(OperationRow, op_id)
                 if op is None or op.status != OperationStatus.BUILDING or app.operation_id != op_id:
                     return  # superseded by a later deploy while it built
-                op.status = OperationStatus.RUNNING
-                self._record(s, app, built, None, op, req.user, req.description)
+                if self._running_unchanged(s, app, built, op):
+                    self._ctx.change(name, "deploy_unchanged", f"deploy: {op.message}", req.user, op)
+                else:
+                    op.status = OperationStatus.RUNNING
+                    what = req.description or describe_deploy(target_spec(s, app), built, name)
+                    self._record(s, app, built, None, op, req.user, what)
         except Exception as exc:  # every failure ends the operation, whatever raised it
             message = exc.message if isinstance(exc, MyPaasError) else f"build failed: {exc}"
             self._fail_build(name, op_id, message)
@@ -335,6 +365,16 @@ class Releases:
         )
         self._ctx.wake()
         return op
+
+
+def _comparable(spec: dict[str, Any], app: str) -> dict[str, Any]:
+    """A stored spec without the tags of the images MyPaas built (named after each build's operation):
+    a build that gave the same image (its ``image_id``) is the same release."""
+    services = {
+        name: {k: v for k, v in svc.items() if k != "image" or not str(v).startswith(f"mypaas-{app}/")}
+        for name, svc in spec.get("services", {}).items()
+    }
+    return {**spec, "services": services}
 
 
 def _set_formation(s: Session, app: AppRow, spec: AppSpec) -> None:

@@ -121,7 +121,7 @@ class RuleStore:
 class Facts:
     """What one evaluation looks at, gathered by the manager."""
 
-    ready: dict[str, int] = field(default_factory=dict)  # app (with a release, not deleting) -> ready count
+    ready: dict[str, int] = field(default_factory=dict)  # app (released, not stopped or deleting) -> ready
     memory_pct: dict[str, float] = field(default_factory=dict)  # app -> highest instance memory % of limit
     # app (with requests in the window) -> 5xx % of its requests; None: no request figures at all
     error_pct: dict[str, float] | None = None

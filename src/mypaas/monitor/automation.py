@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from mypaas.errors import NotFound
+from mypaas.errors import InvalidSpec, NotFound
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, Requests
 from mypaas.monitor.metrics import Sample
@@ -45,6 +45,18 @@ class AppControl(Protocol):
 
 def _no_hosts_down() -> dict[str, bool]:
     return {}
+
+
+def _check_rps_target(policy: Policy, web: str | None) -> None:
+    """Requests per second are counted by the router, for the app's routed service only."""
+    if policy.target_rps_per_replica is None or policy.service == web:
+        return
+    routed = f"only {web} is routed" if web else "the app has no routed service"
+    raise InvalidSpec(
+        f"--rps needs a routed service: the router counts requests per second, and {policy.service} "
+        f"has no routed port ({routed}); scale {policy.service} on --cpu instead",
+        field="rps",
+    )
 
 
 class Automation:
@@ -104,6 +116,7 @@ class Automation:
         services = self._apps.get(policy.app)["services"]
         if policy.service not in services:
             raise NotFound(f"app {policy.app} has no service {policy.service!r}", field="service")
+        _check_rps_target(policy, self._apps.get(policy.app)["web"])
         saved = self.autoscaler.store.put(policy)
         targets = [f"cpu target {policy.target_cpu_pct:g}%"] if policy.target_cpu_pct else []
         if policy.target_rps_per_replica:
@@ -169,17 +182,21 @@ class Automation:
     def _alerts(self) -> None:
         if not self.alerts.store.list():
             return
+        apps = self._apps.summaries()
+        # a stopped app is down on purpose: no app_down, and its 503s are no error_rate (firing ones resolve)
         ready = {
             a["name"]: int(a["ready"])
-            for a in self._apps.summaries()
-            if a["release"] is not None and a["state"] != AppState.DELETING
+            for a in apps
+            if a["release"] is not None and a["state"] not in _SKIP_STATES
         }
+        stopped = {a["name"] for a in apps if a["state"] == AppState.STOPPED}
+        errors = self.requests.error_pct(time.time())
         latest = [s for key, s in self._monitoring.sampler.latest.items() if key != "host"]
         self.alerts.evaluate(
             Facts(
                 ready=ready,
                 memory_pct=memory_by_app(latest),
-                error_pct=self.requests.error_pct(time.time()),
+                error_pct=None if errors is None else {a: p for a, p in errors.items() if a not in stopped},
                 engine_up=self._engine_up(),
                 hosts_down=self._hosts_down(),
             )

@@ -6,6 +6,8 @@ to its routed port gets an answer below 500; without a port, once it has been ru
 Probes run in a background thread, fast while an instance is starting and at the probe's interval once
 it is ready. An instance that was ready and keeps failing is reported as *failed*, to be replaced,
 with a back-off per service so that a broken service is not replaced in a tight loop.
+HTTP probes say who they are (``User-Agent: MyPaas-probe/<version>``), so that the lines they leave in
+an app's access log can be told apart (``logs`` leaves them out unless asked).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from mypaas import __version__
 from mypaas.domain import Instance, ProbeSpec
 from mypaas.states import InstanceState
 
@@ -26,6 +29,8 @@ READY_PROBE_S = 2.0
 FAILS_TO_UNREADY = 2
 REPLACE_AFTER_S = 10.0  # unhealthy this long (after having been ready): replace the instance
 MAX_BACKOFF_S = 300.0
+PROBE_AGENT_NAME = "MyPaas-probe"
+PROBE_AGENT = f"{PROBE_AGENT_NAME}/{__version__}"  # the User-Agent of every HTTP probe
 
 
 @dataclass
@@ -73,7 +78,7 @@ def http_error(address: str, timeout: float = 1.0, path: str = "/", status: int 
     host, _, port = address.rpartition(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
-        conn.request("GET", path, headers={"User-Agent": "mypaas-health/1", "Connection": "close"})
+        conn.request("GET", path, headers={"User-Agent": PROBE_AGENT, "Connection": "close"})
         got = conn.getresponse().status
         ok = got == status if status is not None else got < 500
         return None if ok else f"GET {path} -> HTTP {got}" + (f" (expected {status})" if status else "")

@@ -40,6 +40,7 @@ class Route:
     app: str
     hosts: tuple[str, ...]  # e.g. ("shop.localhost", "www.example.com")
     upstreams: tuple[str, ...]  # "10.1.2.3:80" addresses of healthy instances; may be empty
+    stopped: bool = False  # the app was stopped (`mypaas stop`): without upstreams, say so
 
 
 def served(routes: Sequence[Route]) -> tuple[Route, ...]:
@@ -51,14 +52,16 @@ def served(routes: Sequence[Route]) -> tuple[Route, ...]:
             app=route.app,
             hosts=tuple(sorted({host.lower() for host in route.hosts})),
             upstreams=tuple(sorted(set(route.upstreams))),
+            stopped=route.stopped,
         )
         for route in sorted(routes, key=lambda r: r.app)
         if route.hosts
     )
 
 
-def unavailable_body(app: str) -> str:
-    return f"no healthy instance of {app}"
+def unavailable_body(app: str, stopped: bool = False) -> str:
+    """The 503 answer of an app without a ready instance: stopped on purpose, or none healthy."""
+    return f"app {app} is stopped (mypaas start {app})" if stopped else f"no healthy instance of {app}"
 
 
 def render(
@@ -119,7 +122,7 @@ def config_hash(config: dict[str, Any]) -> str:
 def _app_route(route: Route) -> dict[str, Any]:
     """One route of ``served``'s result."""
     upstreams = list(route.upstreams)
-    handler = _proxy(upstreams) if upstreams else _text(503, unavailable_body(route.app))
+    handler = _proxy(upstreams) if upstreams else _text(503, unavailable_body(route.app, route.stopped))
     return {"match": [{"host": list(route.hosts)}], "handle": [handler], "terminal": True}
 
 

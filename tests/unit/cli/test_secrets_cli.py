@@ -88,7 +88,10 @@ def test_set_from_a_file_makes_a_release_and_ls_and_config_mask_everything(
     assert changed.exit_code == 0, changed.output
     assert values_given(backend)["db_password"] == PASSWORD.encode()
     releases = cli("releases", "shop", "--json").stdout
-    assert [r["description"] for r in json.loads(releases)] == ["set secret db_password", "Deploy"]
+    assert [r["description"] for r in json.loads(releases)] == [
+        "set secret db_password",
+        "First deploy: web web:1",
+    ]
     outputs = [
         changed.output,
         releases,

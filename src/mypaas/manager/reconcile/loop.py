@@ -345,9 +345,9 @@ class Reconciler:
                 ups = serving or ups  # nothing of the current revision ready: take what is
             routed.update(i.id for i in ups)
             hosts = (f"{app.name}.{self._base_domain}", *domains.get(app.name, []))
-            routes.append(
-                Route(app=app.name, hosts=hosts, upstreams=tuple(sorted(i.address or "" for i in ups)))
-            )
+            upstreams = tuple(sorted(i.address or "" for i in ups))
+            stopped = app.state == AppState.STOPPED
+            routes.append(Route(app=app.name, hosts=hosts, upstreams=upstreams, stopped=stopped))
         if not self._warming_up():
             self._router.apply(routes)
         drain = self._routed & leaving

@@ -1,0 +1,33 @@
+"""An app's log lines as `logs` shows them: without the lines MyPaas's own health probes leave in an
+app's access log (each names the probe's User-Agent), unless asked for.
+
+The engine prefixes each line with its instance's name (``name | text``); ``--tail N`` means the last N
+lines of each instance that are left after the probe lines are taken out.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+from mypaas.monitor.health import PROBE_AGENT_NAME
+
+_MARK = f"{PROBE_AGENT_NAME}/"
+
+
+def is_probe_line(line: str) -> bool:
+    """Did one of MyPaas's HTTP probes leave this line (its User-Agent is in it)?"""
+    return _MARK in line
+
+
+def without_probes(lines: Iterable[str]) -> Iterator[str]:
+    return (line for line in lines if not is_probe_line(line))
+
+
+def last_per_instance(lines: Iterable[str], tail: int) -> list[str]:
+    """The last ``tail`` lines of each instance (by the engine's ``name | `` prefix), in their order."""
+    kept: dict[str, deque[tuple[int, str]]] = {}
+    for n, line in enumerate(lines):
+        name, sep, _ = line.partition(" | ")
+        kept.setdefault(name if sep else "", deque(maxlen=tail)).append((n, line))
+    return [line for _, line in sorted(pair for rows in kept.values() for pair in rows)]

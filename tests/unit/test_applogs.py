@@ -1,0 +1,42 @@
+"""`logs` without the health probes' lines: the probes' User-Agent and the per-instance tail."""
+
+from __future__ import annotations
+
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+
+from mypaas import __version__
+from mypaas.manager.applogs import is_probe_line, last_per_instance, without_probes
+from mypaas.monitor.health import PROBE_AGENT, http_probe
+
+
+def test_http_probes_send_the_mypaas_probe_user_agent() -> None:
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("User-Agent"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        assert http_probe(f"127.0.0.1:{httpd.server_address[1]}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert seen == [PROBE_AGENT] == [f"MyPaas-probe/{__version__}"]
+    assert is_probe_line(f'"GET / HTTP/1.1" 200 "{PROBE_AGENT}"')
+
+
+def test_tail_keeps_the_last_lines_of_each_instance_after_the_probe_lines_go() -> None:
+    probe = f"GET / {PROBE_AGENT}"
+    lines = ["a | 1", "b | 1", f"a | {probe}", "a | 2", "b | 2", "a | 3", f"b | {probe}", "loose"]
+
+    kept = last_per_instance(without_probes(lines), 2)
+
+    assert kept == ["b | 1", "a | 2", "b | 2", "a | 3", "loose"]
