@@ -20,9 +20,17 @@ from mypaas.container_options import check_platform, check_swarm
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name, port_from_image
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.manager.changes import Changes, spec_changes
-from mypaas.manager.records import AppContext, find_app, find_release, release_dict, supersede
+from mypaas.manager.formation import set_formation
+from mypaas.manager.records import (
+    AppContext,
+    find_app,
+    find_release,
+    release_dict,
+    supersede,
+    target_spec,
+)
 from mypaas.manager.state.desired import drop_failed_first_deploy
-from mypaas.manager.state.models import AppRow, FormationRow, OperationRow, ReleaseRow
+from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
 from mypaas.manager.vault import Vault
 from mypaas.states import AppState, BackendMode, OperationStatus, ReleaseStatus
 
@@ -258,6 +266,7 @@ class Releases:
             status=ReleaseStatus.PENDING,
         )
         s.add(rel)
+        before = target_spec(s, app)
         if app.target_version is not None and app.target_version != app.current_version:
             s.execute(
                 update(ReleaseRow)
@@ -270,7 +279,9 @@ class Releases:
         app.state = AppState.RUNNING
         op.release = rel.version
         op.deadline = time.time() + self._ctx.deploy_timeout_s
-        _set_formation(s, app, spec)
+        notes = set_formation(s, app, before, spec)
+        if notes:  # what the deploy shows of the replica counts (see formation.py)
+            op.log = (op.log or "") + "".join(f"{note}\n" for note in notes)
         return rel
 
     # -- releases from releases -------------------------------------------------------------------
@@ -335,18 +346,3 @@ class Releases:
         )
         self._ctx.wake()
         return op
-
-
-def _set_formation(s: Session, app: AppRow, spec: AppSpec) -> None:
-    rows = {f.service: f for f in app.formation}
-    for name, svc in spec.services.items():
-        if name in rows:
-            if svc.replicas is not None:
-                rows[name].replicas = svc.replicas
-        else:
-            app.formation.append(
-                FormationRow(service=name, replicas=1 if svc.replicas is None else svc.replicas)
-            )
-    for name, row in rows.items():
-        if name not in spec.services:
-            s.delete(row)
