@@ -279,12 +279,27 @@ class Reconciler:
         if app.state != AppState.RUNNING and self.view.removing_any(app.name):
             return False  # a stop or removal is done once its instances are gone for good
         if app.state == AppState.DELETING:
-            self._backend.remove_app_resources(self.platform, app.name)
-            self._outcomes.removed(app)
+            self._remove_app(app)
             return False
         if app.rolling or app.operation_id:
             self._outcomes.complete(app)
         return False
+
+    def _remove_app(self, app: DesiredApp) -> None:
+        """Remove the app's engine resources, then forget it. What blocks it is recorded (and tried
+        again); a forced removal gives up on what is left and forgets the app all the same."""
+        try:
+            self._backend.remove_app_resources(
+                self.platform, app.name, volumes=app.remove_volumes, force=app.remove_force
+            )
+        except MyPaasError as exc:
+            if not app.remove_force:
+                self._outcomes.blocked(app, exc.message)
+                raise
+            log.warning("%s: forced removal leaves %s", app.name, exc.message)
+            self._outcomes.removed(app, left=exc.message)
+            return
+        self._outcomes.removed(app)
 
     def _failing_tail(self, app: DesiredApp) -> str:
         """The last log lines of an instance of the target that is not ready (for the failure message)."""
