@@ -64,6 +64,15 @@ def find_app(s: Session, name: str, *, deleting: bool = False) -> AppRow:
     return row
 
 
+def refuse_deleting(row: AppRow | None) -> None:
+    """A deploy to an app being deleted: refused, saying why it is not gone yet when it is stuck."""
+    if row is not None and row.state == AppState.DELETING:
+        message = (
+            being_deleted(row) if row.blocked else f"app {row.name} is being removed; try again in a moment"
+        )
+        raise Conflict(message, field="app")
+
+
 def being_deleted(row: AppRow) -> str:
     """'app x is being deleted' and, when its removal cannot finish, why and what finishes it."""
     if not row.blocked:

@@ -25,6 +25,7 @@ from mypaas.manager.records import (
     AppContext,
     find_app,
     find_release,
+    refuse_deleting,
     release_dict,
     supersede,
     target_spec,
@@ -103,8 +104,7 @@ class Releases:
                     for n, svc in spec.services.items():
                         check_swarm(svc, f"services.{n}")
                 app = s.scalar(select(AppRow).where(AppRow.name == name))
-                if app is not None and app.state == AppState.DELETING:
-                    raise Conflict(f"app {name} is being removed; try again in a moment", field="app")
+                refuse_deleting(app)
                 if app is None:
                     app = AppRow(name=name, state=AppState.RUNNING)
                     s.add(app)
@@ -137,8 +137,7 @@ class Releases:
         self._check_ports(name, spec)
         with self._sessions() as s:
             app = s.scalar(select(AppRow).where(AppRow.name == name))
-            if app is not None and app.state == AppState.DELETING:
-                raise Conflict(f"app {name} is being removed; try again in a moment", field="app")
+            refuse_deleting(app)
             if app is None or app.target_version is None:
                 return spec, spec_changes(None, spec, None)
             current = AppSpec.model_validate(find_release(s, app, app.target_version).spec)
