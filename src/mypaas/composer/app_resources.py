@@ -21,23 +21,29 @@ def _names(holders: list[str]) -> str:
     return f"container{'s' if len(holders) > 1 else ''} {', '.join(sorted(holders))}"
 
 
+def _container_name(row: dict[str, Any]) -> str:
+    return str((row.get("Names") or [str(row.get("Id", "?"))[:12]])[0]).lstrip("/")
+
+
 def remove_networks(api: Any, platform: str, app: str, *, force: bool) -> None:
-    """Remove the app's networks; one still holding containers (MyPaas's are gone by now) raises
-    Conflict naming them, unless ``force``, which disconnects them first."""
+    """Remove the app's networks. A running container MyPaas did not make still attached to one
+    raises Conflict naming it (it will not leave by itself), unless ``force``, which disconnects every
+    container first (they keep running). The platform's own containers still leaving (a Swarm task
+    shutting down) make the engine refuse for now: a temporary error, tried again."""
     filters = {"label": [f"{LABEL_PLATFORM}={platform}", f"{LABEL_APP}={app}"]}
     with engine_errors(f"removing the networks of {app}"):
         for net in api.networks(filters=filters):
-            try:
-                info = api.inspect_network(net["Id"])
-            except docker.errors.NotFound:
-                continue
-            attached = info.get("Containers") or {}
-            holders = [str(c.get("Name") or cid[:12]) for cid, c in attached.items()]
-            if holders and not force:
-                raise Conflict(f"network {info.get('Name')} has active endpoints ({_names(holders)})")
-            for cid in attached:
+            attached = api.containers(filters={"network": net["Id"]})
+            foreign = [
+                _container_name(c)
+                for c in attached
+                if (c.get("Labels") or {}).get(LABEL_PLATFORM) != platform
+            ]
+            if foreign and not force:
+                raise Conflict(f"network {net.get('Name')} has active endpoints ({_names(foreign)})")
+            for row in attached if force else []:
                 with contextlib.suppress(docker.errors.NotFound):
-                    api.disconnect_container_from_network(cid, net["Id"], force=True)
+                    api.disconnect_container_from_network(row["Id"], net["Id"], force=True)
             with contextlib.suppress(docker.errors.NotFound):
                 api.remove_network(net["Id"])
 
@@ -46,7 +52,7 @@ def _mounts(api: Any) -> dict[str, list[str]]:
     """Volume name -> the containers (running or not) that mount it."""
     users: dict[str, list[str]] = {}
     for row in api.containers(all=True):
-        name = str((row.get("Names") or ["?"])[0]).lstrip("/")
+        name = _container_name(row)
         for mount in row.get("Mounts") or []:
             if mount.get("Type") == "volume" and mount.get("Name"):
                 users.setdefault(str(mount["Name"]), []).append(name)
