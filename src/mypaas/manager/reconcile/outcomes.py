@@ -124,8 +124,13 @@ class Outcomes:
 
     def error(self, app: DesiredApp, message: str) -> None:
         """A step failed (reported once by the loop): whoever follows the app's operation reads why."""
-        if app.operation_id:
-            self._ops.append_log(app.operation_id, f"error: {message}\n")
+        if not app.operation_id:
+            return
+        with self._sessions() as s:
+            op = s.get(OperationRow, app.operation_id)
+            if op is None or op.status.finished:
+                return  # it ended saying why (a removal that cannot finish, say)
+        self._ops.append_log(app.operation_id, f"error: {message}\n")
 
     def removed(self, app: DesiredApp, *, left: str = "") -> None:
         """The app's instances and engine resources are gone (or, forced, ``left`` says what could
