@@ -31,12 +31,11 @@ def _names(names: list[str]) -> str:
 
 def removal_question(name: str, volumes: list[str], remove_volumes: bool) -> str:
     """What `mypaas rm` asks, naming the volumes that go or stay."""
-    question = f"Remove app {name} with its instances, releases and config"
     if volumes and remove_volumes:
-        return f"{question}, and its {_names(volumes)} (their data is lost)?"
+        return f"Remove app {name} with its instances, releases, config and {_names(volumes)} (data lost)?"
     if volumes:
-        return f"{question}? Its {_names(volumes)} will be kept"
-    return f"{question}?"
+        return f"Remove app {name} with its instances, releases and config, keeping {_names(volumes)}?"
+    return f"Remove app {name} with its instances, releases and config?"
 
 
 def removal_line(volumes: list[str], remove_volumes: bool, waited: bool) -> str:

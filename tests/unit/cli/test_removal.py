@@ -97,17 +97,18 @@ def test_the_question_names_the_volumes(
     shop: str, server: Server, manager: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert removal_question("shop", [VOLUME], False) == (
-        f"Remove app shop with its instances, releases and config? Its volume {VOLUME} will be kept"
+        f"Remove app shop with its instances, releases and config, keeping volume {VOLUME}?"
     )
     assert removal_question("shop", ["a", "b"], True) == (
-        "Remove app shop with its instances, releases and config, and its volumes a, b (their data is lost)?"
+        "Remove app shop with its instances, releases, config and volumes a, b (data lost)?"
     )
+    assert removal_question("shop", [], True) == "Remove app shop with its instances, releases and config?"
     monkeypatch.setattr("typer.testing._NamedTextIOWrapper.isatty", lambda _self: True)  # a terminal
 
     answered_no = cli("rm", "shop", stdin=b"n\n")
 
-    assert f"Its volume {VOLUME} will be kept [y/N]:" in answered_no.stdout, answered_no.output
-    assert answered_no.exit_code == 1
+    assert f"keeping volume {VOLUME}? [y/N]:" in answered_no.stdout, answered_no.output
+    assert one_error_line(answered_no) == "error: shop not removed"
 
 
 def test_volumes_rm_refuses_what_is_not_a_volume_of_an_app(server: Server, backend: FakeBackend) -> None:
