@@ -3,9 +3,9 @@ the release's file changed its own count.
 
 The rule (written in the README): a service keeps its current count (a ``scale`` by hand, or the
 autoscaler's) when the file's ``replicas`` is absent or the same as in the release before; when the
-file's value changed (or the service is new), the file's value is used. A service with an autoscale
-policy keeps its count within the policy's bounds: the autoscaler owns it, not the file. Each change
-or kept difference is told in a note the deploy shows."""
+file's value changed (or the service is new), the file's value is used; a rollback keeps the counts.
+A service with an autoscale policy keeps its count within the policy's bounds: the autoscaler owns
+it, not the file. Each change or kept difference is told in a note the deploy shows."""
 
 from __future__ import annotations
 
@@ -45,9 +45,14 @@ def _note(name: str, current: int, after: int, said: int | None, bounds: tuple[i
     return ""
 
 
-def set_formation(s: Session, app: AppRow, before: AppSpec | None, spec: AppSpec) -> list[str]:
+def set_formation(
+    s: Session, app: AppRow, before: AppSpec | None, spec: AppSpec, *, rollback: bool = False
+) -> list[str]:
     """Update ``app``'s formation for a release of ``spec`` (``before``: the app's target release
-    until now); answer the notes to show."""
+    until now); answer the notes to show. A rollback keeps every count (the formation is not part of
+    a release): only services it brings back or drops are added or removed."""
+    if rollback:
+        before = spec
     rows = {f.service: f for f in app.formation}
     bounds = _bounds(s, app.name) if rows else {}
     notes: list[str] = []

@@ -278,7 +278,7 @@ class Releases:
         app.state = AppState.RUNNING
         op.release = rel.version
         op.deadline = time.time() + self._ctx.deploy_timeout_s
-        notes = set_formation(s, app, before, spec)
+        notes = set_formation(s, app, before, spec, rollback=op.kind == "rollback")
         if notes:  # what the deploy shows of the replica counts (see formation.py)
             op.log = (op.log or "") + "".join(f"{note}\n" for note in notes)
         return rel

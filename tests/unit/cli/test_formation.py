@@ -67,3 +67,17 @@ def test_an_autoscaled_service_keeps_its_count_within_the_policy(
     assert result.exit_code == 0, result.output
     assert "web: keeps 4 replicas (autoscaled 2..6; the file says 8)\n" in result.stderr
     assert _replicas(api) == 4
+
+
+def test_a_rollback_keeps_the_counts(
+    tmp_path: Path, server: Server, api: TestClient, manager: Platform
+) -> None:
+    assert cli("deploy", "shop", "-f", _compose(tmp_path, 1)).exit_code == 0
+    assert cli("deploy", "shop", "-f", _compose(tmp_path, 3)).exit_code == 0
+    assert _replicas(api) == 3
+
+    result = cli("rollback", "shop")
+
+    assert result.exit_code == 0, result.output
+    assert "web: keeps 3 replicas (scaled; the file says 1)\n" in result.stderr
+    assert _replicas(api) == 3  # the formation is not part of a release
