@@ -351,8 +351,9 @@ def rm(
 ) -> None:
     """Remove an app with its instances, releases and config.
 
-    Its named volumes are kept (`mypaas volumes ls`; a new deploy of the same name mounts them again)
-    unless --volumes. Asks first, unless --yes (which scripts must pass).
+    Its named volumes are kept unless --volumes (`mypaas volumes ls`);
+    a new deploy of the same name mounts them again.
+    Asks first, unless --yes (which scripts must pass).
     """
     from mypaas.cli.volumes import removal_line, removal_question
 

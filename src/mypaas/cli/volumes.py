@@ -14,8 +14,10 @@ volumes_app = typer.Typer(
     no_args_is_help=True,
     help="""See and remove the apps' named volumes.
 
-`mypaas rm APP` keeps an app's volumes (its data) unless given --volumes; deploying an app of the same
-name again mounts them again. A kept volume stays listed, with the app it belonged to, until removed.
+`mypaas rm APP` keeps an app's volumes (its data) unless given --volumes.
+
+Deploying an app of the same name again mounts them again.
+A kept volume stays listed, with the app it belonged to, until removed.
 
 Examples:
 
@@ -59,8 +61,11 @@ def volumes_ls(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the apps' named volumes: the app each belongs to (removed: kept after `mypaas rm`) and the
-    containers that mount it."""
+    """List the apps' named volumes.
+
+    Each with the app it belongs to and the containers that mount it.
+    APP STATE "removed (kept)": the app is gone, its volume was kept.
+    """
     with api() as client:
         volumes = client.volumes(app)
     if as_json:
@@ -78,7 +83,11 @@ def volumes_rm(
         list[str], typer.Argument(metavar="NAME...", help="Volumes, as `volumes ls` names them.")
     ],
 ) -> None:
-    """Remove volumes and their data (not while a container mounts one or its app still uses it)."""
+    """Remove volumes and their data.
+
+    Not while a container mounts one, or its app still uses it
+    (then `mypaas rm APP --volumes`).
+    """
     with api() as client:
         for name in names:  # the first refused one stops the rest (the error names it)
             client.remove_volume(name)
