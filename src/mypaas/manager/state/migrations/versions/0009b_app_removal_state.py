@@ -16,8 +16,8 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('apps', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('remove_volumes', sa.Boolean(), server_default='0', nullable=False))
-        batch_op.add_column(sa.Column('remove_force', sa.Boolean(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('remove_volumes', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('remove_force', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('blocked', sa.Text(), nullable=True))
 
 
