@@ -55,7 +55,7 @@ def test_volumes_are_kept_listed_reused_and_removed_on_request(
     removed = platform.cli("rm", app, "--yes")
 
     assert removed.code == 0, removed
-    assert removed.out.splitlines()[-1] == f"kept volume {volume} (mypaas volumes rm {volume} removes them)"
+    assert removed.out.splitlines()[-1] == f"kept volume {volume} (mypaas volumes rm {volume} removes it)"
     assert _volume_there(volume)
     listed = [v for v in platform.cli("volumes", "ls", "--json").json() if v["app"] == app]
     assert [(v["name"], v["volume"], v["app_state"], v["used_by"]) for v in listed] == [

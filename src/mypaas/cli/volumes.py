@@ -46,7 +46,8 @@ def removal_line(volumes: list[str], remove_volumes: bool, waited: bool) -> str:
         return ""
     if remove_volumes:
         return f"{'removed' if waited else 'removing'} {_names(volumes)}"
-    return f"kept {_names(volumes)} (mypaas volumes rm {' '.join(volumes)} removes them)"
+    them = "them" if len(volumes) > 1 else "it"
+    return f"kept {_names(volumes)} (mypaas volumes rm {' '.join(volumes)} removes {them})"
 
 
 def _row(v: dict[str, Any]) -> list[str]:

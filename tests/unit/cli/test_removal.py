@@ -9,7 +9,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from mypaas.cli.volumes import removal_question
+from mypaas.cli.volumes import removal_line, removal_question
 from mypaas.composer.fake import FakeBackend
 from mypaas.manager.platform import Platform
 from tests.unit.cli.support import Server, cli, deploy, one_error_line, settle
@@ -48,7 +48,7 @@ def test_rm_keeps_the_volumes_and_says_so(
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-2:] == [
         "removed shop",
-        f"kept volume {VOLUME} (mypaas volumes rm {VOLUME} removes them)",
+        f"kept volume {VOLUME} (mypaas volumes rm {VOLUME} removes it)",
     ]
     assert VOLUME in backend.volumes
     listed = cli("volumes", "ls")
@@ -103,6 +103,12 @@ def test_the_question_names_the_volumes(
         "Remove app shop with its instances, releases, config and volumes a, b (data lost)?"
     )
     assert removal_question("shop", [], True) == "Remove app shop with its instances, releases and config?"
+    assert (
+        removal_line(["a", "b"], False, waited=True)
+        == "kept volumes a, b (mypaas volumes rm a b removes them)"
+    )
+    assert removal_line(["a"], True, waited=False) == "removing volume a"
+    assert removal_line([], True, waited=True) == ""
     monkeypatch.setattr("typer.testing._NamedTextIOWrapper.isatty", lambda _self: True)  # a terminal
 
     answered_no = cli("rm", "shop", stdin=b"n\n")
