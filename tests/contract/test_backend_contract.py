@@ -143,3 +143,29 @@ def test_volume_exists_sees_the_engine_s_volumes(backend: tuple[Backend, str, st
     assert b.volume_exists(volume_name(app, "data"))
     b.remove_app_resources(platform, app)
     assert not b.volume_exists(volume_name(app, "data"))
+
+
+def test_an_app_s_volumes_outlive_it_unless_asked(backend: tuple[Backend, str, str]) -> None:
+    """`mypaas rm` without --volumes: the app's volumes stay, listed with their app, removable once
+    nothing mounts them; a mounted one is refused."""
+    b, platform, image = backend
+    app = f"k{secrets.token_hex(3)}"
+    name = volume_name(app, "data")
+    b.ensure_volume(platform, app, "data")
+    req = request_for(b, platform, image, app)
+    svc = req.service.model_copy(update={"volumes": [VolumeMount(source="data", target="/data")]})
+    created = b.create_instance(replace(req, service=svc, volumes=("data",)))
+    [listed] = [v for v in b.list_volumes(platform) if v.app == app]
+    assert (listed.name, listed.volume, listed.used_by) == (name, "data", (req.name,))
+    with pytest.raises(Conflict):
+        b.remove_volume(platform, name)
+    b.remove_instance(created.id, grace_s=1)
+    b.remove_app_resources(platform, app, volumes=False)
+    assert [(v.name, v.used_by) for v in b.list_volumes(platform) if v.app == app] == [(name, ())]
+    assert b.list_volumes(f"other-{platform}") == []
+    with pytest.raises(NotFound):
+        b.remove_volume(f"other-{platform}", name)  # another platform's volume is not this one's to remove
+    b.remove_volume(platform, name)
+    assert not b.volume_exists(name)
+    with pytest.raises(NotFound):
+        b.remove_volume(platform, name)

@@ -88,7 +88,7 @@ def test_two_services_call_each_other_by_name(
     api = client.containers.get(next(i["id"] for i in insts if i["service"] == "api"))
     assert api.attrs["HostConfig"]["RestartPolicy"]["Name"] == "always"
     assert any(m["Type"] == "volume" for m in api.attrs["Mounts"])
-    assert platform.cli("rm", app, "--yes").code == 0
+    assert platform.cli("rm", app, "--yes", "--volumes").code == 0  # without --volumes they stay
     assert not client.volumes.list(filters={"label": f"mypaas.app={app}"})
 
 

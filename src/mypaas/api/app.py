@@ -26,6 +26,7 @@ from mypaas.api.monitor import monitor_routes
 from mypaas.api.registry_images import registry_image_routes
 from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
 from mypaas.api.secrets import decode_values, secret_routes
+from mypaas.api.volumes import volume_routes
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized
 from mypaas.manager.operations import op_dict
@@ -69,6 +70,7 @@ def create_app(platform: Platform) -> FastAPI:
     monitor_routes(app, v1, platform)
     automation_routes(v1, platform)
     host_routes(v1, platform)
+    volume_routes(v1, platform)
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -239,10 +241,14 @@ def _lifecycle_routes(v1: APIRouter, platform: Platform) -> None:
         return op_dict(platform.apps.set_state(name, "restart", who))
 
     @v1.delete("/apps/{name}", status_code=202, tags=["apps"])
-    def remove(name: str, who: User, keep_images: bool = False) -> dict[str, Any]:
-        """Remove the app; its registry repositories too (``images`` says which), unless keep_images."""
+    def remove(
+        name: str, who: User, volumes: bool = False, force: bool = False, keep_images: bool = False
+    ) -> dict[str, Any]:
+        """Remove the app; its named volumes only with ``volumes`` (else kept: GET /volumes lists
+        them). ``force`` finishes a removal that cannot (foreign containers on its network). Its
+        registry repositories go too (``images`` says which), unless ``keep_images``."""
         repos = [] if keep_images else platform.image_copies.app_repositories(name)
-        op = op_dict(platform.apps.delete(name, who))
+        op = op_dict(platform.apps.delete(name, who, volumes=volumes, force=force))
         return op if keep_images else {**op, "images": platform.image_copies.remove_repositories(repos)}
 
 

@@ -270,9 +270,18 @@ class ApiClient:
         """``stop``, ``start`` or ``restart`` the app."""
         return self._dict("POST", f"/api/v1/apps/{_seg(name)}/{_seg(action)}")
 
-    def remove(self, name: str, *, keep_images: bool = False) -> dict[str, Any]:
-        params = {"keep_images": "true"} if keep_images else {}
+    def remove(
+        self, name: str, *, volumes: bool = False, force: bool = False, keep_images: bool = False
+    ) -> dict[str, Any]:
+        flags = (("volumes", volumes), ("force", force), ("keep_images", keep_images))
+        params = {k: "true" for k, on in flags if on}
         return self._dict("DELETE", f"/api/v1/apps/{_seg(name)}", params=params)
+
+    def volumes(self, app: str | None = None) -> list[dict[str, Any]]:
+        return self._list("/api/v1/volumes", params={"app": app} if app else {})
+
+    def remove_volume(self, name: str) -> dict[str, Any]:
+        return self._dict("DELETE", f"/api/v1/volumes/{_seg(name)}")
 
     # -- releases, config, domains --------------------------------------------------------------
 

@@ -15,7 +15,18 @@ import typer
 from typer.core import TyperGroup
 
 from mypaas import __version__
-from mypaas.cli import automation, hosts, images, monitor, platform, registry, releases, secrets, top
+from mypaas.cli import (
+    automation,
+    hosts,
+    images,
+    monitor,
+    platform,
+    registry,
+    releases,
+    secrets,
+    top,
+    volumes,
+)
 from mypaas.cli.helptext import flow_all
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
@@ -244,7 +255,8 @@ def list_apps(as_json: JsonOpt = False) -> None:
         rel = version(a.get("release")) or "-"
         if a.get("target_release") not in (None, a.get("release")):
             rel += f" → {version(a['target_release'])}"  # a rollout in flight
-        rows.append([a["name"], a["state"], rel, f"{a['ready']}/{a['instances']}", ago(a.get("updated_at"))])
+        state = f"{a['state']}: {a['blocked']}" if a.get("blocked") else a["state"]  # a stuck removal
+        rows.append([a["name"], state, rel, f"{a['ready']}/{a['instances']}", ago(a.get("updated_at"))])
     table(["NAME", "STATE", "RELEASE", "READY", "UPDATED"], rows, empty="no apps")
 
 
@@ -253,9 +265,12 @@ def ps(name: AppArg, as_json: JsonOpt = False) -> None:
     """List an app's instances (its running replicas)."""
     with api() as client:
         instances = client.instances(name)
+        deleting = client.app(name).get("deleting") if not as_json else None
     if as_json:
         print_json(instances)
         return
+    if deleting:  # on stderr: the table stays the instances
+        print(deleting, file=sys.stderr)
     rows = [
         [
             i["name"],
@@ -375,24 +390,38 @@ def restart(name: AppArg, no_wait: NoWait = False) -> None:
 def rm(
     name: AppArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,
+    with_volumes: Annotated[
+        bool, typer.Option("--volumes", help="Remove its named volumes (their data) too.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Finish a removal that is stuck (see `mypaas ls`).")
+    ] = False,
     no_wait: NoWait = False,
     keep_images: registry.KeepImagesOpt = False,
 ) -> None:
     """Remove an app with its instances, releases and config.
 
+    Its named volumes are kept unless --volumes (`mypaas volumes ls`);
+    a new deploy of the same name mounts them again.
     Its images in the private registry (repositories APP/SERVICE) go too, unless --keep-images.
 
     Asks first, unless --yes (which scripts must pass).
     """
-    if not yes:
-        if not sys.stdin.isatty():
-            fail(f"removing {name} needs confirmation: pass --yes")
-        if not typer.confirm(f"Remove app {name} with its instances, releases and config?", default=False):
-            fail(f"{name} not removed")
+    from mypaas.cli.volumes import removal_line, removal_question
+
+    if not yes and not sys.stdin.isatty():
+        fail(f"removing {name} needs confirmation: pass --yes")
     with api() as client:
-        op = client.remove(name, keep_images=keep_images)
+        kept = [v["name"] for v in client.volumes(name)]
+        if not yes and not typer.confirm(
+            removal_question(name, kept, with_volumes, images=not keep_images), default=False
+        ):
+            fail(f"{name} not removed")
+        op = client.remove(name, volumes=with_volumes, force=force, keep_images=keep_images)
         registry.say_app_images(name, op.get("images"))
         run_operation(client, op, f"removing {name}", no_wait)
+    if line := removal_line(kept, with_volumes, waited=not no_wait):
+        say(line)
 
 
 # -- the commands of releases.py and platform.py ---------------------------------------------------
@@ -403,6 +432,7 @@ app.command(rich_help_panel=RELEASES, no_args_is_help=True)(releases.rollback)
 app.add_typer(releases.config_app, name="config", rich_help_panel=RELEASES)
 app.add_typer(releases.domains_app, name="domains", rich_help_panel=RELEASES)
 app.add_typer(secrets.secrets_app, name="secrets", rich_help_panel=RELEASES)
+app.add_typer(volumes.volumes_app, name="volumes", rich_help_panel=APPS)
 app.command(rich_help_panel=PLATFORM)(platform.up)
 app.command(rich_help_panel=PLATFORM)(platform.down)
 app.command(rich_help_panel=PLATFORM)(platform.status)

@@ -42,6 +42,17 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class VolumeInfo:
+    """A named volume of an app on the platform, as the engine has it (also after its app is gone)."""
+
+    name: str  # the engine's name (what `mypaas volumes rm` takes)
+    app: str
+    volume: str  # the compose name, in the app's file
+    used_by: tuple[str, ...] = ()  # the containers that mount it (running or not)
+    created: str = ""  # when the engine made it (its own timestamp text)
+
+
+@dataclass(frozen=True)
 class SecretFile:
     """A secret or config an instance sees as a read-only file: the docker backend bind-mounts a copy
     it keeps under the manager's home, the swarm backend makes a Swarm secret or config of it."""
@@ -139,8 +150,21 @@ class Backend(Protocol):
         """May an instance publish TCP ``port`` on the hosts it can run on (nothing holds it there)?"""
         ...
 
-    def remove_app_resources(self, platform: str, app: str) -> None:
-        """Remove the networks and volumes labelled for ``app`` (instances must be gone)."""
+    def remove_app_resources(
+        self, platform: str, app: str, *, volumes: bool = True, force: bool = False
+    ) -> None:
+        """Remove the networks labelled for ``app`` and, with ``volumes``, its named volumes
+        (instances must be gone). A network a container MyPaas did not make is still attached to
+        raises Conflict naming it; ``force`` disconnects such containers first."""
+        ...
+
+    def list_volumes(self, platform: str) -> list[VolumeInfo]:
+        """The apps' named volumes on the platform, those of removed apps included."""
+        ...
+
+    def remove_volume(self, platform: str, name: str) -> None:
+        """Remove one of the platform's app volumes: NotFound when it has none of that name,
+        Conflict when a container mounts it."""
         ...
 
     def image(self, ref: str) -> ImageInfo:

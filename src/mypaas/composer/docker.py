@@ -21,6 +21,7 @@ import docker.errors
 import docker.types
 import requests
 
+from mypaas.composer import app_resources
 from mypaas.composer.base import (
     LABEL_APP,
     LABEL_PLATFORM,
@@ -28,6 +29,7 @@ from mypaas.composer.base import (
     Capabilities,
     ImageInfo,
     InstanceRequest,
+    VolumeInfo,
 )
 from mypaas.composer.containers import (
     container_instance,
@@ -271,13 +273,14 @@ class DockerBackend:
                 return False
         return True
 
-    def remove_app_resources(self, platform: str, app: str) -> None:
+    def remove_app_resources(
+        self, platform: str, app: str, *, volumes: bool = True, force: bool = False
+    ) -> None:
         filters = {"label": [f"{LABEL_PLATFORM}={platform}", f"{LABEL_APP}={app}"]}
-        with engine_errors(f"removing networks and volumes of {app}"):
-            for net in self._api.networks(filters=filters):
-                with contextlib.suppress(docker.errors.NotFound):
-                    self._api.remove_network(net["Id"])
-            for vol in (self._api.volumes(filters=filters) or {}).get("Volumes") or []:
+        app_resources.remove_networks(self._api, platform, app, force=force)
+        with engine_errors(f"removing the volumes and images of {app}"):
+            kept = not volumes  # then a later deploy of the same name mounts them again
+            for vol in [] if kept else (self._api.volumes(filters=filters) or {}).get("Volumes") or []:
                 with contextlib.suppress(docker.errors.NotFound):
                     self._api.remove_volume(vol["Name"], force=True)
             for image in self._api.images(filters={"reference": f"mypaas-{app}/*"}):
@@ -286,6 +289,12 @@ class DockerBackend:
                         self._api.remove_image(tag)
         if self._files is not None:
             self._files.remove_app(app)
+
+    def list_volumes(self, platform: str) -> list[VolumeInfo]:
+        return app_resources.list_volumes(self._api, platform)
+
+    def remove_volume(self, platform: str, name: str) -> None:
+        app_resources.remove_volume(self._api, platform, name)
 
     # -- images ---------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from mypaas.composer.base import (
     LABEL_APP,
+    LABEL_PLATFORM,
     Backend,
     Capabilities,
     ImageInfo,
@@ -28,6 +29,7 @@ from mypaas.composer.base import (
     ServiceBackend,
     ServiceRequest,
     ServiceState,
+    VolumeInfo,
 )
 from mypaas.composer.engine import (
     instance_networks,
@@ -52,6 +54,7 @@ class FakeBackend:
         self.instances: dict[str, Instance] = {}
         self.networks: dict[str, dict[str, str]] = {}  # by engine name, as the engine has them
         self.volumes: dict[str, dict[str, str]] = {}
+        self.foreign: dict[str, list[str]] = {}  # network -> containers MyPaas did not make on it (tests)
         self.logs_by_id: dict[str, list[str]] = {}
         self.platform_of: dict[str, str] = {}
         self.calls: list[str] = []
@@ -140,12 +143,47 @@ class FakeBackend:
     def volume_exists(self, name: str) -> bool:
         return name in self.volumes
 
-    def remove_app_resources(self, platform: str, app: str) -> None:
+    def remove_app_resources(
+        self, platform: str, app: str, *, volumes: bool = True, force: bool = False
+    ) -> None:
         if any(i.app == app for i in self.instances.values()):
             raise Conflict(f"app {app} still has instances")
-        for table in (self.networks, self.volumes):
-            for name in [n for n, labels in table.items() if labels.get(LABEL_APP) == app]:
-                del table[name]
+        mine = [n for n, labels in self.networks.items() if labels.get(LABEL_APP) == app]
+        held = [n for n in mine if self.foreign.get(n)]
+        if held and not force:
+            raise Conflict(f"network {held[0]} has active endpoints (container {self.foreign[held[0]][0]})")
+        for name in mine:
+            self.foreign.pop(name, None)
+            del self.networks[name]
+        for name in [n for n, labels in self.volumes.items() if volumes and labels.get(LABEL_APP) == app]:
+            del self.volumes[name]
+
+    def _mounts(self) -> dict[str, list[str]]:
+        users: dict[str, list[str]] = {}
+        for iid, req in self.requests.items():
+            if iid in self.instances:
+                for mount in req.service.volumes:
+                    if mount.source in req.volumes:
+                        users.setdefault(volume_name(req.app, mount.source), []).append(req.name)
+        return users
+
+    def list_volumes(self, platform: str) -> list[VolumeInfo]:
+        users = self._mounts()
+        return [
+            VolumeInfo(
+                n, labels[LABEL_APP], n.removeprefix(f"mypaas_{labels[LABEL_APP]}_"), tuple(users.get(n, []))
+            )
+            for n, labels in sorted(self.volumes.items())
+            if labels.get(LABEL_PLATFORM) == platform and labels.get(LABEL_APP)
+        ]
+
+    def remove_volume(self, platform: str, name: str) -> None:
+        if name not in {v.name for v in self.list_volumes(platform)}:
+            raise NotFound(f"no app volume named {name!r} (mypaas volumes ls lists them)", field="name")
+        holders = self._mounts().get(name)
+        if holders:
+            raise Conflict(f"volume {name} is in use by container {holders[0]}", field="name")
+        del self.volumes[name]
 
     def image(self, ref: str) -> ImageInfo:
         if ref not in self.images:
@@ -393,13 +431,15 @@ class FakeSwarmBackend(FakeBackend):
             return
         super().remove_instance(instance_id, grace_s)
 
-    def remove_app_resources(self, platform: str, app: str) -> None:
+    def remove_app_resources(
+        self, platform: str, app: str, *, volumes: bool = True, force: bool = False
+    ) -> None:
         for svc in self.list_services(platform):
             if svc.app == app:
                 self.remove_service(svc.id)
         for name in [n for n, labels in self.overlay_networks.items() if labels.get(LABEL_APP) == app]:
             del self.overlay_networks[name]
-        super().remove_app_resources(platform, app)
+        super().remove_app_resources(platform, app, volumes=volumes, force=force)
 
 
 def _checked(svc: ServiceSpec) -> bool:

@@ -282,13 +282,17 @@ class SwarmBackend(DockerBackend):
             f"creating overlay network {name}", name, labels, driver="overlay", attachable=True
         )
 
-    def remove_app_resources(self, platform: str, app: str) -> None:
+    def remove_app_resources(
+        self, platform: str, app: str, *, volumes: bool = True, force: bool = False
+    ) -> None:
+        """Its services, their secrets and configs, then its networks and (with ``volumes``) its
+        volumes: those of this host, where a service that mounts one runs (``_constraints``)."""
         for svc in self.list_services(platform):
             if svc.app == app:
                 self.remove_service(svc.id)
         if self._in_swarm():
             self._swarm_files.remove_app(platform, app)
-        super().remove_app_resources(platform, app)
+        super().remove_app_resources(platform, app, volumes=volumes, force=force)
 
     # -- per-instance facts: tasks on this host map to their containers -------------------------
 

@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 from mypaas.domain import MAX_REPLICAS, AppSpec, Instance, check_domain
 from mypaas.errors import Conflict, InvalidSpec, NotFound
 from mypaas.manager.applogs import last_per_instance, without_probes
-from mypaas.manager.records import AppContext, find_app, find_release, supersede, target_spec
+from mypaas.manager.records import (
+    AppContext,
+    being_deleted,
+    find_app,
+    find_release,
+    supersede,
+    target_spec,
+)
 from mypaas.manager.releases import one_replica_with_host_port
 from mypaas.manager.state.models import AppRow, DomainRow, OperationRow
 from mypaas.states import AppState, BackendMode
@@ -42,10 +49,11 @@ class Apps:
                     AppRow.target_version,
                     AppRow.operation_id,
                     AppRow.updated_at,
+                    AppRow.blocked,
                 ).order_by(AppRow.name)
             ).all()
         out = []
-        for name, state, current, target, op_id, updated in rows:
+        for name, state, current, target, op_id, updated, blocked in rows:
             insts = observed.get(name, [])
             out.append(
                 {
@@ -57,13 +65,14 @@ class Apps:
                     "ready": sum(1 for i in insts if self._ctx.tracker.ready(i)),
                     "operation": op_id,
                     "updated_at": updated,
+                    "blocked": blocked if state == AppState.DELETING else None,  # why a removal waits
                 }
             )
         return out
 
     def get(self, name: str) -> dict[str, Any]:
         with self._sessions() as s:
-            row = find_app(s, name)
+            row = find_app(s, name, deleting=True)
             rel = find_release(s, row, row.target_version) if row.target_version else None
             scale = {f.service: f.replicas for f in row.formation}
             domains = sorted(d.domain for d in row.domains)
@@ -81,11 +90,13 @@ class Apps:
             "web": spec.web if spec else None,
             "domains": domains,
             "waiting": self._ctx.view.observed.waiting.get(name, []),
+            "blocked": row.blocked if row.state == AppState.DELETING else None,
+            "deleting": being_deleted(row) if row.state == AppState.DELETING else None,
         }
 
     def instances(self, name: str) -> list[Instance]:
         with self._sessions() as s:
-            find_app(s, name)
+            find_app(s, name, deleting=True)
         return [i for i in self._ctx.backend.list_instances(self._ctx.platform_id) if i.app == name]
 
     def ready(self, inst: Instance) -> bool:
@@ -197,13 +208,21 @@ class Apps:
         self._ctx.wake()
         return op
 
-    def delete(self, name: str, user: str) -> OperationRow:
+    def delete(self, name: str, user: str, *, volumes: bool = False, force: bool = False) -> OperationRow:
+        """Remove the app: its named volumes only with ``volumes`` (kept, a later deploy of the same
+        name mounts them again); ``force`` finishes a removal that is blocked (see Outcomes.blocked)."""
         with self._sessions.begin() as s:
-            app = find_app(s, name)
+            app = find_app(s, name, deleting=True)
+            if app.state == AppState.DELETING and not force:
+                raise Conflict(being_deleted(app) + ("" if app.blocked else " already"), field="app")
             app.state = AppState.DELETING
+            app.remove_volumes = app.remove_volumes or volumes
+            app.remove_force = force
             op = self._ops.new(s, app=name, kind="remove", user=user)
             supersede(self._ops, s, app, op)
-        self._ctx.change(name, "remove", f"removal by {user}", user, op)
+        what = "forced removal" if force else "removal"
+        kept = "with its volumes" if volumes else "volumes kept"
+        self._ctx.change(name, "remove", f"{what} by {user} ({kept})", user, op, volumes=volumes, force=force)
         self._ctx.wake()
         return op
 

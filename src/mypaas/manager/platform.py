@@ -46,6 +46,7 @@ from mypaas.manager.state.db import Store, open_store
 from mypaas.manager.state.meta import Setting, platform_id
 from mypaas.manager.supervisor import Parts, Supervisor
 from mypaas.manager.vault import KEY_FILE, Cipher, Vault
+from mypaas.manager.volumes import Volumes
 from mypaas.monitor.automation import Automation
 from mypaas.monitor.health import HealthTracker, http_probe
 from mypaas.monitor.host_events import HostEvents
@@ -89,6 +90,7 @@ class Platform:
     mirror: Mirror
     supervisor: Supervisor
     started_at: float
+    volumes: Volumes  # the apps' named volumes, those kept after their app included
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -241,6 +243,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         mirror=reg.mirror,
         supervisor=Supervisor(supervised, base_image=lambda: ensure_base_image(core.backend)),
         started_at=time.time(),
+        volumes=Volumes(ctx),
     )
 
 

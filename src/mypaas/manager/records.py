@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.base import Backend
 from mypaas.domain import AppSpec
-from mypaas.errors import NotFound
+from mypaas.errors import Conflict, NotFound
 from mypaas.manager.operations import Operations
 from mypaas.manager.reconcile.view import LoopView
 from mypaas.manager.state.meta import read_mode
@@ -55,10 +55,13 @@ class AppContext:
         self.events.record(app, kind, message, data)
 
 
-def find_app(s: Session, name: str) -> AppRow:
+def find_app(s: Session, name: str, *, deleting: bool = False) -> AppRow:
+    """The app named ``name``; one being deleted only with ``deleting`` (else Conflict saying so)."""
     row = s.scalar(select(AppRow).where(AppRow.name == name))
-    if row is None or row.state == AppState.DELETING:
+    if row is None:
         raise no_app(s, name)
+    if row.state == AppState.DELETING and not deleting:
+        raise Conflict(being_deleted(row), field="app")
     return row
 
 
@@ -68,6 +71,25 @@ def no_app(s: Session, name: str) -> NotFound:
     close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return NotFound(f"no app named {name!r}{hint}", field="app")
+
+
+def refuse_deleting(row: AppRow | None) -> None:
+    """A deploy to an app being deleted: refused, saying why it is not gone yet when it is stuck."""
+    if row is not None and row.state == AppState.DELETING:
+        message = (
+            being_deleted(row) if row.blocked else f"app {row.name} is being removed; try again in a moment"
+        )
+        raise Conflict(message, field="app")
+
+
+def being_deleted(row: AppRow) -> str:
+    """'app x is being deleted' and, when its removal cannot finish, why and what finishes it."""
+    if not row.blocked:
+        return f"app {row.name} is being deleted"
+    return (
+        f"app {row.name} is being deleted but cannot be: {row.blocked} "
+        f"(mypaas rm {row.name} --force finishes it)"
+    )
 
 
 def find_release(s: Session, app: AppRow, version: int | None) -> ReleaseRow:

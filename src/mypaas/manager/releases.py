@@ -21,9 +21,18 @@ from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name, port_
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.manager.changes import Changes, spec_changes
 from mypaas.manager.describe import describe_deploy
-from mypaas.manager.records import AppContext, find_app, find_release, release_dict, supersede, target_spec
+from mypaas.manager.formation import set_formation
+from mypaas.manager.records import (
+    AppContext,
+    find_app,
+    find_release,
+    refuse_deleting,
+    release_dict,
+    supersede,
+    target_spec,
+)
 from mypaas.manager.state.desired import drop_failed_first_deploy
-from mypaas.manager.state.models import AppRow, FormationRow, OperationRow, ReleaseRow
+from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
 from mypaas.manager.vault import Vault
 from mypaas.states import AppState, BackendMode, OperationStatus, ReleaseStatus
 
@@ -96,8 +105,7 @@ class Releases:
                     for n, svc in spec.services.items():
                         check_swarm(svc, f"services.{n}")
                 app = s.scalar(select(AppRow).where(AppRow.name == name))
-                if app is not None and app.state == AppState.DELETING:
-                    raise Conflict(f"app {name} is being removed; try again in a moment", field="app")
+                refuse_deleting(app)
                 if app is None:
                     app = AppRow(name=name, state=AppState.RUNNING)
                     s.add(app)
@@ -137,8 +145,7 @@ class Releases:
         self._check_ports(name, spec)
         with self._sessions() as s:
             app = s.scalar(select(AppRow).where(AppRow.name == name))
-            if app is not None and app.state == AppState.DELETING:
-                raise Conflict(f"app {name} is being removed; try again in a moment", field="app")
+            refuse_deleting(app)
             if app is None or app.target_version is None:
                 return spec, spec_changes(None, spec, None)
             current = AppSpec.model_validate(find_release(s, app, app.target_version).spec)
@@ -288,6 +295,7 @@ class Releases:
             status=ReleaseStatus.PENDING,
         )
         s.add(rel)
+        before = target_spec(s, app)
         if app.target_version is not None and app.target_version != app.current_version:
             s.execute(
                 update(ReleaseRow)
@@ -300,7 +308,9 @@ class Releases:
         app.state = AppState.RUNNING
         op.release = rel.version
         op.deadline = time.time() + self._ctx.deploy_timeout_s
-        _set_formation(s, app, spec)
+        notes = set_formation(s, app, before, spec, rollback=op.kind == "rollback")
+        if notes:  # what the deploy shows of the replica counts (see formation.py)
+            op.log = (op.log or "") + "".join(f"{note}\n" for note in notes)
         return rel
 
     # -- releases from releases -------------------------------------------------------------------
@@ -375,18 +385,3 @@ def _comparable(spec: dict[str, Any], app: str) -> dict[str, Any]:
         for name, svc in spec.get("services", {}).items()
     }
     return {**spec, "services": services}
-
-
-def _set_formation(s: Session, app: AppRow, spec: AppSpec) -> None:
-    rows = {f.service: f for f in app.formation}
-    for name, svc in spec.services.items():
-        if name in rows:
-            if svc.replicas is not None:
-                rows[name].replicas = svc.replicas
-        else:
-            app.formation.append(
-                FormationRow(service=name, replicas=1 if svc.replicas is None else svc.replicas)
-            )
-    for name, row in rows.items():
-        if name not in spec.services:
-            s.delete(row)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.base import Backend
 from mypaas.domain import Instance, ProbeSpec
-from mypaas.errors import MyPaasError
+from mypaas.errors import Conflict, MyPaasError
 from mypaas.manager.reconcile.errors import PermanentFailure, StepFailed, TemporaryFailure, step
 from mypaas.manager.reconcile.failures import RolloutWatch
 from mypaas.manager.reconcile.kinds import AppKind
@@ -306,12 +306,29 @@ class Reconciler:
         if app.state != AppState.RUNNING and self.view.removing_any(app.name):
             return False  # a stop or removal is done once its instances are gone for good
         if app.state == AppState.DELETING:
-            self._backend.remove_app_resources(self.platform, app.name)
-            self._outcomes.removed(app)
+            self._remove_app(app)
             return False
         if app.rolling or app.operation_id:
             self._outcomes.complete(app)
         return False
+
+    def _remove_app(self, app: DesiredApp) -> None:
+        """Remove the app's engine resources, then forget it. What blocks it (a Conflict: a foreign
+        container on its network, say) is recorded; either way it is tried again. A forced removal
+        gives up on what is left and forgets the app all the same."""
+        try:
+            self._backend.remove_app_resources(
+                self.platform, app.name, volumes=app.remove_volumes, force=app.remove_force
+            )
+        except MyPaasError as exc:
+            if not app.remove_force:
+                if isinstance(exc, Conflict):  # held by something that will not go by itself
+                    self._outcomes.blocked(app, exc.message)
+                raise  # tried again after a pause
+            log.warning("%s: forced removal leaves %s", app.name, exc.message)
+            self._outcomes.removed(app, left=exc.message)
+            return
+        self._outcomes.removed(app)
 
     # -- routes and removals ----------------------------------------------------------------------
 

@@ -134,14 +134,42 @@ class Outcomes:
 
     def error(self, app: DesiredApp, message: str) -> None:
         """A step failed (reported once by the loop): whoever follows the app's operation reads why."""
-        if app.operation_id:
-            self._ops.append_log(app.operation_id, f"error: {message}\n")
+        if not app.operation_id:
+            return
+        with self._sessions() as s:
+            op = s.get(OperationRow, app.operation_id)
+            if op is None or op.status.finished:
+                return  # it ended saying why (a removal that cannot finish, say)
+        self._ops.append_log(app.operation_id, f"error: {message}\n")
 
-    def removed(self, app: DesiredApp) -> None:
-        """The app's instances and engine resources are gone: forget it; its removal succeeds."""
+    def removed(self, app: DesiredApp, *, left: str = "") -> None:
+        """The app's instances and engine resources are gone (or, forced, ``left`` says what could
+        not go): forget it; its removal succeeds."""
         with self._sessions.begin() as s:
             row = self._row(s, app.name)
-            if row is not None:
-                self._ops.finish(s, row.operation_id, ok=True, message=f"removed {app.name}")
-                s.delete(row)
+            if row is None or row.state != AppState.DELETING:
+                return
+            message = f"removed {app.name}" + (f" (left behind: {left})" if left else "")
+            self._ops.finish(s, row.operation_id, ok=True, message=message)
+            s.delete(row)
         self._ops.notify()
+        self._events.record(app.name, "removed", message, {"forced": app.remove_force})
+
+    def blocked(self, app: DesiredApp, reason: str) -> None:
+        """The removal cannot finish: record why (``ls`` and ``rm`` show it); the removal operation
+        fails saying so, and the event log tells it once. The loop keeps trying."""
+        with self._sessions.begin() as s:
+            row = self._row(s, app.name)
+            if row is None or row.state != AppState.DELETING:
+                return
+            new = row.blocked != reason
+            row.blocked = reason
+            message = (
+                f"removing {app.name} cannot finish: {reason} (mypaas rm {app.name} --force finishes it)"
+            )
+            if row.operation_id:
+                self._ops.finish(s, row.operation_id, ok=False, message=message)
+                row.operation_id = None
+        self._ops.notify()
+        if new:
+            self._events.record(app.name, "removal_blocked", message, {"reason": reason})

@@ -31,6 +31,8 @@ class DesiredApp:
     operation_id: str | None = None
     deadline: float | None = None
     backend: BackendMode = BackendMode.DOCKER  # docker: containers planned here; swarm: services
+    remove_volumes: bool = False  # a removal (state deleting) takes the app's named volumes too
+    remove_force: bool = False  # a removal cuts foreign containers off, and gives up on what is left
 
     @property
     def rolling(self) -> bool:

@@ -55,6 +55,8 @@ def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, lis
             operation_id=app.operation_id,
             deadline=deadlines.get(app.operation_id) if app.operation_id else None,
             backend=BackendMode(app.backend),
+            remove_volumes=app.remove_volumes,
+            remove_force=app.remove_force,
         )
         names[app.name] = sorted(domains.get(app.id, []))
     return desired, names

@@ -6,7 +6,7 @@ import time
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from mypaas.states import AppState, BackendMode, HostState, OperationStatus, ReleaseStatus
@@ -51,6 +51,11 @@ class AppRow(Base):
     backend: Mapped[BackendMode] = mapped_column(
         _state(BackendMode), default=BackendMode.DOCKER, server_default=BackendMode.DOCKER.value
     )
+    # a removal (state deleting): whether the app's named volumes go too, whether foreign endpoints are
+    # cut and what is left given up on (rm --force), and what keeps it from finishing (None: nothing)
+    remove_volumes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    remove_force: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    blocked: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
     updated_at: Mapped[float] = mapped_column(Float, default=time.time, onupdate=time.time)
 
