@@ -1,6 +1,6 @@
-"""slice B (issue 11): an app's removal keeps its volumes unless asked, can be forced, and says what blocks it
+"""An app's removal keeps its volumes unless asked, can be forced, and says what blocks it
 
-Revision ID: 0009b
+Revision ID: 0009
 Revises: 0008
 """
 
@@ -8,7 +8,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0009b'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None
