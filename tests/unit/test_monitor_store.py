@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from sqlalchemy import Engine
 
 from mypaas.errors import InvalidSpec
@@ -67,13 +68,23 @@ def test_wait_returns_events_as_they_arrive(engine: Engine) -> None:
 
 
 def test_recording_is_cheap(engine: Engine) -> None:
+    """The reconcile loop pays a queue put per event, never a database statement (the writer thread
+    stores them); what that costs is bench/monitor_overhead.py's figure, not a timing here."""
     log = EventLog(engine)
-    started = time.perf_counter()
-    for i in range(10_000):
-        log.record("shop", "instance_ready", f"web-{i} is ready")
-    per_event = (time.perf_counter() - started) / 10_000
-    assert per_event < 50e-6  # the reconcile loop pays microseconds, never a database write
-    assert log.flush() == 10_000
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+    try:
+        for i in range(10_000):
+            log.record("shop", "instance_ready", f"web-{i} is ready")
+        assert statements == []
+        assert log.flush() == 10_000
+        assert any(s.lstrip().upper().startswith("INSERT") for s in statements)
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
 
 
 def test_parse_duration() -> None:
