@@ -367,6 +367,9 @@ class Instance(_Frozen):
     status_text: str = ""
     node: str | None = None  # the Swarm node running it (None on the docker backend)
     host: str | None = None  # that node's host name
+    # a Swarm task of a routed service: its address (its node's, and the port Swarm published for it)
+    # shows up after the task runs; until then it is not ready, as the router could not reach it
+    routed: bool = False
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,25 @@ def test_failing_instance_leaves_and_is_replaced_with_backoff() -> None:
     assert tracker.failed(j)
 
 
+def test_a_routed_swarm_task_is_not_ready_before_its_address_is_known() -> None:
+    """Swarm reports a task running before the port it published for it: ready then, it would end
+    a rollout with no route to any instance (503 "no healthy instance")."""
+    clock = Clock()
+    tracker = HealthTracker(min_running_s=1, on_change=lambda: None, probe=lambda _a: True, clock=clock)
+    waiting = inst().model_copy(update={"address": None, "routed": True})
+    checked = waiting.model_copy(update={"state": InstanceState.HEALTHY})
+    tracker.observe([waiting])
+    clock.now += 60
+    assert not tracker.ready(waiting) and not tracker.ready(checked)
+    worker = waiting.model_copy(update={"routed": False})  # no routed port: running long enough is ready
+    tracker.observe([worker])
+    assert tracker.ready(worker)
+    known = inst().model_copy(update={"routed": True})
+    tracker.observe([known])
+    tracker.check_all()
+    assert tracker.ready(known)
+
+
 def test_never_ready_instances_are_not_failed() -> None:
     clock = Clock()
     tracker = HealthTracker(min_running_s=0, on_change=lambda: None, probe=lambda _a: False, clock=clock)

@@ -66,6 +66,12 @@ def test_a_running_task_is_reached_at_its_node_and_published_port() -> None:
     assert inst.status_text == "running on h1"
     checked = task_instance(task("running", healthcheck=True, PortStatus=ports), "s", NODES)
     assert checked is not None and checked.state == InstanceState.HEALTHY
+    assert inst.routed and checked.routed
+
+
+def test_a_running_task_without_its_published_port_yet_has_no_address() -> None:
+    inst = task_instance(task("running"), "shop_web_3_0", NODES)  # Swarm has not reported the port
+    assert inst is not None and inst.address is None and inst.routed
 
 
 def test_task_states_map_to_instance_states() -> None:

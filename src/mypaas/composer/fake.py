@@ -398,6 +398,7 @@ class FakeSwarmBackend(FakeBackend):
             state=InstanceState.HEALTHY if _checked(req.service) else InstanceState.STARTING,
             ip=f"10.2.0.{n}",
             address=f"{address}:{fixed or 30000 + n}" if req.service.http_port else None,
+            routed=bool(req.service.http_port),
             created=time.time(),
             started=time.time(),
             has_healthcheck=_checked(req.service),

@@ -137,6 +137,7 @@ def task_instance(task: dict[str, Any], svc_name: str, nodes: NodeTable) -> Inst
         status_text=f"{state} on {nodes.get(task.get('NodeID', ''), ('', '?'))[1]}",
         node=task.get("NodeID") or None,
         host=hostname or None,
+        routed=bool(labels.get(LABEL_PORT)),
     )
 
 

@@ -149,6 +149,8 @@ class HealthTracker:
                 del self._running_since[gone]
 
     def ready(self, inst: Instance) -> bool:
+        if inst.routed and not inst.address:
+            return False  # a Swarm task whose published port is not known yet: no route reaches it
         if inst.state == InstanceState.HEALTHY:
             return True
         if inst.has_healthcheck or inst.state != InstanceState.STARTING:
