@@ -5,7 +5,9 @@ release descriptions and no-op deploys, a stopped app."""
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -81,6 +83,26 @@ def test_logs_leave_probe_lines_out_unless_asked(
     ]
     assert "MyPaas-probe/" in api.get("/api/v1/apps/hello/logs", params={"probes": True}).text
     assert "MyPaas-probe/" not in api.get("/api/v1/apps/hello/logs").text  # the API's default
+
+
+def test_logs_tail_reads_the_end_of_the_log_not_all_of_it(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    deploy(api, "hello", image="web:1")
+    settle(platform, backend)
+    [iid] = backend.instances
+    backend.logs_by_id[iid] = ["listening on :80", *[PROBE_LINE] * 5000, 'GET /shop "curl/8.0"', PROBE_LINE]
+    asked: list[int | None] = []
+    read = backend.logs
+
+    def logs(ids: list[str], *, tail: int | None, follow: bool, stop: threading.Event) -> Iterator[str]:
+        asked.append(tail)
+        return read(ids, tail=tail, follow=follow, stop=stop)
+
+    backend.logs = logs  # type: ignore[method-assign]
+
+    assert cli("logs", "hello", "--tail", "1").stdout == 'GET /shop "curl/8.0"\n'
+    assert asked == [200]  # the last 200 lines hold it: the 5000 probe lines before are not read
 
 
 # -- release descriptions; deploying the running release again ------------------------------------
