@@ -166,6 +166,9 @@ class Releases:
         if notes:
             op.log = (op.log or "") + "".join(f"{note}\n" for note in notes)
         self._ops.finish(s, op.id, ok=True, message=f"nothing changed: v{version} is running")
+        building = s.get(OperationRow, app.operation_id) if app.operation_id else None
+        if building is not None and building.status == OperationStatus.BUILDING:
+            supersede(self._ops, s, app, op)  # a later deploy wins over a build in flight, as ever
         if app.operation_id == op.id:  # a build's operation, the app's since it was accepted: done
             app.operation_id = None
         return True

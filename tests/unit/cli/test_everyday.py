@@ -9,14 +9,16 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
+from mypaas.composer.base import ImageInfo
 from mypaas.composer.fake import FakeBackend
 from mypaas.manager.platform import Platform
 from mypaas.monitor.requests import RequestFigures
 from mypaas.router.config import Route
-from tests.unit.cli.support import Server, cli, deploy, one_error_line, settle
+from tests.unit.cli.support import Server, cli, deploy, finished, one_error_line, settle
 
 WEB_AND_WORKER = "services:\n  web:\n    image: web:1\n    expose: [80]\n  worker:\n    image: web:1\n"
 
@@ -143,6 +145,35 @@ def test_deploying_the_running_release_again_changes_nothing(
     assert [r["version"] for r in json.loads(cli("releases", "hello", "--json").stdout)] == [1]
     assert set(backend.instances) == before  # nothing restarted
     assert cli("deploy", "hello", "-f", str(compose), "-m", "same").stdout.startswith("nothing changed")
+
+
+def test_deploying_what_runs_during_a_build_supersedes_the_build(
+    server: Server, manager: Platform, backend: FakeBackend, api: TestClient, tmp_path: Path
+) -> None:
+    """The later deploy wins, as any later deploy does: the build in flight makes no release."""
+    compose = compose_file(tmp_path, "web:1")
+    assert cli("deploy", "hello", "-f", str(compose)).exit_code == 0
+    gate = threading.Event()
+    build = backend.build_image
+
+    def held_build(context: bytes, **kwargs: Any) -> ImageInfo:
+        gate.wait(30)
+        return build(context, **kwargs)
+
+    backend.build_image = held_build  # type: ignore[method-assign]
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM scratch\n")
+    started = cli("deploy", "hello", str(tmp_path / "app"), "--port", "80", "--no-wait", "--json")
+    building = json.loads(started.stdout)["operation"]
+
+    again = cli("deploy", "hello", "-f", str(compose))
+    gate.set()
+
+    assert again.stdout == "nothing changed: v1 is running\n"
+    ended = finished(api, building["id"])
+    assert ended["status"] == "failed"
+    assert ended["message"].startswith("superseded by operation ")
+    assert [r["version"] for r in json.loads(cli("releases", "hello", "--json").stdout)] == [1]
 
 
 # -- a stopped app: the router says so, and app_down stays quiet ----------------------------------
