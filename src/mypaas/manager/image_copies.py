@@ -110,6 +110,8 @@ class ImageCopies:
         if not ask.force:
             self._refuse_pinned(doomed if ask.registry else [], engine)
         registry_gone = self._registry().delete(doomed) if ask.registry and doomed else []
+        if self._publisher is not None:
+            self._publisher.forget((d.repo, d.digest) for d in registry_gone)
         for ref in engine:
             self._backend.remove_image(ref, force=ask.force)
         return {
@@ -195,6 +197,7 @@ class ImageCopies:
         except MyPaasError as exc:
             return {"repositories": [], "manifests": [], "kept": [], "error": exc.message}
         if gone and self._publisher is not None:
+            self._publisher.forget((d.repo, d.digest) for d in gone)
             self._publisher.enqueue_collect()
         return {
             "repositories": sorted({d.repo for d in gone}),

@@ -252,3 +252,24 @@ def test_rm_app_removes_its_repositories_unless_kept(
     assert registry.tags("hello/web") == ["base"] and registry.tags("hellothere/web") == ["v1"]
     assert kept.exit_code == 0, kept.output
     assert "registry" not in kept.stdout and registry.tags("kept/web") == ["id-000000000001", "v1"]
+
+
+def test_an_app_deployed_again_after_rm_has_its_images_pushed_again(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend, registry: FakeRegistry
+) -> None:
+    """The hosts of a cluster pull what for_hosts answers: after `rm APP` deleted the app's manifests,
+    a deploy of the same name and image must push it again, not answer the deleted reference."""
+    publisher = platform.image_copies._publisher
+    assert publisher is not None
+    image_id = backend.image("web:1").id
+    deploy(api, "hello", image="web:1")
+    settle(platform, backend)
+    first = publisher.for_hosts("hello", "web", image_id)
+    [tag] = registry.tags("hello/web")
+
+    assert cli("rm", "hello", "--yes", "--no-wait").exit_code == 0
+    assert registry.tags("hello/web") == []
+
+    again = publisher.for_hosts("hello", "web", image_id)
+    assert registry.tags("hello/web") == [tag]  # pushed again
+    assert again == first  # the same image: the same manifest, there again
