@@ -196,3 +196,15 @@ def test_autoscale_on_an_app_being_removed_is_refused(server: Server, api: TestC
     answer = api.put(f"/api/v1/apps/{shop}/autoscale/web", json={"max": 3, "target_cpu_pct": 50})
     assert (answer.status_code, answer.json()["field"]) == (409, "app")
     assert api.get(f"/api/v1/apps/{shop}/autoscale").json() == []
+
+
+def test_a_typo_is_said_before_the_question(
+    shop: str, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("typer.testing._NamedTextIOWrapper.isatty", lambda _self: True)  # a terminal
+
+    result = cli("rm", "sohp", stdin=b"y\n")
+
+    assert "Remove app" not in result.stdout, result.output
+    assert one_error_line(result) == "error: no app named 'sohp'; did you mean 'shop'?"
+    assert not server.sent("DELETE", "/api/v1/apps/sohp")
