@@ -109,11 +109,11 @@ class ImageCopies:
             raise NotFound(f"{', '.join(map(str, unknown))}: not {where}", field="image")
         if not ask.force:
             self._refuse_pinned(doomed if ask.registry else [], engine)
+        for ref in engine:  # first: an engine that refuses (a container uses it) leaves the registry as it is
+            self._backend.remove_image(ref, force=ask.force)
         registry_gone = self._registry().delete(doomed) if ask.registry and doomed else []
         if self._publisher is not None:
             self._publisher.forget((d.repo, d.digest) for d in registry_gone)
-        for ref in engine:
-            self._backend.remove_image(ref, force=ask.force)
         return {
             "registry": [_manifest_dict(d) for d in registry_gone],
             "engine": [{"ref": ref, "id": info.id, "size": info.size} for ref, info in engine.items()],
