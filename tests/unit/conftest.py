@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from mypaas.api.app import create_app
 from mypaas.composer.fake import FakeBackend
+from mypaas.composer.fake_nodes import FakeNodes
 from mypaas.manager.platform import Components, Platform, build_platform
 from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
@@ -30,8 +31,11 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture
 def platform(settings: Settings, backend: FakeBackend) -> Platform:
-    """The platform over ``backend``: a fake router, HTTP probes that always pass; nothing started."""
-    return build_platform(settings, Components(backend=backend, router=FakeRouter(), probe=lambda _: True))
+    """The platform over ``backend``: a fake router, HTTP probes that always pass, a fake Swarm (none
+    yet: never the machine's engine, which an integration test may have made a Swarm); nothing started."""
+    nodes = FakeNodes()
+    parts = Components(backend=backend, router=FakeRouter(), probe=lambda _: True, nodes=lambda: nodes)
+    return build_platform(settings, parts)
 
 
 @pytest.fixture

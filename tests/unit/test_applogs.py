@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 
 from mypaas import __version__
-from mypaas.manager.applogs import is_probe_line, last_per_instance, without_probes
+from mypaas.manager.applogs import is_probe_line, last_per_instance, tail_without_probes, without_probes
 from mypaas.monitor.health import PROBE_AGENT, http_probe
 
 
@@ -40,3 +40,23 @@ def test_tail_keeps_the_last_lines_of_each_instance_after_the_probe_lines_go() -
     kept = last_per_instance(without_probes(lines), 2)
 
     assert kept == ["b | 1", "a | 2", "b | 2", "a | 3", "loose"]
+
+
+def test_tail_reads_the_end_of_the_log_in_growing_windows() -> None:
+    """--tail 2 on a long log mostly of probe lines: a few windows from the end, never the whole log."""
+    probe = f"GET / {PROBE_AGENT}"
+    log = ["a | old 1", "a | old 2", "b | only", *[f"a | {probe}"] * 1000, "a | new"]
+    log += [f"a | {probe}"] * 300
+    asked: list[int] = []
+
+    def read(window: int) -> list[str]:
+        asked.append(window)
+        a = [line for line in log if line.startswith("a | ")][-window:]
+        return [line for line in log if line.startswith("b | ")][-window:] + a
+
+    assert tail_without_probes(read, 2) == ["b | only", "a | old 2", "a | new"]
+    assert asked == [200, 800, 3200]  # the last read the whole log: fewer lines than asked
+
+    asked.clear()
+    assert tail_without_probes(read, 1) == ["b | only", "a | new"]
+    assert asked == [200, 800]  # 'new' is 301 lines from the end

@@ -412,6 +412,8 @@ def rm(
     if not yes and not sys.stdin.isatty():
         fail(f"removing {name} needs confirmation: pass --yes")
     with api() as client:
+        if not yes:
+            client.app(name)  # an unknown name is said (with the close one) before the question
         kept = [v["name"] for v in client.volumes(name)]
         if not yes and not typer.confirm(
             removal_question(name, kept, with_volumes, images=not keep_images), default=False

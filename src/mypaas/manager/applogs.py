@@ -2,13 +2,14 @@
 app's access log (each names the probe's User-Agent), unless asked for.
 
 The engine prefixes each line with its instance's name (``name | text``); ``--tail N`` means the last N
-lines of each instance that are left after the probe lines are taken out.
+lines of each instance that are left after the probe lines are taken out, read from the end of the log
+in growing windows (not the whole log of a long-lived app: a probe line every few seconds adds up).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from mypaas.monitor.health import PROBE_AGENT_NAME
 
@@ -31,3 +32,25 @@ def last_per_instance(lines: Iterable[str], tail: int) -> list[str]:
         name, sep, _ = line.partition(" | ")
         kept.setdefault(name if sep else "", deque(maxlen=tail)).append((n, line))
     return [line for _, line in sorted(pair for rows in kept.values() for pair in rows)]
+
+
+FIRST_WINDOW = 200  # lines per instance read first for --tail N: at least 4 N
+
+
+def tail_without_probes(read: Callable[[int], Iterable[str]], tail: int) -> list[str]:
+    """The last ``tail`` lines of each instance that are not probe lines; ``read(n)`` gives the last
+    ``n`` lines of each instance. The window grows until each instance has ``tail`` lines left or its
+    whole log was read (fewer lines than asked)."""
+    window = max(FIRST_WINDOW, 4 * tail)
+    while True:
+        lines = list(read(window))
+        read_per: dict[str, int] = {}
+        kept_per: dict[str, int] = {}
+        for line in lines:
+            name, sep, _ = line.partition(" | ")
+            key = name if sep else ""
+            read_per[key] = read_per.get(key, 0) + 1
+            kept_per[key] = kept_per.get(key, 0) + (not is_probe_line(line))
+        if all(n < window or kept_per[key] >= tail for key, n in read_per.items()):
+            return last_per_instance(without_probes(lines), tail)
+        window *= 4

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from mypaas.domain import MAX_REPLICAS, AppSpec, Instance, check_domain
 from mypaas.errors import Conflict, InvalidSpec, NotFound
-from mypaas.manager.applogs import last_per_instance, without_probes
+from mypaas.manager.applogs import tail_without_probes, without_probes
 from mypaas.manager.records import (
     AppContext,
     being_deleted,
@@ -124,8 +124,11 @@ class Apps:
             return self._ctx.backend.logs(ids, tail=tail, follow=follow, stop=stop)
         if tail is None or follow:  # following, --tail counts the lines before probe lines go
             return without_probes(self._ctx.backend.logs(ids, tail=tail, follow=follow, stop=stop))
-        lines = without_probes(self._ctx.backend.logs(ids, tail=None, follow=False, stop=stop))
-        return iter(last_per_instance(lines, tail))
+
+        def read(window: int) -> Iterator[str]:
+            return self._ctx.backend.logs(ids, tail=window, follow=False, stop=stop)
+
+        return iter(tail_without_probes(read, tail))
 
     # -- changing a running app -----------------------------------------------------------------
 

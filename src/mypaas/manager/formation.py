@@ -73,3 +73,16 @@ def set_formation(
         if name not in spec.services:
             s.delete(row)
     return notes
+
+
+def kept_notes(s: Session, app: AppRow, spec: AppSpec) -> list[str]:
+    """What a deploy of the release that runs says of the counts it keeps (``spec`` is that release:
+    its ``replicas`` did not change, so every count stays as it is)."""
+    rows = {f.service: f.replicas for f in app.formation}
+    bounds = _bounds(s, app.name) if rows else {}
+    notes = []
+    for name, svc in spec.services.items():
+        if name in rows:
+            note = _note(name, rows[name], rows[name], svc.replicas, bounds.get(name))
+            notes += [note] if note else []
+    return notes

@@ -109,9 +109,11 @@ class ImageCopies:
             raise NotFound(f"{', '.join(map(str, unknown))}: not {where}", field="image")
         if not ask.force:
             self._refuse_pinned(doomed if ask.registry else [], engine)
-        registry_gone = self._registry().delete(doomed) if ask.registry and doomed else []
-        for ref in engine:
+        for ref in engine:  # first: an engine that refuses (a container uses it) leaves the registry as it is
             self._backend.remove_image(ref, force=ask.force)
+        registry_gone = self._registry().delete(doomed) if ask.registry and doomed else []
+        if self._publisher is not None:
+            self._publisher.forget((d.repo, d.digest) for d in registry_gone)
         return {
             "registry": [_manifest_dict(d) for d in registry_gone],
             "engine": [{"ref": ref, "id": info.id, "size": info.size} for ref, info in engine.items()],
@@ -195,6 +197,7 @@ class ImageCopies:
         except MyPaasError as exc:
             return {"repositories": [], "manifests": [], "kept": [], "error": exc.message}
         if gone and self._publisher is not None:
+            self._publisher.forget((d.repo, d.digest) for d in gone)
             self._publisher.enqueue_collect()
         return {
             "repositories": sorted({d.repo for d in gone}),

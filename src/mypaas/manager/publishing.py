@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -79,6 +80,15 @@ class Publisher:
             pushed = self._images.publish(image_id, f"{app}/{service}", tag)
             ref = self._published[key] = self._public + pushed[len(self._images.addr) :]
         return ref
+
+    def forget(self, manifests: Iterable[tuple[str, str]]) -> None:
+        """Manifests deleted from the registry, as (repository, digest): ``for_hosts`` pushes their
+        images again rather than answer a reference no host can pull (an app removed, then deployed
+        again under its name; an image removed by hand)."""
+        gone = set(manifests)
+        for key, ref in list(self._published.items()):
+            if (f"{key[0]}/{key[1]}", ref.rpartition("@")[2]) in gone:
+                self._published.pop(key, None)
 
     def run(self, stop: threading.Event) -> None:
         """Push the queued releases' images one at a time, until ``stop``."""

@@ -21,7 +21,7 @@ from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name, port_
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.manager.changes import Changes, spec_changes
 from mypaas.manager.describe import describe_deploy
-from mypaas.manager.formation import set_formation
+from mypaas.manager.formation import kept_notes, set_formation
 from mypaas.manager.records import (
     AppContext,
     find_app,
@@ -152,19 +152,23 @@ class Releases:
             return spec, spec_changes(current, spec, app.target_version)
 
     def _running_unchanged(self, s: Session, app: AppRow, spec: AppSpec, op: OperationRow) -> bool:
-        """Is ``spec`` exactly the release the app runs, rolled out, with the declared replicas? Then
-        ``op`` ends at once ("nothing changed: v3 is running"): no new release, nothing restarts."""
+        """Is ``spec`` exactly the release the app runs, rolled out? Then ``op`` ends at once ("nothing
+        changed: v3 is running"): no new release, nothing restarts. A count scaled since stays, as a
+        new release would keep it (the file's replicas did not change: see formation.py)."""
         version = app.current_version
         if version is None or app.target_version != version or app.state != AppState.RUNNING:
             return False
         running = find_release(s, app, version).spec
         if _comparable(running, app.name) != _comparable(spec.model_dump(mode="json"), app.name):
             return False
-        scale = {f.service: f.replicas for f in app.formation}
-        if any(svc.replicas not in (None, scale.get(n)) for n, svc in spec.services.items()):
-            return False
-        op.release = version
+        op.release = version  # the file's replicas are the running release's: the counts stay
+        notes = kept_notes(s, app, spec)
+        if notes:
+            op.log = (op.log or "") + "".join(f"{note}\n" for note in notes)
         self._ops.finish(s, op.id, ok=True, message=f"nothing changed: v{version} is running")
+        building = s.get(OperationRow, app.operation_id) if app.operation_id else None
+        if building is not None and building.status == OperationStatus.BUILDING:
+            supersede(self._ops, s, app, op)  # a later deploy wins over a build in flight, as ever
         if app.operation_id == op.id:  # a build's operation, the app's since it was accepted: done
             app.operation_id = None
         return True

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from mypaas.errors import InvalidSpec, NotFound
+from mypaas.errors import Conflict, InvalidSpec, NotFound
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, Requests
 from mypaas.monitor.metrics import Sample
@@ -113,7 +113,10 @@ class Automation:
         return [p.to_dict() for p in self.autoscaler.store.list(app)]
 
     def set_policy(self, policy: Policy) -> dict[str, Any]:
-        services = self._apps.get(policy.app)["services"]
+        info = self._apps.get(policy.app)
+        if info.get("deleting"):  # its removal would leave the policy behind
+            raise Conflict(str(info["deleting"]), field="app")
+        services = info["services"]
         if policy.service not in services:
             raise NotFound(f"app {policy.app} has no service {policy.service!r}", field="service")
         _check_rps_target(policy, self._apps.get(policy.app)["web"])

@@ -5,16 +5,20 @@ release descriptions and no-op deploys, a stopped app."""
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
+from mypaas.composer.base import ImageInfo
 from mypaas.composer.fake import FakeBackend
 from mypaas.manager.platform import Platform
 from mypaas.monitor.requests import RequestFigures
 from mypaas.router.config import Route
-from tests.unit.cli.support import Server, cli, deploy, one_error_line, settle
+from tests.unit.cli.support import Server, cli, deploy, finished, one_error_line, settle
 
 WEB_AND_WORKER = "services:\n  web:\n    image: web:1\n    expose: [80]\n  worker:\n    image: web:1\n"
 
@@ -83,6 +87,26 @@ def test_logs_leave_probe_lines_out_unless_asked(
     assert "MyPaas-probe/" not in api.get("/api/v1/apps/hello/logs").text  # the API's default
 
 
+def test_logs_tail_reads_the_end_of_the_log_not_all_of_it(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    deploy(api, "hello", image="web:1")
+    settle(platform, backend)
+    [iid] = backend.instances
+    backend.logs_by_id[iid] = ["listening on :80", *[PROBE_LINE] * 5000, 'GET /shop "curl/8.0"', PROBE_LINE]
+    asked: list[int | None] = []
+    read = backend.logs
+
+    def logs(ids: list[str], *, tail: int | None, follow: bool, stop: threading.Event) -> Iterator[str]:
+        asked.append(tail)
+        return read(ids, tail=tail, follow=follow, stop=stop)
+
+    backend.logs = logs  # type: ignore[method-assign]
+
+    assert cli("logs", "hello", "--tail", "1").stdout == 'GET /shop "curl/8.0"\n'
+    assert asked == [200]  # the last 200 lines hold it: the 5000 probe lines before are not read
+
+
 # -- release descriptions; deploying the running release again ------------------------------------
 
 
@@ -121,6 +145,35 @@ def test_deploying_the_running_release_again_changes_nothing(
     assert [r["version"] for r in json.loads(cli("releases", "hello", "--json").stdout)] == [1]
     assert set(backend.instances) == before  # nothing restarted
     assert cli("deploy", "hello", "-f", str(compose), "-m", "same").stdout.startswith("nothing changed")
+
+
+def test_deploying_what_runs_during_a_build_supersedes_the_build(
+    server: Server, manager: Platform, backend: FakeBackend, api: TestClient, tmp_path: Path
+) -> None:
+    """The later deploy wins, as any later deploy does: the build in flight makes no release."""
+    compose = compose_file(tmp_path, "web:1")
+    assert cli("deploy", "hello", "-f", str(compose)).exit_code == 0
+    gate = threading.Event()
+    build = backend.build_image
+
+    def held_build(context: bytes, **kwargs: Any) -> ImageInfo:
+        gate.wait(30)
+        return build(context, **kwargs)
+
+    backend.build_image = held_build  # type: ignore[method-assign]
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM scratch\n")
+    started = cli("deploy", "hello", str(tmp_path / "app"), "--port", "80", "--no-wait", "--json")
+    building = json.loads(started.stdout)["operation"]
+
+    again = cli("deploy", "hello", "-f", str(compose))
+    gate.set()
+
+    assert again.stdout == "nothing changed: v1 is running\n"
+    ended = finished(api, building["id"])
+    assert ended["status"] == "failed"
+    assert ended["message"].startswith("superseded by operation ")
+    assert [r["version"] for r in json.loads(cli("releases", "hello", "--json").stdout)] == [1]
 
 
 # -- a stopped app: the router says so, and app_down stays quiet ----------------------------------

@@ -81,3 +81,20 @@ def test_a_rollback_keeps_the_counts(
     assert result.exit_code == 0, result.output
     assert "web: keeps 3 replicas (scaled; the file says 1)\n" in result.stderr
     assert _replicas(api) == 3  # the formation is not part of a release
+
+
+def test_redeploying_what_runs_after_a_scale_makes_no_release(
+    tmp_path: Path, server: Server, api: TestClient, manager: Platform
+) -> None:
+    """The file's replicas did not change, so the scaled count stays (the rule above): the release
+    would be the one running, so there is none and nothing restarts; the deploy says the count kept."""
+    assert cli("deploy", "shop", "-f", _compose(tmp_path, 3)).exit_code == 0
+    assert cli("scale", "shop", "web=1").exit_code == 0
+
+    again = cli("deploy", "shop", "-f", _compose(tmp_path, 3))
+
+    assert again.exit_code == 0, again.output
+    assert again.stdout == "nothing changed: v1 is running\n"
+    assert "web: keeps 1 replicas (scaled; the file says 3)\n" in again.stderr
+    assert [r["version"] for r in api.get("/api/v1/apps/shop/releases").json()] == [1]
+    assert _replicas(api) == 1

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from mypaas.composer.fake import FakeBackend
+from mypaas.errors import Conflict
 from mypaas.manager.platform import Components, Platform, build_platform
 from mypaas.manager.state.models import AppRow, ReleaseRow
 from mypaas.registry.fake import FakeRegistry
@@ -252,3 +253,45 @@ def test_rm_app_removes_its_repositories_unless_kept(
     assert registry.tags("hello/web") == ["base"] and registry.tags("hellothere/web") == ["v1"]
     assert kept.exit_code == 0, kept.output
     assert "registry" not in kept.stdout and registry.tags("kept/web") == ["id-000000000001", "v1"]
+
+
+def test_an_app_deployed_again_after_rm_has_its_images_pushed_again(
+    server: Server, api: TestClient, platform: Platform, backend: FakeBackend, registry: FakeRegistry
+) -> None:
+    """The hosts of a cluster pull what for_hosts answers: after `rm APP` deleted the app's manifests,
+    a deploy of the same name and image must push it again, not answer the deleted reference."""
+    publisher = platform.image_copies._publisher
+    assert publisher is not None
+    image_id = backend.image("web:1").id
+    deploy(api, "hello", image="web:1")
+    settle(platform, backend)
+    first = publisher.for_hosts("hello", "web", image_id)
+    [tag] = registry.tags("hello/web")
+
+    assert cli("rm", "hello", "--yes", "--no-wait").exit_code == 0
+    assert registry.tags("hello/web") == []
+
+    again = publisher.for_hosts("hello", "web", image_id)
+    assert registry.tags("hello/web") == [tag]  # pushed again
+    assert again == first  # the same image: the same manifest, there again
+
+
+def test_an_engine_copy_that_cannot_go_leaves_the_registry_copy(
+    server: Server, backend: FakeBackend, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container MyPaas does not know of uses the image: the engine refuses, and nothing is removed
+    (not the registry copy with the engine copy left, which `deploy --image` would still take)."""
+    three_tags(backend, registry)
+
+    def in_use(ref: str, *, force: bool = False) -> None:
+        raise Conflict(
+            f"removing image {ref}: image is being used by stopped container 0123abcd", field="image"
+        )
+
+    monkeypatch.setattr(backend, "remove_image", in_use)
+    result = cli("image", "rm", "uxhello/web:v1", "uxhello/web:v2", "uxhello/web:v3")
+
+    assert one_error_line(result) == (
+        "error: removing image uxhello/web:v1: image is being used by stopped container 0123abcd"
+    )
+    assert registry.tags("uxhello/web") == ["v1", "v2", "v3"]

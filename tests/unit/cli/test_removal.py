@@ -184,3 +184,27 @@ def test_a_blocked_removal_says_why_and_rm_force_finishes_it(
     assert "shop" not in cli("ls").stdout
     assert "mypaas_shop" not in backend.networks and not backend.foreign
     assert VOLUME in backend.volumes  # forced, but the volumes were not asked for
+
+
+def test_autoscale_on_an_app_being_removed_is_refused(server: Server, api: TestClient, shop: str) -> None:
+    """The removal would leave the policy behind (for a later app of the same name to inherit)."""
+    assert cli("rm", shop, "--yes", "--no-wait").exit_code == 0
+
+    line = one_error_line(cli("autoscale", shop, "web", "--max", "3", "--cpu", "50"))
+
+    assert line == f"error: app {shop} is being deleted"
+    answer = api.put(f"/api/v1/apps/{shop}/autoscale/web", json={"max": 3, "target_cpu_pct": 50})
+    assert (answer.status_code, answer.json()["field"]) == (409, "app")
+    assert api.get(f"/api/v1/apps/{shop}/autoscale").json() == []
+
+
+def test_a_typo_is_said_before_the_question(
+    shop: str, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("typer.testing._NamedTextIOWrapper.isatty", lambda _self: True)  # a terminal
+
+    result = cli("rm", "sohp", stdin=b"y\n")
+
+    assert "Remove app" not in result.stdout, result.output
+    assert one_error_line(result) == "error: no app named 'sohp'; did you mean 'shop'?"
+    assert not server.sent("DELETE", "/api/v1/apps/sohp")
