@@ -76,3 +76,21 @@ def test_a_stuck_removal_is_told_to_whoever_asks(
 
     assert api.get("/api/v1/apps").json() == []
     assert "mypaas_shop_data" in backend.volumes  # forced, but the volumes were not asked for
+
+
+def test_a_forced_removal_keeps_the_volumes_asked_for_before(
+    api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    deploy(api, "shop", compose=COMPOSE)
+    settle(platform, backend)
+    backend.foreign["mypaas_shop"] = ["foo"]
+    assert api.delete("/api/v1/apps/shop", params={"volumes": True}).status_code == 202
+    _removals(platform)
+
+    assert api.delete("/api/v1/apps/shop", params={"force": True}).status_code == 202
+    _removals(platform)
+
+    assert "mypaas_shop_data" not in backend.volumes  # the first rm asked for them
+    platform.monitoring.events.flush()
+    said = [e["message"] for e in api.get("/api/v1/events", params={"app": "shop"}).json()]
+    assert any(m.startswith("forced removal by") and "(with its volumes)" in m for m in said), said

@@ -219,7 +219,7 @@ class Apps:
             if app.state == AppState.DELETING and not force:
                 raise Conflict(being_deleted(app) + ("" if app.blocked else " already"), field="app")
             app.state = AppState.DELETING
-            app.remove_volumes = app.remove_volumes or volumes
+            app.remove_volumes = volumes = app.remove_volumes or volumes  # a --volumes asked before holds
             app.remove_force = force
             op = self._ops.new(s, app=name, kind="remove", user=user)
             supersede(self._ops, s, app, op)
