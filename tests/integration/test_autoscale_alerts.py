@@ -124,7 +124,7 @@ def test_cpu_load_scales_up_then_back_down(platform: kit.Platform, tmp_path: Pat
     platform.cli("autoscale", app, "burn", "--off", check=True)
     assert platform.cli("autoscale", app, "--json", check=True).json() == []
     bad = platform.cli("autoscale", app, "burn", "--min", "3", "--max", "2", "--cpu", "50")
-    assert bad.code == 1 and "max must be between" in bad.err
+    assert bad.code == 1 and "max (2) is below min (3)" in bad.err
     assert platform.cli("autoscale", app, "nope", "--max", "2", "--cpu", "50").code == 1
 
 

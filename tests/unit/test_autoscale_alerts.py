@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from mypaas.cli.registry import tag_order
 from mypaas.composer.fake import FakeBackend
 from mypaas.errors import InvalidSpec
 from mypaas.manager.state.db import open_engine
@@ -53,6 +54,20 @@ def test_policy_checks() -> None:
         with pytest.raises(InvalidSpec) as info:
             Policy(**{**CPU.to_dict(), **bad}).check()
         assert info.value.field == field
+    with pytest.raises(InvalidSpec) as info:
+        Policy(**{**CPU.to_dict(), "min_replicas": 5, "max_replicas": 2}).check()
+    assert (info.value.message, info.value.field) == ("max (2) is below min (5)", "max")
+
+
+def test_tags_are_listed_as_people_count_them() -> None:
+    assert tag_order(["v1", "v11", "id-0002", "v2", "latest", "v10"]) == [
+        "id-0002",
+        "latest",
+        "v1",
+        "v2",
+        "v10",
+        "v11",
+    ]
 
 
 def _sample(at: float, inst: str, cpu: float, service: str = "web", **kw: Any) -> Sample:

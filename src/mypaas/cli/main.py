@@ -353,9 +353,12 @@ def scale(
         assert match is not None
         replicas[match[1]] = int(match[2])
     with api() as client:
-        changes = replica_changes(client.app(name), replicas)
+        summary = client.app(name)
+        changes = replica_changes(summary, replicas)
         op = client.scale(name, replicas)
         words = replica_words(changes)
+        if summary.get("state") == "stopped":
+            words += f"\n{name} is stopped: these counts run at `mypaas start {name}`"
         title = f"scaling {name}"
         extra = {"replicas": changes}
         finish(client, op, title, no_wait=no_wait, as_json=as_json, done_message=lambda _: words, extra=extra)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
@@ -173,7 +174,7 @@ def _say_removed(done: dict[str, Any], *, registry_only: bool, engine_only: bool
     if engine_only:
         say("registry: kept (--engine-only)")
     for m in done["registry"]:
-        tags = ", ".join(m["tags"])
+        tags = ", ".join(tag_order(m["tags"]))
         say(
             f"registry: deleted {m['repository']}:{tags} (manifest {m['digest'][:19]}, "
             f"{human(m['size'])} compressed)"
@@ -188,6 +189,13 @@ def _say_removed(done: dict[str, Any], *, registry_only: bool, engine_only: bool
         say("engine (this host): had no image of these names")
 
 
+def tag_order(tags: list[str]) -> list[str]:
+    """Tags as a person counts them: v2 before v11 (digits compared as numbers)."""
+    return sorted(
+        tags, key=lambda t: [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", t)]
+    )
+
+
 def say_app_images(app: str, images: dict[str, Any] | None) -> None:
     """What ``mypaas rm APP`` removed from the registry (None: nothing was asked)."""
     if images is None:
@@ -196,7 +204,8 @@ def say_app_images(app: str, images: dict[str, Any] | None) -> None:
         say(f"registry: {app}'s images are still there ({images['error']}); `mypaas image rm REPO --all`")
         return
     for m in images["manifests"]:
-        say(f"registry: deleted {m['repository']}:{', '.join(m['tags'])} ({human(m['size'])} compressed)")
+        tags = ", ".join(tag_order(m["tags"]))
+        say(f"registry: deleted {m['repository']}:{tags} ({human(m['size'])} compressed)")
     if images.get("kept"):
         say(f"registry: kept {', '.join(images['kept'])} (not tagged by {app}'s releases)")
     if images.get("collecting"):

@@ -47,10 +47,10 @@ class Policy:
     def check(self) -> None:
         if not 1 <= self.min_replicas <= MAX_REPLICAS:
             raise InvalidSpec(f"min must be between 1 and {MAX_REPLICAS}", field="min")
-        if not self.min_replicas <= self.max_replicas <= MAX_REPLICAS:
-            raise InvalidSpec(
-                f"max must be between min ({self.min_replicas}) and {MAX_REPLICAS}", field="max"
-            )
+        if self.max_replicas < self.min_replicas:
+            raise InvalidSpec(f"max ({self.max_replicas}) is below min ({self.min_replicas})", field="max")
+        if self.max_replicas > MAX_REPLICAS:
+            raise InvalidSpec(f"max must be at most {MAX_REPLICAS}", field="max")
         if self.target_cpu_pct is None and self.target_rps_per_replica is None:
             raise InvalidSpec("give a target: cpu (percent of one core per replica) or rps", field="cpu")
         for name, value in (("cpu", self.target_cpu_pct), ("rps", self.target_rps_per_replica)):

@@ -297,3 +297,16 @@ def test_scale_says_what_changed(server: Server, manager: Platform, api: TestCli
     assert answer["replicas"] == {"web": {"from": 3, "to": 3}}
     assert answer["operation"]["kind"] == "scale" and answer["operation"]["status"] == "succeeded"
     assert cli("scale", "hello", "web=1", "--no-wait").stdout.splitlines()[-1] == "web: 3 → 1 replica"
+
+
+def test_scale_of_a_stopped_app_says_when_the_counts_run(
+    server: Server, manager: Platform, api: TestClient
+) -> None:
+    assert cli("deploy", "hello", "--image", "web:1").exit_code == 0
+    assert cli("stop", "hello").exit_code == 0
+
+    scaled = cli("scale", "hello", "web=3")
+
+    assert scaled.exit_code == 0, scaled.output
+    said = "hello is stopped: these counts run at `mypaas start hello`"
+    assert scaled.stdout == f"web: 1 → 3 replicas\n{said}\n"
