@@ -10,9 +10,15 @@ from pathlib import Path
 import pytest
 
 from mypaas.composer.fake import FakeBackend, FakeSwarmBackend
-from mypaas.domain import HealthResult, InstanceReport
+from mypaas.domain import HealthCheck, HealthResult, InstanceReport
 from mypaas.manager.platform import Components, Platform, build_platform
-from mypaas.manager.reconcile.failures import CRASH_LOOP_EXITS, dedup_lines, health_text
+from mypaas.manager.reconcile.failures import (
+    CRASH_LOOP_EXITS,
+    UNRUNNABLE_RUNS,
+    dedup_lines,
+    health_text,
+    unrunnable_text,
+)
 from mypaas.manager.releases import DeployRequest
 from mypaas.manager.state.meta import BACKEND_KEY
 from mypaas.manager.state.models import Meta
@@ -21,7 +27,16 @@ from mypaas.settings import Settings
 from mypaas.spec.compose import single_image_spec
 from mypaas.states import BackendMode, InstanceState
 
-OCI = 'OCI runtime exec failed: exec failed: exec: "wget": executable file not found in $PATH: unknown'
+OCI = (  # as the engine (Docker 2x, runc) words a health check whose command is not in the image
+    "OCI runtime exec failed: exec failed: unable to start container process: "
+    'exec: "wget": executable file not found in $PATH: unknown'
+)
+NO_SH = (
+    "OCI runtime exec failed: exec failed: unable to start container process: "
+    'exec: "/bin/sh": stat /bin/sh: no such file or directory: unknown'
+)
+WGET = 'exec: "wget": executable file not found in $PATH'
+REFUSED = "wget: can't connect to remote host (127.0.0.1): Connection refused"
 
 
 class World:
@@ -47,11 +62,20 @@ class World:
             with self.platform.sessions.begin() as s:
                 s.add(Meta(key=BACKEND_KEY, value=BackendMode.SWARM.value))
 
-    def deploy(self, app: str, ref: str, *, restart: str = "unless-stopped") -> str:
+    def deploy(
+        self,
+        app: str,
+        ref: str,
+        *,
+        restart: str = "unless-stopped",
+        healthcheck: bool = False,
+        replicas: int | None = None,
+    ) -> str:
         spec = single_image_spec(ref, port=80)
-        spec = spec.model_copy(
-            update={"services": {"web": spec.services["web"].model_copy(update={"restart": restart})}}
-        )
+        update: dict[str, object] = {"restart": restart, "replicas": replicas}
+        if healthcheck:
+            update["healthcheck"] = HealthCheck(test=["CMD", "wget", "-q", "-O-", "http://localhost/"])
+        spec = spec.model_copy(update={"services": {"web": spec.services["web"].model_copy(update=update)}})
         req = DeployRequest(spec=spec, contexts={}, user="t", description="Deploy")
         return self.platform.releases.deploy(app, req).id
 
@@ -198,6 +222,67 @@ def test_swarm_tasks_that_keep_failing_fail_the_rollout_at_once(tmp_path: Path) 
     assert backend.services == {} and backend.instances == {}
 
 
+# -- health checks that cannot run -----------------------------------------------------------------
+
+
+def test_the_reason_a_health_check_cannot_run_is_the_engines() -> None:
+    def reason(*runs: HealthResult) -> str | None:
+        return unrunnable_text(InstanceReport(health=runs))
+
+    assert reason(*[HealthResult(-1, OCI + "\n")] * UNRUNNABLE_RUNS) == WGET
+    assert (
+        reason(*[HealthResult(-1, NO_SH)] * 3) == 'exec: "/bin/sh": stat /bin/sh: no such file or directory'
+    )
+    assert reason(*[HealthResult(126, "sh: /check: No such file or directory")] * 3) == (
+        "sh: /check: No such file or directory"
+    )
+    assert reason(*[HealthResult(-1, OCI)] * (UNRUNNABLE_RUNS - 1)) is None  # not 3 runs yet
+    assert reason(HealthResult(-1, OCI), HealthResult(1, REFUSED), HealthResult(-1, OCI)) is None
+    assert reason(*[HealthResult(1, REFUSED)] * 3) is None  # it runs, and fails: it may pass yet
+    assert reason(*[HealthResult(1, "no such file or directory")] * 3) is None  # its own output
+    assert unrunnable_text(None) is None
+
+
+def test_a_health_check_that_cannot_run_fails_the_rollout_at_once(world: World) -> None:
+    op = world.deploy("shop", "web:1", healthcheck=True)
+    world.passes()
+    iid = world.only()
+    world.backend.set_state(iid, InstanceState.STARTING)
+    world.backend.logs_by_id[iid] = []  # the container printed nothing
+    world.backend.reports[iid] = InstanceReport(health=(HealthResult(-1, OCI),) * (UNRUNNABLE_RUNS - 1))
+    world.passes()
+    assert world.op(op)[0] == "running"
+
+    world.backend.reports[iid] = InstanceReport(health=(HealthResult(-1, OCI),) * UNRUNNABLE_RUNS)
+    world.passes()  # well before the deadline (the clock stands)
+
+    status, message, _ = world.op(op)
+    assert status == "failed"
+    assert message.splitlines() == [
+        f"v1 failed: web: health check cannot run: {WGET}; nothing was running before, so the app is removed"
+    ]
+    world.passes(2)
+    assert world.backend.instances == {}
+
+
+def test_a_health_check_that_cannot_run_on_some_instances_only_waits(world: World) -> None:
+    op = world.deploy("shop", "web:1", healthcheck=True, replicas=2)
+    world.passes()
+    first, second = world.backend.instances
+    for iid in (first, second):
+        world.backend.set_state(iid, InstanceState.STARTING)
+    world.backend.reports[first] = InstanceReport(health=(HealthResult(-1, OCI),) * UNRUNNABLE_RUNS)
+    world.backend.reports[second] = InstanceReport(health=(HealthResult(1, REFUSED),) * UNRUNNABLE_RUNS)
+    world.passes()
+    assert world.op(op)[0] == "running"  # the other instance's check runs: it may pass yet
+
+    world.backend.reports[second] = InstanceReport(health=(HealthResult(-1, NO_SH),) * UNRUNNABLE_RUNS)
+    world.passes()
+    status, message, _ = world.op(op)
+    assert status == "failed"
+    assert message.startswith("v1 failed: web: health check cannot run: exec: ")
+
+
 # -- the failure message at the deadline -----------------------------------------------------------
 
 
@@ -206,9 +291,10 @@ def test_a_rollout_past_its_deadline_shows_the_health_check_output(world: World)
     world.passes()
     iid = world.only()
     world.backend.set_state(iid, InstanceState.UNHEALTHY)
-    world.backend.reports[iid] = InstanceReport(health=(HealthResult(-1, OCI),) * 3)
+    world.backend.reports[iid] = InstanceReport(health=(HealthResult(1, REFUSED),) * 5)  # it runs
     world.backend.logs_by_id[iid] = []  # the container printed nothing
     world.passes()
+    assert world.op(op)[0] == "running"  # a check that runs may pass yet: it waits for the deadline
     world.now += 31
     world.passes()
 
@@ -216,7 +302,7 @@ def test_a_rollout_past_its_deadline_shows_the_health_check_output(world: World)
     assert status == "failed"
     assert message.splitlines() == [
         "v1 did not become healthy in time; nothing was running before, so the app is removed",
-        f"web: health check failing (exit -1): {OCI}",
+        f"web: health check failing (exit 1): {REFUSED}",
     ]
 
 

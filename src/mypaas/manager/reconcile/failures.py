@@ -11,14 +11,20 @@ says so ("web: 0/1 ready, restarted 2x (exit 3)").
 A rollout given up at its deadline says what each instance that is not ready shows: its container
 health check's last output, the monitor's last probe error ("GET / -> connection refused"), how it
 exited, or the engine's word on it (a Swarm task's error). The last log lines come de-duplicated.
+
+A container health check that cannot even start (its command is not in the image: the engine's exec
+error, exit -1) can never pass: once every new instance of a service shows it for its last
+``UNRUNNABLE_RUNS`` runs, the rollout is given up at once too ("web: health check cannot run: exec:
+"curl": executable file not found in $PATH"). A check that runs and fails waits for the deadline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mypaas.domain import Instance, InstanceReport
+from mypaas.domain import HealthResult, Instance, InstanceReport, ServiceSpec
 from mypaas.errors import MyPaasError
 from mypaas.manager.reconcile.kinds import Failure
 from mypaas.manager.reconcile.plan import DesiredApp, Revision, counts, revision
@@ -28,6 +34,11 @@ TIMES = "\N{MULTIPLICATION SIGN}"  # as in "boom (x10)" and "restarted 2x"
 CRASH_LOOP_EXITS = 3  # exits of a service's new instances, with one exit code, that give a rollout up
 TAIL_LINES = 20
 _MAX_DETAIL = 300  # characters of a health check's output shown
+UNRUNNABLE_RUNS = 3  # health check runs in a row that could not start, on every new instance
+# the engine's word for a health check command it could not start (not in the image, not executable)
+_CANNOT_START = ("executable file not found", "oci runtime exec failed", "no such file or directory")
+_CANNOT_START_CODES = (-1, 126, 127)
+_EXEC_REASON = re.compile(r'.*(exec: ".*?)(?::\s*unknown)?\s*$', re.DOTALL)
 
 
 def dedup_lines(text: str) -> str:
@@ -52,6 +63,23 @@ def health_text(report: InstanceReport) -> str | None:
     last = failed[-1]
     output = " ".join(last.output.split())[:_MAX_DETAIL] or "no output"
     return f"health check failing (exit {last.exit_code}): {output}"
+
+
+def cannot_start(run: HealthResult) -> bool:
+    """True when a health check run is the engine failing to start its command."""
+    output = run.output.lower()
+    return run.exit_code in _CANNOT_START_CODES and any(word in output for word in _CANNOT_START)
+
+
+def unrunnable_text(report: InstanceReport | None) -> str | None:
+    """The engine's reason ('exec: "curl": executable file not found in $PATH') when the health
+    check's last ``UNRUNNABLE_RUNS`` runs all failed to start; else None."""
+    runs = report.health[-UNRUNNABLE_RUNS:] if report is not None else ()
+    if len(runs) < UNRUNNABLE_RUNS or not all(cannot_start(run) for run in runs):
+        return None
+    output = " ".join(runs[-1].output.split())
+    match = _EXEC_REASON.fullmatch(output)
+    return (match[1] if match else output)[:_MAX_DETAIL]
 
 
 @dataclass
@@ -98,11 +126,13 @@ class RolloutWatch:
         self._probe_error = probe_error
         self._tallies: dict[tuple[str, Revision, str], _Tally] = {}
         self._seen: dict[str, list[Instance]] = {}  # app -> its target's instances in the last pass
+        self._unrunnable: dict[str, str] = {}  # app -> "web: health check cannot run: ..."
 
     def retain(self, apps: set[str]) -> None:
         """Forget the apps that are gone from the desired state."""
         self._tallies = {k: t for k, t in self._tallies.items() if k[0] in apps}
         self._seen = {name: insts for name, insts in self._seen.items() if name in apps}
+        self._unrunnable = {name: r for name, r in self._unrunnable.items() if name in apps}
 
     def observe(self, app: DesiredApp, instances: list[Instance], gone: Sequence[Failure] = ()) -> list[str]:
         """Count the exits of the target's instances, listed or ``gone`` (Swarm's failed tasks);
@@ -110,6 +140,7 @@ class RolloutWatch:
         if app.state != AppState.RUNNING or not app.rolling or app.spec is None or app.target is None:
             self._tallies = {k: t for k, t in self._tallies.items() if k[0] != app.name}
             self._seen.pop(app.name, None)
+            self._unrunnable.pop(app.name, None)
             return []
         target = app.target
         self._tallies = {k: t for k, t in self._tallies.items() if k[0] != app.name or k[1] == target}
@@ -134,10 +165,24 @@ class RolloutWatch:
                 instance_id, report.exits, report.exit_code, f"task {instance_id[:12]}"
             ):
                 grew.append(service)
+        self._check_health(app.name, app.spec.services, mine)
         return list(dict.fromkeys(grew))
 
+    def _check_health(self, app: str, services: Mapping[str, ServiceSpec], mine: list[Instance]) -> None:
+        """Note a service of the target whose health check cannot run on any of its new instances."""
+        self._unrunnable.pop(app, None)
+        for service, svc in services.items():
+            insts = [i for i in mine if i.service == service]
+            if svc.healthcheck is None or not insts or any(self._ready(i) for i in insts):
+                continue
+            reasons = [unrunnable_text(self._safe_report(i.id)) for i in insts]
+            if all(reasons):
+                self._unrunnable[app] = f"{service}: health check cannot run: {reasons[-1]}"
+                return
+
     def crash_loop(self, app: DesiredApp) -> str | None:
-        """ "web: exited 3 times (exit 3)" when a service of the target is crash-looping, else None."""
+        """ "web: exited 3 times (exit 3)" when a service of the target is crash-looping, "web: health
+        check cannot run: ..." when its health check cannot start; else None."""
         for (name, target, service), tally in self._tallies.items():
             if name != app.name or target != app.target:
                 continue
@@ -146,7 +191,7 @@ class RolloutWatch:
             if any(self._ready(i) for i in self._seen.get(app.name, []) if i.service == service):
                 continue
             return f"{service}: {exits_text(tally.same, tally.code)}"
-        return None
+        return self._unrunnable.get(app.name)
 
     def annotate(self, app: DesiredApp, waiting: list[str]) -> list[str]:
         """The plan's "web: 0/1 ready" lines, with how often the service's new instances restarted."""
