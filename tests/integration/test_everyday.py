@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import http.client
 import secrets
+import subprocess
+import sys
+import threading
 
 import pytest
 
@@ -93,4 +96,44 @@ def test_a_stopped_app_answers_that_it_is_stopped(platform: kit.Platform, images
 
         kit.wait_served(platform, app, "/", 503, f"app {app} is stopped (mypaas start {app})\n")
     finally:
+        platform.cli("rm", app, "--yes")
+
+
+def test_logs_follow_takes_in_the_instances_of_a_restart(platform: kit.Platform, logging_image: str) -> None:
+    """`logs -f` follows the app: after a restart, the new instance's lines come too."""
+    app = name("follow")
+    follower: subprocess.Popen[str] | None = None
+    try:
+        assert platform.cli("deploy", app, "--image", logging_image, "--port", "80").code == 0
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "mypaas.cli.main", "logs", app, "-f"],
+            env=platform.env,
+            cwd=kit.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        seen: list[str] = []
+        assert follower.stdout is not None
+        threading.Thread(target=lambda: seen.extend(follower.stdout or []), daemon=True).start()
+
+        def answered_before() -> bool:
+            get_as(platform, app, "before-restart")
+            return any("request from: before-restart" in line for line in seen)
+
+        assert kit.wait_until(answered_before, timeout=20)
+        before = {i["id"] for i in platform.instances(app)}
+
+        assert platform.cli("restart", app).code == 0
+        assert {i["id"] for i in platform.instances(app)} - before  # a new instance serves
+
+        def answered_after_restart() -> bool:
+            get_as(platform, app, "after-restart")
+            return any("request from: after-restart" in line for line in seen)
+
+        assert kit.wait_until(answered_after_restart, timeout=20)
+    finally:
+        if follower is not None:
+            follower.terminate()
+            follower.wait(10)
         platform.cli("rm", app, "--yes")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 
 from mypaas import __version__
-from mypaas.manager.applogs import is_probe_line, last_per_instance, tail_without_probes, without_probes
+from mypaas.errors import NotFound
+from mypaas.manager.applogs import (
+    follow_app,
+    is_probe_line,
+    last_per_instance,
+    tail_without_probes,
+    without_probes,
+)
 from mypaas.monitor.health import PROBE_AGENT, http_probe
 
 
@@ -60,3 +69,34 @@ def test_tail_reads_the_end_of_the_log_in_growing_windows() -> None:
     asked.clear()
     assert tail_without_probes(read, 1) == ["b | only", "a | new"]
     assert asked == [200, 800]  # 'new' is 301 lines from the end
+
+
+def test_following_an_app_takes_in_the_instances_that_start_later() -> None:
+    """`logs -f` across a restart: the new instance's lines come too (they did not: the stream stayed
+    on the instances it began with)."""
+    stop = threading.Event()
+    running = ["old"]
+    logs = {"old": ["old | before restart"], "new": ["new | after restart"]}
+    opened: list[tuple[list[str], int | None]] = []
+
+    def open_logs(ids: list[str], tail: int | None) -> Iterator[str]:
+        opened.append((ids, tail))
+        for i in ids:
+            yield from logs[i]
+        stop.wait()  # following: nothing more until the end
+
+    stream = follow_app(open_logs, lambda: list(running), ["old"], 5, stop, relist_s=0)
+    assert next(stream) == "old | before restart"
+    running[:] = ["new"]  # restarted: the old instance is gone, a new one runs
+    assert next(stream) == "new | after restart"
+    stop.set()
+    assert list(stream) == []
+    assert opened == [(["old"], 5), (["new"], None)]  # the new one from its start
+
+
+def test_following_ends_when_the_app_is_gone() -> None:
+    def gone() -> list[str]:
+        raise NotFound("no app named 'shop'", field="app")
+
+    stop = threading.Event()
+    assert list(follow_app(lambda _ids, _tail: iter(()), gone, [], None, stop, relist_s=0)) == []

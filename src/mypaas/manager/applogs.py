@@ -8,9 +8,14 @@ in growing windows (not the whole log of a long-lived app: a probe line every fe
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
+from mypaas.errors import MyPaasError
 from mypaas.monitor.health import PROBE_AGENT_NAME
 
 _MARK = f"{PROBE_AGENT_NAME}/"
@@ -54,3 +59,50 @@ def tail_without_probes(read: Callable[[int], Iterable[str]], tail: int) -> list
         if all(n < window or kept_per[key] >= tail for key, n in read_per.items()):
             return last_per_instance(without_probes(lines), tail)
         window *= 4
+
+
+RELIST_S = 2.0  # how often `logs -f` looks for instances that started since
+
+
+def follow_app(
+    open_logs: Callable[[list[str], int | None], Iterable[str]],
+    instance_ids: Callable[[], list[str]],
+    first: list[str],
+    tail: int | None,
+    stop: threading.Event,
+    relist_s: float = RELIST_S,
+) -> Iterator[str]:
+    """Follow the logs of the instances ``first``, and of each instance that starts later (a restart,
+    a deploy, a scale, a replacement): `logs -f` follows the app, not the instances it began with.
+    ``open_logs(ids, tail)`` follows some instances until ``stop``; a new instance is read from its
+    start. Ends when the app is gone."""
+    lines: queue.Queue[str] = queue.Queue(maxsize=10_000)
+    seen: set[str] = set()
+
+    def pump(ids: list[str], lines_tail: int | None) -> None:
+        for line in open_logs(ids, lines_tail):
+            while not stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    lines.put(line, timeout=0.5)
+                    break
+            if stop.is_set():
+                return
+
+    def start(ids: list[str], lines_tail: int | None) -> None:
+        seen.update(ids)
+        threading.Thread(target=pump, args=(ids, lines_tail), daemon=True, name="logs-follow").start()
+
+    if first:
+        start(first, tail)
+    look_at = time.monotonic() + relist_s
+    while not stop.is_set():
+        with contextlib.suppress(queue.Empty):
+            yield lines.get(timeout=0.25)
+        if time.monotonic() >= look_at:
+            try:
+                new = [i for i in instance_ids() if i not in seen]
+            except MyPaasError:  # the app is gone
+                return
+            if new:
+                start(new, None)
+            look_at = time.monotonic() + relist_s

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from mypaas.domain import MAX_REPLICAS, AppSpec, Instance, check_domain
 from mypaas.errors import Conflict, InvalidSpec, NotFound
-from mypaas.manager.applogs import tail_without_probes, without_probes
+from mypaas.manager.applogs import follow_app, tail_without_probes, without_probes
 from mypaas.manager.records import (
     AppContext,
     being_deleted,
@@ -120,9 +120,18 @@ class Apps:
             if service not in scale:
                 raise NotFound(f"app {name} has no service {service!r}", field="service")
         ids = [i.id for i in insts]
+        if follow:
+            stream = follow_app(
+                lambda some, lines: self._ctx.backend.logs(some, tail=lines, follow=True, stop=stop),
+                lambda: [i.id for i in self.instances(name) if service is None or i.service == service],
+                ids,
+                tail,
+                stop,
+            )
+            return stream if probes else without_probes(stream)  # --tail counts before probe lines go
         if probes:
             return self._ctx.backend.logs(ids, tail=tail, follow=follow, stop=stop)
-        if tail is None or follow:  # following, --tail counts the lines before probe lines go
+        if tail is None:
             return without_probes(self._ctx.backend.logs(ids, tail=tail, follow=follow, stop=stop))
 
         def read(window: int) -> Iterator[str]:
