@@ -1,0 +1,53 @@
+"""Issue 11, slice X: what a new user still found, seen through the `mypaas` CLI against the real API
+(the fake backend underneath): a config set that changes nothing, alerts of unknown or removed apps,
+empty listings of an app that does not exist, a mistyped service name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mypaas.composer.fake import FakeBackend
+from mypaas.manager.platform import Platform
+from tests.unit.cli.support import Server, cli
+
+COMPOSE = "services:\n  web:\n    image: web:1\n    expose: [80]\n"
+
+
+def _deployed(tmp_path: Path, name: str = "hello") -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text(COMPOSE)
+    result = cli("deploy", name, "-f", str(path))
+    assert result.exit_code == 0, result.output
+
+
+# -- config set/unset that changes nothing -------------------------------------------------------
+
+
+def test_config_set_of_the_value_it_has_makes_no_release(
+    server: Server, manager: Platform, backend: FakeBackend, tmp_path: Path
+) -> None:
+    _deployed(tmp_path)
+    assert cli("config", "set", "hello", "X=1").exit_code == 0
+    before = set(backend.instances)
+
+    again = cli("config", "set", "hello", "X=1")
+    as_json = json.loads(cli("config", "set", "hello", "X=1", "--json").stdout)
+
+    assert (again.exit_code, again.stdout) == (0, "nothing changed: v2 is running\n")
+    assert as_json["operation"]["message"] == "nothing changed: v2 is running"
+    assert as_json["release"]["version"] == 2  # the running one, as a deploy of what runs says
+    assert [r["version"] for r in json.loads(cli("releases", "hello", "--json").stdout)] == [2, 1]
+    assert set(backend.instances) == before  # nothing restarted
+
+
+def test_config_set_of_a_new_value_still_makes_a_release(
+    server: Server, manager: Platform, tmp_path: Path
+) -> None:
+    _deployed(tmp_path)
+    assert cli("config", "set", "hello", "X=1").exit_code == 0
+
+    changed = cli("config", "set", "hello", "X=1", "Y=2")
+
+    assert changed.exit_code == 0, changed.output
+    assert [r["version"] for r in json.loads(cli("releases", "hello", "--json").stdout)] == [3, 2, 1]
