@@ -177,6 +177,11 @@ class Automation:
         return out
 
     def add_rule(self, rule: Rule) -> dict[str, Any]:
+        rule.check()
+        if rule.app is not None:  # an unknown app (a typo): "no app named 'x'; did you mean 'y'?"
+            deleting = self._apps.get(rule.app).get("deleting")
+            if deleting:  # its removal would take the rule with it
+                raise Conflict(str(deleting), field="app")
         return self.alerts.store.add(rule).to_dict()
 
     def remove_rule(self, name: str) -> None:

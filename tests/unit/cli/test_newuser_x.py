@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+
 from mypaas.composer.fake import FakeBackend
 from mypaas.manager.platform import Platform
-from tests.unit.cli.support import Server, cli
+from tests.unit.cli.support import Server, cli, one_error_line
 
 COMPOSE = "services:\n  web:\n    image: web:1\n    expose: [80]\n"
 
@@ -51,3 +53,40 @@ def test_config_set_of_a_new_value_still_makes_a_release(
 
     assert changed.exit_code == 0, changed.output
     assert [r["version"] for r in json.loads(cli("releases", "hello", "--json").stdout)] == [3, 2, 1]
+
+
+# -- alert rules: of an app that exists; removed with it -----------------------------------------
+
+HOOK = "http://hooks.example/x"
+
+
+def _alert(name: str, app: str | None = None) -> list[str]:
+    return ["alerts", "add", name, "--kind", "app_down", "--webhook", HOOK, *(["--app", app] if app else [])]
+
+
+def test_an_alert_on_an_unknown_app_is_refused_with_the_close_name(
+    server: Server, manager: Platform, api: TestClient, tmp_path: Path
+) -> None:
+    _deployed(tmp_path, "nu-shop")
+
+    line = one_error_line(cli(*_alert("down", "nu-shpo")))
+
+    assert line == "error: no app named 'nu-shpo'; did you mean 'nu-shop'?"
+    body = {"name": "down", "kind": "app_down", "webhook": HOOK, "app": "x"}
+    answer = api.post("/api/v1/alerts", json=body)
+    assert (answer.status_code, answer.json()["field"]) == (404, "app")
+    assert cli("alerts", "ls", "--json").stdout.strip() == "[]"
+
+
+def test_rm_removes_the_apps_own_alert_rules_and_says_so(
+    server: Server, manager: Platform, tmp_path: Path
+) -> None:
+    _deployed(tmp_path, "nu-shop")
+    for args in (_alert("down", "nu-shop"), _alert("mem", "nu-shop"), _alert("all-apps")):
+        assert cli(*args).exit_code == 0
+
+    result = cli("rm", "nu-shop", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "removed nu-shop; removed 2 alert rules (down, mem)" in result.stdout.splitlines()
+    assert [r["name"] for r in json.loads(cli("alerts", "ls", "--json").stdout)] == ["all-apps"]
