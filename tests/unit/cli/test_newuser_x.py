@@ -90,3 +90,33 @@ def test_rm_removes_the_apps_own_alert_rules_and_says_so(
     assert result.exit_code == 0, result.output
     assert "removed nu-shop; removed 2 alert rules (down, mem)" in result.stdout.splitlines()
     assert [r["name"] for r in json.loads(cli("alerts", "ls", "--json").stdout)] == ["all-apps"]
+
+
+# -- empty listings of an app that does not exist ------------------------------------------------
+
+
+def test_events_and_volumes_of_an_unknown_app_name_the_close_one(
+    server: Server, manager: Platform, api: TestClient, tmp_path: Path
+) -> None:
+    _deployed(tmp_path, "nu-shop")
+
+    events = one_error_line(cli("events", "nu-shpo"))
+    since = one_error_line(cli("events", "nu-shpo", "--since", "1h"))
+    volumes = one_error_line(cli("volumes", "ls", "nu-shpo"))
+
+    assert events == since == volumes == "error: no app named 'nu-shpo'; did you mean 'nu-shop'?"
+    assert api.get("/api/v1/volumes", params={"app": "x"}).json()["field"] == "app"
+    assert api.get("/api/v1/events", params={"app": "x"}).status_code == 404
+
+
+def test_events_and_volumes_of_an_app_that_exists_or_existed_still_list(
+    server: Server, manager: Platform, tmp_path: Path
+) -> None:
+    _deployed(tmp_path, "nu-shop")
+
+    assert cli("volumes", "ls", "nu-shop").stdout == "no volumes of app nu-shop\n"
+    assert cli("events", "nu-shop", "--since", "1s").exit_code == 0
+    assert cli("rm", "nu-shop", "--yes").exit_code == 0
+    removed = cli("events", "nu-shop")
+    assert removed.exit_code == 0, removed.output
+    assert "removed nu-shop" in removed.stdout
