@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from mypaas.errors import Conflict, InvalidSpec, NotFound
+from mypaas.errors import Conflict, InvalidSpec, NotFound, no_service
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, Requests
 from mypaas.monitor.metrics import Sample
@@ -118,7 +118,7 @@ class Automation:
             raise Conflict(str(info["deleting"]), field="app")
         services = info["services"]
         if policy.service not in services:
-            raise NotFound(f"app {policy.app} has no service {policy.service!r}", field="service")
+            raise no_service(policy.app, policy.service, services)
         _check_rps_target(policy, self._apps.get(policy.app)["web"])
         saved = self.autoscaler.store.put(policy)
         targets = [f"cpu target {policy.target_cpu_pct:g}%"] if policy.target_cpu_pct else []

@@ -121,3 +121,16 @@ def test_events_and_volumes_of_an_app_that_exists_or_existed_still_list(
     assert removed.exit_code == 0, removed.output
     assert "removal by" in removed.stdout  # recorded when rm was accepted
 
+
+# -- a mistyped service name ---------------------------------------------------------------------
+
+
+def test_a_mistyped_service_names_the_close_one(server: Server, manager: Platform, tmp_path: Path) -> None:
+    _deployed(tmp_path, "nu-shop")
+    said = "error: app nu-shop has no service 'wbe'; did you mean 'web'?"
+
+    assert one_error_line(cli("scale", "nu-shop", "wbe=2")) == said
+    assert one_error_line(cli("logs", "nu-shop", "wbe")) == said
+    assert one_error_line(cli("autoscale", "nu-shop", "wbe", "--max", "3", "--cpu", "50")) == said
+    far = one_error_line(cli("scale", "nu-shop", "database=2"))
+    assert far == "error: app nu-shop has no service 'database'"  # nothing close: no guess
