@@ -12,6 +12,9 @@ MyPaasError            anything MyPaas reports to a user (message, optional fiel
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class MyPaasError(Exception):
     """Base of every error shown to a user. ``field`` names the input at fault, if any."""
@@ -36,6 +39,13 @@ class InvalidSpec(MyPaasError):
 
 class NotFound(MyPaasError):
     status = 404
+
+
+def no_service(app: str, service: str, services: Iterable[str]) -> NotFound:
+    """The 404 of a mistyped service name, naming the closest service of the app ("did you mean 'web'?")."""
+    close = difflib.get_close_matches(service, list(services), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return NotFound(f"app {app} has no service {service!r}{hint}", field="service")
 
 
 class Conflict(MyPaasError):

@@ -16,6 +16,10 @@ from mypaas.manager.platform import Platform
 def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
     monitoring = platform.monitoring
 
+    def any_event(app: str) -> bool:
+        """Has ``app`` any event at all? A removed app's are still listed."""
+        return bool(monitoring.query_events(app=app, since=None, after=None, limit=1))
+
     @v1.get("/events", tags=["monitor"])
     async def events(
         _: User,
@@ -33,6 +37,8 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
             monitoring.events.changes,
             wait if after is not None else 0,
         )
+        if app and not found and after is None and not any_event(app):
+            platform.apps.get(app)  # nothing at all and no such app (a typo): 404, with the close name
         return [e.to_dict() for e in found]
 
     @v1.get("/apps/{name}/metrics", tags=["monitor"])

@@ -135,7 +135,7 @@ def config_set(
     no_wait: NoWait = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Set config vars; the app restarts with them (a new release)."""
+    """Set config vars; the app restarts with them (a new release; none when nothing changes)."""
     changes = {}
     for value in pairs:
         key, _, val = value.partition("=")

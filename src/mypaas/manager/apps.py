@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mypaas.domain import MAX_REPLICAS, AppSpec, Instance, check_domain
-from mypaas.errors import Conflict, InvalidSpec, NotFound
+from mypaas.errors import Conflict, InvalidSpec, NotFound, no_service
 from mypaas.manager.applogs import follow_app, tail_without_probes, without_probes
 from mypaas.manager.records import (
     AppContext,
@@ -118,7 +118,7 @@ class Apps:
                 row = find_app(s, name)
                 scale = {f.service for f in row.formation}
             if service not in scale:
-                raise NotFound(f"app {name} has no service {service!r}", field="service")
+                raise no_service(name, service, scale)
         ids = [i.id for i in insts]
         if follow:
             stream = follow_app(
@@ -148,7 +148,7 @@ class Apps:
             spec = target_spec(s, app)
             for svc, n in counts.items():
                 if svc not in rows:
-                    raise NotFound(f"app {name} has no service {svc!r}", field="service")
+                    raise no_service(name, svc, rows)
                 if not 0 <= n <= MAX_REPLICAS:
                     raise InvalidSpec(f"replicas for {svc} must be between 0 and {MAX_REPLICAS}", field=svc)
                 if spec is not None:

@@ -156,7 +156,7 @@ class Releases:
         changed: v3 is running"): no new release, nothing restarts. A count scaled since stays, as a
         new release would keep it (the file's replicas did not change: see formation.py)."""
         version = app.current_version
-        if version is None or app.target_version != version or app.state != AppState.RUNNING:
+        if version is None or not _runs_target(app):
             return False
         running = find_release(s, app, version).spec
         if _comparable(running, app.name) != _comparable(spec.model_dump(mode="json"), app.name):
@@ -372,13 +372,27 @@ class Releases:
                 raise NotFound(f"app {name} has no config var {missing[0]}", field="config")
             config = {k: v for k, v in rel.config.items() if k not in unset} | changes
             op = self._ops.new(s, app=name, kind="config", user=user)
-            what = ", ".join([*(f"set {k}" for k in changes), *(f"unset {k}" for k in unset)])
-            self._record(s, app, AppSpec.model_validate(rel.spec), config, op, user, what)
+            if config == rel.config and _runs_target(app):  # as a deploy of what runs: no release
+                op.release = app.current_version
+                self._ops.finish(s, op.id, ok=True, message=f"nothing changed: v{op.release} is running")
+                unchanged = True
+            else:
+                unchanged = False
+                what = ", ".join([*(f"set {k}" for k in changes), *(f"unset {k}" for k in unset)])
+                self._record(s, app, AppSpec.model_validate(rel.spec), config, op, user, what)
+        if unchanged:
+            self._ops.notify()
+            return op
         self._ctx.change(
             name, "config_changed", f"{what} by {user}", user, op, set=list(changes), unset=unset
         )
         self._ctx.wake()
         return op
+
+
+def _runs_target(app: AppRow) -> bool:
+    """Does ``app`` run its target release, rolled out (not stopped, no rollout in flight)?"""
+    return app.state == AppState.RUNNING and app.current_version == app.target_version
 
 
 def _comparable(spec: dict[str, Any], app: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mypaas.composer.base import VolumeInfo
 from mypaas.domain import AppSpec
 from mypaas.errors import Conflict, InvalidSpec
-from mypaas.manager.records import AppContext, find_release
+from mypaas.manager.records import AppContext, find_release, no_app
 from mypaas.manager.state.models import AppRow
 from mypaas.states import AppState
 
@@ -35,11 +35,15 @@ class Volumes:
     def list(self, app: str | None = None) -> list[dict[str, Any]]:
         """The platform's app volumes (of ``app`` only, when given), those of removed apps included."""
         apps = self._apps()
-        return [
+        found = [
             _volume_dict(v, apps.get(v.app))
             for v in self._ctx.backend.list_volumes(self._ctx.platform_id)
             if app is None or v.app == app
         ]
+        if app is not None and not found and app not in apps:  # nothing, and no such app: a typo?
+            with self._ctx.sessions() as s:
+                raise no_app(s, app)
+        return found
 
     def remove(self, name: str, user: str) -> dict[str, Any]:
         """Remove one volume: refused (409) while a container mounts it or its app still uses it."""

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from mypaas.errors import Conflict, InvalidSpec, NotFound
+from mypaas.errors import Conflict, InvalidSpec, NotFound, no_service
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, Requests
 from mypaas.monitor.metrics import Sample
@@ -118,7 +118,7 @@ class Automation:
             raise Conflict(str(info["deleting"]), field="app")
         services = info["services"]
         if policy.service not in services:
-            raise NotFound(f"app {policy.app} has no service {policy.service!r}", field="service")
+            raise no_service(policy.app, policy.service, services)
         _check_rps_target(policy, self._apps.get(policy.app)["web"])
         saved = self.autoscaler.store.put(policy)
         targets = [f"cpu target {policy.target_cpu_pct:g}%"] if policy.target_cpu_pct else []
@@ -177,6 +177,11 @@ class Automation:
         return out
 
     def add_rule(self, rule: Rule) -> dict[str, Any]:
+        rule.check()
+        if rule.app is not None:  # an unknown app (a typo): "no app named 'x'; did you mean 'y'?"
+            deleting = self._apps.get(rule.app).get("deleting")
+            if deleting:  # its removal would take the rule with it
+                raise Conflict(str(deleting), field="app")
         return self.alerts.store.add(rule).to_dict()
 
     def remove_rule(self, name: str) -> None:

@@ -133,7 +133,6 @@ def test_an_empty_platform_listing_says_so(server: Server, args: list[str], said
         (["domains", "hello"], "no domains (only http://hello.localhost)"),
         (["secrets", "hello"], "no secrets"),
         (["autoscale", "hello"], "no autoscale policies"),
-        (["events", "nobody"], "no events"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else "",
 )

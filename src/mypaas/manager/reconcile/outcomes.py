@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.domain import Instance
@@ -16,6 +16,8 @@ from mypaas.manager.reconcile.plan import DesiredApp, Plan
 from mypaas.manager.state.desired import drop_failed_first_deploy
 from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
 from mypaas.monitor.events import EventSink
+from mypaas.monitor.tables import alert_rules as ar
+from mypaas.monitor.tables import alert_states as ast
 from mypaas.states import AppState, OperationStatus, ReleaseStatus
 
 
@@ -149,11 +151,16 @@ class Outcomes:
             row = self._row(s, app.name)
             if row is None or row.state != AppState.DELETING:
                 return
+            rules = _drop_alert_rules(s, app.name)
             message = f"removed {app.name}" + (f" (left behind: {left})" if left else "")
+            if rules:
+                message += f"; removed {len(rules)} alert rule{'s' if len(rules) > 1 else ''}"
+                message += f" ({', '.join(rules)})"
             self._ops.finish(s, row.operation_id, ok=True, message=message)
             s.delete(row)
         self._ops.notify()
-        self._events.record(app.name, "removed", message, {"forced": app.remove_force})
+        data = {"forced": app.remove_force, "alert_rules": rules}
+        self._events.record(app.name, "removed", message, data)
 
     def blocked(self, app: DesiredApp, reason: str) -> None:
         """The removal cannot finish: record why (``ls`` and ``rm`` show it); the removal operation
@@ -173,3 +180,13 @@ class Outcomes:
         self._ops.notify()
         if new:
             self._events.record(app.name, "removal_blocked", message, {"reason": reason})
+
+
+def _drop_alert_rules(s: Session, app: str) -> list[str]:
+    """Remove the alert rules of ``app`` alone (not those of every app) with their states, in the
+    removal's transaction; answers their names."""
+    names = list(s.scalars(select(ar.c.name).where(ar.c.app == app).order_by(ar.c.name)))
+    if names:
+        s.execute(delete(ast).where(ast.c.rule.in_(names)))
+        s.execute(delete(ar).where(ar.c.name.in_(names)))
+    return names
