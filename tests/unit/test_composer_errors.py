@@ -72,6 +72,15 @@ def test_transport_errors_and_other_sdk_errors_are_backend_errors() -> None:
     assert explain(docker.errors.DockerException()) == "DockerException"
 
 
+def test_the_engine_text_ends_with_its_reason() -> None:
+    exc = api_error(500, "Error processing tar file(duplicates of file paths not supported): ")
+
+    assert explain(exc) == "Error processing tar file(duplicates of file paths not supported)"
+    assert str(engine_error(exc, "importing a/b:1")) == (
+        "importing a/b:1: Error processing tar file(duplicates of file paths not supported)"
+    )
+
+
 def test_a_forced_kind_wins() -> None:
     err = engine_error(api_error(404, "pull access denied"), "build failed", as_error=BuildFailed)
     assert type(err) is BuildFailed and err.message == "build failed: pull access denied"

@@ -25,6 +25,8 @@ def project_payload(
     from mypaas.spec.discover import discover
     from mypaas.spec.project import ProjectSource
 
+    _check_given(paths, "compose file")
+    _check_given(env_files, "env file")
     env = dict(os.environ if shell is None else shell)
     folder = paths[0].absolute().parent
     names = tuple(_name(path, folder) for path in paths)
@@ -60,6 +62,14 @@ def project_payload(
 
         body["secret_values"] = secret_values(found.sources, folder, found.values)
     return body, contexts
+
+
+def _check_given(paths: Sequence[Path], what: str) -> None:
+    """A file given on the command line that is missing is named as the user typed it."""
+    for path in paths:
+        if not path.is_file():
+            how = "is not a file" if path.exists() else "was not found"
+            raise InvalidSpec(f"{what} {str(path)!r} {how}", field=str(path))
 
 
 def _name(path: Path, folder: Path) -> str:

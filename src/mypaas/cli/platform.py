@@ -60,7 +60,7 @@ def _engine_answers(s: Settings) -> bool:
 
 
 def down() -> None:
-    """Stop the manager and the router; apps keep running.
+    """Stop the manager, the registry and the router; apps keep running.
 
     `mypaas up` adopts the running apps again.
     """
@@ -78,7 +78,18 @@ def down() -> None:
     except PermissionError:
         fail("not allowed to stop the router: run as the user that ran `mypaas up`")
     say("manager stopped" if stopped else "manager was not running")
+    for name in _stop_registries(s):
+        say(f"{name} stopped")
     say("router stopped; apps keep running")
+
+
+def _stop_registries(s: Settings) -> list[str]:
+    from mypaas.manager.offline import stop_registries
+
+    try:
+        return stop_registries(s)
+    except PermissionError:
+        fail("not allowed to stop the registry: run as the user that ran `mypaas up`")
 
 
 def status(as_json: JsonOpt = False) -> None:

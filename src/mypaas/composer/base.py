@@ -39,6 +39,7 @@ class ImageInfo:
     exposed_ports: tuple[int, ...] = ()
     size: int = 0
     platform: str = ""  # os/arch[/variant], as the engine reports it ("" when unknown)
+    has_command: bool = True  # a CMD or an ENTRYPOINT (an imported tar has neither unless given one)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from mypaas.composer.engine import (
     resource_labels,
     volume_name,
 )
-from mypaas.composer.errors import ENGINE_FAILURES, engine_errors, explain
+from mypaas.composer.errors import ENGINE_FAILURES, engine_errors, explain, tidy
 from mypaas.composer.options import (
     container_options,
     endpoint,
@@ -310,7 +310,8 @@ class DockerBackend:
                         f"invalid image reference {ref!r}: {explain(exc)}", field="image"
                     ) from exc
                 raise
-        exposed = (info.get("Config") or {}).get("ExposedPorts") or {}
+        config = info.get("Config") or {}
+        exposed = config.get("ExposedPorts") or {}
         ports = sorted(int(p.split("/")[0]) for p in exposed if p.endswith("/tcp"))
         platform = "/".join(str(info[k]) for k in ("Os", "Architecture", "Variant") if info.get(k))
         return ImageInfo(
@@ -319,6 +320,7 @@ class DockerBackend:
             exposed_ports=tuple(ports),
             size=int(info.get("Size", 0)),
             platform=platform,
+            has_command=bool(config.get("Cmd") or config.get("Entrypoint")),
         )
 
     def import_image(self, data: bytes | Iterable[bytes], *, ref: str, changes: list[str]) -> ImageInfo:
@@ -336,7 +338,7 @@ class DockerBackend:
             with contextlib.suppress(ValueError):
                 message = json.loads(line)
                 if isinstance(message, dict) and message.get("error"):
-                    raise BackendError(f"importing {ref}: {str(message['error']).strip()}")
+                    raise BackendError(f"importing {ref}: {tidy(str(message['error']))}")
         return self.image(ref)
 
     def build_image(

@@ -35,8 +35,13 @@ NOT_A_MANAGER = "the local engine is not a Swarm manager (`mypaas cluster init` 
 def explain(exc: BaseException) -> str:
     """The engine's own words for an error (its JSON ``message``), else the exception's text."""
     if isinstance(exc, docker.errors.APIError) and exc.explanation:
-        return str(exc.explanation)
-    return str(exc) or type(exc).__name__
+        return tidy(str(exc.explanation)) or type(exc).__name__
+    return tidy(str(exc)) or type(exc).__name__
+
+
+def tidy(text: str) -> str:
+    """The engine's text without its empty ends: ``reason (detail): `` ends with the reason."""
+    return text.strip().rstrip(": \t\n").strip()
 
 
 def engine_error(

@@ -69,8 +69,10 @@ class FakeBackend:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def add_image(self, ref: str, exposed: tuple[int, ...] = ()) -> ImageInfo:
-        info = ImageInfo(id=f"sha256:{len(self.images) + 1:064x}", ref=ref, exposed_ports=exposed)
+    def add_image(self, ref: str, exposed: tuple[int, ...] = (), *, has_command: bool = True) -> ImageInfo:
+        info = ImageInfo(
+            id=f"sha256:{len(self.images) + 1:064x}", ref=ref, exposed_ports=exposed, has_command=has_command
+        )
         self.images[ref] = info
         self.images[info.id] = info
         return info
@@ -193,7 +195,8 @@ class FakeBackend:
     def import_image(self, data: bytes | Iterable[bytes], *, ref: str, changes: list[str]) -> ImageInfo:
         if not isinstance(data, bytes):
             self.imported_bytes = sum(len(piece) for piece in data)  # consume it, as the engine would
-        return self.add_image(ref)
+        command = any(change.split()[:1] in (["CMD"], ["ENTRYPOINT"]) for change in changes)
+        return self.add_image(ref, has_command=command)
 
     def build_image(
         self,

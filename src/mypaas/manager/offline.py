@@ -1,6 +1,6 @@
 """What the CLI asks while the manager is down (`mypaas up`, `down`, `status`): whether the engine and the
-router answer, and stopping the router. The parts are made as the composition root makes them
-(manager/platform.py), so the CLI never builds a component itself."""
+router answer, and stopping the router and the registries. The parts are made as the composition root
+makes them (manager/platform.py), so the CLI never builds a component itself."""
 
 from __future__ import annotations
 
@@ -38,6 +38,14 @@ def stop_router(settings: Settings) -> None:
         router.stop()
     finally:
         router.close()
+
+
+def stop_registries(settings: Settings) -> list[str]:
+    """Stop the registry and the mirror this platform started (after the manager, which restarts them);
+    answers the names of those that were running."""
+    from mypaas.registry.distribution import stop_in
+
+    return [name for name in ("registry", "mirror") if stop_in(settings.home / name)]
 
 
 def offline_status(settings: Settings, reason: str) -> dict[str, Any]:

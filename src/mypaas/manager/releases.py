@@ -184,6 +184,12 @@ class Releases:
             except (NotFound, InvalidSpec) as exc:
                 raise InvalidSpec(exc.message, field=f"services.{name}.image") from exc
             check_platform(svc, info.platform)
+            if not info.has_command and not (svc.command or svc.entrypoint):
+                raise InvalidSpec(
+                    f"image {svc.image} has no command: give one with mypaas image import -c 'CMD …' "
+                    "or the compose file's command:",
+                    field=f"services.{name}.command",
+                )
             changes: dict[str, Any] = {"image_id": info.id}
             if not svc.ports and not svc.expose and len(spec.services) == 1:
                 port = port_from_image(info.exposed_ports, name)

@@ -20,6 +20,7 @@ from mypaas import process
 from mypaas.errors import BackendError
 
 PROGRAM = "docker-registry"
+PID_FILE = "registry.pid"
 START_TIMEOUT_S = 10.0
 
 
@@ -70,6 +71,11 @@ def render(
     return config
 
 
+def stop_in(folder: Path) -> bool:
+    """Stop the registry whose folder is ``folder``; True when one was running."""
+    return process.terminate(folder / PID_FILE, PROGRAM)
+
+
 class Distribution:
     """One ``docker-registry serve`` process with its folder: config.yml, data/, pid and log."""
 
@@ -89,7 +95,7 @@ class Distribution:
         self.folder = folder
         self.storage = folder / "data"
         self.config_path = folder / "config.yml"
-        self.pid_path = folder / "registry.pid"
+        self.pid_path = folder / PID_FILE
         self.log_path = log_path
         self.auth = auth
         self.proxy_url: str | None = None
@@ -171,7 +177,7 @@ class Distribution:
         )
 
     def stop(self) -> None:
-        process.terminate(self.pid_path, PROGRAM)
+        stop_in(self.folder)
 
     def restart(self, *, readonly: bool = False) -> None:
         self.stop()

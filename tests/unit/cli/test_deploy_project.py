@@ -132,6 +132,15 @@ def test_a_missing_file_is_named_before_anything_is_sent(project: Path, server: 
     assert not server.requests
 
 
+def test_a_missing_file_is_named_as_the_user_typed_it(project: Path, server: Server) -> None:
+    line = one_error_line(cli("deploy", "shop", "-f", "app/ops/x.yml"))
+
+    assert line == "error: compose file 'app/ops/x.yml' was not found"
+    env = one_error_line(cli("deploy", "shop", "-f", "app/compose.yml", "--env-file", "app/no.env"))
+    assert env == "error: env file 'app/no.env' was not found"
+    assert not server.requests
+
+
 def test_env_file_and_profile_need_a_compose_project(server: Server) -> None:
     result = cli("deploy", "shop", "--image", "web:1", "--profile", "x")
 

@@ -15,6 +15,7 @@ import pytest
 from mypaas.cli import client as client_module
 from mypaas.cli.client import ApiClient
 from mypaas.composer.fake import FakeBackend
+from mypaas.manager.platform import Platform
 from tests.unit.cli.support import Server, cli, one_error_line
 
 
@@ -70,6 +71,23 @@ def test_import_errors_are_one_line(server: Server, backend: FakeBackend, tmp_pa
     assert "mine/root:1" not in backend.images
     line = one_error_line(cli("image", "import", str(tmp_path / "missing.tgz"), "mine/root:1"))
     assert "cannot read" in line and "missing.tgz" in line
+
+
+def test_an_imported_image_without_a_command_is_refused_before_anything_is_made(
+    server: Server, backend: FakeBackend, manager: Platform, tmp_path: Path
+) -> None:
+    assert cli("image", "import", str(archive(tmp_path)), "nu-img/site:v1").exit_code == 0
+
+    line = one_error_line(cli("deploy", "nu-imgapp", "--image", "nu-img/site:v1", "--port", "80"))
+
+    assert line == (
+        "error: image nu-img/site:v1 has no command: give one with mypaas image import -c 'CMD …' "
+        "or the compose file's command:"
+    )
+    assert backend.instances == {}
+    assert cli("image", "import", str(archive(tmp_path)), "nu-img/site:v2", "-c", "CMD httpd").exit_code == 0
+    result = cli("deploy", "nu-imgapp", "--image", "nu-img/site:v2", "--port", "80")
+    assert result.exit_code == 0, result.output
 
 
 def test_snapshot_sends_a_tar_of_the_folder(server: Server, backend: FakeBackend, tmp_path: Path) -> None:
