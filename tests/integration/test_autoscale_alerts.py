@@ -180,6 +180,7 @@ def test_memory_near_its_limit_fires(platform: kit.Platform, receiver: Receiver,
     app = f"mem-{secrets.token_hex(3)}"
     (tmp_path / "compose.yml").write_text(MEM_COMPOSE)
     name = f"{app}-mem"
+    platform.cli("deploy", app, "-f", str(tmp_path / "compose.yml"), check=True)  # a rule needs its app
     platform.cli(
         "alerts",
         "add",
@@ -196,7 +197,6 @@ def test_memory_near_its_limit_fires(platform: kit.Platform, receiver: Receiver,
         receiver.url,
         check=True,
     )
-    platform.cli("deploy", app, "-f", str(tmp_path / "compose.yml"), check=True)
     fired = kit.wait_until(lambda: receiver.find(name, "firing"), timeout=20)
     assert fired["app"] == app and fired["value"] > 50 and fired["threshold"] == 50
     bad = platform.cli("alerts", "add", "x", "--kind", "nope", "--webhook", receiver.url)
