@@ -4,7 +4,9 @@ MyPaasError            anything MyPaas reports to a user (message, optional fiel
 ├── InvalidSpec        bad input: a name, a key, a value (HTTP 400)
 ├── NotFound           an unknown app, release, image, operation (HTTP 404)
 ├── Conflict           taken names, ports or domains; an app busy (HTTP 409)
-├── Unauthorized       a missing or wrong token (HTTP 401)
+├── Unauthorized       a missing, wrong, expired or revoked token (HTTP 401)
+├── Forbidden          a valid caller whose role does not allow the call (HTTP 403)
+├── TooManyAttempts    too many failed logins: wait (HTTP 429)
 ├── NotSupported       a backend or driver cannot do this (HTTP 501)
 └── BackendError       the engine, Caddy or another real part failed (HTTP 502)
     └── BuildFailed    an image build failed (its output went to the build's log)
@@ -56,6 +58,16 @@ class Unauthorized(MyPaasError):
     status = 401
 
 
+class Forbidden(MyPaasError):
+    status = 403
+
+
+class TooManyAttempts(MyPaasError):
+    """Too many failed logins from one source or for one user: wait before trying again."""
+
+    status = 429
+
+
 class NotSupported(MyPaasError):
     status = 501
 
@@ -71,7 +83,7 @@ class BuildFailed(BackendError):
 def error_for_status(status: int) -> type[MyPaasError]:
     """The error a client raises for an HTTP status the API answered (the reverse of ``status``):
     BackendError for a status no user mistake maps to."""
-    for kind in (InvalidSpec, NotFound, Conflict, Unauthorized, NotSupported):
+    for kind in (InvalidSpec, NotFound, Conflict, Unauthorized, Forbidden, TooManyAttempts, NotSupported):
         if kind.status == status:
             return kind
     return BackendError

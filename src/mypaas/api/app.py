@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mypaas import __version__
 from mypaas.api.automation import automation_routes
-from mypaas.api.deps import User, field_of, in_thread, instance_dict
+from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_team
 from mypaas.api.hosts import host_routes
 from mypaas.api.image_builds import image_build_routes
 from mypaas.api.longpoll import long_poll
@@ -174,10 +174,11 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         req = DeployRequest(
             spec=read.spec,
             contexts=contexts,
-            user=who,
+            user=who.label,
             description=body.description or "",  # none: the release describes what changed
             warnings=read.warnings,
             secret_values=decode_values(body.secret_values),
+            team=new_app_team(request),
         )
         if dry_run:
             spec, changes = await in_thread(platform.releases.dry_run, name, req)
@@ -224,21 +225,21 @@ def _lifecycle_routes(v1: APIRouter, platform: Platform) -> None:
     def scale(name: str, body: ScaleBody, who: User) -> dict[str, Any]:
         if not body.replicas:
             raise InvalidSpec("give at least one SERVICE=N", field="replicas")
-        return op_dict(platform.apps.scale(name, body.replicas, who))
+        return op_dict(platform.apps.scale(name, body.replicas, who.label))
 
     @v1.post("/apps/{name}/stop", tags=["apps"])
     def stop(name: str, who: User) -> dict[str, Any]:
         """Stop every instance; the app and its releases stay."""
-        return op_dict(platform.apps.set_state(name, "stop", who))
+        return op_dict(platform.apps.set_state(name, "stop", who.label))
 
     @v1.post("/apps/{name}/start", tags=["apps"])
     def start(name: str, who: User) -> dict[str, Any]:
-        return op_dict(platform.apps.set_state(name, "start", who))
+        return op_dict(platform.apps.set_state(name, "start", who.label))
 
     @v1.post("/apps/{name}/restart", tags=["apps"])
     def restart(name: str, who: User) -> dict[str, Any]:
         """Replace every instance, rolling: new ones start and get ready before old ones stop."""
-        return op_dict(platform.apps.set_state(name, "restart", who))
+        return op_dict(platform.apps.set_state(name, "restart", who.label))
 
     @v1.delete("/apps/{name}", status_code=202, tags=["apps"])
     def remove(
@@ -248,7 +249,7 @@ def _lifecycle_routes(v1: APIRouter, platform: Platform) -> None:
         them). ``force`` finishes a removal that cannot (foreign containers on its network). Its
         registry repositories go too (``images`` says which), unless ``keep_images``."""
         repos = [] if keep_images else platform.image_copies.app_repositories(name)
-        op = op_dict(platform.apps.delete(name, who, volumes=volumes, force=force))
+        op = op_dict(platform.apps.delete(name, who.label, volumes=volumes, force=force))
         return op if keep_images else {**op, "images": platform.image_copies.remove_repositories(repos)}
 
 
@@ -259,7 +260,7 @@ def _release_routes(v1: APIRouter, platform: Platform) -> None:
 
     @v1.post("/apps/{name}/rollback", status_code=202, tags=["releases"])
     def rollback(name: str, body: RollbackBody, who: User) -> dict[str, Any]:
-        return op_dict(platform.releases.rollback(name, body.release, who))
+        return op_dict(platform.releases.rollback(name, body.release, who.label))
 
     @v1.get("/apps/{name}/config", tags=["config"])
     def get_config(name: str, _: User) -> dict[str, str]:
@@ -269,12 +270,12 @@ def _release_routes(v1: APIRouter, platform: Platform) -> None:
     def set_config(name: str, body: ConfigBody, who: User) -> dict[str, Any]:
         if not body.set and not body.unset:
             raise InvalidSpec("nothing to change: give KEY=VALUE to set or KEY to unset", field="set")
-        return op_dict(platform.releases.set_config(name, body.set, body.unset, who))
+        return op_dict(platform.releases.set_config(name, body.set, body.unset, who.label))
 
 
 def _domain_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/apps/{name}/domains", tags=["domains"])
-    def domains(name: str, _: User) -> list[str]:
+    def list_domains(name: str, _: User) -> list[str]:
         return platform.apps.domains(name)
 
     @v1.post("/apps/{name}/domains", status_code=201, tags=["domains"])
@@ -310,12 +311,12 @@ def _registry_routes(v1: APIRouter, platform: Platform) -> None:
         return platform.registry().collect()
 
     @v1.put("/registry/mirror", tags=["registry"])
-    def enable_mirror(body: MirrorBody, _: User) -> dict[str, Any]:
+    def set_mirror(body: MirrorBody, _: User) -> dict[str, Any]:
         """Run a pull-through mirror of ``upstream`` and make the engine pull through it."""
         return platform.mirror.enable(body.upstream)
 
     @v1.delete("/registry/mirror", tags=["registry"])
-    def disable_mirror(_: User) -> dict[str, Any]:
+    def remove_mirror(_: User) -> dict[str, Any]:
         """Stop pulling through the mirror and stop it (its cache stays on disk)."""
         return platform.mirror.disable()
 

@@ -42,12 +42,12 @@ def automation_routes(v1: APIRouter, platform: Platform) -> None:
     automation = platform.automation
 
     @v1.get("/apps/{name}/autoscale", tags=["autoscale"])
-    def policies(name: str, _: User) -> list[dict[str, Any]]:
+    def get_autoscale(name: str, _: User) -> list[dict[str, Any]]:
         """The app's autoscaling policies, one per service."""
         return automation.policies(name)
 
     @v1.put("/apps/{name}/autoscale/{service}", tags=["autoscale"])
-    def set_policy(name: str, service: str, body: AutoscaleBody, _: User) -> dict[str, Any]:
+    def set_autoscale(name: str, service: str, body: AutoscaleBody, _: User) -> dict[str, Any]:
         """Set (or replace) a service's autoscaling policy."""
         return automation.set_policy(
             Policy(
@@ -63,13 +63,13 @@ def automation_routes(v1: APIRouter, platform: Platform) -> None:
         )
 
     @v1.delete("/apps/{name}/autoscale/{service}", status_code=204, tags=["autoscale"])
-    def remove_policy(name: str, service: str, _: User) -> Response:
+    def remove_autoscale(name: str, service: str, _: User) -> Response:
         """Stop autoscaling the service (its replica count stays as it is)."""
         automation.remove_policy(name, service)
         return Response(status_code=204)
 
     @v1.get("/alerts", tags=["alerts"])
-    def alerts(_: User) -> list[dict[str, Any]]:
+    def list_alerts(_: User) -> list[dict[str, Any]]:
         """The alert rules, with the targets each one is firing for now."""
         return automation.rules()
 

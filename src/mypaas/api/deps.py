@@ -1,6 +1,6 @@
-"""What every route module of the API shares: the caller (its token checked), the JSON shape of
-instances, and running blocking manager calls off the event loop. The route modules import this, never
-app.py (which imports them)."""
+"""What every route module of the API shares: the caller (its token checked and the operation's access
+rule applied), the JSON shape of instances, and running blocking manager calls off the event loop. The
+route modules import this, never app.py (which imports them)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,73 @@ from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from mypaas.domain import Instance
+from mypaas.errors import MyPaasError
+from mypaas.manager.identity.policy import Principal, Scope, decide, rule_for
 from mypaas.manager.platform import Platform
 from mypaas.states import InstanceState
 
 T = TypeVar("T")
 
+# operations that make their app when it does not exist yet (in the team the request names, or the
+# caller's only team)
+CREATES_APP = frozenset({"deploy", "set_secret"})
 
-def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The name of the caller's token; 401 without a valid bearer token."""
+
+def operation_of(request: Request) -> str:
+    """The operation a request calls: its route's name (the route function's name)."""
+    route = request.scope.get("route")
+    return str(getattr(route, "name", "") or getattr(request.scope.get("endpoint"), "__name__", ""))
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller, allowed to call this operation (policy.RULES); 401 without a valid token, 403 when
+    its role does not allow the call. What it acts on is kept for the audit log."""
     platform: Platform = request.app.state.platform
-    return platform.tokens.check(authorization)
+    operation = operation_of(request)
+    rule = rule_for(operation)
+    who = platform.identity.identify(authorization, client_address(request))
+    request.state.principal = who
+    team, app = _target(request, platform, operation, rule.scope, who)
+    request.state.team, request.state.app = team, app
+    decide(rule, who, operation=operation, team=team, app=app)
+    return who
 
 
-User = Annotated[str, Depends(current_user)]
+def _target(
+    request: Request, platform: Platform, operation: str, scope: Scope, who: Principal
+) -> tuple[str | None, str | None]:
+    """(team, app) a request is about: the app its path names and that app's team; for a new app (a deploy),
+    the team it goes to; for a team operation, the team its path names."""
+    params = request.path_params
+    if scope == Scope.TEAM:
+        return params.get("team"), None
+    if scope != Scope.APP:
+        return None, None
+    app = params.get("name")
+    if app is None and "op_id" in params:
+        try:
+            app = platform.operations.get(params["op_id"]).app
+        except MyPaasError:
+            return None, None  # the handler answers 404
+    if app is None:
+        return None, None
+    team = platform.identity.team_of_app(app)
+    if team is None and operation in CREATES_APP and not who.pull_only:
+        team = platform.identity.team_for_new_app(who, request.query_params.get("team"))
+        request.state.new_app_team = team
+    return team, app
+
+
+User = Annotated[Principal, Depends(current_user)]
+
+
+def new_app_team(request: Request) -> str | None:
+    """The team a request that makes its app puts it in (None: the app exists)."""
+    return getattr(request.state, "new_app_team", None)
 
 
 def instance_state(inst: Instance, ready: bool) -> str:

@@ -66,29 +66,29 @@ def _host_routes(v1: APIRouter, platform: Platform) -> None:
             labels=body.labels,
             manager=body.manager,
             host_key=body.host_key,
-            who=who,
+            who=who.label,
         )
         return op_dict(platform.operations.get(op_id))
 
     @v1.post("/hosts/{name}/drain", tags=["hosts"])
-    def drain(name: str, _: User) -> dict[str, Any]:
+    def drain_host(name: str, _: User) -> dict[str, Any]:
         """Move the host's instances to the other hosts; none are placed there until activated."""
         return hosts.drain(name)
 
     @v1.post("/hosts/{name}/activate", tags=["hosts"])
-    def activate(name: str, _: User) -> dict[str, Any]:
+    def activate_host(name: str, _: User) -> dict[str, Any]:
         """Let instances be placed on the host again (undo a drain)."""
         return hosts.activate(name)
 
     @v1.patch("/hosts/{name}/labels", tags=["hosts"])
-    def label(name: str, body: LabelsBody, _: User) -> dict[str, Any]:
+    def label_host(name: str, body: LabelsBody, _: User) -> dict[str, Any]:
         """Set and remove the host's labels (what placement constraints match)."""
         return hosts.label(name, body.set, body.remove)
 
     @v1.delete("/hosts/{name}", status_code=202, tags=["hosts"])
-    def remove(name: str, who: User, force: Annotated[bool, Query()] = False) -> dict[str, Any]:
+    def remove_host(name: str, who: User, force: Annotated[bool, Query()] = False) -> dict[str, Any]:
         """Drain the host, then take it out of the Swarm. An unreachable host needs ``force``."""
-        return op_dict(platform.operations.get(hosts.remove(name, force=force, who=who)))
+        return op_dict(platform.operations.get(hosts.remove(name, force=force, who=who.label)))
 
 
 def _cluster_routes(v1: APIRouter, platform: Platform) -> None:
@@ -98,13 +98,13 @@ def _cluster_routes(v1: APIRouter, platform: Platform) -> None:
         return platform.hosts.cluster()
 
     @v1.post("/cluster/init", tags=["hosts"])
-    def init(body: ClusterInitBody, _: User) -> dict[str, Any]:
+    def cluster_init(body: ClusterInitBody, _: User) -> dict[str, Any]:
         """Make this machine's engine the Swarm manager; apps then run as Swarm services."""
         return platform.hosts.init_cluster(body.advertise_addr)
 
     @v1.post("/cluster/migrate", status_code=202, tags=["hosts"])
-    def migrate(who: User) -> dict[str, Any]:
+    def cluster_migrate(who: User) -> dict[str, Any]:
         """Move every app still running as plain containers onto Swarm (a rollout of its current
         release as services; releases and domains stay)."""
-        ops = platform.apps.migrate(who)
+        ops = platform.apps.migrate(who.label)
         return {"operations": [op_dict(op) for op in ops]}

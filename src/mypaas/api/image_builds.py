@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from mypaas.api.deps import User
+from mypaas.api.deps import User, current_user
 from mypaas.errors import InvalidSpec, MyPaasError
 from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
@@ -85,7 +85,7 @@ def image_build_routes(v1: APIRouter, platform: Platform) -> None:
         """
         body = _Body(request)
         try:
-            platform.tokens.check(authorization)
+            current_user(request, authorization)
         except MyPaasError:
             await body.drain(ANONYMOUS_DRAIN_LIMIT)
             raise
@@ -103,6 +103,6 @@ def image_build_routes(v1: APIRouter, platform: Platform) -> None:
         return {"ref": info.ref, "id": info.id, "size": info.size, "registry": registry}
 
     @v1.post("/images/base", status_code=202, tags=["images"])
-    def base_image(body: BaseImageBody, who: User) -> dict[str, Any]:
+    def build_base(body: BaseImageBody, who: User) -> dict[str, Any]:
         """Build a minimal Debian or Ubuntu image with debootstrap (``mypaas/debian:bookworm``)."""
-        return op_dict(builds.start_base(body.image, who, if_missing=body.if_missing))
+        return op_dict(builds.start_base(body.image, who.label, if_missing=body.if_missing))

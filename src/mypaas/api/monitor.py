@@ -49,14 +49,14 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
         return monitoring.series(name, since)
 
     @v1.get("/metrics/now", tags=["monitor"])
-    def now(_: User) -> dict[str, Any]:
+    def metrics_now(_: User) -> dict[str, Any]:
         """The newest sample of every instance and of this machine; the router's figures of each app
         over the last interval (``requests``: rps, error %, mean and p95 latency in ms); on a cluster,
         each host with its state, instances and memory/disk use as last checked (``hosts``)."""
         return {**monitoring.now(), "hosts": platform.hosts.now(platform.pressure.last)}
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["monitor"])
-    def metrics(_: User) -> PlainTextResponse:
+    def prometheus(_: User) -> PlainTextResponse:
         """Prometheus text format: the platform's, the host's and every instance's figures, and the
         router's request counters and latency summary per app."""
         observed = platform.reconciler.observed

@@ -7,9 +7,9 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from mypaas.api.deps import User, in_thread
+from mypaas.api.deps import User, in_thread, new_app_team
 from mypaas.api.schemas import SecretBody
 from mypaas.domain import MAX_SECRET_BYTES
 from mypaas.errors import InvalidSpec
@@ -27,19 +27,21 @@ def secret_routes(v1: APIRouter, platform: Platform) -> None:
 
     @v1.put("/apps/{name}/secrets/{secret}", tags=["secrets"])
     async def set_secret(
-        name: str, secret: str, body: SecretBody, who: User, response: Response
+        name: str, secret: str, body: SecretBody, who: User, request: Request, response: Response
     ) -> dict[str, Any]:
         """Set a secret that a compose file's ``external`` secrets refer to. A changed value makes a
         new release of a deployed app (202 with its operation); else 200."""
         value = decode(body.value, "value")
-        answer: dict[str, Any] = await in_thread(platform.secrets.set, name, secret, value, who)
+        answer: dict[str, Any] = await in_thread(
+            platform.secrets.set, name, secret, value, who.label, new_app_team(request)
+        )
         response.status_code = 202 if answer["operation"] else 200
         return answer
 
     @v1.delete("/apps/{name}/secrets/{secret}", status_code=204, tags=["secrets"])
     def remove_secret(name: str, secret: str, who: User) -> None:
         """Forget a secret set with ``secrets set`` (refused while the app's release mounts it)."""
-        platform.secrets.remove(name, secret, who)
+        platform.secrets.remove(name, secret, who.label)
 
 
 def decode_values(values: Mapping[str, str]) -> dict[str, bytes]:

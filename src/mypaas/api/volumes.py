@@ -21,4 +21,4 @@ def volume_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.delete("/volumes/{name}", tags=["volumes"])
     def remove_volume(name: str, who: User) -> dict[str, Any]:
         """Remove an app's volume and its data: 409 while a container mounts it or its app uses it."""
-        return platform.volumes.remove(name, who)
+        return platform.volumes.remove(name, who.label)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mypaas.domain import AppSpec, check_name, check_secret_name
 from mypaas.errors import Conflict
 from mypaas.manager.operations import op_dict
-from mypaas.manager.records import AppContext, find_app, find_release, target_spec
+from mypaas.manager.records import AppContext, find_app, find_release, new_app, target_spec
 from mypaas.manager.releases import Releases
 from mypaas.manager.state.models import AppRow
 from mypaas.manager.vault import Vault
@@ -31,7 +31,7 @@ class AppSecrets:
             app = find_app(s, name)
             return self._vault.listing(s, app, target_spec(s, app))
 
-    def set(self, name: str, secret: str, value: bytes, user: str) -> dict[str, Any]:
+    def set(self, name: str, secret: str, value: bytes, user: str, team: str | None = None) -> dict[str, Any]:
         """Set secret ``secret`` of app ``name`` (made, without a release, if it does not exist yet, so
         that its first deploy finds it); a changed value makes a new release of a deployed app."""
         check_name(name)
@@ -41,9 +41,7 @@ class AppSecrets:
             if app is not None and app.state == AppState.DELETING:
                 raise Conflict(f"app {name} is being removed; try again in a moment", field="app")
             if app is None:
-                app = AppRow(name=name, state=AppState.RUNNING)
-                s.add(app)
-                s.flush()
+                app = new_app(s, name, team)
             digest, changed = self._vault.put(s, app, secret, value)
             op = None
             if changed and app.target_version is not None:

@@ -12,7 +12,7 @@ from mypaas.composer.base import Backend
 from mypaas.composer.nodes import Nodes, SwarmNodes
 from mypaas.errors import Conflict
 from mypaas.iaas.local import LocalEngineConfig
-from mypaas.manager.access import TokenChecker
+from mypaas.manager.identity.service import Identity
 from mypaas.manager.state.meta import Setting
 from mypaas.registry.client import RegistryApi
 from mypaas.registry.distribution import Distribution, TokenAuth
@@ -67,7 +67,7 @@ def swarm_nodes(settings: Settings) -> Callable[[], Nodes]:
 def images(
     settings: Settings,
     backend: Backend,
-    tokens: TokenChecker,
+    identity: Identity,
     admin_token: str,
     api: RegistryApi | None = None,
 ) -> Images:
@@ -89,7 +89,7 @@ def images(
         issuer=issuer,
         pusher=backend,
         push_password=admin_token,
-        authorize=tokens.registry_grant,
+        authorize=identity.registry_grant,
         keep_releases=settings.registry_keep_releases,
         client=api,
     )

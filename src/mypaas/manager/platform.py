@@ -26,13 +26,13 @@ from mypaas.composer.nodes import Nodes
 from mypaas.errors import NotSupported
 from mypaas.iaas.base import HostDriver
 from mypaas.manager import parts
-from mypaas.manager.access import TokenChecker, ensure_admin_token, ensure_pull_token
 from mypaas.manager.app_secrets import AppSecrets
 from mypaas.manager.apps import Apps
 from mypaas.manager.builds import Builds
 from mypaas.manager.evictable import HostEviction
 from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
 from mypaas.manager.hosts.service import Hosts
+from mypaas.manager.identity.service import Identity
 from mypaas.manager.image_copies import ImageCopies
 from mypaas.manager.operations import Operations
 from mypaas.manager.publishing import Publisher
@@ -71,8 +71,8 @@ class Platform:
     settings: Settings
     store: Store
     platform_id: str
-    admin_token: str
-    tokens: TokenChecker
+    admin_token: str  # the platform admin's token, kept in settings.token_path
+    identity: Identity  # users, teams, tokens
     backend: Backend
     router: Router
     operations: Operations
@@ -181,12 +181,12 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
     """Build the platform from the settings, with ``given`` parts instead of the real ones."""
     given = given or Components()
     core = _core(settings, given)
-    tokens = TokenChecker(core.store.sessions)
-    admin_token = ensure_admin_token(core.store.sessions, settings.token_path)
-    reg = _registry(core, tokens, admin_token, given.registry)
+    identity = Identity(core.store.sessions)
+    admin_token = identity.bootstrap(settings.token_path)
+    reg = _registry(core, identity, admin_token, given.registry)
     hosts = _hosts(core, reg.mirror, given)
     monitoring = _monitoring(core, hosts)
-    reconciler = _reconciler(core, reg, monitoring, given.clock)
+    reconciler = _reconciler(core, reg, monitoring, given.clock, identity)
     ctx = _app_context(core, monitoring)
     apps = Apps(ctx)
     releases = Releases(
@@ -223,7 +223,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         store=core.store,
         platform_id=core.platform_id,
         admin_token=admin_token,
-        tokens=tokens,
+        identity=identity,
         backend=core.backend,
         router=core.router,
         operations=core.operations,
@@ -289,10 +289,12 @@ def _core(settings: Settings, given: Components) -> _Core:
     )
 
 
-def _registry(core: _Core, tokens: TokenChecker, admin_token: str, api: RegistryApi | None) -> _Registry:
+def _registry(core: _Core, identity: Identity, admin_token: str, api: RegistryApi | None) -> _Registry:
     settings, sessions = core.settings, core.store.sessions
     images = (
-        parts.images(settings, core.backend, tokens, admin_token, api) if settings.registry_enabled else None
+        parts.images(settings, core.backend, identity, admin_token, api)
+        if settings.registry_enabled
+        else None
     )
     publisher = (
         Publisher(sessions=sessions, images=images, public_addr=settings.registry_public) if images else None
@@ -354,7 +356,7 @@ def _monitoring(core: _Core, hosts: Hosts) -> Monitoring:
 
 
 def _reconciler(
-    core: _Core, reg: _Registry, monitoring: Monitoring, clock: Callable[[], float]
+    core: _Core, reg: _Registry, monitoring: Monitoring, clock: Callable[[], float], identity: Identity
 ) -> Reconciler:
     settings, sessions, pid = core.settings, core.store.sessions, core.platform_id
     files = core.vault.files
@@ -364,7 +366,7 @@ def _reconciler(
         )
     }
     if core.services is not None:
-        pull = ensure_pull_token(sessions, settings.home / "registry-pull-token") if reg.images else ""
+        pull = identity.ensure_pull_token(settings.home / "registry-pull-token") if reg.images else ""
         kinds[BackendMode.SWARM] = ServiceApps(
             backend=core.services,
             platform=pid,

@@ -18,7 +18,7 @@ from mypaas.errors import Conflict, NotFound
 from mypaas.manager.operations import Operations
 from mypaas.manager.reconcile.view import LoopView
 from mypaas.manager.state.meta import read_mode
-from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
+from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow, TeamRow
 from mypaas.monitor.events import EventSink
 from mypaas.monitor.health import HealthTracker
 from mypaas.states import AppState, BackendMode
@@ -63,6 +63,22 @@ def find_app(s: Session, name: str, *, deleting: bool = False) -> AppRow:
     if row.state == AppState.DELETING and not deleting:
         raise Conflict(being_deleted(row), field="app")
     return row
+
+
+DEFAULT_TEAM = "default"
+
+
+def new_app(s: Session, name: str, team: str | None) -> AppRow:
+    """A new app row in ``team`` (None: the default team, as for a caller inside the manager)."""
+    row = s.scalar(select(TeamRow).where(TeamRow.name == (team or DEFAULT_TEAM)))
+    if row is None and team is None:  # the default team was removed: the oldest team
+        row = s.scalar(select(TeamRow).order_by(TeamRow.id))
+    if row is None:
+        raise NotFound(f"no team {team or DEFAULT_TEAM!r}", field="team")
+    app = AppRow(name=name, state=AppState.RUNNING, team_id=row.id)
+    s.add(app)
+    s.flush()
+    return app
 
 
 def no_app(s: Session, name: str) -> NotFound:

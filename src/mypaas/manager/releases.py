@@ -26,6 +26,7 @@ from mypaas.manager.records import (
     AppContext,
     find_app,
     find_release,
+    new_app,
     refuse_deleting,
     release_dict,
     supersede,
@@ -50,6 +51,7 @@ class DeployRequest:
     # the values of the compose file's secrets and configs the CLI read (file, environment), by
     # "secrets.NAME" / "configs.NAME"; stored encrypted, the release refers to them by digest
     secret_values: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    team: str | None = None  # the team a new app goes to (None: the default team)
 
 
 def one_replica_with_host_port(svc: ServiceSpec, replicas: int, field: str) -> None:
@@ -107,9 +109,7 @@ class Releases:
                 app = s.scalar(select(AppRow).where(AppRow.name == name))
                 refuse_deleting(app)
                 if app is None:
-                    app = AppRow(name=name, state=AppState.RUNNING)
-                    s.add(app)
-                    s.flush()
+                    app = new_app(s, name, req.team)
                 spec = self._vault.seal(s, app, spec, req.secret_values)
                 status = OperationStatus.BUILDING if needs_build else OperationStatus.RUNNING
                 op = self._ops.new(s, app=name, kind="deploy", user=req.user, status=status)

@@ -22,9 +22,9 @@ from mypaas.registry.tokens import Access, TokenIssuer, parse_scope
 
 PUSH_USER = "mypaas"
 
-# A caller's credentials (the API token sent as a Basic password) -> (subject, actions it may take on
-# any repository: "pull", "push", "delete", "*"); raises Unauthorized for a token it does not know.
-Authorize = Callable[[str], tuple[str, tuple[str, ...]]]
+# A caller's credentials (the API token sent as a Basic password) and the access it asks for -> (subject,
+# the access granted: each asked scope with the actions it may take); Unauthorized for an unknown token.
+Authorize = Callable[[str, list[Access]], tuple[str, list[Access]]]
 
 
 class Pusher(Protocol):
@@ -72,13 +72,10 @@ class Images:
 
     def token(self, authorization: str | None, service: str | None, scopes: list[str]) -> dict[str, object]:
         """Check Basic credentials (any user name, a MyPaas API token as the password); grant scopes."""
-        subject, allowed = self._authorize(_basic_password(authorization))
+        password = _basic_password(authorization)
         if service and service != self.issuer.service:
             raise InvalidSpec(f"unknown service {service!r}", field="service")
-        granted = []
-        for scope in scopes:
-            access = parse_scope(scope)
-            granted.append(Access(access.type, access.name, tuple(a for a in access.actions if a in allowed)))
+        subject, granted = self._authorize(password, [parse_scope(scope) for scope in scopes])
         return self.issuer.issue(subject, granted)
 
     # -- publishing -----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The state store's tables (SQLAlchemy 2 ORM): desired state, releases, operations, tokens."""
+"""The state store's tables (SQLAlchemy 2 ORM): desired state, releases, operations, users, teams,
+tokens and the audit log."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ class AppRow(Base):
     remove_volumes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     remove_force: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     blocked: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the team that owns the app (every app has one; apps from before teams are in the default team)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), nullable=True, index=True)
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
     updated_at: Mapped[float] = mapped_column(Float, default=time.time, onupdate=time.time)
 
@@ -137,15 +140,89 @@ class OperationRow(Base):
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
-class TokenRow(Base):
-    """An API token, stored as its SHA-256 only."""
+class TeamRow(Base):
+    """A team: it owns apps; its members have a role in it (owner, deployer, viewer)."""
 
-    __tablename__ = "tokens"
+    __tablename__ = "teams"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    role: Mapped[str] = mapped_column(String(16), default="admin")
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+    members: Mapped[list[MemberRow]] = relationship(cascade="all, delete-orphan", back_populates="team")
+
+
+class UserRow(Base):
+    """A person (or a robot) who signs in. ``password`` is an argon2id hash, None until one is set
+    (the platform admin made from an old admin token has none). ``admin``: a platform admin."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    password: Mapped[str | None] = mapped_column(Text, nullable=True)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+    memberships: Mapped[list[MemberRow]] = relationship(cascade="all, delete-orphan", back_populates="user")
+    tokens: Mapped[list[TokenRow]] = relationship(cascade="all, delete-orphan", back_populates="user")
+
+
+class MemberRow(Base):
+    """A user's role in a team."""
+
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("team_id", "user_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # owner | deployer | viewer
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+    team: Mapped[TeamRow] = relationship(back_populates="members")
+    user: Mapped[UserRow] = relationship(back_populates="memberships")
+
+
+class TokenRow(Base):
+    """An API token, stored as its SHA-256 only. A token acts for its user: with all of the user's rights
+    (``role`` empty: a login, the admin-token file), or within a scope (``team`` and ``role``, optionally
+    one ``app``) that never exceeds what the user has. ``role`` "pull": the hosts' pull-only token."""
+
+    __tablename__ = "access_tokens"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="api")  # api | login | file | pull
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), nullable=True)
+    role: Mapped[str] = mapped_column(String(16), default="")
+    app: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_used_from: Mapped[str] = mapped_column(String(64), default="")
+
+    user: Mapped[UserRow | None] = relationship(back_populates="tokens")
+    team: Mapped[TeamRow | None] = relationship()
+
+
+class AuditRow(Base):
+    """One call that changed something, was denied, or a failed login: who, with which token, from where,
+    what, on which app or host, and how it ended. Never a secret's value."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[float] = mapped_column(Float, default=time.time, index=True)
+    user: Mapped[str] = mapped_column(String(63), default="", index=True)
+    token: Mapped[str] = mapped_column(String(64), default="")
+    source: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(64))
+    app: Mapped[str] = mapped_column(String(63), default="", index=True)
+    host: Mapped[str] = mapped_column(String(253), default="")
+    team: Mapped[str] = mapped_column(String(63), default="")
+    result: Mapped[str] = mapped_column(String(16))  # ok | denied | failed | error
+    status: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class HostRow(Base):
