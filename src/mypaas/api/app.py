@@ -20,6 +20,7 @@ from mypaas import __version__
 from mypaas.api.automation import automation_routes
 from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_team
 from mypaas.api.hosts import host_routes
+from mypaas.api.identity import identity_routes
 from mypaas.api.image_builds import image_build_routes
 from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
@@ -71,6 +72,7 @@ def create_app(platform: Platform) -> FastAPI:
     automation_routes(v1, platform)
     host_routes(v1, platform)
     volume_routes(v1, platform)
+    identity_routes(v1, platform)
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

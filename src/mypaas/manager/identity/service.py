@@ -298,6 +298,11 @@ class Identity:
             return
         with self._sessions.begin() as s:
             row = s.get(TokenRow, who.token_id)
+            if row is not None and row.kind == "file":
+                raise Conflict(
+                    "the admin-token file's token is not logged out (replace the file to retire it)",
+                    field="authorization",
+                )
             if row is not None and row.revoked_at is None:
                 row.revoked_at = time.time()
 
