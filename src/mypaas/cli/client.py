@@ -21,6 +21,8 @@ if "httpx" not in sys.modules:
 import httpx
 
 from mypaas import __version__
+from mypaas.cli import credentials
+from mypaas.cli.identity_calls import IdentityCalls
 from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError, Unauthorized, error_for_status
 from mypaas.states import OperationStatus
 
@@ -32,7 +34,7 @@ TIMEOUT_S = 30.0
 UPLOAD_TIMEOUT_S = 600.0
 POLL_WAIT_S = 10.0
 WAIT_TIMEOUT_S = 3600.0
-NO_TOKEN = "no API token: set MYPAAS_TOKEN or run as the user that ran `mypaas up`"  # noqa: S105 - a message, not a secret
+NO_TOKEN = "no API token: `mypaas login`, set MYPAAS_TOKEN, or run as the user that ran `mypaas up`"  # noqa: S105 - a message, not a secret
 
 
 class ApiUnreachable(BackendError):
@@ -79,14 +81,28 @@ def client_conf() -> ClientConf:
 
 
 def read_token() -> str | None:
-    """MYPAAS_TOKEN, else the admin token file written by `mypaas up`; None if neither is readable."""
+    """MYPAAS_TOKEN, else the token `mypaas login` stored, else the admin token file written by `mypaas
+    up`; None if none is readable."""
     token = os.environ.get("MYPAAS_TOKEN", "").strip()
     if token:
         return token
+    login = credentials.stored()
+    if login is not None:
+        return login.token
     try:
         return client_conf().token_path.read_text().strip() or None
     except OSError:
         return None
+
+
+def api_url() -> str:
+    """MYPAAS_URL, else the URL of `mypaas login`'s credentials (when its token is the one used), else
+    this machine's API."""
+    url = os.environ.get("MYPAAS_URL", "").strip()
+    if url:
+        return url
+    login = None if os.environ.get("MYPAAS_TOKEN", "").strip() else credentials.stored()
+    return login.url if login is not None else client_conf().api_url
 
 
 def connect() -> ApiClient:
@@ -106,7 +122,7 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-class ApiClient:
+class ApiClient(IdentityCalls):
     """A synchronous client of ``/api/v1``; every method raises a ``MyPaasError`` on failure."""
 
     def __init__(
@@ -116,7 +132,7 @@ class ApiClient:
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = (url or os.environ.get("MYPAAS_URL") or client_conf().api_url).rstrip("/")
+        self.url = (url or api_url()).rstrip("/")
         self.token = token if token is not None else read_token()
         headers = {"User-Agent": f"mypaas-cli/{__version__}"}
         if self.token:
@@ -170,8 +186,10 @@ class ApiClient:
             return
         status = response.status_code
         message, field = self._error_of(response)
-        if status == 401 and not self.token:
+        if status == 401 and not self.token and field == "authorization":
             message = NO_TOKEN
+        elif status == 401 and credentials.logged_in_with(self.token):
+            message += " (log in again: mypaas login)"
         raise error_for_status(status)(message, field=field)
 
     @staticmethod

@@ -19,12 +19,15 @@ from mypaas.cli import (
     automation,
     hosts,
     images,
+    login,
     monitor,
     platform,
     registry,
     releases,
     secrets,
+    tokens,
     top,
+    users,
     volumes,
 )
 from mypaas.cli.helptext import flow_all
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 
 PLATFORM, APPS, RELEASES = "Platform", "Apps", "Releases, config and domains"
 MONITOR = "Monitor"
+USERS = "Users, teams and tokens"
 _SERVICE_N = re.compile(r"^([a-z0-9][a-z0-9-]*)=(\d+)$")
 
 
@@ -83,8 +87,8 @@ Examples:
   mypaas ps hello
   mypaas logs hello -f
 
-The API's address and token come from MYPAAS_URL and MYPAAS_TOKEN, else from this machine's platform
-(the admin token file written by `mypaas up`).""",
+The API's address and token come from MYPAAS_URL and MYPAAS_TOKEN, else from `mypaas login`, else from
+this machine's platform (the admin token file written by `mypaas up`).""",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_show_locals=False,  # locals would print the API token
@@ -451,6 +455,12 @@ app.command(rich_help_panel=MONITOR, no_args_is_help=True)(monitor.metrics)
 app.command(rich_help_panel=MONITOR)(top.top)
 app.command(rich_help_panel=MONITOR, no_args_is_help=True)(automation.autoscale)
 app.add_typer(automation.alerts_app, name="alerts", rich_help_panel=MONITOR)
+app.command(rich_help_panel=USERS)(login.login)
+app.command(rich_help_panel=USERS)(login.logout)
+app.command(rich_help_panel=USERS)(login.whoami)
+app.add_typer(users.user_app, name="user", rich_help_panel=USERS)
+app.add_typer(users.team_app, name="team", rich_help_panel=USERS)
+app.add_typer(tokens.token_app, name="token", rich_help_panel=USERS)
 
 
 def run() -> None:

@@ -72,6 +72,7 @@ class Server:
 def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     """No MYPAAS_* variable from the caller's shell, and ``home`` as the CLI's own (no token file)."""
     monkeypatch.setenv("MYPAAS_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))  # no `mypaas login` credentials
     for var in ("MYPAAS_URL", "MYPAAS_TOKEN", "MYPAAS_BASE_DOMAIN", "MYPAAS_ROUTER_PORT"):
         monkeypatch.delenv(var, raising=False)
     client_module.settings.cache_clear()
