@@ -37,7 +37,7 @@ def until(timestamp: float | None) -> str:
         return "expired"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
-            return f"in {seconds // size}{unit}"
+            return f"in {round(seconds / size)}{unit}"  # a 90d token just made: "in 90d"
     return f"in {seconds}s"
 
 

@@ -186,7 +186,7 @@ def test_token_create_prints_the_secret_alone_on_stdout_once(server: Server, api
     assert secret.startswith("mp_")
     info, once = lines(made.stderr)
     assert info.startswith(
-        "made token ci (id 2) of admin: deployer in team default, app shop; expires in 89d ("
+        "made token ci (id 2) of admin: deployer in team default, app shop; expires in 90d ("
     )
     assert once == "this token is shown once: keep it now (mypaas token revoke 2 ends it)"
     assert server.client(secret).app("shop")["name"] == "shop"
@@ -255,7 +255,7 @@ def test_login_keeps_a_token_in_the_users_config_folder(
     assert result.exit_code == 0, result.output
     where = tmp_path / "home" / "config" / "mypaas" / "credentials.json"
     first, second = lines(result.stdout)[-2:]
-    assert first.startswith(f"logged in to {URL} as alice (token login-") and "expires in 29d (" in first
+    assert first.startswith(f"logged in to {URL} as alice (token login-") and "expires in 30d (" in first
     assert second == f"credentials kept in {where} (mode 0600); `mypaas logout` ends the login"
     assert PW not in result.output
     assert stat.S_IMODE(where.stat().st_mode) == 0o600
@@ -267,7 +267,7 @@ def test_login_keeps_a_token_in_the_users_config_folder(
     assert lines(me.stdout)[:2] == ["user:   alice", "teams:  default (deployer)"]
     assert (
         lines(me.stdout)[2].startswith("token:  login-")
-        and ", login): all of alice's rights; expires in 29d" in me.stdout
+        and ", login): all of alice's rights; expires in 30d" in me.stdout
     )
     assert lines(me.stdout)[3] == f"api:    {URL}"
 
