@@ -5,6 +5,7 @@ password; a token's secret is answered once, when it is made."""
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from mypaas.api import identity as identity_api
 from mypaas.composer.fake import FakeBackend
+from mypaas.errors import Unauthorized
 from mypaas.manager.identity import passwords
 from mypaas.manager.platform import Platform
 
@@ -418,3 +420,46 @@ def test_bad_tokens_are_refused(api: TestClient, alice: TestClient) -> None:
     assert refused(create(), 409, "name") == "'alice' already has a token named 'ci'"
     refused(alice.delete("/api/v1/tokens/999"), 404, "token")
     refused(api.delete("/api/v1/tokens/1"), 409, "token")  # the admin-token file's
+
+
+def test_a_flood_of_logins_checks_two_passwords_at_a_time(
+    api: TestClient, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = threading.Condition()
+    state = {"arrived": 0, "inside": 0, "most": 0}
+    go = threading.Event()
+
+    async def pause(seconds: float) -> None:
+        with lock:
+            state["arrived"] += 1
+            lock.notify_all()
+
+    def slow_login(user: str, password: str, source: str, **_: Any) -> Any:
+        with lock:
+            state["inside"] += 1
+            state["most"] = max(state["most"], state["inside"])
+            lock.notify_all()
+        go.wait(30)
+        with lock:
+            state["inside"] -= 1
+        raise Unauthorized("wrong user name or password", field="password")
+
+    monkeypatch.setattr(identity_api, "pause", pause)
+    monkeypatch.setattr(platform.identity, "login", slow_login)
+    answers: list[int] = []
+    with TestClient(api.app) as one_loop:  # one event loop, as under uvicorn
+
+        def attempt() -> None:
+            answers.append(one_loop.post("/api/v1/login", json={"user": "u", "password": "p"}).status_code)
+
+        threads = [threading.Thread(target=attempt) for _ in range(6)]
+        for t in threads:
+            t.start()
+        with lock:
+            assert lock.wait_for(lambda: state["arrived"] == 6 and state["inside"] == 2, timeout=30)
+        go.set()
+        for t in threads:
+            t.join(30)
+
+    assert answers == [401] * 6
+    assert state["most"] == identity_api.MAX_CHECKS

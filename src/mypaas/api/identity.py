@@ -22,6 +22,9 @@ log = logging.getLogger("mypaas.identity")
 
 # the wait before a login is checked (the throttle's delay after failures); tests replace it
 pause = asyncio.sleep
+# passwords checked at once: an argon2id check takes 64 MiB, so a flood of logins waits its turn here
+# instead of taking the manager's memory
+MAX_CHECKS = 2
 
 _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
 
@@ -81,6 +84,7 @@ def identity_routes(v1: APIRouter, platform: Platform) -> None:
 
 def _login_routes(v1: APIRouter, platform: Platform) -> None:
     identity = platform.identity
+    checking = asyncio.Semaphore(MAX_CHECKS)
 
     @v1.post("/login", tags=["users"])
     async def login(body: LoginBody, request: Request) -> dict[str, Any]:
@@ -95,7 +99,8 @@ def _login_routes(v1: APIRouter, platform: Platform) -> None:
             identity.login, body.user, body.password, source, name=body.name, expires=body.expires
         )
         try:
-            new = await in_thread(check)
+            async with checking:
+                new = await in_thread(check)
         except Unauthorized:
             n = identity.throttle.count(body.user, source)
             log.warning("failed login for %s from %s (%d recently)", printable(body.user), source, n)
