@@ -82,7 +82,7 @@ def login(
     expiry = f"expires {until(answer.get('expires'))}" + (
         f" ({day(answer['expires'])})" if answer.get("expires") else ""
     )
-    say(f"logged in to {where} as {answer.get('user') or name} (token {answer['name']}, {expiry})")
+    say(f"logged in to {where} as {answer.get('user') or name}; token {answer['name']} {expiry}")
     say(f"credentials kept in {saved} (mode 0600); `mypaas logout` ends the login")
 
 

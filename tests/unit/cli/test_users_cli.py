@@ -255,7 +255,7 @@ def test_login_keeps_a_token_in_the_users_config_folder(
     assert result.exit_code == 0, result.output
     where = tmp_path / "home" / "config" / "mypaas" / "credentials.json"
     first, second = lines(result.stdout)[-2:]
-    assert first.startswith(f"logged in to {URL} as alice (token login-") and "expires in 30d (" in first
+    assert first.startswith(f"logged in to {URL} as alice; token login-") and " expires in 30d (" in first
     assert second == f"credentials kept in {where} (mode 0600); `mypaas logout` ends the login"
     assert PW not in result.output
     assert stat.S_IMODE(where.stat().st_mode) == 0o600
