@@ -42,6 +42,17 @@ def _default_url() -> str:
     return client_conf().api_url
 
 
+def _in_clear(url: str) -> bool:
+    """Whether a password sent to ``url`` would cross a network unencrypted (http:// off this machine)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1") or (parts.hostname or "").endswith(
+        ".localhost"
+    )
+    return parts.scheme == "http" and not local
+
+
 def login(
     url: Annotated[
         str | None,
@@ -74,6 +85,11 @@ def login(
     (MYPAAS_TOKEN and MYPAAS_URL, when set, win). Failed logins are slowed, then refused for a while.
     """
     where = (url or _default_url()).rstrip("/")
+    if _in_clear(where):
+        print(
+            f"warning: {where} is plain http: your password and token cross the network unencrypted",
+            file=sys.stderr,
+        )
     name = user or str(typer.prompt("User")).strip()
     password = read_password(password_stdin, confirm=False)
     with connect_to(where, "") as client:

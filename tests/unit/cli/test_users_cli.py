@@ -275,7 +275,7 @@ def test_login_keeps_a_token_in_the_users_config_folder(
 def test_login_with_a_wrong_password_says_so_and_keeps_nothing(logins: Server, platform: Platform) -> None:
     add_alice(platform)
 
-    result = cli("login", URL, "--user", "alice", "--password-stdin", stdin=b"guess\n")
+    result = cli("login", "http://127.0.0.1:8470", "--user", "alice", "--password-stdin", stdin=b"guess\n")
 
     assert one_error_line(result) == "error: wrong user name or password (1 failed recently)"
     assert credentials.stored() is None
@@ -345,3 +345,22 @@ def test_an_unreadable_credentials_file_is_one_error_line(
     assert one_error_line(cli("ls")).startswith(f"error: cannot read {credentials.path()}: ")
     assert cli("logout").stdout == f"removed the unreadable {credentials.path()}\n"
     assert not os.path.exists(credentials.path())
+
+
+def test_login_warns_when_the_password_would_cross_the_network_in_clear(
+    logins: Server, platform: Platform
+) -> None:
+    add_alice(platform)
+    stdin = f"{PW}\n".encode()
+
+    remote = cli("login", "http://paas.example.com:8470", "-u", "alice", "--password-stdin", stdin=stdin)
+    local = cli("login", "http://127.0.0.1:8470", "-u", "alice", "--password-stdin", stdin=stdin)
+
+    assert remote.stderr == (
+        "warning: http://paas.example.com:8470 is plain http:"
+        " your password and token cross the network unencrypted\n"
+    )
+    assert local.stderr == ""
+    assert credentials.stored() == credentials.Credentials(
+        "http://127.0.0.1:8470", read_token() or "", "alice"
+    )
