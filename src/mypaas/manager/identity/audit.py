@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,7 +107,7 @@ class AuditLog:
     def record(self, entry: Entry) -> None:
         """Keep ``entry``; the writer thread stores it at once (the caller never waits on the store)."""
         if not entry.at:
-            entry = Entry(**{**asdict(entry), "at": self._clock()})
+            entry = replace(entry, at=self._clock())
         with self._cond:
             self._pending.append(entry)
             self._cond.notify_all()
