@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     autoscale_window_s: float = 30.0  # CPU is averaged over this long
     webhook_timeout_s: float = 3.0
     webhook_retries: int = 3  # then the notification is dropped (and logged)
+    # the audit log (who changed what, denied calls, failed logins): entries older than this are deleted
+    # (0: kept for ever)
+    audit_retention_days: float = Field(default=90.0, ge=0)
 
     @classmethod
     def settings_customise_sources(

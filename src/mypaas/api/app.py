@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mypaas import __version__
+from mypaas.api.audit import AuditMiddleware, audit_routes
 from mypaas.api.automation import automation_routes
 from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_team
 from mypaas.api.hosts import host_routes
@@ -57,6 +58,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
 
     _error_handlers(app)
+    app.add_middleware(AuditMiddleware, log=platform.audit)
     app.state.platform = platform
     v1 = APIRouter(prefix="/api/v1")
     _platform_routes(v1, platform)
@@ -73,6 +75,7 @@ def create_app(platform: Platform) -> FastAPI:
     host_routes(v1, platform)
     volume_routes(v1, platform)
     identity_routes(v1, platform)
+    audit_routes(v1, platform)
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

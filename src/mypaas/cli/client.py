@@ -393,6 +393,10 @@ class ApiClient(IdentityCalls):
         timeout = float(params.get("wait") or 0) + TIMEOUT_S
         return self._list("/api/v1/events", params=query, timeout=timeout)
 
+    def audit(self, **params: Any) -> list[dict[str, Any]]:
+        """Audit entries (app, user, since, limit: see GET /api/v1/audit)."""
+        return self._list("/api/v1/audit", params={k: v for k, v in params.items() if v is not None})
+
     def app_metrics(self, name: str, since: str) -> dict[str, Any]:
         return self._dict("GET", f"/api/v1/apps/{_seg(name)}/metrics", params={"since": since})
 

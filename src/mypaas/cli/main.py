@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from mypaas import __version__
 from mypaas.cli import (
+    audit,
     automation,
     hosts,
     images,
@@ -450,6 +451,7 @@ app.add_typer(registry.registry_app, name="registry", rich_help_panel=PLATFORM)
 app.add_typer(images.image_app, name="image", rich_help_panel=PLATFORM)
 app.add_typer(hosts.host_app, name="host", rich_help_panel=PLATFORM)
 app.add_typer(hosts.cluster_app, name="cluster", rich_help_panel=PLATFORM)
+app.command(rich_help_panel=PLATFORM)(audit.audit)
 app.command(rich_help_panel=MONITOR)(monitor.events)
 app.command(rich_help_panel=MONITOR, no_args_is_help=True)(monitor.metrics)
 app.command(rich_help_panel=MONITOR)(top.top)

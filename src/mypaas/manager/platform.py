@@ -32,6 +32,7 @@ from mypaas.manager.builds import Builds
 from mypaas.manager.evictable import HostEviction
 from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
 from mypaas.manager.hosts.service import Hosts
+from mypaas.manager.identity.audit import AuditLog
 from mypaas.manager.identity.service import Identity
 from mypaas.manager.image_copies import ImageCopies
 from mypaas.manager.operations import Operations
@@ -91,6 +92,7 @@ class Platform:
     supervisor: Supervisor
     started_at: float
     volumes: Volumes  # the apps' named volumes, those kept after their app included
+    audit: AuditLog  # who changed what, denied calls, failed logins
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -98,9 +100,11 @@ class Platform:
 
     def start(self) -> None:
         self.supervisor.start()
+        self.audit.start()
 
     def stop(self) -> None:
         self.supervisor.stop()
+        self.audit.close()
 
     def registry(self) -> Images:
         """The private registry; NotSupported when it is turned off."""
@@ -244,6 +248,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         supervisor=Supervisor(supervised, base_image=lambda: ensure_base_image(core.backend)),
         started_at=time.time(),
         volumes=Volumes(ctx),
+        audit=AuditLog(core.store.sessions, retention_days=settings.audit_retention_days),
     )
 
 

@@ -271,6 +271,30 @@ def may_grant(who: Principal, team: str, role: Role, app: str | None) -> None:
         )
 
 
+# -- the audit log ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditReach:
+    """Which audit entries a caller reads: all of them (``everything``: the platform admin), or those about
+    ``teams`` (None: any team) and, for an app token, about its ``app`` only. Entries about no team
+    (hosts, the registry, users, logins) are the platform admin's."""
+
+    everything: bool = False
+    teams: frozenset[str] | None = frozenset()
+    app: str | None = None
+
+
+def audit_reach(who: Principal) -> AuditReach:
+    """The audit entries ``who`` may read: the platform admin's, all; a team owner's, the team's."""
+    if who.pull_only:
+        return AuditReach()
+    if who.admin:
+        return AuditReach(everything=True) if who.app is None else AuditReach(teams=None, app=who.app)
+    owned = frozenset(team for team, role in who.roles.items() if role >= Role.OWNER)
+    return AuditReach(teams=owned, app=who.app)
+
+
 # -- the registry -----------------------------------------------------------------------------------
 
 PLATFORM_NAMESPACE = "mypaas"  # the platform's own images: the Debian base, the builders
