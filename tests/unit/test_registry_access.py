@@ -144,7 +144,8 @@ CASES = [
     ("nobody", f"repository:shop/web:{ALL}", []),
     ("nobody", f"repository:mypaas/debian:{ALL}", []),
     ("pull", f"repository:shop/web:{ALL}", ["pull"]),
-    ("pull", f"repository:mypaas/debian:{ALL}", ["pull"]),
+    ("pull", f"repository:mypaas/debian:{ALL}", []),  # the hosts pull only what apps run
+    ("pull", f"repository:someone/shared:{ALL}", []),
     ("pull", "registry:catalog:*", []),
 ]
 

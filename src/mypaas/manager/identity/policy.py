@@ -290,9 +290,9 @@ def registry_actions(who: Principal, repository: str, owner: Callable[[str], Rep
     """The actions ``who`` may take on ``repository`` (the registry token's ``access`` claim)."""
     if who.admin and who.app is None:
         return ("pull", "push", "delete", "*")
-    if who.pull_only:
-        return ("pull",)  # the hosts pull whatever they run
     repo = owner(repository)
+    if who.pull_only:  # the hosts pull what apps run: always from the apps' repositories (APP/SERVICE)
+        return ("pull",) if repo.kind == "app" else ()
     if repo.kind == "app":
         have = who.role_on(repo.team, repo.app)
         if have is None:
