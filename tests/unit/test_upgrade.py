@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from mypaas.api.app import create_app
 from mypaas.composer.fake import FakeBackend
-from mypaas.errors import Unauthorized
+from mypaas.errors import BackendError, Unauthorized
 from mypaas.manager.identity.policy import Role
 from mypaas.manager.platform import Components, Platform, build_platform
 from mypaas.manager.state import db
@@ -165,3 +165,23 @@ def test_a_new_platform_has_the_user_admin_owning_the_team_default(tmp_path: Pat
     assert [(t["name"], t["members"]) for t in platform.identity.teams(who)] == [
         ("default", {"admin": "owner"})
     ]
+
+
+def test_a_migration_that_leaves_dangling_rows_is_rolled_back(tmp_path: Path) -> None:
+    db.open_store(tmp_path / "state.db")
+    engine = db.open_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        raw.execute(
+            "INSERT INTO releases (app_id, version, spec, config, images, description, status, created_by,"
+            " created_at) VALUES (999, 1, '{}', '{}', '{}', '', 'active', '', 0)"
+        )
+        raw.execute("PRAGMA foreign_keys=ON")
+
+    with pytest.raises(BackendError, match="left rows that refer to nothing"):
+        db.migrate(engine, "0009", down=True)
+
+    assert db.current_revision(engine) == db.SCHEMA_HEAD  # nothing of the migration stayed
+    engine.dispose()

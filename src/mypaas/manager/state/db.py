@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from mypaas.errors import BackendError
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -89,7 +91,7 @@ def _check_foreign_keys(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
         broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
         if broken:
-            raise RuntimeError(f"the migration left rows that refer to nothing: {broken[:5]}")
+            raise BackendError(f"migrating the state store left rows that refer to nothing: {broken[:5]}")
 
 
 @dataclass(frozen=True)
