@@ -23,6 +23,7 @@ from mypaas.manager.state import db
 from mypaas.registry.tokens import Access
 from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
+from tests.unit.cli.support import change, deploy, settle
 
 ADMIN = "mp_the-admin-token-of-a-platform-made-by-0-x"
 OLD_ADMIN = "mp_an-admin-token-whose-file-was-replaced-long-ago"
@@ -185,3 +186,28 @@ def test_a_migration_that_leaves_dangling_rows_is_rolled_back(tmp_path: Path) ->
 
     assert db.current_revision(engine) == db.SCHEMA_HEAD  # nothing of the migration stayed
     engine.dispose()
+
+
+def test_the_upgrade_rolls_nothing_out(tmp_path: Path) -> None:
+    """Apps running before the upgrade keep their instances: the first reconcile passes after it change
+    nothing on the engine (the releases, their specs and the formation are all still there)."""
+    backend = FakeBackend()
+    backend.add_image("web:1", exposed=(80,))
+    before = new_platform(tmp_path, backend)
+    api = TestClient(create_app(before))
+    api.headers.update(bearer(before.admin_token))
+    deploy(api, "shop", image="web:1")
+    change(api, "PUT", "apps/shop/scale", {"replicas": {"web": 2}})
+    settle(before, backend)
+    running = {iid: (i.release, i.state) for iid, i in backend.instances.items()}
+    assert len(running) == 2
+    before.store.engine.dispose()
+    engine = db.open_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    db.migrate(engine, "0009", down=True)  # the store as the previous version had it
+    engine.dispose()
+
+    after = new_platform(tmp_path, backend)
+    settle(after, backend)
+
+    assert {iid: (i.release, i.state) for iid, i in backend.instances.items()} == running
+    assert after.identity.app_teams() == {"shop": "default"}
