@@ -85,7 +85,8 @@ def image_build_routes(v1: APIRouter, platform: Platform) -> None:
         """
         body = _Body(request)
         try:
-            current_user(request, authorization)
+            who = current_user(request, authorization)
+            platform.identity.may_import(who, ref)  # the repository must be the caller's to write
         except MyPaasError:
             await body.drain(ANONYMOUS_DRAIN_LIMIT)
             raise

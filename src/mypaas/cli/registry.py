@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from typing import Annotated, Any
 
 import typer
@@ -45,6 +46,42 @@ def _say_mirror(mirror: dict[str, Any]) -> None:
     health = "healthy" if mirror["healthy"] else "NOT ANSWERING"
     cached = human(mirror["disk_bytes"])
     say(f"mirror:        {mirror['address']} ({health}) caching {mirror['upstream']}, {cached}")
+
+
+@registry_app.command("login")
+def login(
+    user: Annotated[
+        str, typer.Option("--user", "-u", help="The user name docker shows (any name works).")
+    ] = "mypaas",
+) -> None:
+    """`docker login` to the private registry with this CLI's token as the password.
+
+    Pushes and pulls then follow the token's role: a deployer pushes to its team's apps' repositories
+    (APP/...), every member pulls them and mypaas/*; only a platform admin writes mypaas/* or deletes.
+    """
+    from mypaas.cli.client import NO_TOKEN
+
+    with api() as client:
+        address = client.status().get("registry")
+        token = client.token
+    if not address:
+        fail("the private registry is turned off (setting registry_enabled)")
+    if not token:
+        fail(NO_TOKEN)
+    try:
+        done = subprocess.run(
+            ["docker", "login", address, "-u", user, "--password-stdin"],
+            input=token + "\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        fail("the docker command is not installed here: `docker login` needs it")
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
+        fail(f"docker login {address} failed: {why}")
+    say(f"logged in to {address} as {user}: docker push and pull there follow this token's role")
 
 
 @registry_app.command("gc")

@@ -134,6 +134,8 @@ class Platform:
                 },
             },
             "healthy": engine and router and view.error is None,
+            # where `docker login` goes (`mypaas registry login`); None: the private registry is off
+            "registry": self.settings.registry_public if self.images is not None else None,
         }
 
 

@@ -314,9 +314,9 @@ def registry_actions(who: Principal, repository: str, owner: Callable[[str], Rep
     """The actions ``who`` may take on ``repository`` (the registry token's ``access`` claim)."""
     if who.admin and who.app is None:
         return ("pull", "push", "delete", "*")
-    if who.pull_only:
-        return ("pull",)  # the hosts pull whatever they run
     repo = owner(repository)
+    if who.pull_only:  # the hosts pull what apps run: always from the apps' repositories (APP/SERVICE)
+        return ("pull",) if repo.kind == "app" else ()
     if repo.kind == "app":
         have = who.role_on(repo.team, repo.app)
         if have is None:
@@ -325,6 +325,28 @@ def registry_actions(who: Principal, repository: str, owner: Callable[[str], Rep
     if who.best_role is None:
         return ()
     return ("pull",)  # the platform's base images and shared images: read by every member
+
+
+def may_push(who: Principal, repository: str, owner: Callable[[str], Repo]) -> None:
+    """Raise Forbidden unless ``who`` may write ``repository`` (an image import: the same as a push)."""
+    if "push" in registry_actions(who, repository, owner):
+        return
+    repo = owner(repository)
+    if repo.kind == "platform":
+        reason = (
+            f"only a platform admin writes {repository!r}: {PLATFORM_NAMESPACE}/* are the platform's images"
+        )
+    elif repo.kind == "app" and who.app is not None and who.app != repo.app:
+        reason = f"this token is for app {who.app!r} only, not for {repository!r} (app {repo.app!r})"
+    elif repo.kind == "app":
+        have = who.role_on(repo.team, repo.app)
+        reason = f"writing {repository!r} needs the deployer role on app {repo.app!r}{_having(have)}"
+    else:
+        reason = (
+            f"{repository!r} is no app's repository: name the image APP/NAME:TAG after an app of your team"
+            " (only a platform admin writes other names)"
+        )
+    raise Forbidden(reason, field="ref")
 
 
 def catalog_actions(who: Principal) -> tuple[str, ...]:

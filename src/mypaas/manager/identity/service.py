@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from mypaas.build.rootfs import check_ref
 from mypaas.errors import Conflict, Forbidden, InvalidSpec, NotFound, TooManyAttempts, Unauthorized
 from mypaas.manager.identity import passwords
 from mypaas.manager.identity.policy import (
@@ -29,6 +30,7 @@ from mypaas.manager.identity.policy import (
     Role,
     catalog_actions,
     may_grant,
+    may_push,
     registry_actions,
 )
 from mypaas.manager.state.models import AppRow, MemberRow, TeamRow, TokenRow, UserRow
@@ -491,6 +493,11 @@ class Identity:
             return Repo("platform")
         team = self.team_of_app(first)
         return Repo("app", team=team, app=first) if team is not None else Repo("shared")
+
+    def may_import(self, who: Principal, ref: str) -> None:
+        """Forbidden unless ``who`` may write image ``ref`` (NAME:TAG) the way a push to its repository is
+        allowed: a deployer imports only into its team's apps' repositories (``APP/…``)."""
+        may_push(who, check_ref(ref).rpartition(":")[0], self.repo_owner)
 
     def registry_grant(self, password: str, asked: list[Access]) -> tuple[str, list[Access]]:
         """The registry token service's answer for an API token used as a ``docker login`` password:

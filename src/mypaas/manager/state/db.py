@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from mypaas.errors import BackendError
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -49,19 +53,45 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision. Alembic (a dozen MB of memory) loads only when a
-    migration is due, not at every start."""
-    if current_revision(engine) == SCHEMA_HEAD:
+def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
+    """Bring the schema to the newest revision (or to ``revision``; ``down``: back to it). Alembic (a dozen
+    MB of memory) loads only when a migration is due, not at every start."""
+    if revision == "head" and not down and current_revision(engine) == SCHEMA_HEAD:
         return
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
+    with _without_cascades(engine) as conn, conn.begin():
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+        _check_foreign_keys(conn)
+
+
+@contextmanager
+def _without_cascades(engine: Engine) -> Iterator[Connection]:
+    """A connection for migrating. On SQLite, foreign keys are off meanwhile (SQLite's own recipe for
+    changing a table): a migration that rebuilds a table (``batch_alter_table``: a new table, the rows
+    copied, the old one dropped) would otherwise cascade the drop to every row that refers to it — the
+    apps table rebuilt would take every release, domain and secret with it."""
+    with engine.connect() as conn:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction (there the pragma does nothing); no BEGIN is sent for it
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            yield conn
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    """Refuse (roll back) a migration that left a row pointing at nothing."""
+    if conn.dialect.name == "sqlite":
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise BackendError(f"migrating the state store left rows that refer to nothing: {broken[:5]}")
 
 
 @dataclass(frozen=True)
