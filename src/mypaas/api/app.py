@@ -25,10 +25,11 @@ from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
 from mypaas.api.registry_images import registry_image_routes
 from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
+from mypaas.api.scoping import narrow_hint, only_seen, seen_apps
 from mypaas.api.secrets import decode_values, secret_routes
 from mypaas.api.volumes import volume_routes
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
-from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized
+from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized, UnknownApp
 from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
 from mypaas.manager.releases import DeployRequest
@@ -75,14 +76,16 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
-        return render_status(platform.status(), platform.apps.summaries())
+        return render_status(platform.status())
 
     return app
 
 
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MyPaasError)
-    async def _mypaas_error(_: Request, exc: MyPaasError) -> JSONResponse:
+    async def _mypaas_error(request: Request, exc: MyPaasError) -> JSONResponse:
+        if isinstance(exc, UnknownApp):  # "did you mean" names only an app the caller sees
+            exc = await in_thread(narrow_hint, request.app.state.platform, request, exc)
         return JSONResponse(exc.to_dict(), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
@@ -134,8 +137,9 @@ def _platform_routes(v1: APIRouter, platform: Platform) -> None:
 
 def _app_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/apps", tags=["apps"])
-    def list_apps(_: User) -> list[dict[str, Any]]:
-        return platform.apps.summaries()
+    def list_apps(who: User) -> list[dict[str, Any]]:
+        """The apps of the caller's teams (every app for the platform admin), each with its ``team``."""
+        return only_seen(platform.apps.summaries(), seen_apps(platform, who), key="name")
 
     @v1.get("/apps/{name}", tags=["apps"])
     def get_app(name: str, _: User) -> dict[str, Any]:

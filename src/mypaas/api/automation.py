@@ -9,6 +9,8 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mypaas.api.deps import User
+from mypaas.api.scoping import only_seen, seen_apps
+from mypaas.manager.identity.policy import Principal, Role, decide_app_or_platform
 from mypaas.manager.platform import Platform
 from mypaas.monitor.alerts import KINDS, Rule
 from mypaas.monitor.autoscale import Policy
@@ -69,16 +71,27 @@ def automation_routes(v1: APIRouter, platform: Platform) -> None:
         return Response(status_code=204)
 
     @v1.get("/alerts", tags=["alerts"])
-    def list_alerts(_: User) -> list[dict[str, Any]]:
-        """The alert rules, with the targets each one is firing for now."""
-        return automation.rules()
+    def list_alerts(who: User) -> list[dict[str, Any]]:
+        """The alert rules, with the targets each one is firing for now: a member sees the rules about
+        their teams' apps; rules about every app (or the hosts) are the platform admin's."""
+        return only_seen(automation.rules(), seen_apps(platform, who))
 
     @v1.post("/alerts", status_code=201, tags=["alerts"])
-    def add_alert(body: AlertBody, _: User) -> dict[str, Any]:
-        """Add an alert rule."""
+    def add_alert(body: AlertBody, who: User) -> dict[str, Any]:
+        """Add an alert rule: about one app, a deployer of that app; about every app, a platform admin."""
+        _may_change_rule(platform, who, "add_alert", body.app)
         return automation.add_rule(Rule(**body.model_dump()))
 
     @v1.delete("/alerts/{name}", status_code=204, tags=["alerts"])
-    def remove_alert(name: str, _: User) -> Response:
+    def remove_alert(name: str, who: User) -> Response:
+        """Remove an alert rule: the same role as adding it."""
+        rule = next((r for r in automation.rules() if r["name"] == name), None)
+        if rule is not None:
+            _may_change_rule(platform, who, "remove_alert", rule.get("app"))
         automation.remove_rule(name)
         return Response(status_code=204)
+
+
+def _may_change_rule(platform: Platform, who: Principal, operation: str, app: str | None) -> None:
+    team = platform.identity.team_of_app(app) if app else None
+    decide_app_or_platform(who, Role.DEPLOYER, operation=operation, team=team, app=app)
