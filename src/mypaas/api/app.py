@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mypaas import __version__
+from mypaas.api.access_docs import document_access
 from mypaas.api.automation import automation_routes
 from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_team
 from mypaas.api.hosts import host_routes
@@ -72,6 +73,7 @@ def create_app(platform: Platform) -> FastAPI:
     automation_routes(v1, platform)
     host_routes(v1, platform)
     volume_routes(v1, platform)
+    document_access([*v1.routes, *app.router.routes])
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
