@@ -80,6 +80,7 @@ _DEPLOY = _app(Role.DEPLOYER)
 RULES: dict[str, Rule] = {
     # the platform
     "health": _PUBLIC,
+    "index": _PUBLIC,  # the status page at /: component health only, no app
     "status": _LIST,
     "reconcile": _ADMIN,
     "operation": _VIEW,  # an operation is about one app: a role on it
