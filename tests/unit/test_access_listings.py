@@ -145,12 +145,17 @@ def test_alert_rules_about_an_app_need_its_deployer_and_rules_about_every_app_th
     assert r.status_code == 403 and "'blog'" in r.json()["error"]
     r = cast.client(api, "viewer").post("/api/v1/alerts", json={**shop, "name": "z"})
     assert r.status_code == 403 and r.json()["error"] == "add_alert needs the deployer role in a team"
+    hosts = {**shop, "name": "hosts", "kind": "host_unreachable"}  # about the hosts, whatever its app
+    r = deployer.post("/api/v1/alerts", json=hosts)
+    assert r.status_code == 403 and r.json()["error"] == "add_alert needs a platform admin"
+    assert api.post("/api/v1/alerts", json=hosts).status_code == 201
+    assert deployer.delete("/api/v1/alerts/hosts").status_code == 403
     assert deployer.delete("/api/v1/alerts/blog-down").status_code == 403
     assert deployer.delete("/api/v1/alerts/all").status_code == 403
 
     assert names(cast.client(api, "viewer").get("/api/v1/alerts")) == ["shop-down"]
     assert names(cast.client(api, "other_deployer").get("/api/v1/alerts")) == ["blog-down"]
-    assert names(api.get("/api/v1/alerts")) == ["all", "blog-down", "shop-down"]
+    assert names(api.get("/api/v1/alerts")) == ["all", "blog-down", "hosts", "shop-down"]
     assert deployer.delete("/api/v1/alerts/shop-down").status_code == 204
 
 
