@@ -9,13 +9,20 @@ body), never 401/403; one that may not is refused before the body is read."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from mypaas.api.app import create_app
 from mypaas.composer.fake import FakeBackend
+from mypaas.composer.fake_nodes import FakeNodes
 from mypaas.manager.identity.policy import RULES, Role, Rule, Scope
-from mypaas.manager.platform import Platform
+from mypaas.manager.platform import Components, Platform, build_platform
+from mypaas.router.fake import FakeRouter
+from mypaas.settings import Settings
 from tests.unit.routes import api_routes
 from tests.unit.teams import MEMBERS, PRINCIPALS, deploy_apps, make_cast, make_teams
 
@@ -67,16 +74,14 @@ def expected(rule: Rule, who: str) -> int | None:  # noqa: PLR0911 - a return pe
 
 
 def app_routes() -> dict[str, APIRoute]:
-    # the routes do not depend on the platform's state: any platform lists them
-    import tempfile
-    from pathlib import Path
-
-    from mypaas.api.app import create_app
-    from mypaas.manager.platform import build_platform
-    from mypaas.settings import Settings
-
+    """Every route of the API app, by its operation name (the routes do not depend on the platform's
+    state: a throwaway platform over the fakes lists them)."""
     with tempfile.TemporaryDirectory() as home:
-        app = create_app(build_platform(Settings(home=Path(home), registry_enabled=False)))
+        nodes = FakeNodes()
+        parts = Components(
+            backend=FakeBackend(), router=FakeRouter(), probe=lambda _: True, nodes=lambda: nodes
+        )
+        app = create_app(build_platform(Settings(home=Path(home), registry_enabled=False), parts))
         return {route.name: route for route in api_routes(app)}
 
 

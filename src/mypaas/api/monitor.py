@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import PlainTextResponse
 
 from mypaas.api import scoping
-from mypaas.api.deps import User
+from mypaas.api.deps import User, in_thread
 from mypaas.api.longpoll import long_poll
 from mypaas.api.scoping import narrowed_to, seen_apps
 from mypaas.manager.platform import Platform
@@ -34,8 +34,8 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
         """Events, oldest first (the newest ``limit``). With ``after`` (an event id) and ``wait``, held
         until newer events arrive or ``wait`` seconds pass: a client follows the log this way. A member
         sees the events of their teams' apps; the platform's and hosts' events are the admin's."""
-        narrowed_to(platform, who, app, "events")
-        seen = seen_apps(platform, who)
+        await in_thread(narrowed_to, platform, who, app, "events")
+        seen = await in_thread(seen_apps, platform, who)
         found = await long_poll(
             lambda: monitoring.query_events(app=app, since=since, after=after, limit=limit, among=seen),
             bool,
