@@ -107,7 +107,7 @@ def test_metrics_now_holds_the_callers_apps_and_host_figures_for_the_admin(
 ) -> None:
     mine = cast.client(api, "viewer").get("/api/v1/metrics/now").json()
     assert [i["app"] for i in mine["instances"]] == ["shop"]
-    assert mine["host"] is None and mine["hosts"] == []
+    assert mine["host"] is None and mine["hosts"] == [] and mine["hidden"] == ["host", "hosts"]
     everything = api.get("/api/v1/metrics/now").json()
     assert {i["app"] for i in everything["instances"]} == {"shop", "blog"}
     assert everything["host"] is not None

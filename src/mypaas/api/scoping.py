@@ -41,7 +41,7 @@ def only_seen(
 
 def metrics_now(answer: dict[str, Any], who: Principal, seen: set[str] | None) -> dict[str, Any]:
     """``GET /metrics/now`` for ``who``: the instances and request figures of the apps it sees; this
-    machine's and the hosts' figures for the platform admin only."""
+    machine's and the hosts' figures for the platform admin only (``hidden`` names what was left out)."""
     if seen is None:
         return answer
     return {
@@ -50,6 +50,7 @@ def metrics_now(answer: dict[str, Any], who: Principal, seen: set[str] | None) -
         "instances": only_seen(answer["instances"], seen),
         "requests": {app: f for app, f in answer["requests"].items() if app in seen},
         "hosts": [],
+        "hidden": [] if platform_wide(who) else ["host", "hosts"],  # the platform admin's figures
     }
 
 

@@ -87,3 +87,14 @@ def test_a_typo_names_only_an_app_the_caller_sees(
     assert one_error_line(cli("ps", "shpo")) == "error: no app named 'shpo'; did you mean 'shop'?"
     line = one_error_line(cli("ps", "blog"))
     assert line.startswith("error: instances on app 'blog' needs the viewer role")
+
+
+def test_top_says_the_host_figures_are_the_admins(
+    monkeypatch: pytest.MonkeyPatch, server: Server, cast: Cast
+) -> None:
+    act_as(monkeypatch, server, cast, "viewer")
+    result = cli("top", "--once")
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("host  figures for platform admins only")
+    assert "blog" not in result.stdout and "shop" in result.stdout
