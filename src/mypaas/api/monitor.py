@@ -64,7 +64,7 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
             **monitoring.now(),
             "hosts": platform.hosts.now(platform.pressure.last) if seen is None else [],
         }
-        return scoping.metrics_now(answer, who, seen)
+        return scoping.metrics_now(answer, seen)
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["monitor"])
     def prometheus(who: User) -> PlainTextResponse:

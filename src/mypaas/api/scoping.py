@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Request
 
 from mypaas.errors import UnknownApp
-from mypaas.manager.identity.policy import Principal, Role, Rule, Scope, decide, platform_wide, visible_apps
+from mypaas.manager.identity.policy import Principal, Role, Rule, Scope, decide, visible_apps
 from mypaas.manager.platform import Platform
 
 _VIEW = Rule(Scope.APP, Role.VIEWER)
@@ -39,18 +39,19 @@ def only_seen(
     return [item for item in items if item.get(key) in seen]
 
 
-def metrics_now(answer: dict[str, Any], who: Principal, seen: set[str] | None) -> dict[str, Any]:
-    """``GET /metrics/now`` for ``who``: the instances and request figures of the apps it sees; this
-    machine's and the hosts' figures for the platform admin only (``hidden`` names what was left out)."""
-    if seen is None:
+def metrics_now(answer: dict[str, Any], seen: set[str] | None) -> dict[str, Any]:
+    """``GET /metrics/now`` for a caller who sees ``seen``: the instances and request figures of those
+    apps; this machine's and the hosts' figures are the platform admin's (``hidden`` says they were
+    left out)."""
+    if seen is None:  # the platform admin
         return answer
     return {
         **answer,
-        "host": answer["host"] if platform_wide(who) else None,
+        "host": None,
         "instances": only_seen(answer["instances"], seen),
         "requests": {app: f for app, f in answer["requests"].items() if app in seen},
         "hosts": [],
-        "hidden": [] if platform_wide(who) else ["host", "hosts"],  # the platform admin's figures
+        "hidden": ["host", "hosts"],
     }
 
 
