@@ -3,6 +3,7 @@
 MyPaasError            anything MyPaas reports to a user (message, optional field)
 ├── InvalidSpec        bad input: a name, a key, a value (HTTP 400)
 ├── NotFound           an unknown app, release, image, operation (HTTP 404)
+│   └── UnknownApp     an unknown app, with the close names for "did you mean" (narrowed per caller)
 ├── Conflict           taken names, ports or domains; an app busy (HTTP 409)
 ├── Unauthorized       a missing, wrong, expired or revoked token (HTTP 401)
 ├── Forbidden          a valid caller whose role does not allow the call (HTTP 403)
@@ -15,7 +16,7 @@ MyPaasError            anything MyPaas reports to a user (message, optional fiel
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 class MyPaasError(Exception):
@@ -48,6 +49,25 @@ def no_service(app: str, service: str, services: Iterable[str]) -> NotFound:
     close = difflib.get_close_matches(service, list(services), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return NotFound(f"app {app} has no service {service!r}{hint}", field="service")
+
+
+class UnknownApp(NotFound):
+    """The 404 of an unknown app: "no app named 'x'; did you mean 'y'?". ``close`` holds the apps whose
+    names are close, best first; the API narrows them to the apps its caller sees (``narrowed``), so the
+    hint never names another team's app."""
+
+    def __init__(self, name: str, close: Iterable[str] = ()) -> None:
+        self.name, self.close = name, tuple(close)
+        hint = f"; did you mean {self.close[0]!r}?" if self.close else ""
+        super().__init__(f"no app named {name!r}{hint}", field="app")
+
+    @classmethod
+    def among(cls, name: str, names: Iterable[str]) -> UnknownApp:
+        return cls(name, difflib.get_close_matches(name, list(names), n=5, cutoff=0.6))
+
+    def narrowed(self, keep: Callable[[str], bool]) -> UnknownApp:
+        """The same error with only the close names ``keep`` lets through."""
+        return UnknownApp(self.name, [n for n in self.close if keep(n)])
 
 
 class Conflict(MyPaasError):

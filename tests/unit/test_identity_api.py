@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from mypaas.api import identity as identity_api
 from mypaas.composer.fake import FakeBackend
-from mypaas.errors import Unauthorized
+from mypaas.errors import Conflict, Unauthorized
 from mypaas.manager.identity import passwords
 from mypaas.manager.platform import Platform
 
@@ -463,3 +463,12 @@ def test_a_flood_of_logins_checks_two_passwords_at_a_time(
 
     assert answers == [401] * 6
     assert state["most"] == identity_api.MAX_CHECKS
+
+
+def test_the_user_holding_the_admin_token_file_is_not_removed(platform: Platform) -> None:
+    """The manager pushes with the admin-token file's token: removing its user (even by another admin)
+    would leave the platform without it until a restart."""
+    platform.identity.add_user("bob", None, admin=True)
+    with pytest.raises(Conflict, match="admin-token file"):
+        platform.identity.remove_user("admin")
+    assert {u["name"] for u in platform.identity.users()} >= {"admin", "bob"}

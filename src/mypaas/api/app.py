@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mypaas import __version__
+from mypaas.api.access_docs import document_access
 from mypaas.api.audit import AuditMiddleware, audit_routes
 from mypaas.api.automation import automation_routes
 from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_team
@@ -27,10 +28,11 @@ from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
 from mypaas.api.registry_images import registry_image_routes
 from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
+from mypaas.api.scoping import narrow_hint, only_seen, seen_apps
 from mypaas.api.secrets import decode_values, secret_routes
 from mypaas.api.volumes import volume_routes
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
-from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized
+from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized, UnknownApp
 from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
 from mypaas.manager.releases import DeployRequest
@@ -76,18 +78,21 @@ def create_app(platform: Platform) -> FastAPI:
     volume_routes(v1, platform)
     identity_routes(v1, platform)
     audit_routes(v1, platform)
+    document_access([*v1.routes, *app.router.routes])
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
-        return render_status(platform.status(), platform.apps.summaries())
+        return render_status(platform.status())
 
     return app
 
 
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MyPaasError)
-    async def _mypaas_error(_: Request, exc: MyPaasError) -> JSONResponse:
+    async def _mypaas_error(request: Request, exc: MyPaasError) -> JSONResponse:
+        if isinstance(exc, UnknownApp):  # "did you mean" names only an app the caller sees
+            exc = await in_thread(narrow_hint, request.app.state.platform, request, exc)
         return JSONResponse(exc.to_dict(), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
@@ -139,8 +144,9 @@ def _platform_routes(v1: APIRouter, platform: Platform) -> None:
 
 def _app_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/apps", tags=["apps"])
-    def list_apps(_: User) -> list[dict[str, Any]]:
-        return platform.apps.summaries()
+    def list_apps(who: User) -> list[dict[str, Any]]:
+        """The apps of the caller's teams (every app for the platform admin), each with its ``team``."""
+        return only_seen(platform.apps.summaries(), seen_apps(platform, who), key="name")
 
     @v1.get("/apps/{name}", tags=["apps"])
     def get_app(name: str, _: User) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mypaas.api.deps import User
+from mypaas.api.scoping import seen_apps
+from mypaas.manager.identity.policy import Principal, Role, decide_app_or_platform
 from mypaas.manager.platform import Platform
-from mypaas.monitor.alerts import KINDS, Rule
+from mypaas.monitor.alerts import KINDS, PLATFORM_KINDS, Rule
 from mypaas.monitor.autoscale import Policy
 
 
@@ -69,16 +71,34 @@ def automation_routes(v1: APIRouter, platform: Platform) -> None:
         return Response(status_code=204)
 
     @v1.get("/alerts", tags=["alerts"])
-    def list_alerts(_: User) -> list[dict[str, Any]]:
-        """The alert rules, with the targets each one is firing for now."""
-        return automation.rules()
+    def list_alerts(who: User) -> list[dict[str, Any]]:
+        """The alert rules, with the targets each one is firing for now: a member sees the rules about
+        their teams' apps; rules about every app (or the hosts) are the platform admin's."""
+        seen = seen_apps(platform, who)
+        return [r for r in automation.rules() if seen is None or _subject(r) in seen]
 
     @v1.post("/alerts", status_code=201, tags=["alerts"])
-    def add_alert(body: AlertBody, _: User) -> dict[str, Any]:
-        """Add an alert rule."""
-        return automation.add_rule(Rule(**body.model_dump()))
+    def add_alert(body: AlertBody, who: User) -> dict[str, Any]:
+        """Add an alert rule: about one app, a deployer of that app; about every app, a platform admin."""
+        rule = Rule(**body.model_dump())
+        _may_change_rule(platform, who, "add_alert", rule.subject)
+        return automation.add_rule(rule)
 
     @v1.delete("/alerts/{name}", status_code=204, tags=["alerts"])
-    def remove_alert(name: str, _: User) -> Response:
+    def remove_alert(name: str, who: User) -> Response:
+        """Remove an alert rule: the same role as adding it."""
+        rule = next((r for r in automation.rules() if r["name"] == name), None)
+        if rule is not None:
+            _may_change_rule(platform, who, "remove_alert", _subject(rule))
         automation.remove_rule(name)
         return Response(status_code=204)
+
+
+def _subject(rule: dict[str, Any]) -> str | None:
+    """The app a listed rule fires about (None: every app, or the hosts)."""
+    return None if rule["kind"] in PLATFORM_KINDS else rule.get("app")
+
+
+def _may_change_rule(platform: Platform, who: Principal, operation: str, app: str | None) -> None:
+    team = platform.identity.team_of_app(app) if app else None
+    decide_app_or_platform(who, Role.DEPLOYER, operation=operation, team=team, app=app)

@@ -10,8 +10,8 @@ from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from mypaas.domain import Instance
-from mypaas.errors import MyPaasError
-from mypaas.manager.identity.policy import Principal, Scope, decide, rule_for
+from mypaas.errors import Conflict, MyPaasError
+from mypaas.manager.identity.policy import Principal, Scope, decide, decide_operation, rule_for
 from mypaas.manager.platform import Platform
 from mypaas.states import InstanceState
 
@@ -40,10 +40,27 @@ def current_user(request: Request, authorization: Annotated[str | None, Header()
     rule = rule_for(operation)
     who = platform.identity.identify(authorization, client_address(request))
     request.state.principal = who
+    if rule.scope == Scope.APP and "op_id" in request.path_params:
+        _follow_operation(request, platform, who, request.path_params["op_id"])
+        return who
     team, app = _target(request, platform, operation, rule.scope, who)
     request.state.team, request.state.app = team, app
     decide(rule, who, operation=operation, team=team, app=app)
+    _check_named_team(request, operation, team, app)
     return who
+
+
+def _follow_operation(request: Request, platform: Platform, who: Principal, op_id: str) -> None:
+    """An operation is about its app (a role on it), a host or the platform (the admin)."""
+    try:
+        op = platform.operations.get(op_id)
+    except MyPaasError:  # no such operation: the handler answers 404 to a caller with some role
+        request.state.team, request.state.app = None, None
+        decide(rule_for("operation"), who, operation="operation")
+        return
+    team = platform.identity.team_of_app(op.app) if op.app else None
+    request.state.team, request.state.app = team, op.app or None
+    decide_operation(who, app=op.app, team=team, by=op.created_by)
 
 
 def _target(
@@ -57,11 +74,6 @@ def _target(
     if scope != Scope.APP:
         return None, None
     app = params.get("name")
-    if app is None and "op_id" in params:
-        try:
-            app = platform.operations.get(params["op_id"]).app
-        except MyPaasError:
-            return None, None  # the handler answers 404
     if app is None:
         return None, None
     team = platform.identity.team_of_app(app)
@@ -69,6 +81,20 @@ def _target(
         team = platform.identity.team_for_new_app(who, request.query_params.get("team"))
         request.state.new_app_team = team
     return team, app
+
+
+def _check_named_team(request: Request, operation: str, team: str | None, app: str | None) -> None:
+    """A deploy naming a team (``?team=``) on an existing app of another team is refused: an app stays
+    in the team it was made in."""
+    asked = request.query_params.get("team")
+    if (
+        operation in CREATES_APP
+        and asked
+        and team is not None
+        and asked != team
+        and new_app_team(request) is None
+    ):
+        raise Conflict(f"app {app!r} belongs to team {team!r}, not {asked!r}", field="team")
 
 
 User = Annotated[Principal, Depends(current_user)]

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import PlainTextResponse
 
-from mypaas.api.deps import User
+from mypaas.api import scoping
+from mypaas.api.deps import User, in_thread
 from mypaas.api.longpoll import long_poll
+from mypaas.api.scoping import narrowed_to, seen_apps
 from mypaas.manager.platform import Platform
 
 
@@ -22,7 +24,7 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
 
     @v1.get("/events", tags=["monitor"])
     async def events(
-        _: User,
+        who: User,
         app: str | None = None,
         since: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
@@ -30,9 +32,12 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
         wait: Annotated[float, Query(ge=0, le=60)] = 0,
     ) -> list[dict[str, Any]]:
         """Events, oldest first (the newest ``limit``). With ``after`` (an event id) and ``wait``, held
-        until newer events arrive or ``wait`` seconds pass: a client follows the log this way."""
+        until newer events arrive or ``wait`` seconds pass: a client follows the log this way. A member
+        sees the events of their teams' apps; the platform's and hosts' events are the admin's."""
+        await in_thread(narrowed_to, platform, who, app, "events")
+        seen = await in_thread(seen_apps, platform, who)
         found = await long_poll(
-            lambda: monitoring.query_events(app=app, since=since, after=after, limit=limit),
+            lambda: monitoring.query_events(app=app, since=since, after=after, limit=limit, among=seen),
             bool,
             monitoring.events.changes,
             wait if after is not None else 0,
@@ -49,17 +54,26 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
         return monitoring.series(name, since)
 
     @v1.get("/metrics/now", tags=["monitor"])
-    def metrics_now(_: User) -> dict[str, Any]:
+    def metrics_now(who: User) -> dict[str, Any]:
         """The newest sample of every instance and of this machine; the router's figures of each app
         over the last interval (``requests``: rps, error %, mean and p95 latency in ms); on a cluster,
-        each host with its state, instances and memory/disk use as last checked (``hosts``)."""
-        return {**monitoring.now(), "hosts": platform.hosts.now(platform.pressure.last)}
+        each host with its state, instances and memory/disk use as last checked (``hosts``). A member
+        gets the figures of their teams' apps only; this machine's and the hosts' are the admin's."""
+        seen = seen_apps(platform, who)
+        answer = {
+            **monitoring.now(),
+            "hosts": platform.hosts.now(platform.pressure.last) if seen is None else [],
+        }
+        return scoping.metrics_now(answer, seen)
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["monitor"])
-    def prometheus(_: User) -> PlainTextResponse:
+    def prometheus(who: User) -> PlainTextResponse:
         """Prometheus text format: the platform's, the host's and every instance's figures, and the
-        router's request counters and latency summary per app."""
+        router's request counters and latency summary per app. A member's token gets the series of their
+        teams' apps only (and ``mypaas_up``); the platform's and host series are the admin's."""
         observed = platform.reconciler.observed
         instances = sum(len(v) for v in observed.instances.values())
-        text = monitoring.prometheus_text(apps=len(observed.instances), instances=instances)
+        text = monitoring.prometheus_text(
+            apps=len(observed.instances), instances=instances, among=seen_apps(platform, who)
+        )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

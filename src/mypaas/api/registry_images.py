@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from mypaas.api.deps import User
+from mypaas.manager.identity.policy import registry_actions
 from mypaas.manager.image_copies import Removal
 from mypaas.manager.platform import Platform
 
@@ -27,10 +28,13 @@ def registry_image_routes(v1: APIRouter, platform: Platform) -> None:
     copies = platform.image_copies
 
     @v1.get("/images", tags=["registry"])
-    def list_images(_: User, repository: str | None = None) -> list[dict[str, Any]]:
+    def list_images(who: User, repository: str | None = None) -> list[dict[str, Any]]:
         """Tags in the private registry: digest and size (compressed) are the registry's manifest;
-        engine_id and engine_size (uncompressed) are this host's engine copy, null where it has none."""
-        return copies.listing(repository)
+        engine_id and engine_size (uncompressed) are this host's engine copy, null where it has none.
+        A member sees the repositories they may pull: their teams' apps', ``mypaas/*`` and shared ones."""
+        owner = platform.identity.repo_owner
+        rows = copies.listing(repository)
+        return [r for r in rows if "pull" in registry_actions(who, str(r.get("repository", "")), owner)]
 
     @v1.post("/images/remove", tags=["registry"])
     def remove_images(body: RemoveImagesBody, _: User) -> dict[str, Any]:

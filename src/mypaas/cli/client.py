@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 if "httpx" not in sys.modules:
     # `import httpx` also imports httpx's own command line (click, rich, pygments: ~30 ms of every
@@ -236,10 +236,15 @@ class ApiClient(IdentityCalls):
         contexts: dict[str, bytes] | None = None,
         *,
         dry_run: bool = False,
+        team: str | None = None,
     ) -> dict[str, Any]:
         """Start a deploy: JSON alone, or multipart with one gzipped tar part per build context. A dry run
-        answers the spec, the warnings and the changes instead, making nothing."""
-        path = f"/api/v1/apps/{_seg(name)}/deploys" + ("?dry_run=true" if dry_run else "")
+        answers the spec, the warnings and the changes instead, making nothing. ``team``: the team a new
+        app goes to (default: the caller's only team)."""
+        path = f"/api/v1/apps/{_seg(name)}/deploys"
+        params = {k: v for k, v in (("dry_run", "true" if dry_run else None), ("team", team)) if v}
+        if params:
+            path += "?" + urlencode(params)
         if not contexts:
             return self._dict("POST", path, json=body)
         if not self.token:
@@ -328,9 +333,10 @@ class ApiClient(IdentityCalls):
     def secrets(self, name: str) -> list[dict[str, Any]]:
         return self._list(f"/api/v1/apps/{_seg(name)}/secrets")
 
-    def set_secret(self, name: str, secret: str, value: bytes) -> dict[str, Any]:
+    def set_secret(self, name: str, secret: str, value: bytes, team: str | None = None) -> dict[str, Any]:
         body = {"value": base64.b64encode(value).decode("ascii")}
-        return self._dict("PUT", f"/api/v1/apps/{_seg(name)}/secrets/{_seg(secret)}", json=body)
+        path = f"/api/v1/apps/{_seg(name)}/secrets/{_seg(secret)}"
+        return self._dict("PUT", path, json=body, params={"team": team} if team else {})
 
     def remove_secret(self, name: str, secret: str) -> None:
         self._request("DELETE", f"/api/v1/apps/{_seg(name)}/secrets/{_seg(secret)}")

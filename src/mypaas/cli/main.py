@@ -33,7 +33,7 @@ from mypaas.cli import (
 )
 from mypaas.cli.helptext import flow_all
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table, version
-from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
+from mypaas.cli.params import AppArg, JsonOpt, NoWait, TeamOpt, api, app_url
 from mypaas.errors import MyPaasError
 
 if TYPE_CHECKING:
@@ -187,6 +187,7 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     profiles: Profiles = None,
     dry_run: DryRun = False,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Describe the release.")] = None,
+    team: TeamOpt = None,
     no_wait: NoWait = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -201,6 +202,7 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
       mypaas deploy web --image 127.0.0.1:5000/hello/web:v1 --port 8080
       mypaas deploy shop -f compose.yml -m "new checkout"
       mypaas deploy shop -f compose.yml -f prod.yml --profile tools --dry-run
+      mypaas deploy api -i 127.0.0.1:5000/api/web:v1 --team backend
 
     Build output streams as it comes. A failed rollout keeps the previous release serving.
 
@@ -217,17 +219,17 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     )
     with api() as client:
         if dry_run:
-            _dry_run(client, name, payload, as_json)
+            _dry_run(client, name, payload, as_json, team)
             return
-        op = client.deploy(name, payload.body, payload.contexts)
+        op = client.deploy(name, payload.body, payload.contexts, team=team)
         done_message = functools.partial(_deployed, client, name)
         finish(client, op, f"deploying {name}", no_wait=no_wait, as_json=as_json, done_message=done_message)
 
 
-def _dry_run(client: ApiClient, name: str, payload: Payload, as_json: bool) -> None:
+def _dry_run(client: ApiClient, name: str, payload: Payload, as_json: bool, team: str | None) -> None:
     from mypaas.cli.compose import dry_run_lines
 
-    answer = client.deploy(name, payload.body, payload.contexts, dry_run=True)
+    answer = client.deploy(name, payload.body, payload.contexts, dry_run=True, team=team)
     if as_json:
         print_json(answer)
         return
@@ -249,7 +251,8 @@ def _deployed(client: ApiClient, name: str, op: dict[str, Any]) -> str:
 
 @app.command("ls", rich_help_panel=APPS)
 def list_apps(as_json: JsonOpt = False) -> None:
-    """List the apps: state, release, ready instances."""
+    """List the apps of your teams (all of them for a platform admin): team, state, release, ready
+    instances."""
     with api() as client:
         apps = client.apps()
     if as_json:
@@ -261,8 +264,9 @@ def list_apps(as_json: JsonOpt = False) -> None:
         if a.get("target_release") not in (None, a.get("release")):
             rel += f" → {version(a['target_release'])}"  # a rollout in flight
         state = f"{a['state']}: {a['blocked']}" if a.get("blocked") else a["state"]  # a stuck removal
-        rows.append([a["name"], state, rel, f"{a['ready']}/{a['instances']}", ago(a.get("updated_at"))])
-    table(["NAME", "STATE", "RELEASE", "READY", "UPDATED"], rows, empty="no apps")
+        ready = f"{a['ready']}/{a['instances']}"
+        rows.append([a["name"], a.get("team") or "-", state, rel, ready, ago(a.get("updated_at"))])
+    table(["NAME", "TEAM", "STATE", "RELEASE", "READY", "UPDATED"], rows, empty="no apps")
 
 
 @app.command(rich_help_panel=APPS, no_args_is_help=True)

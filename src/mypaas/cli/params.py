@@ -13,6 +13,14 @@ if TYPE_CHECKING:
 AppArg = Annotated[str, typer.Argument(metavar="APP", help="The app's name.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once accepted; don't follow the rollout.")]
+TeamOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--team",
+        help="The team a new app goes to (default: your only team); an app stays in its team.",
+        show_default=False,
+    ),
+]
 
 
 def api() -> ApiClient:

@@ -11,7 +11,7 @@ import typer
 
 from mypaas.cli.groups import ListByDefault
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table
-from mypaas.cli.params import AppArg, JsonOpt, NoWait, api
+from mypaas.cli.params import AppArg, JsonOpt, NoWait, TeamOpt, api
 
 NOT_AN_ARGUMENT = (
     "a secret's value is never taken from the command line (every user of the machine sees the "
@@ -81,6 +81,7 @@ def secrets_set(
         Path | None,
         typer.Option("--from-file", help="Read the value from this file (else stdin).", show_default=False),
     ] = None,
+    team: TeamOpt = None,
     no_wait: NoWait = False,
 ) -> None:
     """Set a secret from stdin or --from-file, as it is (a final newline included).
@@ -89,13 +90,13 @@ def secrets_set(
 
     And the shell keeps them in its history. On a terminal it asks without echoing.
 
-    The app may not exist yet: its first deploy then finds the secret.
+    The app may not exist yet: its first deploy then finds the secret (--team: the team it goes to).
     """
     if ctx.args:  # a value given as an argument: refused, and never sent
         fail(f"{NOT_AN_ARGUMENT}: pipe it in (… | mypaas secrets set {name} {secret}) or use --from-file")
     data = _read_value(from_file)
     with api() as client:
-        answer = client.set_secret(name, secret, data)
+        answer = client.set_secret(name, secret, data, team)
         op = answer.get("operation")
         if op:
             run_operation(client, op, f"setting secret {secret} of {name}", no_wait)

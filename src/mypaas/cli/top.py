@@ -79,6 +79,8 @@ def frame(now: dict[str, Any], width: int, every: float) -> RenderableType:
         f"cpu {host['cpu_pct']:.1f}%  mem {size(host['mem_bytes'])}/{size(host.get('mem_limit') or 0)}"
         f"  net in {size(host['rx_rate'])}/s out {size(host['tx_rate'])}/s"
         if host
+        else "figures for platform admins only"
+        if now.get("hidden")
         else "no figures yet"
     )
     header = Text(f"host  {figures}   every {every:g}s")

@@ -26,7 +26,7 @@ from mypaas.manager.records import (
     target_spec,
 )
 from mypaas.manager.releases import one_replica_with_host_port
-from mypaas.manager.state.models import AppRow, DomainRow, OperationRow
+from mypaas.manager.state.models import AppRow, DomainRow, OperationRow, TeamRow
 from mypaas.states import AppState, BackendMode
 
 
@@ -50,14 +50,18 @@ class Apps:
                     AppRow.operation_id,
                     AppRow.updated_at,
                     AppRow.blocked,
-                ).order_by(AppRow.name)
+                    TeamRow.name,
+                )
+                .outerjoin(TeamRow, AppRow.team_id == TeamRow.id)
+                .order_by(AppRow.name)
             ).all()
         out = []
-        for name, state, current, target, op_id, updated, blocked in rows:
+        for name, state, current, target, op_id, updated, blocked, team in rows:
             insts = observed.get(name, [])
             out.append(
                 {
                     "name": name,
+                    "team": team,
                     "state": state.value,
                     "release": current,
                     "target_release": target,
@@ -76,9 +80,11 @@ class Apps:
             rel = find_release(s, row, row.target_version) if row.target_version else None
             scale = {f.service: f.replicas for f in row.formation}
             domains = sorted(d.domain for d in row.domains)
+            team = s.scalar(select(TeamRow.name).where(TeamRow.id == row.team_id))
         spec = AppSpec.model_validate(rel.spec) if rel else None
         return {
             "name": row.name,
+            "team": team,
             "state": row.state.value,
             "release": row.current_version,
             "target_release": row.target_version,

@@ -3,7 +3,6 @@ missing, one operation per app at a time, the event of a user's change, and the 
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.base import Backend
 from mypaas.domain import AppSpec
-from mypaas.errors import Conflict, NotFound
+from mypaas.errors import Conflict, NotFound, UnknownApp
 from mypaas.manager.operations import Operations
 from mypaas.manager.reconcile.view import LoopView
 from mypaas.manager.state.meta import read_mode
@@ -81,12 +80,11 @@ def new_app(s: Session, name: str, team: str | None) -> AppRow:
     return app
 
 
-def no_app(s: Session, name: str) -> NotFound:
-    """The 404 of an unknown app, naming the closest app there is ("did you mean 'web'?")."""
+def no_app(s: Session, name: str) -> UnknownApp:
+    """The 404 of an unknown app, naming the closest app there is ("did you mean 'web'?"); the API
+    narrows the hint to the apps its caller sees."""
     names = s.scalars(select(AppRow.name).where(AppRow.state != AppState.DELETING, AppRow.name != name))
-    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return NotFound(f"no app named {name!r}{hint}", field="app")
+    return UnknownApp.among(name, names)
 
 
 def refuse_deleting(row: AppRow | None) -> None:

@@ -37,6 +37,7 @@ log = logging.getLogger("mypaas.alerts")
 KINDS = tuple(kind.value for kind in AlertKind)
 NO_DATA_YET: tuple[str, ...] = ()  # kinds whose figures the platform cannot gather (none now)
 PLATFORM = ""  # the target key of rules about the platform (host_unreachable)
+PLATFORM_KINDS = ("host_unreachable",)  # about the hosts, whatever app the rule names
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,11 @@ class Rule:
             raise InvalidSpec("threshold must be a finite number", field="threshold")
         if self.kind in THRESHOLD_KINDS and not 0 < self.threshold <= 100:
             raise InvalidSpec(f"{self.kind} needs a threshold between 0 and 100 (%)", field="threshold")
+
+    @property
+    def subject(self) -> str | None:
+        """The app the rule fires about (None: every app, or the hosts): what it takes to manage it."""
+        return None if self.kind in PLATFORM_KINDS else self.app
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

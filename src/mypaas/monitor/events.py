@@ -10,7 +10,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -141,9 +141,12 @@ class EventLog:
         since: float | None = None,
         after: int | None = None,
         limit: int = 100,
+        among: Collection[str] | None = None,
     ) -> list[Event]:
-        """The newest ``limit`` events matching, oldest first."""
+        """The newest ``limit`` events matching, oldest first; ``among``: only events of these apps."""
         query = select(events)
+        if among is not None:
+            query = query.where(events.c.app.in_(sorted(among)))
         if app is not None:
             query = query.where(events.c.app == app)
         elif platform_only:

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -133,11 +133,18 @@ class Monitoring:
     # -- what the API reads ----------------------------------------------------------------------
 
     def query_events(
-        self, *, app: str | None, since: str | None, after: int | None, limit: int
+        self,
+        *,
+        app: str | None,
+        since: str | None,
+        after: int | None,
+        limit: int,
+        among: Collection[str] | None = None,
     ) -> list[Event]:
-        """Events, oldest first (the newest ``limit``); ``since`` is a duration such as 10m or 2h."""
+        """Events, oldest first (the newest ``limit``); ``since`` is a duration such as 10m or 2h;
+        ``among``: only the events of these apps (None: every event, the platform's too)."""
         start = time.time() - parse_duration(since) if since else None
-        return self.events.query(app=app, since=start, after=after, limit=limit)
+        return self.events.query(app=app, since=start, after=after, limit=limit, among=among)
 
     def series(self, app: str, since: str) -> dict[str, Any]:
         """An app's figures over the last ``since`` (a duration such as 1h)."""
@@ -163,9 +170,12 @@ class Monitoring:
             },
         }
 
-    def prometheus_text(self, apps: int, instances: int) -> str:
+    def prometheus_text(self, apps: int, instances: int, among: Collection[str] | None = None) -> str:
         """Prometheus text format: the platform's (``apps`` and ``instances`` it runs), the host's and
-        every instance's figures, and the router's request counters and latency summary per app."""
+        every instance's figures, and the router's request counters and latency summary per app.
+        ``among``: only the series of these apps (no platform or host series but ``mypaas_up``)."""
+        if among is not None:
+            return self._prometheus_of(among)
         figures = {
             "mypaas_up": 1.0,
             "mypaas_apps": float(apps),
@@ -174,6 +184,15 @@ class Monitoring:
             "mypaas_metrics_rounds": float(self.sampler.rounds),
         }
         return prometheus.render(self.sampler.latest, platform=figures, requests=self.requests.snapshot())
+
+    def _prometheus_of(self, among: Collection[str]) -> str:
+        latest = {k: s for k, s in self.sampler.latest.items() if k != "host" and s.app in among}
+        totals, newest = self.requests.snapshot()
+        requests = (
+            {a: t for a, t in totals.items() if a in among},
+            {a: f for a, f in newest.items() if a in among},
+        )
+        return prometheus.render(latest, platform={"mypaas_up": 1.0}, requests=requests)
 
     # -- from the reconcile loop ----------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The manager's minimal status page: component health and the apps, server-rendered HTML."""
+"""The manager's minimal status page, served without a token: component health only, server-rendered
+HTML. Anything about apps (even how many there are) needs a token: the CLI or the API."""
 
 from __future__ import annotations
 
@@ -6,21 +7,17 @@ import html
 import time
 from typing import Any
 
-from mypaas.states import AppState
-
 
 def _dot(ok: bool) -> str:
     return '<span class="ok">●</span>' if ok else '<span class="bad">●</span>'
 
 
-def render_status(status: dict[str, Any], apps: list[dict[str, Any]]) -> str:
-    """The page shows health and counts only: app names and details need a token (the API)."""
+def render_status(status: dict[str, Any]) -> str:
+    """The page shows the components' health; app names, counts and details need a token (the API)."""
     rows = "".join(
         f"<tr><td>{_dot(c['healthy'])} {html.escape(name)}</td></tr>"
         for name, c in status["components"].items()
     )
-    running = sum(1 for a in apps if a["state"] == AppState.RUNNING)
-    ready = sum(a["ready"] for a in apps)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>MyPaas</title>
 <meta http-equiv="refresh" content="5">
@@ -32,6 +29,6 @@ table{{border-collapse:collapse;margin-bottom:1.5rem}} tr:nth-child(even){{backg
 <p>{"All components healthy" if status["healthy"] else "Some components are unhealthy"} ·
 updated {time.strftime("%H:%M:%S")}</p>
 <h2>Components</h2><table>{rows}</table>
-<h2>Apps</h2><p>{len(apps)} apps, {running} running, {ready} ready instances.
-Use <code>mypaas ls</code> or <code>GET /api/v1/apps</code> with a token for details.</p>
+<p>Apps are shown to signed-in users only: <code>mypaas login</code>, then <code>mypaas ls</code>
+(or <code>GET /api/v1/apps</code> with a token).</p>
 </body></html>"""

@@ -162,7 +162,7 @@ def test_a_blocked_removal_says_why_and_rm_force_finishes_it(
         f"error: removing shop cannot finish: {BLOCKED} (mypaas rm shop --force finishes it)"
     )
     listed = cli("ls").stdout.splitlines()
-    assert listed[1].startswith(f"shop  deleting: {BLOCKED}  v1")
+    assert listed[1].startswith(f"shop  default  deleting: {BLOCKED}  v1")
     ps = cli("ps", "shop")
     assert ps.exit_code == 0
     assert ps.stderr == (

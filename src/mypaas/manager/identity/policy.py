@@ -80,6 +80,7 @@ _DEPLOY = _app(Role.DEPLOYER)
 RULES: dict[str, Rule] = {
     # the platform
     "health": _PUBLIC,
+    "index": _PUBLIC,  # the status page at /: component health only, no app
     "status": _LIST,
     "reconcile": _ADMIN,
     "operation": _VIEW,  # an operation is about one app: a role on it
@@ -257,6 +258,56 @@ def _need_app_role(who: Principal, need: Role, operation: str, team: str | None,
 
 def _having(have: Role | None) -> str:
     return f" (you are {have.label})" if have is not None else " (you have no role there)"
+
+
+# -- what a caller sees: listings and the monitor's outputs ----------------------------------------
+
+
+def platform_wide(who: Principal) -> bool:
+    """Does ``who`` see what is about the platform itself (hosts, host figures and events, rules about
+    every app, volumes kept after their app went)? The platform admin only."""
+    return who.admin and who.app is None and not who.pull_only
+
+
+def visible(who: Principal, team: str | None, app: str | None) -> bool:
+    """Does ``who`` see ``app`` (of ``team``) in a listing? ``team`` None: the app is gone (or never was),
+    ``app`` None: about no app (the platform, a host) — both the platform admin's only."""
+    if app is None or team is None:
+        return platform_wide(who)
+    return who.sees(team, app)
+
+
+def visible_apps(who: Principal, app_teams: Mapping[str, str]) -> set[str] | None:
+    """The apps ``who`` sees among ``app_teams`` (app -> team); None: every one, and those gone too."""
+    if platform_wide(who):
+        return None
+    return {app for app, team in app_teams.items() if who.sees(team, app)}
+
+
+def decide_app_or_platform(
+    who: Principal, need: Role, *, operation: str, team: str | None, app: str | None
+) -> None:
+    """Something about one app (an alert rule for it) needs ``need`` on that app; about every app or the
+    platform (``app`` None), the platform admin."""
+    if app is None:
+        decide(_ADMIN, who, operation=operation)
+    else:
+        decide(_app(need), who, operation=operation, team=team, app=app)
+
+
+def decide_operation(who: Principal, *, app: str, team: str | None, by: str) -> None:
+    """Following an operation: one about an app needs a role on the app; one about a host or the platform
+    (no app), the platform admin; one about an app removed since, the admin or the user who started it."""
+    if not app:
+        decide(_ADMIN, who, operation="operation")
+    elif team is not None:
+        decide(_VIEW, who, operation="operation", team=team, app=app)
+    elif not (platform_wide(who) or (who.user and who.user == by and who.app in (None, app))):
+        decide(_VIEW, who, operation="operation")  # 401 / pull-only first, as for any other operation
+        raise Forbidden(
+            f"operation on removed app {app!r}: only its maker or a platform admin follows it",
+            field="authorization",
+        )
 
 
 # -- what a caller may grant and manage --------------------------------------------------------------

@@ -338,6 +338,11 @@ class Identity:
             row = self._user(s, name)
             if row.admin and self._admins(s) <= 1:
                 raise Conflict(f"{name!r} is the last platform admin: make another admin first", field="user")
+            if any(t.kind == "file" for t in row.tokens):
+                raise Conflict(
+                    f"{name!r} holds the admin-token file's token the manager itself uses: it stays",
+                    field="user",
+                )
             for m in row.memberships:
                 if m.role == Role.OWNER.label and self._owners(s, m.team_id) <= 1:
                     raise Conflict(
@@ -402,9 +407,8 @@ class Identity:
                 .options(selectinload(TeamRow.members).selectinload(MemberRow.user))
                 .order_by(TeamRow.name)
             )
-            counts = dict(
-                s.execute(select(AppRow.team_id, func.count()).group_by(AppRow.team_id)).tuples().all()
-            )
+            per_team = s.execute(select(AppRow.team_id, func.count()).group_by(AppRow.team_id))
+            counts = {team: n for team, n in per_team}
             return [_team_dict(t, counts.get(t.id, 0)) for t in rows if who.admin or t.name in who.roles]
 
     def remove_team(self, name: str) -> None:
@@ -468,7 +472,7 @@ class Identity:
         """Every app's team, for filtering a listing."""
         with self._sessions() as s:
             rows = s.execute(select(AppRow.name, TeamRow.name).join(TeamRow, AppRow.team_id == TeamRow.id))
-            return dict(rows.tuples().all())
+            return {app: team for app, team in rows}
 
     def team_for_new_app(self, who: Principal, requested: str | None) -> str:
         """The team a new app goes to: the one asked for, else the caller's only team (or the default team
