@@ -94,3 +94,29 @@ def test_a_forced_removal_keeps_the_volumes_asked_for_before(
     platform.monitoring.events.flush()
     said = [e["message"] for e in api.get("/api/v1/events", params={"app": "shop"}).json()]
     assert any(m.startswith("forced removal by") and "(with its volumes)" in m for m in said), said
+
+
+def test_a_pass_begun_before_the_forced_removal_does_not_fail_it(
+    api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    """The loop read the app (not forced) just before `rm --force` arrived; the blocked removal it then
+    reports must not end the forced removal's operation: the next pass finishes it."""
+    from mypaas.manager.state.desired import load_desired
+
+    deploy(api, "shop", compose=COMPOSE)
+    settle(platform, backend)
+    backend.foreign["mypaas_shop"] = ["foo"]
+    assert api.delete("/api/v1/apps/shop").status_code == 202
+    _removals(platform)
+    with platform.sessions() as s:
+        stale = load_desired(s)[0]["shop"]  # what a pass already under way holds
+
+    forced = api.delete("/api/v1/apps/shop", params={"force": True})
+    assert forced.status_code == 202
+    platform.reconciler._outcomes.blocked(stale, "network mypaas_shop has active endpoints (container foo)")
+
+    op = api.get(f"/api/v1/operations/{forced.json()['id']}").json()
+    assert op["status"] not in ("failed", "succeeded"), op
+    _removals(platform)
+    assert api.get(f"/api/v1/operations/{forced.json()['id']}").json()["status"] == "succeeded"
+    assert api.get("/api/v1/apps").json() == []

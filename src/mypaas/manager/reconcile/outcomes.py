@@ -169,12 +169,14 @@ class Outcomes:
             row = self._row(s, app.name)
             if row is None or row.state != AppState.DELETING:
                 return
+            if row.remove_force and not app.remove_force:
+                return  # a forced removal was asked after this pass began: the next pass does it
             new = row.blocked != reason
             row.blocked = reason
             message = (
                 f"removing {app.name} cannot finish: {reason} (mypaas rm {app.name} --force finishes it)"
             )
-            if row.operation_id:
+            if row.operation_id and row.operation_id == app.operation_id:
                 self._ops.finish(s, row.operation_id, ok=False, message=message)
                 row.operation_id = None
         self._ops.notify()
