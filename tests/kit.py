@@ -11,6 +11,7 @@ import http.client
 import io
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -46,10 +47,28 @@ APPLETS = (
 )
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port free on every interface, below the kernel's ephemeral range (so an outgoing connection
+    cannot take it between now and the moment the caller binds it) and not given out before by this
+    process. Port 0 would pick from the ephemeral range, where that race made `up` fail now and then."""
+    low, _ = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    top = min(low, 32768) - 1
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(200):
+        port = rng.randrange(20000, top)
+        if port in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free port in 20000-{top}")
 
 
 def docker_client() -> docker.DockerClient:

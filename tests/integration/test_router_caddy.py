@@ -17,15 +17,9 @@ import pytest
 from mypaas.errors import BackendError
 from mypaas.router.caddy import MIGRATE_REQ, CaddyRouter, hand_over_queued_connections
 from mypaas.router.config import Route
+from tests.kit import free_port
 
 pytestmark = pytest.mark.integration  # caddy comes from scripts/install.sh (make test)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Backend:

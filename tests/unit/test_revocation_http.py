@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,13 +24,8 @@ from mypaas.manager.platform import Components, build_platform
 from mypaas.manager.state.db import open_store
 from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
+from tests.kit import free_port
 from tests.unit.cli.support import cli, isolate, one_error_line
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
