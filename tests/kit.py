@@ -75,6 +75,13 @@ def docker_client() -> docker.DockerClient:
     return docker.from_env(version="auto")
 
 
+def host_address() -> str:
+    """An address of this machine that is not loopback: the Docker bridge's gateway (its containers and
+    the manager both reach it; a private address, so webhooks to it need --allow-private)."""
+    bridge = docker_client().networks.get("bridge")
+    return str(bridge.attrs["IPAM"]["Config"][0]["Gateway"])
+
+
 def busybox_image(
     tag: str,
     *,

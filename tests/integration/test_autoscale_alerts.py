@@ -52,7 +52,8 @@ def platform() -> Iterator[kit.Platform]:
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1 that keeps every JSON body it is sent."""
+    """A webhook receiver on the Docker bridge (an address of this machine, not loopback) that keeps
+    every JSON body it is sent."""
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
@@ -68,8 +69,11 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        address = kit.host_address()
+        self.server = ThreadingHTTPServer((address, 0), Handler)
+        self.url = f"http://{address}:{self.server.server_address[1]}/hook"
+        # a private address: the rule must allow it (loopback would be refused outright)
+        self.webhook = ("--webhook", self.url, "--allow-private")
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def find(self, alert: str, status: str) -> dict[str, Any] | None:
@@ -136,7 +140,7 @@ def test_app_down_fires_and_resolves(
     platform.cli("deploy", app, "-f", str(tmp_path / "compose.yml"), check=True)
     name = f"{app}-down"
     added = platform.cli(
-        "alerts", "add", name, "--kind", "app_down", "--app", app, "--for", "1", "--webhook", receiver.url
+        "alerts", "add", name, "--kind", "app_down", "--app", app, "--for", "1", *receiver.webhook
     )
     assert added.code == 0, added
     # A rule that surely fires (any memory use of the app) after as long: rules are evaluated by name,
@@ -144,7 +148,7 @@ def test_app_down_fires_and_resolves(
     # before it, were the app seen as down.
     seen = f"{app}-seen"
     rule = ["--kind", "memory_pct", "--app", app, "--threshold", "0.01", "--for", "1"]
-    platform.cli("alerts", "add", seen, *rule, "--webhook", receiver.url, check=True)
+    platform.cli("alerts", "add", seen, *rule, *receiver.webhook, check=True)
     kit.wait_until(lambda: receiver.find(seen, "firing"), timeout=15)
     assert receiver.find(name, "firing") is None  # it is up
     platform.cli("alerts", "rm", seen, check=True)
@@ -193,12 +197,37 @@ def test_memory_near_its_limit_fires(platform: kit.Platform, receiver: Receiver,
         "50",
         "--for",
         "1",
-        "--webhook",
-        receiver.url,
+        *receiver.webhook,
         check=True,
     )
     fired = kit.wait_until(lambda: receiver.find(name, "firing"), timeout=20)
     assert fired["app"] == app and fired["value"] > 50 and fired["threshold"] == 50
-    bad = platform.cli("alerts", "add", "x", "--kind", "nope", "--webhook", receiver.url)
+    bad = platform.cli("alerts", "add", "x", "--kind", "nope", *receiver.webhook)
     assert bad.code == 1 and "unknown alert kind" in bad.err
     platform.cli("alerts", "rm", name, check=True)
+
+
+def test_webhooks_to_the_platforms_insides_are_refused(platform: kit.Platform, receiver: Receiver) -> None:
+    """Issue 13 (SSRF): a rule cannot point its webhook at Caddy's admin API (on loopback) nor, even with
+    --allow-private, at the platform's own ports on another address of this machine; a receiver on a
+    private address of this machine works once the rule allows private targets."""
+    admin = platform.env["MYPAAS_ROUTER_ADMIN"]
+    stop = platform.cli(
+        "alerts", "add", "stop", "--kind", "host_unreachable", "--webhook", f"http://{admin}/stop"
+    )
+    assert (
+        stop.code == 1
+        and stop.err.strip() == f"error: webhook refused: {admin.split(':')[0]} is a loopback address"
+    )
+    local = platform.cli(
+        "alerts", "add", "l", "--kind", "host_unreachable", "--webhook", "http://localhost:2019/"
+    )
+    assert local.code == 1 and local.err.strip().startswith("error: webhook refused: localhost: ")
+    inside = f"http://{kit.host_address()}:{platform.api_port}/api/v1/apps"
+    api = platform.cli(
+        "alerts", "add", "a", "--kind", "host_unreachable", "--webhook", inside, "--allow-private"
+    )
+    assert api.code == 1 and "one of the platform's own endpoints" in api.err
+    plain = platform.cli("alerts", "add", "p", "--kind", "host_unreachable", "--webhook", receiver.url)
+    assert plain.code == 1 and "--allow-private" in plain.err
+    assert platform.api("GET", "/api/v1/alerts") == []

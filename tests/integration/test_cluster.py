@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.kit import Platform, busybox_image, cluster_platform, wait_until
+from tests.kit import Platform, busybox_image, cluster_platform, host_address, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +91,7 @@ class Loop:
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1 keeping every JSON body it gets."""
+    """A webhook receiver on the Docker bridge (not loopback) keeping every JSON body it gets."""
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
@@ -106,8 +106,11 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        address = host_address()
+        self.server = ThreadingHTTPServer((address, 0), Handler)
+        self.url = f"http://{address}:{self.server.server_address[1]}/hook"
+        # a private address: the rule must allow it (loopback would be refused outright)
+        self.webhook = ("--webhook", self.url, "--allow-private")
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
@@ -280,8 +283,7 @@ def test_a_dead_host_is_routed_around_and_its_instances_move(cl: tuple[Platform,
         "host_unreachable",
         "--for",
         "1",
-        "--webhook",
-        hook.url,
+        *hook.webhook,
         check=True,
     )
     with Loop(p, "spread") as loop:

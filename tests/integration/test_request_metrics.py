@@ -82,7 +82,7 @@ def test_requests_errors_and_latency_reach_metrics_and_the_error_rate_alert(
     base_requests, base_errors = _until_served(platform, app)
     name = f"{app}-errors"
     rule = ["--kind", "error_rate", "--app", app, "--threshold", "20", "--for", "1"]
-    added = platform.cli("alerts", "add", name, *rule, "--webhook", receiver.url)
+    added = platform.cli("alerts", "add", name, *rule, *receiver.webhook)
     assert added.code == 0 and "no data source" not in added.out, added
 
     assert [platform.get("nobody-here.localhost")[0] for _ in range(4)] == [404] * 4  # not an app's

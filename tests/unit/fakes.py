@@ -13,7 +13,15 @@ class WebhookSender:
         self.sent: list[dict[str, Any]] = []
         self.delivers = delivers
 
-    def send(self, url: str, payload: dict[str, Any], on_delivered: Callable[[], None] | None = None) -> None:
+    def send(
+        self,
+        url: str,
+        payload: dict[str, Any],
+        on_delivered: Callable[[], None] | None = None,
+        *,
+        allow_private: bool = False,
+        on_refused: Callable[[str], None] | None = None,
+    ) -> None:
         self.sent.append(payload)
         if on_delivered is not None and self.delivers:
             on_delivered()  # the receiver took it

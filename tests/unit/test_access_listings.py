@@ -130,7 +130,7 @@ def test_prometheus_series_are_filtered_by_the_app_label(api: TestClient, cast: 
 def test_alert_rules_about_an_app_need_its_deployer_and_rules_about_every_app_the_admin(
     api: TestClient, cast: Cast
 ) -> None:
-    hook = "http://127.0.0.1:9/hook"
+    hook = "http://hooks.example:9/hook"
     every_app = {"name": "all", "kind": "app_down", "webhook": hook}
     assert api.post("/api/v1/alerts", json=every_app).status_code == 201
     blog = {"name": "blog-down", "kind": "app_down", "webhook": hook, "app": "blog"}

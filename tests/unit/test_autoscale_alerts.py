@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from mypaas.cli.registry import tag_order
 from mypaas.composer.fake import FakeBackend
+from mypaas.egress import Egress
 from mypaas.errors import InvalidSpec
 from mypaas.manager.state.db import open_engine
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
@@ -21,6 +22,7 @@ from mypaas.monitor.metrics import Sample
 from mypaas.monitor.tables import metadata
 from tests.unit.fakes import WebhookSender
 
+PUBLIC = Egress(resolver=lambda host, port: ["93.184.216.34"])  # every name: a public address
 CPU = Policy(app="a", service="web", min_replicas=1, max_replicas=5, target_cpu_pct=50.0, cooldown_up_s=10)
 
 
@@ -126,7 +128,7 @@ def test_alerts_fire_after_for_s_and_resolve(tmp_path: Path) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 's.db'}")
     metadata.create_all(engine)
     store = RuleStore(engine)
-    store.add(Rule(name="down", kind="app_down", webhook="http://127.0.0.1:9/x", for_s=5))
+    store.add(Rule(name="down", kind="app_down", webhook="http://hooks.example:9/x", for_s=5))
     store.add(Rule(name="mem", kind="memory_pct", app="b", threshold=80, webhook="http://h/x"))
     store.add(Rule(name="errors", kind="error_rate", threshold=5, webhook="http://h/x"))
     now = [0.0]
@@ -265,7 +267,7 @@ def test_webhooks_retry_with_backoff_then_deliver() -> None:
         calls.append(request.content)
         return httpx.Response(503 if len(calls) < 3 else 204)
 
-    hooks = Webhooks(retries=3, backoff_s=0.05, transport=httpx.MockTransport(handler))
+    hooks = Webhooks(retries=3, backoff_s=0.05, transport=httpx.MockTransport(handler), egress=PUBLIC)
     stop, delivered = threading.Event(), threading.Event()
     thread = threading.Thread(target=hooks.run, args=(stop,))
     thread.start()
@@ -287,7 +289,7 @@ def test_webhook_send_only_queues() -> None:
         release.wait(5)  # held until the test lets go (bounded: a regression fails, it does not hang)
         return httpx.Response(204)
 
-    hooks = Webhooks(retries=0, transport=httpx.MockTransport(receiver))
+    hooks = Webhooks(retries=0, transport=httpx.MockTransport(receiver), egress=PUBLIC)
     stop = threading.Event()
     thread = threading.Thread(target=hooks.run, args=(stop,))
     thread.start()
@@ -312,7 +314,7 @@ def test_webhooks_give_up_after_the_retries() -> None:
             second.set()
         return httpx.Response(500)
 
-    hooks = Webhooks(retries=1, backoff_s=0.01, transport=httpx.MockTransport(refuse))
+    hooks = Webhooks(retries=1, backoff_s=0.01, transport=httpx.MockTransport(refuse), egress=PUBLIC)
     stop = threading.Event()
     thread = threading.Thread(target=hooks.run, args=(stop,))
     thread.start()
@@ -344,7 +346,7 @@ def test_autoscale_and_alert_routes(api: TestClient) -> None:
     assert api.delete(f"{url}/web").status_code == 204
     assert api.delete(f"{url}/web").status_code == 404
 
-    rule = {"name": "down", "kind": "app_down", "webhook": "http://127.0.0.1:9/x", "for_s": 30}
+    rule = {"name": "down", "kind": "app_down", "webhook": "http://hooks.example:9/x", "for_s": 30}
     assert api.post("/api/v1/alerts", json=rule).status_code == 201
     assert api.post("/api/v1/alerts", json=rule).status_code == 409
     listed = api.get("/api/v1/alerts").json()

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mypaas.api.deps import User
 from mypaas.api.scoping import seen_apps
-from mypaas.manager.identity.policy import Principal, Role, decide_app_or_platform
+from mypaas.manager.identity.policy import Principal, Role, decide_app_or_platform, decide_private_webhook
 from mypaas.manager.platform import Platform
 from mypaas.monitor.alerts import KINDS, PLATFORM_KINDS, Rule
 from mypaas.monitor.autoscale import Policy
@@ -38,6 +38,10 @@ class AlertBody(BaseModel):
     app: str | None = Field(None, description="only this app (default: every app)")
     threshold: float = Field(0.0, description="memory_pct and error_rate: the % over which it fires")
     for_s: float = Field(0.0, description="how long the condition must hold before it fires")
+    allow_private: bool = Field(
+        False,
+        description="the webhook may be on a private network (10/8, 192.168/16 ...): platform admin only",
+    )
 
 
 def automation_routes(v1: APIRouter, platform: Platform) -> None:
@@ -82,6 +86,8 @@ def automation_routes(v1: APIRouter, platform: Platform) -> None:
         """Add an alert rule: about one app, a deployer of that app; about every app, a platform admin."""
         rule = Rule(**body.model_dump())
         _may_change_rule(platform, who, "add_alert", rule.subject)
+        if rule.allow_private:
+            decide_private_webhook(who)
         return automation.add_rule(rule)
 
     @v1.delete("/alerts/{name}", status_code=204, tags=["alerts"])

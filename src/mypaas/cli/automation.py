@@ -155,6 +155,15 @@ def add(
     for_s: Annotated[
         float, typer.Option("--for", help="Seconds the condition must hold before it fires.")
     ] = 0.0,
+    allow_private: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private",
+            help="The webhook may be on a private network (10/8, 172.16/12, 192.168/16, fc00::/7); "
+            "a platform admin only. Loopback, link-local (cloud metadata) and the platform's own ports "
+            "stay refused.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Add an alert rule.
@@ -174,6 +183,8 @@ def add(
         "threshold": threshold,
         "for_s": for_s,
     }
+    if allow_private:  # only when asked: the body stays what it was for servers before the flag
+        body["allow_private"] = True
     with api() as client:
         rule = client.add_alert(body)
     if as_json:

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mypaas.domain import check_name
+from mypaas.egress import Egress, Refused
 from mypaas.errors import Conflict, InvalidSpec, NotFound
 from mypaas.monitor.events import EventSink
 from mypaas.monitor.metrics import Sample
@@ -49,6 +50,7 @@ class Rule:
     threshold: float = 0.0
     for_s: float = 0.0
     created_at: float = 0.0
+    allow_private: bool = False  # the webhook may be on a private network (a platform admin's choice)
 
     def check(self) -> None:
         check_name(self.name, "name")
@@ -100,7 +102,8 @@ class RuleStore:
 
     def list(self) -> list[Rule]:
         with self._engine.connect() as conn:
-            return [Rule(**dict(r)) for r in conn.execute(select(ar).order_by(ar.c.name)).mappings()]
+            rows = conn.execute(select(ar).order_by(ar.c.name)).mappings()
+            return [Rule(**{**dict(r), "allow_private": bool(r["allow_private"])}) for r in rows]
 
     def remove(self, name: str) -> None:
         with self._engine.begin() as conn:
@@ -292,7 +295,18 @@ class Alerts:
         what = f"{rule.kind} on {app}" if app else rule.kind
         self._events.record(app, f"alert_{status}", f"alert {rule.name} {status}: {what}", payload)
         firing = status == "firing"
-        self._sender.send(rule.webhook, payload, on_delivered=lambda: self._confirm(key, firing))
+
+        def refused(why: str) -> None:
+            message = f"alert {rule.name}: webhook not sent, its address is refused: {why}"
+            self._events.record(app, "alert_webhook_refused", message, {"alert": rule.name, "reason": why})
+
+        self._sender.send(
+            rule.webhook,
+            payload,
+            on_delivered=lambda: self._confirm(key, firing),
+            allow_private=rule.allow_private,
+            on_refused=refused,
+        )
 
 
 @dataclass(order=True)
@@ -303,11 +317,16 @@ class _Delivery:
     payload: dict[str, Any] = field(compare=False)
     attempt: int = field(default=0, compare=False)
     on_delivered: Callable[[], None] | None = field(default=None, compare=False)
+    allow_private: bool = field(default=False, compare=False)
+    on_refused: Callable[[str], None] | None = field(default=None, compare=False)
 
 
 class Webhooks:
     """Delivers JSON POSTs on its own thread (``run``); a failed one is retried ``retries`` times with
-    doubling delays, then dropped with a log line. ``send`` only queues."""
+    doubling delays, then dropped with a log line. ``send`` only queues.
+
+    Each delivery resolves the URL's host, checks every address with ``egress`` and connects to the checked
+    one (see mypaas/egress.py): a refused address is not sent to, nor retried; redirects are not followed."""
 
     def __init__(
         self,
@@ -316,10 +335,16 @@ class Webhooks:
         retries: int = 3,
         backoff_s: float = 1.0,
         transport: httpx.BaseTransport | None = None,
+        egress: Egress | None = None,
     ) -> None:
         self._client = httpx.Client(
-            trust_env=False, timeout=httpx.Timeout(timeout_s), follow_redirects=False, transport=transport
+            trust_env=False,
+            timeout=httpx.Timeout(timeout_s),
+            follow_redirects=False,
+            transport=transport,
+            limits=httpx.Limits(max_keepalive_connections=0),  # a connection is for one checked name
         )
+        self._egress = egress or Egress()
         self._retries = retries
         self._backoff_s = backoff_s
         self._queue: list[_Delivery] = []
@@ -328,13 +353,21 @@ class Webhooks:
         self.delivered = 0
         self.failed = 0
 
-    def send(self, url: str, payload: dict[str, Any], on_delivered: Callable[[], None] | None = None) -> None:
-        """Queue a POST; ``on_delivered`` runs on the sender's thread once the receiver took it."""
+    def send(
+        self,
+        url: str,
+        payload: dict[str, Any],
+        on_delivered: Callable[[], None] | None = None,
+        *,
+        allow_private: bool = False,
+        on_refused: Callable[[str], None] | None = None,
+    ) -> None:
+        """Queue a POST; ``on_delivered`` runs on the sender's thread once the receiver took it,
+        ``on_refused`` (with the reason) when the URL's address is refused."""
+        item = _Delivery(time.monotonic(), next(self._seq), url, payload, on_delivered=on_delivered)
+        item.allow_private, item.on_refused = allow_private, on_refused
         with self._cond:
-            heapq.heappush(
-                self._queue,
-                _Delivery(time.monotonic(), next(self._seq), url, payload, on_delivered=on_delivered),
-            )
+            heapq.heappush(self._queue, item)
             self._cond.notify()
 
     def run(self, stop: threading.Event) -> None:
@@ -359,11 +392,30 @@ class Webhooks:
                 return None
             return heapq.heappop(self._queue)
 
+    def _post(self, item: _Delivery) -> httpx.Response:
+        target = self._egress.pin(item.url, allow_private=item.allow_private)
+        extensions = {"sni_hostname": target.server_name} if target.server_name else None
+        return self._client.post(
+            target.url, json=item.payload, headers={"Host": target.host}, extensions=extensions
+        )
+
+    def _refused(self, item: _Delivery, why: str) -> None:
+        self.failed += 1
+        log.error("webhook %s refused, not sent: %s", item.url, why)
+        if item.on_refused is not None:
+            try:
+                item.on_refused(why)
+            except Exception:
+                log.exception("recording a refused webhook failed")
+
     def _deliver(self, item: _Delivery) -> None:
         try:
-            response = self._client.post(item.url, json=item.payload)
+            response = self._post(item)
             response.raise_for_status()
             self.delivered += 1
+        except Refused as exc:  # not retried: the address will not get better
+            self._refused(item, str(exc))
+            return
         except Exception as exc:  # any failure (bad URL, network, server): retry, never kill the thread
             error = str(exc) or type(exc).__name__
         else:

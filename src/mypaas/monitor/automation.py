@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from mypaas.egress import Egress, Refused, platform_ports
 from mypaas.errors import Conflict, InvalidSpec, NotFound, no_service
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, Requests
@@ -84,8 +85,12 @@ class Automation:
             events=monitoring.events,
             requests=self._requests,
         )
+        self.egress = Egress(internal_ports=_internal_ports(settings))
         self.webhooks = Webhooks(
-            timeout_s=settings.webhook_timeout_s, retries=settings.webhook_retries, backoff_s=1.0
+            timeout_s=settings.webhook_timeout_s,
+            retries=settings.webhook_retries,
+            backoff_s=1.0,
+            egress=self.egress,
         )
         self.alerts = Alerts(store=RuleStore(engine), sender=self.webhooks, events=monitoring.events)
         self._hosts_down = hosts_down  # a cluster's hosts: name -> down
@@ -178,6 +183,10 @@ class Automation:
 
     def add_rule(self, rule: Rule) -> dict[str, Any]:
         rule.check()
+        try:
+            self.egress.check(rule.webhook, allow_private=rule.allow_private)
+        except Refused as exc:
+            raise InvalidSpec(f"webhook refused: {exc}", field="webhook") from exc
         if rule.app is not None:  # an unknown app (a typo): "no app named 'x'; did you mean 'y'?"
             deleting = self._apps.get(rule.app).get("deleting")
             if deleting:  # its removal would take the rule with it
@@ -215,3 +224,10 @@ class Automation:
             return self._backend.ping()
         except Exception:  # ping should answer False, but an unreachable engine is what we check
             return False
+
+
+def _internal_ports(settings: Settings) -> set[int]:
+    """The ports of the platform's own endpoints: no webhook goes there on an inside address."""
+    return platform_ports(
+        f"api:{settings.api_port}", settings.registry_addr, settings.mirror_addr, settings.router_admin
+    )

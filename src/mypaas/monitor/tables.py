@@ -5,7 +5,7 @@ They live next to the manager's tables in one database; the manager's Alembic mi
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, false
 
 metadata = MetaData()
 
@@ -80,6 +80,8 @@ alert_rules = Table(
     Column("for_s", Float, nullable=False, default=0.0),
     Column("webhook", Text, nullable=False),
     Column("created_at", Float, nullable=False),
+    # the webhook may be on a private network (see mypaas/egress.py)
+    Column("allow_private", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 # Where each alert stands (see monitor/alerts.py), so a restarted manager neither fires again what it

@@ -210,7 +210,7 @@ def test_alerts_ls_shows_a_threshold_only_for_the_kinds_that_have_one(
         body = {
             "name": kind.replace("_", "-"),
             "kind": kind,
-            "webhook": "http://127.0.0.1:9/x",
+            "webhook": "http://hooks.example:9/x",
             "threshold": threshold,
         }
         assert api.post("/api/v1/alerts", json=body).status_code == 201
@@ -230,7 +230,7 @@ def test_alerts_help_lists_the_kinds_the_api_takes(server: Server, api: TestClie
         body = {
             "name": f"k-{kind}".replace("_", "-"),
             "kind": kind,
-            "webhook": "http://127.0.0.1:9/x",
+            "webhook": "http://hooks.example:9/x",
             "threshold": threshold,
         }
         assert api.post("/api/v1/alerts", json=body).is_success, kind

@@ -244,7 +244,7 @@ def test_deploy_of_a_compose_file_as_dir_says_to_use_f(server: Server, tmp_path:
 
 def test_alerts_app_lists_the_rules_that_watch_it(server: Server, api: TestClient, hello: str) -> None:
     deploy(api, "shop", image="web:1")
-    hook = "http://127.0.0.1:9/x"
+    hook = "http://hooks.example:9/x"
     for name, kind, app_name in (
         ("hello-down", "app_down", "hello"),
         ("shop-down", "app_down", "shop"),

@@ -205,7 +205,7 @@ def test_a_stopped_app_is_routed_as_stopped(
 def test_stop_resolves_app_down_and_a_stopped_app_never_fires(
     server: Server, api: TestClient, platform: Platform, backend: FakeBackend
 ) -> None:
-    rule = {"name": "down", "kind": "app_down", "webhook": "http://127.0.0.1:9/x", "for_s": 0}
+    rule = {"name": "down", "kind": "app_down", "webhook": "http://hooks.example:9/x", "for_s": 0}
     assert api.post("/api/v1/alerts", json=rule).status_code == 201
     deploy(api, "hello", compose=WEB_AND_WORKER)
     deploy(api, "quiet", compose=WEB_AND_WORKER)
@@ -234,7 +234,7 @@ def test_stop_resolves_app_down_and_a_stopped_app_never_fires(
 def test_a_stopped_apps_503s_fire_no_error_rate(
     server: Server, api: TestClient, platform: Platform, backend: FakeBackend
 ) -> None:
-    rule = {"name": "errors", "kind": "error_rate", "threshold": 5, "webhook": "http://127.0.0.1:9/x"}
+    rule = {"name": "errors", "kind": "error_rate", "threshold": 5, "webhook": "http://hooks.example:9/x"}
     assert api.post("/api/v1/alerts", json=rule).status_code == 201
     for app in ("hello", "quiet"):
         deploy(api, app, compose=WEB_AND_WORKER)

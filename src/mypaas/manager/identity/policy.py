@@ -295,6 +295,12 @@ def decide_app_or_platform(
         decide(_app(need), who, operation=operation, team=team, app=app)
 
 
+def decide_private_webhook(who: Principal) -> None:
+    """A webhook allowed on a private network reaches inside the platform's network: the platform admin's
+    call, whatever the rule is about."""
+    decide(_ADMIN, who, operation="add_alert --allow-private")
+
+
 def decide_operation(who: Principal, *, app: str, team: str | None, by: str) -> None:
     """Following an operation: one about an app needs a role on the app; one about a host or the platform
     (no app), the platform admin; one about an app removed since, the admin or the user who started it."""
