@@ -21,7 +21,11 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from mypaas.settings import Settings
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -51,7 +55,12 @@ def _address(text: str) -> Address:
     return ip
 
 
-def why_refused(ip: Address, port: int, *, allow_private: bool, internal_ports: Iterable[int]) -> str | None:
+PRIVATE_HINT = "an admin may allow it with --allow-private"
+
+
+def why_refused(
+    ip: Address, port: int, *, allow_private: bool, internal_ports: Iterable[int], hint: str = PRIVATE_HINT
+) -> str | None:
     """Why connecting to ``ip``:``port`` is refused, or None when it is allowed."""
     for what, hit in (
         ("a loopback", ip.is_loopback),
@@ -66,7 +75,7 @@ def why_refused(ip: Address, port: int, *, allow_private: bool, internal_ports: 
     if inside and port in set(internal_ports):
         return f"port {port} of {ip} is one of the platform's own endpoints"
     if inside and not allow_private:
-        return f"{ip} is a private address (an admin may allow it with --allow-private)"
+        return f"{ip} is a private address ({hint})"
     return None
 
 
@@ -95,20 +104,31 @@ def _split(url: str) -> tuple[str, str, int]:
 class Egress:
     """The check, with the platform's own ports (see :func:`platform_ports`) and a resolver (tests)."""
 
-    def __init__(self, *, internal_ports: Iterable[int] = (), resolver: Resolver = resolve) -> None:
+    def __init__(
+        self,
+        *,
+        internal_ports: Iterable[int] = (),
+        resolver: Resolver = resolve,
+        allow_private: bool = False,
+        private_hint: str = PRIVATE_HINT,
+    ) -> None:
+        self.private_hint = private_hint  # how a private address may be allowed, in the refusal
         self.internal_ports = frozenset(internal_ports)
         self._resolve = resolver
+        self.allow_private = allow_private  # the default of check() and pin()
 
-    def check(self, url: str, *, allow_private: bool = False) -> None:
+    def check(self, url: str, *, allow_private: bool | None = None) -> None:
         """Refuse ``url`` if its host is, or resolves to, a refused address. A name that does not resolve
         (yet) passes: the send-time check (:meth:`pin`) refuses it if it then resolves badly."""
         _, host, port = _split(url)
-        self._checked(host, port, allow_private, must_resolve=False)
+        private = self.allow_private if allow_private is None else allow_private
+        self._checked(host, port, private, must_resolve=False)
 
-    def pin(self, url: str, *, allow_private: bool = False) -> Target:
+    def pin(self, url: str, *, allow_private: bool | None = None) -> Target:
         """Resolve ``url``'s host once, check every address, and return the URL to the first one."""
         scheme, host, port = _split(url)
-        first = self._checked(host, port, allow_private, must_resolve=True)
+        private = self.allow_private if allow_private is None else allow_private
+        first = self._checked(host, port, private, must_resolve=True)
         parts = urlsplit(url)
         netloc = f"[{first}]" if first.version == 6 else str(first)
         netloc = f"{netloc}:{parts.port}" if parts.port else netloc
@@ -125,7 +145,13 @@ class Egress:
             return ipaddress.IPv4Address(0)  # unused by check()
         addresses = [_address(a) for a in found]
         for ip in addresses:
-            why = why_refused(ip, port, allow_private=allow_private, internal_ports=self.internal_ports)
+            why = why_refused(
+                ip,
+                port,
+                allow_private=allow_private,
+                internal_ports=self.internal_ports,
+                hint=self.private_hint,
+            )
             if why is not None:
                 raise Refused(why if _is_ip(host) else f"{host}: {why}")
         return addresses[0]
@@ -144,3 +170,11 @@ def platform_ports(*addresses: str, extra: Iterable[int] = ()) -> set[int]:
     the Docker engine's and ``extra``."""
     ports = {int(a.rsplit(":", 1)[1]) for a in addresses if a.rsplit(":", 1)[-1].isdigit()}
     return ports | set(DOCKER_PORTS) | set(extra)
+
+
+def internal_ports(settings: Settings) -> set[int]:
+    """The ports of the platform's own endpoints (the API, the registry, the mirror, Caddy's admin API,
+    the Docker engine's): nothing the platform sends on a user's behalf goes there on an inside address."""
+    return platform_ports(
+        f"api:{settings.api_port}", settings.registry_addr, settings.mirror_addr, settings.router_admin
+    )

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     autoscale_window_s: float = 30.0  # CPU is averaged over this long
     webhook_timeout_s: float = 3.0
     webhook_retries: int = 3  # then the notification is dropped (and logged)
+    # builds (see build/fetches.py, composer/build_network.py): a Dockerfile's `ADD <url>` may fetch from
+    # private addresses (10/8, 192.168/16 ...; never loopback, link-local or the platform's ports)
+    build_allow_private_urls: bool = False
+    # the network RUN steps of builds use, cut off from this machine and private addresses ("": the
+    # engine's default bridge, as before)
+    build_network: str = "mypaas-build"
     # the audit log (who changed what, denied calls, failed logins): entries older than this are deleted
     # (0: kept for ever)
     audit_retention_days: float = Field(default=90.0, ge=0)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mypaas.build import source
+from mypaas.build.fetches import check_add_sources
 from mypaas.composer.base import Backend
 from mypaas.domain import AppSpec, port_from_image
+from mypaas.egress import Egress
 from mypaas.errors import InvalidSpec, NotSupported
 
 
@@ -18,10 +20,13 @@ def build_services(
     contexts: dict[str, bytes],
     emit: Callable[[str], None],
     make_base: Callable[[], None] | None = None,
+    *,
+    egress: Egress | None = None,
 ) -> AppSpec:
     """Build every service that has ``build``; return the spec with each built image pinned.
 
-    ``make_base`` makes the Debian base image when a source build needs it and it is missing."""
+    ``make_base`` makes the Debian base image when a source build needs it and it is missing; an ``ADD``
+    of a URL inside the platform (``egress``) is refused before the engine sees the Dockerfile."""
     services = dict(spec.services)
     for name, svc in spec.services.items():
         if svc.build is None:
@@ -33,6 +38,7 @@ def build_services(
         dockerfile = svc.build.dockerfile
         if svc.build.detect:
             context, dockerfile = _from_source(backend, context, emit, make_base)
+        check_add_sources(context, dockerfile, egress or Egress(), field=f"services.{name}.build")
         emit(f"--- building {name} ({dockerfile})")
         info = backend.build_image(
             context,

@@ -31,6 +31,7 @@ from mypaas.composer.base import (
     InstanceRequest,
     VolumeInfo,
 )
+from mypaas.composer.build_network import ensure_network
 from mypaas.composer.containers import (
     container_instance,
     container_report,
@@ -82,12 +83,16 @@ class DockerBackend:
         timeout: float = 120,
         *,
         secret_files: Path | None = None,
+        build_network: str = "",
     ) -> None:
-        """``secret_files``: the folder of the instances' secrets and configs (the manager's own)."""
+        """``secret_files``: the folder of the instances' secrets and configs (the manager's own);
+        ``build_network``: the network of builds' RUN steps, cut off from this machine (composer/
+        build_network.py; "": the engine's default bridge)."""
         with engine_errors(f"cannot reach the Docker engine at {base_url}", as_error=BackendError):
             self._client = docker.DockerClient(base_url=base_url, version="auto", timeout=int(timeout))
         self._api = self._client.api
         self._files = HostFiles(secret_files) if secret_files is not None else None
+        self.build_network = build_network
 
     # -- engine ---------------------------------------------------------------------------------
 
@@ -355,8 +360,13 @@ class DockerBackend:
 
         A failed build raises BuildFailed with the engine's one-line reason: its output went to
         ``on_line`` already (whoever follows the build reads it once, then the error)."""
+        network = None
+        if self.build_network:
+            with engine_errors("making the build network"):
+                network = ensure_network(self._api, self.build_network, {"mypaas.role": "build-network"})
         with engine_errors("build failed", as_error=BuildFailed):
             stream = self._api.build(
+                network_mode=network,
                 fileobj=_BytesReader(context),
                 custom_context=True,
                 encoding="gzip",

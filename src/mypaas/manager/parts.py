@@ -32,13 +32,15 @@ def make_backend(settings: Settings, timeout: float = 120) -> SwarmBackend:
     or moved)."""
     from mypaas.composer.swarm import SwarmBackend
 
-    return SwarmBackend(
+    backend = SwarmBackend(
         settings.docker_url,
         timeout,
         restart_delay_s=settings.swarm_restart_delay_s,
         update_delay_s=settings.swarm_update_delay_s,
         secret_files=settings.home / "secrets",
     )
+    backend.build_network = settings.build_network  # builds' RUN steps: off this machine's addresses
+    return backend
 
 
 def make_router(settings: Settings) -> Router:

@@ -23,6 +23,7 @@ from mypaas.build.base import ensure_base_image
 from mypaas.composer.base import Backend, ServiceBackend
 from mypaas.composer.hostside import LIST_TASKS
 from mypaas.composer.nodes import Nodes
+from mypaas.egress import Egress, internal_ports
 from mypaas.errors import NotSupported
 from mypaas.iaas.base import HostDriver
 from mypaas.manager import parts
@@ -267,6 +268,11 @@ def _app_context(core: _Core, monitoring: Monitoring) -> AppContext:
         deploy_timeout_s=core.settings.deploy_timeout_s,
         base_domain=core.settings.base_domain,
         deploy_lock=threading.Lock(),
+        build_egress=Egress(
+            internal_ports=internal_ports(core.settings),
+            allow_private=core.settings.build_allow_private_urls,
+            private_hint="an admin may allow it with the setting build_allow_private_urls",
+        ),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.base import Backend
 from mypaas.domain import AppSpec
+from mypaas.egress import Egress
 from mypaas.errors import Conflict, NotFound, UnknownApp
 from mypaas.manager.operations import Operations
 from mypaas.manager.reconcile.view import LoopView
@@ -38,6 +39,7 @@ class AppContext:
     deploy_timeout_s: float
     base_domain: str
     deploy_lock: threading.Lock  # one deploy's checks and writes at a time
+    build_egress: Egress = field(default_factory=Egress)  # what a Dockerfile's ADD <url> may fetch
 
     def mode(self, s: Session) -> BackendMode:
         """The backend new releases run on: swarm once the platform is a cluster (and the backend

@@ -250,7 +250,16 @@ class Releases:
         try:
             maker = self._make_base
             make_base = (lambda: maker(emit)) if maker is not None else None
-            built = build_services(self._ctx.backend, name, op_id, spec, req.contexts, emit, make_base)
+            built = build_services(
+                self._ctx.backend,
+                name,
+                op_id,
+                spec,
+                req.contexts,
+                emit,
+                make_base,
+                egress=self._ctx.build_egress,
+            )
             for svc in built.services.values():
                 if svc.platform is not None:  # what the engine built is for its own platform
                     check_platform(svc, self._ctx.backend.image(svc.image_id or "").platform)

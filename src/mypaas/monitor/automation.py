@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from mypaas.egress import Egress, Refused, platform_ports
+from mypaas.egress import Egress, Refused, internal_ports
 from mypaas.errors import Conflict, InvalidSpec, NotFound, no_service
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, Requests
@@ -85,7 +85,7 @@ class Automation:
             events=monitoring.events,
             requests=self._requests,
         )
-        self.egress = Egress(internal_ports=_internal_ports(settings))
+        self.egress = Egress(internal_ports=internal_ports(settings))
         self.webhooks = Webhooks(
             timeout_s=settings.webhook_timeout_s,
             retries=settings.webhook_retries,
@@ -224,10 +224,3 @@ class Automation:
             return self._backend.ping()
         except Exception:  # ping should answer False, but an unreachable engine is what we check
             return False
-
-
-def _internal_ports(settings: Settings) -> set[int]:
-    """The ports of the platform's own endpoints: no webhook goes there on an inside address."""
-    return platform_ports(
-        f"api:{settings.api_port}", settings.registry_addr, settings.mirror_addr, settings.router_admin
-    )
