@@ -48,6 +48,16 @@ class _Probe:
     error: str | None = None  # why the last probe failed (None: it passed, or none ran yet)
 
 
+def probe_address(inst: Instance, spec: ProbeSpec | None) -> str | None:
+    """Where ``inst``'s probe connects (host:port). A Swarm task is routed at its node's address and the
+    port Swarm published; a probe on a port of its own (``x-mypaas-probe: {tcp: 5432}``) must reach the
+    container, not that node (where it would find the host's sshd, or scan the host's ports): it goes to
+    the task's own address on the app's network, and finds nothing (not ready) when there is none."""
+    if spec is not None and spec.port and inst.node is not None:
+        return f"{inst.ip}:{spec.port}" if inst.ip else None
+    return inst.address
+
+
 def check_probe(spec: ProbeSpec, address: str) -> bool:
     """Run one configured probe against an instance at ``address`` (host:routed port)."""
     return probe_error(spec, address) is None
@@ -141,7 +151,9 @@ class HealthTracker:
                     continue
                 self._running_since.setdefault(inst.id, now)
                 if inst.address and not inst.has_healthcheck and inst.id not in self._probes:
-                    self._probes[inst.id] = _Probe(address=inst.address, first_seen=now, spec=probes(inst))
+                    spec = probes(inst)
+                    address = probe_address(inst, spec) or ""
+                    self._probes[inst.id] = _Probe(address=address, first_seen=now, spec=spec)
                     self._wake.set()
             for gone in set(self._probes) - seen:
                 del self._probes[gone]
@@ -226,6 +238,8 @@ class HealthTracker:
     def _run_probe(self, p: _Probe) -> str | None:
         """One probe of ``p``: None when it passed, else why it failed."""
         if p.spec is not None:
+            if not p.address:
+                return "no address on the app's network to probe yet"
             return probe_error(p.spec, p.address)
         if self._probe is http_probe:  # the default: it can say why
             return http_error(p.address)
