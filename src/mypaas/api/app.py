@@ -30,6 +30,7 @@ from mypaas.api.registry_images import registry_image_routes
 from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
 from mypaas.api.scoping import narrow_hint, only_seen, seen_apps
 from mypaas.api.secrets import decode_values, secret_routes
+from mypaas.api.streams import Followed
 from mypaas.api.volumes import volume_routes
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized, UnknownApp
@@ -228,7 +229,8 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
             finally:
                 stop.set()
 
-        return StreamingResponse(body(), media_type="text/plain; charset=utf-8")
+        # `stop` is set when the client goes away, even if no line ever came (api/streams.py)
+        return Followed(body(), stop=stop, media_type="text/plain; charset=utf-8")
 
 
 def _lifecycle_routes(v1: APIRouter, platform: Platform) -> None:

@@ -445,7 +445,7 @@ class DockerBackend:
 
     def _read_lines(self, cid: str, name: str, tail: int | None) -> list[tuple[str, str]]:
         try:
-            raw = self._api.logs(cid, stdout=True, stderr=True, timestamps=True, tail=tail if tail else "all")
+            raw = self._api.logs(cid, stdout=True, stderr=True, timestamps=True, tail=_tail(tail))
         except ENGINE_FAILURES:
             return []
         out = []
@@ -455,16 +455,21 @@ class DockerBackend:
         return out
 
     def _pump(self, cid: str, name: str, tail: int | None, lines: queue.Queue[str], stop: Event) -> None:
+        """Read one container's log stream into ``lines`` until ``stop``: the stream is closed then, so a
+        container that prints nothing does not hold this thread for ever."""
         try:
-            stream = self._api.logs(
-                cid, stdout=True, stderr=True, stream=True, follow=True, tail=tail or "all"
-            )
-            for chunk in stream:
-                if stop.is_set():
-                    break
-                for line in bytes(chunk).decode("utf-8", "replace").splitlines():
-                    lines.put(f"{name} | {line}")
+            stream = self._api.logs(cid, stdout=True, stderr=True, stream=True, follow=True, tail=_tail(tail))
         except ENGINE_FAILURES:
+            return
+        threading.Thread(target=_close_when, args=(stop, stream), daemon=True, name="logs-close").start()
+        try:
+            for chunk in stream:
+                for line in bytes(chunk).decode("utf-8", "replace").splitlines():
+                    if not _put(lines, f"{name} | {line}", stop):
+                        return
+                if stop.is_set():
+                    return
+        except (*ENGINE_FAILURES, OSError, ValueError, AttributeError):  # closed under it: the follower left
             return
 
     def watch(
@@ -543,6 +548,22 @@ class _BytesReader:
         chunk = self._data[self._pos : end]
         self._pos += len(chunk)
         return chunk
+
+
+def _put(lines: queue.Queue[str], line: str, stop: Event) -> bool:
+    """Queue ``line`` unless ``stop`` comes first (a reader that left never empties a full queue)."""
+    while not stop.is_set():
+        try:
+            lines.put(line, timeout=0.5)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _tail(tail: int | None) -> int | str:
+    """The engine's ``tail``: None is the whole log; 0 is no line at all (then only what comes)."""
+    return "all" if tail is None else tail
 
 
 def _close_when(stop: Event, events: Any) -> None:

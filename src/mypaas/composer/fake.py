@@ -229,7 +229,8 @@ class FakeBackend:
 
     def logs(self, instance_ids: list[str], *, tail: int | None, follow: bool, stop: Event) -> Iterator[str]:
         for iid in instance_ids:
-            yield from self.logs_by_id.get(iid, [])[-(tail or 10**9) :]
+            lines = self.logs_by_id.get(iid, [])
+            yield from (lines if tail is None else lines[-tail:] if tail else [])
 
     def watch(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,6 +46,7 @@ from mypaas.manager.records import AppContext
 from mypaas.manager.releases import Releases
 from mypaas.manager.state.db import Store, open_store
 from mypaas.manager.state.meta import Setting, platform_id
+from mypaas.manager.status_cache import ComponentChecks
 from mypaas.manager.supervisor import Parts, Supervisor
 from mypaas.manager.vault import KEY_FILE, Cipher, Vault
 from mypaas.manager.volumes import Volumes
@@ -94,6 +95,7 @@ class Platform:
     started_at: float
     volumes: Volumes  # the apps' named volumes, those kept after their app included
     audit: AuditLog  # who changed what, denied calls, failed logins
+    checks: ComponentChecks = field(default_factory=ComponentChecks)  # the status's pings, kept a few s
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -118,8 +120,7 @@ class Platform:
     def status(self) -> dict[str, Any]:
         """Health of each component: manager, engine, router, reconcile loop."""
         view = self.reconciler.view
-        engine = self.backend.ping()
-        router = self.router.healthy()
+        engine, router = self.checks.get(lambda: (self.backend.ping(), self.router.healthy()))
         mode = self.hosts.mode() if self.backend.capabilities.services else BackendMode.DOCKER
         return {
             "version": __version__,
