@@ -369,6 +369,7 @@ def cluster_platform(
     ``mypaas host add`` over SSH. Everything is torn down afterwards: the services, the Swarm, the
     hosts, and the trust in the registry that the platform added to this engine's daemon.json."""
     from tests.cluster import test_cluster
+    from tests.sshd import fingerprint_of
 
     daemon_json = Path("/etc/docker/daemon.json")
     saved = daemon_json.read_text() if daemon_json.exists() else None
@@ -391,6 +392,8 @@ def cluster_platform(
                         "--key",
                         str(cluster.key_file),
                         "--yes",
+                        "--host-key",  # --yes trusts no unseen key: pin the one the host was made with
+                        fingerprint_of(host.root / "ssh" / "ssh_host_ed25519_key.pub"),
                         check=True,
                         timeout=180,
                     )

@@ -550,9 +550,17 @@ def test_cli_host_add_confirms_a_new_host_key(cli_cluster: CliCluster, tmp_path:
     assert refused.exit_code == 1
     assert f"pass --host-key {FINGERPRINT}" in refused.stderr.splitlines()[-1]
 
-    result = CliRunner().invoke(
-        cli_app, ["host", "add", "ssh://root@10.0.0.5", "--key", str(key), "-l", "zone=a", "--yes"]
-    )
+    # --yes (a script: no one to check the key) does not trust a key never seen: one line, the flag to pin it
+    unpinned = CliRunner().invoke(cli_app, ["host", "add", "ssh://root@10.0.0.5", "--key", str(key), "--yes"])
+    assert unpinned.exit_code == 1
+    assert unpinned.stderr.splitlines() == [
+        f"error: ssh://root@10.0.0.5: the host key {FINGERPRINT} was never seen and --yes does not trust it: "
+        f"check it on the host (ssh-keygen -lf), then pass --host-key {FINGERPRINT}"
+    ]
+    assert cli_cluster.cluster.api.get("/api/v1/hosts").json()[1:] == []
+
+    add = ["host", "add", "ssh://root@10.0.0.5", "--key", str(key), "-l", "zone=a", "--yes"]
+    result = CliRunner().invoke(cli_app, [*add, "--fingerprint", FINGERPRINT])
     assert result.exit_code == 0, result.output
     assert "host node5 (10.0.0.5) is ready" in result.stdout
     assert "joining the Swarm" in result.stderr

@@ -87,12 +87,21 @@ HostKeyOpt = Annotated[
     str | None,
     typer.Option(
         "--host-key",
+        "--fingerprint",
         metavar="SHA256:...",
         help="The host's SSH key fingerprint, when you know it (ssh-keygen -lf on the host).",
         show_default=False,
     ),
 ]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Trust a new host key without asking.")]
+YesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        "-y",
+        help="Do not ask (scripts): a host key seen for the first time is then refused unless --host-key "
+        "pins it.",
+    ),
+]
 
 
 @host_app.command("add", no_args_is_help=True)
@@ -109,7 +118,8 @@ def add(
 
     The machine must run Debian or Ubuntu and let USER (root, or one with sudo) log in with the key.
 
-    A host seen for the first time shows its SSH key's fingerprint and asks before trusting it.
+    A host seen for the first time shows its SSH key's fingerprint and asks before trusting it; with
+    --yes (no one to ask) its key must be pinned with --host-key.
 
     The first host added makes this machine's engine the Swarm manager; apps then run as Swarm services.
 
@@ -147,12 +157,16 @@ def _start_add(client: ApiClient, body: dict[str, Any], yes: bool) -> dict[str, 
         return client.add_host(body)
     except HostKeyToConfirm as exc:
         fingerprint = exc.fingerprint
+    if yes:  # no one to check the key: only a fingerprint given beforehand is trusted
+        fail(
+            f"{body['url']}: the host key {fingerprint} was never seen and --yes does not trust it: "
+            f"check it on the host (ssh-keygen -lf), then pass --host-key {fingerprint}"
+        )
     print(f"{body['url']}: the host's SSH key fingerprint is {fingerprint}", file=sys.stderr)
-    if not yes:
-        if not sys.stdin.isatty():
-            fail(f"the host key is new: check it, then pass --host-key {fingerprint} (or --yes)")
-        if not typer.confirm("Trust this host key?", default=False):
-            fail("host not added")
+    if not sys.stdin.isatty():
+        fail(f"the host key is new: check it, then pass --host-key {fingerprint}")
+    if not typer.confirm("Trust this host key?", default=False):
+        fail("host not added")
     return client.add_host({**body, "host_key": fingerprint})
 
 
