@@ -132,7 +132,8 @@ class Egress:
         parts = urlsplit(url)
         netloc = f"[{first}]" if first.version == 6 else str(first)
         netloc = f"{netloc}:{parts.port}" if parts.port else netloc
-        host_header = parts.netloc.rsplit("@", 1)[-1]
+        userinfo, at, host_header = parts.netloc.rpartition("@")
+        netloc = f"{userinfo}{at}{netloc}"  # user:password@ stays (basic auth)
         is_literal = _is_ip(host)
         server_name = host if scheme == "https" and not is_literal else None
         return Target(urlunsplit(parts._replace(netloc=netloc)), host_header, server_name)

@@ -86,6 +86,8 @@ def test_pin_connects_to_the_checked_address_with_the_names_host_and_sni() -> No
         "hooks.example",
     )
     assert egress.pin("http://v6.example/x").url == "http://[2606:2800:220:1::1]/x"
+    with_auth = egress.pin("https://u:p@hooks.example/x")
+    assert (with_auth.url, with_auth.host) == ("https://u:p@93.184.216.34/x", "hooks.example")
     assert egress.pin("http://93.184.216.34/x").server_name is None
     with pytest.raises(Refused) as exc:
         egress.pin("http://nowhere.example/x")
