@@ -5,7 +5,7 @@ VENV ?= $(CURDIR)/.venv
 BIN := $(VENV)/bin
 export MYPAAS_VENV := $(VENV)
 
-.PHONY: up down status install install-test test lint unit integration bench clean
+.PHONY: up down status install install-test test lint unit fuzz integration bench clean
 
 up: install
 	$(BIN)/mypaas up
@@ -30,6 +30,9 @@ lint: install-test
 
 unit: install-test
 	$(BIN)/pytest -q tests/unit
+
+fuzz: install-test
+	$(BIN)/pytest -q tests/fuzz
 
 integration: install-test
 	$(BIN)/pytest -q tests/integration

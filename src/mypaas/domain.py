@@ -22,9 +22,9 @@ from mypaas.errors import InvalidSpec
 from mypaas.states import InstanceState
 
 # An app or service name is one DNS label: it becomes a host name (APP.<base domain>) and a network alias.
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _DOMAIN = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+    r"^(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z"
 )
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PROJECT_FILES_PART = (

@@ -21,6 +21,7 @@ from mypaas.api.access_docs import document_access
 from mypaas.api.audit import AuditMiddleware, audit_routes
 from mypaas.api.automation import automation_routes
 from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_team
+from mypaas.api.error_docs import document_errors, without_validation_422
 from mypaas.api.hosts import host_routes
 from mypaas.api.identity import identity_routes
 from mypaas.api.image_builds import image_build_routes
@@ -80,6 +81,8 @@ def create_app(platform: Platform) -> FastAPI:
     identity_routes(v1, platform)
     audit_routes(v1, platform)
     document_access([*v1.routes, *app.router.routes])
+    document_errors([*v1.routes, *app.router.routes])
+    without_validation_422(app)
     app.include_router(v1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

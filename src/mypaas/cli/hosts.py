@@ -37,8 +37,8 @@ cluster_app = typer.Typer(
 HostArg = Annotated[
     str, typer.Argument(metavar="HOST", help="The host's name or address.", show_default=False)
 ]
-_LABEL = re.compile(r"^([^=\s]+)=(.*)$")
-_REMOVE = re.compile(r"^([^=\s]+)-$")
+_LABEL = re.compile(r"^([^=\s]+)=(.*)\Z")
+_REMOVE = re.compile(r"^([^=\s]+)-\Z")
 
 
 def _labels(values: list[str], param: str) -> dict[str, str]:

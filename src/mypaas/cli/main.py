@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 PLATFORM, APPS, RELEASES = "Platform", "Apps", "Releases, config and domains"
 MONITOR = "Monitor"
 USERS = "Users, teams and tokens"
-_SERVICE_N = re.compile(r"^([a-z0-9][a-z0-9-]*)=(\d+)$")
+_SERVICE_N = re.compile(r"^([a-z0-9][a-z0-9-]*)=(\d+)\Z")
 
 
 class _Root(TyperGroup):

@@ -12,7 +12,7 @@ import re
 from mypaas.composer.base import LABEL_PLATFORM
 
 TASK_LABEL = "com.docker.swarm.task.id"  # Swarm labels the container of each task with its id
-_TASK_ID = re.compile(r"^[a-z0-9]{25}$")
+_TASK_ID = re.compile(r"^[a-z0-9]{25}\Z")
 
 # A shell function: `list_tasks PLATFORM` prints "PID RESTARTS TASK_ID" for each container of one of
 # the platform's Swarm tasks on this host (a stopped one with pid 0; one gone meanwhile is left out)

@@ -23,7 +23,7 @@ _NS = 1_000_000_000
 SWARM_PORT = 2377
 # the task states in which a task holds (or is about to hold) a container on its node
 _LIVE_TASK_STATES = frozenset({"assigned", "accepted", "preparing", "ready", "starting", "running"})
-_HAS_PORT = re.compile(r"^(?:\[[0-9a-fA-F:.]+\]|[^:\[\]]+):\d+$")
+_HAS_PORT = re.compile(r"^(?:\[[0-9a-fA-F:.]+\]|[^:\[\]]+):\d+\Z")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ A volume that a container mounts, or that an app still declares, is not removed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,8 @@ from mypaas.errors import Conflict, InvalidSpec
 from mypaas.manager.records import AppContext, find_release, no_app
 from mypaas.manager.state.models import AppRow
 from mypaas.states import AppState
+
+VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")  # the engine's volume names
 
 
 class Volumes:
@@ -49,6 +52,8 @@ class Volumes:
         """Remove one volume: refused (409) while a container mounts it or its app still uses it."""
         if not name:
             raise InvalidSpec("a volume name is needed", field="name")
+        if not VOLUME_NAME.fullmatch(name):  # the name goes into the engine's URL: only a volume's
+            raise InvalidSpec(f"invalid volume name {name[:80]!r}: letters, digits and _ . -", field="name")
         volumes = self._ctx.backend.list_volumes(self._ctx.platform_id)
         found = next((v for v in volumes if v.name == name), None)
         if found is not None:

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from mypaas.errors import BackendError, NotFound
+from mypaas.errors import BackendError, InvalidSpec, NotFound
 from mypaas.registry.tokens import Access, TokenIssuer
 
 MANIFEST_TYPES = ", ".join(
@@ -56,6 +56,8 @@ class RegistryClient:
         headers = {**self._auth(access), **kw.pop("headers", {})}
         try:
             r = self._http.request(method, f"{self._url}{path}", headers=headers, **kw)
+        except httpx.InvalidURL as exc:  # a name that cannot be part of a URL: the caller's input
+            raise InvalidSpec(f"not a valid registry name: {exc}", field="image") from exc
         except httpx.HTTPError as exc:
             raise BackendError(f"registry at {self._url} is unreachable: {exc}") from exc
         if r.status_code == 404:

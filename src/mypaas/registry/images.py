@@ -17,10 +17,11 @@ from typing import Any, Protocol
 from mypaas.errors import InvalidSpec, NotFound, Unauthorized
 from mypaas.registry.client import Manifest, RegistryApi, RegistryClient
 from mypaas.registry.distribution import Distribution
-from mypaas.registry.refs import Doomed, ImageRef, Listing, plan
+from mypaas.registry.refs import REPO_RE, Doomed, ImageRef, Listing, plan
 from mypaas.registry.tokens import Access, TokenIssuer, parse_scope
 
 PUSH_USER = "mypaas"
+MAX_REPO = 255  # Distribution's limit on a repository name
 
 # A caller's credentials (the API token sent as a Basic password) and the access it asks for -> (subject,
 # the access granted: each asked scope with the actions it may take); Unauthorized for an unknown token.
@@ -95,6 +96,11 @@ class Images:
     # -- listing and removing -------------------------------------------------------------------
 
     def catalog(self, repo: str | None = None) -> list[dict[str, Any]]:
+        if repo and (len(repo) > MAX_REPO or not REPO_RE.fullmatch(repo)):  # nothing else reaches a URL
+            raise InvalidSpec(
+                f"invalid repository name {repo[:80]!r}: lowercase letters, digits and . _ - /",
+                field="repository",
+            )
         repos = [repo] if repo else self.client.repositories()
         out = []
         for name in repos:

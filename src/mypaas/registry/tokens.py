@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 from mypaas.errors import InvalidSpec
 
 TOKEN_TTL_S = 300
-_SCOPE = re.compile(r"^(repository|registry):([a-z0-9._/:*-]+?):([a-z*,]+)$")
+_SCOPE = re.compile(r"(repository|registry):([a-z0-9._/:*-]+?):([a-z*,]+)")
 ALL_ACTIONS = ("pull", "push", "delete")
 
 
@@ -50,7 +50,7 @@ class Access:
 
 def parse_scope(scope: str) -> Access:
     """Parse one ``scope`` query value; the spec separates actions with commas."""
-    match = _SCOPE.match(scope.strip())
+    match = _SCOPE.fullmatch(scope.strip())
     if match is None:
         raise InvalidSpec(f"invalid scope {scope!r}: expected TYPE:NAME:ACTIONS", field="scope")
     kind, name, actions = match.groups()

@@ -31,11 +31,11 @@ if TYPE_CHECKING:
 Handler = Callable[[Any, str, "Context"], dict[str, Any]]
 
 _DOMAIN = re.compile(
-    r"^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$"
+    r"^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?\Z"
 )
-_DNS_OPT = re.compile(r"^[a-z][a-z0-9_-]*(:[0-9]+)?$")
-_GROUP = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_CPUSET = re.compile(r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")
+_DNS_OPT = re.compile(r"^[a-z][a-z0-9_-]*(:[0-9]+)?\Z")
+_GROUP = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+_CPUSET = re.compile(r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*\Z")
 
 # Keys refused with the reason said in the error.
 _HOST_DEVICES = "it passes the host's devices into the container, which MyPaas does not do"

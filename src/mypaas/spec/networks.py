@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from mypaas.spec.services import Context
 
 DEFAULT = "default"  # the app's own network, declared or not ("" in a ServiceSpec)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_ALIAS = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_ALIAS = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?\Z")
 _NETWORK_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
 

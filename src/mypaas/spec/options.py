@@ -38,18 +38,18 @@ _ULIMITS = frozenset(
         *("rss", "rtprio", "rttime", "sigpending", "stack"),
     }
 )
-_CAP = re.compile(r"^[A-Z_]+$")
+_CAP = re.compile(r"^[A-Z_]+\Z")
 # sysctls of the container's own namespaces (network, IPC): they change nothing outside it
-_SYSCTL = re.compile(r"^(net\.[a-z0-9_.\-/]+|kernel\.(shm[a-z_]+|msg[a-z_]+|sem)|fs\.mqueue\.[a-z_]+)$")
-_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$")
-_PLATFORM = re.compile(r"^(linux|windows)/([a-z0-9]+)(/[a-z0-9]+)?$")
+_SYSCTL = re.compile(r"^(net\.[a-z0-9_.\-/]+|kernel\.(shm[a-z_]+|msg[a-z_]+|sem)|fs\.mqueue\.[a-z_]+)\Z")
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?\Z")
+_PLATFORM = re.compile(r"^(linux|windows)/([a-z0-9]+)(/[a-z0-9]+)?\Z")
 _ARCHES = frozenset({"amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le"})
 _LOG_OPTIONS = {
     "json-file": {"max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"},
     "local": {"max-size", "max-file", "compress"},
 }
 _PULL_POLICY = re.compile(
-    r"^(always|never|build|if_not_present|missing|refresh|daily|weekly|every_([0-9]+[wdhms])+)$"
+    r"^(always|never|build|if_not_present|missing|refresh|daily|weekly|every_([0-9]+[wdhms])+)\Z"
 )
 
 

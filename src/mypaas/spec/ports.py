@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 PROTOCOLS = ("tcp", "udp")
 MAX_RANGE = 1000  # ports one range may publish
 _ALL_ADDRESSES = ("", "0.0.0.0", "::")  # noqa: S104 -- publishing on all addresses is what they mean
-_RANGE = re.compile(r"^([0-9]+)-([0-9]+)$")
+_RANGE = re.compile(r"^([0-9]+)-([0-9]+)\Z")
 
 
 def parse_ports(value: Any, where: str, context: Context) -> dict[str, Any]:

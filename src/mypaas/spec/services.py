@@ -295,7 +295,7 @@ def _deploy(value: Any, where: str, context: Context) -> dict[str, Any]:
 
 _CONSTRAINT = re.compile(
     r"^\s*(node\.(id|hostname|role|platform\.os|platform\.arch|labels\.[\w.-]+)|engine\.labels\.[\w.-]+)"
-    r"\s*(==|!=)\s*\S.*$"
+    r"\s*(==|!=)\s*\S.*\Z"
 )
 
 

@@ -23,7 +23,7 @@ from mypaas.states import BackendMode, HostState, NodeState, Role, SwarmState
 log = logging.getLogger("mypaas.hosts")
 
 HEARTBEAT_S = 1.0  # Swarm's dispatcher heartbeat: a dead host is noticed within seconds
-_ADVERTISE = re.compile(r"^[A-Za-z0-9._:\[\]%-]{1,255}$")
+_ADVERTISE = re.compile(r"^[A-Za-z0-9._:\[\]%-]{1,255}\Z")
 
 
 def free_name(s: Session, wanted: str, fallback: str) -> str:

@@ -13,7 +13,7 @@ from mypaas.manager.state.models import HostRow
 from mypaas.monitor.pressure import Usage
 from mypaas.states import Availability, HostState, NodeState
 
-LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}\Z")
 MAX_LABEL_VALUE = 256
 
 

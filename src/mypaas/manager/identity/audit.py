@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 3600.0
 DETAIL_MAX = 500
-_SINCE = re.compile(r"^(\d+)([smhdw])$")
+_SINCE = re.compile(r"^(\d+)([smhdw])\Z")
 # the columns' sizes (PostgreSQL enforces them)
 _SIZES = {
     **{"user": 63, "token": 64, "source": 64, "action": 64, "app": 63, "host": 253, "team": 63},

@@ -16,7 +16,7 @@ from mypaas.manager.identity.policy import Principal, Role
 from mypaas.manager.state.models import AppRow, MemberRow, TeamRow, UserRow
 
 DEFAULT_TEAM = "default"
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 
 def check_name(name: str, what: str) -> str:

@@ -22,8 +22,8 @@ from mypaas.manager.state.models import TokenRow, UserRow
 
 TOKEN_PREFIX = "mp_"  # noqa: S105 - what every token starts with, not a secret
 API_TOKEN_TTL_S = 90 * 86400
-TOKEN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_DURATION = re.compile(r"^(\d+)([mhdw])$")
+TOKEN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_DURATION = re.compile(r"^(\d+)([mhdw])\Z")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
