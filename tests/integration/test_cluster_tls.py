@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.kit import Platform, busybox_image, cluster_platform, wait_until
+from mypaas.registry.distribution import Distribution
+from tests.kit import Platform, busybox_image, cluster_platform, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +33,24 @@ def cl() -> Iterator[tuple[Platform, Any]]:
     busybox_image("mypaas-test/cl-tls:1", files={"www/index.html": "tls"})
     with cluster_platform(1, prefix="mptls", subnet="10.200.23") as pair:
         yield pair
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Distribution]:
+    """A plain registry on this machine's loopback: the mirror's upstream."""
+    reg = Distribution(
+        name="upstream",
+        addr=f"127.0.0.1:{free_port()}",
+        folder=tmp_path / "upstream",
+        log_path=tmp_path / "upstream.log",
+        auth=None,
+    )
+    reg.ensure_running()
+    try:
+        yield reg
+    finally:
+        reg.stop()
+        reg.close()
 
 
 def _curl(host: Any, *args: str) -> tuple[int, str]:
@@ -77,3 +96,25 @@ def test_endpoints_are_tls_only_and_the_host_pulls_through_tls(cl: tuple[Platfor
     images = host.docker("images", "--format", "{{.Repository}}").stdout
     assert f"{registry}/" in images
     p.cli("rm", "tls", "--yes", check=True)
+
+
+def test_the_mirror_serves_only_clients_with_a_certificate_of_the_platform_ca(
+    cl: tuple[Platform, Any], upstream: Distribution
+) -> None:
+    p, cluster = cl
+    host, gw = cluster.hosts[0], cluster.gateway
+    mirror = f"{gw}:{p.env['MYPAAS_MIRROR_ADDR'].rsplit(':', 1)[1]}"
+    enabled = p.cli("registry", "mirror", "enable", "--upstream", upstream.url, "--json", timeout=60)
+    try:
+        assert enabled.code == 0, enabled
+        certs = f"/etc/docker/certs.d/{mirror}"
+        # anyone on the network: plain HTTP, or TLS without a client certificate, gets nothing
+        code, status = _curl(host, f"http://{mirror}/v2/")
+        assert code != 0 or status not in ("200", "401"), (code, status)
+        assert _curl(host, "--cacert", f"{certs}/ca.crt", f"https://{mirror}/v2/")[0] != 0
+        # the host's engine certificate (what `host add` put in certs.d) is let in
+        cert = f"{certs}/client.cert".replace(":", "\\:")  # curl reads CERT:PASSWORD otherwise
+        shown = ("--cert", cert, "--key", f"{certs}/client.key")
+        assert _curl(host, "--cacert", f"{certs}/ca.crt", *shown, f"https://{mirror}/v2/") == (0, "200")
+    finally:
+        p.raw("DELETE", "/api/v1/registry/mirror")
