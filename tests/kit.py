@@ -373,6 +373,8 @@ def cluster_platform(
 
     daemon_json = Path("/etc/docker/daemon.json")
     saved = daemon_json.read_text() if daemon_json.exists() else None
+    certs_d = Path("/etc/docker/certs.d")  # the platform CA for its cluster address: removed after
+    certs_before = set(certs_d.iterdir()) if certs_d.is_dir() else set()
     client = docker_client()
     if client.info().get("Swarm", {}).get("LocalNodeState") == "active":
         raise RuntimeError(
@@ -407,6 +409,8 @@ def cluster_platform(
     finally:
         with contextlib.suppress(docker.errors.APIError):
             client.swarm.leave(force=True)
+        for added in (set(certs_d.iterdir()) if certs_d.is_dir() else set()) - certs_before:
+            shutil.rmtree(added, ignore_errors=True)
         if saved is None:
             daemon_json.unlink(missing_ok=True)
         elif daemon_json.read_text() != saved:

@@ -24,6 +24,18 @@ def default_home() -> Path:
     return Path(xdg) / "mypaas"
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def read_settings_file(home: Path) -> dict[str, Any]:
     """The settings file's mapping ({} when there is none); ValueError when it is not a mapping."""
     path = home / SETTINGS_FILE
@@ -41,6 +53,7 @@ def read_settings_file(home: Path) -> dict[str, Any]:
 class ClientConf:
     api_url: str
     token_path: Path
+    ca_path: Path  # the platform CA: the API at api_url serves TLS when it is not on loopback
 
 
 def client_conf() -> ClientConf:
@@ -49,4 +62,10 @@ def client_conf() -> ClientConf:
     found = read_settings_file(home)
     host = os.environ.get("MYPAAS_API_HOST") or found.get("api_host") or DEFAULT_API_HOST
     port = os.environ.get("MYPAAS_API_PORT") or found.get("api_port") or DEFAULT_API_PORT
-    return ClientConf(api_url=f"http://{host}:{int(port)}", token_path=home / TOKEN_FILE)
+    scheme = "http" if is_loopback(str(host)) else "https"
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - this machine's listener
+    return ClientConf(
+        api_url=f"{scheme}://{host}:{int(port)}",
+        token_path=home / TOKEN_FILE,
+        ca_path=home / "tls" / "ca.crt",
+    )

@@ -8,7 +8,14 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from mypaas.clientconf import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_FILE, default_home, read_settings_file
+from mypaas.clientconf import (
+    DEFAULT_API_HOST,
+    DEFAULT_API_PORT,
+    TOKEN_FILE,
+    default_home,
+    is_loopback,
+    read_settings_file,
+)
 
 
 class _YamlFile(PydanticBaseSettingsSource):
@@ -42,6 +49,10 @@ class Settings(BaseSettings):
     # many hosts (Swarm): this machine's address as the hosts reach it. When set, the registry and the
     # API also listen on it (hosts pull images and fetch registry tokens there) and Swarm advertises it.
     cluster_addr: str = ""
+    # TLS: once an endpoint listens beyond loopback (cluster_addr set, or api_host not a loopback
+    # address) it serves TLS with a certificate of the platform's CA ($MYPAAS_HOME/tls, see
+    # manager/pki.py). More names/addresses the server certificate covers (e.g. a public DNS name):
+    tls_names: list[str] = Field(default_factory=list)
     swarm_restart_delay_s: float = 1.0  # a failed task is restarted (or moved) after this long
     swarm_update_delay_s: float = 2.0  # between the tasks of a rolling update
     # hosts short of memory or disk (% used) take no new instances until they recover
@@ -98,7 +109,9 @@ class Settings(BaseSettings):
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.api_host}:{self.api_port}"
+        scheme = "http" if is_loopback(self.api_host) else "https"
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host  # noqa: S104
+        return f"{scheme}://{host}:{self.api_port}"
 
     @property
     def registry_port(self) -> int:
@@ -110,9 +123,20 @@ class Settings(BaseSettings):
         return f"{self.cluster_addr}:{self.registry_port}" if self.cluster_addr else self.registry_addr
 
     @property
+    def tls_listen(self) -> bool:
+        """Whether an endpoint listens beyond loopback (then it serves TLS only)."""
+        return bool(self.cluster_addr) or not is_loopback(self.api_host)
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
+    @property
     def token_realm(self) -> str:
-        host = self.cluster_addr or self.api_host
-        return f"http://{host}:{self.api_port}/api/v1/registry/token"
+        if self.cluster_addr:
+            return f"https://{self.cluster_addr}:{self.api_port}/api/v1/registry/token"
+        scheme = "http" if is_loopback(self.api_host) else "https"
+        return f"{scheme}://{self.api_host}:{self.api_port}/api/v1/registry/token"
 
     @property
     def db_path(self) -> Path:

@@ -4,7 +4,7 @@ provisioner and a fake Swarm; the CLI against that API; SwarmNodes' reading of t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class FakeProvision:
     join_state: str = "ready"  # what a node that joins reports
     calls: list[str] = field(default_factory=list)
     configured: list[tuple[Sequence[str], Sequence[str] | None]] = field(default_factory=list)
+    certs: list[dict[str, Any]] = field(default_factory=list)
     members: dict[str, str] = field(default_factory=dict)  # address -> node id
     left: list[str] = field(default_factory=list)
 
@@ -72,6 +73,10 @@ class FakeProvision:
         self._step("ensure_docker")
         emit(f"installing docker.io on {m.address} with apt-get")
         return "26.1.5"
+
+    def install_certs(self, m: Any, certs: Mapping[str, Mapping[str, bytes]]) -> bool:
+        self.certs.append(dict(certs))
+        return bool(certs)
 
     def configure_engine(
         self, m: Any, *, insecure_registries: Sequence[str] = (), mirrors: Sequence[str] | None = None
@@ -108,6 +113,12 @@ class FakeEngineConfig:
         self.trusted: list[str] = []
         self.mirrors: list[str] = []
         self.trust_changes = 0
+        self.certs: dict[str, dict[str, bytes]] = {}
+
+    def install_certs(self, certs: dict[str, dict[str, bytes]]) -> bool:
+        changed = any(self.certs.get(addr) != files for addr, files in certs.items())
+        self.certs.update(certs)
+        return changed
 
     def registry_mirrors(self) -> list[str]:
         return list(self.mirrors)
@@ -244,7 +255,13 @@ def test_add_joins_the_host_and_switches_the_mode_once(cluster: Cluster, tmp_pat
     assert done["message"].startswith("host node5 (10.0.0.5) is ready")
     assert cluster.nodes.heartbeat_s == 1.0
     worker_token, manager_token = cluster.nodes.join_tokens()
-    assert cluster.provision.configured == [(["10.0.0.1:5000"], None)]
+    # the host verifies the registry and the mirror with the platform CA instead of trusting them blindly
+    assert cluster.provision.configured == [([], None)]
+    [certs] = cluster.provision.certs
+    assert set(certs) == {"10.0.0.1:5000", "10.0.0.1:5001"}
+    assert certs["10.0.0.1:5000"]["ca.crt"].startswith(b"-----BEGIN CERTIFICATE-----")
+    assert set(certs["10.0.0.1:5001"]) == {"ca.crt", "client.cert", "client.key"}
+    assert "it verifies 10.0.0.1:5000, 10.0.0.1:5001 with the platform CA" in log
     assert f"join {worker_token} 10.0.0.1:2377 10.0.0.5" in cluster.provision.calls
     host = next(r for r in cluster.rows() if r.driver == "ssh")
     assert (host.name, host.state, host.role, host.labels) == ("node5", "ready", "worker", {"zone": "a"})

@@ -77,6 +77,7 @@ def test_every_route_has_a_rule_so_its_401_and_403_come_from_it(api: TestClient)
     assert sorted(public) == [
         ("get", "/api/v1/health"),
         ("get", "/api/v1/registry/token"),
+        ("get", "/api/v1/tls/ca"),
         ("post", "/api/v1/login"),
     ]
-    assert all(RULES[n].scope == Scope.PUBLIC for n in ("health", "registry_token", "login"))
+    assert all(RULES[n].scope == Scope.PUBLIC for n in ("health", "registry_token", "login", "platform_ca"))

@@ -32,6 +32,7 @@ from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, R
 from mypaas.api.scoping import narrow_hint, only_seen, seen_apps
 from mypaas.api.secrets import decode_values, secret_routes
 from mypaas.api.streams import Followed
+from mypaas.api.tls import tls_routes
 from mypaas.api.volumes import volume_routes
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized, UnknownApp
@@ -80,6 +81,7 @@ def create_app(platform: Platform) -> FastAPI:
     volume_routes(v1, platform)
     identity_routes(v1, platform)
     audit_routes(v1, platform)
+    tls_routes(v1, platform)
     document_access([*v1.routes, *app.router.routes])
     document_errors([*v1.routes, *app.router.routes])
     without_validation_422(app)

@@ -46,6 +46,7 @@ OWN_CREDENTIALS = frozenset({"registry_token", "login"})
 LOCAL = frozenset(
     {
         "health",
+        "platform_ca",
         "operation",
         "login",
         "whoami",

@@ -1,17 +1,58 @@
-"""Runs the manager in the foreground: the platform's threads plus the API under uvicorn."""
+"""Runs the manager in the foreground: the platform's threads plus the API under uvicorn. The API
+answers plain HTTP on loopback only: a listener beyond loopback (api_host, the cluster address the
+hosts fetch registry tokens from) serves TLS with the platform CA's server certificate."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
 from mypaas.api.app import create_app
+from mypaas.clientconf import is_loopback
+from mypaas.manager.pki import ServerFiles
 from mypaas.manager.platform import build_platform
 from mypaas.settings import Settings
+
+EVERYWHERE = ("0.0.0.0", "::")  # noqa: S104 - compared with, not bound
+
+
+def listeners(settings: Settings, tls: ServerFiles | None) -> list[tuple[str, ServerFiles | None]]:
+    """(address, TLS files or None for plain HTTP) of each API listener."""
+    own = None if is_loopback(settings.api_host) else tls
+    found: list[tuple[str, ServerFiles | None]] = [(settings.api_host, own)]
+    if settings.cluster_addr and settings.api_host not in (settings.cluster_addr, *EVERYWHERE):
+        found.append((settings.cluster_addr, tls))
+    if any(files is None and not is_loopback(host) for host, files in found):  # pragma: no cover
+        raise RuntimeError("a listener beyond loopback has no TLS certificate")
+    return found
+
+
+def _config(app: Any, host: str, port: int, tls: ServerFiles | None) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=3,
+        ssl_certfile=str(tls.cert) if tls else None,
+        ssl_keyfile=str(tls.key) if tls else None,
+    )
+
+
+async def _serve_all(servers: list[uvicorn.Server]) -> None:
+    """Run every listener; when one stops (a signal, a failure) stop the others."""
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks)
 
 
 def serve(settings: Settings) -> None:
@@ -22,23 +63,19 @@ def serve(settings: Settings) -> None:
     pid_file = settings.run_dir / "manager.pid"
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(str(os.getpid()))
-    config = uvicorn.Config(
-        create_app(platform),
-        # a cluster's hosts fetch registry tokens from the API: it listens on every address then
-        host="0.0.0.0" if settings.cluster_addr else settings.api_host,  # noqa: S104
-        port=settings.api_port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=3,
-    )
-    server = uvicorn.Server(config)
+    app = create_app(platform)
+    servers = [
+        uvicorn.Server(_config(app, host, settings.api_port, files))
+        for host, files in listeners(settings, platform.tls)
+    ]
 
     def _term(_sig: int, _frame: FrameType | None) -> None:
-        server.should_exit = True
+        for server in servers:
+            server.should_exit = True
 
     signal.signal(signal.SIGTERM, _term)
     try:
-        server.run()
+        asyncio.run(_serve_all(servers))
     finally:
         platform.stop()
         if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):

@@ -110,12 +110,12 @@ def connect() -> ApiClient:
     return ApiClient()
 
 
-def _tls_for(url: str) -> ssl.SSLContext | bool:
-    """Verify TLS as usual; for plain http:// skip loading the CA bundle (~25 ms) with a context that
-    trusts no CA at all, so it would fail closed if it were ever used (redirects are not followed)."""
-    if url.lower().startswith("http://"):
-        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    return True
+def _tls_for(url: str, ca: str | None) -> ssl.SSLContext | bool:
+    """Verify TLS against the CA pinned at login (cli/pinning.py); plain http:// loads no CA bundle."""
+    from mypaas.cli.pinning import verify_for
+
+    local = None if url.lower().startswith("http://") else client_conf().ca_path
+    return verify_for(url, ca, local)
 
 
 def _seg(value: str) -> str:
@@ -131,6 +131,7 @@ class ApiClient(IdentityCalls):
         token: str | None = None,
         *,
         transport: httpx.BaseTransport | None = None,
+        ca: str | None = None,
     ) -> None:
         self.url = (url or api_url()).rstrip("/")
         self.token = token if token is not None else read_token()
@@ -144,7 +145,7 @@ class ApiClient(IdentityCalls):
                 timeout=TIMEOUT_S,
                 trust_env=False,
                 transport=transport,
-                verify=_tls_for(self.url),
+                verify=_tls_for(self.url, ca),
             )
         except (httpx.InvalidURL, ValueError) as exc:
             raise InvalidSpec(f"invalid API URL {self.url!r}: {exc}", field="MYPAAS_URL") from exc
@@ -173,6 +174,10 @@ class ApiClient(IdentityCalls):
     def _transport_error(self, exc: httpx.HTTPError) -> MyPaasError:
         if isinstance(exc, httpx.UnsupportedProtocol):
             return InvalidSpec(f"invalid API URL {self.url}: use http:// or https://", field="MYPAAS_URL")
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            from mypaas.cli.pinning import refused
+
+            return BackendError(refused(self.url))
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             return ApiUnreachable(
                 f"cannot reach the MyPaas API at {self.url}: is the platform up? (`mypaas up`)"

@@ -20,6 +20,7 @@ class Credentials:
     url: str
     token: str
     user: str
+    ca: str = ""  # the platform CA (PEM) pinned at login for an https:// URL; "": the system's CAs
 
 
 def folder() -> Path:
@@ -45,7 +46,8 @@ def stored() -> Credentials | None:
     fields = [data.get(key) if isinstance(data, dict) else None for key in ("url", "token", "user")]
     if not all(isinstance(value, str) and value for value in fields[:2]):
         raise InvalidSpec(f"{where} holds no url and token (mypaas login again)", field="credentials")
-    return Credentials(str(fields[0]), str(fields[1]), str(fields[2] or ""))
+    ca = data.get("ca") if isinstance(data.get("ca"), str) else ""
+    return Credentials(str(fields[0]), str(fields[1]), str(fields[2] or ""), str(ca))
 
 
 def save(found: Credentials) -> Path:
@@ -53,7 +55,8 @@ def save(found: Credentials) -> Path:
     where = path()
     where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     where.parent.chmod(0o700)
-    text = json.dumps({"url": found.url, "token": found.token, "user": found.user}, indent=2) + "\n"
+    fields = {"url": found.url, "token": found.token, "user": found.user}
+    text = json.dumps({**fields, "ca": found.ca} if found.ca else fields, indent=2) + "\n"
     fd, temp = tempfile.mkstemp(dir=where.parent, prefix=".credentials-")  # made 0600
     try:
         with os.fdopen(fd, "w") as f:

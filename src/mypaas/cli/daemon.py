@@ -34,7 +34,9 @@ def manager_pid(settings: Settings) -> int | None:
 
 def api_healthy(settings: Settings, timeout: float = 1.0) -> bool:
     try:
-        r = httpx.get(f"{settings.api_url}/api/v1/health", timeout=timeout, trust_env=False)
+        ca = settings.tls_dir / "ca.crt"  # the API serves TLS when api_host is not loopback
+        verify = str(ca) if settings.api_url.startswith("https://") and ca.exists() else True
+        r = httpx.get(f"{settings.api_url}/api/v1/health", timeout=timeout, trust_env=False, verify=verify)
     except httpx.HTTPError:
         return False
     return r.status_code == 200

@@ -20,11 +20,12 @@ if TYPE_CHECKING:
     from mypaas.cli.client import ApiClient
 
 
-def connect_to(url: str, token: str) -> ApiClient:
-    """A client of the API at ``url`` with ``token`` ("" for none); tests replace this function."""
+def connect_to(url: str, token: str, ca: str | None = None) -> ApiClient:
+    """A client of the API at ``url`` with ``token`` ("" for none), verifying its certificate against
+    ``ca`` (PEM) when given; tests replace this function."""
     from mypaas.cli.client import ApiClient
 
-    return ApiClient(url, token)
+    return ApiClient(url, token, ca=ca)
 
 
 def _default_url() -> str:
@@ -68,6 +69,16 @@ def login(
         typer.Option("--user", "-u", metavar="USER", help="Your user name (else asked).", show_default=False),
     ] = None,
     password_stdin: PasswordStdin = False,
+    fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--fingerprint",
+            metavar="SHA256:...",
+            help="The platform CA's fingerprint to trust (`mypaas status` on the manager shows it);"
+            " else it is shown and you are asked.",
+            show_default=False,
+        ),
+    ] = None,
     expires: Annotated[
         str | None,
         typer.Option(
@@ -83,18 +94,25 @@ def login(
     The token is kept in your config folder ($XDG_CONFIG_HOME/mypaas/credentials.json or
     ~/.config/mypaas/credentials.json, readable by you only) and used by every command after
     (MYPAAS_TOKEN and MYPAAS_URL, when set, win). Failed logins are slowed, then refused for a while.
+
+    An https:// API with its own platform CA: on first contact the CA's fingerprint is shown and you are
+    asked to trust it (or pass --fingerprint); it is kept with the credentials and every call after
+    refuses a certificate it did not sign.
     """
+    from mypaas.cli.trust import platform_ca
+
     where = (url or _default_url()).rstrip("/")
     if _in_clear(where):
         print(
             f"warning: {where} is plain http: your password and token cross the network unencrypted",
             file=sys.stderr,
         )
+    ca = platform_ca(where, fingerprint)
     name = user or str(typer.prompt("User")).strip()
     password = read_password(password_stdin, confirm=False)
-    with connect_to(where, "") as client:
+    with connect_to(where, "", ca or None) as client:
         answer = client.login(name, password, expires=expires)
-    saved = credentials.save(credentials.Credentials(where, answer["token"], answer.get("user") or name))
+    saved = credentials.save(credentials.Credentials(where, answer["token"], answer.get("user") or name, ca))
     expiry = f"expires {until(answer.get('expires'))}" + (
         f" ({day(answer['expires'])})" if answer.get("expires") else ""
     )

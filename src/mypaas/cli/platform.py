@@ -112,6 +112,10 @@ def status(as_json: JsonOpt = False) -> None:
             for name, part in data["components"].items()
         ]
         table(["COMPONENT", "HEALTH", "DETAILS"], rows)
+        tls = data.get("tls") or {}
+        if tls.get("ca_fingerprint"):
+            serving = "served beyond loopback" if tls.get("serving") else "loopback only: plain HTTP"
+            say(f"platform CA: {tls['ca_fingerprint']} ({serving})")
     if not data["components"]["manager"]["healthy"]:
         raise typer.Exit(1)
 

@@ -11,7 +11,7 @@ import json
 import re
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,12 @@ READ_FILE_SCRIPT = 'if [ -e "$1" ]; then cat -- "$1"; fi'
 WRITE_FILE_SCRIPT = (
     'set -e; mkdir -p -- "$(dirname -- "$1")"; cat >"$1.mypaas-tmp"; chmod 0644 "$1.mypaas-tmp";'
     ' mv -f -- "$1.mypaas-tmp" "$1"'
+)
+CERTS_D = Path("/etc/docker/certs.d")  # the engine's per-registry CA and client certificates
+CERT_FILES = ("ca.crt", "client.cert", "client.key")  # the names the engine reads there
+WRITE_PRIVATE_SCRIPT = (
+    'set -e; umask 077; mkdir -p -- "$(dirname -- "$1")"; chmod 0755 "$(dirname -- "$1")";'
+    ' cat >"$1.mypaas-tmp"; chmod "$2" "$1.mypaas-tmp"; mv -f -- "$1.mypaas-tmp" "$1"'
 )
 APT = ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y", "-o", "DPkg::Lock::Timeout=300")
 _REGISTRY = re.compile(r"(https?://)?[A-Za-z0-9._\-\[\]:]+/?")  # HOST[:PORT], IPv6 in brackets
@@ -182,6 +188,28 @@ def configure_engine(
         if wait_timeout > 0:
             _wait_for_registries(m, insecure_registries, mirrors, wait_timeout)
     return True
+
+
+def install_certs(m: Machine, certs: Mapping[str, Mapping[str, bytes]], *, certs_d: Path = CERTS_D) -> bool:
+    """Write each registry's CA (and client certificate) where the engine looks for them
+    (``certs_d/HOST:PORT/ca.crt``: the registry is then verified over TLS, not trusted blindly); keys
+    0600. Return whether a file changed."""
+    changed = False
+    for addr, files in certs.items():
+        if not _REGISTRY.fullmatch(addr) or "/" in addr or addr.startswith("."):
+            raise InvalidSpec(f"registry address {addr!r} is not HOST[:PORT]", field="certs")
+        for name, data in files.items():
+            if name not in CERT_FILES:
+                raise InvalidSpec(f"{name!r} is not one of {', '.join(CERT_FILES)}", field="certs")
+            where = str(certs_d / addr / name)
+            if m.run(["sh", "-c", READ_FILE_SCRIPT, "sh", where]).stdout == data.decode():
+                continue
+            mode = "0600" if name.endswith(".key") else "0644"
+            run_checked(
+                m, ["sh", "-c", WRITE_PRIVATE_SCRIPT, "sh", where, mode], input=data, what=f"writing {where}"
+            )
+            changed = True
+    return changed
 
 
 def merge_daemon_config(

@@ -21,14 +21,41 @@ from mypaas.iaas.base import CommandFailed, CommandResult, DriverCapabilities, F
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 DOCKER_PID = Path("/var/run/docker.pid")
+CERTS_D = Path("/etc/docker/certs.d")
 
 
 class LocalEngineConfig:
     """Reads and edits daemon.json, keeping every key MyPaas does not own as it was."""
 
-    def __init__(self, path: Path = DAEMON_JSON, pid_path: Path = DOCKER_PID) -> None:
+    def __init__(
+        self, path: Path = DAEMON_JSON, pid_path: Path = DOCKER_PID, certs_d: Path = CERTS_D
+    ) -> None:
         self.path = path
         self.pid_path = pid_path
+        self.certs_d = certs_d
+
+    def install_certs(self, certs: dict[str, dict[str, bytes]]) -> bool:
+        """Write each registry's ``ca.crt`` (and client certificate) under certs.d/HOST:PORT/, where the
+        engine reads them at each connection (no reload); keys 0600. True when a file changed."""
+        changed = False
+        for addr, files in certs.items():
+            folder = self.certs_d / addr
+            if "/" in addr or addr.startswith("."):
+                raise BackendError(f"registry address {addr!r} is not HOST[:PORT]")
+            folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+            for name, data in files.items():
+                where = folder / name
+                if where.exists() and where.read_bytes() == data:
+                    continue
+                tmp = where.with_name(name + ".mypaas-tmp")
+                fd = os.open(
+                    tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if name.endswith(".key") else 0o644
+                )
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, where)
+                changed = True
+        return changed
 
     def read(self) -> dict[str, Any]:
         if not self.path.exists():

@@ -6,6 +6,7 @@ router here too."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from mypaas.composer.base import Backend
@@ -13,9 +14,10 @@ from mypaas.composer.nodes import Nodes, SwarmNodes
 from mypaas.errors import Conflict
 from mypaas.iaas.local import LocalEngineConfig
 from mypaas.manager.identity.service import Identity
+from mypaas.manager.pki import PlatformCA, ServerFiles, server_names
 from mypaas.manager.state.meta import Setting
 from mypaas.registry.client import RegistryApi
-from mypaas.registry.distribution import Distribution, TokenAuth
+from mypaas.registry.distribution import Distribution, Tls, TokenAuth
 from mypaas.registry.images import Images
 from mypaas.registry.mirror import Mirror
 from mypaas.registry.tokens import TokenIssuer
@@ -54,6 +56,15 @@ def make_router(settings: Settings) -> Router:
     )
 
 
+def platform_tls(settings: Settings) -> tuple[PlatformCA, ServerFiles | None]:
+    """The platform CA (made at first start) and, when an endpoint listens beyond loopback, the server
+    certificate it serves (made, or renewed when it nears expiry or lacks a name, at each start)."""
+    pki = PlatformCA(settings.tls_dir)
+    addresses = [settings.cluster_addr, settings.api_host]
+    files = pki.ensure(server_names(addresses, settings.tls_names))
+    return pki, files if settings.tls_listen else None
+
+
 def swarm_nodes(settings: Settings) -> Callable[[], Nodes]:
     """The Swarm's nodes through the local engine, connected at first use."""
     made: list[Nodes] = []
@@ -66,12 +77,17 @@ def swarm_nodes(settings: Settings) -> Callable[[], Nodes]:
     return connect
 
 
+def _registry_tls(files: ServerFiles | None, client: tuple[Path, Path] | None = None) -> Tls | None:
+    return Tls(cert=files.cert, key=files.key, ca=files.ca, client=client) if files else None
+
+
 def images(
     settings: Settings,
     backend: Backend,
     identity: Identity,
     admin_token: str,
     api: RegistryApi | None = None,
+    tls: ServerFiles | None = None,
 ) -> Images:
     folder = settings.home / "registry"
     issuer = TokenIssuer(folder)
@@ -85,6 +101,7 @@ def images(
         log_path=settings.log_dir / "registry.log",
         auth=auth,
         listen=f"0.0.0.0:{settings.registry_port}" if settings.cluster_addr else None,
+        tls=_registry_tls(tls) if settings.cluster_addr else None,
     )
     return Images(
         registry=registry,
@@ -108,25 +125,41 @@ class EngineConfig(Protocol):
 
     def set_insecure_registries(self, registries: list[str]) -> bool: ...
 
+    def install_certs(self, certs: dict[str, dict[str, bytes]]) -> bool: ...
+
 
 def engine_config() -> EngineConfig:
     return LocalEngineConfig()
 
 
-def mirror(settings: Settings, upstream: Setting, engine: EngineConfig) -> Mirror:
+def mirror_public(settings: Settings) -> str:
+    """The mirror's address as the hosts (and, in a cluster, this machine's engine) reach it."""
+    port = settings.mirror_addr.rsplit(":", 1)[1]
+    return f"{settings.cluster_addr}:{port}" if settings.cluster_addr else settings.mirror_addr
+
+
+def mirror(
+    settings: Settings, upstream: Setting, engine: EngineConfig, pki: PlatformCA | None = None
+) -> Mirror:
+    """The mirror: on loopback, plain HTTP; in a cluster, on the cluster address only, over TLS, and only
+    for clients showing a certificate of the platform CA (the hosts' engines and this one: certs.d)."""
+    tls = None
+    if settings.cluster_addr and pki is not None:
+        tls = _registry_tls(pki.server, pki.hosts_client())
     registry = Distribution(
         name="mirror",
-        addr=settings.mirror_addr,
+        addr=mirror_public(settings),
         folder=settings.home / "mirror",
         log_path=settings.log_dir / "mirror.log",
         auth=None,
-        listen=f"0.0.0.0:{settings.mirror_addr.rsplit(':', 1)[1]}" if settings.cluster_addr else None,
+        tls=tls,
     )
     return Mirror(upstream=upstream, registry=registry, engine=engine)
 
 
 def registries_for_hosts(settings: Settings) -> list[str]:
-    """What every host's engine must trust: the registry at its cluster address."""
+    """What every host's engine must trust blindly: nothing (it verifies the registry with the platform
+    CA, certificates_for_hosts); Conflict when there is no cluster address to reach the registry at."""
     if not settings.cluster_addr:
         raise Conflict(
             "set cluster_addr (this machine's address as the hosts reach it) in "
@@ -134,20 +167,38 @@ def registries_for_hosts(settings: Settings) -> list[str]:
             "(mypaas down && mypaas up): hosts pull images from the registry there",
             field="cluster_addr",
         )
-    return [settings.registry_public]
+    return []
+
+
+def certificates_for_hosts(settings: Settings, pki: PlatformCA) -> dict[str, dict[str, bytes]]:
+    """certs.d for every host's engine: the platform CA for the registry, and for the mirror the CA plus
+    the client certificate it asks for."""
+    cert, key = pki.hosts_client()  # makes the CA if there is none yet
+    ca = pki.ca_cert.read_bytes()
+    return {
+        settings.registry_public: {"ca.crt": ca},
+        mirror_public(settings): {
+            "ca.crt": ca,
+            "client.cert": cert.read_bytes(),
+            "client.key": key.read_bytes(),
+        },
+    }
 
 
 def mirrors_for_hosts(settings: Settings, mirror: Mirror) -> list[str] | None:
     """The hosts pull through the mirror too, while it is enabled (at its cluster address)."""
     if not settings.cluster_addr or mirror.upstream() is None:
         return None
-    return [f"http://{settings.cluster_addr}:{settings.mirror_addr.rsplit(':', 1)[1]}"]
+    return [mirror.registry.url]
 
 
-def trust_registry_here(settings: Settings, engine: EngineConfig) -> None:
+def trust_registry_here(settings: Settings, engine: EngineConfig, pki: PlatformCA | None = None) -> None:
     """The platform just became a cluster. This engine runs tasks too: it pulls from the registry's
-    cluster address like the hosts do, so it must trust it."""
+    cluster address like the hosts do, so it must trust it (this machine's own address: no network
+    between them), and show the mirror the hosts' client certificate (certs.d)."""
     if settings.cluster_addr:
+        if pki is not None:
+            engine.install_certs(certificates_for_hosts(settings, pki))
         trusted = engine.insecure_registries()
         if settings.registry_public not in trusted:
             engine.set_insecure_registries([*trusted, settings.registry_public])

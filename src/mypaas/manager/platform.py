@@ -37,6 +37,7 @@ from mypaas.manager.identity.audit import AuditLog
 from mypaas.manager.identity.service import Identity
 from mypaas.manager.image_copies import ImageCopies
 from mypaas.manager.operations import Operations
+from mypaas.manager.pki import PlatformCA, ServerFiles
 from mypaas.manager.publishing import Publisher
 from mypaas.manager.reconcile.kinds import AppKind, ContainerApps, ServiceApps
 from mypaas.manager.reconcile.loop import LoopParts, Reconciler
@@ -95,6 +96,8 @@ class Platform:
     started_at: float
     volumes: Volumes  # the apps' named volumes, those kept after their app included
     audit: AuditLog  # who changed what, denied calls, failed logins
+    pki: PlatformCA  # the platform's CA ($MYPAAS_HOME/tls)
+    tls: ServerFiles | None  # what listeners beyond loopback serve; None: every endpoint is on loopback
     checks: ComponentChecks = field(default_factory=ComponentChecks)  # the status's pings, kept a few s
 
     @property
@@ -138,6 +141,7 @@ class Platform:
             "healthy": engine and router and view.error is None,
             # where `docker login` goes (`mypaas registry login`); None: the private registry is off
             "registry": self.settings.registry_public if self.images is not None else None,
+            "tls": self.pki.status(self.tls),
         }
 
 
@@ -175,6 +179,8 @@ class _Core:
     tracker: HealthTracker
     engine_config: parts.EngineConfig
     vault: Vault
+    pki: PlatformCA
+    tls: ServerFiles | None
 
 
 @dataclass(frozen=True)
@@ -253,6 +259,8 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         started_at=time.time(),
         volumes=Volumes(ctx),
         audit=AuditLog(core.store.sessions, retention_days=settings.audit_retention_days),
+        pki=core.pki,
+        tls=core.tls,
     )
 
 
@@ -285,6 +293,7 @@ def _core(settings: Settings, given: Components) -> _Core:
     if backend is None:
         backend = services = parts.make_backend(settings)
     wakeup = threading.Event()
+    pki, tls = parts.platform_tls(settings)
     return _Core(
         settings=settings,
         store=store,
@@ -299,6 +308,8 @@ def _core(settings: Settings, given: Components) -> _Core:
             min_running_s=settings.min_running_s, on_change=wakeup.set, probe=given.probe or http_probe
         ),
         engine_config=given.engine_config or parts.engine_config(),
+        pki=pki,
+        tls=tls,
         vault=Vault(store.sessions, Cipher.from_file(settings.home / KEY_FILE)),
     )
 
@@ -306,7 +317,7 @@ def _core(settings: Settings, given: Components) -> _Core:
 def _registry(core: _Core, identity: Identity, admin_token: str, api: RegistryApi | None) -> _Registry:
     settings, sessions = core.settings, core.store.sessions
     images = (
-        parts.images(settings, core.backend, identity, admin_token, api)
+        parts.images(settings, core.backend, identity, admin_token, api, core.tls)
         if settings.registry_enabled
         else None
     )
@@ -322,7 +333,10 @@ def _registry(core: _Core, identity: Identity, admin_token: str, api: RegistryAp
         publish_now=publisher.publish_image if publisher else _not_published,
     )
     return _Registry(
-        images, publisher, parts.mirror(settings, Setting(sessions, MIRROR_KEY), core.engine_config), builds
+        images,
+        publisher,
+        parts.mirror(settings, Setting(sessions, MIRROR_KEY), core.engine_config, core.pki),
+        builds,
     )
 
 
@@ -330,7 +344,7 @@ def _hosts(core: _Core, mirror: Mirror, given: Components) -> Hosts:
     settings = core.settings
 
     def on_cluster() -> None:
-        parts.trust_registry_here(settings, core.engine_config)
+        parts.trust_registry_here(settings, core.engine_config, core.pki)
         core.wakeup.set()
 
     return Hosts(
@@ -341,6 +355,7 @@ def _hosts(core: _Core, mirror: Mirror, given: Components) -> Hosts:
         drivers=given.drivers,
         hooks=ClusterHooks(
             registries=lambda: parts.registries_for_hosts(settings),
+            certificates=lambda: parts.certificates_for_hosts(settings, core.pki),
             mirrors=lambda: parts.mirrors_for_hosts(settings, mirror),
             instances_per_node=core.view.instances_per_node,
             on_mode_change=on_cluster,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,10 +43,10 @@ class RegistryApi(Protocol):
 
 
 class RegistryClient:
-    def __init__(self, url: str, issuer: TokenIssuer) -> None:
+    def __init__(self, url: str, issuer: TokenIssuer, verify: ssl.SSLContext | bool = True) -> None:
         self._url = url.rstrip("/")
         self._issuer = issuer
-        self._http = httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0), trust_env=False)
+        self._http = httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0), trust_env=False, verify=verify)
 
     def _auth(self, *access: Access) -> dict[str, str]:
         token = self._issuer.issue("mypaas-manager", list(access), ttl_s=60)["token"]

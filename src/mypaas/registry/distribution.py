@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass
@@ -32,6 +33,24 @@ class TokenAuth:
     cert: Path
 
 
+@dataclass(frozen=True)
+class Tls:
+    """TLS for a registry listening beyond loopback: its certificate and key, the CA that signed them
+    and, when only clients with a certificate of that CA may call (the mirror), the manager's own."""
+
+    cert: Path
+    key: Path
+    ca: Path
+    client: tuple[Path, Path] | None = None  # (cert, key): client certificates required
+
+    def context(self) -> ssl.SSLContext:
+        """What the manager's own calls verify the registry with (and show it, with ``client``)."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        if self.client is not None:
+            context.load_cert_chain(str(self.client[0]), str(self.client[1]))
+        return context
+
+
 def render(
     *,
     addr: str,
@@ -40,6 +59,7 @@ def render(
     auth: TokenAuth | None,
     readonly: bool = False,
     proxy_url: str | None = None,
+    tls: Tls | None = None,
 ) -> dict[str, Any]:
     """Distribution's config as a dict (written as YAML)."""
     config: dict[str, Any] = {
@@ -68,6 +88,10 @@ def render(
         }
     if proxy_url:
         config["proxy"] = {"remoteurl": proxy_url}
+    if tls is not None:
+        config["http"]["tls"] = {"certificate": str(tls.cert), "key": str(tls.key)}
+        if tls.client is not None:
+            config["http"]["tls"]["clientcas"] = [str(tls.ca)]
     return config
 
 
@@ -88,6 +112,7 @@ class Distribution:
         log_path: Path,
         auth: TokenAuth | None,
         listen: str | None = None,
+        tls: Tls | None = None,
     ) -> None:
         self.name = name
         self.addr = addr  # where this machine reaches it
@@ -99,11 +124,18 @@ class Distribution:
         self.log_path = log_path
         self.auth = auth
         self.proxy_url: str | None = None
-        self._http = httpx.Client(timeout=httpx.Timeout(3.0, connect=1.0), trust_env=False)
+        self.tls = tls
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(3.0, connect=1.0), trust_env=False, verify=self.verify()
+        )
 
     @property
     def url(self) -> str:
-        return f"http://{self.addr}"
+        return f"{'https' if self.tls else 'http'}://{self.addr}"
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """How a client of this machine checks the registry's certificate."""
+        return self.tls.context() if self.tls is not None else True
 
     def _secret(self) -> str:
         path = self.folder / "http-secret"
@@ -126,6 +158,7 @@ class Distribution:
             auth=self.auth,
             readonly=readonly,
             proxy_url=self.proxy_url,
+            tls=self.tls,
         )
         return yaml.safe_dump(config, sort_keys=False)
 

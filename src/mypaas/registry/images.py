@@ -50,7 +50,7 @@ class Images:
     ) -> None:
         self.issuer = issuer
         self.registry = registry
-        self.client = client or RegistryClient(registry.url, issuer)
+        self.client = client or RegistryClient(registry.url, issuer, registry.verify())
         self._pusher = pusher
         self._push_password = push_password
         self._authorize = authorize

@@ -46,8 +46,8 @@ def logins(server: Server, monkeypatch: pytest.MonkeyPatch) -> Server:
     """`mypaas login|logout` reach the in-process API at whatever URL they use, and every other command
     takes its URL and token as it would for a user (MYPAAS_*, the stored login, the admin-token file)."""
 
-    def connect_to(url: str, token: str) -> ApiClient:
-        return ApiClient(url, token, transport=server.transport)
+    def connect_to(url: str, token: str, ca: str | None = None) -> ApiClient:
+        return ApiClient(url, token, transport=server.transport, ca=ca)
 
     monkeypatch.setattr(login_module, "connect_to", connect_to)
     monkeypatch.setattr(client_module, "connect", lambda: ApiClient(transport=server.transport))

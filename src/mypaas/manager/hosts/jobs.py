@@ -110,11 +110,14 @@ class HostJobs:
         job.name = self._rename(job.host_id, facts.hostname)
         version = self._provision.ensure_docker(m, emit)
         emit(f"Docker {version}")
-        registries = self._hooks.registries()
-        changed = self._provision.configure_engine(
-            m, insecure_registries=registries, mirrors=self._hooks.mirrors()
+        registries, certs = self._hooks.registries(), self._hooks.certificates()
+        changed = self._provision.install_certs(m, certs)
+        changed = (
+            self._provision.configure_engine(m, insecure_registries=registries, mirrors=self._hooks.mirrors())
+            or changed
         )
-        trusted = f"; it trusts {', '.join(registries)}" if registries else ""
+        verified = f"; it verifies {', '.join(certs)} with the platform CA" if certs else ""
+        trusted = (f"; it trusts {', '.join(registries)}" if registries else "") + verified
         emit(("engine configured" if changed else "engine configuration up to date") + trusted)
         nodes = self._nodes()
         self._ensure_cluster(nodes, m.local_address, emit)

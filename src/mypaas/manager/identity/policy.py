@@ -80,6 +80,7 @@ _DEPLOY = _app(Role.DEPLOYER)
 RULES: dict[str, Rule] = {
     # the platform
     "health": _PUBLIC,
+    "platform_ca": _PUBLIC,  # the platform CA's certificate: `mypaas login` pins it
     "index": _PUBLIC,  # the status page at /: component health only, no app
     "status": _LIST,
     "reconcile": _ADMIN,
