@@ -24,6 +24,7 @@ from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_te
 from mypaas.api.hosts import host_routes
 from mypaas.api.identity import identity_routes
 from mypaas.api.image_builds import image_build_routes
+from mypaas.api.limits import BodyLimits, caps_of
 from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
 from mypaas.api.registry_images import registry_image_routes
@@ -60,9 +61,16 @@ def create_app(platform: Platform) -> FastAPI:
     )
 
     _error_handlers(app)
+    v1 = APIRouter(prefix="/api/v1")
+    # the token and the body's size are checked before routing reads the body; the audit log sees both
+    app.add_middleware(
+        BodyLimits,
+        platform=platform,
+        routes=lambda: [*v1.routes, *app.routes],
+        caps=caps_of(platform.settings),
+    )
     app.add_middleware(AuditMiddleware, log=platform.audit)
     app.state.platform = platform
-    v1 = APIRouter(prefix="/api/v1")
     _platform_routes(v1, platform)
     _app_routes(v1, platform)
     _lifecycle_routes(v1, platform)
