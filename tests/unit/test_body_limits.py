@@ -140,3 +140,13 @@ def test_bodies_within_their_caps_are_unaffected(api: TestClient) -> None:
     r = api.patch("/api/v1/apps/shop/config", json={"set": {"A": "1"}})
     assert r.status_code == 202, r.text
     assert api.get("/api/v1/health", headers={"Authorization": ""}).status_code == 200
+
+
+def test_a_deploy_of_a_thousand_parts_is_refused_past_the_part_limit(api: TestClient) -> None:
+    files = [(f"files:f{i}", (f"f{i}.tar.gz", b"x" * 1024, "application/gzip")) for i in range(1000)]
+    r = api.post("/api/v1/apps/shop/deploys", data={"request": '{"image": "web:1"}'}, files=files)
+    assert r.status_code == 400, r.text
+    assert r.json() == {
+        "error": "multipart deploy: Too many files. Maximum number of files is 64.",
+        "field": "body",
+    }

@@ -49,6 +49,8 @@ from mypaas.spec.compose import (
 from mypaas.web.status import render_status
 
 MAX_UPLOAD = 512 * 1024 * 1024
+MAX_PARTS = 64  # a deploy's uploaded parts: one per build context and per project files source
+MAX_FIELDS = 4  # a deploy's form fields: its JSON 'request'
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -348,7 +350,10 @@ def _registry_routes(v1: APIRouter, platform: Platform) -> None:
 async def _read_deploy(request: Request) -> tuple[DeployBody, dict[str, bytes]]:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
-        form = await request.form(max_part_size=MAX_UPLOAD)
+        try:  # at most MAX_PARTS parts (build contexts, project files): parts are spooled, then read
+            form = await request.form(max_files=MAX_PARTS, max_fields=MAX_FIELDS, max_part_size=MAX_UPLOAD)
+        except StarletteHTTPException as exc:
+            raise InvalidSpec(f"multipart deploy: {exc.detail}", field="body") from exc
         raw = form.get("request")
         if not isinstance(raw, str):
             raise InvalidSpec("multipart deploy needs a 'request' part with the JSON body", field="request")
