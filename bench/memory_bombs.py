@@ -46,7 +46,7 @@ def tar_bomb(entries: int = 1_000_000) -> bytes:
 def anonymous_body(port: int, size: int = 100 * MiB) -> int:
     """POST up to ``size`` bytes, chunked, with no token, until the manager answers; its status."""
     head = (
-        b"POST /api/v1/apps/bomb/deploys HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"PATCH /api/v1/apps/bomb/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n"
     )
     piece = b"%x\r\n" % MiB + b"x" * MiB + b"\r\n"
