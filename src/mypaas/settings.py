@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     archive_max_file_bytes: int = 8 * 2**30
     archive_max_entries: int = 1_000_000
     archive_max_ratio: int = 200  # uncompressed : compressed, checked once past a few MB
+    # request bodies, refused (413) past these before they are parsed; an import's body: archive_max_bytes
+    body_max_json: int = Field(default=2**20, ge=1024)  # any JSON route
+    body_max_deploy: int = Field(default=64 * 2**20, ge=1024)  # a deploy's JSON (compose and project files)
+    body_max_upload: int = Field(default=512 * 2**20, ge=1024)  # a deploy's upload (its build contexts)
     debian_mirror: str = "http://deb.debian.org/debian"  # for `mypaas image base debian:SUITE`
     ubuntu_mirror: str = "http://archive.ubuntu.com/ubuntu"
     allow_host_mounts: bool = False

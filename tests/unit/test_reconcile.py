@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -213,6 +215,14 @@ class GatedBuilds(FakeBackend):
         return super().build_image(context, **kw)
 
 
+def _context() -> bytes:
+    """A gzipped tar holding a Dockerfile (build contexts are checked as archives)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        tar.addfile(tarfile.TarInfo("Dockerfile"), io.BytesIO(b""))
+    return out.getvalue()
+
+
 def test_a_later_deploy_wins_over_a_slow_build(tmp_path: Path) -> None:
     gated = GatedBuilds()
     world = World(tmp_path, backend=gated)
@@ -221,7 +231,7 @@ def test_a_later_deploy_wins_over_a_slow_build(tmp_path: Path) -> None:
 
     spec = AppSpec(services={"web": ServiceSpec(name="web", build=BuildSpec(context="app"), expose=[80])})
     build_op = world.platform.releases.deploy(
-        "shop", DeployRequest(spec=spec, contexts={"app": b"x"}, user="t", description="build")
+        "shop", DeployRequest(spec=spec, contexts={"app": _context()}, user="t", description="build")
     )
     image_op = world.deploy("shop", "web:2")
     gated.gate.set()

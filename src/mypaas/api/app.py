@@ -25,6 +25,7 @@ from mypaas.api.error_docs import document_errors, without_validation_422
 from mypaas.api.hosts import host_routes
 from mypaas.api.identity import identity_routes
 from mypaas.api.image_builds import image_build_routes
+from mypaas.api.limits import BodyLimits, caps_of
 from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
 from mypaas.api.registry_images import registry_image_routes
@@ -51,6 +52,8 @@ from mypaas.spec.compose import (
 from mypaas.web.status import render_status
 
 MAX_UPLOAD = 512 * 1024 * 1024
+MAX_PARTS = 64  # a deploy's uploaded parts: one per build context and per project files source
+MAX_FIELDS = 4  # a deploy's form fields: its JSON 'request'
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -63,9 +66,16 @@ def create_app(platform: Platform) -> FastAPI:
     )
 
     _error_handlers(app)
+    v1 = APIRouter(prefix="/api/v1")
+    # the token and the body's size are checked before routing reads the body; the audit log sees both
+    app.add_middleware(
+        BodyLimits,
+        platform=platform,
+        routes=lambda: [*v1.routes, *app.routes],
+        caps=caps_of(platform.settings),
+    )
     app.add_middleware(AuditMiddleware, log=platform.audit)
     app.state.platform = platform
-    v1 = APIRouter(prefix="/api/v1")
     _platform_routes(v1, platform)
     _app_routes(v1, platform)
     _lifecycle_routes(v1, platform)
@@ -347,7 +357,10 @@ def _registry_routes(v1: APIRouter, platform: Platform) -> None:
 async def _read_deploy(request: Request) -> tuple[DeployBody, dict[str, bytes]]:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
-        form = await request.form(max_part_size=MAX_UPLOAD)
+        try:  # at most MAX_PARTS parts (build contexts, project files): parts are spooled, then read
+            form = await request.form(max_files=MAX_PARTS, max_fields=MAX_FIELDS, max_part_size=MAX_UPLOAD)
+        except StarletteHTTPException as exc:
+            raise InvalidSpec(f"multipart deploy: {exc.detail}", field="body") from exc
         raw = form.get("request")
         if not isinstance(raw, str):
             raise InvalidSpec("multipart deploy needs a 'request' part with the JSON body", field="request")

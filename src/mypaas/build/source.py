@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mypaas.build.contexts import walk
 from mypaas.composer.base import Backend
 from mypaas.errors import InvalidSpec, NotFound
 
@@ -54,22 +55,19 @@ class Detected:
 
 
 def read_members(context: bytes) -> tuple[frozenset[str], dict[str, bytes]]:
-    """Top-level names of a gzipped tar context, and the small files detection reads."""
+    """Top-level names of a gzipped tar context, and the small files detection reads (the context
+    checked as it streams: limits on entries and sizes, safe paths; see contexts.py)."""
     names: set[str] = set()
     wanted = {"Procfile", "package.json"}
     small: dict[str, bytes] = {}
-    try:
-        with tarfile.open(fileobj=io.BytesIO(context), mode="r:*") as tar:
-            for member in tar:
-                name = member.name.removeprefix("./")
-                if not name or name == ".":
-                    continue
-                names.add(name.split("/", 1)[0])
-                if name in wanted and member.isfile() and member.size < 65536:
-                    handle = tar.extractfile(member)
-                    small[name] = handle.read() if handle else b""
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise InvalidSpec(f"the uploaded folder is not a readable tar.gz: {exc}", field="app") from exc
+    for member, tar in walk(context, "the uploaded folder", "app"):
+        name = member.name.removeprefix("./")
+        if not name or name == ".":
+            continue
+        names.add(name.split("/", 1)[0])
+        if name in wanted and member.isfile() and member.size < 65536:
+            handle = tar.extractfile(member)
+            small[name] = handle.read() if handle else b""
     return frozenset(names), small
 
 
@@ -149,17 +147,17 @@ def dockerfile(found: Detected) -> str:
 
 
 def with_dockerfile(context: bytes, text: str) -> bytes:
-    """The same gzipped tar context plus the generated Dockerfile."""
+    """The same gzipped tar context (checked as it streams) plus the generated Dockerfile."""
     out = io.BytesIO()
     with (
-        tarfile.open(fileobj=io.BytesIO(context), mode="r:*") as src,
         gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w") as dst,
     ):
-        for member in src:
+        for member, src in walk(context, "the uploaded folder", "app"):
             if member.name.removeprefix("./") == GENERATED:
                 continue
             dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+            dst.members.clear()  # type: ignore[attr-defined]  # written members are kept otherwise
         data = text.encode()
         info = tarfile.TarInfo(GENERATED)
         info.size, info.mode = len(data), 0o644

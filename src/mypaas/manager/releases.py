@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mypaas.build import build_services
+from mypaas.build.contexts import check_contexts
 from mypaas.build.project_files import add_project_files, read_project_files
 from mypaas.container_options import check_platform, check_swarm
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name, port_from_image
@@ -98,6 +99,7 @@ class Releases:
         spec = self._pin_images(req.spec)
         self._check_external_volumes(spec)
         files = read_project_files(spec, req.contexts)  # checked now: a bad upload fails the request
+        check_contexts(spec, req.contexts)  # so are build contexts (a tar bomb: refused before any build)
         spec = files.spec
         needs_build = any(svc.build is not None or svc.project_files for svc in spec.services.values())
         with self._ctx.deploy_lock:
