@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import signal
 import socket
 import stat
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mypaas import process
 from mypaas.errors import BackendError
 from mypaas.router.caddy import MIGRATE_REQ, CaddyRouter, hand_over_queued_connections
 from mypaas.router.config import Route
@@ -401,6 +403,7 @@ def test_an_old_caddy_with_a_tcp_admin_api_is_replaced(
         config_dir=socket_router.config_dir,  # same state folder and pid file: the same platform
         log_path=socket_router.log_path,
     )
+    old_pid = 0
     try:
         old.ensure_running()
         old_pid = int(old.pid_path.read_text())
@@ -414,3 +417,5 @@ def test_an_old_caddy_with_a_tcp_admin_api_is_replaced(
         assert get(client, socket_router, "shop.localhost").status_code == 200
     finally:
         old.close()
+        if old_pid and process.is_program(old_pid, "caddy"):  # the test failed: leave no Caddy behind
+            os.kill(old_pid, signal.SIGKILL)
