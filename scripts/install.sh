@@ -33,6 +33,8 @@ if [ $want_test -eq 1 ]; then
   # a static C compiler builds the UDP echo server of the compose-options tests (busybox has no UDP server)
   command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
   dpkg -s libc6-dev >/dev/null 2>&1 || need_pkgs+=(libc6-dev)
+  # an ACME server and its DNS/challenge helper for the HTTPS tests (tests/integration/test_https.py)
+  command -v pebble >/dev/null 2>&1 || need_pkgs+=(pebble)
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

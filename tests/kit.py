@@ -146,13 +146,14 @@ class Platform:
         self.home = Path(tempfile.mkdtemp(prefix="mypaas-test-"))
         self.api_port = free_port()
         self.router_port = free_port()
+        self.router_https_port = free_port()
         self.env = dict(os.environ)
         self.env.update(
             {
                 "MYPAAS_HOME": str(self.home),
                 "MYPAAS_API_PORT": str(self.api_port),
                 "MYPAAS_ROUTER_PORT": str(self.router_port),
-                "MYPAAS_ROUTER_ADMIN": f"127.0.0.1:{free_port()}",
+                "MYPAAS_ROUTER_HTTPS_PORT": str(self.router_https_port),
                 "MYPAAS_DEPLOY_TIMEOUT_S": "12",
                 "MYPAAS_DRAIN_S": "0.5",
                 "MYPAAS_STOP_GRACE_S": "2",

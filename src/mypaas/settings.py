@@ -37,7 +37,14 @@ class Settings(BaseSettings):
     api_host: str = DEFAULT_API_HOST
     api_port: int = DEFAULT_API_PORT
     router_port: int = 80
-    router_admin: str = "127.0.0.1:2019"
+    # Caddy's admin API: "" = a unix socket in $MYPAAS_HOME/router (owner-only); "host:port" = TCP
+    router_admin: str = ""
+    # HTTPS for apps (0: plain HTTP only): certificates from the ACME CA for custom domains, from Caddy's
+    # internal CA for the base domain's hosts when it has no public DNS (see router/https.py)
+    router_https_port: int = 443
+    acme_ca: str = ""  # an ACME directory URL; "" = Let's Encrypt
+    acme_ca_root: str = ""  # a PEM file with the ACME server's root, when it is not a public one
+    acme_email: str = ""  # given to the ACME CA (expiry notices)
     base_domain: str = "localhost"
     docker_url: str = "unix:///var/run/docker.sock"
     deploy_timeout_s: float = 60.0
@@ -141,6 +148,15 @@ class Settings(BaseSettings):
             return f"https://{self.cluster_addr}:{self.api_port}/api/v1/registry/token"
         scheme = "http" if is_loopback(self.api_host) else "https"
         return f"{scheme}://{self.api_host}:{self.api_port}/api/v1/registry/token"
+
+    @property
+    def router_dir(self) -> Path:
+        return self.home / "router"
+
+    @property
+    def router_admin_address(self) -> str:
+        """Where Caddy's admin API listens: ``unix//PATH`` (the default) or ``host:port``."""
+        return self.router_admin or f"unix/{(self.router_dir / 'caddy-admin.sock').absolute()}"
 
     @property
     def db_path(self) -> Path:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
+import signal
 import socket
+import stat
 import threading
 import time
 from collections import Counter
@@ -14,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mypaas import process
 from mypaas.errors import BackendError
 from mypaas.router.caddy import MIGRATE_REQ, CaddyRouter, hand_over_queued_connections
 from mypaas.router.config import Route
@@ -335,3 +340,82 @@ def test_caddy_keeps_its_state_under_config_dir(router: CaddyRouter, backends: l
 
     assert (router.config_dir / "caddy.json").exists()
     assert (router.config_dir / "caddy" / "autosave.json").exists()
+
+
+def listening_tcp_ports(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (from /proc: its socket inodes in LISTEN state)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A = LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+@pytest.fixture
+def socket_router(tmp_path: Path) -> Iterator[CaddyRouter]:
+    config_dir = tmp_path / "caddy"
+    caddy = CaddyRouter(
+        admin=f"unix/{config_dir / 'caddy-admin.sock'}",
+        listen_port=free_port(),
+        config_dir=config_dir,
+        log_path=tmp_path / "caddy.log",
+    )
+    try:
+        yield caddy
+    finally:
+        caddy.stop()
+        caddy.close()
+        if caddy.log_path.exists():
+            print(caddy.log_path.read_text()[-4000:])
+
+
+def test_the_admin_api_listens_on_an_owner_only_unix_socket(
+    socket_router: CaddyRouter, backends: list[Backend], client: httpx.Client
+) -> None:
+    socket_router.ensure_running()
+
+    assert socket_router.apply([shop(*backends)]) is True  # routes still reload through the socket
+    assert get(client, socket_router, "shop.localhost").status_code == 200
+    sock = socket_router.config_dir / "caddy-admin.sock"
+    assert stat.S_ISSOCK(sock.stat().st_mode)
+    assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    pid = int(socket_router.pid_path.read_text())
+    assert listening_tcp_ports(pid) == {socket_router.listen_port}  # no admin port on the network
+    assert socket_router.apply([shop(backends[0])]) is True
+    assert get(client, socket_router, "www.shop.example").text == "one"
+
+
+def test_an_old_caddy_with_a_tcp_admin_api_is_replaced(
+    socket_router: CaddyRouter, backends: list[Backend], client: httpx.Client
+) -> None:
+    old_admin = f"127.0.0.1:{free_port()}"
+    old = CaddyRouter(
+        admin=old_admin,
+        listen_port=socket_router.listen_port,
+        config_dir=socket_router.config_dir,  # same state folder and pid file: the same platform
+        log_path=socket_router.log_path,
+    )
+    old_pid = 0
+    try:
+        old.ensure_running()
+        old_pid = int(old.pid_path.read_text())
+
+        socket_router.ensure_running()  # the upgraded manager
+
+        assert not Path(f"/proc/{old_pid}").exists() or not old.healthy()
+        with pytest.raises(httpx.ConnectError):
+            client.get(f"http://{old_admin}/config/")
+        assert socket_router.apply([shop(*backends)]) is True
+        assert get(client, socket_router, "shop.localhost").status_code == 200
+    finally:
+        old.close()
+        if old_pid and process.is_program(old_pid, "caddy"):  # the test failed: leave no Caddy behind
+            os.kill(old_pid, signal.SIGKILL)

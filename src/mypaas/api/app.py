@@ -29,7 +29,15 @@ from mypaas.api.limits import BodyLimits, caps_of
 from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
 from mypaas.api.registry_images import registry_image_routes
-from mypaas.api.schemas import ConfigBody, DeployBody, DomainBody, MirrorBody, RollbackBody, ScaleBody
+from mypaas.api.schemas import (
+    ConfigBody,
+    DeployBody,
+    DomainBody,
+    HttpsBody,
+    MirrorBody,
+    RollbackBody,
+    ScaleBody,
+)
 from mypaas.api.scoping import narrow_hint, only_seen, seen_apps
 from mypaas.api.secrets import decode_values, secret_routes
 from mypaas.api.streams import Followed
@@ -313,6 +321,15 @@ def _domain_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.delete("/apps/{name}/domains/{domain}", status_code=204, tags=["domains"])
     def remove_domain(name: str, domain: str, _: User) -> None:
         platform.apps.remove_domain(name, domain)
+
+    @v1.get("/apps/{name}/https", tags=["domains"])
+    def get_https(name: str, _: User) -> dict[str, bool]:
+        return {"redirect": platform.apps.https_redirect(name)}
+
+    @v1.put("/apps/{name}/https", tags=["domains"])
+    def set_https(name: str, body: HttpsBody, _: User) -> dict[str, bool]:
+        platform.apps.set_https_redirect(name, body.redirect)
+        return {"redirect": body.redirect}
 
 
 def _registry_routes(v1: APIRouter, platform: Platform) -> None:

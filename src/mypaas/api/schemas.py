@@ -67,6 +67,10 @@ class DomainBody(_Body):
     domain: str
 
 
+class HttpsBody(_Body):
+    redirect: bool = Field(description="HTTP to HTTPS for the app's domains with a trusted certificate")
+
+
 class MirrorBody(_Body):
     upstream: str = Field(
         "https://registry-1.docker.io", description="the registry to mirror (default: Docker Hub)"

@@ -332,6 +332,9 @@ class ApiClient(IdentityCalls):
     def add_domain(self, name: str, domain: str) -> dict[str, Any]:
         return self._dict("POST", f"/api/v1/apps/{_seg(name)}/domains", json={"domain": domain})
 
+    def set_https(self, name: str, redirect: bool) -> dict[str, Any]:
+        return self._dict("PUT", f"/api/v1/apps/{_seg(name)}/https", json={"redirect": redirect})
+
     def remove_domain(self, name: str, domain: str) -> None:
         self._request("DELETE", f"/api/v1/apps/{_seg(name)}/domains/{_seg(domain)}")
 

@@ -10,7 +10,7 @@ import typer
 
 from mypaas.cli.groups import ListByDefault
 from mypaas.cli.outcome import finish
-from mypaas.cli.output import ago, print_json, say, table, version
+from mypaas.cli.output import ago, fail, print_json, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, api, app_url
 from mypaas.cli.secrets import masked_lines
 
@@ -186,3 +186,20 @@ def domains_rm(name: AppArg, domain: Annotated[str, typer.Argument(help="The dom
     with api() as client:
         client.remove_domain(name, domain)
     say(f"{name}: removed {domain}")
+
+
+@domains_app.command("https", no_args_is_help=True)
+def domains_https(
+    name: AppArg,
+    switch: Annotated[str, typer.Argument(metavar="on|off", help="on: redirect to HTTPS; off: keep HTTP.")],
+) -> None:
+    """Redirect HTTP to HTTPS for the app's domains with a trusted certificate (on, the default), or keep
+    plain HTTP for them (off). HTTPS is served either way."""
+    if switch not in ("on", "off"):
+        fail(f"https: expected on or off, not {switch!r}")
+    with api() as client:
+        client.set_https(name, switch == "on")
+    if switch == "on":
+        say(f"{name}: HTTP redirects to HTTPS where a trusted certificate is there")
+    else:
+        say(f"{name}: plain HTTP kept (no redirect to HTTPS)")

@@ -270,6 +270,18 @@ class Apps:
         self._ctx.wake()
         return domain
 
+    def https_redirect(self, name: str) -> bool:
+        """Whether HTTP requests for the app's domains with a trusted certificate go to HTTPS."""
+        with self._sessions() as s:
+            return not find_app(s, name).plain_http
+
+    def set_https_redirect(self, name: str, redirect: bool) -> None:
+        """Redirect HTTP to HTTPS where a trusted certificate is there (True, the default), or keep
+        plain HTTP for the app (False)."""
+        with self._sessions.begin() as s:
+            find_app(s, name).plain_http = not redirect
+        self._ctx.wake()
+
     def remove_domain(self, name: str, domain: str) -> None:
         domain = check_domain(domain)
         with self._sessions.begin() as s:

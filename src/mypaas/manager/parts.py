@@ -47,11 +47,22 @@ def make_backend(settings: Settings, timeout: float = 120) -> SwarmBackend:
 
 def make_router(settings: Settings) -> Router:
     from mypaas.router.caddy import CaddyRouter
+    from mypaas.router.https import Https
 
+    https = None
+    if settings.router_https_port:
+        https = Https(
+            port=settings.router_https_port,
+            base_domain=settings.base_domain,
+            acme_ca=settings.acme_ca,
+            acme_ca_root=settings.acme_ca_root,
+            acme_email=settings.acme_email,
+        )
     return CaddyRouter(
-        admin=settings.router_admin,
+        https=https,
+        admin=settings.router_admin_address,
         listen_port=settings.router_port,
-        config_dir=settings.home / "router",
+        config_dir=settings.router_dir,
         log_path=settings.log_dir / "caddy.log",
     )
 

@@ -1,6 +1,8 @@
 """Drive Caddy through its admin API: push route configs (``POST /load``); start, adopt or stop the process.
 
-The only module that talks to Caddy; httpx and OS errors become ``BackendError`` here.
+The only module that talks to Caddy; httpx and OS errors become ``BackendError`` here. The admin API
+listens on a unix socket (``unix//PATH``) in an owner-only folder, so nothing on the network or in a
+container can reach it; a ``host:port`` admin address (TCP) still works for tests and old set-ups.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import httpx
 from mypaas import process
 from mypaas.errors import BackendError
 from mypaas.router.config import ACCESS_LOG, Route, config_hash, render
+from mypaas.router.https import INTERNAL_ISSUER, Https
 
 START_TIMEOUT = 10.0  # seconds for a started Caddy to answer on its admin API
 STOP_TIMEOUT = 5.0
@@ -50,17 +53,15 @@ class CaddyRouter:
         config_dir: Path,
         log_path: Path,
         access_log: Path | None = None,
+        https: Https | None = None,
     ) -> None:
         self.admin = admin
+        self.https = https
         self.listen_port = listen_port
         self.config_dir = config_dir
         self.log_path = log_path
         self.access_log = access_log if access_log is not None else log_path.with_name(ACCESS_LOG)
-        self._client = httpx.Client(
-            base_url=f"http://{admin}",
-            timeout=httpx.Timeout(5.0, connect=1.0),
-            trust_env=False,
-        )
+        self._client = admin_client(admin)
         self._lock = threading.Lock()
         self._pushed_hash: str | None = None
         self._pushed_config: dict[str, Any] | None = None
@@ -89,7 +90,28 @@ class CaddyRouter:
 
     def render(self, routes: Sequence[Route]) -> dict[str, Any]:
         """The Caddy config that serves ``routes`` (what ``apply`` pushes)."""
-        return render(routes, listen_port=self.listen_port, admin=self.admin, access_log=str(self.access_log))
+        return render(
+            routes,
+            listen_port=self.listen_port,
+            admin=self.admin,
+            access_log=str(self.access_log),
+            https=self.https,
+            certified=self.certified_hosts() if self.https else (),
+        )
+
+    @property
+    def storage_dir(self) -> Path:
+        """Caddy's data folder: its certificates, keys and internal CA (XDG_DATA_HOME/caddy)."""
+        return self.config_dir / "caddy"
+
+    def certified_hosts(self) -> set[str]:
+        """The hosts with a certificate from a trusted CA (not the internal one) in Caddy's storage."""
+        found: set[str] = set()
+        with contextlib.suppress(OSError):
+            for issuer in (self.storage_dir / "certificates").iterdir():
+                if issuer.name != INTERNAL_ISSUER:
+                    found.update(d.name for d in issuer.iterdir() if (d / f"{d.name}.crt").is_file())
+        return found
 
     def healthy(self) -> bool:
         """True if Caddy's admin API answers."""
@@ -99,12 +121,18 @@ class CaddyRouter:
             return False
 
     def ensure_running(self) -> None:
-        """Adopt the Caddy answering on the admin address, or start one and wait until it answers."""
+        """Adopt the Caddy answering on the admin address, or start one and wait until it answers.
+
+        A Caddy of ours (pid file) that does not answer there was started with another admin address
+        (before an upgrade moved the admin API to a unix socket): it is stopped first, by its pid."""
         with self._lock:
             self._forget_pushed()  # adopted or new, its routes are unknown: the next apply pushes
             hand_over_queued_connections()
             if self.healthy():
                 return
+            if self._kill_from_pid_file():
+                log.warning("router: stopping the Caddy not answering on %s, to start anew", self.admin)
+                self._wait_stopped()
             self._start()
 
     def stop(self) -> None:
@@ -150,7 +178,13 @@ class CaddyRouter:
     # -- process ---------------------------------------------------------------------------------------
 
     def _start(self) -> None:
-        self.config_dir.mkdir(parents=True, exist_ok=True)
+        self.config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.config_dir.chmod(0o700)  # keys, certificates and the internal CA (made 0755 by older versions)
+        socket = admin_socket(self.admin)
+        if socket is not None:  # owner-only: the admin API can change every route
+            socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            socket.parent.chmod(0o700)
+            socket.unlink(missing_ok=True)  # left by a Caddy that was killed
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.access_log.parent.mkdir(parents=True, exist_ok=True)
         initial = self.render([])
@@ -185,11 +219,14 @@ class CaddyRouter:
             reason = f"cannot listen on :{self.listen_port} or {self.admin}: address already in use"
         raise BackendError(f"router: {reason}; last lines of {self.log_path}:\n{tail}")
 
-    def _kill_from_pid_file(self) -> None:
+    def _kill_from_pid_file(self) -> bool:
+        """SIGTERM the Caddy in the pid file; False when none runs."""
         pid = process.read_pid(self.pid_path)
         if pid is not None and process.is_program(pid, "caddy"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+            return True
+        return False
 
     def _wait_stopped(self) -> None:
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -202,6 +239,27 @@ class CaddyRouter:
             self.healthy() or (pid is not None and process.is_program(pid, "caddy"))
         ):
             time.sleep(POLL_INTERVAL)
+
+
+def admin_socket(admin: str) -> Path | None:
+    """The unix socket of an admin address ``unix//PATH`` (None for ``host:port``)."""
+    return Path(admin.removeprefix("unix/")) if admin.startswith("unix/") else None
+
+
+def admin_client(admin: str) -> httpx.Client:
+    """An HTTP client for Caddy's admin API at ``admin``: ``unix//PATH`` or ``host:port``."""
+    timeout = httpx.Timeout(5.0, connect=1.0)
+    socket = admin_socket(admin)
+    if socket is None:
+        return httpx.Client(base_url=f"http://{admin}", timeout=timeout, trust_env=False)
+    # Caddy accepts only an empty Host header on a unix socket (RFC 7230: no internet host name).
+    return httpx.Client(
+        transport=httpx.HTTPTransport(uds=str(socket)),
+        base_url="http://caddy",
+        headers={"Host": ""},
+        timeout=timeout,
+        trust_env=False,
+    )
 
 
 def hand_over_queued_connections(switch: Path = MIGRATE_REQ) -> bool:

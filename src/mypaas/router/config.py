@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mypaas.router import https as tls
+from mypaas.router.https import Https, UserCert
+
 SERVER_NAME = "mypaas"
+TLS_SERVER_NAME = "mypaas-tls"
 NOT_FOUND_BODY = "no app at this address"
 
 # A refused connection (an instance being stopped) is retried on another upstream for up to TRY_DURATION:
@@ -41,6 +45,7 @@ class Route:
     hosts: tuple[str, ...]  # e.g. ("shop.localhost", "www.example.com")
     upstreams: tuple[str, ...]  # "10.1.2.3:80" addresses of healthy instances; may be empty
     stopped: bool = False  # the app was stopped (`mypaas stop`): without upstreams, say so
+    plain_http: bool = False  # served over HTTP too even with a trusted certificate (no redirect)
 
 
 def served(routes: Sequence[Route]) -> tuple[Route, ...]:
@@ -53,6 +58,7 @@ def served(routes: Sequence[Route]) -> tuple[Route, ...]:
             hosts=tuple(sorted({host.lower() for host in route.hosts})),
             upstreams=tuple(sorted(set(route.upstreams))),
             stopped=route.stopped,
+            plain_http=route.plain_http,
         )
         for route in sorted(routes, key=lambda r: r.app)
         if route.hosts
@@ -65,25 +71,60 @@ def unavailable_body(app: str, stopped: bool = False) -> str:
 
 
 def render(
-    routes: Sequence[Route], *, listen_port: int, admin: str, access_log: str | None = None
+    routes: Sequence[Route],
+    *,
+    listen_port: int,
+    admin: str,
+    access_log: str | None = None,
+    https: Https | None = None,
+    certified: Collection[str] = (),
+    certs: Sequence[UserCert] = (),
 ) -> dict[str, Any]:
     """The full Caddy config: one HTTP server, one route per app (by app name), then a 404 catch-all;
-    with ``access_log`` (a file path), a JSON access log of every request there."""
-    app_routes = [_app_route(route) for route in served(routes)]
+    with ``access_log`` (a file path), a JSON access log of every request there. With ``https``, a
+    second server on its port serves the same routes over TLS (see router/https.py); on HTTP, the hosts
+    in ``certified`` (a trusted certificate is stored) redirect there unless their app keeps plain HTTP."""
+    routes = served(routes)
+    app_routes = [r for route in routes for r in _http_routes(route, https, certified)]
     server: dict[str, Any] = {
         "listen": [f":{listen_port}"],
         # Caddy would otherwise turn on HTTPS (and a redirect) for hosts such as *.localhost.
         "automatic_https": {"disable": True},
         "routes": [*app_routes, _text_route(404, NOT_FOUND_BODY)],
     }
-    config: dict[str, Any] = {
-        "admin": {"listen": admin},
-        "apps": {"http": {"servers": {SERVER_NAME: server}}},
-    }
+    servers = {SERVER_NAME: server}
+    http_app: dict[str, Any] = {"servers": servers}
+    config: dict[str, Any] = {"admin": {"listen": admin}, "apps": {"http": http_app}}
+    if https is not None:
+        http_app.update(http_port=listen_port, https_port=https.port)
+        servers[TLS_SERVER_NAME] = {
+            "listen": [f":{https.port}"],
+            "automatic_https": {"disable_redirects": True},  # ours, only for hosts with a trusted cert
+            "tls_connection_policies": [{}],
+            "routes": [*(_app_route(route) for route in routes), _text_route(404, NOT_FOUND_BODY)],
+        }
+        hosts = [host for route in routes for host in route.hosts]
+        config["apps"]["tls"] = tls.tls_app(https, hosts, certs)
+        config["apps"]["pki"] = tls.pki_app()
     if access_log is not None:
-        server["logs"] = {"default_logger_name": ACCESS_LOGGER}
+        for each in servers.values():
+            each["logs"] = {"default_logger_name": ACCESS_LOGGER}
         config["logging"] = _access_logging(access_log)
     return config
+
+
+def _http_routes(route: Route, https: Https | None, certified: Collection[str]) -> list[dict[str, Any]]:
+    """The HTTP server's routes of one app: a redirect for its hosts with a trusted certificate (when
+    HTTPS is on and the app does not keep plain HTTP), then the app itself for the others."""
+    moved = () if https is None or route.plain_http else tls.redirects(https, route.hosts, certified)
+    if https is None or not moved:
+        return [_app_route(route)]
+    handler = tls.redirect_handler(https.port)
+    redirect = {"match": [{"host": list(moved)}], "handle": [handler], "terminal": True}
+    rest = tuple(h for h in route.hosts if h not in moved)
+    if not rest:
+        return [redirect]
+    return [redirect, _app_route(Route(route.app, rest, route.upstreams, route.stopped))]
 
 
 def _access_logging(path: str) -> dict[str, Any]:

@@ -106,6 +106,8 @@ RULES: dict[str, Rule] = {
     "list_domains": _VIEW,
     "add_domain": _DEPLOY,
     "remove_domain": _DEPLOY,
+    "get_https": _VIEW,
+    "set_https": _DEPLOY,
     "get_autoscale": _VIEW,
     "set_autoscale": _DEPLOY,
     "remove_autoscale": _DEPLOY,

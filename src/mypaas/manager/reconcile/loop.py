@@ -364,7 +364,8 @@ class Reconciler:
             hosts = (f"{app.name}.{self._base_domain}", *domains.get(app.name, []))
             upstreams = tuple(sorted(i.address or "" for i in ups))
             stopped = app.state == AppState.STOPPED
-            routes.append(Route(app=app.name, hosts=hosts, upstreams=upstreams, stopped=stopped))
+            route = Route(app.name, hosts, upstreams, stopped=stopped, plain_http=app.plain_http)
+            routes.append(route)
         if not self._warming_up():
             self._router.apply(routes)
         drain = self._routed & leaving

@@ -33,6 +33,7 @@ class DesiredApp:
     backend: BackendMode = BackendMode.DOCKER  # docker: containers planned here; swarm: services
     remove_volumes: bool = False  # a removal (state deleting) takes the app's named volumes too
     remove_force: bool = False  # a removal cuts foreign containers off, and gives up on what is left
+    plain_http: bool = False  # the router keeps plain HTTP for it (no redirect to HTTPS)
 
     @property
     def rolling(self) -> bool:

@@ -57,6 +57,7 @@ def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, lis
             backend=BackendMode(app.backend),
             remove_volumes=app.remove_volumes,
             remove_force=app.remove_force,
+            plain_http=app.plain_http,
         )
         names[app.name] = sorted(domains.get(app.id, []))
     return desired, names

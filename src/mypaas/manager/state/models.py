@@ -56,6 +56,8 @@ class AppRow(Base):
     # cut and what is left given up on (rm --force), and what keeps it from finishing (None: nothing)
     remove_volumes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     remove_force: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # served over plain HTTP even where a trusted certificate would redirect HTTP to HTTPS
+    plain_http: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     blocked: Mapped[str | None] = mapped_column(Text, nullable=True)
     # the team that owns the app (every app has one; apps from before teams are in the default team)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), nullable=True, index=True)
