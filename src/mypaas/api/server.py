@@ -10,6 +10,7 @@ from types import FrameType
 import uvicorn
 
 from mypaas.api.app import create_app
+from mypaas.homefiles import private_umask
 from mypaas.manager.platform import build_platform
 from mypaas.settings import Settings
 
@@ -17,6 +18,7 @@ from mypaas.settings import Settings
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    private_umask()  # the state store, keys, logs and what Caddy and Distribution write: owner-only
     platform = build_platform(settings)
     platform.start()
     pid_file = settings.run_dir / "manager.pid"

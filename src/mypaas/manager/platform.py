@@ -24,6 +24,7 @@ from mypaas.composer.base import Backend, ServiceBackend
 from mypaas.composer.hostside import LIST_TASKS
 from mypaas.composer.nodes import Nodes
 from mypaas.errors import NotSupported
+from mypaas.homefiles import tighten
 from mypaas.iaas.base import HostDriver
 from mypaas.manager import parts
 from mypaas.manager.app_secrets import AppSecrets
@@ -271,8 +272,8 @@ def _app_context(core: _Core, monitoring: Monitoring) -> AppContext:
 
 
 def _core(settings: Settings, given: Components) -> _Core:
-    settings.home.mkdir(parents=True, exist_ok=True)
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    tighten(settings.home)  # 0700, and owner-only files in a folder an older version made
+    settings.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     store = open_store(settings.db_path)
     backend, services = given.backend, given.services
     if backend is None:
