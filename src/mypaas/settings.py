@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     archive_max_ratio: int = 200  # uncompressed : compressed, checked once past a few MB
     debian_mirror: str = "http://deb.debian.org/debian"  # for `mypaas image base debian:SUITE`
     ubuntu_mirror: str = "http://archive.ubuntu.com/ubuntu"
+    # the key that encrypts secrets and config vars at rest; keep it apart from state.db (another disk,
+    # a mounted secret) so a copy of the database alone reveals nothing. Default: $MYPAAS_HOME/secrets.key
+    secrets_key_file: Path | None = None
     allow_host_mounts: bool = False
     allow_privileged: bool = False
     allow_docker_socket: bool = False  # the Docker socket as a mount: root on the host, its own setting
@@ -111,6 +114,10 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.home / "state.db"
+
+    @property
+    def secrets_key_path(self) -> Path:
+        return self.secrets_key_file or self.home / "secrets.key"
 
     @property
     def token_path(self) -> Path:

@@ -33,3 +33,16 @@ def test_after_up_no_file_under_home_is_readable_by_others(
     platform.cli("config", "set", "atrest", "DB_PASSWORD=hunter2-modes", check=True)
 
     assert readable_by_others(platform.home) == []
+
+
+def test_a_config_value_is_not_in_the_state_store_files(
+    platform: kit.Platform, images: dict[str, str]
+) -> None:
+    platform.cli("deploy", "atrest2", "--image", images["v1"], check=True)
+    platform.cli("config", "set", "atrest2", "DB_PASSWORD=hunter2-at-rest", check=True)
+
+    assert platform.cli("config", "atrest2", "--json", check=True).json() == {
+        "DB_PASSWORD": "hunter2-at-rest"
+    }
+    raw = b"".join(path.read_bytes() for path in platform.home.glob("state.db*"))
+    assert b"hunter2-at-rest" not in raw

@@ -47,7 +47,7 @@ from mypaas.manager.releases import Releases
 from mypaas.manager.state.db import Store, open_store
 from mypaas.manager.state.meta import Setting, platform_id
 from mypaas.manager.supervisor import Parts, Supervisor
-from mypaas.manager.vault import KEY_FILE, Cipher, Vault
+from mypaas.manager.vault import Cipher, Vault
 from mypaas.manager.volumes import Volumes
 from mypaas.monitor.automation import Automation
 from mypaas.monitor.health import HealthTracker, http_probe
@@ -274,7 +274,8 @@ def _app_context(core: _Core, monitoring: Monitoring) -> AppContext:
 def _core(settings: Settings, given: Components) -> _Core:
     tighten(settings.home)  # 0700, and owner-only files in a folder an older version made
     settings.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    store = open_store(settings.db_path)
+    cipher = Cipher.from_file(settings.secrets_key_path)
+    store = open_store(settings.db_path, cipher)
     backend, services = given.backend, given.services
     if backend is None:
         backend = services = parts.make_backend(settings)
@@ -293,7 +294,7 @@ def _core(settings: Settings, given: Components) -> _Core:
             min_running_s=settings.min_running_s, on_change=wakeup.set, probe=given.probe or http_probe
         ),
         engine_config=given.engine_config or parts.engine_config(),
-        vault=Vault(store.sessions, Cipher.from_file(settings.home / KEY_FILE)),
+        vault=Vault(store.sessions, cipher),
     )
 
 
