@@ -38,6 +38,6 @@ def _tighten_one(path: Path) -> int:
         return 0
     try:
         path.chmod(stat.S_IMODE(mode) & ~_OPEN)  # not a symlink: checked above
-    except FileNotFoundError:
+    except (FileNotFoundError, PermissionError):  # gone, or not ours (its owner's start fixes it)
         return 0
     return 1

@@ -7,6 +7,8 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from mypaas.composer.fake import FakeBackend
 from mypaas.homefiles import PRIVATE_UMASK, private_umask, tighten
 from mypaas.manager.platform import Components, build_platform
@@ -69,3 +71,14 @@ def test_private_umask_makes_new_files_owner_only(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o666 & ~PRIVATE_UMASK
     assert stat.S_IMODE((tmp_path / "dir").stat().st_mode) == 0o700
+
+
+def test_an_entry_that_is_not_ours_is_left_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    _old_install(home)
+
+    def refused(self: Path, mode: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(Path, "chmod", refused)
+    assert tighten(home) == 0  # no traceback: the owner's own start tightens it
