@@ -21,6 +21,8 @@ from mypaas.settings import Settings
 from tests.unit.cli.support import change, deploy, settle
 
 VALUE = "hunter2-the-database-password"
+IN_COMPOSE = "sk-an-api-key-in-the-compose-file"
+COMPOSE = f"services:\n  web:\n    image: web:1\n    environment:\n      API_KEY: {IN_COMPOSE}\n"
 
 
 def platform_in(home: Path, backend: FakeBackend, key: Path | None = None) -> Platform:
@@ -36,7 +38,7 @@ def raw_store(home: Path) -> bytes:
 def app_with_config(p: Platform, backend: FakeBackend) -> TestClient:
     api = TestClient(create_app(p))
     api.headers["Authorization"] = f"Bearer {p.admin_token}"
-    deploy(api, "shop", image="web:1")
+    deploy(api, "shop", compose=COMPOSE)
     change(api, "PATCH", "apps/shop/config", {"set": {"DB_PASSWORD": VALUE}})
     settle(p, backend)
     return api
@@ -56,10 +58,10 @@ def test_a_config_value_is_not_in_the_database_file(tmp_path: Path, backend: Fak
     api = app_with_config(p, backend)
 
     assert api.get("/api/v1/apps/shop/config").json() == {"DB_PASSWORD": VALUE}
-    assert [r.environment.get("DB_PASSWORD") for r in backend.requests.values()] == [VALUE]
-    assert VALUE.encode() not in raw_store(tmp_path / "home")
-    p.store.engine.dispose()
-    assert VALUE.encode() not in raw_store(tmp_path / "home")
+    env = [r.environment for r in backend.requests.values()]
+    assert [(e.get("DB_PASSWORD"), e.get("API_KEY")) for e in env] == [(VALUE, IN_COMPOSE)]
+    for raw in (raw_store(tmp_path / "home"), p.store.engine.dispose() or raw_store(tmp_path / "home")):
+        assert VALUE.encode() not in raw and IN_COMPOSE.encode() not in raw
     assert key.exists() and not (tmp_path / "home" / "secrets.key").exists()
 
 
@@ -84,7 +86,7 @@ def test_an_upgrade_from_0010_encrypts_the_config_and_rolls_nothing_out(
     use_sealer(engine, Cipher.from_file(tmp_path / "secrets.key"))
     db.migrate(engine, "0010", down=True)  # the store as 0010 left it: config vars in clear
     engine.dispose()
-    assert VALUE.encode() in raw_store(tmp_path)
+    assert VALUE.encode() in raw_store(tmp_path) and IN_COMPOSE.encode() in raw_store(tmp_path)
 
     after = platform_in(tmp_path, backend)
     settle(after, backend)
@@ -92,4 +94,4 @@ def test_an_upgrade_from_0010_encrypts_the_config_and_rolls_nothing_out(
     assert {iid: (i.release, i.state) for iid, i in backend.instances.items()} == running
     assert after.releases.config("shop") == {"DB_PASSWORD": VALUE}
     after.store.engine.dispose()
-    assert VALUE.encode() not in raw_store(tmp_path)
+    assert VALUE.encode() not in raw_store(tmp_path) and IN_COMPOSE.encode() not in raw_store(tmp_path)

@@ -79,7 +79,7 @@ class ReleaseRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    spec: Mapped[dict[str, Any]] = mapped_column(SealedJSON)  # encrypted: it holds compose environment values
     config: Mapped[dict[str, str]] = mapped_column(SealedJSON, default=dict)  # encrypted (sealed.py)
     # service -> "registry/repo@sha256:..", filled once the release's images are in the registry
     images: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")

@@ -1,6 +1,7 @@
-"""Columns stored encrypted: an app's config vars (its secrets, often) are kept in the state store as a
-token of the platform's key (manager/vault/crypto.py), read back transparently. The key stays apart
-from the database (``secrets_key_file``): a copy of ``state.db`` alone reveals no value.
+"""Columns stored encrypted: an app's config vars (its secrets, often) and its releases' specs (a
+compose file's ``environment`` values) are kept in the state store as a token of the platform's key
+(manager/vault/crypto.py), read back transparently. The key stays apart from the database
+(``secrets_key_file``): a copy of ``state.db`` alone reveals no value.
 
 The cipher belongs to the engine that opened the store (``use_sealer``), so two stores with two keys can
 be open in one process. A stored value is ``{"$sealed": TOKEN}``; a plain object is a row written before

@@ -1,7 +1,7 @@
 """slice C: the apps' config vars encrypted at rest
 
-Each release's ``config`` is stored as a token of the platform's key (manager/state/sealed.py); the
-downgrade writes them back in clear. The values do not change, so no running app is rolled out.
+Each release's ``config`` and ``spec`` (a compose file's ``environment`` values are in it) are stored as
+a token of the platform's key (manager/state/sealed.py); the downgrade writes them back in clear. The values do not change, so no running app is rolled out.
 
 Revision ID: 0011
 Revises: 0010
@@ -21,9 +21,17 @@ branch_labels = None
 depends_on = None
 
 
+COLUMNS = ("config", "spec")
+
+
 def _rewrite(encrypt: bool) -> None:
+    for column in COLUMNS:
+        _rewrite_column(column, encrypt)
+
+
+def _rewrite_column(column: str, encrypt: bool) -> None:
     conn = op.get_bind()
-    rows = conn.execute(sa.text("SELECT id, config FROM releases")).fetchall()
+    rows = conn.execute(sa.text(f"SELECT id, {column} FROM releases")).fetchall()
     values = [(row_id, json.loads(stored) if isinstance(stored, str) else stored) for row_id, stored in rows]
     due = [(row_id, value) for row_id, value in values if encrypt != is_sealed(value)]
     if not due:
@@ -32,8 +40,8 @@ def _rewrite(encrypt: bool) -> None:
     for row_id, value in due:
         new = seal(sealer, value) if encrypt else unseal(sealer, value)
         conn.execute(
-            sa.text("UPDATE releases SET config = :config WHERE id = :id"),
-            {"config": json.dumps(new), "id": row_id},
+            sa.text(f"UPDATE releases SET {column} = :value WHERE id = :id"),
+            {"value": json.dumps(new), "id": row_id},
         )
 
 
