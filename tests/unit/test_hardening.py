@@ -62,6 +62,28 @@ def test_a_service_sets_its_own_limits(api: TestClient, platform: Platform) -> N
     assert (web["pids_limit"], web["memory"]) == (64, 128 * 2**20)
 
 
+def test_no_pids_limit_needs_the_admin_setting(api: TestClient) -> None:
+    compose = "services:\n  web:\n    image: web:1\n    pids_limit: -1\n"
+
+    r = api.post("/api/v1/apps/shop/deploys", json={"compose": compose})
+
+    assert r.status_code == 400
+    assert r.json() == {
+        "error": "services.web.pids_limit: -1 (no limit) is not allowed: a fork bomb would reach the host "
+        "(admin setting allow_privileged)",
+        "field": "services.web.pids_limit",
+    }
+
+
+@pytest.mark.parametrize("settings", [{"allow_privileged": True}], indirect=True)
+def test_allow_privileged_lets_a_service_run_without_a_pids_limit(
+    api: TestClient, platform: Platform
+) -> None:
+    deploy(api, "shop", compose="services:\n  web:\n    image: web:1\n    pids_limit: -1\n")
+
+    assert stored_service(platform)["pids_limit"] == -1
+
+
 def test_turning_no_new_privileges_off_needs_the_admin_setting(api: TestClient) -> None:
     compose = "services:\n  web:\n    image: web:1\n    security_opt: ['no-new-privileges:false']\n"
 

@@ -1,7 +1,8 @@
 """The platform's container hardening defaults, written into a release's spec when a deploy makes it:
 a pids limit (a fork bomb stays in its container), a memory limit, and ``no-new-privileges`` (a setuid
-binary gives no more rights). A service sets its own ``pids_limit`` and memory limit; it turns
-``no-new-privileges`` off only where the admin setting ``allow_new_privileges`` allows it.
+binary gives no more rights). A service sets its own ``pids_limit`` (``-1``, none, only with the admin
+setting ``allow_privileged``) and memory limit; it turns ``no-new-privileges`` off only where the admin
+setting ``allow_new_privileges`` allows it.
 
 Applied to new releases only: a release already stored keeps its spec, so an upgrade rolls nothing out
 (a rollback, a config or secret change re-uses a stored spec as it is)."""
@@ -29,6 +30,7 @@ class Hardening:
     memory: int = 0  # bytes
     no_new_privileges: bool = False
     allow_new_privileges: bool = False
+    allow_no_pids_limit: bool = False  # pids_limit: -1 (none): the admin setting allow_privileged
 
     @classmethod
     def of(cls, settings: Settings) -> Hardening:
@@ -37,6 +39,7 @@ class Hardening:
             memory=settings.default_memory,
             no_new_privileges=settings.no_new_privileges,
             allow_new_privileges=settings.allow_new_privileges,
+            allow_no_pids_limit=settings.allow_privileged,
         )
 
 
@@ -48,6 +51,13 @@ def harden(spec: AppSpec, hardening: Hardening) -> AppSpec:
 
 def _service(svc: ServiceSpec, hardening: Hardening, where: str) -> ServiceSpec:
     update: dict[str, object] = {}
+    unlimited = svc.pids_limit is not None and svc.pids_limit < 0
+    if unlimited and hardening.pids_limit > 0 and not hardening.allow_no_pids_limit:
+        raise InvalidSpec(
+            f"{where}.pids_limit: -1 (no limit) is not allowed: a fork bomb would reach the host "
+            "(admin setting allow_privileged)",
+            field=f"{where}.pids_limit",
+        )
     if svc.pids_limit is None and hardening.pids_limit > 0:
         update["pids_limit"] = hardening.pids_limit
     reserved = svc.reserve_memory or 0
