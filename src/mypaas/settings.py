@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     body_max_upload: int = Field(default=512 * 2**20, ge=1024)  # a deploy's upload (its build contexts)
     debian_mirror: str = "http://deb.debian.org/debian"  # for `mypaas image base debian:SUITE`
     ubuntu_mirror: str = "http://archive.ubuntu.com/ubuntu"
+    # the key that encrypts secrets and config vars at rest; keep it apart from state.db (another disk,
+    # a mounted secret) so a copy of the database alone reveals nothing. Default: $MYPAAS_HOME/secrets.key
+    secrets_key_file: Path | None = None
+    # container hardening, written into each new release's spec (spec/hardening.py); 0: none. A service
+    # sets its own pids_limit / memory limit; no-new-privileges:false only with allow_new_privileges
+    default_pids_limit: int = Field(default=1024, ge=0)
+    default_memory: int = Field(default=2**30, ge=0)  # bytes
+    no_new_privileges: bool = True
+    allow_new_privileges: bool = False
     allow_host_mounts: bool = False
     allow_privileged: bool = False
     allow_docker_socket: bool = False  # the Docker socket as a mount: root on the host, its own setting
@@ -161,6 +170,10 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.home / "state.db"
+
+    @property
+    def secrets_key_path(self) -> Path:
+        return self.secrets_key_file or self.home / "secrets.key"
 
     @property
     def token_path(self) -> Path:

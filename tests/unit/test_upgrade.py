@@ -20,6 +20,8 @@ from mypaas.errors import BackendError, Unauthorized
 from mypaas.manager.identity.policy import Role
 from mypaas.manager.platform import Components, Platform, build_platform
 from mypaas.manager.state import db
+from mypaas.manager.state.sealed import use_sealer
+from mypaas.manager.vault import Cipher
 from mypaas.registry.tokens import Access
 from mypaas.router.fake import FakeRouter
 from mypaas.settings import Settings
@@ -138,6 +140,7 @@ def test_the_upgrade_goes_back_down_to_0009_and_up_again(tmp_path: Path) -> None
     old_platform(tmp_path, backend)
     new_platform(tmp_path, backend).store.engine.dispose()
     engine = db.open_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    use_sealer(engine, Cipher.from_file(tmp_path / "secrets.key"))  # 0011 decrypts the config vars
 
     db.migrate(engine, "0009", down=True)
 
@@ -203,6 +206,7 @@ def test_the_upgrade_rolls_nothing_out(tmp_path: Path) -> None:
     assert len(running) == 2
     before.store.engine.dispose()
     engine = db.open_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    use_sealer(engine, Cipher.from_file(tmp_path / "secrets.key"))
     db.migrate(engine, "0009", down=True)  # the store as the previous version had it
     engine.dispose()
 

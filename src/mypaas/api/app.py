@@ -57,6 +57,7 @@ from mypaas.spec.compose import (
     read_project,
     single_image_spec,
 )
+from mypaas.spec.hardening import Hardening, harden
 from mypaas.web.status import render_status
 
 MAX_UPLOAD = 512 * 1024 * 1024
@@ -207,7 +208,7 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         body, contexts = await _read_deploy(request)
         read = _spec_of(body, platform.settings, contexts)
         req = DeployRequest(
-            spec=read.spec,
+            spec=harden(read.spec, Hardening.of(platform.settings)),  # the defaults go into the release
             contexts=contexts,
             user=who.label,
             description=body.description or "",  # none: the release describes what changed

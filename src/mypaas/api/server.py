@@ -16,6 +16,7 @@ import uvicorn
 from mypaas.api.app import create_app
 from mypaas.clientconf import is_loopback
 from mypaas.manager.pki import ServerFiles
+from mypaas.homefiles import private_umask
 from mypaas.manager.platform import build_platform
 from mypaas.settings import Settings
 
@@ -58,6 +59,7 @@ async def _serve_all(servers: list[uvicorn.Server]) -> None:
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    private_umask()  # the state store, keys, logs and what Caddy and Distribution write: owner-only
     platform = build_platform(settings)
     platform.start()
     pid_file = settings.run_dir / "manager.pid"

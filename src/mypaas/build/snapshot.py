@@ -1,5 +1,6 @@
 """Packages a folder (a whole machine's root by default) as a tar stream, the way the seed does with
-``tar --numeric-owner``: numeric owners, with the virtual, temporary and data folders left out."""
+``tar --numeric-owner``: numeric owners, with the virtual, temporary and data folders left out, and the
+machine's secrets (``SECRET_PATHS``: password hashes, SSH keys, registry logins...) unless included."""
 
 from __future__ import annotations
 
@@ -17,6 +18,29 @@ from mypaas.build.archive import END_OF_ARCHIVE, READ, gathered
 EMPTIED = ("proc", "sys", "dev", "run", "tmp")  # kept as empty folders: they are mount points
 DOCKER_DATA = Path("/var/lib/docker")
 MAX_NOTES = 20
+# left out unless --include names them (or a folder around them): an image is readable by every host
+SECRET_PATHS = (
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/ssh/ssh_host_*",
+    "/etc/ssl/private",
+    "/etc/docker/key.json",
+    "/root/.ssh",
+    "/home/*/.ssh",
+    "/root/.docker/config.json",
+    "/home/*/.docker/config.json",
+    "/root/.gnupg",
+    "/home/*/.gnupg",
+    "/root/.*_history",
+    "/home/*/.*_history",
+    "/var/lib/mypaas",
+    "/root/.local/share/mypaas",
+    "/home/*/.local/share/mypaas",
+    "/root/.config/mypaas",
+    "/home/*/.config/mypaas",
+)
 
 
 @dataclass
@@ -27,11 +51,15 @@ class Snapshot:
     excludes: Sequence[str] = ()  # "/var/cache/apt" (a path in ROOT) or "*.pyc" (a name anywhere)
     leave_out: Sequence[Path] = ()  # folders left out whole, wherever they are under ROOT
     one_file_system: bool = False
+    secrets: Sequence[str] = SECRET_PATHS  # patterns of paths in ROOT left out (with what is inside)
+    includes: Sequence[str] = ()  # paths in ROOT taken even so ("/root/.ssh/authorized_keys")
     skipped: list[str] = field(default_factory=list)
     skipped_count: int = 0
+    secrets_left_out: list[str] = field(default_factory=list)  # "/etc/shadow"..., as paths in ROOT
     files: int = 0
     _links: dict[tuple[int, int], str] = field(default_factory=dict)
     _out: set[str] = field(default_factory=set)
+    _secret_dirs: set[str] = field(default_factory=set)  # secret folders kept for what is included inside
 
     def __iter__(self) -> Iterator[bytes]:
         root = self.root.resolve()
@@ -62,7 +90,7 @@ class Snapshot:
         yield END_OF_ARCHIVE
 
     def _excluded(self, rel: str, name: str) -> bool:
-        if rel in self._out:
+        if rel in self._out or self._secret(rel):
             return True
         for pattern in self.excludes:
             if pattern.startswith("/"):
@@ -71,6 +99,20 @@ class Snapshot:
             elif fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(rel, pattern):
                 return True
         return False
+
+    def _secret(self, rel: str) -> bool:
+        """Is ``rel`` a secret (or inside one) that no --include takes?"""
+        path = "/" + rel
+        inside = rel.rpartition("/")[0] in self._secret_dirs
+        if not inside and not any(fnmatch.fnmatchcase(path, pattern) for pattern in self.secrets):
+            return False
+        if any(path == inc or path.startswith(inc + "/") for inc in self.includes):
+            return False  # included, with everything inside
+        if any(inc.startswith(path + "/") for inc in self.includes):
+            self._secret_dirs.add(rel)  # kept for an included path inside; the rest of it stays out
+            return False
+        self.secrets_left_out.append(path)
+        return True
 
     def _entry(
         self, entry: os.DirEntry[str], rel: str, device: int, inner: list[tuple[str, str]]
@@ -152,6 +194,15 @@ def _inside(root: Path, path: Path) -> str:
     return "" if str(rel) == "." else rel.as_posix()
 
 
-def machine_snapshot(root: Path, *, excludes: Sequence[str], home: Path, one_file_system: bool) -> Snapshot:
-    """A snapshot that leaves out the MyPaas data folder and the Docker data folder too."""
-    return Snapshot(root, excludes=excludes, leave_out=(home, DOCKER_DATA), one_file_system=one_file_system)
+def machine_snapshot(
+    root: Path, *, excludes: Sequence[str], home: Path, one_file_system: bool, includes: Sequence[str] = ()
+) -> Snapshot:
+    """A snapshot that leaves out the MyPaas data folder and the Docker data folder too, and the secrets
+    (``SECRET_PATHS``) but ``includes``."""
+    return Snapshot(
+        root,
+        excludes=excludes,
+        leave_out=(home, DOCKER_DATA),
+        one_file_system=one_file_system,
+        includes=[inc.rstrip("/") for inc in includes],
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from mypaas.homefiles import private_umask, tighten
 from mypaas.settings import Settings
 
 START_TIMEOUT_S = 30.0
@@ -46,7 +47,9 @@ def start_manager(settings: Settings) -> bool:
     """Start the manager in the background unless it answers already; return True if started."""
     if api_healthy(settings):
         return False
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    private_umask()  # the manager's log and what it writes: owner-only (homefiles.py)
+    tighten(settings.home)
+    settings.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     log_path = settings.log_dir / "manager.log"
     env = dict(os.environ, MYPAAS_HOME=str(settings.home))
     with open(log_path, "ab") as log:

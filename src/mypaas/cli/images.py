@@ -29,6 +29,7 @@ image_app.command("rm")(registry.remove_image)
 # -- images from root filesystems: import, snapshot, base --------------------------------------------
 
 CHUNK = 1024 * 1024
+MAX_SHOWN = 10  # secrets left out by a snapshot, named
 ChangeOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -108,6 +109,16 @@ def snapshot(
             show_default=False,
         ),
     ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include",
+            "-i",
+            metavar="PATH",
+            help="Take a path left out as a secret anyway (/root/.ssh/authorized_keys); repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     one_file_system: Annotated[
         bool, typer.Option("--one-file-system", "-x", help="Stay on ROOT's file system (no other mounts).")
     ] = False,
@@ -120,6 +131,12 @@ def snapshot(
 
     Also left out: the MyPaas and Docker data folders, sockets, fifos, device nodes, vanished files.
 
+    Left out as secrets (every host can pull the image), unless --include names them: /etc/shadow,
+    /etc/shadow-, /etc/gshadow, /etc/gshadow-, /etc/ssh/ssh_host_*, /etc/ssl/private, /etc/docker/key.json,
+    /root/.ssh, /home/*/.ssh, /root/.docker/config.json, /home/*/.docker/config.json, /root/.gnupg,
+    /home/*/.gnupg, /root/.*_history, /home/*/.*_history, /var/lib/mypaas, /root/.local/share/mypaas,
+    /home/*/.local/share/mypaas, /root/.config/mypaas, /home/*/.config/mypaas.
+
     Examples:
 
       mypaas image snapshot myhost/root:2024-06
@@ -131,12 +148,25 @@ def snapshot(
     root, ref = (Path("/"), args[0]) if len(args) == 1 else (Path(args[0]), args[1])
     if not root.is_dir():
         fail(f"{root}: no such folder")
+    for path in include or []:
+        if not path.startswith("/"):
+            fail(f"--include {path}: give a path inside ROOT from its top, e.g. /root/.ssh/authorized_keys")
     from mypaas.build.snapshot import machine_snapshot
 
     home = platform_settings().home
-    snap = machine_snapshot(root, excludes=exclude or [], home=home, one_file_system=one_file_system)
+    snap = machine_snapshot(
+        root, excludes=exclude or [], home=home, one_file_system=one_file_system, includes=include or []
+    )
     with api() as client:
         info = _upload(client, ref, iter(snap), None, change or [], f"packaging {root}")
+    if snap.secrets_left_out:
+        shown = ", ".join(sorted(snap.secrets_left_out)[:MAX_SHOWN])
+        more = (
+            f" and {len(snap.secrets_left_out) - MAX_SHOWN} more"
+            if len(snap.secrets_left_out) > MAX_SHOWN
+            else ""
+        )
+        print(f"left out as secrets: {shown}{more} (--include PATH takes one)", file=sys.stderr)
     if snap.skipped_count:
         print(f"left out {snap.skipped_count} entries:", file=sys.stderr)
         for note in snap.skipped:

@@ -25,6 +25,7 @@ from mypaas.composer.hostside import LIST_TASKS
 from mypaas.composer.nodes import Nodes
 from mypaas.egress import Egress, internal_ports
 from mypaas.errors import NotSupported
+from mypaas.homefiles import tighten
 from mypaas.iaas.base import HostDriver
 from mypaas.manager import parts
 from mypaas.manager.app_secrets import AppSecrets
@@ -49,7 +50,7 @@ from mypaas.manager.state.db import Store, open_store
 from mypaas.manager.state.meta import Setting, platform_id
 from mypaas.manager.status_cache import ComponentChecks
 from mypaas.manager.supervisor import Parts, Supervisor
-from mypaas.manager.vault import KEY_FILE, Cipher, Vault
+from mypaas.manager.vault import Cipher, Vault
 from mypaas.manager.volumes import Volumes
 from mypaas.monitor.automation import Automation
 from mypaas.monitor.health import HealthTracker, http_probe
@@ -286,9 +287,10 @@ def _app_context(core: _Core, monitoring: Monitoring) -> AppContext:
 
 
 def _core(settings: Settings, given: Components) -> _Core:
-    settings.home.mkdir(parents=True, exist_ok=True)
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings.db_path)
+    tighten(settings.home)  # 0700, and owner-only files in a folder an older version made
+    settings.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cipher = Cipher.from_file(settings.secrets_key_path)
+    store = open_store(settings.db_path, cipher)
     backend, services = given.backend, given.services
     if backend is None:
         backend = services = parts.make_backend(settings)
@@ -310,7 +312,7 @@ def _core(settings: Settings, given: Components) -> _Core:
         engine_config=given.engine_config or parts.engine_config(),
         pki=pki,
         tls=tls,
-        vault=Vault(store.sessions, Cipher.from_file(settings.home / KEY_FILE)),
+        vault=Vault(store.sessions, cipher),
     )
 
 

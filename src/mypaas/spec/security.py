@@ -24,8 +24,9 @@ def security_opt(value: Any, where: str, context: Context) -> dict[str, Any]:
         text = as_str(item, at).strip()
         key, sep, val = text.partition("=") if "=" in text else text.partition(":")
         if key == "no-new-privileges":
-            if as_bool(val if sep else True, at):
-                options.append("no-new-privileges=true")
+            # false: the service opts out of the platform's default (spec/hardening.py: an admin setting)
+            on = as_bool(val if sep else True, at)
+            options.append(f"no-new-privileges={'true' if on else 'false'}")
         elif key == "label" and val == "disable":
             context.warn(at, f"{text}: SELinux labelling is left to the engine's default (not disabled)")
         elif key in _UNCONFINED and val == "unconfined":
@@ -43,10 +44,11 @@ def security_opt(value: Any, where: str, context: Context) -> dict[str, Any]:
                 field=at,
             )
     options = list(dict.fromkeys(options))
-    if options:
+    applied = [option for option in options if option != "no-new-privileges=false"]
+    if applied:
         context.warn(
             where,
-            f"{', '.join(options)}: applied on the docker backend; a Swarm service cannot set it "
+            f"{', '.join(applied)}: applied on the docker backend; a Swarm service cannot set it "
             "(the engine's API for Swarm services has no such option): left out there",
         )
     return {"security_opt": options}

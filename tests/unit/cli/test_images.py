@@ -143,3 +143,69 @@ def test_base_follows_the_build(monkeypatch: pytest.MonkeyPatch) -> None:
     assert json.loads(sent[0].content) == {"image": "debian:bookworm", "if_missing": False}
     assert "I: Retrieving InRelease" in result.stderr
     assert result.stdout.strip() == "built mypaas/debian:bookworm"
+
+
+SECRETS = (
+    "etc/shadow",
+    "etc/gshadow",
+    "etc/ssh/ssh_host_ed25519_key",
+    "etc/ssh/ssh_host_rsa_key.pub",
+    "root/.ssh/id_ed25519",
+    "root/.ssh/authorized_keys",
+    "root/.docker/config.json",
+    "home/ann/.ssh/id_rsa",
+    "var/lib/mypaas/state.db",
+    "var/lib/mypaas/secrets.key",
+)
+
+
+def machine_with_secrets(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    for name in (*SECRETS, "etc/passwd", "etc/ssh/sshd_config", "root/.profile", "root/.docker/cli.json"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(f"{name}\n")
+    return root
+
+
+def sent_names(server: Server) -> set[str]:
+    sent = server.last("POST", "/api/v1/images/import")
+    with tarfile.open(fileobj=io.BytesIO(sent.content)) as tar:
+        return {name.removeprefix("./") for name in tar.getnames()}
+
+
+def test_a_snapshot_leaves_the_machine_secrets_out(server: Server, tmp_path: Path) -> None:
+    root = machine_with_secrets(tmp_path)
+
+    result = cli("image", "snapshot", str(root), "mine/root:1")
+
+    assert result.exit_code == 0, result.output
+    names = sent_names(server)
+    assert not names & set(SECRETS)
+    assert {"etc/passwd", "etc/ssh/sshd_config", "root/.profile", "root/.docker/cli.json"} <= names
+    assert result.stderr.splitlines() == [
+        "left out as secrets: /etc/gshadow, /etc/shadow, /etc/ssh/ssh_host_ed25519_key,"
+        " /etc/ssh/ssh_host_rsa_key.pub, /home/ann/.ssh, /root/.docker/config.json, /root/.ssh,"
+        " /var/lib/mypaas (--include PATH takes one)"
+    ]
+
+
+def test_include_takes_one_secret_back(server: Server, tmp_path: Path) -> None:
+    root = machine_with_secrets(tmp_path)
+
+    result = cli("image", "snapshot", str(root), "mine/root:1", "--include", "/root/.ssh/authorized_keys")
+
+    assert result.exit_code == 0, result.output
+    names = sent_names(server)
+    assert names & set(SECRETS) == {"root/.ssh/authorized_keys"}
+    assert "/root/.ssh/id_ed25519," in result.stderr and "authorized_keys" not in result.stderr
+    bad = cli("image", "snapshot", str(root), "mine/root:1", "--include", "etc/shadow")
+    assert bad.exit_code == 1 and one_error_line(bad) == (
+        "error: --include etc/shadow: give a path inside ROOT from its top, e.g. /root/.ssh/authorized_keys"
+    )
+
+
+def test_snapshot_help_lists_every_secret_left_out() -> None:
+    from mypaas.build.snapshot import SECRET_PATHS
+
+    shown = " ".join(cli("image", "snapshot", "--help").stdout.split())
+    assert [p for p in SECRET_PATHS if p not in shown] == []

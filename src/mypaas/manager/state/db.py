@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.errors import BackendError
+from mypaas.manager.state.sealed import Sealer, use_sealer
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,6 +26,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA secure_delete=ON")  # a value replaced (a config var encrypted) leaves no trace
     cur.close()
 
 
@@ -43,7 +45,7 @@ def _begin_immediate(conn: Any) -> None:
 
 
 # The newest migration; a unit test checks it against Alembic's own idea of the head.
-SCHEMA_HEAD = "0011d"
+SCHEMA_HEAD = "0011c"
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -67,6 +69,9 @@ def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> No
         cfg.attributes["connection"] = conn
         (command.downgrade if down else command.upgrade)(cfg, revision)
         _check_foreign_keys(conn)
+    if engine.dialect.name == "sqlite":  # what a migration replaced (values in clear) leaves the WAL too
+        with engine.connect() as conn:  # outside a transaction (where a checkpoint cannot run)
+            conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
 
 
 @contextmanager
@@ -102,8 +107,14 @@ class Store:
     sessions: sessionmaker[Session]
 
 
-def open_store(path: Path) -> Store:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def open_store(path: Path, sealer: Sealer | None = None) -> Store:
+    """The store in ``path``; config vars encrypted with ``sealer`` (default: the key in the same folder)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if sealer is None:
+        from mypaas.manager.vault.crypto import KEY_FILE, Cipher
+
+        sealer = Cipher.from_file(path.parent / KEY_FILE)
     engine = open_engine(f"sqlite:///{path}")
+    use_sealer(engine, sealer)
     migrate(engine)
     return Store(engine, sessionmaker(engine, expire_on_commit=False))

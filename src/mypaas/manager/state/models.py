@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from mypaas.manager.state.sealed import SealedJSON
 from mypaas.states import AppState, BackendMode, HostState, OperationStatus, ReleaseStatus
 
 
@@ -80,8 +81,8 @@ class ReleaseRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    config: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    spec: Mapped[dict[str, Any]] = mapped_column(SealedJSON)  # encrypted: it holds compose environment values
+    config: Mapped[dict[str, str]] = mapped_column(SealedJSON, default=dict)  # encrypted (sealed.py)
     # service -> "registry/repo@sha256:..", filled once the release's images are in the registry
     images: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     description: Mapped[str] = mapped_column(Text, default="")
