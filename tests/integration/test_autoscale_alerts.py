@@ -208,10 +208,11 @@ def test_memory_near_its_limit_fires(platform: kit.Platform, receiver: Receiver,
 
 
 def test_webhooks_to_the_platforms_insides_are_refused(platform: kit.Platform, receiver: Receiver) -> None:
-    """Issue 13 (SSRF): a rule cannot point its webhook at Caddy's admin API (on loopback) nor, even with
-    --allow-private, at the platform's own ports on another address of this machine; a receiver on a
-    private address of this machine works once the rule allows private targets."""
-    admin = platform.env["MYPAAS_ROUTER_ADMIN"]
+    """Issue 13 (SSRF): a rule cannot point its webhook at the platform's API on loopback (Caddy's admin
+    API, the old target, is on a unix socket now) nor, even with --allow-private, at the platform's own
+    ports on another address of this machine; a receiver on a private address of this machine works once
+    the rule allows private targets."""
+    admin = f"127.0.0.1:{platform.api_port}"
     stop = platform.cli(
         "alerts", "add", "stop", "--kind", "host_unreachable", "--webhook", f"http://{admin}/stop"
     )

@@ -15,8 +15,8 @@ import uvicorn
 
 from mypaas.api.app import create_app
 from mypaas.clientconf import is_loopback
-from mypaas.manager.pki import ServerFiles
 from mypaas.homefiles import private_umask
+from mypaas.manager.pki import ServerFiles
 from mypaas.manager.platform import build_platform
 from mypaas.settings import Settings
 
