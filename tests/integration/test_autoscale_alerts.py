@@ -218,7 +218,8 @@ def test_webhooks_to_the_platforms_insides_are_refused(platform: kit.Platform, r
     )
     assert (
         stop.code == 1
-        and stop.err.strip() == f"error: webhook refused: {admin.split(':')[0]} is a loopback address"
+        and stop.err.strip()
+        == f"error: webhook refused: {admin.split(':', maxsplit=1)[0]} is a loopback address"
     )
     local = platform.cli(
         "alerts", "add", "l", "--kind", "host_unreachable", "--webhook", "http://localhost:2019/"
