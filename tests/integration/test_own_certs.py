@@ -11,13 +11,16 @@ import contextlib
 import secrets
 import ssl
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests import kit
 from tests.certmaker import OwnCA
-from tests.integration.test_https import https_get
+from tests.integration.test_https import Pebble, acme_platform, https_get
+
+__all__ = ["acme_platform"]  # the fixture: a platform whose ACME CA is pebble
 
 pytestmark = pytest.mark.integration
 
@@ -65,5 +68,30 @@ def test_a_client_trusting_the_users_ca_gets_the_app_with_that_certificate(
         [row] = platform.cli("domains", "ls", app, "--json").json()
         assert (row["certificate"], row["issuer"], row["error"]) == ("user", "Slice G Own CA", None)
         assert key.splitlines()[1] not in platform.cli("certs", "ls", "--json").out
+    finally:
+        platform.cli("rm", app, "--yes")
+
+
+def test_domains_ls_shows_the_acme_certificate_caddy_stored(
+    acme_platform: tuple[kit.Platform, Pebble], images: dict[str, str]
+) -> None:
+    """With pebble as the ACME CA: once Caddy stored the domain's certificate, `domains ls` reads it."""
+    platform, _ = acme_platform
+    app, domain = f"acme-{secrets.token_hex(3)}", f"{secrets.token_hex(3)}.test"
+    try:
+        assert platform.cli("deploy", app, "--image", images["v1"]).code == 0
+        assert platform.cli("domains", "add", app, domain).code == 0
+
+        def listed() -> dict[str, Any] | None:
+            [row] = platform.cli("domains", "ls", app, "--json").json()
+            return row if row["certificate"] == "acme" else None
+
+        row = kit.wait_until(listed, timeout=30)
+        assert row["issuer"].startswith("Pebble Intermediate CA") and row["error"] is None
+        assert row["ca"] and row["expires"]
+        table = platform.cli("domains", "ls", app).out.splitlines()
+        assert table[0].split() == ["DOMAIN", "CERTIFICATE", "ISSUER", "EXPIRES", "ERROR"]
+        assert table[1].split()[:2] == [domain, "acme"]
+        print("\n".join(table))
     finally:
         platform.cli("rm", app, "--yes")
