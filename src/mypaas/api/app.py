@@ -20,6 +20,7 @@ from mypaas import __version__
 from mypaas.api.access_docs import document_access
 from mypaas.api.audit import AuditMiddleware, audit_routes
 from mypaas.api.automation import automation_routes
+from mypaas.api.certs import cert_routes
 from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_team
 from mypaas.api.error_docs import document_errors, without_validation_422
 from mypaas.api.hosts import host_routes
@@ -91,6 +92,7 @@ def create_app(platform: Platform) -> FastAPI:
     _release_routes(v1, platform)
     secret_routes(v1, platform)
     _domain_routes(v1, platform)
+    cert_routes(v1, platform)
     _registry_routes(v1, platform)
     image_build_routes(v1, platform)
     registry_image_routes(v1, platform)

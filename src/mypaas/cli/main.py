@@ -18,6 +18,7 @@ from mypaas import __version__
 from mypaas.cli import (
     audit,
     automation,
+    certs,
     hosts,
     images,
     login,
@@ -445,6 +446,7 @@ app.command(rich_help_panel=RELEASES, no_args_is_help=True)(releases.releases)
 app.command(rich_help_panel=RELEASES, no_args_is_help=True)(releases.rollback)
 app.add_typer(releases.config_app, name="config", rich_help_panel=RELEASES)
 app.add_typer(releases.domains_app, name="domains", rich_help_panel=RELEASES)
+app.add_typer(certs.certs_app, name="certs", rich_help_panel=RELEASES)
 app.add_typer(secrets.secrets_app, name="secrets", rich_help_panel=RELEASES)
 app.add_typer(volumes.volumes_app, name="volumes", rich_help_panel=APPS)
 app.command(rich_help_panel=PLATFORM)(platform.up)

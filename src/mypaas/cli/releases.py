@@ -160,16 +160,21 @@ def config_unset(
 
 @domains_app.command("ls", no_args_is_help=True)
 def domains_ls(name: AppArg, as_json: JsonOpt = False) -> None:
-    """List an app's custom domains (`mypaas domains APP` does the same)."""
+    """List an app's custom domains (`mypaas domains APP` does the same): the certificate serving each
+    (user: yours, acme, internal, none), its issuer, expiry and the last error getting one."""
     with api() as client:
-        domains = client.domains(name)
+        domains = client.domain_status(name)
     if as_json:
         print_json(domains)
         return
-    for domain in domains:
-        say(domain)
-    if not domains:
-        say(f"no domains (only {app_url(name)})")
+    table(
+        ["DOMAIN", "CERTIFICATE", "ISSUER", "EXPIRES", "ERROR"],
+        [
+            [d["domain"], d["certificate"], d["issuer"] or "-", d["expires"] or "-", d["error"] or "-"]
+            for d in domains
+        ],
+        empty=f"no domains (only {app_url(name)})",
+    )
 
 
 @domains_app.command("add", no_args_is_help=True)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from mypaas.domain import MAX_REPLICAS, AppSpec, Instance, check_domain
@@ -26,7 +26,7 @@ from mypaas.manager.records import (
     target_spec,
 )
 from mypaas.manager.releases import one_replica_with_host_port
-from mypaas.manager.state.models import AppRow, DomainRow, OperationRow, TeamRow
+from mypaas.manager.state.models import AppRow, CertRow, DomainRow, OperationRow, TeamRow
 from mypaas.states import AppState, BackendMode
 
 
@@ -290,4 +290,5 @@ class Apps:
             if row is None or row.app_id != app.id:
                 raise NotFound(f"app {name} has no domain {domain}", field="domain")
             s.delete(row)
+            s.execute(delete(CertRow).where(CertRow.domain == domain))  # the user's own certificate too
         self._ctx.wake()

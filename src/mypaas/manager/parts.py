@@ -5,7 +5,7 @@ router here too."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -13,6 +13,7 @@ from mypaas.composer.base import Backend
 from mypaas.composer.nodes import Nodes, SwarmNodes
 from mypaas.errors import Conflict
 from mypaas.iaas.local import LocalEngineConfig
+from mypaas.manager.domain_certs import RouterFiles
 from mypaas.manager.identity.service import Identity
 from mypaas.manager.pki import PlatformCA, ServerFiles, server_names
 from mypaas.manager.state.meta import Setting
@@ -22,6 +23,7 @@ from mypaas.registry.images import Images
 from mypaas.registry.mirror import Mirror
 from mypaas.registry.tokens import TokenIssuer
 from mypaas.router.base import Router
+from mypaas.router.https import UserCert
 from mypaas.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,7 +47,8 @@ def make_backend(settings: Settings, timeout: float = 120) -> SwarmBackend:
     return backend
 
 
-def make_router(settings: Settings) -> Router:
+def make_router(settings: Settings, certs: Callable[[], Sequence[UserCert]] = tuple) -> Router:
+    """Caddy, serving the users' own certificates ``certs`` gives (``certs add``) when HTTPS is on."""
     from mypaas.router.caddy import CaddyRouter
     from mypaas.router.https import Https
 
@@ -64,6 +67,16 @@ def make_router(settings: Settings) -> Router:
         listen_port=settings.router_port,
         config_dir=settings.router_dir,
         log_path=settings.log_dir / "caddy.log",
+        user_certs=certs,
+    )
+
+
+def router_files(settings: Settings) -> RouterFiles:
+    """Where ``domains ls`` finds what the router (Caddy) stored and logged about certificates."""
+    return RouterFiles(
+        storage_dir=settings.router_dir / "caddy",  # CaddyRouter.storage_dir
+        log_path=settings.log_dir / "caddy.log",
+        https=bool(settings.router_https_port),
     )
 
 

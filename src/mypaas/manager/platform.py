@@ -31,6 +31,7 @@ from mypaas.manager import parts
 from mypaas.manager.app_secrets import AppSecrets
 from mypaas.manager.apps import Apps
 from mypaas.manager.builds import Builds
+from mypaas.manager.certs import UserCerts
 from mypaas.manager.evictable import HostEviction
 from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
 from mypaas.manager.hosts.service import Hosts
@@ -99,6 +100,7 @@ class Platform:
     audit: AuditLog  # who changed what, denied calls, failed logins
     pki: PlatformCA  # the platform's CA ($MYPAAS_HOME/tls)
     tls: ServerFiles | None  # what listeners beyond loopback serve; None: every endpoint is on loopback
+    certs: UserCerts  # the users' own certificates for their apps' domains (certs add)
     checks: ComponentChecks = field(default_factory=ComponentChecks)  # the status's pings, kept a few s
 
     @property
@@ -182,6 +184,7 @@ class _Core:
     vault: Vault
     pki: PlatformCA
     tls: ServerFiles | None
+    certs: UserCerts
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         audit=AuditLog(core.store.sessions, retention_days=settings.audit_retention_days),
         pki=core.pki,
         tls=core.tls,
+        certs=core.certs,
     )
 
 
@@ -296,13 +300,15 @@ def _core(settings: Settings, given: Components) -> _Core:
         backend = services = parts.make_backend(settings)
     wakeup = threading.Event()
     pki, tls = parts.platform_tls(settings)
+    files = parts.router_files(settings)
+    certs = UserCerts(store.sessions, cipher, base_domain=settings.base_domain, files=files, wake=wakeup.set)
     return _Core(
         settings=settings,
         store=store,
         platform_id=platform_id(store.sessions),
         backend=backend,
         services=services,
-        router=given.router or parts.make_router(settings),
+        router=given.router or parts.make_router(settings, certs.served),
         operations=Operations(store.sessions),
         wakeup=wakeup,
         view=LoopView(),
@@ -313,6 +319,7 @@ def _core(settings: Settings, given: Components) -> _Core:
         pki=pki,
         tls=tls,
         vault=Vault(store.sessions, cipher),
+        certs=certs,
     )
 
 

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,7 +25,7 @@ import httpx
 from mypaas import process
 from mypaas.errors import BackendError
 from mypaas.router.config import ACCESS_LOG, Route, config_hash, render
-from mypaas.router.https import INTERNAL_ISSUER, Https
+from mypaas.router.https import INTERNAL_ISSUER, Https, UserCert
 
 START_TIMEOUT = 10.0  # seconds for a started Caddy to answer on its admin API
 STOP_TIMEOUT = 5.0
@@ -54,9 +54,11 @@ class CaddyRouter:
         log_path: Path,
         access_log: Path | None = None,
         https: Https | None = None,
+        user_certs: Callable[[], Sequence[UserCert]] = tuple,
     ) -> None:
         self.admin = admin
         self.https = https
+        self.user_certs = user_certs  # the users' own certificates (``certs add``), read at each apply
         self.listen_port = listen_port
         self.config_dir = config_dir
         self.log_path = log_path
@@ -97,6 +99,7 @@ class CaddyRouter:
             access_log=str(self.access_log),
             https=self.https,
             certified=self.certified_hosts() if self.https else (),
+            certs=self.user_certs() if self.https else (),
         )
 
     @property

@@ -83,8 +83,11 @@ def render(
     """The full Caddy config: one HTTP server, one route per app (by app name), then a 404 catch-all;
     with ``access_log`` (a file path), a JSON access log of every request there. With ``https``, a
     second server on its port serves the same routes over TLS (see router/https.py); on HTTP, the hosts
-    in ``certified`` (a trusted certificate is stored) redirect there unless their app keeps plain HTTP."""
+    in ``certified`` (a trusted certificate is stored) and those of ``certs`` (the user's own, loaded, and
+    never asked of an ACME CA) redirect there unless their app keeps plain HTTP."""
     routes = served(routes)
+    own = sorted({c.domain for c in certs}) if https is not None else []
+    certified = {*certified, *own}  # the user's own certificates are trusted ones
     app_routes = [r for route in routes for r in _http_routes(route, https, certified)]
     server: dict[str, Any] = {
         "listen": [f":{listen_port}"],
@@ -99,7 +102,8 @@ def render(
         http_app.update(http_port=listen_port, https_port=https.port)
         servers[TLS_SERVER_NAME] = {
             "listen": [f":{https.port}"],
-            "automatic_https": {"disable_redirects": True},  # ours, only for hosts with a trusted cert
+            # ours, only for hosts with a trusted cert; a host with the user's own certificate gets none
+            "automatic_https": {"disable_redirects": True, **({"skip_certificates": own} if own else {})},
             "tls_connection_policies": [{}],
             "routes": [*(_app_route(route) for route in routes), _text_route(404, NOT_FOUND_BODY)],
         }

@@ -77,7 +77,7 @@ def test_ls_table_shows_a_rollout_in_flight(
         (["ps", "hello", "--json"], "/api/v1/apps/hello/instances"),
         (["releases", "hello", "--json"], "/api/v1/apps/hello/releases"),
         (["config", "hello", "--json"], "/api/v1/apps/hello/config"),
-        (["domains", "ls", "hello", "--json"], "/api/v1/apps/hello/domains"),
+        (["domains", "ls", "hello", "--json"], "/api/v1/apps/hello/domains/status"),
     ],
 )
 def test_every_listing_prints_json(

@@ -108,6 +108,11 @@ RULES: dict[str, Rule] = {
     "remove_domain": _DEPLOY,
     "get_https": _VIEW,
     "set_https": _DEPLOY,
+    "list_all_certs": _LIST,  # the users' own certificates: domain, issuer, expiry (never the key)
+    "list_certs": _VIEW,
+    "domain_status": _VIEW,
+    "add_cert": _DEPLOY,
+    "remove_cert": _DEPLOY,
     "get_autoscale": _VIEW,
     "set_autoscale": _DEPLOY,
     "remove_autoscale": _DEPLOY,

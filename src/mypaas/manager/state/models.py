@@ -71,6 +71,7 @@ class AppRow(Base):
     formation: Mapped[list[FormationRow]] = relationship(cascade="all, delete-orphan")
     domains: Mapped[list[DomainRow]] = relationship(cascade="all, delete-orphan")
     secrets: Mapped[list[SecretRow]] = relationship(cascade="all, delete-orphan")
+    certs: Mapped[list[CertRow]] = relationship(cascade="all, delete-orphan")
 
 
 class ReleaseRow(Base):
@@ -123,6 +124,21 @@ class DomainRow(Base):
     __tablename__ = "domains"
     domain: Mapped[str] = mapped_column(String(253), primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class CertRow(Base):
+    """A user's own certificate for one of an app's domains (``certs add``): the PEM chain as given, the
+    key encrypted (manager/vault), and what the check found (issuer, expiry)."""
+
+    __tablename__ = "certs"
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    cert_pem: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text)  # a Fernet token of the key's PEM
+    key_digest: Mapped[str] = mapped_column(String(64))
+    issuer: Mapped[str] = mapped_column(Text, default="")
+    not_after: Mapped[float] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
