@@ -242,3 +242,20 @@ def test_an_upload_cut_at_its_cap_leaves_no_file(platform: Platform) -> None:
     status, answer = post_streamed(platform, "/api/v1/apps/big/deploys", body)
     assert (status, answer["field"]) == (413, "body"), answer
     assert leftovers(platform) == []
+
+
+def test_form_fields_are_capped_together(
+    platform: Platform, api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mypaas.api.multipart
+
+    monkeypatch.setattr(mypaas.api.multipart, "MAX_FIELD_BYTES", 2 * MiB)
+    data = {"request": json.dumps({"image": "web:1", "description": "x" * MiB}), "other": "y" * (MiB + 10)}
+    files = {"app": ("app.tar.gz", small_context({"Dockerfile": b"FROM scratch\n"}), "application/gzip")}
+    r = api.post("/api/v1/apps/shop/deploys", data=data, files=files)
+    assert r.status_code == 400, r.text
+    assert r.json() == {
+        "error": "multipart deploy: the form fields take at most 2 MiB together",
+        "field": "other",
+    }
+    assert leftovers(platform) == []

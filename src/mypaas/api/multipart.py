@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from mypaas.errors import InvalidSpec
 from mypaas.uploads import Upload, Uploads, UploadWriter, discard
 
-MAX_FIELD_BYTES = 64 * 1024 * 1024  # a form field (the deploy's JSON request; inline compose files)
+MAX_FIELD_BYTES = 64 * 1024 * 1024  # the form fields together (the deploy's JSON request; compose files)
 
 
 class _Parts:
@@ -34,6 +34,7 @@ class _Parts:
         self.writer: UploadWriter | None = None
         self._header, self._value, self._disposition = b"", b"", b""
         self._name, self._data, self._is_file = "", bytearray(), False
+        self._field_bytes = 0  # of every field so far
         self._writers: list[UploadWriter] = []
 
     def on_part_begin(self) -> None:
@@ -70,8 +71,10 @@ class _Parts:
         if self.writer is not None:
             self.pending.append((self._name, self.writer, bytes(data[start:end])))
             return
-        if len(self._data) + end - start > MAX_FIELD_BYTES:
-            raise InvalidSpec(f"multipart deploy: the field {self._name!r} is too large", field=self._name)
+        self._field_bytes += end - start
+        if self._field_bytes > MAX_FIELD_BYTES:
+            too_large = f"the form fields take at most {MAX_FIELD_BYTES // 2**20} MiB together"
+            raise InvalidSpec(f"multipart deploy: {too_large}", field=self._name)
         self._data += data[start:end]
 
     def on_part_end(self) -> None:
