@@ -1,6 +1,8 @@
 """Benchmark: memory bombs against a real manager (tests/kit.py's Platform) and the manager's peak RSS
 growth for each: a compose file of nested YAML aliases, a build context of a million empty tar entries,
-an anonymous 100 MB request body (no Content-Length: streamed, chunked), a deploy of 1,000 parts.
+an anonymous 100 MB request body (no Content-Length: streamed, chunked), a deploy of 1,000 parts, a
+deploy uploading a 200 MB build context (streamed to a file under $MYPAAS_HOME/uploads and built from
+there: measured until its build ends).
 
 Each attack is refused; the manager's peak RSS is reset before each (``/proc/PID/clear_refs``) and read
 after it (``VmHWM``). Last line: bomb_rss_mb=<largest growth> baseline_mb=<manager's RSS, idle>.
@@ -8,11 +10,13 @@ after it (``VmHWM``). Last line: bomb_rss_mb=<largest growth> baseline_mb=<manag
 
 from __future__ import annotations
 
+import json
+import random
 import select
 import socket
 import tarfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import _common  # noqa: F401  (the repo on sys.path)
@@ -64,6 +68,47 @@ def anonymous_body(port: int, size: int = 100 * MiB) -> int:
     return int(answer.split(b" ", 2)[1])
 
 
+BOUNDARY = "mypaas-bench-3f9c2a7e51"
+
+
+def large_context(size: int) -> Iterator[bytes]:
+    """A gzipped tar (stored: as large as its data) of a Dockerfile and ``size`` random bytes, made lazily."""
+    dockerfile = b"FROM scratch\nCOPY Dockerfile /\n"
+    head = tarfile.TarInfo("Dockerfile")
+    head.size = len(dockerfile)
+    blob = tarfile.TarInfo("blob.bin")
+    blob.size = size
+    block = random.Random(7).randbytes(MiB)
+    z = zlib.compressobj(0, zlib.DEFLATED, 31)
+    yield z.compress(head.tobuf() + dockerfile + bytes(-len(dockerfile) % 512) + blob.tobuf())
+    for _ in range(size // MiB):
+        yield z.compress(block)
+    yield z.compress(bytes(1024))
+    yield z.flush()
+
+
+def large_upload(http: httpx.Client, size: int = 200 * MiB) -> int:
+    """Deploy a ``size`` build context, streamed (chunked); wait until its build ended; the status."""
+
+    def body() -> Iterator[bytes]:
+        request = json.dumps({"dockerfile": "Dockerfile"})
+        yield f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="request"\r\n\r\n{request}\r\n'.encode()
+        yield (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="app"; filename="app.tar.gz"\r\n'
+            "Content-Type: application/gzip\r\n\r\n"
+        ).encode()
+        yield from large_context(size)
+        yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+    ctype = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    r = http.post("/apps/upload/deploys", content=body(), headers=ctype)
+    op = r.json()
+    while r.status_code == 202 and op["status"] == "building":
+        op = http.get(f"/operations/{op['id']}", params={"wait": 30, "log_offset": op["log_offset"]}).json()
+    print(f"  (the build: {op.get('status')}; {op.get('message') or ''})")
+    return r.status_code
+
+
 def attacks(http: httpx.Client, port: int) -> list[tuple[str, Callable[[], int]]]:
     bomb = tar_bomb()
     parts = [(f"files:p{i}", (f"p{i}.tar.gz", b"x" * 100_000, "application/gzip")) for i in range(1000)]
@@ -77,6 +122,7 @@ def attacks(http: httpx.Client, port: int) -> list[tuple[str, Callable[[], int]]
         ("tar of 1,000,000 empty entries", lambda: deploy(data={"request": DOCKERFILE}, files=context)),
         ("anonymous 100 MB body", lambda: anonymous_body(port)),
         ("1,000 parts of 100 kB", lambda: deploy(data={"request": '{"image": "x:1"}'}, files=parts)),
+        ("large upload: a 200 MB build context", lambda: large_upload(http)),
     ]
 
 

@@ -1,14 +1,18 @@
 """Memory bombs against a real running manager (`mypaas up`, over HTTP): an anonymous 100 MB body is
 answered 401 after a few MB, before the manager reads it; a build context of a million empty tar entries
-is refused at the deploy request with one line. The manager's peak RSS (VmHWM, reset before each attack
-through /proc/PID/clear_refs) stays flat: a few MB, not the size of the attack."""
+is refused at the deploy request with one line; a deploy uploading a 200 MB build context is streamed to
+a file under $MYPAAS_HOME/uploads, built from there and the file removed. The manager's peak RSS (VmHWM,
+reset before each attack through /proc/PID/clear_refs) stays flat: a few MB, not the size of the attack."""
 
 from __future__ import annotations
 
+import json
+import random
 import select
 import socket
 import tarfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,3 +82,55 @@ def test_a_tar_bomb_build_context_is_refused_at_the_request(platform: kit.Platfo
     assert r.json()["error"].startswith("build context 'app': archive")
     assert status_kb(pid, "VmHWM") - before < FLAT_KB
     assert platform.api("GET", "/api/v1/apps") == []  # nothing made
+
+
+def _member(name: str, data: bytes) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info.tobuf(tarfile.USTAR_FORMAT) + data + bytes(-len(data) % 512)
+
+
+def _large_deploy(base: str, size: int, boundary: str) -> Iterator[bytes]:
+    """A multipart deploy whose build context holds ``size`` random bytes (stored: the upload is that
+    large), left out of the image by .dockerignore; made piece by piece."""
+    request = json.dumps({"dockerfile": "Dockerfile"})
+    yield f'--{boundary}\r\nContent-Disposition: form-data; name="request"\r\n\r\n{request}\r\n'.encode()
+    yield (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="app"; filename="app.tar.gz"\r\n'
+        "Content-Type: application/gzip\r\n\r\n"
+    ).encode()
+    block = random.Random(7).randbytes(MiB)
+    z = zlib.compressobj(0, zlib.DEFLATED, 31)
+    blob = tarfile.TarInfo("blob.bin")
+    blob.size = size
+    head = _member("Dockerfile", f"FROM {base}\n".encode()) + _member(".dockerignore", b"blob.bin\n")
+    yield z.compress(head + blob.tobuf(tarfile.USTAR_FORMAT))
+    for _ in range(size // MiB):
+        yield z.compress(block)
+    yield z.compress(bytes(1024)) + z.flush()
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_a_200mb_upload_is_built_from_disk_with_memory_flat(
+    platform: kit.Platform, images: dict[str, str]
+) -> None:
+    pid = manager_pid(platform)
+    before = reset_peak(pid)
+    boundary = "mypaas-large-upload-51d0c3"
+    r = platform.raw(
+        "POST",
+        "/api/v1/apps/large/deploys",
+        content=_large_deploy(images["v1"], 200 * MiB, boundary),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=300,
+    )
+    assert r.status_code == 202, r.text
+    try:
+        op = platform.wait_op(r.json(), timeout=300)
+        assert op["status"] == "succeeded", op
+        assert "--- built web" in platform.api("GET", f"/api/v1/operations/{op['id']}")["log"]
+        assert status_kb(pid, "VmHWM") - before < FLAT_KB
+        assert list((platform.home / "uploads").iterdir()) == []
+        assert (platform.home / "uploads").stat().st_mode & 0o777 == 0o700
+    finally:
+        platform.wait_op(platform.api("DELETE", "/api/v1/apps/large"))

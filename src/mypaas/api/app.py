@@ -29,6 +29,7 @@ from mypaas.api.image_builds import image_build_routes
 from mypaas.api.limits import BodyLimits, caps_of
 from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
+from mypaas.api.multipart import read_multipart
 from mypaas.api.registry_images import registry_image_routes
 from mypaas.api.schemas import (
     ConfigBody,
@@ -59,9 +60,9 @@ from mypaas.spec.compose import (
     single_image_spec,
 )
 from mypaas.spec.hardening import Hardening, harden
+from mypaas.uploads import Blob, Uploads, discard
 from mypaas.web.status import render_status
 
-MAX_UPLOAD = 512 * 1024 * 1024
 MAX_PARTS = 64  # a deploy's uploaded parts: one per build context and per project files source
 MAX_FIELDS = 4  # a deploy's form fields: its JSON 'request'
 
@@ -207,28 +208,12 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         (200) is ``{"dry_run": true, "spec", "warnings", "changes": {"release", "added", "changed",
         "removed", "unchanged", "top"}}``, or the same error a deploy would give.
         """
-        body, contexts = await _read_deploy(request)
-        read = _spec_of(body, platform.settings, contexts)
-        req = DeployRequest(
-            spec=harden(read.spec, Hardening.of(platform.settings)),  # the defaults go into the release
-            contexts=contexts,
-            user=who.label,
-            description=body.description or "",  # none: the release describes what changed
-            warnings=read.warnings,
-            secret_values=decode_values(body.secret_values),
-            team=new_app_team(request),
-        )
-        if dry_run:
-            spec, changes = await in_thread(platform.releases.dry_run, name, req)
-            answer = {
-                "dry_run": True,
-                "spec": spec.model_dump(mode="json", exclude_defaults=True),
-                "warnings": list(read.warnings),
-                "changes": changes.as_dict(),
-            }
-            return JSONResponse(answer, status_code=200)
-        op = await in_thread(platform.releases.deploy, name, req)
-        return op_dict(op)
+        body, contexts = await _read_deploy(request, platform.uploads)
+        try:  # from here the uploads are removed on failure; a build removes them when it ends
+            return await _deploy(platform, name, body, contexts, request, who, dry_run)
+        except BaseException:
+            discard(contexts)
+            raise
 
     @v1.get("/apps/{name}/instances", tags=["apps"])
     def instances(name: str, _: User) -> list[dict[str, Any]]:
@@ -374,21 +359,62 @@ def _registry_routes(v1: APIRouter, platform: Platform) -> None:
         return {**platform.registry().status(), "mirror": platform.mirror.status()}
 
 
-async def _read_deploy(request: Request) -> tuple[DeployBody, dict[str, bytes]]:
+async def _deploy(
+    platform: Platform,
+    name: str,
+    body: DeployBody,
+    contexts: dict[str, Blob],
+    request: Request,
+    who: User,
+    dry_run: bool,
+) -> Any:
+    read = _spec_of(body, platform.settings, contexts)
+    req = DeployRequest(
+        spec=harden(read.spec, Hardening.of(platform.settings)),  # the defaults go into the release
+        contexts=contexts,
+        user=who.label,
+        description=body.description or "",  # none: the release describes what changed
+        warnings=read.warnings,
+        secret_values=decode_values(body.secret_values),
+        team=new_app_team(request),
+    )
+    if dry_run:
+        try:
+            spec, changes = await in_thread(platform.releases.dry_run, name, req)
+        finally:
+            discard(contexts)
+        answer = {
+            "dry_run": True,
+            "spec": spec.model_dump(mode="json", exclude_defaults=True),
+            "warnings": list(read.warnings),
+            "changes": changes.as_dict(),
+        }
+        return JSONResponse(answer, status_code=200)
+    op = await in_thread(platform.releases.deploy, name, req)
+    return op_dict(op)
+
+
+async def _read_deploy(request: Request, uploads: Uploads) -> tuple[DeployBody, dict[str, Blob]]:
+    """The deploy's body and its uploaded parts, each streamed to a file (removed if this fails)."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
-        try:  # at most MAX_PARTS parts (build contexts, project files): parts are spooled, then read
-            form = await request.form(max_files=MAX_PARTS, max_fields=MAX_FIELDS, max_part_size=MAX_UPLOAD)
-        except StarletteHTTPException as exc:
-            raise InvalidSpec(f"multipart deploy: {exc.detail}", field="body") from exc
-        raw = form.get("request")
-        if not isinstance(raw, str):
-            raise InvalidSpec("multipart deploy needs a 'request' part with the JSON body", field="request")
-        contexts: dict[str, bytes] = {}
-        for key, value in form.multi_items():
-            if key != "request" and not isinstance(value, str):
-                contexts[key] = await value.read()
-        return _parse_body(raw), contexts
+        fields, files = await read_multipart(
+            ctype, request.stream(), uploads, max_files=MAX_PARTS, max_fields=MAX_FIELDS
+        )
+        contexts: dict[str, Blob] = {}
+        for key, upload in files:
+            discard([contexts.pop(key, b"")])  # a part named twice: the last one counts
+            contexts[key] = upload
+        try:
+            raw = fields.get("request")
+            if raw is None:
+                raise InvalidSpec(
+                    "multipart deploy needs a 'request' part with the JSON body", field="request"
+                )
+            return _parse_body(raw), contexts
+        except BaseException:
+            discard(contexts)
+            raise
     return _parse_body((await request.body()).decode("utf-8", "replace")), {}
 
 
@@ -409,7 +435,7 @@ def _parse_body(raw: str) -> DeployBody:
         raise InvalidSpec(f"{field}: {first.get('msg')}", field=field) from exc
 
 
-def _spec_of(body: DeployBody, settings: Settings, contexts: dict[str, bytes]) -> ComposeResult:
+def _spec_of(body: DeployBody, settings: Settings, contexts: dict[str, Blob]) -> ComposeResult:
     """The app the request describes, with the warnings of what MyPaas maps differently."""
     given = [k for k in ("image", "compose", "compose_files", "dockerfile", "source") if getattr(body, k)]
     if len(given) != 1:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from mypaas.build import source
 from mypaas.build.fetches import check_add_sources
@@ -10,6 +10,7 @@ from mypaas.composer.base import Backend
 from mypaas.domain import AppSpec, port_from_image
 from mypaas.egress import Egress
 from mypaas.errors import InvalidSpec, NotSupported
+from mypaas.uploads import Blob, discard
 
 
 def build_services(
@@ -17,7 +18,7 @@ def build_services(
     app: str,
     op_id: str,
     spec: AppSpec,
-    contexts: dict[str, bytes],
+    contexts: Mapping[str, Blob],
     emit: Callable[[str], None],
     make_base: Callable[[], None] | None = None,
     *,
@@ -26,7 +27,9 @@ def build_services(
     """Build every service that has ``build``; return the spec with each built image pinned.
 
     ``make_base`` makes the Debian base image when a source build needs it and it is missing; an ``ADD``
-    of a URL inside the platform (``egress``) is refused before the engine sees the Dockerfile."""
+    of a URL inside the platform (``egress``) is refused before the engine sees the Dockerfile. An
+    uploaded context is read from its file; a source build's context with its generated Dockerfile is
+    written next to it and removed once built."""
     services = dict(spec.services)
     for name, svc in spec.services.items():
         if svc.build is None:
@@ -36,18 +39,23 @@ def build_services(
             raise InvalidSpec(f"no build context uploaded for service {name}", field=f"services.{name}.build")
         tag = f"mypaas-{app}/{name}:{op_id}"  # never the user's `image:` (that could retag any image)
         dockerfile = svc.build.dockerfile
-        if svc.build.detect:
-            context, dockerfile = _from_source(backend, context, emit, make_base)
-        check_add_sources(context, dockerfile, egress or Egress(), field=f"services.{name}.build")
-        emit(f"--- building {name} ({dockerfile})")
-        info = backend.build_image(
-            context,
-            tag=tag,
-            dockerfile=dockerfile,
-            buildargs=svc.build.args,
-            target=svc.build.target,
-            on_line=emit,
-        )
+        made: list[Blob] = []
+        try:
+            if svc.build.detect:
+                context, dockerfile = _from_source(backend, context, emit, make_base)
+                made.append(context)
+            check_add_sources(context, dockerfile, egress or Egress(), field=f"services.{name}.build")
+            emit(f"--- building {name} ({dockerfile})")
+            info = backend.build_image(
+                context,
+                tag=tag,
+                dockerfile=dockerfile,
+                buildargs=svc.build.args,
+                target=svc.build.target,
+                on_line=emit,
+            )
+        finally:
+            discard(made)
         emit(f"--- built {name}: {info.id[:19]}")
         update: dict[str, object] = {"image": tag, "image_id": info.id, "build": None}
         if not svc.ports and not svc.expose and len(spec.services) == 1:
@@ -58,8 +66,8 @@ def build_services(
 
 
 def _from_source(
-    backend: Backend, context: bytes, emit: Callable[[str], None], make_base: Callable[[], None] | None
-) -> tuple[bytes, str]:
+    backend: Backend, context: Blob, emit: Callable[[str], None], make_base: Callable[[], None] | None
+) -> tuple[Blob, str]:
     """Detect the app's kind, make its builder image if needed, add the generated Dockerfile."""
     found = source.detect(context)
     emit(f"--- detected a {found.kind} app" + (" (Procfile web)" if found.web else ""))

@@ -11,23 +11,23 @@ composer/build_network.py).
 from __future__ import annotations
 
 import gzip
-import io
 import re
 import tarfile
 from collections.abc import Iterator
 
 from mypaas.egress import Egress, Refused
 from mypaas.errors import InvalidSpec
+from mypaas.uploads import Blob, open_blob
 
 MAX_DOCKERFILE_BYTES = 1 << 20  # a Dockerfile is text: past this, the build is refused
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
-def read_dockerfile(context: bytes, name: str) -> str | None:
+def read_dockerfile(context: Blob, name: str) -> str | None:
     """The text of ``name`` in a gzipped tar context (None: not there, or past the size limit)."""
     wanted = name.removeprefix("./")
     try:
-        with tarfile.open(fileobj=io.BytesIO(context), mode="r:gz") as tar:
+        with open_blob(context) as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
             for member in tar:
                 if member.name.removeprefix("./") != wanted or not member.isfile():
                     continue
@@ -75,7 +75,7 @@ def add_urls(text: str) -> Iterator[tuple[int, str]]:
                 yield number, source
 
 
-def check_add_sources(context: bytes, dockerfile: str, egress: Egress, *, field: str) -> None:
+def check_add_sources(context: Blob, dockerfile: str, egress: Egress, *, field: str) -> None:
     """Refuse the build when an ``ADD <url>`` of ``dockerfile`` points inside the platform (one line
     naming the Dockerfile's line)."""
     text = read_dockerfile(context, dockerfile)

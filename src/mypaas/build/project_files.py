@@ -28,6 +28,7 @@ from mypaas.build.archive import CheckedTar, Limits
 from mypaas.composer.base import Backend
 from mypaas.domain import PROJECT_FILES_PART, AppSpec, ProjectFiles
 from mypaas.errors import InvalidSpec, NotFound
+from mypaas.uploads import Blob, chunks_of
 
 MiB = 1024**2
 MAX_BYTES = 256 * MiB  # all project files of a deploy together, uncompressed
@@ -58,7 +59,7 @@ class Prepared:
     layers: dict[str, bytes]
 
 
-def read_project_files(spec: AppSpec, uploads: Mapping[str, bytes]) -> Prepared:
+def read_project_files(spec: AppSpec, uploads: Mapping[str, Blob]) -> Prepared:
     """Check the uploads every service's project files need; raise ``InvalidSpec`` naming what is wrong."""
     sets: dict[str, FileSet] = {}
     budget = MAX_BYTES
@@ -85,11 +86,11 @@ def read_project_files(spec: AppSpec, uploads: Mapping[str, bytes]) -> Prepared:
     return Prepared(spec.model_copy(update={"services": services}), layers)
 
 
-def read_file_set(source: str, data: bytes, budget: int = MAX_BYTES) -> FileSet:
+def read_file_set(source: str, data: Blob, budget: int = MAX_BYTES) -> FileSet:
     """One upload (a gzipped tar whose entry ``.`` is the source itself), checked and summed up."""
     limits = Limits(max_bytes=max(budget, 0), max_file_bytes=MAX_BYTES, max_entries=MAX_ENTRIES)
     try:
-        clean = b"".join(CheckedTar([data], limits))
+        clean = b"".join(CheckedTar(chunks_of(data), limits))
     except InvalidSpec as exc:
         raise InvalidSpec(
             f"project files {_shown(source)}: {exc.message}", field=PROJECT_FILES_PART + source

@@ -12,10 +12,12 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from mypaas.build.contexts import walk
 from mypaas.composer.base import Backend
 from mypaas.errors import InvalidSpec, NotFound
+from mypaas.uploads import Blob, Upload, UploadWriter
 
 DEBIAN_BASE = "mypaas/debian:bookworm"
 BUSYBOX_BASE = "mypaas/busybox:latest"
@@ -54,7 +56,7 @@ class Detected:
     web: list[str] | None  # the Procfile's web command, as argv
 
 
-def read_members(context: bytes) -> tuple[frozenset[str], dict[str, bytes]]:
+def read_members(context: Blob) -> tuple[frozenset[str], dict[str, bytes]]:
     """Top-level names of a gzipped tar context, and the small files detection reads (the context
     checked as it streams: limits on entries and sizes, safe paths; see contexts.py)."""
     names: set[str] = set()
@@ -71,7 +73,7 @@ def read_members(context: bytes) -> tuple[frozenset[str], dict[str, bytes]]:
     return frozenset(names), small
 
 
-def detect(context: bytes) -> Detected:
+def detect(context: Blob) -> Detected:
     files, small = read_members(context)
     web = _procfile_web(small.get("Procfile"))
     if "requirements.txt" in files or "pyproject.toml" in files:
@@ -146,9 +148,23 @@ def dockerfile(found: Detected) -> str:
     return "\n".join(lines)
 
 
-def with_dockerfile(context: bytes, text: str) -> bytes:
-    """The same gzipped tar context (checked as it streams) plus the generated Dockerfile."""
-    out = io.BytesIO()
+def with_dockerfile(context: Blob, text: str) -> Blob:
+    """The same gzipped tar context (checked as it streams) plus the generated Dockerfile: bytes for
+    bytes; for an upload, a new file next to it (``-dockerfile``; the caller removes it)."""
+    if not isinstance(context, Upload):
+        out = io.BytesIO()
+        _copy_adding(context, text, out)
+        return out.getvalue()
+    writer = UploadWriter(context.path.with_name(context.path.name + "-dockerfile"))
+    try:
+        _copy_adding(context, text, writer)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finish()
+
+
+def _copy_adding(context: Blob, text: str, out: BinaryIO | UploadWriter) -> None:
     with (
         gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w") as dst,
@@ -162,7 +178,6 @@ def with_dockerfile(context: bytes, text: str) -> bytes:
         info = tarfile.TarInfo(GENERATED)
         info.size, info.mode = len(data), 0o644
         dst.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def ensure_builder(

@@ -11,6 +11,7 @@ from threading import Event
 from typing import Protocol
 
 from mypaas.domain import EngineEvent, Instance, InstanceReport, ProcessInfo, ServiceSpec
+from mypaas.uploads import Blob
 
 # Labels every MyPaas resource carries; the reconcile loop finds its resources by them.
 LABEL_PLATFORM = "mypaas.platform"
@@ -182,7 +183,7 @@ class Backend(Protocol):
 
     def build_image(
         self,
-        context: bytes,
+        context: Blob,
         *,
         tag: str,
         dockerfile: str = "Dockerfile",

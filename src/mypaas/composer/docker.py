@@ -60,6 +60,7 @@ from mypaas.composer.options import (
 from mypaas.composer.secret_files import HostFiles
 from mypaas.domain import EngineEvent, Instance, InstanceReport, ProcessInfo
 from mypaas.errors import BackendError, BuildFailed, InvalidSpec, NotFound
+from mypaas.uploads import Blob, open_blob
 
 _NS = 1_000_000_000
 
@@ -348,7 +349,7 @@ class DockerBackend:
 
     def build_image(
         self,
-        context: bytes,
+        context: Blob,
         *,
         tag: str,
         dockerfile: str = "Dockerfile",
@@ -356,7 +357,8 @@ class DockerBackend:
         target: str | None = None,
         on_line: Callable[[str], None] = print,
     ) -> ImageInfo:
-        """Build from a gzipped tar of the context, streaming the build's output lines to ``on_line``.
+        """Build from a gzipped tar of the context (an upload on disk is sent from its file, as it is
+        read), streaming the build's output lines to ``on_line``.
 
         A failed build raises BuildFailed with the engine's one-line reason: its output went to
         ``on_line`` already (whoever follows the build reads it once, then the error)."""
@@ -364,10 +366,13 @@ class DockerBackend:
         if self.build_network:
             with engine_errors("making the build network"):
                 network = ensure_network(self._api, self.build_network, {"mypaas.role": "build-network"})
-        with engine_errors("build failed", as_error=BuildFailed):
+        with (
+            engine_errors("build failed", as_error=BuildFailed),
+            contextlib.closing(open_blob(context)) as fileobj,
+        ):
             stream = self._api.build(
                 network_mode=network,
-                fileobj=_BytesReader(context),
+                fileobj=fileobj,
                 custom_context=True,
                 encoding="gzip",
                 tag=tag,
@@ -534,20 +539,6 @@ def _engine_event(event: dict[str, Any]) -> EngineEvent:
         exit_code=int(code) if code is not None and str(code).lstrip("-").isdigit() else None,
         at=float(event.get("timeNano") or 0) / _NS or float(event.get("time") or 0),
     )
-
-
-class _BytesReader:
-    """A minimal file object over bytes, for the SDK's build (which wants ``read``)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self._data) if size < 0 else self._pos + size
-        chunk = self._data[self._pos : end]
-        self._pos += len(chunk)
-        return chunk
 
 
 def _put(lines: queue.Queue[str], line: str, stop: Event) -> bool:

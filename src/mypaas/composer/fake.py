@@ -7,12 +7,12 @@ to the real backends.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import itertools
 import json
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from threading import Event
@@ -44,6 +44,7 @@ from mypaas.container_options import check_swarm
 from mypaas.domain import EngineEvent, Instance, InstanceReport, ProcessInfo, ServiceSpec
 from mypaas.errors import BuildFailed, Conflict, NotFound
 from mypaas.states import InstanceState
+from mypaas.uploads import Blob, chunks_of, head_of
 
 
 class FakeBackend:
@@ -59,6 +60,7 @@ class FakeBackend:
         self.platform_of: dict[str, str] = {}
         self.calls: list[str] = []
         self.imported_bytes = 0
+        self.built_bytes = 0  # the size of the last build context, read through as the engine reads it
         self.pushed: dict[str, str] = {}
         self.pids: dict[str, int] = {}  # instance id -> a host pid, set by tests of the monitor
         self.taken_ports: set[int] = set()  # host ports something else holds, set by tests
@@ -200,7 +202,7 @@ class FakeBackend:
 
     def build_image(
         self,
-        context: bytes,
+        context: Blob,
         *,
         tag: str,
         dockerfile: str = "Dockerfile",
@@ -209,7 +211,8 @@ class FakeBackend:
         on_line: Callable[[str], None] = print,
     ) -> ImageInfo:
         on_line(f"Step 1/1 : fake build of {tag}")
-        if b"FAIL" in (gzip.decompress(context) if context[:2] == b"\x1f\x8b" else context):
+        self.built_bytes = sum(len(piece) for piece in chunks_of(context))  # read, as the engine would
+        if _holds(context, b"FAIL"):
             on_line(" ---> Running in 0123456789ab")
             raise BuildFailed("build failed: the fake was asked to fail")
         return self.add_image(tag)
@@ -455,3 +458,15 @@ def _checked(svc: ServiceSpec) -> bool:
 if TYPE_CHECKING:  # mypy checks that the fakes implement the whole protocols
     _backend: type[Backend] = FakeBackend
     _services: type[ServiceBackend] = FakeSwarmBackend
+
+
+def _holds(context: Blob, marker: bytes) -> bool:
+    """Does the (gzipped) context hold ``marker``? Read in pieces, as a stream."""
+    unzip = zlib.decompressobj(31) if head_of(context, 2) == b"\x1f\x8b" else None
+    tail = b""
+    for piece in chunks_of(context):
+        text = tail + (unzip.decompress(piece) if unzip is not None else piece)
+        if marker in text:
+            return True
+        tail = text[-(len(marker) - 1) :]
+    return False

@@ -66,7 +66,9 @@ from mypaas.router.base import Router
 from mypaas.router.config import ACCESS_LOG
 from mypaas.settings import Settings
 from mypaas.states import BackendMode
+from mypaas.uploads import Uploads
 
+UPLOADS_DIR = "uploads"
 MIRROR_KEY = "mirror_upstream"  # the Meta row of the mirror's upstream, while it is enabled
 
 
@@ -107,7 +109,13 @@ class Platform:
     def sessions(self) -> sessionmaker[Session]:
         return self.store.sessions
 
+    @property
+    def uploads(self) -> Uploads:
+        """Where a deploy's uploaded parts are written ($MYPAAS_HOME/uploads, owner-only)."""
+        return Uploads(self.settings.home / UPLOADS_DIR)
+
     def start(self) -> None:
+        self.uploads.clear()  # parts of builds a stopped manager never finished
         self.supervisor.start()
         self.audit.start()
 

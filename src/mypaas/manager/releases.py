@@ -37,6 +37,7 @@ from mypaas.manager.state.desired import drop_failed_first_deploy
 from mypaas.manager.state.models import AppRow, OperationRow, ReleaseRow
 from mypaas.manager.vault import Vault
 from mypaas.states import AppState, BackendMode, OperationStatus, ReleaseStatus
+from mypaas.uploads import Blob, discard
 
 # makes the Debian base image a source build needs, when the engine lacks it; emits its progress
 MakeBase = Callable[[Callable[[str], None]], None]
@@ -45,7 +46,9 @@ MakeBase = Callable[[Callable[[str], None]], None]
 @dataclass(frozen=True)
 class DeployRequest:
     spec: AppSpec
-    contexts: dict[str, bytes]  # build context name -> gzipped tar
+    # part name -> gzipped tar (build contexts, project files): files under $MYPAAS_HOME/uploads the
+    # deploy removes once it no longer needs them (at once, or when its build ends)
+    contexts: Mapping[str, Blob]
     user: str
     description: str
     warnings: tuple[str, ...] = ()  # what MyPaas maps differently than the file says (shown with the deploy)
@@ -126,6 +129,7 @@ class Releases:
         if req.warnings:
             self._ops.append_log(op.id, "".join(f"warning: {w}\n" for w in req.warnings))
         if unchanged:
+            discard(req.contexts)  # nothing builds from them
             self._ctx.change(name, "deploy_unchanged", f"deploy by {req.user}: {op.message}", req.user, op)
             self._ops.notify()
             return op
@@ -135,6 +139,7 @@ class Releases:
                 target=self._build_then_release, args=(name, op.id, req, spec, files.layers), daemon=True
             ).start()
         else:
+            discard(req.contexts)  # nothing builds from them
             self._ctx.wake()
         return op
 
@@ -280,6 +285,8 @@ class Releases:
         except Exception as exc:  # every failure ends the operation, whatever raised it
             message = exc.message if isinstance(exc, MyPaasError) else f"build failed: {exc}"
             self._fail_build(name, op_id, message)
+        finally:
+            discard(req.contexts)  # the uploaded parts: built from, or the build failed
         self._ctx.wake()
         self._ops.notify()
 
