@@ -122,6 +122,21 @@ def test_unhealthy_release_is_abandoned(world: World) -> None:
     assert [r["status"] for r in world.platform.releases.releases("shop")] == ["failed", "active"]
 
 
+def test_deadlines_run_on_the_loops_clock_not_the_wall_clock(world: World) -> None:
+    # The loop compares deadlines with its own clock; a deadline set from the wall clock was never
+    # reached here (a machine slow enough to take a second between World() and the deploy did the same).
+    world.now -= 3600
+    world.deploy("shop", "web:1")
+    world.settle()
+    op = world.deploy("shop", "web:2")
+    rec = world.platform.reconciler
+    rec.pass_once()
+    world.now += 31
+    rec.pass_once()
+    assert world.op(op) == "failed"
+    assert "v1 keeps serving" in world.platform.operations.get(op).message
+
+
 def test_a_new_manager_adopts_running_instances(world: World, tmp_path: Path) -> None:
     world.deploy("shop", "web:1")
     world.settle()

@@ -7,7 +7,6 @@ are in releases.py."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -174,7 +173,7 @@ class Apps:
             if current is not None and not current.status.finished:
                 return current
         op = self._ops.new(s, app=app.name, kind=kind, user=user)
-        op.deadline = time.time() + self._ctx.deploy_timeout_s
+        op.deadline = self._ctx.deadline()
         app.operation_id = op.id
         return op
 
@@ -195,7 +194,7 @@ class Apps:
                     continue
                 op = self._ops.new(s, app=app.name, kind="migrate", user=user)
                 supersede(self._ops, s, app, op)
-                op.deadline = time.time() + self._ctx.deploy_timeout_s
+                op.deadline = self._ctx.deadline()
                 op.release = app.target_version
                 app.backend = BackendMode.SWARM
                 app.target_generation = max(app.target_generation, app.current_generation) + 1
@@ -213,7 +212,7 @@ class Apps:
                     raise Conflict(f"app {name} has no release yet: deploy it first", field="app")
                 op = self._ops.new(s, app=name, kind="restart", user=user)
                 supersede(self._ops, s, app, op)
-                op.deadline = time.time() + self._ctx.deploy_timeout_s
+                op.deadline = self._ctx.deadline()
                 op.release = app.target_version
                 app.target_generation = max(app.target_generation, app.current_generation) + 1
                 app.state = AppState.RUNNING
@@ -221,7 +220,7 @@ class Apps:
                 app.state = AppState.STOPPED if action == "stop" else AppState.RUNNING
                 op = self._ops.new(s, app=name, kind=action, user=user)
                 supersede(self._ops, s, app, op)
-                op.deadline = time.time() + self._ctx.deploy_timeout_s
+                op.deadline = self._ctx.deadline()
         self._ctx.change(name, action, f"{action} by {user}", user, op)
         self._ctx.wake()
         return op

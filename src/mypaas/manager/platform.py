@@ -213,7 +213,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
     hosts = _hosts(core, reg.mirror, given)
     monitoring = _monitoring(core, hosts)
     reconciler = _reconciler(core, reg, monitoring, given.clock, identity)
-    ctx = _app_context(core, monitoring)
+    ctx = _app_context(core, monitoring, given.clock)
     apps = Apps(ctx)
     releases = Releases(
         ctx, vault=core.vault, make_base=lambda emit: reg.builds.ensure_base("debian:bookworm", emit)
@@ -277,7 +277,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
     )
 
 
-def _app_context(core: _Core, monitoring: Monitoring) -> AppContext:
+def _app_context(core: _Core, monitoring: Monitoring, clock: Callable[[], float]) -> AppContext:
     return AppContext(
         sessions=core.store.sessions,
         backend=core.backend,
@@ -290,6 +290,7 @@ def _app_context(core: _Core, monitoring: Monitoring) -> AppContext:
         deploy_timeout_s=core.settings.deploy_timeout_s,
         base_domain=core.settings.base_domain,
         deploy_lock=threading.Lock(),
+        clock=clock,
         build_egress=Egress(
             internal_ports=internal_ports(core.settings),
             allow_private=core.settings.build_allow_private_urls,

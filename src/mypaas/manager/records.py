@@ -4,6 +4,7 @@ missing, one operation per app at a time, the event of a user's change, and the 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,11 @@ class AppContext:
     base_domain: str
     deploy_lock: threading.Lock  # one deploy's checks and writes at a time
     build_egress: Egress = field(default_factory=Egress)  # what a Dockerfile's ADD <url> may fetch
+    clock: Callable[[], float] = time.time  # the reconcile loop's clock: deadlines are on its time
+
+    def deadline(self) -> float:
+        """When an operation begun now is past its deadline, on the clock the loop compares it with."""
+        return self.clock() + self.deploy_timeout_s
 
     def mode(self, s: Session) -> BackendMode:
         """The backend new releases run on: swarm once the platform is a cluster (and the backend

@@ -6,7 +6,6 @@ which rolls the release out."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -335,7 +334,7 @@ class Releases:
         app.backend = self._ctx.mode(s)  # an app moves to Swarm with its first release after the switch
         app.state = AppState.RUNNING
         op.release = rel.version
-        op.deadline = time.time() + self._ctx.deploy_timeout_s
+        op.deadline = self._ctx.deadline()
         notes = set_formation(s, app, before, spec, rollback=op.kind == "rollback")
         if notes:  # what the deploy shows of the replica counts (see formation.py)
             op.log = (op.log or "") + "".join(f"{note}\n" for note in notes)
