@@ -35,7 +35,8 @@ def integrity(data: bytes) -> str:
 
 
 TGZ = tarball(FILES)
-PKG = Package("lib", "1.2.3", integrity(TGZ), tuple(FILES))
+KEEP = {"dist/lib.module.js": "lib.module.js", "LICENSE": "LICENSE"}
+PKG = Package("lib", "1.2.3", integrity(TGZ), KEEP)
 
 
 def registry(handler: Callable[[httpx.Request], httpx.Response]) -> tuple[httpx.Client, list[str]]:
@@ -55,14 +56,14 @@ def serving(data: bytes, status: int = 200) -> httpx.Client:
 
 def test_fetches_checks_and_unpacks_then_does_nothing_the_second_time(tmp_path: Path) -> None:
     client, asked = registry(lambda _: httpx.Response(200, content=TGZ))
-    assert assets.missing([PKG], tmp_path) == ["lib/dist/lib.module.js", "lib/LICENSE"]
+    assert assets.missing([PKG], tmp_path) == ["lib/lib.module.js", "lib/LICENSE"]
     fetched = assets.ensure([PKG], tmp_path, registry="http://mirror.test/npm", client=client)
     assert fetched == [PKG]
     assert asked == ["http://mirror.test/npm/lib/-/lib-1.2.3.tgz"]
-    assert (tmp_path / "lib" / "dist" / "lib.module.js").read_bytes() == FILES["dist/lib.module.js"]
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["lib"]["integrity"] == PKG.integrity
-    assert manifest["lib"]["files"]["LICENSE"] == hashlib.sha256(b"MIT\n").hexdigest()
+    assert (tmp_path / "lib" / "lib.module.js").read_bytes() == FILES["dist/lib.module.js"]
+    manifest = json.loads((tmp_path / "lib" / "manifest.json").read_text())
+    assert manifest["version"] == "1.2.3" and manifest["integrity"] == PKG.integrity
+    assert manifest["files"]["LICENSE"] == hashlib.sha256(b"MIT\n").hexdigest()
     assert assets.missing([PKG], tmp_path) == []
     assert assets.ensure([PKG], tmp_path, registry="http://mirror.test/npm", client=client) == []
     assert len(asked) == 1
@@ -76,8 +77,8 @@ def test_a_changed_file_or_a_new_pin_is_fetched_again(tmp_path: Path) -> None:
     assert assets.ensure([PKG], tmp_path, registry="http://r", client=serving(TGZ)) == [PKG]
     assert (tmp_path / "lib" / "LICENSE").read_bytes() == b"MIT\n"
     newer = tarball({**FILES, "LICENSE": b"MIT, 2\n"})
-    bumped = Package("lib", "1.2.4", integrity(newer), tuple(FILES))
-    assert assets.missing([bumped], tmp_path) == ["lib/dist/lib.module.js", "lib/LICENSE"]
+    bumped = Package("lib", "1.2.4", integrity(newer), KEEP)
+    assert assets.missing([bumped], tmp_path) == ["lib/lib.module.js", "lib/LICENSE"]
     assets.ensure([bumped], tmp_path, registry="http://r", client=serving(newer))
     assert (tmp_path / "lib" / "LICENSE").read_bytes() == b"MIT, 2\n"
 
@@ -101,13 +102,13 @@ def test_an_unreachable_registry_or_an_error_status_is_one_clear_line(tmp_path: 
 
 def test_a_tarball_without_a_listed_file_or_not_a_tarball_is_refused(tmp_path: Path) -> None:
     short = tarball({"LICENSE": b"MIT\n"})
-    pkg = Package("lib", "1.2.3", integrity(short), tuple(FILES))
+    pkg = Package("lib", "1.2.3", integrity(short), KEEP)
     with pytest.raises(AssetError, match=r"lib 1\.2\.3: the tarball has no package/dist/lib\.module\.js"):
         assets.ensure([pkg], tmp_path, registry="http://r", client=serving(short))
     junk = b"this is not gzip"
     with pytest.raises(AssetError, match=r"not a readable tarball"):
         assets.ensure(
-            [Package("lib", "1.2.3", integrity(junk), ("LICENSE",))],
+            [Package("lib", "1.2.3", integrity(junk), {"LICENSE": "LICENSE"})],
             tmp_path,
             registry="http://r",
             client=serving(junk),
@@ -126,11 +127,15 @@ def test_the_pins_are_sha512_and_name_the_files_the_dashboard_imports() -> None:
     for pkg in assets.PACKAGES:
         assert pkg.integrity.startswith("sha512-")
         assert len(base64.b64decode(pkg.integrity.removeprefix("sha512-"))) == 64
-        assert "LICENSE" in pkg.files
-    kept = {f"{p.name}/{f}" for p in assets.PACKAGES for f in p.files}
-    for needed in ("preact/dist/preact.module.js", "preact/hooks/dist/hooks.module.js"):
-        assert needed in kept
-    assert {"htm/dist/htm.module.js", "uplot/dist/uPlot.esm.js", "uplot/dist/uPlot.min.css"} <= kept
+        assert pkg.files["LICENSE"] == "LICENSE"
+    kept = {f"{p.name}/{f}" for p in assets.PACKAGES for f in p.files.values()}
+    assert {
+        "preact/preact.module.js",
+        "preact/hooks.module.js",
+        "htm/htm.module.js",
+        "uplot/uPlot.esm.js",
+        "uplot/uPlot.min.css",
+    } <= kept
 
 
 def test_main_says_what_is_missing_and_fails_in_one_line(

@@ -4,8 +4,8 @@ the registry's sha512 integrity and the few files the dashboard loads unpacked i
 the network, and the manager serves nothing from a CDN.
 
 The registry is https://registry.npmjs.org unless MYPAAS_NPM_REGISTRY names a mirror; HTTP(S)_PROXY are
-honoured. A manifest (vendor/manifest.json) records what was unpacked and each file's sha256, so a second
-run with everything in place fetches nothing.
+honoured. A manifest per package (vendor/<package>/manifest.json) records the version unpacked and each
+file's sha256, so a second run with everything in place fetches nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,13 @@ MAX_TARBALL = 20 * 1024 * 1024  # the largest of ours is ~0.4 MB; a mirror answe
 @dataclass(frozen=True)
 class Package:
     """One npm package at one version: its tarball's ``integrity`` ("sha512-<base64>", as the
-    registry's metadata gives it) and the ``files`` (paths inside the tarball's package/ folder) kept."""
+    registry's metadata gives it) and the ``files`` kept: the path inside the tarball's package/ folder
+    by the name it gets under vendor/<package>/ (the names the page's import map uses)."""
 
     name: str
     version: str
     integrity: str
-    files: tuple[str, ...]
+    files: dict[str, str] = field(hash=False)
 
     @property
     def tarball(self) -> str:
@@ -53,19 +54,23 @@ PACKAGES: tuple[Package, ...] = (
         "preact",
         "10.29.8",
         "sha512-ej2aVZ+vZ8WO7tvlQWRM9N63A0KzF9q4mWJfDUHgYaIofWY9hu74QdnQrjoPMmZi2/nZ5gN0bJCQF49xQqx09Q==",
-        ("dist/preact.module.js", "hooks/dist/hooks.module.js", "LICENSE"),
+        {
+            "dist/preact.module.js": "preact.module.js",
+            "hooks/dist/hooks.module.js": "hooks.module.js",
+            "LICENSE": "LICENSE",
+        },
     ),
     Package(
         "htm",
         "3.1.1",
         "sha512-983Vyg8NwUE7JkZ6NmOqpCZ+sh1bKv2iYTlUkzlWmA5JD2acKoxd4KVxbMmxX/85mtfdnDmTFoNKcg5DGAvxNQ==",
-        ("dist/htm.module.js", "LICENSE"),
+        {"dist/htm.module.js": "htm.module.js", "LICENSE": "LICENSE"},
     ),
     Package(
         "uplot",
         "1.6.32",
         "sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw==",
-        ("dist/uPlot.esm.js", "dist/uPlot.min.css", "LICENSE"),
+        {"dist/uPlot.esm.js": "uPlot.esm.js", "dist/uPlot.min.css": "uPlot.min.css", "LICENSE": "LICENSE"},
     ),
 )
 
@@ -75,7 +80,7 @@ class AssetError(MyPaasError):
 
 
 def vendor_dir() -> Path:
-    """Where the unpacked files live: static/vendor/<package>/<path>, served at /ui/vendor/…"""
+    """Where the unpacked files live: static/vendor/<package>/<name>, served with the dashboard's files."""
     return Path(__file__).resolve().parent / "static" / "vendor"
 
 
@@ -84,15 +89,15 @@ def registry_url() -> str:
 
 
 def missing(packages: Iterable[Package] | None = None, root: Path | None = None) -> list[str]:
-    """The vendor files (``package/path``) absent, changed, or unpacked from another version than the
+    """The vendor files (``package/name``) absent, changed, or unpacked from another version than the
     pinned one; empty when the dashboard has everything. Reads no network."""
     root = vendor_dir() if root is None else root
-    manifest = _read_manifest(root)
     lost: list[str] = []
     for pkg in PACKAGES if packages is None else packages:
-        entry = manifest.get(pkg.name, {})
+        entry = _read_manifest(root / pkg.name)
         hashes = entry.get("files", {}) if entry.get("integrity") == pkg.integrity else {}
-        lost += [f"{pkg.name}/{f}" for f in pkg.files if not _intact(root / pkg.name / f, hashes.get(f))]
+        kept = pkg.files.values()
+        lost += [f"{pkg.name}/{f}" for f in kept if not _intact(root / pkg.name / f, hashes.get(f))]
     return lost
 
 
@@ -147,13 +152,13 @@ def _install(pkg: Package, tarball: bytes, root: Path) -> None:
     contents = _extract(pkg, tarball)
     for name, data in contents.items():
         _write_atomic(root / pkg.name / name, data)
-    manifest = _read_manifest(root)
-    manifest[pkg.name] = {
+    manifest = {
         "version": pkg.version,
         "integrity": pkg.integrity,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()},
     }
-    _write_atomic(root / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    _write_atomic(root / pkg.name / MANIFEST, text.encode())
 
 
 def _extract(pkg: Package, tarball: bytes) -> dict[str, bytes]:
@@ -161,11 +166,11 @@ def _extract(pkg: Package, tarball: bytes) -> dict[str, bytes]:
     try:
         with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
             names = set(tar.getnames())
-            for name in pkg.files:
+            for name, dest in pkg.files.items():
                 member = tar.extractfile(f"package/{name}") if f"package/{name}" in names else None
                 if member is None:
                     raise AssetError(f"{pkg.name} {pkg.version}: the tarball has no package/{name}")
-                contents[name] = member.read()
+                contents[dest] = member.read()
     except (tarfile.TarError, OSError) as exc:
         raise AssetError(f"{pkg.name} {pkg.version}: not a readable tarball ({exc})") from exc
     return contents
@@ -184,9 +189,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _read_manifest(root: Path) -> dict[str, Any]:
+def _read_manifest(folder: Path) -> dict[str, Any]:
     try:
-        data = json.loads((root / MANIFEST).read_text())
+        data = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
