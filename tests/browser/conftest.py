@@ -45,6 +45,20 @@ except ImportError:  # pragma: no cover - told below, per the rules for a missin
     sync_playwright = None  # type: ignore[assignment]
 
 
+def _under_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+# Without Playwright the test modules cannot even be imported: outside CI they are left out, and the
+# summary says why; under CI they are collected, and fail.
+collect_ignore_glob = ["test_*.py"] if sync_playwright is None and not _under_ci() else []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if collect_ignore_glob:
+        terminalreporter.write_line(f"tests/browser not run: {_missing()}", yellow=True)
+
+
 def _missing() -> str | None:
     if sync_playwright is None:
         return "Playwright is not installed (pip install -e '.[test]', or make test)"
@@ -57,7 +71,7 @@ def _missing() -> str | None:
 def browser() -> Iterator[Browser]:
     why = _missing()
     if why:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if _under_ci():
             pytest.fail(f"browser tests cannot run: {why}")
         pytest.skip(f"browser tests skipped: {why}")
     expect.set_options(timeout=TIMEOUT_MS)
