@@ -145,3 +145,12 @@ def test_assets_are_gzipped_once_and_missing_vendor_files_are_named(tmp_path: Pa
         (tmp_path / name).write_text("//")
     html, csp = Assets(root=tmp_path).page()
     assert html.startswith("<script") and "/ui/" in html and "'sha256-" in csp
+
+
+def test_a_failed_sign_in_is_audited_as_a_failed_login(browser: TestClient, platform: Platform) -> None:
+    browser.post("/api/v1/session", json={"user": "bob", "password": "not-his-password"})
+    sign_in(browser)
+    platform.audit.flush()
+    admin = TestClient(browser.app, headers={"Authorization": f"Bearer {platform.admin_token}"})
+    entries = admin.get("/api/v1/audit", params={"user": "bob"}).json()
+    assert {(e["action"], e["result"]) for e in entries} >= {("sign_in", "failed"), ("sign_in", "ok")}
