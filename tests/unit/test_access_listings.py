@@ -189,7 +189,7 @@ def test_host_operations_are_the_admins_and_a_removed_apps_its_makers(
 
 
 def test_the_status_page_shows_component_health_and_no_app(api: TestClient, cast: Cast) -> None:
-    page = TestClient(api.app).get("/")
+    page = TestClient(api.app).get("/status")
     assert page.status_code == 200
     assert "Components" in page.text and "mypaas login" in page.text
     for app in APPS:

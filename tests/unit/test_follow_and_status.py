@@ -170,7 +170,7 @@ def test_the_status_pings_once_per_few_seconds(
     backend.ping = ping  # type: ignore[method-assign]
     platform.router.healthy = healthy  # type: ignore[method-assign]
     for _ in range(20):
-        assert api.get("/", headers={"Authorization": ""}).status_code == 200  # the anonymous page
+        assert api.get("/status", headers={"Authorization": ""}).status_code == 200  # the anonymous page
         assert api.get("/api/v1/status").json()["healthy"] is True
     assert pings == ["engine", "router"]
 

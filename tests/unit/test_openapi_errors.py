@@ -75,9 +75,12 @@ def test_every_route_has_a_rule_so_its_401_and_403_come_from_it(api: TestClient)
     ops = _operations(_spec(api))
     public = [(m, p) for m, p, op in ops if _rule(op) == Scope.PUBLIC.value]
     assert sorted(public) == [
+        ("delete", "/api/v1/session"),  # the dashboard's sign-out: checks the session itself
         ("get", "/api/v1/health"),
         ("get", "/api/v1/registry/token"),
+        ("get", "/api/v1/session"),
         ("get", "/api/v1/tls/ca"),
         ("post", "/api/v1/login"),
+        ("post", "/api/v1/session"),
     ]
     assert all(RULES[n].scope == Scope.PUBLIC for n in ("health", "registry_token", "login", "platform_ca"))

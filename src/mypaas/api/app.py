@@ -42,6 +42,7 @@ from mypaas.api.schemas import (
 )
 from mypaas.api.scoping import narrow_hint, only_seen, seen_apps
 from mypaas.api.secrets import decode_values, secret_routes
+from mypaas.api.session import session_routes
 from mypaas.api.streams import Followed
 from mypaas.api.tls import tls_routes
 from mypaas.api.volumes import volume_routes
@@ -61,6 +62,7 @@ from mypaas.spec.compose import (
 )
 from mypaas.spec.hardening import Hardening, harden
 from mypaas.uploads import Blob, Uploads, discard
+from mypaas.web.dashboard import dashboard_routes
 from mypaas.web.status import render_status
 
 MAX_PARTS = 64  # a deploy's uploaded parts: one per build context and per project files source
@@ -101,7 +103,7 @@ def create_app(platform: Platform) -> FastAPI:
     automation_routes(v1, platform)
     host_routes(v1, platform)
     volume_routes(v1, platform)
-    identity_routes(v1, platform)
+    session_routes(v1, platform, identity_routes(v1, platform))
     audit_routes(v1, platform)
     tls_routes(v1, platform)
     document_access([*v1.routes, *app.router.routes])
@@ -109,9 +111,11 @@ def create_app(platform: Platform) -> FastAPI:
     without_validation_422(app)
     app.include_router(v1)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> str:
+    @app.get("/status", response_class=HTMLResponse, include_in_schema=False)
+    def status_page() -> str:
         return render_status(platform.status())
+
+    dashboard_routes(app)
 
     return app
 

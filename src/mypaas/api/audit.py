@@ -25,13 +25,13 @@ from mypaas.manager.identity.policy import Principal
 from mypaas.manager.platform import Platform
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
-LOGIN = "login"
+LOGINS = frozenset({"login", "sign_in"})  # `mypaas login` and the dashboard's sign-in
 ERROR_BODY_MAX = 8192  # the part of an error answer kept to find its message
 
 
 def audit_result(method: str, status: int, operation: str) -> str | None:
     """How an answered call goes into the log (ok | denied | failed | error), or None: not recorded."""
-    if operation == LOGIN and status in (401, 429):
+    if operation in LOGINS and status in (401, 429):
         return "failed"
     if status in (401, 403):
         return "denied"

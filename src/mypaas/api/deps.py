@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
+from mypaas.api.cookies import authorization_of
 from mypaas.domain import Instance
 from mypaas.errors import Conflict, MyPaasError
 from mypaas.manager.identity.policy import Principal, Scope, decide, decide_operation, rule_for
@@ -33,11 +34,13 @@ def client_address(request: Request) -> str:
 
 
 def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """The caller, allowed to call this operation (policy.RULES); 401 without a valid token, 403 when
-    its role does not allow the call. What it acts on is kept for the audit log."""
+    """The caller, allowed to call this operation (policy.RULES); 401 without a valid token (the
+    ``Authorization`` header, or the dashboard's session cookie with its CSRF header), 403 when its role
+    does not allow the call. What it acts on is kept for the audit log."""
     platform: Platform = request.app.state.platform
     operation = operation_of(request)
     rule = rule_for(operation)
+    authorization = authorization_of(request.headers, request.method)
     who = platform.identity.identify(authorization, client_address(request))
     request.state.principal = who
     if rule.scope == Scope.APP and "op_id" in request.path_params:

@@ -75,16 +75,48 @@ def printable(text: str, limit: int = 64) -> str:
     return _UNPRINTABLE.sub("?", text[:limit])
 
 
-def identity_routes(v1: APIRouter, platform: Platform) -> None:
-    _login_routes(v1, platform)
+def identity_routes(v1: APIRouter, platform: Platform) -> PasswordLogin:
+    """The routes; answers the password check they use, for the dashboard's sign-in."""
+    password_login = PasswordLogin(platform)
+    _login_routes(v1, platform, password_login)
     _user_routes(v1, platform)
     _team_routes(v1, platform)
     _token_routes(v1, platform)
+    return password_login
 
 
-def _login_routes(v1: APIRouter, platform: Platform) -> None:
+class PasswordLogin:
+    """Logging in with a password (`mypaas login`, the dashboard's sign-in): slowed by the throttle's
+    delay after failures, a few checks at a time, failures logged."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.identity = platform.identity
+        self.checking = asyncio.Semaphore(MAX_CHECKS)
+
+    async def __call__(
+        self, request: Request, user: str, password: str, name: str = "", expires: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """A login token for ``user`` when ``password`` is theirs: its secret and what it is."""
+        identity = self.identity
+        source = client_address(request)
+        request.state.login_user = user
+        await pause(identity.throttle.delay(user, source))
+        check = functools.partial(identity.login, user, password, source, name=name, expires=expires)
+        try:
+            async with self.checking:
+                new = await in_thread(check)
+            return new.secret, new.info
+        except Unauthorized:
+            n = identity.throttle.count(user, source)
+            log.warning("failed login for %s from %s (%d recently)", printable(user), source, n)
+            raise
+        except TooManyAttempts:
+            log.warning("login refused for %s from %s: too many failed", printable(user), source)
+            raise
+
+
+def _login_routes(v1: APIRouter, platform: Platform, password_login: PasswordLogin) -> None:
     identity = platform.identity
-    checking = asyncio.Semaphore(MAX_CHECKS)
 
     @v1.post("/login", tags=["users"])
     async def login(body: LoginBody, request: Request) -> dict[str, Any]:
@@ -92,23 +124,8 @@ def _login_routes(v1: APIRouter, platform: Platform) -> None:
 
         Failed logins are counted per user and per source: each makes the next answer slower, and
         past a limit the answer is 429 for a while."""
-        source = client_address(request)
-        request.state.login_user = body.user
-        await pause(identity.throttle.delay(body.user, source))
-        check = functools.partial(
-            identity.login, body.user, body.password, source, name=body.name, expires=body.expires
-        )
-        try:
-            async with checking:
-                new = await in_thread(check)
-        except Unauthorized:
-            n = identity.throttle.count(body.user, source)
-            log.warning("failed login for %s from %s (%d recently)", printable(body.user), source, n)
-            raise
-        except TooManyAttempts:
-            log.warning("login refused for %s from %s: too many failed", printable(body.user), source)
-            raise
-        return {"token": new.secret, **new.info}
+        secret, info = await password_login(request, body.user, body.password, body.name, body.expires)
+        return {"token": secret, **info}
 
     @v1.get("/whoami", tags=["users"])
     def whoami(who: User) -> dict[str, Any]:

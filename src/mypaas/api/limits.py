@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mypaas.api.cookies import authorization_of
 from mypaas.errors import MyPaasError
 from mypaas.manager.identity.policy import RULES
 from mypaas.manager.identity.policy import Scope as Access
@@ -111,7 +112,7 @@ class BodyLimits:
         headers = _headers(scope)
         cap, setting = self.caps.of(operation, headers.get("content-type", ""))
         try:
-            await self._identify(scope, operation, headers.get("authorization"))
+            await self._identify(scope, operation, headers)
             if _declared_length(headers) > cap:
                 raise too_large(cap, setting)
         except MyPaasError as exc:
@@ -133,10 +134,11 @@ class BodyLimits:
                 partial = (name, child)
         return partial
 
-    async def _identify(self, scope: Scope, operation: str, authorization: str | None) -> None:
+    async def _identify(self, scope: Scope, operation: str, headers: dict[str, str]) -> None:
         rule = RULES.get(operation)  # none: current_user refuses the call (fail closed) if it is one
         if rule is None or rule.scope == Access.PUBLIC:
             return
+        authorization = authorization_of(headers, str(scope.get("method", "GET")))
         client = scope.get("client")
         source = str(client[0]) if client else ""
         await run_in_threadpool(self.platform.identity.identify, authorization, source)

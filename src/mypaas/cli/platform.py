@@ -36,7 +36,8 @@ def up() -> None:
             raise BackendError(f"the manager did not start: {exc}") from exc
         say("MyPaas is up" if started else "MyPaas is already running")
     say(f"  API:          {s.api_url}  (OpenAPI docs: {s.api_url}/api/v1/docs)")
-    say(f"  dashboard:    {s.api_url}/")
+    say(f"  dashboard:    {s.api_url}/  (user admin once `mypaas user passwd admin` set a password,")
+    say("                or the admin token)")
     say(f"  admin token:  {s.token_path}")
     say(f"  apps at:      {app_url('APP', s)}")
     if s.registry_enabled:

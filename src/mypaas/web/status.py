@@ -29,6 +29,7 @@ table{{border-collapse:collapse;margin-bottom:1.5rem}} tr:nth-child(even){{backg
 <p>{"All components healthy" if status["healthy"] else "Some components are unhealthy"} ·
 updated {time.strftime("%H:%M:%S")}</p>
 <h2>Components</h2><table>{rows}</table>
-<p>Apps are shown to signed-in users only: <code>mypaas login</code>, then <code>mypaas ls</code>
+<p>Apps are shown to signed-in users only: <a href="/">the dashboard</a>, or <code>mypaas login</code>,
+then <code>mypaas ls</code>
 (or <code>GET /api/v1/apps</code> with a token).</p>
 </body></html>"""

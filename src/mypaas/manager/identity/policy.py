@@ -81,7 +81,8 @@ RULES: dict[str, Rule] = {
     # the platform
     "health": _PUBLIC,
     "platform_ca": _PUBLIC,  # the platform CA's certificate: `mypaas login` pins it
-    "index": _PUBLIC,  # the status page at /: component health only, no app
+    "index": _PUBLIC,  # the dashboard's page at /: no data (its scripts call the API)
+    "status_page": _PUBLIC,  # the status page at /status: component health only, no app
     "status": _LIST,
     "reconcile": _ADMIN,
     "operation": _VIEW,  # an operation is about one app: a role on it
@@ -152,6 +153,10 @@ RULES: dict[str, Rule] = {
     "login": _PUBLIC,
     "whoami": _USER,
     "logout": _USER,
+    "sign_in": _PUBLIC,  # the dashboard's session cookie (checks the password or token itself)
+    "session_state": _PUBLIC,  # who the session cookie signs in, if anyone (no error without one)
+    "sign_out": _PUBLIC,  # clears the cookies; revokes a valid session's token (CSRF-checked)
+    "dashboard_asset": _PUBLIC,  # the dashboard's static files: no data
     "list_users": _ADMIN,
     "add_user": _ADMIN,
     "remove_user": _ADMIN,

@@ -1,0 +1,82 @@
+// The one way the dashboard talks to the server: the same /api/v1 operations the CLI calls, with the
+// session cookie (sent by the browser) and the CSRF header on every change.
+
+const BASE = "/api/v1";
+
+export class ApiError extends Error {
+  constructor(status, message, field, body) {
+    super(message);
+    this.status = status;
+    this.field = field || null;
+    this.body = body || null;
+  }
+}
+
+function csrf() {
+  const m = document.cookie.match(/(?:^|;\s*)mypaas_csrf=([^;]+)/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+// Called when the server says the session is gone (401): app.js shows the sign-in page.
+let onSignedOut = () => {};
+export function whenSignedOut(fn) {
+  onSignedOut = fn;
+}
+
+async function errorOf(res) {
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    body = null;
+  }
+  const message = (body && (body.error || body.detail)) || `${res.status} ${res.statusText}`;
+  return new ApiError(res.status, typeof message === "string" ? message : JSON.stringify(message), body && body.field, body);
+}
+
+export async function request(method, path, body, { signal, raw = false, headers = {} } = {}) {
+  const init = { method, credentials: "same-origin", signal, headers: { Accept: "application/json", ...headers } };
+  if (method !== "GET" && method !== "HEAD") init.headers["X-CSRF-Token"] = csrf();
+  if (body instanceof FormData) {
+    init.body = body;
+  } else if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(BASE + path, init);
+  if (!res.ok) {
+    const err = await errorOf(res);
+    if (res.status === 401 && !path.startsWith("/session")) onSignedOut(err);
+    throw err;
+  }
+  if (raw) return res;
+  if (res.status === 204) return null;
+  const type = res.headers.get("content-type") || "";
+  return type.includes("json") ? res.json() : res.text();
+}
+
+export const api = {
+  get: (path, opts) => request("GET", path, undefined, opts),
+  post: (path, body, opts) => request("POST", path, body, opts),
+  put: (path, body, opts) => request("PUT", path, body, opts),
+  patch: (path, body, opts) => request("PATCH", path, body, opts),
+  del: (path, body, opts) => request("DELETE", path, body, opts),
+  // A streamed answer (logs -f, a build's output): onLine gets each line as it comes; resolves at the end.
+  async stream(path, onLine, { signal, method = "GET", body } = {}) {
+    const res = await request(method, path, body, { signal, raw: true });
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let rest = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += decoder.decode(value, { stream: true });
+      const lines = rest.split("\n");
+      rest = lines.pop();
+      for (const line of lines) onLine(line);
+    }
+    if (rest) onLine(rest);
+  },
+};
+
+export const enc = encodeURIComponent;
