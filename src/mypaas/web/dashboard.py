@@ -20,13 +20,12 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
+from mypaas.web.assets import PACKAGES
+
 STATIC = Path(__file__).parent / "static"
-VENDOR_FILES = (
-    "vendor/preact/preact.module.js",
-    "vendor/preact/hooks.module.js",
-    "vendor/htm/htm.module.js",
-    "vendor/uplot/uPlot.esm.js",
-    "vendor/uplot/uPlot.min.css",
+# the files the page loads from static/vendor/, as assets.py unpacks them (their licences aside)
+VENDOR_FILES = tuple(
+    f"vendor/{pkg.name}/{name}" for pkg in PACKAGES for name in pkg.files.values() if name != "LICENSE"
 )
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html"}
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*\Z")  # no dot segment
