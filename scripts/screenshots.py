@@ -58,7 +58,7 @@ PAGES: tuple[Shot, ...] = (
     Shot("app-config", "/apps/{app}/config"),
     Shot("app-domains", "/apps/{app}/domains"),
     Shot("app-scale", "/apps/{app}/scale"),
-    Shot("app-logs", "/apps/{app}/logs"),
+    Shot("app-logs", "/apps/{app}/logs", ".log-line"),
     Shot("app-events", "/apps/{app}/events"),
     Shot("app-metrics", "/apps/{app}/metrics"),
     Shot("app-phone", "/apps/{app}", viewport=PHONE),
@@ -83,10 +83,16 @@ SETTLED = """() => {
 
 
 def demo_apps(p: kit.Platform) -> None:
-    """Two small apps: a web server from an image, and a compose app with two services."""
+    """Two small apps (a web server from an image that logs its requests; a compose app with two
+    services), a config change (a second release), some traffic, and an alert rule."""
+    kit.busybox_image(
+        "mypaas-demo/shop:1",
+        files={"www/index.html": "the shop\n"},
+        cmd=("/bin/sh", "-c", "echo 'shop: serving on :80'; exec httpd -f -vv -p 80 -h /www"),
+    )
     kit.web_image("mypaas-test/web:v1", "version one")
     kit.web_image("mypaas-test/web:v2", "version two")
-    p.api("POST", f"/api/v1/apps/{DEMO_APP}/deploys", json={"image": "mypaas-test/web:v1", "port": 80})
+    p.api("POST", f"/api/v1/apps/{DEMO_APP}/deploys", json={"image": "mypaas-demo/shop:1", "port": 80})
     compose = (
         "services:\n"
         "  web:\n    image: mypaas-test/web:v2\n    ports: ['80']\n    deploy: {replicas: 2}\n"
@@ -95,13 +101,15 @@ def demo_apps(p: kit.Platform) -> None:
     p.api("POST", "/api/v1/apps/blog/deploys", json={"compose": compose})
     p.wait_ready(DEMO_APP, 1, timeout=60)
     p.wait_ready("blog", 3, timeout=60)
-    p.api(
-        "PATCH",
-        f"/api/v1/apps/{DEMO_APP}/config",
-        json={"set": {"GREETING": "hello", "LOG_LEVEL": "info"}, "unset": []},
-    )
-    for _ in range(30):  # some requests, so the apps list and the charts have numbers
+    config = {"set": {"GREETING": "hello", "LOG_LEVEL": "info"}, "unset": []}
+    p.wait_op(p.api("PATCH", f"/api/v1/apps/{DEMO_APP}/config", json=config))
+    p.wait_ready(DEMO_APP, 1, timeout=60)
+    for _ in range(30):  # some requests, so the apps list, the logs and the charts have something
         p.get(DEMO_APP)
+    rule = {"name": "shop-down", "kind": "app_down", "app": DEMO_APP, "for_s": 60}
+    answer = p.raw("POST", "/api/v1/alerts", json={**rule, "webhook": "https://hooks.example.com/mypaas"})
+    if answer.status_code != 201:
+        print(f"warning: no alert rule for the alerts page: {answer.text}", file=sys.stderr)
 
 
 @contextlib.contextmanager
