@@ -124,7 +124,7 @@ export function Badge({ state }) {
     ? "good"
     : /^(failed|crash-loop|exited|dead|down|error|firing|unhealthy|abandoned)$/.test(s)
       ? "bad"
-      : /^(stopped|paused|drain|inactive|removed)$/.test(s)
+      : /^(stopped|paused|drain|inactive|removed|superseded|cancelled)$/.test(s)
         ? "quiet"
         : "busy";
   return html`<span class=${`badge ${tone}`}>${s}</span>`;
