@@ -32,7 +32,7 @@ function SetVars({ name, onChanged }) {
   });
   return html`<form class="card stack" onSubmit=${form.onSubmit} aria-label="Set config vars">
     <label><span>Set config vars, one <code>KEY=VALUE</code> a line (all in one new release)</span>
-      <textarea name="vars" rows="3" spellcheck="false" placeholder=${"LOG_LEVEL=debug\nFEATURE_X=on"}></textarea></label>
+      <textarea name="vars" rows="3" spellcheck=${false} placeholder=${"LOG_LEVEL=debug\nFEATURE_X=on"}></textarea></label>
     <div class="actions"><${Button} type="submit" kind="primary" busy=${form.busy}>Set<//></div>
     <${ErrorLine} error=${form.error} />
   </form>`;
@@ -65,7 +65,7 @@ function SetSecret({ name, onChanged }) {
     onChanged(out.operation);
   });
   return html`<form class="card row" onSubmit=${form.onSubmit} aria-label="Set a secret">
-    <label>Secret name<input name="secret" required autocomplete="off" spellcheck="false" /></label>
+    <label>Secret name<input name="secret" required autocomplete="off" spellcheck=${false} /></label>
     <label class="grow">Value (never shown back)<input name="value" type="password" autocomplete="new-password" /></label>
     <${Button} type="submit" kind="primary" busy=${form.busy}>Set secret<//>
     <div class="full"><${ErrorLine} error=${form.error} /></div>

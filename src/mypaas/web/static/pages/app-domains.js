@@ -38,7 +38,7 @@ function AddDomain({ name, onAdded }) {
     }
   };
   return html`<form class="card row" onSubmit=${submit} aria-label="Add a domain">
-    <label class="grow">Domain<input name="domain" required placeholder="www.example.com" autocomplete="off" spellcheck="false" /></label>
+    <label class="grow">Domain<input name="domain" required placeholder="www.example.com" autocomplete="off" spellcheck=${false} /></label>
     <${Button} type="submit" kind="primary" busy=${busy}>Add domain<//>
     <div class="full muted small">Point the domain's DNS at the router; the certificate follows by itself.</div>
     <div class="full"><${ErrorLine} error=${error} /></div>

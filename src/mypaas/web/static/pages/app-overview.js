@@ -15,14 +15,14 @@ const INSTANCES = [
   { title: "Service", key: "service" },
   { title: "Release", cls: "num", render: (i) => `v${i.release}` },
   { title: "Host", render: (i) => i.host || html`<span class="muted">this host</span>` },
-  { title: "State", render: (i) => html`<${Badge} state=${i.state} />${i.exit_code != null ? html` <span class="muted small">exit ${i.exit_code}</span>` : ""}` },
+  { title: "State", render: (i) => html`<span><${Badge} state=${i.state} />${i.exit_code != null ? html` <span class="muted small">exit ${i.exit_code}</span>` : ""}</span>` },
   { title: "Health", render: health },
   { title: "Restarts", cls: "num", render: (i) => i.restarts || 0 },
   { title: "Started", render: (i) => html`<${Time} ts=${i.started || i.created} />` },
 ];
 
 const SERVICES = [
-  { title: "Service", render: (s) => html`<strong>${s.name}</strong>${s.web ? html` <span class="badge quiet">web</span>` : ""}` },
+  { title: "Service", render: (s) => html`<span><strong>${s.name}</strong>${s.web ? html` <span class="badge quiet">web</span>` : ""}</span>` },
   { title: "Image", render: (s) => html`<span class="mono">${s.image}</span>` },
   { title: "Replicas", cls: "num", key: "replicas" },
   { title: "Port", cls: "num", render: (s) => s.port || "—" },

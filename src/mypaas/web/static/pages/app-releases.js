@@ -87,7 +87,7 @@ export default function ReleasesTab({ app, name, me, reload }) {
     reload();
   };
   const columns = [
-    { title: "Release", cls: "num", render: (r) => html`<strong>v${r.version}</strong>${r.version === app.release ? html` <span class="badge good">current</span>` : ""}` },
+    { title: "Release", cls: "num", render: (r) => html`<span><strong>v${r.version}</strong>${r.version === app.release ? html` <span class="badge good">current</span>` : ""}</span>` },
     { title: "Status", render: (r) => html`<${Badge} state=${r.status} />` },
     { title: "Description", render: (r) => r.description || html`<span class="muted">—</span>` },
     { title: "By", render: (r) => r.created_by || "—" },
@@ -102,7 +102,7 @@ export default function ReleasesTab({ app, name, me, reload }) {
   return html`<div class="tab releases">
     <${ErrorLine} error=${releases.error} />
     ${op && html`<${Operation} key=${op} id=${op} title="Rollback" onFinished=${() => { releases.reload(); reload(); }} />`}
-    ${rows.length > 1 && html`<h2>Compare two releases</h2><${Diff} releases=${rows} />`}
+    ${rows.length > 1 && html`<h2>Compare two releases</h2><${Diff} key=${rows[0].version} releases=${rows} />`}
     <h2>Releases</h2>
     <${Table} label="Releases" columns=${columns} rows=${rows} keyOf=${(r) => r.version}
       empty=${html`<${Empty} title="No releases yet">A deploy makes the first release; a config or secret change makes the next.<//>`} />

@@ -42,7 +42,7 @@ export function Operation({ id, onFinished, title = "Operation", lines = 8 }) {
   if (!op) return html`<p class="muted op-line" role="status">Following operation ${id}…</p>`;
   const tail = log.trimEnd().split("\n").slice(-lines).join("\n");
   return html`<div class="op card" role="status" aria-live="polite">
-    <div class="op-head"><strong>${title}: ${op.kind}</strong> <${Badge} state=${op.status} />
+    <div class="op-head"><strong>${title.toLowerCase() === op.kind ? title : `${title}: ${op.kind}`}</strong> <${Badge} state=${op.status} />
       ${op.release ? html`<span class="muted">release v${op.release}</span>` : ""}
       <span class="muted">by ${op.created_by || "—"}, <${Time} ts=${op.created_at} /></span></div>
     ${op.message && html`<p class=${op.status === "failed" ? "error" : "muted"}>${op.message}</p>`}
