@@ -1,10 +1,12 @@
 // Pieces the app page's tabs share: following an operation (a deploy, scale, config change, rollback)
 // until it finishes, and reading KEY=VALUE lines.
 import { html, useEffect, useState, Badge, Time, ErrorLine } from "../ui.js";
-import { api, enc } from "../api.js";
+import { api, enc, ApiError } from "../api.js";
 
 const FINISHED = new Set(["succeeded", "failed"]);
 export const finished = (op) => !!op && FINISHED.has(op.status);
+const RETRIES = 5;
+const RETRY_MS = 1000;
 
 // useOperation(id, onFinished): the operation, long-polled (its log accumulated) until it finishes.
 export function useOperation(id, onFinished) {
@@ -16,8 +18,17 @@ export function useOperation(id, onFinished) {
     let offset = 0;
     setState({ op: null, log: "", error: null });
     (async () => {
-      for (;;) {
-        const op = await api.get(`/operations/${enc(id)}?wait=20&log_offset=${offset}`, { signal: stop.signal });
+      for (let failures = 0; ; ) {
+        let op;
+        try {
+          op = await api.get(`/operations/${enc(id)}?wait=20&log_offset=${offset}`, { signal: stop.signal });
+          failures = 0;
+        } catch (error) {
+          // a long poll cut by the network (the browser drops requests when interfaces change): ask again
+          if (error instanceof ApiError || stop.signal.aborted || ++failures > RETRIES) throw error;
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+          continue;
+        }
         log += op.log || "";
         offset = Math.max(offset, op.log_offset || 0);
         setState({ op, log, error: null });
