@@ -1,7 +1,7 @@
 // The app's releases: the list (version, status, who, when, images), the difference between two of them
 // (config var names and images, never a value) and a rollback to a chosen one (POST …/rollback, as
 // `mypaas rollback`).
-import { html, useApi, useState, Table, Empty, ErrorLine, Spinner, Badge, Time, Button, can } from "../ui.js";
+import { html, useApi, useState, useRef, useEffect, Table, Empty, ErrorLine, Spinner, Badge, Time, Button, can } from "../ui.js";
 import { api, enc } from "../api.js";
 import { Operation } from "./appkit.js";
 
@@ -55,6 +55,10 @@ function Rollback({ app, release, onStarted }) {
   const [open, setOpen] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
+  const confirm = useRef(null);
+  useEffect(() => {
+    if (open && confirm.current) confirm.current.focus();
+  }, [open]);
   if (!open) return html`<${Button} kind="small" onClick=${() => setOpen(true)}>Roll back to v${release.version}…<//>`;
   const go = async () => {
     setBusy(true);
@@ -71,7 +75,7 @@ function Rollback({ app, release, onStarted }) {
   };
   return html`<div class="confirm rollback" role="group" aria-label=${`roll back to v${release.version}`}>
     <span>Run v${release.version} again (its images and config; a new release)?</span>
-    <${Button} kind="danger" busy=${busy} onClick=${go} autofocus>Roll back<//>
+    <button type="button" class="btn danger" ref=${confirm} disabled=${busy} onClick=${go}>Roll back</button>
     <${Button} onClick=${() => setOpen(false)}>Cancel<//>
     ${error && html`<span class="error inline" role="alert">${error.message}</span>`}
   </div>`;
