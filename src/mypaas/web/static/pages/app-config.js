@@ -25,36 +25,46 @@ function useSubmit(submit) {
   return { busy, error, onSubmit };
 }
 
-function SetVars({ name, onChanged }) {
+// One PATCH for the whole form: the KEY=VALUE lines set, the ticked vars unset (one release).
+function SetVars({ name, marked, onChanged }) {
   const form = useSubmit(async (f) => {
-    const set = parseVars(fields(f).vars || "");
-    onChanged(await api.patch(`/apps/${enc(name)}/config`, { set, unset: [] }));
+    const text = fields(f).vars || "";
+    const set = marked.length && !text.trim() ? {} : parseVars(text);
+    onChanged(await api.patch(`/apps/${enc(name)}/config`, { set, unset: marked }));
   });
-  return html`<form class="card stack" onSubmit=${form.onSubmit} aria-label="Set config vars">
-    <label><span>Set config vars, one <code>KEY=VALUE</code> a line (all in one new release)</span>
+  const label = marked.length ? `Save (unset ${marked.join(", ")})` : "Set";
+  return html`<form class="card stack" onSubmit=${form.onSubmit} aria-label="Change config vars">
+    <label><span>Set config vars, one <code>KEY=VALUE</code> a line; tick vars above to unset them (all in one new release)</span>
       <textarea name="vars" rows="3" spellcheck=${false} placeholder=${"LOG_LEVEL=debug\nFEATURE_X=on"}></textarea></label>
-    <div class="actions"><${Button} type="submit" kind="primary" busy=${form.busy}>Set<//></div>
+    <div class="actions"><${Button} type="submit" kind="primary" busy=${form.busy}>${label}<//></div>
     <${ErrorLine} error=${form.error} />
   </form>`;
 }
 
 function ConfigVars({ app, name, me, onChanged }) {
   const config = useApi(() => api.get(`/apps/${enc(name)}/config`), [name, app.target_release]);
+  const [marked, setMarked] = useState([]);
   const edit = can(me, "config", app);
   const rows = Object.entries(config.data || {}).map(([key, value]) => ({ key, value }));
-  const unset = (key) => () => api.patch(`/apps/${enc(name)}/config`, { set: {}, unset: [key] });
+  const mark = (key) => (e) => setMarked((m) => (e.target.checked ? [...m, key] : m.filter((k) => k !== key)));
   const columns = [
     { title: "Name", render: (r) => html`<span class="mono">${r.key}</span>` },
     { title: "Value", render: (r) => html`<span class="mono value">${r.value}</span>` },
   ];
-  if (edit) columns.push({ title: "", cls: "end", render: (r) => html`<${Action} kind="small" label="Unset" action=${unset(r.key)} onDone=${onChanged} />` });
+  if (edit) {
+    columns.push({ title: "Unset", cls: "end", render: (r) => html`<label class="tick"><input type="checkbox" checked=${marked.includes(r.key)} onChange=${mark(r.key)} aria-label=${`unset ${r.key}`} /> unset</label>` });
+  }
+  const changed = (op) => {
+    setMarked([]);
+    onChanged(op);
+  };
   return html`<h2>Config vars</h2>
     <${ErrorLine} error=${config.error} />
     ${config.loading && !config.data
       ? html`<${Spinner} />`
       : html`<${Table} label="Config vars" columns=${columns} rows=${rows} keyOf=${(r) => r.key}
           empty=${html`<${Empty} title="No config vars">${edit ? "Set one below: the app gets it as an environment variable." : "The app's deployers set them."}<//>`} />`}
-    ${edit && html`<${SetVars} name=${name} onChanged=${onChanged} />`}`;
+    ${edit && html`<${SetVars} name=${name} marked=${marked.filter((k) => k in (config.data || {}))} onChanged=${changed} />`}`;
 }
 
 function SetSecret({ name, onChanged }) {
