@@ -1,6 +1,6 @@
 // The app's overview: its services, its instances (host, state, health, restarts) and the operation in
 // progress (or the last one), followed until it finishes.
-import { html, useApi, Table, Empty, ErrorLine, Spinner, Badge, Time, can } from "../ui.js";
+import { html, useApi, useState, useEffect, Table, Empty, ErrorLine, Spinner, Badge, Time, can } from "../ui.js";
 import { api, enc } from "../api.js";
 import { Operation } from "./appkit.js";
 
@@ -45,11 +45,25 @@ function NoInstances({ app, me }) {
     : html`Instances appear as the platform starts them; the <a href=${`#/apps/${name}/events`}>events</a> say why if they do not.`}<//>`;
 }
 
-export default function OverviewTab({ app, name, me, reload }) {
+// The app's operation: the one running now, and once it finished, still the last one seen here.
+function useFollowed(current) {
+  const [followed, setFollowed] = useState(current || null);
+  useEffect(() => {
+    if (current) setFollowed(current);
+  }, [current]);
+  return followed;
+}
+
+export default function OverviewTab({ app, name, me, reload, started }) {
   const instances = useApi(() => api.get(`/apps/${enc(name)}/instances`), [name], { every: 3000 });
+  const followed = useFollowed(app.operation);
+  const done = () => {
+    reload();
+    instances.reload();
+  };
   const services = Object.entries(app.services || {}).map(([n, s]) => ({ name: n, web: n === app.web, ...s }));
   return html`<div class="tab overview">
-    ${app.operation && html`<${Operation} key=${app.operation} id=${app.operation} title="Latest operation" onFinished=${() => { reload(); instances.reload(); }} />`}
+    ${followed && followed !== started && html`<${Operation} key=${followed} id=${followed} title="Operation" onFinished=${done} />`}
     ${app.waiting && app.waiting.length > 0 && html`<div class="card waiting"><strong>Waiting on</strong>
       <ul>${app.waiting.map((w) => html`<li>${typeof w === "string" ? w : JSON.stringify(w)}</li>`)}</ul></div>`}
     <h2>Instances</h2>

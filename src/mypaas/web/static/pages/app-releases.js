@@ -42,8 +42,7 @@ function Diff({ releases }) {
     ${d.config.length === 0 && d.images.length === 0
       ? html`<p class="muted">v${from} and v${to} have the same config var names, values and images.</p>`
       : html`<div class="diff-body">
-          ${d.images.length > 0 && html`<div><h3>Images</h3><ul class="plain">${d.images.map((i) => html`<li><strong>${i.service}</strong>:
-            <span class="mono del">${i.from || "(no service)"}</span> → <span class="mono add">${i.to || "(no service)"}</span>
+          ${d.images.length > 0 && html`<div><h3>Images</h3><ul class="plain">${d.images.map((i) => html`<li><strong>${i.service}</strong>:${" "}<span class="mono del">${i.from || "(no service)"}</span> → <span class="mono add">${i.to || "(no service)"}</span>
             ${i.from === i.to ? html`<span class="muted small"> (rebuilt: another image id)</span>` : ""}</li>`)}</ul></div>`}
           ${d.config.length > 0 && html`<div><h3>Config vars</h3><ul class="plain">${d.config.map(([k, how]) => html`<li>
             <span class=${`change ${how}`}>${how === "added" ? "+" : how === "removed" ? "−" : "~"}</span> <span class="mono">${k}</span> <span class="muted small">${how}</span></li>`)}</ul></div>`}

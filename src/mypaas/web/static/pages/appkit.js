@@ -16,12 +16,13 @@ export function useOperation(id, onFinished) {
     const stop = new AbortController();
     let log = "";
     let offset = 0;
+    let seen = false; // the first answer at once (where it is), then held until it changes
     setState({ op: null, log: "", error: null });
     (async () => {
       for (let failures = 0; ; ) {
         let op;
         try {
-          op = await api.get(`/operations/${enc(id)}?wait=20&log_offset=${offset}`, { signal: stop.signal });
+          op = await api.get(`/operations/${enc(id)}?wait=${seen ? 20 : 0}&log_offset=${offset}`, { signal: stop.signal });
           failures = 0;
         } catch (error) {
           // a long poll cut by the network (the browser drops requests when interfaces change): ask again
@@ -29,6 +30,7 @@ export function useOperation(id, onFinished) {
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
           continue;
         }
+        seen = true;
         log += op.log || "";
         offset = Math.max(offset, op.log_offset || 0);
         setState({ op, log, error: null });
