@@ -117,8 +117,10 @@ def test_app_page_scale_config_rollback_domain_stop_start_remove(
 
     # stop, then start again
     page.get_by_role("button", name="Stop", exact=True).click()
+    finished(page)  # the operation shown under the header
     expect(state(page)).to_have_text("stopped")
     page.get_by_role("button", name="Start", exact=True).click()
+    finished(page)
     expect(state(page)).to_have_text("running")
     platform.wait_ready(APP, 2)
 
