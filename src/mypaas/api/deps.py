@@ -129,6 +129,9 @@ def instance_dict(inst: Instance, ready: bool) -> dict[str, Any]:
         "address": inst.address,
         "host": inst.host,
         "created": inst.created,
+        "started": inst.started,
+        "restarts": inst.restarts,
+        "healthcheck": inst.has_healthcheck,
         "status": inst.status_text,
         "exit_code": inst.exit_code,
     }

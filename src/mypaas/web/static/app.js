@@ -60,17 +60,18 @@ function usePath() {
 
 function Page({ path, me }) {
   const found = match(path);
-  const [mod, setMod] = useState(null);
+  // the module loaded for which route: until the new route's arrives, the old one is not rendered
+  // with the new route's params
+  const [mod, setMod] = useState({ load: null, Component: null });
   const [error, setError] = useState(null);
   useEffect(() => {
-    setMod(null);
     setError(null);
-    if (found) found.load().then((m) => setMod(() => m.default), setError);
+    if (found) found.load().then((m) => setMod({ load: found.load, Component: m.default }), setError);
   }, [found && found.load]);
   if (!found) return html`<section><h1>Not found</h1><p>No page at <code>#/${path}</code>. <a href="#/apps">Back to the apps</a>.</p></section>`;
   if (error) return html`<${ErrorLine} error=${error} />`;
-  if (!mod) return html`<${Spinner} />`;
-  const Component = mod;
+  if (mod.load !== found.load) return html`<${Spinner} />`;
+  const Component = mod.Component;
   return html`<${Component} key=${path} params=${found.params} me=${me} path=${path} />`;
 }
 

@@ -124,7 +124,7 @@ export function Badge({ state }) {
     ? "good"
     : /^(failed|crash-loop|exited|dead|down|error|firing|unhealthy|abandoned)$/.test(s)
       ? "bad"
-      : /^(stopped|paused|drain|inactive|removed)$/.test(s)
+      : /^(stopped|paused|drain|inactive|removed|superseded|cancelled)$/.test(s)
         ? "quiet"
         : "busy";
   return html`<span class=${`badge ${tone}`}>${s}</span>`;
@@ -146,6 +146,10 @@ export function Confirm({ name, label, action, onDone }) {
   const [typed, setTyped] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
+  const input = useRef(null);
+  useEffect(() => {
+    if (open && input.current) input.current.focus(); // the autofocus attribute works at page load only
+  }, [open]);
   if (!open) return html`<${Button} kind="danger" onClick=${() => setOpen(true)}>${label}<//>`;
   const go = async (e) => {
     e.preventDefault();
@@ -163,7 +167,7 @@ export function Confirm({ name, label, action, onDone }) {
   };
   return html`<form class="confirm" onSubmit=${go}>
     <label>Type <strong>${name}</strong> to confirm
-      <input autofocus value=${typed} onInput=${(e) => setTyped(e.target.value)} aria-label=${`type ${name} to confirm`} /></label>
+      <input ref=${input} value=${typed} onInput=${(e) => setTyped(e.target.value)} aria-label=${`type ${name} to confirm`} /></label>
     <${Button} type="submit" kind="danger" busy=${busy} disabled=${typed !== name}>${label}<//>
     <${Button} onClick=${() => setOpen(false)}>Cancel<//>
     <${ErrorLine} error=${error} />
