@@ -242,8 +242,13 @@ export default function DeployPage({ me }) {
     setError(null);
     try {
       const answer = await api.post(pathOf(form, { dryRun, team }), bodyOf(form));
-      if (dryRun) setPlan(answer);
-      else setOp(answer);
+      if (dryRun) {
+        setPlan(answer);
+        requestAnimationFrame(() => document.querySelector(".deploy-go, .deploy > .notice")?.scrollIntoView({ block: "nearest" }));
+      } else {
+        setOp(answer);
+        scrollTo(0, 0);
+      }
     } catch (e) {
       setError(e);
       setErrorFrom(dryRun ? "check" : "deploy");
@@ -268,7 +273,7 @@ export default function DeployPage({ me }) {
       <${SourceFields} form=${form} set=${set} error=${error} place=${place} plan=${plan} />
       <div class="actions">
         <${Button} type="submit" kind=${plan ? "" : "primary"} busy=${busy === "check"} disabled=${!!busy}>Check<//>
-        <span class="muted small">${plan ? "Checked: read what would change below, then deploy." : "Check shows the warnings and what would change; nothing is made."}</span>
+        <span class="muted small">${plan ? (built ? "Checked: it cannot be deployed from here (below)." : "Checked: read what would change below, then deploy.") : "Check shows the warnings and what would change; nothing is made."}</span>
       </div>
       <${FieldError} error=${errorFrom === "check" ? error : null} at="actions" place=${place} />
     </form>
