@@ -228,6 +228,7 @@ export default function DeployPage({ me }) {
     setPlan(null);
     setError(null);
     setOp(null);
+    apps.reload(); // an app deployed meanwhile is an existing one now
   };
   usePrefill(reset, set);
   if (!can(me, "deploy", null)) {

@@ -109,7 +109,7 @@ export function Rollout({ op: first, app, onAgain }) {
     <${Outcome} op=${op} info=${info} app=${app} />
     ${error && html`<div class="actions"><${ErrorLine} error=${`Lost track of the deploy: ${error.message}`} /><${Button} onClick=${retry}>Follow again<//></div>`}
     <h3>Log</h3>
-    ${log ? html`<pre class="log" ref=${logRef} aria-label="Deploy log" tabindex="0">${log}</pre>` : html`<p class="muted small">No log lines yet.</p>`}
+    ${log ? html`<pre class="log" ref=${logRef} aria-label="Deploy log" tabindex="0">${log}</pre>` : html`<p class="muted small">${finished(op) ? "It wrote no log lines." : "No log lines yet."}</p>`}
     ${finished(op) && html`<div class="actions"><${Button} onClick=${onAgain}>Deploy again<//></div>`}
   </section>`;
 }
