@@ -14,8 +14,9 @@ function queryApp() {
   return new URLSearchParams(query).get("app") || "";
 }
 
-// The teams a new app may go to: those where the caller may deploy.
-function deployTeams(me) {
+// The teams a new app may go to: those where the caller may deploy (the platform admin: every team).
+function deployTeams(me, all) {
+  if (me.admin && all && all.length) return all.map((t) => t.name);
   return Object.entries(me.teams || {})
     .filter(([, role]) => me.admin || DEPLOYERS.includes(role))
     .map(([team]) => team);
@@ -123,7 +124,7 @@ function AppFields({ form, set, apps, teams, error, place }) {
           onInput=${(e) => set({ name: e.target.value })} placeholder="hello" />
       </label>
       ${fresh && teams.length > 1 && html`<label>Team
-        <select name="team" value=${form.team} onChange=${(e) => set({ team: e.target.value })}>
+        <select name="team" value=${form.team || teams[0]} onChange=${(e) => set({ team: e.target.value })}>
           ${teams.map((t) => html`<option value=${t}>${t}</option>`)}
         </select></label>`}
     </div>
@@ -210,7 +211,8 @@ function usePrefill(reset, set) {
 }
 
 export default function DeployPage({ me }) {
-  const teams = deployTeams(me);
+  const allTeams = useApi(() => (me.admin ? api.get("/teams") : Promise.resolve(null)), []);
+  const teams = deployTeams(me, allTeams.data);
   const [form, setForm] = useState(() => emptyForm("", teams));
   const [plan, setPlan] = useState(null);
   const [error, setError] = useState(null);
@@ -237,7 +239,7 @@ export default function DeployPage({ me }) {
       <p><a href="#/apps">Back to the apps</a></p></section>`;
   }
   const existing = (apps.data || []).find((a) => a.name === form.name.trim());
-  const team = !existing && teams.length > 1 ? form.team : null;
+  const team = !existing && teams.length > 1 ? form.team || teams[0] : null;
   const run = async (dryRun) => {
     setBusy(dryRun ? "check" : "deploy");
     setError(null);
