@@ -54,7 +54,7 @@ function placeOf(error, mode) {
   if (f === "team") return "team";
   if (f === "description") return "message";
   if (mode === "image" && /(^|\.)(image|port)$/.test(f)) return f.endsWith("port") ? "port" : "image";
-  if (mode === "compose" && error.status >= 400 && error.status < 500 && f !== "x-csrf-token") return "compose";
+  if (mode === "compose" && (error.status === 400 || error.status === 422)) return "compose"; // the file's fault
   return "actions";
 }
 
