@@ -107,6 +107,15 @@ def test_sign_out_revokes_the_sessions_token_and_clears_the_cookies(browser: Tes
     assert again.get("/api/v1/session").json()["signed_in"] is False
 
 
+def test_two_browsers_of_one_user_on_one_address_both_sign_in(browser: TestClient) -> None:
+    first = sign_in(browser)
+    other = TestClient(browser.app)
+    second = sign_in(other)  # a second browser, or this one after losing its cookie
+    assert first["csrf"] != second["csrf"]
+    assert browser.get("/api/v1/session").json()["user"] == "bob"
+    assert other.get("/api/v1/session").json()["user"] == "bob"
+
+
 def test_a_token_sign_out_keeps_the_token(browser: TestClient, platform: Platform) -> None:
     me = browser.post("/api/v1/session", json={"token": platform.admin_token}).json()
     assert browser.delete("/api/v1/session", headers={"X-CSRF-Token": str(me["csrf"])}).status_code == 200

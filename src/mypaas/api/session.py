@@ -10,6 +10,7 @@ token is revoked) and clears both cookies."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -66,7 +67,10 @@ def session_routes(v1: APIRouter, platform: Platform, password_login: PasswordLo
             who = await in_thread(identity.principal_of, token, client_address(request))
             max_age = None  # the browser's session: the token's own expiry still applies
         elif body.user and body.password is not None:
-            name = f"{SESSION_TOKEN_PREFIX}{client_address(request) or 'browser'}"[:64]
+            # one token per sign-in: a second browser (or tab after a lost cookie) on the same address
+            # must not collide with the first one's token name
+            where = (client_address(request) or "browser")[:48]
+            name = f"{SESSION_TOKEN_PREFIX}{where}-{secrets.token_hex(4)}"
             token, _ = await password_login(request, body.user, body.password, name=name, expires=SESSION_TTL)
             max_age = 12 * 3600
             who = await in_thread(identity.principal_of, token, client_address(request))
