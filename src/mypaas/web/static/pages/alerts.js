@@ -35,7 +35,7 @@ function columns(me, appsByName, reload) {
   return [
     { title: "Rule", render: (r) => html`<strong>${r.name}</strong>` },
     { title: "App", render: (r) => (r.kind === "host_unreachable" ? html`<span class="muted">hosts</span>` : r.app || html`<span class="muted">every app</span>`) },
-    { title: "When", render: (r) => html`<code>${r.kind}</code>${THRESHOLD.has(r.kind) ? ` > ${r.threshold}%` : ""}${r.for_s ? html` <span class="muted small">for ${r.for_s}s</span>` : ""}` },
+    { title: "When", render: (r) => html`<span><code>${r.kind}</code>${THRESHOLD.has(r.kind) ? ` > ${r.threshold}%` : ""}${r.for_s ? html` <span class="muted small">for ${r.for_s}s</span>` : ""}</span>` },
     { title: "Webhook", render: (r) => html`<code title="the rest of the URL is hidden: it may hold a secret">${webhookShown(r.webhook)}</code>` },
     { title: "Firing", render: (r) => html`<${Firing} rule=${r} />` },
     { title: "", render: (r) => mayChange(r) && html`<${Action} kind="small danger" label="Remove" action=${() => api.del(`/alerts/${enc(r.name)}`)} onDone=${reload} />` },

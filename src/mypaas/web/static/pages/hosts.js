@@ -43,8 +43,8 @@ function HostActions({ host, onChanged, onOp }) {
   const unreachable = /^(down|unreachable|missing)$/.test(host.state);
   return html`<div class="actions">
     ${drained
-      ? html`<${Action} kind="small" label="Activate" action=${() => api.post(`/hosts/${enc(host.name)}/activate`)} onDone=${onChanged} />`
-      : html`<${Action} kind="small" label="Drain" action=${() => api.post(`/hosts/${enc(host.name)}/drain`)} onDone=${onChanged} />`}
+      ? html`<${Action} label="Activate" action=${() => api.post(`/hosts/${enc(host.name)}/activate`)} onDone=${onChanged} />`
+      : html`<${Action} label="Drain" action=${() => api.post(`/hosts/${enc(host.name)}/drain`)} onDone=${onChanged} />`}
     <${Confirm} name=${host.name} label=${unreachable ? "Remove (force)" : "Remove"}
       action=${() => api.del(`/hosts/${enc(host.name)}${unreachable ? "?force=true" : ""}`)} onDone=${onOp} />
   </div>`;
@@ -52,13 +52,13 @@ function HostActions({ host, onChanged, onOp }) {
 
 function columns(usage, reload, onOp) {
   return [
-    { title: "Host", render: (h) => html`<strong>${h.name}</strong>${h.leader ? html` <span class="badge quiet">leader</span>` : ""}${h.message ? html`<div class="muted small">${h.message}</div>` : ""}` },
+    { title: "Host", render: (h) => html`<span><strong>${h.name}</strong>${h.leader ? html` <span class="badge quiet">leader</span>` : ""}${h.message ? html`<span class="muted small block">${h.message}</span>` : ""}</span>` },
     { title: "Address", render: (h) => html`<code>${h.user ? `${h.user}@` : ""}${h.address || "—"}${h.port && h.port !== 22 ? `:${h.port}` : ""}</code>` },
     { title: "State", render: (h) => html`<${Badge} state=${h.state} />` },
     { title: "Role", key: "role" },
     { title: "Labels", render: (h) => html`<${Labels} host=${h} onChanged=${reload} />` },
     { title: "CPU", cls: "num", render: (h) => (h.cpus ? `${h.cpus}` : "—") },
-    { title: "Memory", cls: "num", render: (h) => html`${bytes(h.memory_bytes)}${usage[h.name] ? html`<div class="muted small">${pct(usage[h.name].mem_pct)} used</div>` : ""}` },
+    { title: "Memory", cls: "num", render: (h) => html`<span>${bytes(h.memory_bytes)}${usage[h.name] ? html`<span class="muted small block">${pct(usage[h.name].mem_pct)} used</span>` : ""}</span>` },
     { title: "Disk", cls: "num", render: (h) => pct(usage[h.name] && usage[h.name].disk_pct) },
     { title: "Instances", cls: "num", key: "instances" },
     { title: "Driver", render: (h) => html`<span class="muted">${h.driver || "—"}</span>` },
@@ -72,7 +72,7 @@ function ThisMachine({ cluster, host }) {
   return html`<div class="card machine">
     <h2>This machine</h2>
     <dl class="kv">
-      <dt>Mode</dt><dd>${c.mode === "swarm" ? html`Swarm (${c.swarm}), ${c.ready}/${c.nodes} nodes ready, ${c.managers} managers` : html`one machine: apps run on this machine's Docker engine`}</dd>
+      <dt>Mode</dt><dd>${c.mode === "swarm" ? html`Swarm (${c.swarm}), ${c.ready}/${c.nodes} nodes ready, ${c.managers} manager${c.managers === 1 ? "" : "s"}` : html`one machine: apps run on this machine's Docker engine`}</dd>
       ${c.manager_addr && html`<dt>Manager address</dt><dd><code>${c.manager_addr}</code></dd>`}
       <dt>CPU</dt><dd>${host ? `${host.cpu_pct.toFixed(0)}% of one core` : "—"}</dd>
       <dt>Memory</dt><dd>${host ? `${bytes(host.mem_bytes)}${host.mem_limit ? ` of ${bytes(host.mem_limit)}` : ""}` : "—"}</dd>
