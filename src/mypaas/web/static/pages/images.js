@@ -107,9 +107,10 @@ const COLUMNS = [
 
 export default function ImagesPage({ me }) {
   const allowed = can(me, "admin") || can(me, "deploy", null);
-  const images = useApi(() => (allowed ? api.get("/images") : null), []);
+  // GET /status first: with the registry turned off, /images would answer 501
+  const images = useApi(async () => (allowed ? ((await api.get("/status")).registry ? api.get("/images") : { off: true }) : null), []);
   if (!allowed) return html`<section><h1>Images</h1><p class="notice" role="note">Importing images is for platform admins and deployers only.</p></section>`;
-  const registryOff = images.error && images.error.field === "registry";
+  const registryOff = images.data && images.data.off;
   return html`<section>
     <div class="page-head"><h1>Images</h1>${can(me, "admin") && html`<a href="#/registry">Registry</a>`}</div>
     <${ImportForm} onImported=${images.reload} />
@@ -120,7 +121,7 @@ export default function ImagesPage({ me }) {
       : html`<${ErrorLine} error=${images.error} />
         ${!images.data && !images.error
           ? html`<${Spinner} />`
-          : html`<${Table} label="Images" columns=${COLUMNS} rows=${byRepository(images.data)} keyOf=${(r) => r.name}
+          : html`<${Table} label="Images" columns=${COLUMNS} rows=${byRepository(images.data || [])} keyOf=${(r) => r.name}
               empty=${html`<${Empty} title="No images yet">Import a root filesystem above, or build a base image.<//>`} />`}`}
   </section>`;
 }

@@ -69,11 +69,13 @@ function Mirror({ mirror, onChanged }) {
 
 export default function RegistryPage({ me }) {
   const admin = can(me, "admin");
-  const status = useApi(() => (admin ? api.get("/registry/status") : null), []);
-  const images = useApi(() => (admin && status.data ? api.get("/images") : null), [status.data && status.data.address]);
+  // GET /status first: with the registry turned off, /registry/status would answer 501
+  const status = useApi(async () => (admin ? ((await api.get("/status")).registry ? api.get("/registry/status") : { off: true }) : null), []);
+  const on = status.data && !status.data.off;
+  const images = useApi(() => (on ? api.get("/images") : null), [on]);
   const [gc, setGc] = useState(null);
   if (!admin) return html`<section><h1>Registry</h1><p class="notice" role="note">The registry's page is for platform admins only: <code>mypaas image ls</code> lists the images you may pull.</p></section>`;
-  if (status.error && status.error.field === "registry") {
+  if (status.data && status.data.off) {
     return html`<section><h1>Registry</h1><${Empty} title="The private registry is turned off">Set <code>registry_enabled</code> in the manager's settings to keep built and imported images in it.<//></section>`;
   }
   const s = status.data;
