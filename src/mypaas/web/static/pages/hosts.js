@@ -101,7 +101,8 @@ export default function HostsPage({ me }) {
     ${hosts.loading && !hosts.data
       ? html`<${Spinner} />`
       : html`<${Table} label="Hosts" columns=${columns(usage, hosts.reload, onOp)} rows=${hosts.data} keyOf=${(h) => h.name}
-          empty=${html`<${Empty} title="No hosts beyond this machine">Add one with its SSH address and private key (the Add a host button, or <code>mypaas host add ssh://root@ADDRESS</code>): apps then spread over the machines.<//>`} />`}
+          empty=${html`<${Empty} title="No hosts beyond this machine">Add one with its SSH address and private key (the Add a host button, or <code>mypaas host add ssh://root@ADDRESS</code>): apps then spread over the machines.${
+            cluster.data && cluster.data.mode !== "swarm" ? html`<br />This machine is not a Swarm manager yet: run <code>mypaas cluster init</code> on it first.` : ""}<//>`} />`}
     <${ThisMachine} cluster=${cluster.data} host=${now.data && now.data.host} />
   </section>`;
 }
