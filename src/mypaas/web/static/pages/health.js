@@ -23,7 +23,7 @@ function Component({ name, c }) {
 }
 
 function RegistryCard({ address, admin }) {
-  const detail = useApi(() => (admin && address ? api.get("/registry/status") : Promise.resolve(null)), [admin, address], { every: EVERY });
+  const detail = useApi(() => (admin && address ? api.get("/registry/status") : Promise.resolve(null)), [admin, address], { every: 3 * EVERY });
   if (!address) {
     return html`<div class="card health-card" data-component="registry">
       <div class="health-head"><h2>Registry</h2><${Badge} state="off" /></div>
