@@ -73,10 +73,10 @@ function AddRule({ me, apps, onAdded }) {
     <h2>Add a rule</h2>
     <div class="row">
       <label>Name<input name="name" required placeholder="shop-down" /></label>
-      <label>When<select name="kind" value=${kind} onChange=${(e) => setKind(e.target.value)}>
+      <label>When<select name="kind" aria-label="When" value=${kind} onChange=${(e) => setKind(e.target.value)}>
         ${Object.keys(KINDS).filter((k) => admin || k !== "host_unreachable").map((k) => html`<option value=${k}>${k}</option>`)}
       </select></label>
-      ${kind !== "host_unreachable" && html`<label>App<select name="app" required=${!admin}>
+      ${kind !== "host_unreachable" && html`<label>App<select name="app" aria-label="App" required=${!admin}>
         ${admin && html`<option value="">every app</option>`}
         ${mine.map((a) => html`<option value=${a.name}>${a.name}</option>`)}
       </select></label>`}

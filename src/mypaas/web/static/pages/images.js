@@ -91,7 +91,7 @@ function BaseImage() {
     <h2>Build a base image</h2>
     <p class="muted small">A minimal Debian or Ubuntu made with debootstrap, as <code>mypaas/DISTRO:SUITE</code> (takes a minute).</p>
     <div class="row">
-      <label>Distribution<select name="image"><option>debian:bookworm</option><option>debian:trixie</option><option>ubuntu:noble</option><option>ubuntu:jammy</option></select></label>
+      <label>Distribution<select name="image" aria-label="Distribution"><option>debian:bookworm</option><option>debian:trixie</option><option>ubuntu:noble</option><option>ubuntu:jammy</option></select></label>
       <${Button} type="submit" busy=${busy} disabled=${op && !["succeeded", "failed"].includes(op.status)}>Build<//>
     </div>
     ${op && html`<${OpLog} key=${op.id} op=${op} />`}
