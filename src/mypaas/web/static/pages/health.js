@@ -26,7 +26,7 @@ function RegistryCard({ address, admin }) {
   const detail = useApi(() => (admin && address ? api.get("/registry/status") : Promise.resolve(null)), [admin, address], { every: 3 * EVERY });
   if (!address) {
     return html`<div class="card health-card" data-component="registry">
-      <div class="health-head"><h2>Registry</h2><${Badge} state="off" /></div>
+      <div class="health-head"><h2>Registry</h2><span class="badge quiet">off</span></div>
       <p class="muted small">The private registry is turned off (setting <code>registry_enabled</code>): apps run images the engine already has.</p>
     </div>`;
   }
@@ -34,7 +34,7 @@ function RegistryCard({ address, admin }) {
   const state = d ? (d.healthy ? "healthy" : "unhealthy") : "on";
   return html`<div class="card health-card" data-component="registry">
     <div class="health-head"><h2>Registry</h2><${Badge} state=${state} /></div>
-    <p class="muted small"><code>docker login ${address}</code>${d ? html` · ${d.repositories} repositories, ${bytes(d.disk_bytes)}` : ""}${admin ? html` · <a href="#/registry">repositories</a>` : ""}</p>
+    <p class="muted small"><code>docker login ${address}</code>${d ? html` · ${d.repositories} ${d.repositories === 1 ? "repository" : "repositories"}, ${bytes(d.disk_bytes)}` : ""}${admin ? html` · <a href="#/registry">repositories</a>` : ""}</p>
     <${ErrorLine} error=${detail.error} />
   </div>`;
 }
@@ -42,7 +42,7 @@ function RegistryCard({ address, admin }) {
 function TlsCard({ tls }) {
   if (!tls) return null;
   return html`<div class="card health-card" data-component="tls">
-    <div class="health-head"><h2>TLS</h2><${Badge} state=${tls.serving ? "serving" : "off"} /></div>
+    <div class="health-head"><h2>TLS</h2><span class=${`badge ${tls.serving ? "good" : "quiet"}`}>${tls.serving ? "serving" : "off"}</span></div>
     <p class="muted small">${tls.serving ? html`the API serves HTTPS${tls.server_expires ? html`, certificate expires <${Time} ts=${tls.server_expires} />` : ""}` : "the API serves plain HTTP"}
       ${tls.ca_fingerprint ? html`<br />platform CA <code class="fingerprint">${tls.ca_fingerprint}</code>` : ""}</p>
   </div>`;
