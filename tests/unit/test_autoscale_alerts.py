@@ -145,6 +145,7 @@ def test_alerts_fire_after_for_s_and_resolve(tmp_path: Path) -> None:
         ("mem", "b", "resolved"),
     ]
     assert alerts.firing() == [("down", "a")]
+    assert alerts.firing_since() == {("down", "a"): 0.0}  # the condition has held since the first pass
     now[0] = 7.0
     alerts.evaluate(Facts(ready={"b": 1}))  # app a was deleted
     assert sender.sent[-1]["status"] == "resolved" and sender.sent[-1]["app"] == "a"
@@ -350,7 +351,7 @@ def test_autoscale_and_alert_routes(api: TestClient) -> None:
     assert api.post("/api/v1/alerts", json=rule).status_code == 201
     assert api.post("/api/v1/alerts", json=rule).status_code == 409
     listed = api.get("/api/v1/alerts").json()
-    assert listed[0]["name"] == "down" and listed[0]["firing"] == []
+    assert listed[0]["name"] == "down" and listed[0]["firing"] == [] and listed[0]["firing_since"] == []
     err = api.post("/api/v1/alerts", json={**rule, "name": "err", "kind": "error_rate", "threshold": 5})
     assert err.json()["has_data"] is True  # the router's access log gives the error rate
     assert api.post("/api/v1/alerts", json={**rule, "name": "x", "kind": "what"}).json()["field"] == "kind"

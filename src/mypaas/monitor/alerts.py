@@ -248,6 +248,11 @@ class Alerts:
         with self._lock:
             return sorted(k for k, s in self._loaded().items() if s.firing)
 
+    def firing_since(self) -> dict[tuple[str, str], float | None]:
+        """The firing (rule, target)s with the time their condition started holding."""
+        with self._lock:
+            return {k: s.since for k, s in self._loaded().items() if s.firing}
+
     def _step(self, rule: Rule, target: str, value: float, over: bool, now: float) -> None:
         key = (rule.name, target)
         state = self._loaded().setdefault(key, _State(rule_created=rule.created_at))

@@ -173,11 +173,14 @@ class Automation:
     # -- alerts ---------------------------------------------------------------------------------
 
     def rules(self) -> list[dict[str, Any]]:
-        firing = self.alerts.firing()
+        firing = sorted(self.alerts.firing_since().items())
         out = []
         for rule in self.alerts.store.list():
             data = rule.to_dict()
-            data["firing"] = [target or None for name, target in firing if name == rule.name]
+            mine = [(target or None, since) for (name, target), since in firing if name == rule.name]
+            data["firing"] = [target for target, _ in mine]
+            # when each firing target's condition started holding (the dashboard's "since")
+            data["firing_since"] = [{"target": target, "since": since} for target, since in mine]
             out.append(data)
         return out
 

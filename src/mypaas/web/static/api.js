@@ -80,3 +80,35 @@ export const api = {
 };
 
 export const enc = encodeURIComponent;
+
+// Sends a file as the request body (POST, application/octet-stream) with XMLHttpRequest, whose upload
+// events tell how far it got: onProgress(sentBytes, totalBytes), then onSent() once the server has all
+// of it and works on it. Resolves with the JSON answer; rejects with an ApiError.
+export function upload(path, file, { onProgress, onSent, signal } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", BASE + path);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.setRequestHeader("X-CSRF-Token", csrf());
+    xhr.upload.onprogress = (e) => onProgress && onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.upload.onload = () => onSent && onSent();
+    xhr.onerror = () => reject(new ApiError(0, "the upload failed: the manager could not be reached"));
+    xhr.onabort = () => reject(new ApiError(0, "the upload was cancelled"));
+    xhr.onload = () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) return resolve(body);
+      const message = (body && (body.error || body.detail)) || `${xhr.status} ${xhr.statusText}`;
+      const err = new ApiError(xhr.status, typeof message === "string" ? message : JSON.stringify(message), body && body.field, body);
+      if (xhr.status === 401) onSignedOut(err);
+      reject(err);
+    };
+    if (signal) signal.addEventListener("abort", () => xhr.abort());
+    xhr.send(file);
+  });
+}
