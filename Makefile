@@ -1,11 +1,11 @@
 # Two commands do all the set-up on a fresh Debian/Ubuntu machine (as root):
 #   make up    installs what is missing and brings the platform up
-#   make test  installs the test tools too and runs lint, types, unit and integration tests
+#   make test  installs the test tools too and runs lint, types, unit, integration and browser tests
 VENV ?= $(CURDIR)/.venv
 BIN := $(VENV)/bin
 export MYPAAS_VENV := $(VENV)
 
-.PHONY: up down status install install-test test lint unit fuzz integration bench clean
+.PHONY: up down status install install-test test lint unit fuzz integration browser bench clean
 
 up: install
 	$(BIN)/mypaas up
@@ -36,6 +36,9 @@ fuzz: install-test
 
 integration: install-test
 	$(BIN)/pytest -q tests/integration
+
+browser: install-test
+	$(BIN)/pytest -q tests/browser
 
 test: lint
 	$(BIN)/pytest -q tests

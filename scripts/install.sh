@@ -2,7 +2,9 @@
 # Installs what MyPaas needs on a Debian/Ubuntu machine, skipping whatever is already there:
 # the Docker engine (distribution packages), Caddy, Distribution (docker-registry), busybox-static
 # (the tiny base image and test images), debootstrap
-# (Debian/Ubuntu base images) and a Python venv holding the package. Safe to run again.
+# (Debian/Ubuntu base images), a Python venv holding the package and the dashboard's browser code (npm
+# tarballs checked against pinned hashes). With --test also the test tools: Chromium for the browser
+# tests, Playwright in the venv. Safe to run again.
 # Usage: scripts/install.sh [--test]
 set -euo pipefail
 
@@ -35,6 +37,10 @@ if [ $want_test -eq 1 ]; then
   dpkg -s libc6-dev >/dev/null 2>&1 || need_pkgs+=(libc6-dev)
   # an ACME server and its DNS/challenge helper for the HTTPS tests (tests/integration/test_https.py)
   command -v pebble >/dev/null 2>&1 || need_pkgs+=(pebble)
+  # the dashboard's browser tests drive Debian's Chromium through Playwright (it cannot download its own);
+  # the fonts are a recommendation of chromium's that --no-install-recommends would skip: pages need text
+  [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+  dpkg -s fonts-liberation >/dev/null 2>&1 || need_pkgs+=(fonts-liberation)
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -100,4 +106,8 @@ if [ ! -f "$stamp$extra" ] || [ "$here/pyproject.toml" -nt "$stamp$extra" ]; the
   "$venv/bin/pip" install -q -e "$here$extra"
   touch "$stamp$extra"
 fi
+
+# The dashboard's browser code (Preact, htm, uPlot) from the npm registry, each tarball checked against
+# its pinned sha512 (src/mypaas/web/assets.py); silent when the files are already there.
+"$venv/bin/python" -m mypaas.web.assets
 log "ready: $venv/bin/mypaas"
