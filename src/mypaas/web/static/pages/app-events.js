@@ -5,7 +5,7 @@ import { api, enc } from "../api.js";
 
 const LIMIT = 200;
 const BAD = /abandoned|failed|oom|blocked|down|unreachable|refused|crash/;
-const GOOD = /activated|_up$|back$|relieved|added/;
+const GOOD = /activated|ready|_up$|back$|relieved|added/;
 const BUSY = /restarted|replaced|pressure|autoscale/;
 
 function tone(kind) {

@@ -44,7 +44,7 @@ const num = (n, unit = "") => (n == null ? "—" : `${n >= 100 ? Math.round(n) :
 const FORMATS = {
   pct: (n) => num(n, " %"),
   bytes: (n) => bytes(n),
-  rate: (n) => (n == null ? "—" : `${bytes(n)}/s`),
+  rate: (n) => (n == null ? "—" : n < 1024 ? num(n, " B/s") : `${bytes(n)}/s`),
   rps: (n) => num(n, "/s"),
   ms: (n) => num(n, " ms"),
 };
@@ -54,10 +54,13 @@ function lastOf(values) {
   return null;
 }
 
-// One chart sized to its container: lines = [{label, values}] over xs (seconds).
-function Chart({ title, xs, lines, format, theme }) {
+// One chart sized to its container: lines = [{label, values}] over xs (seconds), its x axis the whole
+// range asked for (the last `span` seconds), however few points there are yet.
+function Chart({ title, xs, lines, format, theme, span }) {
   const box = useRef(null);
   const plot = useRef(null);
+  const spanNow = useRef(span);
+  spanNow.current = span;
   const fmt = FORMATS[format];
   const shape = `${lines.map((l) => l.label).join("|")}`;
   useEffect(() => {
@@ -68,7 +71,7 @@ function Chart({ title, xs, lines, format, theme }) {
       height: HEIGHT,
       legend: { live: true },
       cursor: { points: { size: 6 } },
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      scales: { x: { time: true, range: () => [Date.now() / 1000 - spanNow.current, Date.now() / 1000] }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [{ ...axis }, { ...axis, size: 70, values: (u, ticks) => ticks.map(fmt) }],
       series: [{}, ...lines.map((l, i) => ({ label: l.label, stroke: theme.palette[i % theme.palette.length], width: 1.5, value: (u, v) => fmt(v), spanGaps: false }))],
     };
@@ -156,6 +159,6 @@ export default function MetricsTab({ name }) {
       ? html`<${Spinner} />`
       : list.length === 0
         ? html`<${Empty} title=${`No figures for the last ${RANGES.find((r) => r[0] === range)[1]} yet`}>The monitor samples the app's instances every few seconds and the router counts its requests: charts show up after the first sample (past the last hour, after the first minute is averaged). A stopped app has none.<//>`
-        : html`<div class="charts">${list.map((c) => html`<${Chart} key=${c.title} ...${c} theme=${theme} />`)}</div>`}
+        : html`<div class="charts">${list.map((c) => html`<${Chart} key=${c.title} ...${c} theme=${theme} span=${series.data.since_s} />`)}</div>`}
   </div>`;
 }
