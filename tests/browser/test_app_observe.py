@@ -77,3 +77,4 @@ def test_logs_events_charts_and_live_figures(page: Page, platform: kit.Platform)
     expect(page.locator("figure.chart", has_text="CPU").locator("canvas").first).to_be_visible()
     page.get_by_role("button", name="24 hours").click()
     expect(page.get_by_role("button", name="24 hours")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_text("one point per 5 min")).to_be_visible()  # the 24 h series came
