@@ -89,3 +89,16 @@ def test_ps_calls_a_restarting_instance_a_crash_loop() -> None:
     assert instance_state(inst(InstanceState.RESTARTING), ready=False) == "crash-loop"
     assert instance_state(inst(InstanceState.STARTING), ready=True) == "healthy"
     assert instance_state(inst(InstanceState.EXITED), ready=False) == "exited"
+
+
+def test_the_apps_list_names_desired_instances_and_the_url(api: TestClient) -> None:
+    compose = "services:\n  web:\n    image: web:1\n    deploy: {replicas: 2}\n  worker:\n    image: web:1\n"
+    assert api.post("/api/v1/apps/shop/deploys", json={"compose": compose}).status_code == 202
+    (shop,) = api.get("/api/v1/apps").json()
+    assert shop["desired"] == 3
+    assert shop["url"] == "http://shop.localhost"
+    assert {"ready", "instances", "release", "state", "team"} <= shop.keys()  # the keys it had
+    assert api.put("/api/v1/apps/shop/scale", json={"replicas": {"worker": 0}}).status_code == 200
+    assert api.get("/api/v1/apps").json()[0]["desired"] == 2
+    assert api.post("/api/v1/apps/shop/stop").status_code == 200
+    assert api.get("/api/v1/apps").json()[0]["desired"] == 0  # stopped: none should run

@@ -131,3 +131,17 @@ def test_series_sums_instances_per_service_and_app(engine: Engine) -> None:
     assert [p["cpu_pct"] for p in data["services"]["web"]] == [10.0, 20.0]
     assert [p["cpu_pct"] for p in data["total"]] == [15.0, 27.0]
     assert store.series("other", 3600, now=now)["total"] == []
+
+
+def test_a_long_range_ends_with_the_minutes_not_averaged_yet(engine: Engine) -> None:
+    store = MetricStore(engine, raw_keep_s=3600)
+    base = 3_000_000.0 // 60 * 60
+    for i in range(18):  # a minute and a half of 5 s rounds
+        store.insert([_sample(base + i * 5, "web-1", 10.0 if i < 12 else 40.0)])
+    day = store.series("shop", 86400, now=base + 90)
+    assert [p["cpu_pct"] for p in day["total"]] == [10.0] * 12 + [40.0] * 6  # nothing averaged yet
+    store.rollup(now=base + 90)
+    day = store.series("shop", 86400, now=base + 90)
+    assert [(p["at"], p["cpu_pct"]) for p in day["total"]] == [(base, 10.0)] + [
+        (base + 60 + i * 5, 40.0) for i in range(6)
+    ]  # the averaged minute, then the raw points past it (counted once)

@@ -177,15 +177,15 @@ def _platform_routes(v1: APIRouter, platform: Platform) -> None:
 def _app_routes(v1: APIRouter, platform: Platform) -> None:
     @v1.get("/apps", tags=["apps"])
     def list_apps(who: User) -> list[dict[str, Any]]:
-        """The apps of the caller's teams (every app for the platform admin), each with its ``team``."""
-        return only_seen(platform.apps.summaries(), seen_apps(platform, who), key="name")
+        """The apps of the caller's teams (every app for the platform admin), each with its ``team``,
+        ``desired`` instances (0 when stopped) and ``url``."""
+        apps = only_seen(platform.apps.summaries(), seen_apps(platform, who), key="name")
+        return [{**a, "url": _url(platform.settings, a["name"])} for a in apps]
 
     @v1.get("/apps/{name}", tags=["apps"])
     def get_app(name: str, _: User) -> dict[str, Any]:
         info = platform.apps.get(name)
-        settings = platform.settings
-        port = "" if settings.router_port == 80 else f":{settings.router_port}"
-        info["url"] = f"http://{name}.{settings.base_domain}{port}"
+        info["url"] = _url(platform.settings, name)
         return info
 
     @v1.post(
@@ -246,6 +246,12 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
 
         # `stop` is set when the client goes away, even if no line ever came (api/streams.py)
         return Followed(body(), stop=stop, media_type="text/plain; charset=utf-8")
+
+
+def _url(settings: Settings, name: str) -> str:
+    """Where the router serves an app on its platform name."""
+    port = "" if settings.router_port == 80 else f":{settings.router_port}"
+    return f"http://{name}.{settings.base_domain}{port}"
 
 
 def _lifecycle_routes(v1: APIRouter, platform: Platform) -> None:

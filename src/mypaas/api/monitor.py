@@ -47,11 +47,24 @@ def monitor_routes(app: FastAPI, v1: APIRouter, platform: Platform) -> None:
         return [e.to_dict() for e in found]
 
     @v1.get("/apps/{name}/metrics", tags=["monitor"])
-    def app_metrics(name: str, _: User, since: str = "1h") -> dict[str, Any]:
+    def app_metrics(
+        name: str,
+        _: User,
+        since: str = "1h",
+        step: Annotated[
+            int | None,
+            Query(
+                ge=1,
+                le=86_400,
+                description="average the points into buckets of this many seconds (a chart of 7 days: 3600)",
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
         """An app's CPU, memory, network and disk figures over time, per service and in total, and the
-        router's request figures (``requests``: count, errors, rps, error %, mean and p95 latency in ms)."""
+        router's request figures (``requests``: count, errors, rps, error %, mean and p95 latency in ms).
+        Raw points within the last hour, one-minute averages past it; ``step`` makes them coarser."""
         platform.apps.get(name)  # 404 for an unknown app
-        return monitoring.series(name, since)
+        return monitoring.series(name, since, step)
 
     @v1.get("/metrics/now", tags=["monitor"])
     def metrics_now(who: User) -> dict[str, Any]:

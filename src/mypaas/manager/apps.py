@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from mypaas.domain import MAX_REPLICAS, AppSpec, Instance, check_domain
@@ -25,7 +25,14 @@ from mypaas.manager.records import (
     target_spec,
 )
 from mypaas.manager.releases import one_replica_with_host_port
-from mypaas.manager.state.models import AppRow, CertRow, DomainRow, OperationRow, TeamRow
+from mypaas.manager.state.models import (
+    AppRow,
+    CertRow,
+    DomainRow,
+    FormationRow,
+    OperationRow,
+    TeamRow,
+)
 from mypaas.states import AppState, BackendMode
 
 
@@ -42,6 +49,7 @@ class Apps:
         with self._sessions() as s:
             rows = s.execute(
                 select(
+                    AppRow.id,
                     AppRow.name,
                     AppRow.state,
                     AppRow.current_version,
@@ -54,8 +62,13 @@ class Apps:
                 .outerjoin(TeamRow, AppRow.team_id == TeamRow.id)
                 .order_by(AppRow.name)
             ).all()
+            replicas = dict(
+                s.execute(
+                    select(FormationRow.app_id, func.sum(FormationRow.replicas)).group_by(FormationRow.app_id)
+                ).all()
+            )
         out = []
-        for name, state, current, target, op_id, updated, blocked, team in rows:
+        for app_id, name, state, current, target, op_id, updated, blocked, team in rows:
             insts = observed.get(name, [])
             out.append(
                 {
@@ -66,6 +79,7 @@ class Apps:
                     "target_release": target,
                     "instances": len(insts),
                     "ready": sum(1 for i in insts if self._ctx.tracker.ready(i)),
+                    "desired": 0 if state != AppState.RUNNING else int(replicas.get(app_id) or 0),
                     "operation": op_id,
                     "updated_at": updated,
                     "blocked": blocked if state == AppState.DELETING else None,  # why a removal waits

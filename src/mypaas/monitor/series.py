@@ -132,13 +132,16 @@ class MetricStore:
 
     def series(self, app: str, since_s: float, now: float | None = None) -> dict[str, Any]:
         """An app's figures over the last ``since_s`` seconds: per service (summed over instances,
-        memory limits too) and for the whole app. Raw points within the raw window, else minutes."""
+        memory limits too) and for the whole app. Raw points within the raw window, else minutes and
+        then the raw points of the minutes not averaged yet (a new app has figures at once)."""
         now = time.time() if now is None else now
         res = 0 if since_s <= self.raw_keep_s else MINUTE
         with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(mp).where(mp.c.app == app, mp.c.res == res, mp.c.at >= now - since_s).order_by(mp.c.at)
-            ).mappings()
+            of_app = select(mp).where(mp.c.app == app).order_by(mp.c.at)
+            rows = list(conn.execute(of_app.where(mp.c.res == res, mp.c.at >= now - since_s)).mappings())
+            if res:
+                start = max(rows[-1]["at"] + MINUTE if rows else now - since_s, now - self.raw_keep_s)
+                rows += conn.execute(of_app.where(mp.c.res == 0, mp.c.at >= start)).mappings()
             per: dict[str, dict[float, dict[str, float]]] = defaultdict(dict)
             requests: list[dict[str, Any]] = []
             for r in rows:

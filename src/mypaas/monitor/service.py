@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from mypaas.domain import EngineEvent, Instance, ProcessInfo
 from mypaas.monitor import prometheus
+from mypaas.monitor.buckets import bucketed
 from mypaas.monitor.events import Event, EventLog, parse_duration
 from mypaas.monitor.metrics import RemoteSource, Sample, Sampler
 from mypaas.monitor.remote import Connection
@@ -146,9 +147,11 @@ class Monitoring:
         start = time.time() - parse_duration(since) if since else None
         return self.events.query(app=app, since=start, after=after, limit=limit, among=among)
 
-    def series(self, app: str, since: str) -> dict[str, Any]:
-        """An app's figures over the last ``since`` (a duration such as 1h)."""
-        return self.store.series(app, parse_duration(since))
+    def series(self, app: str, since: str, step: float | None = None) -> dict[str, Any]:
+        """An app's figures over the last ``since`` (a duration such as 1h); with ``step``, averaged
+        into buckets of that many seconds."""
+        series = self.store.series(app, parse_duration(since))
+        return bucketed(series, step) if step else series
 
     def now(self) -> dict[str, Any]:
         """The newest sample of every instance and of this machine, and the router's figures of each
