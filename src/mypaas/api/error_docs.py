@@ -41,7 +41,7 @@ WHY = {
 # errors are JSON whatever the operation's own answer is (the Prometheus text, a log stream)
 JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 # operations that answer 401 with no token needed (they check credentials of their own)
-OWN_CREDENTIALS = frozenset({"registry_token", "login"})
+OWN_CREDENTIALS = frozenset({"registry_token", "login", "sign_in"})
 # operations reading or writing only the manager's own state: no part of the platform can fail under them
 LOCAL = frozenset(
     {
@@ -49,6 +49,9 @@ LOCAL = frozenset(
         "platform_ca",
         "operation",
         "login",
+        "sign_in",
+        "session_state",
+        "sign_out",
         "whoami",
         "logout",
         "list_users",
@@ -67,7 +70,7 @@ LOCAL = frozenset(
     }
 )
 # writes that take no name nor lock, so nothing can conflict
-NO_CONFLICT = frozenset({"login", "reconcile", "registry_gc"})
+NO_CONFLICT = frozenset({"login", "sign_in", "sign_out", "reconcile", "registry_gc"})
 # operations whose query names a thing that may not exist (an app, a user, a repository): 404
 QUERY_LOOKUP = frozenset({"events", "list_volumes", "list_images", "audit", "list_tokens"})
 # operations reading a request body of their own (not a declared one): a size limit applies
@@ -88,6 +91,8 @@ REGISTRY = frozenset(
 )
 EXTRA: dict[str, frozenset[int]] = {
     "login": frozenset({429}),
+    "sign_in": frozenset({403, 429}),  # 403: the hosts' pull token cannot sign in
+    "sign_out": frozenset({403}),  # a valid session's sign-out without its CSRF header
     "add_host": frozenset({501}),
     "build_base": frozenset({501}),
 }
