@@ -67,8 +67,10 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """Chromium, for this package's tests only: Playwright's sync API runs an event loop in the main
+    thread while it lives, and the tests after these (asyncio.run, anyio) cannot start their own then."""
     why = _missing()
     if why:
         if _under_ci():
