@@ -1,5 +1,11 @@
-"""The HostDriver protocol every iaas driver implements (local, ssh now; OpenStack, VMware later),
-the Machine it hands out, and the errors a host can fail with.
+"""The HostDriver protocol every iaas driver implements (local, ssh; vsphere, libvirt and openstack
+create machines too: MachineDriver), the Machine it hands out, and the errors a host can fail with.
+
+A driver that creates machines is built from a *driver account* (``mypaas driver add``): the catalog
+calls ``cls(**options)`` with the account's options, credentials decrypted. ``create_machine`` returns
+once the machine answers SSH with the request's public key, as root (or ``HostTarget.user``); the
+manager then runs the same bootstrap as ``host add``. A creation that fails deletes what it made
+before raising ``MachineCreateFailed`` naming the step.
 
 Error tree (under mypaas.errors):
 
@@ -9,7 +15,14 @@ Conflict
 BackendError
 ├── HostUnreachable    refused, timed out, no such name, no SSH server on that port
 ├── HostAuthFailed     the host refused our key
-└── CommandFailed      a command on the host failed or timed out; carries its last stderr lines
+├── CommandFailed      a command on the host failed or timed out; carries its last stderr lines
+├── DriverUnreachable  a driver account's endpoint (vCenter, libvirt URI, Keystone) did not answer
+└── MachineCreateFailed  a creation failed at ``.step``; what it made is deleted
+InvalidSpec            (also: an unknown size/image/network, field "size"/"image"/...)
+└── DriverAuthFailed   the endpoint refused the account's credentials (400: the account's input is
+                       wrong, not the caller's token)
+Conflict
+└── QuotaExceeded      the cloud refused for lack of quota (cores, RAM, instances, floating IPs)
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from mypaas.errors import BackendError, Conflict, NotSupported
+from mypaas.errors import BackendError, Conflict, InvalidSpec, NotSupported
 
 STDERR_LINES = 15  # how much of a failed command's stderr an error carries
 
@@ -32,6 +45,18 @@ class DriverCapabilities:
     create_machines: bool = False  # cloud drivers: can make a new machine
     destroy_machines: bool = False
     remote: bool = True  # reached over the network (ssh)
+    resize: bool = False  # change a machine's CPU/memory
+    snapshot: bool = False  # snapshot a machine's disks
+
+    def names(self) -> list[str]:
+        """What the driver can do, as ``host ls``/``driver ls`` show it: create, destroy, resize, snapshot."""
+        pairs = (
+            ("create", self.create_machines),
+            ("destroy", self.destroy_machines),
+            ("resize", self.resize),
+            ("snapshot", self.snapshot),
+        )
+        return [name for name, able in pairs if able]
 
 
 @dataclass(frozen=True)
@@ -44,16 +69,33 @@ class HostTarget:
     user: str = "root"
     key_path: Path | None = None  # private key file; None = the driver's default key
     host_key: str | None = None  # pinned fingerprint "SHA256:..." (as ssh-keygen -lf prints)
+    machine_id: str | None = None  # the cloud's id of a created machine (VM UUID, domain name, server id)
 
 
 @dataclass(frozen=True)
 class MachineRequest:
-    """A machine for a cloud driver to create."""
+    """A machine for a cloud driver to create. ``ssh_public_key`` (OpenSSH one-line form) is the key
+    the machine must accept for root at first boot (cloud-init, guestinfo, a seeded authorized_keys)."""
 
     name: str
-    size: str | None = None
-    image: str | None = None
+    size: str | None = None  # None: the account's default size
+    image: str | None = None  # None: the account's default image/template
     labels: dict[str, str] = field(default_factory=dict)
+    ssh_public_key: str = ""
+
+
+@dataclass(frozen=True)
+class MachineSize:
+    name: str
+    cpus: int
+    memory_mb: int
+    disk_gb: int = 0  # 0: the image's own disk
+
+
+@dataclass(frozen=True)
+class MachineImage:
+    name: str
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +142,30 @@ class HostDriver(Protocol):
     def destroy_machine(self, target: HostTarget) -> None: ...
 
 
+class MachineDriver(HostDriver, Protocol):
+    """A driver that creates machines from a driver account (vsphere, libvirt, openstack, fake).
+
+    - ``check()`` reaches the endpoint and logs in: DriverUnreachable / DriverAuthFailed, one line each.
+    - ``sizes()``/``images()`` list what ``create_machine`` accepts (``--size``/``--image``).
+    - ``create_machine`` validates size/image first (InvalidSpec naming the field, nothing made), waits
+      for the machine's address and for SSH, and on any failure deletes what it made (VM, disks, ports,
+      floating IPs) before raising MachineCreateFailed(step=...). Creating a name that already exists
+      as this driver's machine is a Conflict.
+    - ``destroy_machine`` powers off and deletes the machine and its disks; destroying one that is
+      already gone is not an error (idempotent).
+    - ``machines()`` lists the machines this driver account made (by the tag/label it sets), so a
+      manager restarted mid-creation can find and delete orphans.
+    """
+
+    def check(self) -> None: ...
+
+    def sizes(self) -> list[MachineSize]: ...
+
+    def images(self) -> list[MachineImage]: ...
+
+    def machines(self) -> list[HostTarget]: ...
+
+
 class FixedMachines:
     """Mixin for drivers over machines that already exist (local, ssh): no create, no destroy."""
 
@@ -140,6 +206,32 @@ class HostKeyMismatch(Conflict):
 
 class HostUnreachable(BackendError):
     pass
+
+
+class DriverUnreachable(BackendError):
+    """A driver account's endpoint did not answer: "<driver> endpoint <url> unreachable: <reason>"."""
+
+
+class DriverAuthFailed(InvalidSpec):
+    """The endpoint refused the account's credentials (the account's input: 400, field "password")."""
+
+    def __init__(self, message: str, *, field: str = "password") -> None:
+        super().__init__(message, field=field)
+
+
+class QuotaExceeded(Conflict):
+    """The cloud refused for lack of quota; the message names the quota (cores, ram, instances...)."""
+
+
+class MachineCreateFailed(BackendError):
+    """A creation failed at ``step`` (clone, power-on, address, ssh, ...); what it made is deleted.
+    The message reads "creating <name> failed at <step>: <reason>"."""
+
+    def __init__(self, name: str, step: str, reason: str) -> None:
+        super().__init__(f"creating {name} failed at {step}: {reason}")
+        self.name = name
+        self.step = step
+        self.reason = reason
 
 
 class HostAuthFailed(BackendError):
