@@ -45,7 +45,7 @@ screenshots: install-test
 	$(BIN)/python scripts/screenshots.py
 
 test: lint
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --durations=30 tests
 
 # install-test: the dashboard's load benchmark drives Chromium through Playwright (a test tool)
 bench: install-test
