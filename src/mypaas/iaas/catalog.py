@@ -17,6 +17,7 @@ from mypaas.iaas.base import HostDriver, HostTarget
 
 DRIVERS: dict[str, str] = {
     "local": "mypaas.iaas.local:LocalDriver",
+    "openstack": "mypaas.iaas.openstack:OpenStackDriver",
     "ssh": "mypaas.iaas.ssh:SSHDriver",
 }
 ENTRY_POINT_GROUP = "mypaas.iaas"
