@@ -14,11 +14,11 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 
-from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError
+from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError, NotSupported
 from mypaas.iaas.base import (
     DriverAuthFailed,
     DriverCapabilities,
@@ -56,8 +56,8 @@ class OpenStackDriver:
 
     name = "openstack"
     capabilities = DriverCapabilities(create_machines=True, destroy_machines=True, remote=True)
-    OPTIONS = OPTIONS
-    SECRET_OPTIONS = SECRET_OPTIONS
+    OPTIONS: ClassVar[Mapping[str, str]] = OPTIONS
+    SECRET_OPTIONS: ClassVar[tuple[str, ...]] = SECRET_OPTIONS
 
     def __init__(
         self,
@@ -158,7 +158,7 @@ class OpenStackDriver:
 
     def _target(self, server: Any, address: str | None = None) -> HostTarget:
         return HostTarget(
-            driver=self.name,
+            driver="ssh",  # a created machine is reached as any raw machine is
             address=address or _address(server, self.options.network) or "",
             machine_id=str(server.id),
         )
@@ -166,7 +166,9 @@ class OpenStackDriver:
     # machines ------------------------------------------------------------------------------------
     def connect(self, target: HostTarget) -> Machine:
         if self._connector is None:
-            raise BackendError(f"the openstack driver of account {self.account} has no SSH connector")
+            raise NotSupported(
+                f"the openstack driver account {self.account} logs in to its machines through the ssh driver"
+            )
         return self._connector(target)
 
     def create_machine(self, request: MachineRequest) -> HostTarget:
@@ -211,10 +213,15 @@ class OpenStackDriver:
             image = _one(
                 request.image or self.options.image, "image", list(cloud.image.images(status="active"))
             )
-            network = cloud.network.find_network(self.options.network)
+            network = _find(cloud.network.find_network, self.options.network, "network")
             floating = None
             if self.options.floating_network:
-                floating = cloud.network.find_network(self.options.floating_network, is_router_external=True)
+                floating = _find(
+                    cloud.network.find_network,
+                    self.options.floating_network,
+                    "floating_network",
+                    is_router_external=True,
+                )
             taken = [
                 s for s in cloud.compute.servers(details=True, name=request.name) if s.name == request.name
             ]
@@ -238,7 +245,7 @@ class OpenStackDriver:
         compute = self._cloud().compute
         key = public_key.strip()
         with self._api(f"key pair {self.key_name}"):
-            existing = compute.find_keypair(self.key_name)
+            existing = _find(compute.find_keypair, self.key_name, "key_name")
             if existing is not None and (existing.public_key or "").strip() == key:
                 return
             if existing is not None:
@@ -251,7 +258,7 @@ class OpenStackDriver:
 
         net = self._cloud().network
         with self._api(f"security group {self.security_group}"):
-            group = net.find_security_group(self.security_group)
+            group = _find(net.find_security_group, self.security_group, "security_group")
             if group is None:
                 group = net.create_security_group(
                     name=self.security_group,
@@ -341,12 +348,24 @@ class OpenStackDriver:
         """Delete the server, wait until Nova no longer knows it, then any port left on it."""
         cloud = self._cloud()
         with self._api(f"deleting server {server_id}"):
-            server = cloud.compute.find_server(server_id)
+            server = _find(cloud.compute.find_server, server_id, "machine_id")
             if server is not None:
                 cloud.compute.delete_server(server_id, ignore_missing=True)
                 cloud.compute.wait_for_delete(server, interval=0.2, wait=int(self.timeout))
             for port in list(cloud.network.ports(device_id=server_id)):
                 cloud.network.delete_port(port.id, ignore_missing=True)
+
+
+def _find(finder: Callable[..., Any], name: str, field: str, **filters: Any) -> Any:
+    """What ``finder`` (a proxy's find_*) finds by name or id, or None; two of that name: InvalidSpec."""
+    from openstack import exceptions as sdk
+
+    try:
+        return finder(name, ignore_missing=False, **filters)
+    except sdk.NotFoundException:
+        return None
+    except sdk.DuplicateResource as exc:
+        raise InvalidSpec(f"more than one {field} is called {name!r}; give its id", field=field) from exc
 
 
 def _one(wanted: str | None, field: str, choices: list[Any]) -> Any:

@@ -10,25 +10,25 @@ from typing import Any
 
 from mypaas.errors import InvalidSpec
 
-OPTIONS = (
-    "auth_url",
-    "username",
-    "password",
-    "project_name",
-    "user_domain_name",
-    "project_domain_name",
-    "region_name",
-    "application_credential_id",
-    "application_credential_secret",
-    "network",
-    "floating_network",
-    "flavor",
-    "image",
-    "key_name",
-    "security_group",
-    "ssh_timeout",
-)
-SECRET_OPTIONS = ("password", "application_credential_secret")
+OPTIONS: Mapping[str, str] = {
+    "auth_url": "Keystone's URL, as in clouds.yaml (https://keystone.example.com:5000/v3)",
+    "username": "the user to log in as (a password login)",
+    "password": "that user's password (stored encrypted)",
+    "project_name": "the project (tenant) the machines go in",
+    "user_domain_name": "the user's domain (default: Default)",
+    "project_domain_name": "the project's domain (default: Default)",
+    "region_name": "the region (default: the catalog's only one)",
+    "application_credential_id": "an application credential's id, instead of username/password",
+    "application_credential_secret": "that application credential's secret (stored encrypted)",
+    "network": "the tenant network the machines join (name or id)",
+    "floating_network": "an external network: give each machine a floating IP from it (optional)",
+    "flavor": "the default size (a flavor name or id)",
+    "image": "the default image (a Glance image name or id)",
+    "key_name": "the key pair made from the platform's SSH key (default: mypaas-ACCOUNT)",
+    "security_group": "the security group made for the machines (default: mypaas-ACCOUNT)",
+    "ssh_timeout": "seconds to wait for SSH once a machine is ACTIVE (default: 300)",
+}
+SECRET_OPTIONS: tuple[str, ...] = ("password", "application_credential_secret")
 
 
 @dataclass(frozen=True)
