@@ -77,6 +77,9 @@ def made_nothing(sim: Simulator) -> None:
         ({"application_credential_id": "abc"}, "application_credential_secret"),
         ({"ssh_timeout": "soon"}, "ssh_timeout"),
         ({"ssh_timeout": "0"}, "ssh_timeout"),
+        ({"cloud_config": "mycloud"}, "cloud_config"),
+        ({"cloud_config": {"auth_type": "token", "auth": {}}}, "auth_type"),
+        ({"auth_url": None}, "auth_url"),
     ],
 )
 def test_bad_options_are_refused_naming_the_option(options: dict[str, Any], field: str) -> None:
@@ -87,13 +90,32 @@ def test_bad_options_are_refused_naming_the_option(options: dict[str, Any], fiel
     one_line(caught)
 
 
-def test_the_catalog_builds_it_from_an_account_and_names_its_secrets(sim: Simulator) -> None:
-    options = {"auth_url": sim.auth_url, "username": "demo", "password": "secret", "project_name": "demo"}
-    driver = catalog.machine_driver("openstack", account="lab", options={**options, "network": "private"})
+def test_the_catalog_builds_it_from_a_clouds_yaml_entry_and_names_its_secrets(sim: Simulator) -> None:
+    """As `driver add --type openstack --cloud sim -o network=private` passes it: the clouds.yaml entry
+    under cloud_config (flat options override it)."""
+    auth = {"auth_url": sim.auth_url, "username": "demo", "password": "wrong", "project_name": "demo"}
+    entry = {"auth": auth, "region_name": "RegionOne", "interface": "public", "identity_api_version": 3}
+    options = {"cloud": "sim", "cloud_config": entry, "network": "private", "password": "secret"}
+    driver = catalog.machine_driver("openstack", account="lab", options=options)
     assert isinstance(driver, OpenStackDriver) and driver.key_name == "mypaas-lab"
-    names, secret = catalog.option_help("openstack")
-    assert set(secret) == {"password", "application_credential_secret"} <= set(names)
     driver.check()
+    names, secret = catalog.option_help("openstack")
+    assert set(secret) == {
+        "password",
+        "application_credential_secret",
+        "cloud_config.auth.password",
+        "cloud_config.auth.application_credential_secret",
+    }
+    assert {"cloud_config", "network", "floating_network", "flavor", "image"} <= set(names)
+    app = {
+        "auth_url": sim.auth_url,
+        "application_credential_id": sim.cloud.app_credential_id,
+        "application_credential_secret": sim.cloud.app_credential_secret,
+    }
+    entry = {"auth_type": "v3applicationcredential", "auth": app}
+    catalog.machine_driver(
+        "openstack", account="lab", options={"cloud_config": entry, "network": "x"}
+    ).check()
 
 
 def test_a_wrong_password_is_refused_in_one_line(sim: Simulator) -> None:

@@ -91,7 +91,7 @@ class OpenStackDriver:
                 load_yaml_config=False,
                 load_envvars=False,
                 auth_type=self.options.auth_type,
-                auth=self.options.auth(),
+                auth=self.options.keystone_auth(),
                 region_name=self.options.region_name,
                 api_timeout=self.options.api_timeout,
             )
