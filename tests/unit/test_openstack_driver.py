@@ -277,3 +277,9 @@ def test_machines_lists_this_accounts_servers_only(sim: Simulator) -> None:
     assert [t.machine_id for t in theirs.machines()] == [foreign.machine_id]
     theirs.destroy_machine(foreign)
     assert sim.cloud.leftovers() == NOTHING
+
+
+def test_a_driver_that_cannot_create_names_openstack_among_those_that_can() -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        catalog.machine_driver_class("ssh", plugins={})
+    assert caught.value.field == "type" and "openstack" in one_line(caught)
