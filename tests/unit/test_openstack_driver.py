@@ -6,13 +6,16 @@ Each is one line naming its cause, and the simulator's state proves nothing was 
 from __future__ import annotations
 
 import base64
+import contextlib
+import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
-from mypaas.errors import InvalidSpec
+from mypaas.errors import BackendError, InvalidSpec
 from mypaas.iaas import catalog
 from mypaas.iaas.base import (
     DriverAuthFailed,
@@ -21,6 +24,7 @@ from mypaas.iaas.base import (
     MachineRequest,
     QuotaExceeded,
 )
+from mypaas.iaas.firstboot import wait_ssh
 from mypaas.iaas.openstack import RULES, OpenStackDriver
 from tests.kit import free_port
 from tests.openstack_sim import Cloud, Simulator, running
@@ -114,7 +118,7 @@ def test_the_catalog_builds_it_from_a_clouds_yaml_entry_and_names_its_secrets(si
     }
     entry = {"auth_type": "v3applicationcredential", "auth": app}
     catalog.machine_driver(
-        "openstack", account="lab", options={"cloud_config": entry, "network": "x"}
+        "openstack", account="lab", options={"cloud_config": entry, "network": "private"}
     ).check()
 
 
@@ -283,3 +287,44 @@ def test_a_driver_that_cannot_create_names_openstack_among_those_that_can() -> N
     with pytest.raises(InvalidSpec) as caught:
         catalog.machine_driver_class("ssh", plugins={})
     assert caught.value.field == "type" and "openstack" in one_line(caught)
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"network": "nowhere"}, "network"),
+        ({"floating_network": "nowhere"}, "floating_network"),
+        ({"flavor": "m9.huge"}, "flavor"),
+        ({"image": "ubuntu-uploading"}, "image"),  # not active yet
+    ],
+)
+def test_check_looks_up_the_accounts_networks_flavor_and_image(
+    sim: Simulator, options: dict[str, Any], field: str
+) -> None:
+    """What `driver add` runs: a typo in the account's options is refused before it is kept."""
+    with pytest.raises(InvalidSpec) as caught:
+        account(sim, **options).check()
+    assert caught.value.field == field
+    one_line(caught)
+
+
+@pytest.mark.parametrize(
+    ("greeting", "ok"), [(b"SSH-2.0-OpenSSH_9.2\r\n", True), (b"HTTP/1.1 400\r\n", False)]
+)
+def test_the_ssh_wait_wants_an_ssh_greeting(greeting: bytes, ok: bool) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def greet() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = listener.accept()
+                    with conn:
+                        conn.sendall(greeting)
+
+        threading.Thread(target=greet, daemon=True).start()
+        if ok:
+            wait_ssh("127.0.0.1", port, 5)
+        else:
+            with pytest.raises(BackendError, match="something that is not SSH answered"):
+                wait_ssh("127.0.0.1", port, 1)

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
-
-import yaml
 
 from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError, NotSupported
 from mypaas.iaas.base import (
@@ -31,6 +28,7 @@ from mypaas.iaas.base import (
     MachineSize,
     QuotaExceeded,
 )
+from mypaas.iaas.firstboot import cloud_init, wait_ssh
 from mypaas.iaas.openstack_account import OPTIONS, SECRET_OPTIONS, AccountOptions
 
 if TYPE_CHECKING:
@@ -134,9 +132,17 @@ class OpenStackDriver:
 
     # what the account offers -----------------------------------------------------------------
     def check(self) -> None:
-        """Log in to Keystone: DriverAuthFailed for refused credentials, DriverUnreachable if no answer."""
+        """Log in to Keystone (DriverAuthFailed for refused credentials, DriverUnreachable if no answer),
+        then look up the account's networks and default flavor and image (InvalidSpec naming the option)."""
         with self._api("login"):
             self._cloud().session.get_token()
+        self._networks()
+        cloud = self._cloud()
+        with self._api("checking the account"):
+            if self.options.flavor:
+                _one(self.options.flavor, "flavor", list(cloud.compute.flavors(details=True)))
+            if self.options.image:
+                _one(self.options.image, "image", list(cloud.image.images(status="active")))
 
     def sizes(self) -> list[MachineSize]:
         with self._api("listing flavors"):
@@ -190,7 +196,7 @@ class OpenStackDriver:
                 raise BackendError(f"server {server.id} has no address on network {self.options.network}")
             step = "ssh"
             if self.wait_ssh:
-                _wait_ssh(address, 22, self.options.ssh_timeout)
+                wait_ssh(address, 22, self.options.ssh_timeout)
         except BaseException as exc:
             problems = _undo(undo)
             if isinstance(exc, QuotaExceeded | DriverAuthFailed | DriverUnreachable):
@@ -213,18 +219,29 @@ class OpenStackDriver:
             image = _one(
                 request.image or self.options.image, "image", list(cloud.image.images(status="active"))
             )
-            network = _find(cloud.network.find_network, self.options.network, "network")
+            taken = [
+                s for s in cloud.compute.servers(details=True, name=request.name) if s.name == request.name
+            ]
+        network, floating = self._networks()
+        if any((s.metadata or {}).get(ACCOUNT_KEY) == self.account for s in taken):
+            raise Conflict(
+                f"openstack account {self.account} already has a machine {request.name}", field="name"
+            )
+        return {"flavor": flavor, "image": image, "network": network, "floating": floating}
+
+    def _networks(self) -> tuple[Any, Any]:
+        """The account's tenant network and its external network for floating IPs (None if not asked)."""
+        net = self._cloud().network
+        with self._api("looking up networks"):
+            network = _find(net.find_network, self.options.network, "network")
             floating = None
             if self.options.floating_network:
                 floating = _find(
-                    cloud.network.find_network,
+                    net.find_network,
                     self.options.floating_network,
                     "floating_network",
                     is_router_external=True,
                 )
-            taken = [
-                s for s in cloud.compute.servers(details=True, name=request.name) if s.name == request.name
-            ]
         if network is None:
             raise InvalidSpec(
                 f"openstack account {self.account}: no network {self.options.network!r}", field="network"
@@ -234,11 +251,7 @@ class OpenStackDriver:
                 f"openstack account {self.account}: no external network {self.options.floating_network!r}",
                 field="floating_network",
             )
-        if any((s.metadata or {}).get(ACCOUNT_KEY) == self.account for s in taken):
-            raise Conflict(
-                f"openstack account {self.account} already has a machine {request.name}", field="name"
-            )
-        return {"flavor": flavor, "image": image, "network": network, "floating": floating}
+        return network, floating
 
     def _ensure_keypair(self, public_key: str) -> None:
         """The account's key pair holds the platform's public key: imported once, replaced if it changed."""
@@ -285,7 +298,7 @@ class OpenStackDriver:
                 networks=[{"uuid": plan["network"].id}],
                 key_name=self.key_name,
                 security_groups=[{"name": self.security_group}],
-                user_data=_cloud_init(request.ssh_public_key),
+                user_data=base64.b64encode(cloud_init(request.ssh_public_key).encode()).decode(),
                 metadata={ACCOUNT_KEY: self.account},
             )
         undo.append(lambda: self._delete_server(str(server.id)))
@@ -384,13 +397,6 @@ def _rule_key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
     return (*(rule.get(k) for k in keys), rule.get("remote_ip_prefix"))
 
 
-def _cloud_init(public_key: str) -> str:
-    """cloud-config that lets the platform's key in as root (the bootstrap logs in as root)."""
-    config = {"disable_root": False, "ssh_authorized_keys": [public_key.strip()]}
-    text = "#cloud-config\n" + yaml.safe_dump(config, default_flow_style=False)
-    return base64.b64encode(text.encode()).decode()
-
-
 def _address(server: Any, network: str) -> str | None:
     """The server's floating IPv4 address if it has one, else its fixed one on ``network``."""
     entries = [e for e in (server.addresses or {}).get(network, []) if e.get("version") == 4]
@@ -399,23 +405,6 @@ def _address(server: Any, network: str) -> str | None:
             if entry.get("OS-EXT-IPS:type", "fixed") == kind:
                 return str(entry["addr"])
     return None
-
-
-def _wait_ssh(address: str, port: int, timeout: float) -> None:
-    """Until an SSH server greets on ``address:port`` ("SSH-..."): cloud-init and sshd are up."""
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((address, port), timeout=min(5.0, timeout)) as sock:
-                sock.settimeout(min(5.0, timeout))
-                if sock.recv(4).startswith(b"SSH-"):
-                    return
-                last = "something that is not SSH answered"
-        except OSError as exc:
-            last = exc.strerror or type(exc).__name__
-        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
-    raise BackendError(f"no SSH server answered on {address}:{port} within {timeout:g}s ({last})")
 
 
 def _undo(undo: Steps) -> list[str]:
