@@ -29,6 +29,6 @@ def wait_ssh(address: str, port: int, timeout: float) -> None:
                     return
                 last = "something that is not SSH answered"
         except OSError as exc:
-            last = exc.strerror or type(exc).__name__
+            last = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or type(exc).__name__
         time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
     raise BackendError(f"no SSH server answered on {address}:{port} within {timeout:g}s ({last})")
