@@ -328,3 +328,9 @@ def test_the_ssh_wait_wants_an_ssh_greeting(greeting: bytes, ok: bool) -> None:
         else:
             with pytest.raises(BackendError, match="something that is not SSH answered"):
                 wait_ssh("127.0.0.1", port, 1)
+
+
+def test_a_region_the_catalog_lacks_is_refused_naming_region_name(sim: Simulator) -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        account(sim, region_name="Nowhere").check()
+    assert caught.value.field == "region_name" and "in region 'Nowhere'" in one_line(caught)

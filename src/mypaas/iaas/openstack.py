@@ -112,6 +112,14 @@ class OpenStackDriver:
             ) from exc
         except sdk.HttpException as exc:
             raise self._http_error(what, exc) from exc
+        except (ka.EndpointNotFound, sdk.ServiceDisabledException) as exc:
+            region = self.options.region_name
+            where = f" in region {region!r}" if region else ""
+            raise InvalidSpec(
+                f"openstack account {self.account}: the cloud's catalog lacks a service{where}"
+                f" ({_first_line(exc)})",
+                field="region_name",
+            ) from exc
         except (ka.ClientException, sdk.SDKException) as exc:
             raise BackendError(f"openstack {what} failed: {_first_line(exc)}") from exc
 
@@ -135,9 +143,9 @@ class OpenStackDriver:
         """Log in to Keystone (DriverAuthFailed for refused credentials, DriverUnreachable if no answer),
         then look up the account's networks and default flavor and image (InvalidSpec naming the option)."""
         with self._api("login"):
-            self._cloud().session.get_token()
+            cloud = self._cloud()
+            cloud.session.get_token()
         self._networks()
-        cloud = self._cloud()
         with self._api("checking the account"):
             if self.options.flavor:
                 _one(self.options.flavor, "flavor", list(cloud.compute.flavors(details=True)))
@@ -211,8 +219,8 @@ class OpenStackDriver:
         """The flavor, image and networks ``request`` names, checked before anything is made."""
         if not request.ssh_public_key.strip():
             raise InvalidSpec("a machine needs the platform's SSH public key", field="ssh_public_key")
-        cloud = self._cloud()
         with self._api("checking the request"):
+            cloud = self._cloud()
             flavor = _one(
                 request.size or self.options.flavor, "size", list(cloud.compute.flavors(details=True))
             )
