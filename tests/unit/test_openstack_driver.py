@@ -334,3 +334,12 @@ def test_a_region_the_catalog_lacks_is_refused_naming_region_name(sim: Simulator
     with pytest.raises(InvalidSpec) as caught:
         account(sim, region_name="Nowhere").check()
     assert caught.value.field == "region_name" and "in region 'Nowhere'" in one_line(caught)
+
+
+def test_a_network_given_by_id_works_too(sim: Simulator) -> None:
+    driver = account(sim, network=sim.cloud.networks[0]["id"])
+    target = driver.create_machine(MachineRequest("web-1", ssh_public_key=KEY))
+    assert target.address.startswith("192.0.2.")
+    assert [t.address for t in driver.machines()] == [target.address]
+    driver.destroy_machine(target)
+    assert sim.cloud.leftovers() == NOTHING

@@ -406,8 +406,11 @@ def _rule_key(rule: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _address(server: Any, network: str) -> str | None:
-    """The server's floating IPv4 address if it has one, else its fixed one on ``network``."""
-    entries = [e for e in (server.addresses or {}).get(network, []) if e.get("version") == 4]
+    """The server's floating IPv4 address if it has one, else its fixed one, on ``network`` (a name: Nova
+    files addresses by network name; given an id, on whichever network the server has)."""
+    addresses = server.addresses or {}
+    on = addresses.get(network) or [e for entries in addresses.values() for e in entries]
+    entries = [e for e in on if e.get("version") == 4]
     for kind in ("floating", "fixed"):
         for entry in entries:
             if entry.get("OS-EXT-IPS:type", "fixed") == kind:
