@@ -140,7 +140,7 @@ def test_unknown_driver_lists_the_known_ones() -> None:
         catalog.driver("openstax")
     assert err.value.field == "driver"
     assert "openstax" in err.value.message
-    assert "local, ssh" in err.value.message
+    assert "local, openstack, ssh" in err.value.message
 
 
 def test_catalog_imports_drivers_lazily() -> None:
@@ -172,7 +172,7 @@ def test_third_party_drivers_from_entry_points() -> None:
     made = catalog.driver("fake", plugins=points, region="north")
     assert isinstance(made, FakeDriver)
     assert made.region == "north"
-    assert catalog.known_drivers(points) == ["broken", "fake", "local", "missing", "ssh"]
+    assert catalog.known_drivers(points) == ["broken", "fake", "local", "missing", "openstack", "ssh"]
     for name in ("broken", "missing"):
         with pytest.raises(BackendError) as err:
             catalog.driver(name, plugins=points)

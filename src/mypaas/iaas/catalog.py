@@ -18,9 +18,11 @@ from mypaas.iaas.base import HostDriver, HostTarget, MachineDriver
 
 DRIVERS: dict[str, str] = {
     "local": "mypaas.iaas.local:LocalDriver",
+    "openstack": "mypaas.iaas.openstack:OpenStackDriver",
     "ssh": "mypaas.iaas.ssh:SSHDriver",
 }
 ENTRY_POINT_GROUP = "mypaas.iaas"
+FIXED_MACHINE_DRIVERS = ("local", "ssh")  # drivers over machines that exist: no driver accounts
 FAKE_DRIVERS_ENV = "MYPAAS_FAKE_DRIVERS"  # "1": the catalog offers the in-memory "fake" driver (tests)
 FAKE_DRIVERS = {"fake": "mypaas.iaas.fake_machines:FakeMachineDriver"}
 
@@ -72,7 +74,7 @@ def machine_driver_class(name: str, *, plugins: Plugins | None = None) -> type[A
     machines or does not declare its options."""
     cls = driver_class(name, plugins=plugins)
     if not isinstance(getattr(cls, "OPTIONS", None), Mapping):
-        machine = [n for n in known_drivers(plugins) if n not in DRIVERS]
+        machine = [n for n in known_drivers(plugins) if n not in FIXED_MACHINE_DRIVERS]
         raise InvalidSpec(
             f"iaas driver {name!r} cannot create machines; machine drivers: {', '.join(machine) or 'none'}",
             field="type",
