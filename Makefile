@@ -8,8 +8,9 @@ export MYPAAS_VENV := $(VENV)
 
 .PHONY: up down status install install-test test lint unit fuzz integration browser screenshots bench clean
 
+# --boot: the platform starts at boot too (a systemd unit where systemd runs; elsewhere it says how)
 up: install
-	$(BIN)/mypaas up
+	$(BIN)/mypaas up --boot
 
 down:
 	$(BIN)/mypaas down
