@@ -37,7 +37,7 @@ def up(
     Examples:
 
       mypaas up
-      sudo mypaas up --boot      # and at every boot (systemd), or the line to add to the init system
+      sudo mypaas up --boot    # and at every boot too
     """
     from mypaas.cli import daemon
     from mypaas.cli.units import Systemd, at_boot
