@@ -8,8 +8,9 @@ export MYPAAS_VENV := $(VENV)
 
 .PHONY: up down status install install-test test lint unit fuzz integration browser screenshots bench clean
 
+# --boot: the platform starts at boot too (a systemd unit where systemd runs; elsewhere it says how)
 up: install
-	$(BIN)/mypaas up
+	$(BIN)/mypaas up --boot
 
 down:
 	$(BIN)/mypaas down
@@ -59,6 +60,7 @@ bench: install-test
 	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/cluster_deploy.py
 	$(BIN)/python bench/dashboard_load.py
+	$(BIN)/python bench/chaos.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -41,6 +41,8 @@ if [ $want_test -eq 1 ]; then
   # the fonts are a recommendation of chromium's that --no-install-recommends would skip: pages need text
   [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
   dpkg -s fonts-liberation >/dev/null 2>&1 || need_pkgs+=(fonts-liberation)
+  # systemd-analyze checks the manager's unit (tests/unit/test_units.py); it needs no systemd as PID 1
+  command -v systemd-analyze >/dev/null 2>&1 || need_pkgs+=(systemd)
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -90,6 +92,11 @@ if ! docker info >/dev/null 2>&1; then
     sleep 0.5
   done
   docker info >/dev/null 2>&1 || { echo "error: the Docker daemon did not start; see /var/log/mypaas-dockerd.log" >&2; exit 1; }
+fi
+# The engine comes back after a reboot where systemd runs (`mypaas up --boot` enables the manager's unit,
+# which starts after docker.service); elsewhere `mypaas up --boot` says what to add to the init system.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  systemctl is-enabled --quiet docker 2>/dev/null || { log "enabling docker at boot (systemd)"; systemctl enable --quiet docker; }
 fi
 
 # The Python venv with the package (editable, so a git pull is picked up).

@@ -156,6 +156,49 @@ def test_a_hostile_entry_is_refused_by_name(bad: tuple[tarfile.TarInfo, bytes], 
     refused(data, f"archive entry {bad[0].name!r}", reason)
 
 
+def seed_rootfs() -> bytes:
+    """What ``tar --numeric-owner -cpzf base.tar.gz /`` gives: /dev's nodes, a hardlinked one, a fifo."""
+    return make_tar(
+        entry("./", tarfile.DIRTYPE),
+        entry("./dev", tarfile.DIRTYPE),
+        entry("./dev/null", tarfile.CHRTYPE),
+        entry("./dev/zero", tarfile.CHRTYPE),
+        entry("./dev/sda", tarfile.BLKTYPE),
+        entry("./dev/loop0", tarfile.BLKTYPE),
+        entry("./dev/null2", tarfile.LNKTYPE, link="./dev/null"),
+        entry("./dev/pts", tarfile.DIRTYPE),
+        entry("./run/initctl", tarfile.FIFOTYPE),
+        entry("./etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\n"),
+    )
+
+
+def test_a_root_filesystem_skips_device_nodes_and_keeps_fifos() -> None:
+    checked = CheckedTar(pieces(seed_rootfs()), Limits(root_filesystem=True))
+    kept = members(b"".join(checked))
+    assert sorted(kept) == [".", "dev", "dev/pts", "etc/passwd", "run/initctl"]
+    assert kept["run/initctl"].isfifo()
+    assert checked.warnings == [
+        "skipped 5 device nodes (dev/null, dev/zero, dev/sda, …): the runtime provides /dev"
+    ]
+
+
+def test_one_skipped_device_node_is_named_alone() -> None:
+    checked = CheckedTar([make_tar(entry("dev/null", tarfile.CHRTYPE))], Limits(root_filesystem=True))
+    assert members(b"".join(checked)) == {}
+    assert checked.warnings == ["skipped 1 device node (dev/null): the runtime provides /dev"]
+
+
+def test_an_archive_without_device_nodes_has_no_warning() -> None:
+    checked = CheckedTar([rootfs()], Limits(root_filesystem=True))
+    b"".join(checked)
+    assert checked.warnings == []
+
+
+def test_project_files_still_refuse_device_nodes_and_fifos() -> None:
+    refused(seed_rootfs(), "archive entry './dev/null'", "device nodes are not allowed")
+    refused(make_tar(entry("run/initctl", tarfile.FIFOTYPE)), "fifos are not allowed")
+
+
 @pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz"])
 def test_refusals_name_the_entry_in_compressed_archives_too(kind: str) -> None:
     data = make_tar(entry("ok", data=b"x"), entry("/abs", data=b"x"))

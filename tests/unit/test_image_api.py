@@ -37,7 +37,20 @@ def test_import_a_streamed_archive(api: TestClient, backend: FakeBackend) -> Non
     )
     assert r.status_code == 200, r.text
     assert r.json()["ref"] == "mine/root:1" and r.json()["id"].startswith("sha256:")
+    assert r.json()["warnings"] == []
     assert "mine/root:1" in backend.images
+
+
+def test_an_import_names_the_device_nodes_it_left_out(api: TestClient, backend: FakeBackend) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        node = tarfile.TarInfo("dev/null")
+        node.type = tarfile.CHRTYPE
+        tar.addfile(node)
+    r = api.post(IMPORT, params={"ref": "seed/base:1"}, content=gzip.compress(buf.getvalue()))
+    assert r.status_code == 200, r.text
+    assert r.json()["warnings"] == ["skipped 1 device node (dev/null): the runtime provides /dev"]
+    assert "seed/base:1" in backend.images
 
 
 @pytest.mark.parametrize(

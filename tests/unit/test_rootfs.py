@@ -70,6 +70,21 @@ def test_import_streams_the_checked_archive_to_the_backend() -> None:
     assert backend.imported_bytes == 4 * 512 + 1024  # two headers, two padded files, the end marker
 
 
+def test_an_import_leaves_device_nodes_out_and_says_so() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in ("dev/null", "dev/zero", "dev/tty"):
+            node = tarfile.TarInfo(name)
+            node.type = tarfile.CHRTYPE
+            tar.addfile(node)
+    heard: list[str] = []
+    backend = FakeBackend()
+    info = import_rootfs(backend, [buf.getvalue()], ref="seed/base:1", warn=heard.append)
+    assert backend.image("seed/base:1") == info
+    assert backend.imported_bytes == 1024  # only the end marker: every entry was a device node
+    assert heard == ["skipped 3 device nodes (dev/null, dev/zero, dev/tty): the runtime provides /dev"]
+
+
 def test_a_refused_import_leaves_no_image() -> None:
     backend = FakeBackend()
     with pytest.raises(InvalidSpec, match="archive entry '/etc/passwd'"):

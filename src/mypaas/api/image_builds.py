@@ -82,6 +82,7 @@ def image_build_routes(v1: APIRouter, platform: Platform) -> None:
         """Import a root filesystem archive, sent as the request body, as image ``ref``.
 
         The archive is checked while it streams to the engine; a refused one leaves nothing behind.
+        Device nodes (a ``tar -cp /`` holds /dev's) are left out, said in ``warnings``.
         """
         body = _Body(request)
         try:
@@ -91,7 +92,7 @@ def image_build_routes(v1: APIRouter, platform: Platform) -> None:
             await body.drain(ANONYMOUS_DRAIN_LIMIT)
             raise
         try:
-            info, registry = await run_in_threadpool(
+            info, registry, warnings = await run_in_threadpool(
                 lambda: builds.import_archive(body.chunks(), ref=ref, changes=change or [])
             )
         except ClientDisconnect as exc:
@@ -100,8 +101,8 @@ def image_build_routes(v1: APIRouter, platform: Platform) -> None:
             await body.drain(body.received + DRAIN_LIMIT)
             raise
         # id and size are the engine's (uncompressed); registry: the registry's copy, its digest and
-        # compressed size (None: the private registry is off)
-        return {"ref": info.ref, "id": info.id, "size": info.size, "registry": registry}
+        # compressed size (None: the private registry is off); warnings: what was left out, one line each
+        return {"ref": info.ref, "id": info.id, "size": info.size, "registry": registry, "warnings": warnings}
 
     @v1.post("/images/base", status_code=202, tags=["images"])
     def build_base(body: BaseImageBody, who: User) -> dict[str, Any]:

@@ -3,30 +3,37 @@ refuses unsafe or oversized entries before re-emitting each accepted one as a cl
 
 from __future__ import annotations
 
-import bz2
-import lzma
 import tarfile
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from tarfile import HeaderError, TarFile
 from typing import Protocol
 
+from mypaas.build.inflate import (
+    FIELD,
+    Corrupt,
+    GiB,
+    KiB,
+    Meter,
+    MiB,
+    Refused,
+    detect,
+    inflate,
+    refuse,
+    size_text,
+)
 from mypaas.errors import InvalidSpec
 
-FIELD = "archive"
-KiB, MiB, GiB = 1024, 1024**2, 1024**3
-STEP = 256 * KiB  # most bytes one decompression call may produce: memory stays flat, even for bombs
+__all__ = ["END_OF_ARCHIVE", "READ", "CheckedTar", "GiB", "Limits", "MiB", "Refused", "gathered", "refuse"]
+
 READ = 1 * MiB  # file data is read and passed on in pieces of at most this
 OUT = 256 * KiB  # small pieces (headers, small files) are joined up to this before being passed on
 HEADER_BUDGET = 4 * MiB  # most bytes an entry's headers (pax records, long names) may take
 BLOCK = tarfile.BLOCKSIZE
 END_OF_ARCHIVE = bytes(2 * BLOCK)
-
-COMPRESSIONS = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
-UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"), (b"7z\xbc\xaf\x27\x1c", "7z"))
 KEPT_PAX = ("SCHILY.xattr.security.capability", "SCHILY.xattr.user.", "LIBARCHIVE.xattr.user.")
+SHOWN = 3  # device nodes named in the warning about skipping them
 
 
 @dataclass(frozen=True)
@@ -38,136 +45,10 @@ class Limits:
     max_entries: int = 1_000_000
     max_ratio: int = 200  # uncompressed : compressed
     ratio_after: int = 8 * MiB  # the ratio is checked once this much came out
-
-
-class _Refused(Exception):
-    """An entry is refused; the walk turns it into an InvalidSpec naming the entry."""
-
-    def __init__(self, reason: str, entry: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.entry = entry
-
-
-class _Corrupt(Exception):
-    """The bytes are not a well-formed archive (bad compressed data, a bad header, truncation)."""
-
-
-def refuse(reason: str) -> InvalidSpec:
-    return InvalidSpec(f"archive: {reason}", field=FIELD)
-
-
-def detect(head: bytes) -> str:
-    """``gzip``, ``bzip2``, ``xz`` or ``tar``, from the first bytes (at least 262 for a plain tar)."""
-    for magic, kind in COMPRESSIONS:
-        if head.startswith(magic):
-            return kind
-    if head[257:262] == b"ustar":
-        return "tar"
-    for magic, kind in UNSUPPORTED:
-        if head.startswith(magic):
-            raise refuse(f"{kind} is not supported: give a tar archive, plain or gzip/bzip2/xz compressed")
-    if not head:
-        raise refuse("the upload is empty")
-    raise refuse("not a tar archive (expected a plain tar, or one compressed with gzip, bzip2 or xz)")
-
-
-class _Decompressor(Protocol):
-    @property
-    def eof(self) -> bool: ...
-
-    @property
-    def needs_input(self) -> bool: ...
-
-    @property
-    def unused_data(self) -> bytes: ...
-
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
-
-
-class _Gzip:
-    """zlib's gzip reader with the interface of bz2's and lzma's decompressors."""
-
-    def __init__(self) -> None:
-        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._tail = b""
-        self.needs_input = True
-
-    @property
-    def eof(self) -> bool:
-        return self._z.eof
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._z.unused_data
-
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
-        out = self._z.decompress(self._tail + data if self._tail else data, max_length)
-        self._tail = self._z.unconsumed_tail
-        self.needs_input = not self._tail and len(out) < max_length
-        return out
-
-
-def _decompressor(kind: str) -> _Decompressor:
-    if kind == "gzip":
-        return _Gzip()
-    if kind == "bzip2":
-        return bz2.BZ2Decompressor()
-    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-
-
-class _Meter:
-    """Counts bytes in and out; refuses a decompression bomb or an over-large archive as it flows."""
-
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self.compressed = 0
-        self.inflated = 0
-
-    def out(self, n: int) -> None:
-        self.inflated += n
-        lim = self.limits
-        if self.inflated > lim.max_bytes + MiB:
-            raise _Refused(f"expands past the {_size(lim.max_bytes)} limit for a whole archive")
-        if self.inflated > lim.ratio_after and self.inflated > lim.max_ratio * max(1, self.compressed):
-            raise _Refused(
-                f"expands more than {lim.max_ratio} times ({_size(self.compressed)} compressed gave "
-                f"{_size(self.inflated)}): refused as a decompression bomb"
-            )
-
-
-def _inflate(chunks: Iterator[bytes], kind: str, meter: _Meter) -> Iterator[bytes]:
-    """The decompressed stream, in pieces of at most STEP bytes (concatenated streams are read on)."""
-    if kind == "tar":
-        for chunk in chunks:
-            meter.compressed += len(chunk)
-            meter.out(len(chunk))
-            yield chunk
-        return
-    d: _Decompressor | None = _decompressor(kind)
-    for chunk in chunks:
-        meter.compressed += len(chunk)
-        data = chunk
-        while True:
-            if d is None:  # between streams: zero padding, or the start of another stream
-                data = data.lstrip(b"\0")
-                if not data:
-                    break
-                d = _decompressor(kind)
-            if not data and d.needs_input:
-                break
-            try:
-                out = d.decompress(data, STEP)
-            except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
-                raise _Corrupt(f"bad {kind} data near byte {meter.compressed:,}: {exc}") from exc
-            data = b""
-            if out:
-                meter.out(len(out))
-                yield out
-            if d.eof:
-                data, d = d.unused_data, None
-    if d is not None and not d.eof:
-        raise _Corrupt(f"the {kind} data ends early (truncated after {meter.compressed:,} bytes)")
+    # A root filesystem (``tar -cp /``) holds /dev's device nodes and maybe fifos: the device nodes are
+    # left out (the runtime mounts its own /dev), fifos kept, as ``docker import`` keeps them. Project
+    # files and build contexts have no use for either and refuse both.
+    root_filesystem: bool = False
 
 
 class _Source:
@@ -204,7 +85,7 @@ class _Source:
         if self.budget is not None:
             self.budget -= len(out)
             if self.budget < 0:
-                raise _Refused(f"an entry's headers take more than {_size(HEADER_BUDGET)}")
+                raise Refused(f"an entry's headers take more than {size_text(HEADER_BUDGET)}")
         return out
 
 
@@ -243,17 +124,29 @@ class CheckedTar:
         self.last = ""  # the last entry passed on whole
         self.current = ""  # the entry being read
         self._seen: set[int] = set()  # hashes of the paths of earlier non-directory entries
+        self._devices: set[int] = set()  # the same for the device nodes left out
+        self.devices_skipped: list[str] = []  # the first few device nodes left out, by path
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the archive held that was left out (one line each), for the user to read."""
+        if not self._devices:
+            return []
+        n = len(self._devices)
+        shown = ", ".join(self.devices_skipped) + (", …" if n > len(self.devices_skipped) else "")
+        nodes = "device node" if n == 1 else "device nodes"
+        return [f"skipped {n} {nodes} ({shown}): the runtime provides /dev"]
 
     def __iter__(self) -> Iterator[bytes]:
-        meter = _Meter(self.limits)
+        meter = Meter(self.limits.max_bytes, self.limits.max_ratio, self.limits.ratio_after)
         try:
             yield from gathered(self._walk(meter))
-        except _Refused as exc:
+        except Refused as exc:
             entry = exc.entry if exc.entry is not None else self.current
             if not entry:  # between entries: name the last good one
                 raise refuse(f"{self._where()}: {exc.reason}" if self.last else exc.reason) from None
             raise InvalidSpec(f"archive entry {entry!r}: {exc.reason}", field=FIELD) from None
-        except _Corrupt as exc:
+        except Corrupt as exc:
             raise refuse(f"corrupt {self._where()}: {exc}") from None
         except tarfile.TarError as exc:
             raise refuse(f"corrupt {self._where()}: {exc}") from None
@@ -261,10 +154,10 @@ class CheckedTar:
     def _where(self) -> str:
         return f"after entry {self.last!r}" if self.last else "at its start"
 
-    def _walk(self, meter: _Meter) -> Iterator[bytes]:
+    def _walk(self, meter: Meter) -> Iterator[bytes]:
         head, chunks = _peek(iter(self._chunks), 512)
         self.kind = detect(head)
-        inner, pieces = _peek(_inflate(chunks, self.kind, meter), 512)
+        inner, pieces = _peek(inflate(chunks, self.kind, meter), 512)
         if inner[257:262] != b"ustar":
             raise refuse(f"the {self.kind} data does not hold a tar archive")
         src = _Source(pieces)
@@ -295,7 +188,7 @@ class CheckedTar:
         while left > 0:
             got = stream.read(min(READ, left))
             if not got:
-                raise _Refused("the archive ends inside this file's data (truncated?)", member.name)
+                raise Refused("the archive ends inside this file's data (truncated?)", member.name)
             left -= len(got)
             yield got
         pad = -member.size % BLOCK
@@ -303,7 +196,7 @@ class CheckedTar:
             yield bytes(pad)
         while (pos := stream.tell()) < end:
             if not stream.read(min(READ, end - pos)):
-                raise _Refused("the archive ends inside this file's data (truncated?)", member.name)
+                raise Refused("the archive ends inside this file's data (truncated?)", member.name)
 
     def _check(self, m: tarfile.TarInfo) -> bytes:
         """Refuse an unsafe entry; return its header, re-encoded from what was checked."""
@@ -311,16 +204,16 @@ class CheckedTar:
         lim = self.limits
         self.entries += 1
         if self.entries > lim.max_entries:
-            raise _Refused(f"more than {lim.max_entries:,} entries", name)
+            raise Refused(f"more than {lim.max_entries:,} entries", name)
         path = _path(name)
         if path.rpartition("/")[2].startswith(".wh."):
-            raise _Refused("whiteout entries (.wh.*) have no place in a root filesystem", name)
-        if m.ischr() or m.isblk():
-            raise _Refused("device nodes are not allowed", name)
-        if m.isfifo():
-            raise _Refused("fifos are not allowed", name)
+            raise Refused("whiteout entries (.wh.*) have no place in a root filesystem", name)
+        if m.ischr() or m.isblk() or self._links_to_device(m):
+            return self._skip_device(name, path)
+        if m.isfifo() and not lim.root_filesystem:
+            raise Refused("fifos are not allowed", name)
         if m.issparse():
-            raise _Refused("sparse files are not supported (make the archive without --sparse)", name)
+            raise Refused("sparse files are not supported (make the archive without --sparse)", name)
         if m.issym():
             _check_symlink(name, path, m.linkname)
         elif m.islnk():
@@ -328,39 +221,59 @@ class CheckedTar:
         elif m.isreg():
             self._check_size(name, m.size)
             m.type = tarfile.REGTYPE
-        elif not m.isdir():
-            raise _Refused(f"entry type {m.type!r} is not supported", name)
+        elif not m.isdir() and not m.isfifo():
+            raise Refused(f"entry type {m.type!r} is not supported", name)
         if not m.isdir():
             self._seen.add(hash(path))
         return _encode(m, path)
 
+    def _skip_device(self, name: str, path: str) -> bytes:
+        """Leave a device node out of a root filesystem (nothing is passed on); refuse it elsewhere."""
+        if not self.limits.root_filesystem:
+            raise Refused("device nodes are not allowed", name)
+        if len(self.devices_skipped) < SHOWN:
+            self.devices_skipped.append(path)
+        self._devices.add(hash(path))
+        return b""
+
+    def _links_to_device(self, m: tarfile.TarInfo) -> bool:
+        """A hardlink to a device node left out is left out too (it has nothing to link to)."""
+        if not m.islnk() or not self._devices:
+            return False
+        try:
+            return hash(_path(m.linkname.lstrip("/"))) in self._devices
+        except Refused:
+            return False  # _check_hardlink names what is wrong with it
+
     def _check_size(self, name: str, size: int) -> None:
         lim = self.limits
         if size > lim.max_file_bytes:
-            raise _Refused(f"{_size(size)} is over the {_size(lim.max_file_bytes)} limit for one file", name)
+            raise Refused(
+                f"{size_text(size)} is over the {size_text(lim.max_file_bytes)} limit for one file", name
+            )
         self.size += size
         if self.size > lim.max_bytes:
-            raise _Refused(f"the archive's files exceed the {_size(lim.max_bytes)} limit", name)
+            raise Refused(f"the archive's files exceed the {size_text(lim.max_bytes)} limit", name)
 
     def _check_hardlink(self, name: str, target: str) -> str:
         try:
             resolved = _path(target.lstrip("/"))
-        except _Refused as exc:
-            raise _Refused(f"hardlink target {target!r}: {exc.reason}", name) from None
+        except Refused as exc:
+            raise Refused(f"hardlink target {target!r}: {exc.reason}", name) from None
         if hash(resolved) not in self._seen:
-            raise _Refused(f"hardlink to {target!r}, which is not an earlier entry of the archive", name)
+            raise Refused(f"hardlink to {target!r}, which is not an earlier entry of the archive", name)
         return resolved
 
     def _check_end(self, tar: _Walk, stream: _Readable) -> None:
         """After the last entry: the end-of-archive marker, then nothing but zeros."""
         stop = type(tar.stop).__name__  # tarfile's private HeaderError kinds
         if stop in ("EmptyHeaderError", "TruncatedHeaderError"):
-            raise _Corrupt("the archive ends without its end-of-archive marker (truncated?)")
+            raise Corrupt("the archive ends without its end-of-archive marker (truncated?)")
         if stop != "EOFHeaderError":
-            raise _Corrupt(f"bad header at byte {tar.offset:,} of the tar: {tar.stop}")
+            raise Corrupt(f"bad header at byte {tar.offset:,} of the tar: {tar.stop}")
         while piece := stream.read(READ):
             if piece.count(0) != len(piece):
-                raise _Corrupt(f"data after the end-of-archive marker (near byte {stream.tell():,})")
+                raise Corrupt(f"data after the end-of-archive marker (near byte {stream.tell():,})")
 
 
 class _Readable(Protocol):
@@ -392,12 +305,12 @@ def gathered(pieces: Iterable[bytes], size: int = OUT) -> Iterator[bytes]:
 def _path(name: str) -> str:
     """The entry's path relative to the root ("" for the root); refuse absolute paths and '..'."""
     if not name:
-        raise _Refused("an entry without a name", name)
+        raise Refused("an entry without a name", name)
     if name.startswith("/"):
-        raise _Refused("absolute paths are not allowed", name)
+        raise Refused("absolute paths are not allowed", name)
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise _Refused("'..' in the path would escape the root", name)
+        raise Refused("'..' in the path would escape the root", name)
     return "/".join(parts)
 
 
@@ -405,7 +318,7 @@ def _check_symlink(name: str, path: str, target: str) -> None:
     """A relative target resolves from the link's folder and must stay inside the root; an absolute
     target is read from the root of the image (as the engine and the kernel in a container do)."""
     if not target:
-        raise _Refused("a symlink with an empty target", name)
+        raise Refused("a symlink with an empty target", name)
     if target.startswith("/"):
         return
     where = path.split("/")[:-1] if path else []
@@ -414,7 +327,7 @@ def _check_symlink(name: str, path: str, target: str) -> None:
             continue
         if part == "..":
             if not where:
-                raise _Refused(f"symlink to {target!r} points outside the root", name)
+                raise Refused(f"symlink to {target!r} points outside the root", name)
             where.pop()
         else:
             where.append(part)
@@ -428,7 +341,7 @@ def _encode(m: tarfile.TarInfo, path: str) -> bytes:
     try:
         return m.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
     except (ValueError, UnicodeError) as exc:
-        raise _Refused(f"cannot be re-encoded: {exc}", m.name) from exc
+        raise Refused(f"cannot be re-encoded: {exc}", m.name) from exc
 
 
 def _peek(it: Iterator[bytes], n: int) -> tuple[bytes, Iterator[bytes]]:
@@ -443,10 +356,3 @@ def _peek(it: Iterator[bytes], n: int) -> tuple[bytes, Iterator[bytes]]:
             seen.append(piece)
             size += len(piece)
     return b"".join(seen)[:n], chain(seen, it)
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}".replace(".0 ", " ")
-    return f"{n} bytes"

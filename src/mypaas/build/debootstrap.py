@@ -80,7 +80,12 @@ def build_base(
         _debootstrap(spec, target, emit)
         emit(f"--- importing {spec.ref}")
         return import_rootfs(
-            backend, Snapshot(target, one_file_system=True), ref=spec.ref, changes=CHANGES, limits=limits
+            backend,
+            Snapshot(target, one_file_system=True),
+            ref=spec.ref,
+            changes=CHANGES,
+            limits=limits,
+            warn=lambda line: emit(f"warning: {line}"),
         )
     finally:
         remove_tree(workdir)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import queue
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mypaas.build.archive import CheckedTar, Limits
@@ -79,11 +80,14 @@ def import_rootfs(
     ref: str,
     changes: Sequence[str] = (),
     limits: Limits | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> ImageInfo:
     """Import a root filesystem archive (tar, or gzip/bzip2/xz compressed) streamed in ``chunks``.
 
     The engine receives each entry only once it was checked, and the end of the archive only once all
-    of it passed; a refused or broken archive aborts the import, leaving nothing in the engine.
+    of it passed; a refused or broken archive aborts the import, leaving nothing in the engine. What was
+    left out (the device nodes of a ``tar -cp /``, as the runtime gives a container its own /dev) is
+    said in one line each to ``warn``.
     """
     ref = check_ref(ref)
     config = check_changes(changes)
@@ -101,8 +105,9 @@ def import_rootfs(
     # The engine reads in its own thread, so that checking the next pieces overlaps with sending these.
     sender = threading.Thread(target=upload, name=f"import {ref}", daemon=True)
     sender.start()
+    checked = CheckedTar(chunks, replace(limits or Limits(), root_filesystem=True))
     try:
-        for piece in CheckedTar(chunks, limits):
+        for piece in checked:
             if not pipe.put(piece):
                 break  # the engine stopped reading: its error is in ``outcome``
         pipe.put(_END)
@@ -114,7 +119,13 @@ def import_rootfs(
     result = outcome[0]
     if isinstance(result, BaseException):
         raise result
+    for line in checked.warnings:
+        (warn or _unheard)(line)
     return result
+
+
+def _unheard(_line: str) -> None:
+    return None
 
 
 class _Aborted(Exception):

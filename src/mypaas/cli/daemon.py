@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from mypaas.cli.units import UNIT, Systemd
 from mypaas.homefiles import private_umask, tighten
 from mypaas.settings import Settings
 
@@ -43,14 +45,20 @@ def api_healthy(settings: Settings, timeout: float = 1.0) -> bool:
     return r.status_code == 200
 
 
-def start_manager(settings: Settings) -> bool:
-    """Start the manager in the background unless it answers already; return True if started."""
+def start_manager(settings: Settings, systemd: Systemd | None = None) -> bool:
+    """Start the manager unless it answers already; return True if started. Where systemd has this
+    platform's unit (``mypaas up --boot`` installed it), systemd starts it; else it runs in the
+    background, in its own session."""
     if api_healthy(settings):
         return False
     private_umask()  # the manager's log and what it writes: owner-only (homefiles.py)
     tighten(settings.home)
     settings.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     log_path = settings.log_dir / "manager.log"
+    if systemd is not None and systemd.manages(settings):
+        systemd.start()
+        _wait_healthy(settings, log_path, lambda: None, f"systemctl status {UNIT}")
+        return True
     env = dict(os.environ, MYPAAS_HOME=str(settings.home))
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
@@ -61,14 +69,19 @@ def start_manager(settings: Settings) -> bool:
             env=env,
             start_new_session=True,
         )
+    _wait_healthy(settings, log_path, proc.poll, str(log_path))
+    return True
+
+
+def _wait_healthy(settings: Settings, log_path: Path, exited: Callable[[], int | None], see: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if exited() is not None:
             raise RuntimeError(f"the manager exited at start; see {log_path}:\n{_tail(log_path)}")
         if api_healthy(settings, timeout=0.5):
-            return True
+            return
         time.sleep(0.1)
-    raise RuntimeError(f"the manager did not answer within {START_TIMEOUT_S:.0f}s; see {log_path}")
+    raise RuntimeError(f"the manager did not answer within {START_TIMEOUT_S:.0f}s; see {see}")
 
 
 def stop_manager(settings: Settings) -> bool:

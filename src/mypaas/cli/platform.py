@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,22 +16,41 @@ if TYPE_CHECKING:
 manager_app = typer.Typer(help="Run the platform's processes (advanced).", no_args_is_help=True)
 
 
-def up() -> None:
-    """Start the platform (the manager, which runs the router).
+def up(
+    boot: Annotated[
+        bool,
+        typer.Option(
+            "--boot",
+            help="Also start the platform at boot: where systemd runs (as root), install and enable the "
+            "unit mypaas.service; elsewhere say what to add to the init system. `make up` passes it.",
+        ),
+    ] = False,
+) -> None:
+    """Start the platform (the manager, which runs the router and the registry).
 
     The manager serves the REST API and runs the reconcile loop. It needs a Docker engine.
 
-    `make up` installs and starts everything. Running `mypaas up` again is harmless.
+    `make up` installs and starts everything (it runs `mypaas up --boot`). Running `mypaas up` again is
+    harmless. Where systemd has the platform's unit, systemd starts the manager and restarts it when it
+    fails; `mypaas manager unit` prints that unit.
+
+    Examples:
+
+      mypaas up
+      sudo mypaas up --boot    # and at every boot too
     """
     from mypaas.cli import daemon
+    from mypaas.cli.units import Systemd, at_boot
 
     s = platform_settings()
+    systemd = Systemd()
+    boot_line = at_boot(s, systemd) if boot else ""
     if daemon.api_healthy(s):
         say("MyPaas is already running")
     else:
         _check_engine(s)
         try:
-            started = daemon.start_manager(s)
+            started = daemon.start_manager(s, systemd)
         except (RuntimeError, OSError) as exc:
             raise BackendError(f"the manager did not start: {exc}") from exc
         say("MyPaas is up" if started else "MyPaas is already running")
@@ -43,6 +62,8 @@ def up() -> None:
     if s.registry_enabled:
         login = f"docker login {s.registry_addr}: any user, an API token as the password"
         say(f"  registry:     {s.registry_addr}  ({login})")
+    if boot_line:
+        say(boot_line)
     say("Deploy the example:  mypaas deploy hello examples/hello")
 
 
@@ -66,10 +87,12 @@ def down() -> None:
     `mypaas up` adopts the running apps again.
     """
     from mypaas.cli import daemon
+    from mypaas.cli.units import Systemd
 
     s = platform_settings()
+    systemd = Systemd()
     try:
-        stopped = daemon.stop_manager(s)
+        stopped = (systemd.manages(s) and systemd.stop()) or daemon.stop_manager(s)
     except PermissionError:
         fail("not allowed to stop the manager: run as the user that ran `mypaas up`")
     if not stopped and daemon.api_healthy(s):
@@ -149,3 +172,17 @@ def manager_run() -> None:
     from mypaas.api.server import serve
 
     serve(platform_settings())
+
+
+@manager_app.command("unit")
+def manager_unit() -> None:
+    """Print the systemd unit that runs this platform's manager (what `mypaas up --boot` installs).
+
+    Example:  mypaas manager unit > /etc/systemd/system/mypaas.service
+    """
+    import os
+    import sys
+
+    from mypaas.cli.units import render
+
+    sys.stdout.write(render(platform_settings(), sys.executable, os.environ))

@@ -484,12 +484,18 @@ class DockerBackend:
         stop: Event,
         on_detail: Callable[[EngineEvent], None] | None = None,
     ) -> None:
-        """Follow the engine's container events for this platform, reconnecting after errors."""
+        """Follow the engine's container events for this platform, reconnecting after errors. Back
+        from a lost stream (the engine stopped or restarted), ``on_event`` is called once: what
+        changed meanwhile (containers the engine stopped, or restarted as it came back) sent no event."""
+        lost = False
         while not stop.is_set():
             try:
                 events = self._api.events(
                     decode=True, filters={"type": ["container"], "label": [f"{LABEL_PLATFORM}={platform}"]}
                 )
+                if lost:
+                    lost = False
+                    on_event()
                 closer = threading.Thread(target=_close_when, args=(stop, events), daemon=True)
                 closer.start()
                 for event in events:
@@ -498,7 +504,9 @@ class DockerBackend:
                     on_event()
                     if on_detail is not None:
                         on_detail(_engine_event(event))
+                lost = True  # the stream ended: the engine is stopping or restarting
             except Exception:  # the engine went away: retry until it is back
+                lost = True
                 stop.wait(1.0)
 
     def instance_process(self, instance_id: str) -> ProcessInfo | None:

@@ -72,14 +72,21 @@ class Builds:
 
     def import_archive(
         self, chunks: Iterable[bytes], *, ref: str, changes: Sequence[str]
-    ) -> tuple[ImageInfo, dict[str, Any] | None]:
+    ) -> tuple[ImageInfo, dict[str, Any] | None, list[str]]:
         """Import a root filesystem archive streamed in ``chunks`` as image ``ref`` (see
         build/rootfs.py: checked while it streams; a refused one leaves nothing behind), then push it
-        to the registry. Answers the engine's image and the registry's copy (None: no registry)."""
+        to the registry. Answers the engine's image, the registry's copy (None: no registry) and
+        warnings (what the archive held that was left out, such as device nodes)."""
+        warnings: list[str] = []
         info = import_rootfs(
-            self._backend, chunks, ref=ref, changes=changes, limits=archive_limits(self._settings)
+            self._backend,
+            chunks,
+            ref=ref,
+            changes=changes,
+            limits=archive_limits(self._settings),
+            warn=warnings.append,
         )
-        return info, self._publish_now(info.ref)
+        return info, self._publish_now(info.ref), warnings
 
     def start_base(self, image: str, user: str, *, if_missing: bool = False) -> OperationRow:
         """Validate, then build in the background; with ``if_missing``, an image already there is kept."""

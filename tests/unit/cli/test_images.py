@@ -61,8 +61,33 @@ def test_import_from_stdin(server: Server, backend: FakeBackend, tmp_path: Path)
         "id": info.id,
         "size": info.size,
         "registry": None,
+        "warnings": [],
     }
     assert server.last("POST", "/api/v1/images/import").content == data
+
+
+def test_import_of_a_whole_machine_warns_once_about_its_device_nodes(
+    server: Server, backend: FakeBackend, tmp_path: Path
+) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:  # as `tar -cpzf base.tar.gz /` holds /dev
+        for name in ("dev/console", "dev/null", "dev/zero", "dev/random"):
+            node = tarfile.TarInfo(name)
+            node.type = tarfile.CHRTYPE
+            tar.addfile(node)
+        info = tarfile.TarInfo("etc/hostname")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"host\n"))
+    path = tmp_path / "base.tar.gz"
+    path.write_bytes(buf.getvalue())
+
+    result = cli("image", "import", str(path), "seed/base:1")
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (
+        "warning: skipped 4 device nodes (dev/console, dev/null, dev/zero, …): the runtime provides /dev"
+    )
+    assert result.stdout.strip() == imported_line(backend, "seed/base:1")
 
 
 def test_import_errors_are_one_line(server: Server, backend: FakeBackend, tmp_path: Path) -> None:
