@@ -31,6 +31,7 @@ class ApplyBody(BaseModel):
     prune: bool = Field(False, description="remove what the file lacks (apps, config vars, domains, ...)")
     dry_run: bool = Field(False, description="answer the plan, change nothing")
     team: str | None = Field(None, description="the team new apps go to when the file names none")
+    name: str = Field("platform.yml", max_length=200, description="the file's name, for the error messages")
 
 
 def _scope(platform: Platform, who: Principal) -> Scope:
@@ -64,7 +65,7 @@ def declare_routes(v1: APIRouter, platform: Platform) -> None:
         ``prune`` would remove), ``applied`` and the ``operations`` to follow (one rollout per app).
         Every check runs first: a secret the file names but the platform lacks, a key the file should
         not have, a change the caller may not make: nothing is applied then."""
-        doc = parse(body.document)
+        doc = parse(body.document, body.name)
         scope = _scope(platform, who)
         allow = functools.partial(_allow, platform, who, doc, body.team)
         if body.dry_run:

@@ -345,8 +345,10 @@ class ApiClient(IdentityCalls, CertCalls):
         params: dict[str, Any] = {"app": apps, "format": fmt, "include_secrets": include_secrets}
         return cast(dict[str, str], self._dict("GET", "/api/v1/export", params=params))
 
-    def apply_platform(self, document: str, *, prune: bool, dry_run: bool) -> dict[str, Any]:
-        body = {"document": document, "prune": prune, "dry_run": dry_run}
+    def apply_platform(
+        self, document: str, *, prune: bool, dry_run: bool, name: str = "platform.yml"
+    ) -> dict[str, Any]:
+        body = {"document": document, "prune": prune, "dry_run": dry_run, "name": name}
         return self._dict("POST", "/api/v1/apply", json=body)
 
     def secrets(self, name: str) -> list[dict[str, Any]]:

@@ -74,7 +74,7 @@ def apply(
     except OSError as exc:
         fail(f"{file}: {exc.strerror or exc}")
     with api() as client:
-        plan = client.apply_platform(document, prune=prune, dry_run=True)
+        plan = client.apply_platform(document, prune=prune, dry_run=True, name=file.name)
         if as_json and (dry_run or plan["empty"]):
             print_json(plan)
             return
@@ -86,7 +86,7 @@ def apply(
             if not sys.stdin.isatty():
                 fail("apply changes the platform: confirm with --yes (stdin is not a terminal)")
             typer.confirm("Apply these changes?", abort=True)
-        done = client.apply_platform(document, prune=prune, dry_run=False)
+        done = client.apply_platform(document, prune=prune, dry_run=False, name=file.name)
         failed = _follow(client, done["operations"], quiet=as_json)
     if as_json:
         print_json(done)
