@@ -100,7 +100,7 @@ def test_the_diff_then_the_apply(running: TestClient, platform: Platform, backen
     shop["config"]["NEW"] = "1"
     shop["domains"] = []
     shop["spec"]["services"]["worker"]["image"] = "web:2"
-    doc["apps"]["new"] = {"spec": {"services": {"web": {"name": "web", "image": "web:1", "expose": [80]}}}}
+    doc["apps"]["new"] = {"spec": {"services": {"web": {"image": "web:1", "expose": [80]}}}}
     del doc["apps"]["blog"]
     text = yaml.safe_dump(doc)
 
@@ -166,7 +166,7 @@ def test_bad_files_are_refused_in_one_line(running: TestClient, edit: Any, said:
 def test_plan_is_pure_and_prunes_only_when_asked() -> None:
     have = parse(
         "apiVersion: mypaas/v1\nkind: Platform\napps:\n"
-        "  a:\n    spec: {services: {web: {name: web, image: x}}}\n"
+        "  a:\n    spec: {services: {web: {image: x}}}\n"
         "    config: {K: v}\nalerts:\n  down: {kind: app_down, webhook: 'https://h.example/x'}\n"
     )
     want = parse("apiVersion: mypaas/v1\nkind: Platform\nalerts: {}\n")

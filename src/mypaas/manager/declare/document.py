@@ -83,12 +83,24 @@ def parse(text: str, name: str = "platform.yml") -> PlatformDoc:
         raise InvalidSpec(f"{name}: expected a mapping with apiVersion: {API_VERSION}", field="document")
     if tree.get("apiVersion") != API_VERSION or tree.get("kind") != KIND:
         raise InvalidSpec(f"{name}: expected apiVersion: {API_VERSION} and kind: {KIND}", field="apiVersion")
+    _name_services(tree)
     try:
         doc = PlatformDoc.model_validate(tree)
     except ValidationError as exc:
         raise _one_line(exc, name) from exc
     _check_names(doc)
     return doc
+
+
+def _name_services(tree: dict[str, Any]) -> None:
+    """A service's name is its key in the file (the spec's own ``name`` field, filled in)."""
+    apps = tree.get("apps")
+    for app in apps.values() if isinstance(apps, dict) else ():
+        spec = app.get("spec") if isinstance(app, dict) else None
+        services = spec.get("services") if isinstance(spec, dict) else None
+        for name, svc in services.items() if isinstance(services, dict) else ():
+            if isinstance(svc, dict) and "name" not in svc:
+                svc["name"] = name
 
 
 def _one_line(exc: ValidationError, name: str) -> InvalidSpec:
@@ -133,4 +145,6 @@ def dump(doc: PlatformDoc) -> str:
 def _app_data(app: AppDoc) -> dict[str, Any]:
     data = app.model_dump(mode="json", exclude_none=True, exclude={"spec"})
     data["spec"] = app.spec.model_dump(mode="json", exclude_defaults=True)
+    for svc in data["spec"]["services"].values():
+        svc.pop("name", None)  # its key
     return {key: value for key, value in data.items() if value not in ({}, [])}
