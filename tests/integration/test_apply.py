@@ -43,7 +43,7 @@ def test_export_change_apply_prune_then_no_changes(
         f"- apps.{blog}: app removed (volumes kept)",
     ):
         assert line in applied.out, applied
-    assert f"{shop}: " in applied.out
+    assert f"removed {blog}" in applied.out and f"{shop} v" in applied.out, applied
 
     platform.wait_ready(shop, 2, timeout=60)
     platform.wait_for(shop, body="version two")

@@ -16,6 +16,7 @@ from mypaas.manager.declare.document import parse
 from mypaas.manager.declare.plan import plan
 from mypaas.manager.platform import Platform
 from tests.unit.cli.support import deploy, settle
+from tests.unit.teams import deploy_apps, make_cast, make_teams
 
 SHOP = """
 services:
@@ -148,6 +149,7 @@ def test_a_missing_secret_is_named_and_nothing_is_applied(running: TestClient) -
         (lambda d: d["apps"].update(Bad_Name=d["apps"]["blog"]), "invalid apps.Bad_Name name 'Bad_Name'"),
         (lambda d: d.update(kind="Other"), "expected apiVersion: mypaas/v1 and kind: Platform"),
         (lambda d: d["apps"]["shop"]["scale"].update(db=1), "the spec has no service 'db'"),
+        (lambda d: d["apps"]["shop"].update(team="ops"), "apply does not move an app to another team"),
         (
             lambda d: d["apps"]["shop"]["spec"]["services"]["web"].update(privileged=True),
             "apps.shop.spec.services.web.privileged: apply does not change this",
@@ -176,3 +178,23 @@ def test_plan_is_pure_and_prunes_only_when_asked() -> None:
     assert plan(have, have, prune=True).empty
     untouched = parse("apiVersion: mypaas/v1\nkind: Platform\n")  # no alerts key: not managed
     assert [c.path for c in plan(untouched, have, prune=True).changes] == ["apps.a"]
+
+
+def test_a_member_exports_and_applies_only_their_teams_apps(api: TestClient, platform: Platform) -> None:
+    make_teams(platform)
+    deploy_apps(api, {"shop": "a", "blog": "b"})
+    cast = make_cast(platform)
+    dan, vic = cast.client(api, "deployer"), cast.client(api, "viewer")
+    mine = export(dan)
+    assert set(yaml.safe_load(mine)["apps"]) == {"shop"} and "hosts" not in yaml.safe_load(mine)
+    # the admin's whole file: blog is team b's, so dan's apply of it is refused before anything changes
+    everything = yaml.safe_load(export(api))
+    everything["apps"]["shop"]["scale"]["web"] = 2
+    everything["apps"]["blog"]["scale"]["web"] = 2
+    text = yaml.safe_dump({k: v for k, v in everything.items() if k != "hosts"})
+    r = dan.post("/api/v1/apply", json={"document": text})
+    assert r.status_code == 403, r.text
+    assert api.get("/api/v1/apps/shop").json()["services"]["web"]["replicas"] == 1
+    # --prune from dan's own file never touches blog (he does not see it)
+    assert apply(dan, mine, status=200, dry_run=True, prune=True)["empty"]
+    assert vic.post("/api/v1/apply", json={"document": mine, "dry_run": True}).status_code == 403

@@ -67,14 +67,15 @@ def declare_routes(v1: APIRouter, platform: Platform) -> None:
         not have, a change the caller may not make: nothing is applied then."""
         doc = parse(body.document, body.name)
         scope = _scope(platform, who)
-        allow = functools.partial(_allow, platform, who, doc, body.team)
+        team = body.team or who.only_team()  # where a new app goes when the file names no team
+        allow = functools.partial(_allow, platform, who, doc, team)
         if body.dry_run:
             plan = await in_thread(functools.partial(declare.plan, doc, prune=body.prune, scope=scope))
             for change in plan.changes:
                 allow(change)
             return JSONResponse({"dry_run": True, **plan.as_dict()}, status_code=200)
         run = functools.partial(
-            declare.apply, doc, prune=body.prune, user=who.label, scope=scope, team=body.team, allow=allow
+            declare.apply, doc, prune=body.prune, user=who.label, scope=scope, team=team, allow=allow
         )
         done = await in_thread(run)
         return {"dry_run": False, **done.as_dict()}
@@ -111,7 +112,7 @@ def _allow(platform: Platform, who: Principal, doc: PlatformDoc, team: str | Non
     owner = _team(platform, app) if app else None
     if app and owner is None:  # a new app: the team the file or the request names
         owner = doc.apps[app].team if app in doc.apps else None
-        owner = owner or team or who.only_team()
+        owner = owner or team
     decide_app_or_platform(who, Role.DEPLOYER, operation="apply", team=owner, app=app)
 
 

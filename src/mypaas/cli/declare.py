@@ -115,8 +115,8 @@ def _follow(client: Any, operations: list[dict[str, Any]], quiet: bool) -> str |
         done = client.wait_operation(op["id"], lambda _text: None)
         ok = done.get("status") == "succeeded"
         message = done.get("message") or f"{done.get('kind')} {'done' if ok else 'failed'}"
-        if not quiet:
-            say(f"{op.get('app')}: {message}")
+        if not quiet:  # "shop v3 is running", "removed blog": a message naming its app stands alone
+            say(message if op.get("app") in message.split() else f"{op.get('app')}: {message}")
         if not ok:
             return f"app {op.get('app')} failed: {message}"
     return None

@@ -46,7 +46,7 @@ def test_export_edit_apply_then_no_changes(server: Server, manager: Platform, tm
     applied = cli("apply", "-f", str(out), "--prune", "--yes")
     assert applied.exit_code == 0, applied.output
     assert "- apps.blog: app removed (volumes kept)" in applied.stdout
-    assert any(line.startswith("shop: ") for line in applied.stdout.splitlines())
+    assert applied.stdout.splitlines()[-2:] == ["removed blog", "shop v2 is running"]
 
     again = cli("apply", "-f", str(out), "--prune", "--yes")
     assert again.exit_code == 0 and again.stdout.strip() == "No changes: the platform matches the file."

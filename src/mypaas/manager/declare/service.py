@@ -203,6 +203,13 @@ class Declarations:
         result = plan(want, have, prune=prune)
         deployed = {c.app for c in result.changes if c.kind in ("app", "spec") and c.op != "-"}
         for name, app in want.apps.items():
+            before = have.apps.get(name)
+            if before is not None and app.team is not None and app.team != before.team:
+                raise InvalidSpec(
+                    f"apps.{name}.team: app {name} belongs to team {before.team!r}; apply does not move "
+                    "an app to another team",
+                    field=f"apps.{name}.team",
+                )
             self._check_secrets(name, app, name in deployed)
             self._check_gated(name, app, have.apps.get(name))
         for host in want.hosts or {}:
@@ -303,13 +310,13 @@ class Declarations:
         if kind == "config":
             changes, unset = ({}, [value]) if change.op == "-" else ({value[0]: value[1]}, [])
             return [{**op_dict(self._releases.set_config(app, changes, unset, user)), "app": app}]
-        self._run_other(change)
+        self._run_other(change, user)
         return []
 
-    def _run_other(self, change: Change) -> None:
+    def _run_other(self, change: Change, user: str) -> None:
         app, value = change.app or "", change.value
         if change.kind == "secret":
-            self._secrets.remove(app, value, "apply")
+            self._secrets.remove(app, value, user)
         elif change.kind == "domain":
             (self._apps.remove_domain if change.op == "-" else self._apps.add_domain)(app, value)
         elif change.kind == "autoscale" and change.op == "-":
