@@ -131,6 +131,9 @@ def test_the_api_exports_a_deployed_app(api: TestClient, platform: Platform, bac
     assert r.status_code == 400 and r.json()["field"] == "app"
     r = api.get("/api/v1/export", params={"app": "shpo", "format": "kubernetes"})
     assert r.status_code == 404 and "shop" in r.json()["error"]
+    assert api.put("/api/v1/apps/later/secrets/x", json={"value": value}).is_success  # made, no release
+    r = api.get("/api/v1/export", params={"app": "later", "format": "kubernetes"})
+    assert r.status_code == 409 and r.json()["error"] == "app later has no release yet: deploy it first"
 
 
 def test_an_empty_spec_gives_nothing() -> None:

@@ -96,6 +96,7 @@ EXTRA: dict[str, frozenset[int]] = {
     "add_host": frozenset({501}),
     "build_base": frozenset({501}),
     "apply": frozenset({404}),  # the file names a host (or an app to remove) the platform lacks
+    "export_platform": frozenset({409}),  # the kubernetes format of an app with no release yet
 }
 
 

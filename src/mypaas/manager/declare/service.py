@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from mypaas.domain import AppSpec, ServiceSpec
-from mypaas.errors import InvalidSpec, MyPaasError, NotFound
+from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
 from mypaas.manager.app_secrets import AppSecrets
 from mypaas.manager.apps import Apps
 from mypaas.manager.declare.document import (
@@ -181,6 +181,8 @@ class Declarations:
         only with ``include_secrets``, else placeholders."""
         with self._ctx.sessions() as s:
             app = find_app(s, name)
+            if app.target_version is None:
+                raise Conflict(f"app {name} has no release yet: deploy it first", field="app")
             rel = find_release(s, app, app.target_version)
             spec, config, images = AppSpec.model_validate(rel.spec), dict(rel.config), dict(rel.images)
             scale = {f.service: f.replicas for f in app.formation}
