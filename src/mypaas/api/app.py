@@ -21,6 +21,7 @@ from mypaas.api.access_docs import document_access
 from mypaas.api.audit import AuditMiddleware, audit_routes
 from mypaas.api.automation import automation_routes
 from mypaas.api.certs import cert_routes
+from mypaas.api.declare import declare_routes
 from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_team
 from mypaas.api.error_docs import document_errors, without_validation_422
 from mypaas.api.hosts import host_routes
@@ -106,6 +107,7 @@ def create_app(platform: Platform) -> FastAPI:
     session_routes(v1, platform, identity_routes(v1, platform))
     audit_routes(v1, platform)
     tls_routes(v1, platform)
+    declare_routes(v1, platform)
     document_access([*v1.routes, *app.router.routes])
     document_errors([*v1.routes, *app.router.routes])
     without_validation_422(app)

@@ -72,7 +72,7 @@ LOCAL = frozenset(
 # writes that take no name nor lock, so nothing can conflict
 NO_CONFLICT = frozenset({"login", "sign_in", "sign_out", "reconcile", "registry_gc"})
 # operations whose query names a thing that may not exist (an app, a user, a repository): 404
-QUERY_LOOKUP = frozenset({"events", "list_volumes", "list_images", "audit", "list_tokens"})
+QUERY_LOOKUP = frozenset({"events", "list_volumes", "list_images", "audit", "list_tokens", "export_platform"})
 # operations reading a request body of their own (not a declared one): a size limit applies
 RAW_BODY = frozenset({"deploy", "import_image", "set_secret"})
 # operations through the private registry (501 when it is turned off)
@@ -96,6 +96,8 @@ EXTRA: dict[str, frozenset[int]] = {
     "add_host": frozenset({501}),
     "destroy_host": frozenset({501}),  # a driver account that cannot destroy machines
     "build_base": frozenset({501}),
+    "apply": frozenset({404}),  # the file names a host (or an app to remove) the platform lacks
+    "export_platform": frozenset({409}),  # the kubernetes format of an app with no release yet
 }
 
 

@@ -340,6 +340,18 @@ class ApiClient(IdentityCalls, CertCalls, DriverCalls):
     def remove_domain(self, name: str, domain: str) -> None:
         self._request("DELETE", f"/api/v1/apps/{_seg(name)}/domains/{_seg(domain)}")
 
+    def export_platform(
+        self, apps: list[str], fmt: str = "mypaas", include_secrets: bool = False
+    ) -> dict[str, str]:
+        params: dict[str, Any] = {"app": apps, "format": fmt, "include_secrets": include_secrets}
+        return cast(dict[str, str], self._dict("GET", "/api/v1/export", params=params))
+
+    def apply_platform(
+        self, document: str, *, prune: bool, dry_run: bool, name: str = "platform.yml"
+    ) -> dict[str, Any]:
+        body = {"document": document, "prune": prune, "dry_run": dry_run, "name": name}
+        return self._dict("POST", "/api/v1/apply", json=body)
+
     def secrets(self, name: str) -> list[dict[str, Any]]:
         return self._list(f"/api/v1/apps/{_seg(name)}/secrets")
 

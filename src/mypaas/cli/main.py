@@ -19,6 +19,7 @@ from mypaas.cli import (
     audit,
     automation,
     certs,
+    declare,
     drivers,
     hosts,
     images,
@@ -460,6 +461,8 @@ app.add_typer(hosts.host_app, name="host", rich_help_panel=PLATFORM)
 app.add_typer(drivers.driver_app, name="driver", rich_help_panel=PLATFORM)
 app.add_typer(hosts.cluster_app, name="cluster", rich_help_panel=PLATFORM)
 app.command(rich_help_panel=PLATFORM)(audit.audit)
+app.command(rich_help_panel=PLATFORM)(declare.export)
+app.command(rich_help_panel=PLATFORM, no_args_is_help=True)(declare.apply)
 app.command(rich_help_panel=MONITOR)(monitor.events)
 app.command(rich_help_panel=MONITOR, no_args_is_help=True)(monitor.metrics)
 app.command(rich_help_panel=MONITOR)(top.top)

@@ -32,6 +32,7 @@ from mypaas.manager.app_secrets import AppSecrets
 from mypaas.manager.apps import Apps
 from mypaas.manager.builds import Builds
 from mypaas.manager.certs import UserCerts
+from mypaas.manager.declare.service import Declarations
 from mypaas.manager.evictable import HostEviction
 from mypaas.manager.hosts.accounts import DriverAccounts, MachineCatalog
 from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
@@ -66,6 +67,7 @@ from mypaas.registry.mirror import Mirror
 from mypaas.router.base import Router
 from mypaas.router.config import ACCESS_LOG
 from mypaas.settings import Settings
+from mypaas.spec.hardening import Hardening
 from mypaas.states import BackendMode
 from mypaas.uploads import Uploads
 
@@ -104,6 +106,7 @@ class Platform:
     pki: PlatformCA  # the platform's CA ($MYPAAS_HOME/tls)
     tls: ServerFiles | None  # what listeners beyond loopback serve; None: every endpoint is on loopback
     certs: UserCerts  # the users' own certificates for their apps' domains (certs add)
+    declare: Declarations  # `mypaas export` / `mypaas apply`: the platform as one file
     checks: ComponentChecks = field(default_factory=ComponentChecks)  # the status's pings, kept a few s
 
     @property
@@ -246,6 +249,17 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         mirror=reg.mirror,
         host_check_s=settings.host_check_s,
     )
+    secrets = AppSecrets(ctx, vault=core.vault, releases=releases)
+    declare = Declarations(
+        ctx,
+        apps=apps,
+        releases=releases,
+        secrets=secrets,
+        automation=automation,
+        hosts=hosts,
+        hardening=Hardening.of(settings),
+        vault=core.vault,
+    )
     return Platform(
         settings=settings,
         store=core.store,
@@ -258,7 +272,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         reconciler=reconciler,
         apps=apps,
         releases=releases,
-        secrets=AppSecrets(ctx, vault=core.vault, releases=releases),
+        secrets=secrets,
         builds=reg.builds,
         hosts=hosts,
         monitoring=monitoring,
@@ -276,6 +290,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         pki=core.pki,
         tls=core.tls,
         certs=core.certs,
+        declare=declare,
     )
 
 

@@ -179,6 +179,10 @@ RULES: dict[str, Rule] = {
     "create_token": _USER,  # within what the caller has (``may_grant``)
     "revoke_token": _USER,  # one's own; any for the admin
     "audit": Rule(Scope.LISTING, Role.OWNER),  # the admin: everything; a team owner: the team's apps
+    # the platform as one file: what the caller sees; each change of an apply needs its own right
+    # (deployer on the app it changes; host labels and rules about every app: the platform admin)
+    "export_platform": _LIST,
+    "apply": Rule(Scope.LISTING, Role.DEPLOYER),
 }
 
 
