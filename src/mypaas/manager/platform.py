@@ -30,6 +30,8 @@ from mypaas.iaas.base import HostDriver
 from mypaas.manager import parts
 from mypaas.manager.app_secrets import AppSecrets
 from mypaas.manager.apps import Apps
+from mypaas.manager.backup.service import Backups
+from mypaas.manager.backup.swap import finish_pending
 from mypaas.manager.builds import Builds
 from mypaas.manager.certs import UserCerts
 from mypaas.manager.evictable import HostEviction
@@ -103,6 +105,7 @@ class Platform:
     pki: PlatformCA  # the platform's CA ($MYPAAS_HOME/tls)
     tls: ServerFiles | None  # what listeners beyond loopback serve; None: every endpoint is on loopback
     certs: UserCerts  # the users' own certificates for their apps' domains (certs add)
+    backups: Backups  # `mypaas backup`: the platform in one archive
     checks: ComponentChecks = field(default_factory=ComponentChecks)  # the status's pings, kept a few s
 
     @property
@@ -274,6 +277,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         pki=core.pki,
         tls=core.tls,
         certs=core.certs,
+        backups=parts.backups(settings, core.store, core.platform_id, core.backend),
     )
 
 
@@ -302,6 +306,7 @@ def _app_context(core: _Core, monitoring: Monitoring, clock: Callable[[], float]
 def _core(settings: Settings, given: Components) -> _Core:
     tighten(settings.home)  # 0700, and owner-only files in a folder an older version made
     settings.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    finish_pending(settings)  # a restore marked ready before a crash: its state goes in first
     cipher = Cipher.from_file(settings.secrets_key_path)
     store = open_store(settings.db_path, cipher)
     backend, services = given.backend, given.services

@@ -85,6 +85,7 @@ RULES: dict[str, Rule] = {
     "status_page": _PUBLIC,  # the status page at /status: component health only, no app
     "status": _LIST,
     "reconcile": _ADMIN,
+    "backup": _ADMIN,  # the archive holds every key and token
     "operation": _VIEW,  # an operation is about one app: a role on it
     # apps
     "list_apps": _LIST,

@@ -1,0 +1,204 @@
+"""`mypaas backup` (the platform in one encrypted archive, made by the manager while it runs) and
+`mypaas restore` (that archive made this machine's platform, the manager stopped meanwhile)."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from typer._click import Context
+
+from mypaas.cli.output import fail, say
+from mypaas.cli.params import api, platform_settings
+
+
+class _CreateByDefault(TyperGroup):
+    """`mypaas backup [FILE]` makes a backup; `mypaas backup schedule` is the schedule's command."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["create", *args]
+        return super().parse_args(ctx, args)
+
+
+backup_app = typer.Typer(
+    cls=_CreateByDefault,
+    help="Back the whole platform up into one encrypted archive (`mypaas backup FILE`), or schedule it.",
+)
+
+PassFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file", help="Read the passphrase from this file's first line (else a prompt)."
+    ),
+]
+
+
+def read_passphrase(path: Path | None, *, confirm: bool) -> str:
+    if path is not None:
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as exc:
+            fail(f"cannot read the passphrase file {path}: {exc.strerror or exc}")
+        return lines[0] if lines else ""
+    return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm))
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "size unknown"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+@backup_app.command("create", hidden=True)
+def create(
+    file: Annotated[
+        Path | None, typer.Argument(help="Where to write it (default: mypaas-backup-DATE.tar).")
+    ] = None,
+    with_images: Annotated[bool, typer.Option("--with-images", help="Add the registry's data.")] = False,
+    with_volumes: Annotated[
+        bool, typer.Option("--with-volumes", help="Add the apps' named volumes.")
+    ] = False,
+    passphrase_file: PassFile = None,
+) -> None:
+    """Back the platform up into one archive (admin only).
+
+    The archive holds a consistent copy of the state store (apps, releases, config, secrets, domains,
+    alerts, users, teams, tokens), the platform's keys and certificates and its settings, all encrypted
+    with the passphrase; with --with-images the registry's data (every release's images), with
+    --with-volumes the apps' named volumes. Deploys go on meanwhile.
+
+    Examples:
+      mypaas backup                                  # mypaas-backup-20261205-140000.tar here
+      mypaas backup /srv/backups/today.tar --with-images --with-volumes --passphrase-file ~/.pp
+    """
+    passphrase = read_passphrase(passphrase_file, confirm=passphrase_file is None)
+    target = file or Path(time.strftime("mypaas-backup-%Y%m%d-%H%M%S.tar"))
+    partial = target.with_name(target.name + ".part")
+    body = {"passphrase": passphrase, "with_images": with_images, "with_volumes": with_volumes}
+    try:
+        with api() as client, open(partial, "wb") as out:
+            _follow(client.backup(body), out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    say(f"backup written to {target} ({_size(target.stat().st_size)})")
+
+
+class _Tee:
+    """A file-like reader over the downloaded pieces that writes what it reads to ``out``."""
+
+    def __init__(self, pieces: Iterator[bytes], out: IO[bytes]) -> None:
+        self._pieces, self._out, self._buf = pieces, out, b""
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            piece = next(self._pieces, None)
+            if piece is None:
+                break
+            self._buf += piece
+        data, self._buf = (self._buf, b"") if n < 0 else (self._buf[:n], self._buf[n:])
+        self._out.write(data)
+        return data
+
+
+def _follow(pieces: Iterator[bytes], out: IO[bytes]) -> None:
+    """Write the archive while reading its entries: each part named with its size when it starts."""
+    tee = _Tee(pieces, out)
+    import json
+
+    with tarfile.open(fileobj=tee, mode="r|") as tar:  # type: ignore[call-overload]
+        first = tar.next()
+        f = tar.extractfile(first) if first is not None else None
+        manifest: dict[str, Any] = json.loads(f.read()) if f is not None else {}
+        sizes = {p["name"]: p.get("size") for p in manifest.get("parts", [])}
+        current = ""
+        for member in tar:
+            name = (
+                member.name[len("data/") : member.name.rindex("/")] if member.name.startswith("data/") else ""
+            )
+            if name and name != current:
+                current = name
+                say(f"  {name} ({_size(sizes.get(name))})")
+    tee.read()  # the end blocks
+
+
+def restore(
+    file: Annotated[Path, typer.Argument(help="The archive `mypaas backup` wrote.")],
+    passphrase_file: PassFile = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Replace the apps this platform has.")] = False,
+) -> None:
+    """Make this machine's platform the one in a backup archive.
+
+    Run it on this machine (where the data folder is), after `make up`. The archive is read and checked
+    whole first (a wrong passphrase or a damaged archive changes nothing); then the manager stops, the
+    apps' volumes are made again, the releases' images are loaded from the archive's registry data
+    (without --with-images they must still be on this engine or pullable), the state is swapped in
+    whole, and the manager starts again and redeploys every app. A platform that has apps already is
+    replaced only with --yes.
+
+    Example:
+      mypaas restore mypaas-backup-20261205-140000.tar --passphrase-file ~/.pp --yes
+    """
+    from mypaas.cli import daemon
+    from mypaas.manager.backup import restore as r
+
+    s = platform_settings()
+    passphrase = read_passphrase(passphrase_file, confirm=False)
+    try:
+        src = open(file, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+    old_platform, old_apps = r.current_apps(s)
+    with src:
+        say(f"reading {file} ({_size(os.fstat(src.fileno()).st_size)})")
+        staged = r.stage(s, src, passphrase, _watch)
+    if old_apps and not yes:
+        r.drop(s)
+        shown = ", ".join(old_apps[:10]) + (" ..." if len(old_apps) > 10 else "")
+        fail(
+            f"this platform has {len(old_apps)} app(s) ({shown}): restoring replaces them (and their state) "
+            f"with the archive's {len(staged.apps)} app(s); run again with --yes to do so"
+        )
+    say("stopping the platform")
+    daemon.stop_manager(s)
+    daemon.stop_router(s)
+    r.stop_registries(s)
+    _put_in_place(s, staged, old_platform, old_apps)
+    say("starting the platform")
+    daemon.start_manager(s)
+    say(f"restored {len(staged.apps)} app(s): {', '.join(staged.apps) or 'none'}; they are being redeployed")
+
+
+def _put_in_place(s: Any, staged: Any, old_platform: str | None, old_apps: list[str]) -> None:
+    from mypaas.manager.backup import restore as r
+
+    with r.offline_engine(s) as (backend, copies, helper):
+        r.clear_engine(backend, old_platform, old_apps, staged.volumes)
+        if staged.volumes:
+            say(f"restoring {len(staged.volumes)} volume(s)")
+            r.restore_volumes(staged, copies, helper, _watch)
+        pulled = r.restore_images(s, staged, copies, say)
+        if pulled:
+            say(f"{pulled} image(s) loaded from the archive's registry data")
+    r.commit(s, staged)
+    say("the restored state is in place")
+
+
+def _watch(part: dict[str, Any], content: Iterator[bytes]) -> Iterator[bytes]:
+    say(f"  {part['name']} ({_size(part.get('size'))})")
+    return content
