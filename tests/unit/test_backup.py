@@ -231,3 +231,88 @@ def test_the_cli_writes_the_archive_naming_each_part(
     assert result.exit_code == 1
     assert result.output.strip() == "error: the passphrase must have at least 8 characters"
     assert not list(tmp_path.glob("c.tar*"))
+
+
+def test_the_schedule_refuses_bad_input_naming_the_field(api: TestClient, tmp_path: Path) -> None:
+    good = {"dir": str(tmp_path / "b"), "every": "24h", "keep": 7, "passphrase": PASS}
+    for change, field in (
+        ({"dir": "relative/b"}, "dir"),
+        ({"every": "10s"}, "every"),
+        ({"every": "often"}, "every"),
+        ({"keep": 0}, "keep"),
+        ({"passphrase": "short"}, "passphrase"),
+    ):
+        r = api.put("/api/v1/backup/schedule", json={**good, **change})
+        assert r.status_code == 400, (change, r.text)
+        assert r.json()["field"] == field
+    assert api.get("/api/v1/backup/schedule").json() == {"enabled": False}
+
+
+def test_scheduled_backups_keep_the_newest_and_never_show_the_passphrase(
+    api: TestClient, platform: Platform, tmp_path: Path
+) -> None:
+    from mypaas.manager.backup.schedule import KEY, Schedule
+    from mypaas.manager.backup.service import BackupOptions
+    from mypaas.manager.state.meta import Setting
+    from mypaas.manager.vault.crypto import Cipher
+
+    folder = tmp_path / "backups"
+    body = {"dir": str(folder), "every": "1h", "keep": 2, "passphrase": PASS}
+    shown = api.put("/api/v1/backup/schedule", json=body).json()
+    assert shown["enabled"] and shown["every_s"] == 3600 and "passphrase" not in shown
+    assert PASS not in (Setting(platform.sessions, KEY).get() or "")  # sealed with the platform key
+    now = [1_000_000.0]
+    schedule = Schedule(
+        Setting(platform.sessions, KEY),
+        Cipher.from_file(platform.settings.secrets_key_path),
+        lambda pp, _i, _v: platform.backups.start(pp, BackupOptions()),
+        clock=lambda: now[0],
+    )
+
+    made = [schedule.tick()]
+    assert schedule.tick() is None  # not due yet
+    for _ in range(2):
+        now[0] += 3600
+        made.append(schedule.tick())
+
+    assert sorted(p.name for p in folder.iterdir()) == sorted(Path(m or "").name for m in made[1:])
+    assert set(read_all(Path(made[-1] or "").read_bytes())) == {"state.db", "home"}
+    assert api.get("/api/v1/backup/schedule").json()["last_file"] == made[-1]
+    assert api.delete("/api/v1/backup/schedule").json() == {"enabled": False}
+
+
+def test_the_cli_sets_shows_and_stops_the_schedule(
+    api: TestClient, platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.unit.cli.support import isolate, serve
+
+    isolate(monkeypatch, tmp_path / "cli")
+    serve(monkeypatch, api, platform)
+    passfile = tmp_path / "pass"
+    passfile.write_text(PASS + "\n")
+    folder = tmp_path / "backups"
+    run = CliRunner().invoke
+
+    set_ = run(
+        cli_app,
+        [
+            "backup",
+            "schedule",
+            "--dir",
+            str(folder),
+            "--every",
+            "24h",
+            "--keep",
+            "3",
+            "--passphrase-file",
+            str(passfile),
+        ],
+    )
+    assert set_.exit_code == 0, set_.output
+    assert set_.output.splitlines() == [f"every 1d into {folder}, the newest 3 kept", "last backup: none yet"]
+    assert run(cli_app, ["backup", "schedule", "--json"]).output.count('"keep": 3') == 1
+    assert run(cli_app, ["backup", "schedule", "--off"]).output.strip() == "no scheduled backups"
+    bad = run(cli_app, ["backup", "schedule", "--dir", "here", "--passphrase-file", str(passfile)])
+    assert (
+        bad.exit_code == 1 and bad.output.strip() == "error: the folder must be an absolute path, not 'here'"
+    )

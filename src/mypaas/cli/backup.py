@@ -16,8 +16,8 @@ from typer.core import TyperGroup
 if TYPE_CHECKING:
     from typer._click import Context
 
-from mypaas.cli.output import fail, say
-from mypaas.cli.params import api, platform_settings
+from mypaas.cli.output import ago, fail, print_json, say
+from mypaas.cli.params import JsonOpt, api, platform_settings
 
 
 class _CreateByDefault(TyperGroup):
@@ -97,6 +97,68 @@ def create(
         raise
     os.replace(partial, target)
     say(f"backup written to {target} ({_size(target.stat().st_size)})")
+
+
+@backup_app.command("schedule")
+def schedule(
+    folder: Annotated[
+        str | None, typer.Option("--dir", help="Where the manager writes them (absolute).")
+    ] = None,
+    every: Annotated[str, typer.Option("--every", help="How often: 90m, 24h, 7d.")] = "24h",
+    keep: Annotated[int, typer.Option("--keep", help="How many archives are kept (oldest removed).")] = 7,
+    with_images: Annotated[bool, typer.Option("--with-images", help="Add the registry's data.")] = False,
+    with_volumes: Annotated[bool, typer.Option("--with-volumes", help="Add the apps' volumes.")] = False,
+    off: Annotated[bool, typer.Option("--off", help="Stop the scheduled backups.")] = False,
+    passphrase_file: PassFile = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show, set or stop scheduled backups (made by the manager; admin only).
+
+    The passphrase is kept sealed with the platform key (secrets.key) so that the manager can use it
+    unattended: whoever holds the data folder can open these archives. Keep copies elsewhere.
+
+    Examples:
+      mypaas backup schedule                                        # show it
+      mypaas backup schedule --dir /srv/backups --every 24h --keep 7 --with-volumes
+      mypaas backup schedule --off
+    """
+    with api() as client:
+        if off:
+            data = client.backup_schedule(off=True)
+        elif folder is not None:
+            body = {
+                "dir": folder,
+                "every": every,
+                "keep": keep,
+                "passphrase": read_passphrase(passphrase_file, confirm=passphrase_file is None),
+                "with_images": with_images,
+                "with_volumes": with_volumes,
+            }
+            data = client.backup_schedule(body)
+        else:
+            data = client.backup_schedule()
+    if as_json:
+        print_json(data)
+    elif not data.get("enabled"):
+        say("no scheduled backups")
+    else:
+        parts = " with images" * bool(data.get("with_images")) + " with volumes" * bool(
+            data.get("with_volumes")
+        )
+        say(f"every {_every(data['every_s'])} into {data['dir']}, the newest {data['keep']} kept{parts}")
+        last = (
+            f"{ago(data['last'])}: {data.get('last_error') or data.get('last_file')}"
+            if data.get("last")
+            else "none yet"
+        )
+        say(f"last backup: {last}")
+
+
+def _every(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:.0f}s"
 
 
 class _Tee:

@@ -304,6 +304,11 @@ class ApiClient(IdentityCalls, CertCalls):
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc
 
+    def backup_schedule(self, body: dict[str, Any] | None = None, *, off: bool = False) -> dict[str, Any]:
+        """The backup schedule; set to ``body``, or turned ``off``."""
+        method = "DELETE" if off else "PUT" if body is not None else "GET"
+        return self._dict(method, "/api/v1/backup/schedule", json=body)
+
     def scale(self, name: str, replicas: dict[str, int]) -> dict[str, Any]:
         return self._dict("PUT", f"/api/v1/apps/{_seg(name)}/scale", json={"replicas": replicas})
 

@@ -19,6 +19,7 @@ from mypaas.manager.identity.service import Identity
 from mypaas.manager.pki import PlatformCA, ServerFiles, server_names
 from mypaas.manager.state.db import Store
 from mypaas.manager.state.meta import Setting
+from mypaas.manager.vault.crypto import Cipher
 from mypaas.registry.client import RegistryApi
 from mypaas.registry.distribution import Distribution, Tls, TokenAuth
 from mypaas.registry.images import Images
@@ -91,7 +92,7 @@ def platform_tls(settings: Settings) -> tuple[PlatformCA, ServerFiles | None]:
     return pki, files if settings.tls_listen else None
 
 
-def backups(settings: Settings, store: Store, platform_id: str, backend: Backend) -> Backups:
+def backups(settings: Settings, store: Store, platform_id: str, backend: Backend, cipher: Cipher) -> Backups:
     """Backups of this platform; volumes read through this machine's engine with the base image."""
     from mypaas.build.base import BASE_REF, ensure_base_image
     from mypaas.composer.volume_copies import DockerCopies
@@ -106,6 +107,7 @@ def backups(settings: Settings, store: Store, platform_id: str, backend: Backend
         platform_id=platform_id,
         copies=lambda: DockerCopies(settings.docker_url),
         helper_image=helper_image,
+        cipher=cipher,
     )
 
 

@@ -193,6 +193,7 @@ class _Core:
     tracker: HealthTracker
     engine_config: parts.EngineConfig
     vault: Vault
+    cipher: Cipher  # the platform key's: seals what the manager keeps for itself
     pki: PlatformCA
     tls: ServerFiles | None
     certs: UserCerts
@@ -231,6 +232,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         hosts_down=host_events.down,
     )
     pressure = _pressure(core, hosts, monitoring)
+    backups = parts.backups(settings, core.store, core.platform_id, core.backend, core.cipher)
     supervised = Parts(
         sessions=core.store.sessions,
         backend=core.backend,
@@ -246,6 +248,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         publisher=reg.publisher,
         mirror=reg.mirror,
         host_check_s=settings.host_check_s,
+        backups=backups,
     )
     return Platform(
         settings=settings,
@@ -277,7 +280,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         pki=core.pki,
         tls=core.tls,
         certs=core.certs,
-        backups=parts.backups(settings, core.store, core.platform_id, core.backend),
+        backups=backups,
     )
 
 
@@ -333,6 +336,7 @@ def _core(settings: Settings, given: Components) -> _Core:
         pki=pki,
         tls=tls,
         vault=Vault(store.sessions, cipher),
+        cipher=cipher,
         certs=certs,
     )
 

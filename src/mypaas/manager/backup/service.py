@@ -15,8 +15,11 @@ from mypaas import __version__
 from mypaas.composer.volume_copies import EngineCopies
 from mypaas.manager.backup import contents
 from mypaas.manager.backup.archive import Part, check_passphrase, write_archive
+from mypaas.manager.backup.schedule import KEY, Schedule
 from mypaas.manager.state.db import SCHEMA_HEAD, Store, current_revision
+from mypaas.manager.state.meta import Setting
 from mypaas.manager.state.models import AppRow
+from mypaas.manager.vault.crypto import Cipher
 from mypaas.settings import Settings
 
 log = logging.getLogger("mypaas.backup")
@@ -37,12 +40,17 @@ class Backups:
         platform_id: str,
         copies: Callable[[], EngineCopies],
         helper_image: Callable[[], str],
+        cipher: Cipher,
     ) -> None:
         self._settings = settings
         self._store = store
         self._platform = platform_id
         self._copies = copies  # the engine's volumes, opened for one backup
         self._helper_image = helper_image  # the image of the helper container that reads a volume
+        self.schedule = Schedule(Setting(store.sessions, KEY), cipher, self._scheduled)
+
+    def _scheduled(self, passphrase: str, with_images: bool, with_volumes: bool) -> Iterator[bytes]:
+        return self.start(passphrase, BackupOptions(with_images=with_images, with_volumes=with_volumes))
 
     def start(self, passphrase: str, options: BackupOptions) -> Iterator[bytes]:
         """Check the passphrase and plan the parts (the state store copied now), then answer the archive
