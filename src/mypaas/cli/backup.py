@@ -82,8 +82,9 @@ def create(
     --with-volumes the apps' named volumes. Deploys go on meanwhile.
 
     Examples:
-      mypaas backup                                  # mypaas-backup-20261205-140000.tar here
-      mypaas backup /srv/backups/today.tar --with-images --with-volumes --passphrase-file ~/.pp
+      mypaas backup                  # writes mypaas-backup-DATE-TIME.tar here
+      mypaas backup /srv/b/today.tar --with-images --with-volumes
+      mypaas backup today.tar --passphrase-file ~/.mypaas-pass
     """
     passphrase = read_passphrase(passphrase_file, confirm=passphrase_file is None)
     target = file or Path(time.strftime("mypaas-backup-%Y%m%d-%H%M%S.tar"))
@@ -118,8 +119,8 @@ def schedule(
     unattended: whoever holds the data folder can open these archives. Keep copies elsewhere.
 
     Examples:
-      mypaas backup schedule                                        # show it
-      mypaas backup schedule --dir /srv/backups --every 24h --keep 7 --with-volumes
+      mypaas backup schedule         # show it
+      mypaas backup schedule --dir /srv/backups --every 24h --keep 7
       mypaas backup schedule --off
     """
     with api() as client:
@@ -214,7 +215,8 @@ def restore(
     replaced only with --yes.
 
     Example:
-      mypaas restore mypaas-backup-20261205-140000.tar --passphrase-file ~/.pp --yes
+      mypaas restore mypaas-backup-20261205-140000.tar
+      mypaas restore today.tar --passphrase-file ~/.mypaas-pass --yes
     """
     from mypaas.cli import daemon
     from mypaas.manager.backup import restore as r
