@@ -166,15 +166,16 @@ class _Tee:
     """A file-like reader over the downloaded pieces that writes what it reads to ``out``."""
 
     def __init__(self, pieces: Iterator[bytes], out: IO[bytes]) -> None:
-        self._pieces, self._out, self._buf = pieces, out, b""
+        self._pieces, self._out, self._buf, self._pos = pieces, out, b"", 0
 
     def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self._buf) < n:
+        while n < 0 or len(self._buf) - self._pos < n:
             piece = next(self._pieces, None)
             if piece is None:
                 break
-            self._buf += piece
-        data, self._buf = (self._buf, b"") if n < 0 else (self._buf[:n], self._buf[n:])
+            self._buf, self._pos = self._buf[self._pos :] + piece, 0  # once per piece, not per read
+        end = len(self._buf) if n < 0 else min(len(self._buf), self._pos + n)
+        data, self._pos = self._buf[self._pos : end], end
         self._out.write(data)
         return data
 
@@ -242,7 +243,13 @@ def restore(
     daemon.stop_manager(s)
     daemon.stop_router(s)
     r.stop_registries(s)
-    _put_in_place(s, staged, old_platform, old_apps)
+    try:
+        _put_in_place(s, staged, old_platform, old_apps)
+    except BaseException:
+        r.drop(s)  # not swapped in: the old state stands, and its manager starts again
+        say("the restore failed before the state was replaced: starting the platform as it was")
+        daemon.start_manager(s)
+        raise
     say("starting the platform")
     daemon.start_manager(s)
     say(f"restored {len(staged.apps)} app(s): {', '.join(staged.apps) or 'none'}; they are being redeployed")
