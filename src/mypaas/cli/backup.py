@@ -259,7 +259,7 @@ def _put_in_place(s: Any, staged: Any, old_platform: str | None, old_apps: list[
     from mypaas.manager.backup import restore as r
 
     with r.offline_engine(s) as (backend, copies, helper):
-        r.clear_engine(backend, old_platform, old_apps, staged.volumes)
+        r.clear_engine(backend, old_platform, old_apps, staged)
         if staged.volumes:
             say(f"restoring {len(staged.volumes)} volume(s)")
             r.restore_volumes(staged, copies, helper, _watch)

@@ -170,16 +170,20 @@ def release_images(db_path: Path) -> list[tuple[str, str, int, str]]:
     return out
 
 
-def clear_engine(backend: Backend, platform: str | None, apps: list[str], replaced: list[VolumeCopy]) -> None:
-    """Remove the replaced platform's apps from the engine (their volumes only where the archive has
-    one of the same name), so nothing of the old state keeps running."""
-    if platform:
-        for app in apps:
-            backend.remove_app_resources(platform, app, volumes=False, force=True)
-    names = {v.name for v in replaced}
-    for v in backend.list_volumes(platform) if platform else []:
+def clear_engine(backend: Backend, platform: str | None, apps: list[str], staged: Staged) -> None:
+    """Remove the replaced platform's apps from the engine, so nothing of the old state keeps running:
+    their containers; the networks and image tags of those the archive does not have; their volumes
+    only where the archive has one of the same name."""
+    if not platform:
+        return
+    for inst in backend.list_instances(platform):
+        backend.remove_instance(inst.id, grace_s=2.0)
+    for app in set(apps) - set(staged.apps):
+        backend.remove_app_resources(platform, app, volumes=False, force=True)
+    names = {v.name for v in staged.volumes}
+    for v in backend.list_volumes(platform):
         if v.name in names:
-            backend.remove_volume(platform or "", v.name)
+            backend.remove_volume(platform, v.name)
 
 
 def restore_volumes(
