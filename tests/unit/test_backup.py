@@ -234,9 +234,10 @@ def test_the_cli_writes_the_archive_naming_each_part(
 
 
 def test_the_schedule_refuses_bad_input_naming_the_field(api: TestClient, tmp_path: Path) -> None:
-    good = {"dir": str(tmp_path / "b"), "every": "24h", "keep": 7, "passphrase": PASS}
+    good = {"dir": str(tmp_path), "every": "24h", "keep": 7, "passphrase": PASS}
     for change, field in (
         ({"dir": "relative/b"}, "dir"),
+        ({"dir": str(tmp_path / "missing")}, "dir"),
         ({"every": "10s"}, "every"),
         ({"every": "often"}, "every"),
         ({"keep": 0}, "keep"),
@@ -257,6 +258,7 @@ def test_scheduled_backups_keep_the_newest_and_never_show_the_passphrase(
     from mypaas.manager.vault.crypto import Cipher
 
     folder = tmp_path / "backups"
+    folder.mkdir()
     body = {"dir": str(folder), "every": "1h", "keep": 2, "passphrase": PASS}
     shown = api.put("/api/v1/backup/schedule", json=body).json()
     assert shown["enabled"] and shown["every_s"] == 3600 and "passphrase" not in shown
@@ -291,6 +293,7 @@ def test_the_cli_sets_shows_and_stops_the_schedule(
     passfile = tmp_path / "pass"
     passfile.write_text(PASS + "\n")
     folder = tmp_path / "backups"
+    folder.mkdir()
     run = CliRunner().invoke
 
     set_ = run(

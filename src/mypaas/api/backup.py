@@ -25,7 +25,7 @@ class BackupBody(BaseModel):
 class ScheduleBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dir: str = Field(description="an absolute folder on the manager's machine (made if missing)")
+    dir: str = Field(description="an absolute folder on the manager's machine, made beforehand")
     every: str = Field("24h", description="how often: 90m, 24h, 7d (at least a minute)")
     keep: int = Field(7, description="archives kept in the folder; the oldest beyond go")
     passphrase: str = Field(description="encrypts the archives; kept sealed with the platform key")

@@ -68,15 +68,10 @@ class Schedule:
         if not 1 <= keep <= MAX_KEEP:
             raise InvalidSpec(f"keep must be between 1 and {MAX_KEEP}", field="keep")
         check_passphrase(passphrase)
-        try:
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            probe = path / f".{PREFIX}probe"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise InvalidSpec(
-                f"the manager cannot write into {folder}: {exc.strerror or exc}", field="dir"
-            ) from exc
+        if not path.is_dir():
+            raise InvalidSpec(f"no folder {folder} on the manager's machine: make it first", field="dir")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise InvalidSpec(f"the manager cannot write into {folder}", field="dir")
         old = self._read() or {}
         self._write(
             {
