@@ -221,6 +221,7 @@ def restore(
     """
     from mypaas.cli import daemon
     from mypaas.manager.backup import restore as r
+    from mypaas.manager.backup.archive import read_manifest
 
     s = platform_settings()
     passphrase = read_passphrase(passphrase_file, confirm=False)
@@ -230,15 +231,11 @@ def restore(
         fail(f"cannot read {file}: {exc.strerror or exc}")
     old_platform, old_apps = r.current_apps(s)
     with src:
+        if old_apps and not yes:  # asked before the archive is read whole: its manifest names its apps
+            _refuse(old_apps, [str(a) for a in read_manifest(src).get("apps", [])])
+        src.seek(0)
         say(f"reading {file} ({_size(os.fstat(src.fileno()).st_size)})")
         staged = r.stage(s, src, passphrase, _watch)
-    if old_apps and not yes:
-        r.drop(s)
-        shown = ", ".join(old_apps[:10]) + (" ..." if len(old_apps) > 10 else "")
-        fail(
-            f"this platform has {len(old_apps)} app(s) ({shown}): restoring replaces them (and their state) "
-            f"with the archive's {len(staged.apps)} app(s); run again with --yes to do so"
-        )
     say("stopping the platform")
     daemon.stop_manager(s)
     daemon.stop_router(s)
@@ -253,6 +250,14 @@ def restore(
     say("starting the platform")
     daemon.start_manager(s)
     say(f"restored {len(staged.apps)} app(s): {', '.join(staged.apps) or 'none'}; they are being redeployed")
+
+
+def _refuse(old_apps: list[str], new_apps: list[str]) -> None:
+    shown = ", ".join(old_apps[:10]) + (" ..." if len(old_apps) > 10 else "")
+    fail(
+        f"this platform has {len(old_apps)} app(s) ({shown}): restoring replaces them (and their state) "
+        f"with the archive's {len(new_apps)} app(s); run again with --yes to do so"
+    )
 
 
 def _put_in_place(s: Any, staged: Any, old_platform: str | None, old_apps: list[str]) -> None:

@@ -275,7 +275,7 @@ def open_archive(src: IO[bytes], passphrase: str) -> Reader:
 
 def read_manifest(src: IO[bytes]) -> dict[str, Any]:
     """The manifest alone (no passphrase needed): what the archive holds."""
-    head = src.read(64 * 1024)
+    head = src.read(4 * 2**20)  # the manifest comes first; a few MB hold thousands of apps
     try:
         with tarfile.open(fileobj=io.BytesIO(head), mode="r|") as tar:
             first = tar.next()
