@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -197,7 +198,9 @@ def _follow(pieces: Iterator[bytes], out: IO[bytes]) -> None:
             )
             if name and name != current:
                 current = name
-                say(f"  {name} ({_size(sizes.get(name))})")
+                _BAR.start(name, sizes.get(name))
+            _BAR.advance(member.size)
+    _BAR.done()
     tee.read()  # the end blocks
 
 
@@ -276,5 +279,39 @@ def _put_in_place(s: Any, staged: Any, old_platform: str | None, old_apps: list[
 
 
 def _watch(part: dict[str, Any], content: Iterator[bytes]) -> Iterator[bytes]:
-    say(f"  {part['name']} ({_size(part.get('size'))})")
-    return content
+    _BAR.start(str(part["name"]), part.get("size"))
+    for piece in content:
+        _BAR.advance(len(piece))
+        yield piece
+    _BAR.done()
+
+
+class _Bar:
+    """Each part's line (its name and size, before it starts) and, on a terminal, a progress bar."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+
+    def start(self, name: str, size: int | None) -> None:
+        self.done()
+        say(f"  {name} ({_size(size)})")
+        if sys.stdout.isatty():
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+            columns = (TextColumn("    "), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+            self._progress = Progress(*columns, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task(name, total=size)
+
+    def advance(self, n: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def done(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+_BAR = _Bar()
