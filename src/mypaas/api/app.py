@@ -20,6 +20,7 @@ from mypaas import __version__
 from mypaas.api.access_docs import document_access
 from mypaas.api.audit import AuditMiddleware, audit_routes
 from mypaas.api.automation import automation_routes
+from mypaas.api.backup import backup_routes
 from mypaas.api.certs import cert_routes
 from mypaas.api.declare import declare_routes
 from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_team
@@ -104,6 +105,7 @@ def create_app(platform: Platform) -> FastAPI:
     automation_routes(v1, platform)
     host_routes(v1, platform)
     volume_routes(v1, platform)
+    backup_routes(v1, platform)
     session_routes(v1, platform, identity_routes(v1, platform))
     audit_routes(v1, platform)
     tls_routes(v1, platform)

@@ -67,6 +67,9 @@ LOCAL = frozenset(
         "create_token",
         "revoke_token",
         "audit",
+        "backup_schedule",
+        "set_backup_schedule",
+        "remove_backup_schedule",
     }
 )
 # writes that take no name nor lock, so nothing can conflict

@@ -293,6 +293,23 @@ class ApiClient(IdentityCalls, CertCalls, DriverCalls):
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc
 
+    def backup(self, body: dict[str, Any]) -> Iterator[bytes]:
+        """The platform's backup archive in pieces, as the manager makes it."""
+        timeout = httpx.Timeout(TIMEOUT_S, read=600)
+        try:
+            with self._http.stream("POST", "/api/v1/backup", json=body, timeout=timeout) as response:
+                if not response.is_success:
+                    response.read()
+                    self._check(response)
+                yield from response.iter_bytes(1 << 20)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+
+    def backup_schedule(self, body: dict[str, Any] | None = None, *, off: bool = False) -> dict[str, Any]:
+        """The backup schedule; set to ``body``, or turned ``off``."""
+        method = "DELETE" if off else "PUT" if body is not None else "GET"
+        return self._dict(method, "/api/v1/backup/schedule", json=body)
+
     def scale(self, name: str, replicas: dict[str, int]) -> dict[str, Any]:
         return self._dict("PUT", f"/api/v1/apps/{_seg(name)}/scale", json={"replicas": replicas})
 

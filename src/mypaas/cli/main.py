@@ -18,6 +18,7 @@ from mypaas import __version__
 from mypaas.cli import (
     audit,
     automation,
+    backup,
     certs,
     declare,
     drivers,
@@ -455,6 +456,8 @@ app.command(rich_help_panel=PLATFORM)(platform.up)
 app.command(rich_help_panel=PLATFORM)(platform.down)
 app.command(rich_help_panel=PLATFORM)(platform.status)
 app.add_typer(platform.manager_app, name="manager", hidden=True)
+app.add_typer(backup.backup_app, name="backup", rich_help_panel=PLATFORM)
+app.command(rich_help_panel=PLATFORM, no_args_is_help=True)(backup.restore)
 app.add_typer(registry.registry_app, name="registry", rich_help_panel=PLATFORM)
 app.add_typer(images.image_app, name="image", rich_help_panel=PLATFORM)
 app.add_typer(hosts.host_app, name="host", rich_help_panel=PLATFORM)

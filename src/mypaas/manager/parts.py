@@ -13,10 +13,13 @@ from mypaas.composer.base import Backend
 from mypaas.composer.nodes import Nodes, SwarmNodes
 from mypaas.errors import Conflict
 from mypaas.iaas.local import LocalEngineConfig
+from mypaas.manager.backup.service import Backups
 from mypaas.manager.domain_certs import RouterFiles
 from mypaas.manager.identity.service import Identity
 from mypaas.manager.pki import PlatformCA, ServerFiles, server_names
+from mypaas.manager.state.db import Store
 from mypaas.manager.state.meta import Setting
+from mypaas.manager.vault.crypto import Cipher
 from mypaas.registry.client import RegistryApi
 from mypaas.registry.distribution import Distribution, Tls, TokenAuth
 from mypaas.registry.images import Images
@@ -87,6 +90,25 @@ def platform_tls(settings: Settings) -> tuple[PlatformCA, ServerFiles | None]:
     addresses = [settings.cluster_addr, settings.api_host]
     files = pki.ensure(server_names(addresses, settings.tls_names))
     return pki, files if settings.tls_listen else None
+
+
+def backups(settings: Settings, store: Store, platform_id: str, backend: Backend, cipher: Cipher) -> Backups:
+    """Backups of this platform; volumes read through this machine's engine with the base image."""
+    from mypaas.build.base import BASE_REF, ensure_base_image
+    from mypaas.composer.volume_copies import DockerCopies
+
+    def helper_image() -> str:
+        ensure_base_image(backend)
+        return BASE_REF
+
+    return Backups(
+        settings=settings,
+        store=store,
+        platform_id=platform_id,
+        copies=lambda: DockerCopies(settings.docker_url),
+        helper_image=helper_image,
+        cipher=cipher,
+    )
 
 
 def swarm_nodes(settings: Settings) -> Callable[[], Nodes]:

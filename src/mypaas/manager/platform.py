@@ -30,6 +30,8 @@ from mypaas.iaas.base import HostDriver
 from mypaas.manager import parts
 from mypaas.manager.app_secrets import AppSecrets
 from mypaas.manager.apps import Apps
+from mypaas.manager.backup.service import Backups
+from mypaas.manager.backup.swap import finish_pending
 from mypaas.manager.builds import Builds
 from mypaas.manager.certs import UserCerts
 from mypaas.manager.declare.service import Declarations
@@ -107,6 +109,7 @@ class Platform:
     tls: ServerFiles | None  # what listeners beyond loopback serve; None: every endpoint is on loopback
     certs: UserCerts  # the users' own certificates for their apps' domains (certs add)
     declare: Declarations  # `mypaas export` / `mypaas apply`: the platform as one file
+    backups: Backups  # `mypaas backup`: the platform in one archive
     checks: ComponentChecks = field(default_factory=ComponentChecks)  # the status's pings, kept a few s
 
     @property
@@ -195,6 +198,7 @@ class _Core:
     tracker: HealthTracker
     engine_config: parts.EngineConfig
     vault: Vault
+    cipher: Cipher  # the platform key's: seals what the manager keeps for itself
     pki: PlatformCA
     tls: ServerFiles | None
     certs: UserCerts
@@ -233,6 +237,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         hosts_down=host_events.down,
     )
     pressure = _pressure(core, hosts, monitoring)
+    backups = parts.backups(settings, core.store, core.platform_id, core.backend, core.cipher)
     supervised = Parts(
         sessions=core.store.sessions,
         backend=core.backend,
@@ -248,6 +253,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         publisher=reg.publisher,
         mirror=reg.mirror,
         host_check_s=settings.host_check_s,
+        backups=backups,
     )
     secrets = AppSecrets(ctx, vault=core.vault, releases=releases)
     declare = Declarations(
@@ -291,6 +297,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         tls=core.tls,
         certs=core.certs,
         declare=declare,
+        backups=backups,
     )
 
 
@@ -319,6 +326,7 @@ def _app_context(core: _Core, monitoring: Monitoring, clock: Callable[[], float]
 def _core(settings: Settings, given: Components) -> _Core:
     tighten(settings.home)  # 0700, and owner-only files in a folder an older version made
     settings.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    finish_pending(settings)  # a restore marked ready before a crash: its state goes in first
     cipher = Cipher.from_file(settings.secrets_key_path)
     store = open_store(settings.db_path, cipher)
     backend, services = given.backend, given.services
@@ -345,6 +353,7 @@ def _core(settings: Settings, given: Components) -> _Core:
         pki=pki,
         tls=tls,
         vault=Vault(store.sessions, cipher),
+        cipher=cipher,
         certs=certs,
     )
 

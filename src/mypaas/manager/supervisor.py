@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.composer.base import Backend
 from mypaas.errors import MyPaasError
+from mypaas.manager.backup.service import Backups
 from mypaas.manager.builds import Builds
 from mypaas.manager.hosts.service import Hosts
 from mypaas.manager.publishing import Publisher
@@ -54,6 +55,7 @@ class Parts:
     publisher: Publisher | None
     mirror: Mirror
     host_check_s: float
+    backups: Backups  # the schedule's backups
 
 
 class Supervisor:
@@ -82,6 +84,7 @@ class Supervisor:
             ),
             "router": self._router_loop,
             "hosts": self._hosts_loop,
+            "backups": lambda: p.backups.schedule.run(stop),
             **p.monitoring.threads(stop),
             **p.automation.threads(stop),
         }

@@ -85,6 +85,10 @@ RULES: dict[str, Rule] = {
     "status_page": _PUBLIC,  # the status page at /status: component health only, no app
     "status": _LIST,
     "reconcile": _ADMIN,
+    "backup": _ADMIN,  # the archive holds every key and token
+    "backup_schedule": _ADMIN,
+    "set_backup_schedule": _ADMIN,
+    "remove_backup_schedule": _ADMIN,
     "operation": _VIEW,  # an operation is about one app: a role on it
     # apps
     "list_apps": _LIST,
