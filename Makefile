@@ -46,7 +46,7 @@ screenshots: install-test
 	$(BIN)/python scripts/screenshots.py
 
 test: lint
-	$(BIN)/pytest -q --durations=30 tests
+	scripts/run-tests.sh $(BIN)
 
 # install-test: the dashboard's load benchmark drives Chromium through Playwright (a test tool)
 bench: install-test
