@@ -89,8 +89,10 @@ def busybox_image(
     cmd: Sequence[str] = ("/bin/httpd", "-f", "-p", "80", "-h", "/www"),
     expose: int | None = 80,
     executable: Sequence[str] = (),
+    applets: Sequence[str] = APPLETS,
 ) -> str:
-    """Import a busybox root filesystem plus ``files`` as image ``tag`` (labelled for cleanup)."""
+    """Import a busybox root filesystem plus ``files`` as image ``tag`` (labelled for cleanup), with
+    ``applets`` linked in /bin."""
     client = docker_client()
     with contextlib.suppress(docker.errors.ImageNotFound):
         return str(client.images.get(tag).id)
@@ -98,7 +100,7 @@ def busybox_image(
     with tarfile.open(fileobj=buf, mode="w") as tar:
         _add_dir(tar, "bin")
         tar.add(str(BUSYBOX), arcname="bin/busybox")
-        for applet in APPLETS:
+        for applet in applets:
             link = tarfile.TarInfo(f"bin/{applet}")
             link.type, link.linkname = tarfile.SYMTYPE, "busybox"
             tar.addfile(link)
