@@ -11,7 +11,8 @@ import pytest
 from mypaas.errors import InvalidSpec
 from mypaas.iaas import catalog
 from mypaas.iaas.base import MachineRequest, MachineSize
-from mypaas.iaas.vsphere import VSphereDriver, guestinfo, parse_extra_config, parse_sizes
+from mypaas.iaas.vsphere import VSphereDriver
+from mypaas.iaas.vsphere.options import guestinfo, parse_extra_config, parse_sizes
 
 URL = "https://vcenter.example/sdk"
 
@@ -35,7 +36,7 @@ def test_extra_config_as_lines_pairs_or_json() -> None:
     assert parse_extra_config(f"{run}; a=b\n c = d ") == {"RUN.container": '["img:1"]', "a": "b", "c": "d"}
     assert parse_extra_config('{"x": "1", "y": [1, 2]}') == {"x": "1", "y": "[1, 2]"}
     assert parse_extra_config("") == {}
-    for bad in ("novalue", "=v", "{nope", "mypaas.account=other"):
+    for bad in ("novalue", "=v", "{nope", "[1]", "mypaas.account=other", '{"mypaas.account": "x"}'):
         with pytest.raises(InvalidSpec) as caught:
             parse_extra_config(bad)
         assert caught.value.field == "extra_config"
