@@ -4,7 +4,7 @@
 # (the tiny base image and test images), debootstrap
 # (Debian/Ubuntu base images), a Python venv holding the package and the dashboard's browser code (npm
 # tarballs checked against pinned hashes). With --test also the test tools: Chromium for the browser
-# tests, Playwright in the venv. Safe to run again.
+# tests, Playwright in the venv, Go and govmomi (vcsim, the vSphere simulator). Safe to run again.
 # Usage: scripts/install.sh [--test]
 set -euo pipefail
 
@@ -43,6 +43,9 @@ if [ $want_test -eq 1 ]; then
   dpkg -s fonts-liberation >/dev/null 2>&1 || need_pkgs+=(fonts-liberation)
   # systemd-analyze checks the manager's unit (tests/unit/test_units.py); it needs no systemd as PID 1
   command -v systemd-analyze >/dev/null 2>&1 || need_pkgs+=(systemd)
+  # VMware's vSphere simulator (vcsim) for the vSphere driver's tests, built by tests/vcsim/build.sh
+  command -v go >/dev/null 2>&1 || need_pkgs+=(golang-go)
+  dpkg -s golang-github-vmware-govmomi-dev >/dev/null 2>&1 || need_pkgs+=(golang-github-vmware-govmomi-dev)
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -117,4 +120,6 @@ fi
 # The dashboard's browser code (Preact, htm, uPlot) from the npm registry, each tarball checked against
 # its pinned sha512 (src/mypaas/web/assets.py); silent when the files are already there.
 "$venv/bin/python" -m mypaas.web.assets
+# vcsim, cached under /var/cache/mypaas/vcsim (a second run costs nothing)
+if [ $want_test -eq 1 ]; then "$here/tests/vcsim/build.sh" >/dev/null; fi
 log "ready: $venv/bin/mypaas"

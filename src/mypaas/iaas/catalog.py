@@ -20,6 +20,7 @@ DRIVERS: dict[str, str] = {
     "local": "mypaas.iaas.local:LocalDriver",
     "openstack": "mypaas.iaas.openstack:OpenStackDriver",
     "ssh": "mypaas.iaas.ssh:SSHDriver",
+    "vsphere": "mypaas.iaas.vsphere:VSphereDriver",
 }
 ENTRY_POINT_GROUP = "mypaas.iaas"
 FIXED_MACHINE_DRIVERS = ("local", "ssh")  # drivers over machines that exist: no driver accounts
