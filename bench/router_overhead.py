@@ -3,8 +3,9 @@ BENCH_SECONDS=8 s, BENCH_RUNS=3 runs each, the median kept) against a container 
 "hello": straight to the container, through the MyPaas router, and through the candidates side by side
 (each its own process on a free port, proxying to the same container):
 
-- caddy-nolog: MyPaas's own Caddy config (router/config.py's render) without the access log
-- caddy-tuned: MyPaas's config as the router now pushes it (the same, with its request figures)
+- caddy (ours): MyPaas's own Caddy config (router/config.py's render) with its JSON access log (the
+  per-app request figures): the router's config in a process of its own, as a control
+- caddy-nolog: the same without the access log
 - caddy-min: a bare Caddy reverse proxy, no access log
 - nginx: a keep-alive upstream, no access log
 - haproxy: http mode, keep-alive both sides, no log
