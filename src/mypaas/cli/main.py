@@ -5,7 +5,6 @@ Module-level imports stay at typer and the stdlib: httpx, rich and yaml load ins
 
 from __future__ import annotations
 
-import copy
 import functools
 import re
 import sys
@@ -34,6 +33,7 @@ from mypaas.cli import (
     volumes,
 )
 from mypaas.cli.helptext import flow_all
+from mypaas.cli.lean import only
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, TeamOpt, api, app_url
 from mypaas.errors import MyPaasError
@@ -475,26 +475,6 @@ app.add_typer(tokens.token_app, name="token", rich_help_panel=USERS)
 def run() -> None:
     """The console entry point."""
     only(app, sys.argv[1:])(prog_name="mypaas")
-
-
-def only(root: typer.Typer, argv: list[str]) -> typer.Typer:
-    """``root`` with just the command (or group) ``argv`` names: Typer builds each command's options
-    from its function's signature, and building all of them took most of the CLI's start. The whole
-    app for the top help, --version, or a name it does not know (Click then suggests the near ones)."""
-    name = next((arg for arg in argv if not arg.startswith("-")), None)
-    if name is None:
-        return root
-    commands = [
-        c
-        for c in root.registered_commands
-        if (c.name or typer.main.get_command_name(c.callback.__name__ if c.callback else "")) == name
-    ]
-    groups = [g for g in root.registered_groups if g.name == name]
-    if not commands and not groups:
-        return root
-    lean = copy.copy(root)
-    lean.registered_commands, lean.registered_groups = commands, groups
-    return lean
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ def test_the_command_line_loads_no_model_store_or_engine_sdk() -> None:
 def test_a_command_builds_only_itself_and_help_builds_all() -> None:
     import typer
 
-    from mypaas.cli.main import app, only
+    from mypaas.cli.lean import only
+    from mypaas.cli.main import app
 
     def built(argv: list[str]) -> set[str]:
         return set(typer.main.get_command(only(app, argv)).commands)  # type: ignore[attr-defined]
