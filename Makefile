@@ -6,7 +6,7 @@ VENV ?= $(CURDIR)/.venv
 BIN := $(VENV)/bin
 export MYPAAS_VENV := $(VENV)
 
-.PHONY: up down status install install-test test lint unit fuzz integration browser screenshots bench clean
+.PHONY: up down status install install-test install-bench test lint unit fuzz integration browser screenshots bench clean
 
 # --boot: the platform starts at boot too (a systemd unit where systemd runs; elsewhere it says how)
 up: install
@@ -23,6 +23,10 @@ install:
 
 install-test:
 	scripts/install.sh --test
+
+# the benchmarks' own tools (wrk, nginx, HAProxy): no test needs them
+install-bench:
+	scripts/install.sh --test --bench
 
 lint: install-test
 	$(BIN)/ruff check src tests bench
@@ -48,9 +52,11 @@ screenshots: install-test
 test: lint
 	scripts/run-tests.sh $(BIN)
 
-# install-test: the dashboard's load benchmark drives Chromium through Playwright (a test tool)
-bench: install-test
+# install-bench: the dashboard's load benchmark drives Chromium through Playwright (a test tool); the
+# router's compares it with nginx and HAProxy under wrk
+bench: install-bench
 	$(BIN)/python bench/deploy_latency.py
+	$(BIN)/python bench/router_overhead.py
 	$(BIN)/python bench/zero_downtime.py
 	$(BIN)/python bench/api_scale.py
 	$(BIN)/python bench/import_throughput.py

@@ -4,14 +4,23 @@
 # (the tiny base image and test images), debootstrap
 # (Debian/Ubuntu base images), a Python venv holding the package and the dashboard's browser code (npm
 # tarballs checked against pinned hashes). With --test also the test tools: Chromium for the browser
-# tests, Playwright in the venv, Go and govmomi (vcsim, the vSphere simulator). Safe to run again.
-# Usage: scripts/install.sh [--test]
+# tests, Playwright in the venv, Go and govmomi (vcsim, the vSphere simulator). With --bench also the
+# benchmarks' own tools (wrk, and nginx and HAProxy to compare the router with: bench/router_overhead.py;
+# gcc for its backend), which no test needs. Safe to run again.
+# Usage: scripts/install.sh [--test] [--bench]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${MYPAAS_VENV:-$here/.venv}
 want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
+want_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    --bench) want_bench=1 ;;
+    *) echo "usage: scripts/install.sh [--test] [--bench]" >&2; exit 2 ;;
+  esac
+done
 
 log() { printf '==> %s\n' "$*"; }
 
@@ -47,6 +56,15 @@ if [ $want_test -eq 1 ]; then
   command -v go >/dev/null 2>&1 || need_pkgs+=(golang-go)
   dpkg -s golang-github-vmware-govmomi-dev >/dev/null 2>&1 || need_pkgs+=(golang-github-vmware-govmomi-dev)
 fi
+# the benchmarks' tools: a load generator, and the proxies the router is compared with (never started
+# as services: bench/router_overhead.py runs its own, on free ports)
+if [ $want_bench -eq 1 ]; then
+  command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
+  [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx)
+  [ -x /usr/sbin/haproxy ] || need_pkgs+=(haproxy)
+  command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
+  dpkg -s libc6-dev >/dev/null 2>&1 || need_pkgs+=(libc6-dev)
+fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -59,10 +77,11 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
 fi
 
-# MyPaas runs its own Caddy and Distribution: the services their packages start under systemd would
-# hold ports 80, 2019 and 5000, so they are stopped and disabled.
+# MyPaas runs its own Caddy and Distribution (the router benchmark its own nginx and HAProxy): the
+# services their packages start under systemd would hold ports 80, 2019 and 5000, so they are stopped
+# and disabled.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-  for unit in caddy docker-registry; do
+  for unit in caddy docker-registry nginx haproxy; do
     if systemctl is-enabled --quiet "$unit" 2>/dev/null || systemctl is-active --quiet "$unit" 2>/dev/null; then
       log "disabling the packaged $unit service (MyPaas runs its own)"
       systemctl disable --now "$unit" || true

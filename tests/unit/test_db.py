@@ -36,3 +36,17 @@ def test_the_migrations_make_exactly_the_tables_the_code_declares(tmp_path: Path
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), [Base.metadata, monitor_metadata])
     assert diff == []
+
+
+def test_a_reading_session_waits_for_no_writer(tmp_path: Path) -> None:
+    """The reconcile loop's view of desired state and the app listing read a snapshot: a write in
+    progress (which holds SQLite's write lock from its start) does not hold them up."""
+    from sqlalchemy import select, text
+
+    from mypaas.manager.state.models import AppRow
+
+    store = db.open_store(tmp_path / "state.db")
+    with store.sessions.begin() as writer:
+        writer.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the write lock is taken
+        with db.reading(store.sessions) as reader:
+            assert reader.scalars(select(AppRow)).all() == []

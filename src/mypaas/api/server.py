@@ -5,6 +5,7 @@ hosts fetch registry tokens from) serves TLS with the platform CA's server certi
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -21,6 +22,19 @@ from mypaas.manager.platform import build_platform
 from mypaas.settings import Settings
 
 EVERYWHERE = ("0.0.0.0", "::")  # noqa: S104 - compared with, not bound
+# The manager holds many long-lived objects (each app's parsed release, the ORM's and the API's
+# tables). With Python's default thresholds a full collection, which walks every one of them, ran every
+# few reconcile passes: at 3,000 apps a pass took 1.7 times its own work (the median against the
+# fastest). What start-up made is frozen out of the collector's walks, and the young generation is
+# collected less often.
+GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def tune_gc() -> None:
+    """Freeze what exists now (built once, kept for the process's life); collect less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def listeners(settings: Settings, tls: ServerFiles | None) -> list[tuple[str, ServerFiles | None]]:
@@ -66,6 +80,7 @@ def serve(settings: Settings) -> None:
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(str(os.getpid()))
     app = create_app(platform)
+    tune_gc()
     servers = [
         uvicorn.Server(_config(app, host, settings.api_port, files))
         for host, files in listeners(settings, platform.tls)

@@ -36,6 +36,7 @@ from mypaas.cli import (
     volumes,
 )
 from mypaas.cli.helptext import flow_all
+from mypaas.cli.lean import only
 from mypaas.cli.output import ago, fail, print_json, run_operation, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, TeamOpt, api, app_url
 from mypaas.errors import MyPaasError
@@ -481,7 +482,7 @@ app.add_typer(tokens.token_app, name="token", rich_help_panel=USERS)
 
 def run() -> None:
     """The console entry point."""
-    app(prog_name="mypaas")
+    only(app, sys.argv[1:])(prog_name="mypaas")
 
 
 if __name__ == "__main__":

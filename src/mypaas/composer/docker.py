@@ -256,14 +256,14 @@ class DockerBackend:
         )
 
     def _create_network(self, what: str, name: str, labels: dict[str, str], **options: Any) -> None:
-        """Create network ``name`` unless the engine has it (idempotent)."""
+        """Create network ``name`` unless the engine has it (idempotent). One call either way: the
+        engine refuses a second network of the same name (409), which is cheaper than listing the
+        networks first (a new app's first deploy waits for this)."""
         with engine_errors(what):
             try:
-                if any(n.get("Name") == name for n in self._api.networks(names=[name])):
-                    return
                 self._api.create_network(name, labels=labels, check_duplicate=True, **options)
             except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # 409: made meanwhile
+                if exc.status_code != 409:  # 409: there already (made before, or meanwhile)
                     raise
 
     def ensure_volume(self, platform: str, app: str, volume: str) -> None:

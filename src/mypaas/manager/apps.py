@@ -25,6 +25,7 @@ from mypaas.manager.records import (
     target_spec,
 )
 from mypaas.manager.releases import one_replica_with_host_port
+from mypaas.manager.state.db import reading
 from mypaas.manager.state.models import (
     AppRow,
     CertRow,
@@ -46,7 +47,7 @@ class Apps:
 
     def summaries(self) -> list[dict[str, Any]]:
         observed = self._ctx.view.observed.instances
-        with self._sessions() as s:
+        with reading(self._sessions) as s:  # waits for no write in progress
             rows = s.execute(
                 select(
                     AppRow.id,

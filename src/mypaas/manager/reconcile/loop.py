@@ -32,6 +32,7 @@ from mypaas.manager.reconcile.kinds import AppKind
 from mypaas.manager.reconcile.outcomes import Outcomes
 from mypaas.manager.reconcile.plan import DesiredApp, Plan
 from mypaas.manager.reconcile.view import LoopView, Observed
+from mypaas.manager.state.db import reading
 from mypaas.manager.state.desired import load_desired
 from mypaas.monitor.health import HealthTracker
 from mypaas.router.base import Router
@@ -182,7 +183,7 @@ class Reconciler:
                 fut.result()
 
     def _pass(self) -> bool:
-        with self._sessions() as s:
+        with reading(self._sessions) as s:
             desired, domains = load_desired(s)
         listed = self._backend.list_instances(self.platform)
         for kind in self._kinds.values():

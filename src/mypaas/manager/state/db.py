@@ -40,8 +40,25 @@ def open_engine(url: str) -> Engine:
 
 def _begin_immediate(conn: Any) -> None:
     """Every transaction takes the write lock at its start: a check and the write it guards (the API
-    and the reconcile loop both change apps) can never interleave. Transactions here last milliseconds."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    and the reconcile loop both change apps) can never interleave. Transactions here last milliseconds.
+    A session made by ``reading`` only reads: it begins deferred, so that (in WAL mode) it neither waits
+    for a writer nor holds one up."""
+    if conn.get_execution_options().get(_READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "mypaas_read_only"
+
+
+def reading(sessions: sessionmaker[Session]) -> Session:
+    """A session for reads only (the reconcile loop's view of desired state, a listing): a consistent
+    snapshot that waits for no write in progress. Never write through it."""
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
+        return sessions()
+    return sessions(bind=engine.execution_options(**{_READ_ONLY: True}))
 
 
 # The newest migration; a unit test checks it against Alembic's own idea of the head.

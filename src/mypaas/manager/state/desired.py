@@ -12,28 +12,39 @@ from mypaas.manager.reconcile.plan import DesiredApp
 from mypaas.manager.state.models import AppRow, DomainRow, FormationRow, OperationRow, ReleaseRow
 from mypaas.states import AppState, BackendMode
 
-# Releases never change, so their parsed specs can be kept: (row id, created at) -> spec.
-_SPEC_CACHE: dict[tuple[int, float], AppSpec] = {}
-_SPEC_CACHE_MAX = 10_000
+# Releases never change, so their specs (parsed) and config vars (decrypted) are kept between passes:
+# (row id, created at) -> (spec, config). A pass reads only the target releases' ids and loads (decrypts,
+# parses) those it has not seen; what no app targets any more is forgotten.
+_RELEASES: dict[tuple[int, float], tuple[AppSpec, dict[str, str]]] = {}
+_LOAD_BATCH = 500  # ids per IN (...) query
+_APP_COLUMNS = (
+    AppRow.id,
+    AppRow.name,
+    AppRow.state,
+    AppRow.target_version,
+    AppRow.target_generation,
+    AppRow.current_version,
+    AppRow.current_generation,
+    AppRow.operation_id,
+    AppRow.backend,
+    AppRow.remove_volumes,
+    AppRow.remove_force,
+    AppRow.plain_http,
+)
 
 
 def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, list[str]]]:
     """Every app's desired state, plus each app's custom domains."""
-    apps = session.scalars(select(AppRow)).all()
-    releases = {
-        (r.app_id, r.version): r
-        for r in session.scalars(
-            select(ReleaseRow).join(
-                AppRow, and_(AppRow.id == ReleaseRow.app_id, AppRow.target_version == ReleaseRow.version)
-            )
-        )
-    }
+    apps = session.execute(select(*_APP_COLUMNS)).all()  # plain rows: no ORM object per app
+    releases = _target_releases(session)
     scale: dict[int, dict[str, int]] = defaultdict(dict)
-    for f in session.scalars(select(FormationRow)):
-        scale[f.app_id][f.service] = f.replicas
+    for app_id, service, replicas in session.execute(
+        select(FormationRow.app_id, FormationRow.service, FormationRow.replicas)
+    ):
+        scale[app_id][service] = replicas
     domains: dict[int, list[str]] = defaultdict(list)
-    for d in session.scalars(select(DomainRow)):
-        domains[d.app_id].append(d.domain)
+    for domain, app_id in session.execute(select(DomainRow.domain, DomainRow.app_id)):
+        domains[app_id].append(domain)
     deadlines = {
         op.id: op.deadline
         for op in session.scalars(
@@ -47,8 +58,8 @@ def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, lis
         desired[app.name] = DesiredApp(
             name=app.name,
             state=app.state,
-            spec=_spec(rel) if rel else None,
-            config=dict(rel.config) if rel else {},
+            spec=rel[0] if rel else None,
+            config=dict(rel[1]) if rel else {},
             target=(app.target_version, app.target_generation) if app.target_version else None,
             current=(app.current_version, app.current_generation) if app.current_version else None,
             scale=scale.get(app.id, {}),
@@ -63,14 +74,28 @@ def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, lis
     return desired, names
 
 
-def _spec(rel: ReleaseRow) -> AppSpec:
-    key = (rel.id, rel.created_at)
-    spec = _SPEC_CACHE.get(key)
-    if spec is None:
-        if len(_SPEC_CACHE) >= _SPEC_CACHE_MAX:
-            _SPEC_CACHE.clear()  # only target releases are read each pass: it refills at once
-        spec = _SPEC_CACHE[key] = AppSpec.model_validate(rel.spec)
-    return spec
+def _target_releases(session: Session) -> dict[tuple[int, int], tuple[AppSpec, dict[str, str]]]:
+    """Each app's target release as (app id, version) -> (spec, config vars): only the ids are read
+    every pass; a release's encrypted columns are read, decrypted and parsed once."""
+    rows = session.execute(
+        select(ReleaseRow.id, ReleaseRow.created_at, ReleaseRow.app_id, ReleaseRow.version).join(
+            AppRow, and_(AppRow.id == ReleaseRow.app_id, AppRow.target_version == ReleaseRow.version)
+        )
+    ).all()
+    missing = [rid for rid, created, _, _ in rows if (rid, created) not in _RELEASES]
+    for start in range(0, len(missing), _LOAD_BATCH):
+        batch = missing[start : start + _LOAD_BATCH]
+        loaded = session.execute(
+            select(ReleaseRow.id, ReleaseRow.created_at, ReleaseRow.spec, ReleaseRow.config).where(
+                ReleaseRow.id.in_(batch)
+            )
+        )
+        for rid, created, spec, config in loaded:
+            _RELEASES[(rid, created)] = (AppSpec.model_validate(spec), dict(config or {}))
+    wanted = {(rid, created) for rid, created, _, _ in rows}
+    for key in [k for k in _RELEASES if k not in wanted]:
+        del _RELEASES[key]
+    return {(app_id, version): _RELEASES[(rid, created)] for rid, created, app_id, version in rows}
 
 
 def drop_failed_first_deploy(app: AppRow, *, target_failed: bool) -> bool:

@@ -1,0 +1,71 @@
+"""Reading desired state each pass costs what changed, not every release again: a target release's
+encrypted spec and config are decrypted and parsed once, and forgotten once no app targets it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mypaas.manager.state import desired, sealed
+from mypaas.manager.state.desired import load_desired
+from tests.unit.test_reconcile import World
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    w = World(tmp_path)
+    w.backend.add_image("web:1")
+    w.backend.add_image("web:2")
+    return w
+
+
+def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every release spec the desired-state reader parses from here on."""
+    parsed: list[Any] = []
+    real = desired.AppSpec
+
+    class Counting:
+        @staticmethod
+        def model_validate(value: Any) -> Any:
+            parsed.append(value)
+            return real.model_validate(value)
+
+    monkeypatch.setattr(desired, "AppSpec", Counting)
+    return parsed
+
+
+def test_a_pass_parses_only_the_releases_it_has_not_seen(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for app in ("shop", "blog", "wiki"):
+        world.deploy(app, "web:1")
+    world.settle()
+    parsed = _count_parses(monkeypatch)
+    opened: list[Any] = []
+    real_unseal = sealed.unseal
+    monkeypatch.setattr(sealed, "unseal", lambda *a: opened.append(a) or real_unseal(*a))
+    for _ in range(3):
+        world.platform.reconciler.pass_once()
+    assert parsed == [] and opened == []  # every spec and config came from what was read before
+    world.deploy("shop", "web:2")
+    world.settle()
+    assert len(parsed) == 1  # shop's new release, once, however many passes followed
+    with world.platform.reconciler._sessions() as s:
+        apps, _ = load_desired(s)
+    assert apps["shop"].spec is not None and apps["shop"].spec.services["web"].image == "web:2"
+    assert apps["blog"].config == {}
+
+
+def test_releases_no_app_targets_are_forgotten(world: World) -> None:
+    world.deploy("shop", "web:1")
+    world.settle()
+    world.deploy("shop", "web:2")
+    world.settle()
+    with world.platform.reconciler._sessions() as s:
+        load_desired(s)
+        targets = s.execute(
+            desired.select(desired.ReleaseRow.id).where(desired.ReleaseRow.version == 2)
+        ).all()
+    assert {rid for rid, _ in desired._RELEASES} == {rid for (rid,) in targets}
