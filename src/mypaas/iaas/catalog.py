@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from importlib import metadata
@@ -13,13 +14,15 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from mypaas.errors import BackendError, InvalidSpec
-from mypaas.iaas.base import HostDriver, HostTarget
+from mypaas.iaas.base import HostDriver, HostTarget, MachineDriver
 
 DRIVERS: dict[str, str] = {
     "local": "mypaas.iaas.local:LocalDriver",
     "ssh": "mypaas.iaas.ssh:SSHDriver",
 }
 ENTRY_POINT_GROUP = "mypaas.iaas"
+FAKE_DRIVERS_ENV = "MYPAAS_FAKE_DRIVERS"  # "1": the catalog offers the in-memory "fake" driver (tests)
+FAKE_DRIVERS = {"fake": "mypaas.iaas.fake_machines:FakeMachineDriver"}
 
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -36,15 +39,57 @@ def installed_plugins() -> Plugins:
     return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def _builtin() -> dict[str, str]:
+    """The built-in drivers; the fake one only when the environment asks for it (tests)."""
+    if os.environ.get(FAKE_DRIVERS_ENV) == "1":
+        return {**DRIVERS, **FAKE_DRIVERS}
+    return DRIVERS
+
+
 def known_drivers(plugins: Plugins | None = None) -> list[str]:
-    return sorted({*DRIVERS, *(installed_plugins() if plugins is None else plugins)})
+    return sorted({*_builtin(), *(installed_plugins() if plugins is None else plugins)})
 
 
 def driver(name: str, *, plugins: Plugins | None = None, **options: Any) -> HostDriver:
     """The driver called ``name``, built with ``options``; a driver that fails to import fails loudly.
     ``plugins``: the third-party drivers to look in (default: the installed ones)."""
+    return cast(HostDriver, driver_class(name, plugins=plugins)(**options))
+
+
+def machine_driver(
+    name: str, *, account: str, options: Mapping[str, Any], plugins: Plugins | None = None
+) -> MachineDriver:
+    """The machine driver ``name`` for the driver account ``account``: ``cls(account=..., **options)``,
+    secrets decrypted. A driver class declares ``OPTIONS`` (option name -> help) and
+    ``SECRET_OPTIONS`` (the names stored encrypted, dotted for nested keys: "cloud_config.auth.password");
+    the account name is how it tags the machines it makes (``machines()`` lists those)."""
+    cls = machine_driver_class(name, plugins=plugins)
+    return cast(MachineDriver, cls(account=account, **options))
+
+
+def machine_driver_class(name: str, *, plugins: Plugins | None = None) -> type[Any]:
+    """The class of machine driver ``name``; InvalidSpec (field "type") when the driver cannot create
+    machines or does not declare its options."""
+    cls = driver_class(name, plugins=plugins)
+    if not isinstance(getattr(cls, "OPTIONS", None), Mapping):
+        machine = [n for n in known_drivers(plugins) if n not in DRIVERS]
+        raise InvalidSpec(
+            f"iaas driver {name!r} cannot create machines; machine drivers: {', '.join(machine) or 'none'}",
+            field="type",
+        )
+    return cls
+
+
+def option_help(name: str, *, plugins: Plugins | None = None) -> tuple[Mapping[str, str], tuple[str, ...]]:
+    """A machine driver's options (name -> help) and which of them are secret."""
+    cls = machine_driver_class(name, plugins=plugins)
+    return cls.OPTIONS, tuple(getattr(cls, "SECRET_OPTIONS", ()))
+
+
+def driver_class(name: str, *, plugins: Plugins | None = None) -> type[Any]:
+    """The class of the driver called ``name``, imported now; a driver that fails to import fails loudly."""
     plugins = installed_plugins() if plugins is None else plugins
-    spec = DRIVERS.get(name)
+    spec = _builtin().get(name)
     try:
         if spec is not None:
             module_name, _, attr = spec.partition(":")
@@ -64,7 +109,7 @@ def driver(name: str, *, plugins: Plugins | None = None, **options: Any) -> Host
         raise BackendError(
             f"iaas driver {name!r} ({spec}) failed to load: {type(exc).__name__}: {exc}"
         ) from exc
-    return cast(HostDriver, cls(**options))
+    return cast(type[Any], cls)
 
 
 def parse_host_url(url: str, *, key_path: Path | None = None, host_key: str | None = None) -> HostTarget:
