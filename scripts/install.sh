@@ -4,14 +4,23 @@
 # (the tiny base image and test images), debootstrap
 # (Debian/Ubuntu base images), a Python venv holding the package and the dashboard's browser code (npm
 # tarballs checked against pinned hashes). With --test also the test tools: Chromium for the browser
-# tests, Playwright in the venv. Safe to run again.
-# Usage: scripts/install.sh [--test]
+# tests, Playwright in the venv. With --libvirt (implied by --test) what the libvirt iaas driver needs:
+# libvirt-python (built against libvirt-dev), genisoimage (machines' seed disks), qemu-utils (the base
+# disk); --test adds libvirtd and qemu to run machines here. Safe to run again.
+# Usage: scripts/install.sh [--test] [--libvirt]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${MYPAAS_VENV:-$here/.venv}
 want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
+want_libvirt=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1; want_libvirt=1 ;;
+    --libvirt) want_libvirt=1 ;;
+    *) echo "usage: scripts/install.sh [--test] [--libvirt]" >&2; exit 2 ;;
+  esac
+done
 
 log() { printf '==> %s\n' "$*"; }
 
@@ -41,6 +50,20 @@ if [ $want_test -eq 1 ]; then
   # the fonts are a recommendation of chromium's that --no-install-recommends would skip: pages need text
   [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
   dpkg -s fonts-liberation >/dev/null 2>&1 || need_pkgs+=(fonts-liberation)
+fi
+
+# the libvirt driver: its Python binding builds against libvirt-dev; seed ISOs; qemu-img for the base disk
+if [ $want_libvirt -eq 1 ]; then
+  for pkg in libvirt-dev pkg-config gcc genisoimage qemu-utils; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+  done
+fi
+# libvirtd, qemu (software emulation works where KVM does not) and dnsmasq (the networks' DHCP) run the
+# libvirt driver's test machines (tests/libvirt_kit.py starts the daemons: no systemd there)
+if [ $want_test -eq 1 ]; then
+  for pkg in libvirt-daemon-system qemu-system-x86 dnsmasq-base libvirt-clients; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+  done
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -99,6 +122,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 stamp="$venv/.mypaas-installed"
 extra=""
+[ $want_libvirt -eq 1 ] && extra="[libvirt]"
 [ $want_test -eq 1 ] && extra="[test]"
 if [ ! -f "$stamp$extra" ] || [ "$here/pyproject.toml" -nt "$stamp$extra" ]; then
   log "installing the mypaas package$extra into the venv"

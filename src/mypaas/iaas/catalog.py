@@ -19,6 +19,7 @@ from mypaas.iaas.base import HostDriver, HostTarget, MachineDriver
 DRIVERS: dict[str, str] = {
     "local": "mypaas.iaas.local:LocalDriver",
     "ssh": "mypaas.iaas.ssh:SSHDriver",
+    "libvirt": "mypaas.iaas.libvirt:LibvirtDriver",
 }
 ENTRY_POINT_GROUP = "mypaas.iaas"
 FAKE_DRIVERS_ENV = "MYPAAS_FAKE_DRIVERS"  # "1": the catalog offers the in-memory "fake" driver (tests)

@@ -19,9 +19,16 @@ from contextlib import contextmanager
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-import libvirt
-
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotSupported
+
+try:
+    import libvirt
+except ImportError as exc:  # the catalog shows this line when the driver is asked for
+    raise NotSupported(
+        "the libvirt driver needs libvirt-python: apt-get install libvirt-dev pkg-config, then"
+        " pip install 'mypaas[libvirt]' (scripts/install.sh --libvirt does both)"
+    ) from exc
+
 from mypaas.iaas import libvirt_xml as lx
 from mypaas.iaas.base import (
     DriverAuthFailed,
