@@ -548,6 +548,7 @@ def test_cli_host_ls(cli_cluster: CliCluster) -> None:
     assert header.split() == [
         "NAME",
         "ADDRESS",
+        "DRIVER",
         "ROLE",
         "STATE",
         "AVAILABILITY",
@@ -556,7 +557,19 @@ def test_cli_host_ls(cli_cluster: CliCluster) -> None:
         "MEMORY",
         "INSTANCES",
     ]
-    assert row.split() == ["node5", "10.0.0.5", "worker", "ready", "active", "zone=a", "2", "4.3", "GB", "3"]
+    assert row.split() == [
+        "node5",
+        "10.0.0.5",
+        "ssh",
+        "worker",
+        "ready",
+        "active",
+        "zone=a",
+        "2",
+        "4.3",
+        "GB",
+        "3",
+    ]
 
 
 def test_cli_host_add_confirms_a_new_host_key(cli_cluster: CliCluster, tmp_path: Path) -> None:

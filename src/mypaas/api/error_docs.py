@@ -94,6 +94,7 @@ EXTRA: dict[str, frozenset[int]] = {
     "sign_in": frozenset({403, 429}),  # 403: the hosts' pull token cannot sign in
     "sign_out": frozenset({403}),  # a valid session's sign-out without its CSRF header
     "add_host": frozenset({501}),
+    "destroy_host": frozenset({501}),  # a driver account that cannot destroy machines
     "build_base": frozenset({501}),
 }
 

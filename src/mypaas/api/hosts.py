@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from mypaas.api.deps import User
+from mypaas.api.drivers import driver_routes
 from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
 
@@ -41,6 +42,7 @@ class ClusterInitBody(BaseModel):
 
 
 def host_routes(v1: APIRouter, platform: Platform) -> None:
+    driver_routes(v1, platform)  # before /hosts/{name}: /hosts/create is theirs
     _host_routes(v1, platform)
     _cluster_routes(v1, platform)
 

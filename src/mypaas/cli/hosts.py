@@ -175,6 +175,7 @@ def list_hosts(as_json: JsonOpt = False) -> None:
     """List the hosts: role, state, availability, labels, resources and running instances.
 
     STATE is Swarm's live view: ready, down (unreachable), draining, drained; or adding, removing.
+    DRIVER is the driver account that made the host (`host create`), or ssh (`host add`), or local.
     """
     with api() as client:
         hosts = client.hosts()
@@ -191,6 +192,7 @@ def list_hosts(as_json: JsonOpt = False) -> None:
             [
                 h["name"],
                 h.get("address") or "",
+                h.get("account") or h.get("driver") or "-",
                 role,
                 h.get("state"),
                 h.get("availability") or "-",
@@ -201,7 +203,18 @@ def list_hosts(as_json: JsonOpt = False) -> None:
             ]
         )
     table(
-        ["NAME", "ADDRESS", "ROLE", "STATE", "AVAILABILITY", "LABELS", "CPUS", "MEMORY", "INSTANCES"],
+        [
+            "NAME",
+            "ADDRESS",
+            "DRIVER",
+            "ROLE",
+            "STATE",
+            "AVAILABILITY",
+            "LABELS",
+            "CPUS",
+            "MEMORY",
+            "INSTANCES",
+        ],
         rows,
         empty="no hosts",
     )

@@ -19,6 +19,7 @@ from mypaas.cli import (
     audit,
     automation,
     certs,
+    drivers,
     hosts,
     images,
     login,
@@ -456,6 +457,7 @@ app.add_typer(platform.manager_app, name="manager", hidden=True)
 app.add_typer(registry.registry_app, name="registry", rich_help_panel=PLATFORM)
 app.add_typer(images.image_app, name="image", rich_help_panel=PLATFORM)
 app.add_typer(hosts.host_app, name="host", rich_help_panel=PLATFORM)
+app.add_typer(drivers.driver_app, name="driver", rich_help_panel=PLATFORM)
 app.add_typer(hosts.cluster_app, name="cluster", rich_help_panel=PLATFORM)
 app.command(rich_help_panel=PLATFORM)(audit.audit)
 app.command(rich_help_panel=MONITOR)(monitor.events)

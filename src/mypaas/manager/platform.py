@@ -33,6 +33,7 @@ from mypaas.manager.apps import Apps
 from mypaas.manager.builds import Builds
 from mypaas.manager.certs import UserCerts
 from mypaas.manager.evictable import HostEviction
+from mypaas.manager.hosts.accounts import DriverAccounts, MachineCatalog
 from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
 from mypaas.manager.hosts.service import Hosts
 from mypaas.manager.identity.audit import AuditLog
@@ -168,6 +169,7 @@ class Components:
     probe: Callable[[str], bool] | None = None
     nodes: Callable[[], Nodes] | None = None
     drivers: Callable[[str], HostDriver] | None = None
+    machines: MachineCatalog | None = None  # the machine drivers `driver add` and `host create` use
     provision: Provisioner | None = None
     engine_config: parts.EngineConfig | None = None
     clock: Callable[[], float] = time.time
@@ -380,6 +382,7 @@ def _hosts(core: _Core, mirror: Mirror, given: Components) -> Hosts:
         ),
         advertise_addr=settings.cluster_addr or None,
         provision=given.provision,
+        accounts=DriverAccounts(sessions=core.store.sessions, catalog=given.machines),
     )
 
 

@@ -27,6 +27,7 @@ from mypaas.states import Availability, HostState, NodeState, OperationStatus, R
 log = logging.getLogger("mypaas.hosts")
 
 KIND_ADD, KIND_REMOVE = "host-add", "host-remove"  # the operations of an add and a removal
+KIND_CREATE, KIND_DESTROY = "host-create", "host-destroy"  # and of `host create` and `host destroy`
 
 
 @dataclass
@@ -46,6 +47,9 @@ class Job:
     drained: bool = False  # a removal drained it: a failure leaves it drained
     stored_key: Path | None = None  # the key `host add --key` sent, kept by the KeyStore
     previous_state: HostState = HostState.READY
+    account: str | None = None  # the driver account of a host `host create` makes
+    keep_name: bool = False  # a host named by `host create`: not renamed after its hostname
+    after_leave: Callable[[Callable[[str], None]], None] | None = None  # `host destroy`: delete the machine
 
 
 @dataclass
@@ -107,7 +111,8 @@ class HostJobs:
             f"{_gb(facts.memory_bytes)} memory"
         )
         self._provision.check_os(facts)
-        job.name = self._rename(job.host_id, facts.hostname)
+        if not job.keep_name:
+            job.name = self._rename(job.host_id, facts.hostname)
         version = self._provision.ensure_docker(m, emit)
         emit(f"Docker {version}")
         registries, certs = self._hooks.registries(), self._hooks.certificates()
@@ -230,6 +235,8 @@ class HostJobs:
         emit = self._emitter(job.op_id)
         try:
             self._drain_and_leave(job, emit)
+            if job.after_leave is not None:
+                job.after_leave(emit)
             with self._sessions.begin() as s:
                 row = s.get(HostRow, job.host_id)
                 key_path = Path(row.key_path) if row is not None and row.key_path else None
@@ -244,9 +251,11 @@ class HostJobs:
                 if row is not None:
                     row.state = HostState.DRAINED if job.drained else job.previous_state
                     row.message = _reason(exc)
-            self._finish(job.op_id, ok=False, message=f"removing host {job.name} failed: {_reason(exc)}")
+            verb = "destroying" if job.after_leave is not None else "removing"
+            self._finish(job.op_id, ok=False, message=f"{verb} host {job.name} failed: {_reason(exc)}")
         else:
-            self._finish(job.op_id, ok=True, message=f"host {job.name} removed")
+            done = "destroyed: its machine is deleted" if job.after_leave is not None else "removed"
+            self._finish(job.op_id, ok=True, message=f"host {job.name} {done}")
         finally:
             if job.machine is not None:
                 job.machine.close()
@@ -333,7 +342,7 @@ def recover(sessions: sessionmaker[Session]) -> None:
     """Adds and removals cannot resume after a manager restart: fail their operations, forget a host
     that never joined, and mark one caught half-way as failed, saying what to do."""
     now = time.time()
-    kinds = (KIND_ADD, KIND_REMOVE)
+    kinds = (KIND_ADD, KIND_REMOVE, KIND_CREATE, KIND_DESTROY)
     with sessions.begin() as s:
         for op in s.scalars(
             select(OperationRow).where(
@@ -353,8 +362,9 @@ def recover(sessions: sessionmaker[Session]) -> None:
                 if row.state == HostState.ADDING
                 else ("removing", "`")
             )
+            command = "destroy" if row.account else "rm"
             row.state = HostState.FAILED
-            row.message = f"the manager restarted while {verb} it: `mypaas host rm {row.name}{then}"
+            row.message = f"the manager restarted while {verb} it: `mypaas host {command} {row.name}{then}"
 
 
 def _reason(exc: Exception) -> str:

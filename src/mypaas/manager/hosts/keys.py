@@ -47,3 +47,39 @@ class KeyStore:
 
 def _key_file(address: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", address) + ".key"
+
+
+class MachineKey:
+    """The platform's own SSH key pair for the machines `host create` makes: made once (ed25519,
+    private half mode 0600), its public half put on every created machine for root at first boot."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path  # the private key; the public one is beside it, ``.pub``
+
+    def public(self) -> str:
+        """The public key, one OpenSSH line; the pair is made on first use."""
+        pub = self.path.with_name(self.path.name + ".pub")
+        if not self.path.is_file() or not pub.is_file():
+            self._make(pub)
+        return pub.read_text(encoding="utf-8").strip()
+
+    def _make(self, pub: Path) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
+        public = key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, private)
+        finally:
+            os.close(fd)
+        pub.write_text(public.decode() + " mypaas-machines\n", encoding="utf-8")
+        os.replace(tmp, self.path)

@@ -30,11 +30,14 @@ from mypaas.iaas.base import (
     run_checked,
 )
 from mypaas.iaas.catalog import parse_host_url
+from mypaas.manager.hosts.accounts import DriverAccounts
 from mypaas.manager.hosts.cluster import Cluster, free_name
+from mypaas.manager.hosts.creating import MachineJobs
 from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
-from mypaas.manager.hosts.jobs import KIND_ADD, KIND_REMOVE, HostJobs, Job, Timings, recover
-from mypaas.manager.hosts.keys import KeyStore
+from mypaas.manager.hosts.jobs import KIND_ADD, KIND_DESTROY, KIND_REMOVE, Job, Timings, recover
+from mypaas.manager.hosts.keys import KeyStore, MachineKey
 from mypaas.manager.hosts.listing import check_label_key, check_labels, hosts_now, listing
+from mypaas.manager.hosts.machines import MachineHosts
 from mypaas.manager.operations import Operations
 from mypaas.manager.state.models import HostRow
 from mypaas.monitor.pressure import Usage
@@ -46,7 +49,7 @@ log = logging.getLogger("mypaas.hosts")
 class Hosts:
     """Adds, lists, drains, labels and removes the hosts of the cluster; initialises the cluster."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - its collaborators, built in platform.py
         self,
         *,
         sessions: sessionmaker[Session],
@@ -57,6 +60,7 @@ class Hosts:
         hooks: ClusterHooks | None = None,
         advertise_addr: str | None = None,
         provision: Provisioner | None = None,
+        accounts: DriverAccounts | None = None,
     ) -> None:
         self._sessions = sessions
         self._ops = operations
@@ -74,7 +78,7 @@ class Hosts:
         )
         self.keys = KeyStore(home / "ssh" / "keys")
         self.timings = Timings()
-        self._jobs = HostJobs(
+        self._jobs = MachineJobs(
             sessions=sessions,
             operations=operations,
             nodes=nodes_factory,
@@ -83,6 +87,16 @@ class Hosts:
             timings=self.timings,
             ensure_cluster=self._cluster.ensure,
             drop_key=self.keys.drop,
+        )
+        self.accounts = accounts or DriverAccounts(sessions=sessions)
+        self.machines = MachineHosts(
+            sessions=sessions,
+            operations=operations,
+            accounts=self.accounts,
+            jobs=self._jobs,
+            key=MachineKey(home / "ssh" / "machine_ed25519"),
+            connect=self._connect,
+            check_cluster=self._hooks.registries,
         )
 
     def _catalog_driver(self, name: str) -> HostDriver:
@@ -323,19 +337,27 @@ class Hosts:
 
     # -- removing -------------------------------------------------------------------------------
 
-    def remove(self, name: str, *, force: bool = False, who: str = "") -> str:
-        """Drain the host, wait for its instances to move, make it leave the Swarm, forget it.
-        An unreachable host needs ``force`` (its node is then removed without it leaving). -> op id"""
+    def create(self, name: str, **options: Any) -> builtins.list[str]:
+        """`host create`: make machines with a driver account and add them (machines.py). -> op ids"""
+        return self.machines.create(name, **options)
+
+    def remove(self, name: str, *, force: bool = False, who: str = "", destroy: bool = False) -> str:
+        """Drain the host, wait for its instances to move, make it leave the Swarm, forget it; with
+        ``destroy`` (a host `host create` made), delete its machine too. An unreachable host needs
+        ``force`` (its node is then removed without it leaving). -> op id"""
         with self._sessions() as s:
             row = self._row(s, name)
             if row.driver == "local":
                 raise Conflict(f"host {row.name} is the Swarm manager, this machine: it stays", field="host")
+            _made_by(row, destroy)
             _not_busy(row)
-            target = _target(row)
+            target, account = _target(row), row.account
             host_id, host = row.id, row.name
+        after = self.machines.destroyer(account, target) if destroy and account else None
         machine = self._connect_for_removal(target, host, force)
         try:
             job = self._record_removal(host_id, target, machine, force, who)
+            job.after_leave = after
         except BaseException:
             if machine is not None:
                 machine.close()
@@ -370,7 +392,8 @@ class Hosts:
             job = Job(row.id, row.name, "", target, machine, force=force, node_id=row.node_id)
             job.previous_state, job.manager = row.state, row.role == Role.MANAGER
             row.state, row.message = HostState.REMOVING, ""
-            op = self._ops.new(s, app="", kind=KIND_REMOVE, user=who)
+            kind = KIND_DESTROY if row.account else KIND_REMOVE
+            op = self._ops.new(s, app="", kind=kind, user=who)
             s.flush()
             job.op_id = op.id
         return job
@@ -378,8 +401,22 @@ class Hosts:
     # -- after a restart --------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Adds and removals cannot resume after a manager restart (see jobs.recover)."""
+        """Adds, creations and removals cannot resume after a manager restart (see jobs.recover); the
+        machines no host claims any more are deleted in the background (machines.py)."""
         recover(self._sessions)
+        self.machines.sweep_in_background()
+
+
+def _made_by(row: HostRow, destroy: bool) -> None:
+    """`host rm` is for hosts `host add` added; `host destroy` for those `host create` made."""
+    if destroy and not row.account:
+        raise Conflict(f"host {row.name} was added with `host add`; remove it with `host rm`", field="host")
+    if not destroy and row.account:
+        raise Conflict(
+            f"host {row.name} was made by driver account {row.account}: `mypaas host destroy {row.name}` "
+            "takes it out and deletes its machine",
+            field="host",
+        )
 
 
 def _not_busy(row: HostRow) -> None:
@@ -398,4 +435,5 @@ def _target(row: HostRow) -> HostTarget:
         user=row.user,
         key_path=Path(row.key_path) if row.key_path else None,
         host_key=row.host_key or None,
+        machine_id=row.machine_id,
     )

@@ -263,3 +263,19 @@ class HostRow(Base):
     key_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # the private key MyPaas logs in with
     message: Mapped[str] = mapped_column(Text, default="")  # what went wrong last, if anything
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
+    # a host made by `host create`: the driver account that made it and the cloud's id of its machine
+    account: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    machine_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class DriverAccountRow(Base):
+    """A driver account (`mypaas driver add`): an iaas driver type and its options; the secret ones
+    (``SECRET_OPTIONS`` of the driver class) encrypted with the platform's key, apart."""
+
+    __tablename__ = "driver_accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    type: Mapped[str] = mapped_column(String(64))  # vsphere | libvirt | openstack | a third-party driver
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # non-secret options
+    secrets: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)  # dotted name -> value
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
