@@ -4,9 +4,10 @@
 # (the tiny base image and test images), debootstrap
 # (Debian/Ubuntu base images), a Python venv holding the package and the dashboard's browser code (npm
 # tarballs checked against pinned hashes). With --test also the test tools: Chromium for the browser
-# tests, Playwright in the venv. With --libvirt (implied by --test) what the libvirt iaas driver needs:
-# libvirt-python (built against libvirt-dev), genisoimage (machines' seed disks), qemu-utils (the base
-# disk); --test adds libvirtd and qemu to run machines here. Safe to run again.
+# tests, Playwright in the venv, Go and govmomi (vcsim, the vSphere simulator). With --libvirt (implied
+# by --test) what the libvirt iaas driver needs: libvirt-python (built against libvirt-dev), genisoimage
+# (machines' seed disks), qemu-utils (the base disk); --test adds libvirtd and qemu to run machines
+# here. Safe to run again.
 # Usage: scripts/install.sh [--test] [--libvirt]
 set -euo pipefail
 
@@ -50,6 +51,9 @@ if [ $want_test -eq 1 ]; then
   # the fonts are a recommendation of chromium's that --no-install-recommends would skip: pages need text
   [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
   dpkg -s fonts-liberation >/dev/null 2>&1 || need_pkgs+=(fonts-liberation)
+  # VMware's vSphere simulator (vcsim) for the vSphere driver's tests, built by tests/vcsim/build.sh
+  command -v go >/dev/null 2>&1 || need_pkgs+=(golang-go)
+  dpkg -s golang-github-vmware-govmomi-dev >/dev/null 2>&1 || need_pkgs+=(golang-github-vmware-govmomi-dev)
 fi
 
 # the libvirt driver: its Python binding builds against libvirt-dev; seed ISOs; qemu-img for the base disk
@@ -134,4 +138,6 @@ fi
 # The dashboard's browser code (Preact, htm, uPlot) from the npm registry, each tarball checked against
 # its pinned sha512 (src/mypaas/web/assets.py); silent when the files are already there.
 "$venv/bin/python" -m mypaas.web.assets
+# vcsim, cached under /var/cache/mypaas/vcsim (a second run costs nothing)
+if [ $want_test -eq 1 ]; then "$here/tests/vcsim/build.sh" >/dev/null; fi
 log "ready: $venv/bin/mypaas"

@@ -548,13 +548,31 @@ def _make_bridge(bridge: str, gateway: str, subnet: str, prefix: str) -> None:
 
 
 def _start_host(cluster: TestCluster, host: TestHost) -> None:
+    prepare_host_files(host, cluster.key_file.with_suffix(".pub").read_text())
+    ns = host.netns
+    inner = f"{ns}-n"
+    _run(["ip", "netns", "add", ns])
+    _run(["ip", "link", "add", host.veth, "type", "veth", "peer", "name", inner, "netns", ns])
+    _run(["ip", "link", "set", host.veth, "master", cluster.bridge, "up"])
+    _run(["ip", "-n", ns, "link", "set", inner, "name", "eth0"])
+    _run(["ip", "-n", ns, "addr", "add", f"{host.address}/24", "dev", "eth0"])
+    _run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+    _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    _run(["ip", "-n", ns, "route", "add", "default", "via", cluster.gateway])
+    host.boot()
+    host.start_engine()
+
+
+def prepare_host_files(host: TestHost, authorized_keys: str) -> None:
+    """The host's folders, its host key and its sshd_config (listening at its address, letting in
+    ``authorized_keys``): what ``boot`` needs, whatever network namespace the host lives in."""
     for sub in ("var/run", "var/lib/docker", "etc/docker", "ssh"):
         (host.root / sub).mkdir(parents=True, exist_ok=True)
     (host.root / "etc/docker/daemon.json").write_text("{}\n")
     (host.root / "bashrc").write_text("# the test host's own: see _boot_script\n")
     ssh = host.root / "ssh"
     _keygen(ssh / "ssh_host_ed25519_key", host.name)
-    shutil.copyfile(cluster.key_file.with_suffix(".pub"), ssh / "authorized_keys")
+    (ssh / "authorized_keys").write_text(authorized_keys)
     (ssh / "sshd_config").write_text(
         "\n".join(
             [
@@ -576,18 +594,6 @@ def _start_host(cluster: TestCluster, host: TestHost) -> None:
             ]
         )
     )
-    ns = host.netns
-    inner = f"{ns}-n"
-    _run(["ip", "netns", "add", ns])
-    _run(["ip", "link", "add", host.veth, "type", "veth", "peer", "name", inner, "netns", ns])
-    _run(["ip", "link", "set", host.veth, "master", cluster.bridge, "up"])
-    _run(["ip", "-n", ns, "link", "set", inner, "name", "eth0"])
-    _run(["ip", "-n", ns, "addr", "add", f"{host.address}/24", "dev", "eth0"])
-    _run(["ip", "-n", ns, "link", "set", "eth0", "up"])
-    _run(["ip", "-n", ns, "link", "set", "lo", "up"])
-    _run(["ip", "-n", ns, "route", "add", "default", "via", cluster.gateway])
-    host.boot()
-    host.start_engine()
 
 
 def stop_cluster(cluster: TestCluster) -> None:

@@ -89,8 +89,10 @@ def busybox_image(
     cmd: Sequence[str] = ("/bin/httpd", "-f", "-p", "80", "-h", "/www"),
     expose: int | None = 80,
     executable: Sequence[str] = (),
+    applets: Sequence[str] = APPLETS,
 ) -> str:
-    """Import a busybox root filesystem plus ``files`` as image ``tag`` (labelled for cleanup)."""
+    """Import a busybox root filesystem plus ``files`` as image ``tag`` (labelled for cleanup), with
+    ``applets`` linked in /bin."""
     client = docker_client()
     with contextlib.suppress(docker.errors.ImageNotFound):
         return str(client.images.get(tag).id)
@@ -98,7 +100,7 @@ def busybox_image(
     with tarfile.open(fileobj=buf, mode="w") as tar:
         _add_dir(tar, "bin")
         tar.add(str(BUSYBOX), arcname="bin/busybox")
-        for applet in APPLETS:
+        for applet in applets:
             link = tarfile.TarInfo(f"bin/{applet}")
             link.type, link.linkname = tarfile.SYMTYPE, "busybox"
             tar.addfile(link)
@@ -372,6 +374,56 @@ def cluster_platform(
     from tests.cluster import test_cluster
     from tests.sshd import fingerprint_of
 
+    with (
+        _swarm_manager_restored(),
+        test_cluster(n, prefix=prefix, subnet=subnet) as cluster,
+        running_platform(cluster_addr=cluster.gateway, **settings) as platform,
+        _services_removed(platform),
+    ):
+        for host in cluster.hosts:
+            platform.cli(
+                "host",
+                "add",
+                host.ssh_url(),
+                "--key",
+                str(cluster.key_file),
+                "--yes",
+                "--host-key",  # --yes trusts no unseen key: pin the one the host was made with
+                fingerprint_of(host.root / "ssh" / "ssh_host_ed25519_key.pub"),
+                check=True,
+                timeout=180,
+            )
+        yield platform, cluster
+
+
+@contextlib.contextmanager
+def swarm_platform(cluster_addr: str, **settings: Any) -> Iterator[Platform]:
+    """A real platform that makes this engine the Swarm manager, advertised at ``cluster_addr``, when
+    its first host joins (hosts made by the test: ``host create``); torn down as cluster_platform is."""
+    with (
+        _swarm_manager_restored(),
+        running_platform(cluster_addr=cluster_addr, **settings) as platform,
+        _services_removed(platform),
+    ):
+        yield platform
+
+
+@contextlib.contextmanager
+def _services_removed(platform: Platform) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            for service in docker_client().services.list(
+                filters={"label": f"mypaas.platform={platform.platform_id}"}
+            ):
+                service.remove()
+
+
+@contextlib.contextmanager
+def _swarm_manager_restored() -> Iterator[None]:
+    """Refuse an engine already in a Swarm; afterwards leave the Swarm and undo the registry trust
+    (daemon.json, certs.d) a platform gave this engine."""
     daemon_json = Path("/etc/docker/daemon.json")
     saved = daemon_json.read_text() if daemon_json.exists() else None
     certs_d = Path("/etc/docker/certs.d")  # the platform CA for its cluster address: removed after
@@ -382,31 +434,7 @@ def cluster_platform(
             "this engine is already part of a Swarm: leave it first (docker swarm leave --force)"
         )
     try:
-        with (
-            test_cluster(n, prefix=prefix, subnet=subnet) as cluster,
-            running_platform(cluster_addr=cluster.gateway, **settings) as platform,
-        ):
-            try:
-                for host in cluster.hosts:
-                    platform.cli(
-                        "host",
-                        "add",
-                        host.ssh_url(),
-                        "--key",
-                        str(cluster.key_file),
-                        "--yes",
-                        "--host-key",  # --yes trusts no unseen key: pin the one the host was made with
-                        fingerprint_of(host.root / "ssh" / "ssh_host_ed25519_key.pub"),
-                        check=True,
-                        timeout=180,
-                    )
-                yield platform, cluster
-            finally:
-                with contextlib.suppress(docker.errors.APIError):
-                    for service in client.services.list(
-                        filters={"label": f"mypaas.platform={platform.platform_id}"}
-                    ):
-                        service.remove()
+        yield
     finally:
         with contextlib.suppress(docker.errors.APIError):
             client.swarm.leave(force=True)

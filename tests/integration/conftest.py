@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -38,3 +39,13 @@ def images() -> dict[str, str]:
         )
         and "mypaas-test/slow:1",
     }
+
+
+@pytest.fixture(scope="session")
+def vcsim() -> Iterator[Any]:
+    """VMware's vSphere simulator with a template, its VMs made real hosts (tests/vcsim/harness.py);
+    stopped at the end with every VM container and test host it made."""
+    from tests.vcsim.harness import running_vcsim
+
+    with running_vcsim(kit.free_port()) as sim:
+        yield sim

@@ -172,7 +172,7 @@ def test_third_party_drivers_from_entry_points() -> None:
     made = catalog.driver("fake", plugins=points, region="north")
     assert isinstance(made, FakeDriver)
     assert made.region == "north"
-    assert catalog.known_drivers(points) == ["broken", "fake", "local", "missing", "ssh"]
+    assert catalog.known_drivers(points) == ["broken", "fake", "local", "missing", "ssh", "vsphere"]
     for name in ("broken", "missing"):
         with pytest.raises(BackendError) as err:
             catalog.driver(name, plugins=points)

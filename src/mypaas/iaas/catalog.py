@@ -20,6 +20,7 @@ DRIVERS: dict[str, str] = {
     "local": "mypaas.iaas.local:LocalDriver",
     "ssh": "mypaas.iaas.ssh:SSHDriver",
     "libvirt": "mypaas.iaas.libvirt:LibvirtDriver",
+    "vsphere": "mypaas.iaas.vsphere:VSphereDriver",
 }
 ENTRY_POINT_GROUP = "mypaas.iaas"
 FAKE_DRIVERS_ENV = "MYPAAS_FAKE_DRIVERS"  # "1": the catalog offers the in-memory "fake" driver (tests)
