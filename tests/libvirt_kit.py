@@ -46,6 +46,17 @@ class Lab:
         }
 
 
+def missing_parts() -> list[str]:
+    """What this machine lacks to run the lab (scripts/install.sh --test installs all of it)."""
+    import importlib.util
+
+    tools = ("libvirtd", "virtlogd", "virsh", "qemu-system-x86_64", "qemu-img", "genisoimage", "debootstrap")
+    missing = [t for t in tools if shutil.which(t) is None]
+    if importlib.util.find_spec("libvirt") is None:
+        missing.append("libvirt-python")
+    return missing
+
+
 def libvirtd_answers() -> bool:
     done = subprocess.run(["virsh", "-c", URI, "version"], capture_output=True, timeout=30, check=False)
     return done.returncode == 0

@@ -41,13 +41,13 @@ from mypaas.iaas.base import (
     MachineRequest,
     MachineSize,
 )
+from mypaas.iaas.libvirt_image import KERNEL_ARGS
 
 SIZES = (
     MachineSize("small", cpus=1, memory_mb=1024),
     MachineSize("medium", cpus=2, memory_mb=2048),
     MachineSize("large", cpus=4, memory_mb=4096),
 )
-KERNEL_ARGS = "root=LABEL=mypaas-root rw console=ttyS0 net.ifnames=0 quiet"
 DOMAIN_TYPES = ("auto", "qemu", "kvm")
 _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 POLL_S = 1.0

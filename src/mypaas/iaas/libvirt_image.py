@@ -49,7 +49,12 @@ TIMEOUT_S = 40 * 60
 SEED_SCRIPT = r"""#!/bin/sh
 # mypaas-seed: apply the NoCloud seed (a disk labelled cidata) before sshd starts
 set -u
-dev=$(blkid -l -o device -t LABEL=cidata 2>/dev/null || true)
+# blkid probes the disks the kernel lists (no udev needed); the seed disk is there from the start
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  dev=$(blkid -l -o device -t LABEL=cidata 2>/dev/null || true)
+  [ -n "$dev" ] && break
+  sleep 0.5
+done
 if [ -n "$dev" ]; then
   mkdir -p /run/mypaas-seed
   if mount -o ro "$dev" /run/mypaas-seed; then
@@ -82,8 +87,7 @@ exit 0
 SEED_UNIT = """[Unit]
 Description=MyPaas: hostname, root's SSH keys and host key from the NoCloud seed
 DefaultDependencies=no
-After=local-fs.target systemd-udev-settle.service
-Wants=systemd-udev-settle.service
+After=local-fs.target
 Before=ssh.service network-pre.target
 Wants=network-pre.target
 
@@ -113,6 +117,13 @@ FILES = {
     "etc/ssh/sshd_config.d/mypaas.conf": ("PermitRootLogin prohibit-password\nUseDNS no\n", 0o644),
 }
 UNITS = ("systemd-networkd.service", "mypaas-seed.service", "ssh.service", "docker.service")
+# not needed on a machine that lives for its hosts' sake; each costs seconds at boot under emulation
+MASKED = (
+    "systemd-networkd-wait-online.service",
+    "e2scrub_reap.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+)
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,7 @@ class BaseDisk:
 
 def recipe_hash() -> str:
     """Changes whenever what goes into the image changes (the test cache's key)."""
-    text = repr((SUITE, PACKAGES, sorted(FILES.items()), UNITS, DISK_SIZE, KERNEL_ARGS))
+    text = repr((SUITE, PACKAGES, sorted(FILES.items()), UNITS, MASKED, DISK_SIZE, KERNEL_ARGS))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -182,7 +193,13 @@ def cached_base_disk(cache: Path = CACHE, emit: Callable[[str], None] = print) -
     """The base disk for this recipe, built on first use into ``cache/base-<hash>/``."""
     folder = cache / f"base-{recipe_hash()}"
     disk = image_files(folder)
-    return disk if disk.exists() else build(folder, emit=emit)
+    if disk.exists():
+        return disk
+    made = build(folder, emit=emit)
+    for stale in cache.glob("base-*"):  # older recipes' disks: gigabytes nobody boots any more
+        if stale != folder:
+            _remove_tree(stale)
+    return made
 
 
 def _configure(root: Path, emit: Callable[[str], None]) -> None:
@@ -192,6 +209,7 @@ def _configure(root: Path, emit: Callable[[str], None]) -> None:
         path.write_text(text)
         path.chmod(mode)
     _run(["chroot", str(root), "systemctl", "enable", *UNITS], emit)
+    _run(["chroot", str(root), "systemctl", "mask", *MASKED], emit)
     _run(["chroot", str(root), "passwd", "--lock", "root"], emit)
     for key in (root / "etc" / "ssh").glob("ssh_host_*"):
         key.unlink()  # each machine gets its own (from the seed, or made at first boot)
