@@ -14,6 +14,14 @@ and implements ``fail_after(driver, step)`` (arrange that the next creation fail
 ``step``, with something already made) or skips in it with the reason. Class attributes:
 ``ssh_check = False`` skips the SSH login (give ``ssh_skip_reason``); ``half_way_step`` names the step
 ``fail_after`` gets. Every machine a test makes is destroyed at teardown, even when it fails.
+
+How the manager builds a driver (iaas/catalog.py ``machine_driver``): ``cls(account=NAME, **options)``,
+``options`` being a driver account's, secrets decrypted. The class declares ``OPTIONS`` (a mapping of
+option name to help; `driver add` refuses any other) and ``SECRET_OPTIONS`` (stored encrypted; dotted
+for a nested key, e.g. "cloud_config.auth.password"). Option values come from the CLI as strings
+(``-o insecure=true``), except ``cloud_config``: `driver add --cloud NAME` sends the clouds.yaml entry
+as a mapping with ``cloud`` = NAME. ``account`` is what the driver tags its machines with, so that
+``machines()`` lists only that account's.
 """
 
 from __future__ import annotations

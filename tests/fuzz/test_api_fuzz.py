@@ -36,6 +36,7 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 # operations that reach other machines (kept out of an offline run)
 AWAY = [
     ("POST", "/api/v1/hosts"),  # SSH to the host given
+    ("POST", "/api/v1/drivers"),  # logs in to the driver account's endpoint (vCenter, libvirt, Keystone)
     ("PUT", "/api/v1/registry/mirror"),  # runs a mirror of the upstream given
     ("POST", "/api/v1/images/base"),  # debootstrap from a distribution's mirror
     ("POST", "/api/v1/registry/gc"),  # restarts Distribution itself, read-only, to collect

@@ -70,10 +70,12 @@ def add(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
 
     Examples:
 
-      mypaas driver add lab --type vsphere --url https://vc.lab --user admin --password-file pw \\
-          -o datacenter=DC0 -o template=debian-12
-      mypaas driver add kvm1 --type libvirt --uri qemu:///system -o network=mypaas -o pool=default
-      mypaas driver add os --type openstack --cloud mycloud --clouds-file clouds.yaml -o network=private
+      mypaas driver add lab --type vsphere --url https://vc.lab \\
+          --user admin --password-file pw -o datacenter=DC0
+      mypaas driver add kvm1 --type libvirt --uri qemu:///system \\
+          -o network=mypaas
+      mypaas driver add os --type openstack --cloud mycloud \\
+          --clouds-file clouds.yaml -o network=private
     """
     options: dict[str, Any] = dict(_labels(option or [], "--option"))
     given = {"url": url, "user": user, "uri": uri}

@@ -25,7 +25,7 @@ from mypaas.manager.state.models import DriverAccountRow, HostRow
 MASK = "********"
 ACCOUNT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?\Z")
 MAX_OPTIONS_BYTES = 64 * 1024
-ENDPOINT_OPTIONS = ("url", "uri", "cloud_config.auth.auth_url", "cloud")  # what `driver ls` shows
+ENDPOINT_OPTIONS = ("url", "uri", "auth_url", "cloud_config.auth.auth_url", "cloud")  # what `driver ls` shows
 
 
 class MachineCatalog:
