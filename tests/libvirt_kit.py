@@ -17,11 +17,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mypaas.iaas.libvirt_image import cached_base_disk, image_files
 
 URI = "qemu:///system"
-SUBNET = "10.200.150"  # tests/cluster.py users take other /24s of 10.200.0.0/16
+SUBNETS = tuple(f"10.200.{n}" for n in range(150, 156))  # tests/cluster.py users take other /24s
+SUBNET = SUBNETS[0]
 DAEMONS = (("virtlogd", "/run/virtlogd.pid"), ("libvirtd", "/run/libvirtd.pid"))
 
 
@@ -34,7 +36,11 @@ class Lab:
     network: str
     image: str
     folder: Path
-    gateway: str
+    subnet: str  # the network's /24, "10.200.150"
+
+    @property
+    def gateway(self) -> str:
+        return f"{self.subnet}.1"
 
     def options(self) -> dict[str, str]:
         return {
@@ -111,11 +117,11 @@ def lab(prefix: str = "mplv") -> Iterator[Lab]:
             _link_or_copy(base.disk, files.disk)
             _link_or_copy(base.kernel, files.kernel)
             _link_or_copy(base.initrd, files.initrd)
-            net = conn.networkCreateXML(_network_xml(tag))
+            net, subnet = _free_network(conn, tag)
             pool = conn.storagePoolCreateXML(
                 f"<pool type='dir'><name>{tag}</name><target><path>{folder}</path></target></pool>", 0
             )
-            yield Lab(URI, tag, tag, image, folder, f"{SUBNET}.1")
+            yield Lab(URI, tag, tag, image, folder, subnet)
         finally:
             _remove_tagged_domains(conn, folder)
             for thing in (pool, net):
@@ -126,13 +132,25 @@ def lab(prefix: str = "mplv") -> Iterator[Lab]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _network_xml(tag: str) -> str:
+def _free_network(conn: Any, tag: str) -> tuple[Any, str]:
+    """The network on the first /24 of SUBNETS that no other lab (another test run) holds."""
+    import libvirt
+
+    for subnet in SUBNETS:
+        try:
+            return conn.networkCreateXML(_network_xml(tag, subnet)), subnet
+        except libvirt.libvirtError:
+            continue
+    raise RuntimeError(f"no free subnet for a libvirt lab network among {', '.join(SUBNETS)}")
+
+
+def _network_xml(tag: str, subnet: str) -> str:
     """Isolated: no <forward>, so the machines reach this host and each other, nothing beyond."""
     bridge = f"{tag[:10]}br"
     return (
         f"<network><name>{tag}</name><bridge name='{bridge}' stp='off'/>"
-        f"<ip address='{SUBNET}.1' netmask='255.255.255.0'>"
-        f"<dhcp><range start='{SUBNET}.10' end='{SUBNET}.99'/></dhcp></ip></network>"
+        f"<ip address='{subnet}.1' netmask='255.255.255.0'>"
+        f"<dhcp><range start='{subnet}.10' end='{subnet}.99'/></dhcp></ip></network>"
     )
 
 

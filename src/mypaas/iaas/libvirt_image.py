@@ -115,6 +115,9 @@ FILES = {
     "etc/hostname": ("mypaas\n", 0o644),
     # the platform's bootstrap writes daemon.json later; nothing to pull at boot (no internet)
     "etc/ssh/sshd_config.d/mypaas.conf": ("PermitRootLogin prohibit-password\nUseDNS no\n", 0o644),
+    # sshd answers once the engine does: under emulation dockerd takes a minute to start, and a manager
+    # that logs in earlier sees `docker info` hang on the socket (the bootstrap's commands time out)
+    "etc/systemd/system/ssh.service.d/after-docker.conf": ("[Unit]\nAfter=docker.service\n", 0o644),
 }
 UNITS = ("systemd-networkd.service", "mypaas-seed.service", "ssh.service", "docker.service")
 # not needed on a machine that lives for its hosts' sake; each costs seconds at boot under emulation
