@@ -59,6 +59,7 @@ bench: install-test
 	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/cluster_deploy.py
 	$(BIN)/python bench/dashboard_load.py
+	$(BIN)/python bench/host_create.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -433,3 +433,16 @@ def test_cli_host_create_count_reports_each_host(cli: Machines) -> None:
         " failed at address: the fake cloud failed at address"
     )
     assert len(cli.cloud.records) == 1
+
+
+def test_a_creation_waits_for_the_sweep_after_a_restart(machines: Machines) -> None:
+    swept = machines.platform.hosts.machines.swept
+    swept.clear()  # as recover() leaves it while the sweep runs
+    r = machines.api.post("/api/v1/hosts/create", json={"driver": "lab", "name": "w1"})
+    assert r.status_code == 202, r.text
+    [op] = r.json()["operations"]
+    assert machines.platform.operations.get(op["id"]).status == "running"
+    assert machines.cloud.records == {}  # nothing made while the sweep may still delete unclaimed machines
+    swept.set()
+    assert machines.wait(op)["status"] == "succeeded"
+    assert set(machines.cloud.records) == {"fake-lab-w1"}

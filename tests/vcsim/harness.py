@@ -9,8 +9,8 @@ environment variables, and reports the container's address as the VM's guest IP.
 - drops the ``-v …:/sys/class/dmi/id:ro`` pair (these machines have no /sys/class/dmi to mount over);
 - labels every container it runs (``mypaas.test.vcsim=<port>``) so the teardown finds them;
 - after ``run -d``: makes the container's network namespace a test host (tests/cluster.py's netns
-  host: an sshd letting in the SSH keys of the VM's cloud-init user data from guestinfo, and a dockerd),
-  before vcsim reports the address;
+  host: an sshd letting in the SSH keys of the VM's cloud-init user data from guestinfo, the host name
+  of its meta data, and a dockerd), before vcsim reports the address;
 - before ``stop``/``rm``: kills that host's processes (a powered-off VM answers nothing).
 
 ``python -m tests.vcsim.harness up`` starts one by hand (``down`` removes what it left).
@@ -244,6 +244,11 @@ def host_up(container_id: str) -> TestHost:
     (root / "hosts" / container_id).write_text(json.dumps({"name": name, "address": host.address}))
     prepare_host_files(host, keys)
     host.boot()
+    hostname = local_hostname(
+        env.get("VMX_GUESTINFO_METADATA", ""), env.get("VMX_GUESTINFO_METADATA_ENCODING", "")
+    )
+    if hostname:  # as cloud-init does at first boot: the engine (a Swarm node) is named after it
+        host.run("hostname", hostname)
     host.start_engine()
     return host
 
@@ -262,15 +267,23 @@ def host_down(container_id: str) -> None:
 
 def authorized_keys(user_data: str, encoding: str) -> str:
     """The SSH keys of cloud-init user data (top level and per user), one per line."""
-    if not user_data:
-        return ""
-    text = base64.b64decode(user_data).decode() if encoding in ("base64", "b64") else user_data
-    data: Any = yaml.safe_load(text) or {}
+    data = _guestinfo_yaml(user_data, encoding)
     keys = list(data.get("ssh_authorized_keys") or [])
     for user in data.get("users") or []:
         if isinstance(user, dict):
             keys += user.get("ssh_authorized_keys") or []
     return "".join(f"{k}\n" for k in keys)
+
+
+def local_hostname(meta_data: str, encoding: str) -> str:
+    """The host name cloud-init's meta data gives the machine ("" if none)."""
+    return str(_guestinfo_yaml(meta_data, encoding).get("local-hostname") or "")
+
+
+def _guestinfo_yaml(value: str, encoding: str) -> dict[str, Any]:
+    text = base64.b64decode(value).decode() if value and encoding in ("base64", "b64") else value
+    data = yaml.safe_load(text) if text else None
+    return data if isinstance(data, dict) else {}
 
 
 def _docker(*args: str) -> str:

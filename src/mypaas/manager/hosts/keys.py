@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 from mypaas.errors import InvalidSpec
@@ -55,13 +56,15 @@ class MachineKey:
 
     def __init__(self, path: Path) -> None:
         self.path = path  # the private key; the public one is beside it, ``.pub``
+        self._lock = threading.Lock()  # two first creations at once make one pair
 
     def public(self) -> str:
         """The public key, one OpenSSH line; the pair is made on first use."""
         pub = self.path.with_name(self.path.name + ".pub")
-        if not self.path.is_file() or not pub.is_file():
-            self._make(pub)
-        return pub.read_text(encoding="utf-8").strip()
+        with self._lock:
+            if not self.path.is_file() or not pub.is_file():
+                self._make(pub)
+            return pub.read_text(encoding="utf-8").strip()
 
     def _make(self, pub: Path) -> None:
         from cryptography.hazmat.primitives import serialization
@@ -81,5 +84,5 @@ class MachineKey:
             os.write(fd, private)
         finally:
             os.close(fd)
-        pub.write_text(public.decode() + " mypaas-machines\n", encoding="utf-8")
         os.replace(tmp, self.path)
+        pub.write_text(public.decode() + " mypaas-machines\n", encoding="utf-8")  # last: the pair is whole
