@@ -39,6 +39,9 @@ PACKAGES = (
     "kmod",
     "openssh-server",
     "docker.io",
+    # the cloud kernel turns AppArmor on: without apparmor_parser dockerd cannot load its profile and
+    # every container fails to start (exit 128); minbase skips docker.io's recommendation of it
+    "apparmor",
     "ca-certificates",
     "iproute2",
     "e2fsprogs",
