@@ -4,21 +4,25 @@
 # (the tiny base image and test images), debootstrap
 # (Debian/Ubuntu base images), a Python venv holding the package and the dashboard's browser code (npm
 # tarballs checked against pinned hashes). With --test also the test tools: Chromium for the browser
-# tests, Playwright in the venv, Go and govmomi (vcsim, the vSphere simulator). With --bench also the
-# benchmarks' own tools (wrk, and nginx and HAProxy to compare the router with: bench/router_overhead.py;
-# gcc for its backend), which no test needs. Safe to run again.
-# Usage: scripts/install.sh [--test] [--bench]
+# tests, Playwright in the venv, Go and govmomi (vcsim, the vSphere simulator). With --libvirt (implied
+# by --test) what the libvirt iaas driver needs: libvirt-python (built against libvirt-dev), genisoimage
+# (machines' seed disks), qemu-utils (the base disk); --test adds libvirtd and qemu to run machines
+# here. With --bench also the benchmarks' own tools (wrk, and nginx and HAProxy to compare the router
+# with: bench/router_overhead.py; gcc for its backend), which no test needs. Safe to run again.
+# Usage: scripts/install.sh [--test] [--libvirt] [--bench]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${MYPAAS_VENV:-$here/.venv}
 want_test=0
+want_libvirt=0
 want_bench=0
 for arg in "$@"; do
   case "$arg" in
-    --test) want_test=1 ;;
+    --test) want_test=1; want_libvirt=1 ;;
+    --libvirt) want_libvirt=1 ;;
     --bench) want_bench=1 ;;
-    *) echo "usage: scripts/install.sh [--test] [--bench]" >&2; exit 2 ;;
+    *) echo "usage: scripts/install.sh [--test] [--libvirt] [--bench]" >&2; exit 2 ;;
   esac
 done
 
@@ -64,6 +68,20 @@ if [ $want_bench -eq 1 ]; then
   [ -x /usr/sbin/haproxy ] || need_pkgs+=(haproxy)
   command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
   dpkg -s libc6-dev >/dev/null 2>&1 || need_pkgs+=(libc6-dev)
+fi
+
+# the libvirt driver: its Python binding builds against libvirt-dev; seed ISOs; qemu-img for the base disk
+if [ $want_libvirt -eq 1 ]; then
+  for pkg in libvirt-dev pkg-config gcc genisoimage qemu-utils; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+  done
+fi
+# libvirtd, qemu (software emulation works where KVM does not) and dnsmasq (the networks' DHCP) run the
+# libvirt driver's test machines (tests/libvirt_kit.py starts the daemons: no systemd there)
+if [ $want_test -eq 1 ]; then
+  for pkg in libvirt-daemon-system qemu-system-x86 dnsmasq-base libvirt-clients; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+  done
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -128,6 +146,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 stamp="$venv/.mypaas-installed"
 extra=""
+[ $want_libvirt -eq 1 ] && extra="[libvirt]"
 [ $want_test -eq 1 ] && extra="[test]"
 if [ ! -f "$stamp$extra" ] || [ "$here/pyproject.toml" -nt "$stamp$extra" ]; then
   log "installing the mypaas package$extra into the venv"

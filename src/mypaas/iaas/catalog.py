@@ -20,6 +20,7 @@ DRIVERS: dict[str, str] = {
     "local": "mypaas.iaas.local:LocalDriver",
     "openstack": "mypaas.iaas.openstack:OpenStackDriver",
     "ssh": "mypaas.iaas.ssh:SSHDriver",
+    "libvirt": "mypaas.iaas.libvirt:LibvirtDriver",
     "vsphere": "mypaas.iaas.vsphere:VSphereDriver",
 }
 ENTRY_POINT_GROUP = "mypaas.iaas"

@@ -92,8 +92,11 @@ class MachineJobs(HostJobs):
         connect: Callable[[HostTarget], Machine],
         emit: Callable[[str], None],
     ) -> None:
-        """Log in with the machine key; the host key seen now is pinned (the machine is brand new)."""
-        target = replace(made, driver="ssh", key_path=job.target.key_path, host_key=None)
+        """Log in with the machine key. The host key is pinned: the one the driver made the machine with
+        (libvirt seeds one), else the one seen now (the machine is brand new)."""
+        target = replace(made, driver="ssh", key_path=job.target.key_path)
+        if target.host_key:
+            emit(f"its host key is {target.host_key} (made with the machine): pinned")
         try:
             job.machine = connect(target)
         except HostKeyUnknown as exc:
