@@ -198,3 +198,22 @@ def test_a_member_exports_and_applies_only_their_teams_apps(api: TestClient, pla
     # --prune from dan's own file never touches blog (he does not see it)
     assert apply(dan, mine, status=200, dry_run=True, prune=True)["empty"]
     assert vic.post("/api/v1/apply", json={"document": mine, "dry_run": True}).status_code == 403
+
+
+def test_a_member_gets_no_more_alert_rights_through_apply_than_through_alerts(
+    api: TestClient, platform: Platform
+) -> None:
+    make_teams(platform)
+    deploy_apps(api, {"shop": "a"})
+    dan = make_cast(platform).client(api, "deployer")
+    mine = yaml.safe_load(export(dan))
+    rule = {"kind": "app_down", "app": "shop", "webhook": "http://10.0.0.9/hook", "for_s": 60}
+    # a webhook to a private address is the platform admin's to allow (POST /alerts refuses it too)
+    private = {**mine, "alerts": {"pager": {**rule, "allow_private": True}}}
+    r = dan.post("/api/v1/apply", json={"document": yaml.safe_dump(private)})
+    assert r.status_code == 403, r.text
+    # a rule about the hosts fires about no app: naming dan's app does not make it his
+    hosts = {**mine, "alerts": {"hosts": {**rule, "kind": "host_unreachable"}}}
+    r = dan.post("/api/v1/apply", json={"document": yaml.safe_dump(hosts)})
+    assert r.status_code == 403, r.text
+    assert api.get("/api/v1/alerts").json() == []

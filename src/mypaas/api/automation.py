@@ -102,7 +102,12 @@ def automation_routes(v1: APIRouter, platform: Platform) -> None:
 
 def _subject(rule: dict[str, Any]) -> str | None:
     """The app a listed rule fires about (None: every app, or the hosts)."""
-    return None if rule["kind"] in PLATFORM_KINDS else rule.get("app")
+    return alert_subject(rule["kind"], rule.get("app"))
+
+
+def alert_subject(kind: str, app: str | None) -> str | None:
+    """The app a rule of ``kind`` naming ``app`` fires about: None for every app or the hosts."""
+    return None if kind in PLATFORM_KINDS else app
 
 
 def _may_change_rule(platform: Platform, who: Principal, operation: str, app: str | None) -> None:

@@ -12,13 +12,20 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from mypaas.api.automation import alert_subject
 from mypaas.api.deps import User, in_thread
 from mypaas.api.scoping import seen_apps
 from mypaas.errors import InvalidSpec
 from mypaas.manager.declare.document import PlatformDoc, dump, parse
 from mypaas.manager.declare.plan import Change
 from mypaas.manager.declare.service import Scope
-from mypaas.manager.identity.policy import Principal, Role, decide_app_or_platform, platform_wide
+from mypaas.manager.identity.policy import (
+    Principal,
+    Role,
+    decide_app_or_platform,
+    decide_private_webhook,
+    platform_wide,
+)
 from mypaas.manager.platform import Platform
 
 FORMATS = ("mypaas", "kubernetes")
@@ -108,12 +115,34 @@ def _allow(platform: Platform, who: Principal, doc: PlatformDoc, team: str | Non
     if change.kind == "label":
         decide_app_or_platform(who, Role.DEPLOYER, operation="apply", team=None, app=None)
         return
+    if change.kind == "alert":
+        _allow_alert(platform, who, change)
+        return
     app = change.app
     owner = _team(platform, app) if app else None
     if app and owner is None:  # a new app: the team the file or the request names
         owner = doc.apps[app].team if app in doc.apps else None
         owner = owner or team
     decide_app_or_platform(who, Role.DEPLOYER, operation="apply", team=owner, app=app)
+
+
+def _allow_alert(platform: Platform, who: Principal, change: Change) -> None:
+    """The rights `POST /alerts` and `DELETE /alerts/NAME` ask: deployer on the app a rule fires about,
+    the platform admin for a rule about every app or the hosts (its kind decides, not the app it names),
+    and the admin again for a webhook to a private address; a changed rule needs them for its old self too."""
+    subjects: list[str | None] = []
+    name = change.value[0] if isinstance(change.value, tuple) else change.value
+    live = next((r for r in platform.automation.rules() if r["name"] == name), None)
+    if live is not None:
+        subjects.append(alert_subject(live["kind"], live.get("app")))
+    body = change.value[1] if isinstance(change.value, tuple) else None
+    if body is not None:
+        subjects.append(alert_subject(body.kind, body.app))
+    for app in subjects:
+        team = _team(platform, app) if app else None
+        decide_app_or_platform(who, Role.DEPLOYER, operation="apply", team=team, app=app)
+    if body is not None and body.allow_private:
+        decide_private_webhook(who)
 
 
 def _team(platform: Platform, app: str) -> str | None:
