@@ -301,12 +301,14 @@ def test_destroy_with_an_account_that_cannot_is_a_501(machines: Machines) -> Non
 # -- a restart --------------------------------------------------------------------------------------
 
 
-def test_recover_deletes_the_machines_no_host_claims(machines: Machines) -> None:
+def test_recover_deletes_only_the_machines_of_creations_it_cut_short(machines: Machines) -> None:
     machines.create(name="kept")
     lab = machines.platform.hosts.accounts.driver("lab")
-    orphan = lab.create_machine(MachineRequest("orphan", ssh_public_key="ssh-ed25519 AAAA"))
-    half = lab.create_machine(MachineRequest("half", ssh_public_key="ssh-ed25519 AAAA"))
-    with machines.platform.sessions.begin() as s:  # caught creating, the machine made, not joined yet
+    key = "ssh-ed25519 AAAA"
+    other = lab.create_machine(MachineRequest("other", ssh_public_key=key))  # another platform's, a clone
+    half = lab.create_machine(MachineRequest("half", ssh_public_key=key))
+    lost = lab.create_machine(MachineRequest("lost", ssh_public_key=key))
+    with machines.platform.sessions.begin() as s:  # caught creating: the machine made, not joined yet
         s.add(
             HostRow(
                 name="half",
@@ -317,13 +319,23 @@ def test_recover_deletes_the_machines_no_host_claims(machines: Machines) -> None
                 machine_id=half.machine_id,
             )
         )
+        s.add(HostRow(name="lost", address="lost", labels={}, state="adding", account="lab"))  # id unknown
+        s.add(HostRow(name="other", address="10.0.0.7", labels={}, state="adding"))  # `host add`: no account
 
     machines.hosts.recover()
     assert machines.platform.hosts.machines.swept.wait(5)
 
-    assert set(machines.cloud.records) == {"fake-lab-kept"}
-    assert set(machines.cloud.destroyed) == {orphan.machine_id, half.machine_id}
+    assert set(machines.cloud.records) == {"fake-lab-kept", other.machine_id}
+    assert set(machines.cloud.destroyed) == {half.machine_id, lost.machine_id}
     assert [r.name for r in machines.rows() if r.account] == ["kept"]
+
+
+def test_recover_leaves_unclaimed_machines_it_was_not_creating(machines: Machines) -> None:
+    lab = machines.platform.hosts.accounts.driver("lab")
+    lab.create_machine(MachineRequest("staging-1", ssh_public_key="ssh-ed25519 AAAA"))
+    machines.hosts.recover()
+    assert machines.platform.hosts.machines.swept.wait(5)
+    assert set(machines.cloud.records) == {"fake-lab-staging-1"} and machines.cloud.destroyed == []
 
 
 # -- the CLI ---------------------------------------------------------------------------------------

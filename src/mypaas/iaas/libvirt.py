@@ -249,7 +249,8 @@ class LibvirtDriver:
         return "kvm" if "<domain type='kvm'" in conn.getCapabilities() else "qemu"
 
     def _target(self, dom: libvirt.virDomain, tag: lx.Tag, address: str) -> HostTarget:
-        return HostTarget(driver="ssh", address=address, machine_id=dom.name(), host_key=tag.host_key)
+        name = dom.name()  # the domain is named after the request
+        return HostTarget(driver="ssh", address=address, machine_id=name, host_key=tag.host_key, name=name)
 
 
 class _Creation:

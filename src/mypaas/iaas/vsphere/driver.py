@@ -164,7 +164,7 @@ class VSphereDriver:
                 address = wait_address(request.name, vm, self.address_timeout)
                 wait_ssh(request.name, address, 22, self.ssh_timeout)
                 uuid = str(vm.config.instanceUuid)
-        return HostTarget(driver="ssh", address=address, machine_id=uuid)
+        return HostTarget(driver="ssh", address=address, machine_id=uuid, name=request.name)
 
     def destroy_machine(self, target: HostTarget) -> None:
         if not target.machine_id:

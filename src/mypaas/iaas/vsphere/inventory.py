@@ -106,7 +106,7 @@ def ours(vm: Found, name: str, account: str) -> bool:
 
 
 def target_of(vm: Found) -> HostTarget:
-    return HostTarget(driver="ssh", address=vm.address, machine_id=vm.uuid)
+    return HostTarget(driver="ssh", address=vm.address, machine_id=vm.uuid, name=vm.name)
 
 
 def resource_pool(content: Any, dc: Any, cluster: str, resource_pool: str) -> Any:

@@ -338,10 +338,12 @@ class HostJobs:
         self._ops.notify()
 
 
-def recover(sessions: sessionmaker[Session]) -> None:
+def recover(sessions: sessionmaker[Session]) -> set[tuple[str, str]]:
     """Adds and removals cannot resume after a manager restart: fail their operations, forget a host
-    that never joined, and mark one caught half-way as failed, saying what to do."""
+    that never joined, and mark one caught half-way as failed, saying what to do. -> (account, name) of
+    the forgotten hosts `host create` was making: the only machines the orphan sweep may delete."""
     now = time.time()
+    lost: set[tuple[str, str]] = set()
     kinds = (KIND_ADD, KIND_REMOVE, KIND_CREATE, KIND_DESTROY)
     with sessions.begin() as s:
         for op in s.scalars(
@@ -355,6 +357,8 @@ def recover(sessions: sessionmaker[Session]) -> None:
             select(HostRow).where(HostRow.state.in_((HostState.ADDING, HostState.REMOVING)))
         ):
             if row.state == HostState.ADDING and not row.node_id:
+                if row.account:
+                    lost.add((row.account, row.name))
                 s.delete(row)
                 continue
             verb, then = (
@@ -365,6 +369,7 @@ def recover(sessions: sessionmaker[Session]) -> None:
             command = "destroy" if row.account else "rm"
             row.state = HostState.FAILED
             row.message = f"the manager restarted while {verb} it: `mypaas host {command} {row.name}{then}"
+    return lost
 
 
 def _reason(exc: Exception) -> str:
