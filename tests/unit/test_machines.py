@@ -20,7 +20,7 @@ from mypaas.cli import client as client_module
 from mypaas.cli.main import app as cli_app
 from mypaas.composer.fake import FakeBackend
 from mypaas.composer.fake_nodes import FakeNodes
-from mypaas.errors import InvalidSpec
+from mypaas.errors import BackendError, InvalidSpec
 from mypaas.iaas.base import DriverCapabilities, MachineDriver, MachineRequest
 from mypaas.iaas.fake import FakeHost, FakeHostDriver
 from mypaas.iaas.fake_machines import FakeCloud, FakeMachineDriver
@@ -221,6 +221,36 @@ def test_a_bootstrap_failing_deletes_the_machine_and_the_host(
     assert machines.cloud.records == {} and machines.cloud.destroyed == ["fake-lab-w1"]
     assert [r for r in machines.rows() if r.account] == []
     assert machines.provision.members == {}  # it left the Swarm again, if it had joined
+
+
+def test_a_failing_clean_up_step_still_deletes_the_machine_and_ends_the_operation(
+    machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(path: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(machines.platform.hosts._jobs, "_drop_key", broken)  # forgetting the host fails
+    machines.provision.fail_at = "facts"
+    [done] = machines.create(name="w1")  # waits for the operation: it ends
+    assert done["status"] == "failed"
+    assert done["message"].startswith("creating w1 failed at bootstrap: ")
+    assert done["message"].endswith("; forgetting host w1 failed too: RuntimeError: disk full")
+    assert machines.cloud.records == {} and machines.cloud.destroyed == ["fake-lab-w1"]
+
+
+def test_a_machine_that_cannot_be_deleted_is_said_and_the_host_still_forgotten(
+    machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: FakeMachineDriver, target: object) -> None:
+        raise BackendError("the fake cloud is down")
+
+    monkeypatch.setattr(FakeMachineDriver, "destroy_machine", refuse)
+    machines.provision.fail_at = "facts"
+    [done] = machines.create(name="w1")
+    assert done["status"] == "failed"
+    assert done["message"].endswith("; machine fake-lab-w1 is left behind: delete it by hand")
+    assert "deleting machine fake-lab-w1 failed: the fake cloud is down; it is left behind" in done["log"]
+    assert [r for r in machines.rows() if r.account] == []
 
 
 def test_ssh_refusing_the_key_deletes_the_machine(machines: Machines) -> None:

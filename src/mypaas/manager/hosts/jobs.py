@@ -209,6 +209,10 @@ class HostJobs:
         """Take the host out of the Swarm again if it joined, and forget it: nothing half-made."""
         if job.joining and job.machine is not None:
             self._leave_again(job, emit)
+        self._forget(job)
+
+    def _forget(self, job: Job) -> None:
+        """Delete the host's row and the key `host add --key` stored for it."""
         with self._sessions.begin() as s:
             row = s.get(HostRow, job.host_id)
             if row is not None:
