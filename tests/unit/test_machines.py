@@ -143,6 +143,49 @@ def test_a_bad_account_is_refused_with_nothing_kept(
     assert [a["name"] for a in machines.api.get("/api/v1/drivers").json()] == ["lab"]
 
 
+@pytest.mark.parametrize(
+    ("type_", "options", "says"),
+    [
+        ("vsphere", {"url": 123}, "option 'url' of the vsphere driver is a string, not a number"),
+        (
+            "vsphere",
+            {"url": "https://vc", "insecure": 1},
+            "option 'insecure' of the vsphere driver is a string",
+        ),
+        ("vsphere", {"url": "https://vc", "insecure": True}, "is a string, not a boolean"),
+        ("vsphere", {"url": "https://vc", "extra_config": ["a"]}, "is a mapping or a string, not a list"),
+        ("libvirt", {"uri": 123}, "option 'uri' of the libvirt driver is a string, not a number"),
+        (
+            "libvirt",
+            {"uri": "qemu:///system", "pool": None},
+            "option 'pool' of the libvirt driver is a string",
+        ),
+        ("openstack", {"cloud_config": "x", "network": {"a": 1}}, "option 'network' of the openstack driver"),
+        ("openstack", {"cloud_config": 5}, "option 'cloud_config' of the openstack driver is a mapping"),
+    ],
+)
+def test_options_of_the_wrong_type_are_a_400_naming_the_option(
+    machines: Machines, type_: str, options: dict[str, Any], says: str
+) -> None:
+    machines.platform.hosts.accounts._catalog = MachineCatalog()  # the real drivers' options
+    body = error(
+        machines.api.post("/api/v1/drivers", json={"name": "x", "type": type_, "options": options}),
+        400,
+        "options",
+    )
+    assert says in body["error"] and "\n" not in body["error"]
+
+
+@pytest.mark.parametrize("timeout", ["inf", "-inf", "nan", "0", "soon"])
+def test_a_libvirt_boot_timeout_that_is_no_number_of_seconds_is_a_400(
+    machines: Machines, timeout: str
+) -> None:
+    machines.platform.hosts.accounts._catalog = MachineCatalog()
+    options = {"uri": "qemu:///system", "boot_timeout": timeout}
+    r = machines.api.post("/api/v1/drivers", json={"name": "x", "type": "libvirt", "options": options})
+    assert error(r, 400, "boot_timeout")["error"] == f"libvirt boot_timeout {timeout!r}: seconds, > 0"
+
+
 def test_an_endpoint_that_does_not_answer_is_a_502_and_nothing_kept(machines: Machines) -> None:
     machines.cloud.reachable = False
     body = error(machines.api.post("/api/v1/drivers", json={**ACCOUNT, "name": "down"}), 502)
