@@ -403,6 +403,32 @@ def test_recover_deletes_only_the_machines_of_creations_it_cut_short(machines: M
     assert [r.name for r in machines.rows() if r.account] == ["kept"]
 
 
+def test_recover_tells_to_destroy_and_create_again_a_created_host_caught_half_way(machines: Machines) -> None:
+    lab = machines.platform.hosts.accounts.driver("lab")
+    joined = lab.create_machine(MachineRequest("joined", ssh_public_key="ssh-ed25519 AAAA"))
+    with machines.platform.sessions.begin() as s:  # it had joined the Swarm when the manager stopped
+        s.add(
+            HostRow(
+                name="joined",
+                address=joined.address,
+                labels={},
+                state="adding",
+                account="lab",
+                machine_id=joined.machine_id,
+                node_id="n9",
+            )
+        )
+    machines.hosts.recover()
+    assert machines.platform.hosts.machines.swept.wait(5)
+    row = machines.host("joined")
+    assert row.state == "failed"
+    assert row.message == (
+        "the manager restarted while adding it: "
+        "`mypaas host destroy joined --force`, then `host create` it again"
+    )
+    assert set(machines.cloud.records) == {joined.machine_id}  # its host claims it
+
+
 def test_recover_leaves_unclaimed_machines_it_was_not_creating(machines: Machines) -> None:
     lab = machines.platform.hosts.accounts.driver("lab")
     lab.create_machine(MachineRequest("staging-1", ssh_public_key="ssh-ed25519 AAAA"))

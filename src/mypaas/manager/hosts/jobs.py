@@ -365,12 +365,11 @@ def recover(sessions: sessionmaker[Session]) -> set[tuple[str, str]]:
                     lost.add((row.account, row.name))
                 s.delete(row)
                 continue
-            verb, then = (
-                ("adding", " --force` and add it again")
-                if row.state == HostState.ADDING
-                else ("removing", "`")
-            )
             command = "destroy" if row.account else "rm"
+            again = ", then `host create` it again" if row.account else " and add it again"
+            verb, then = (
+                ("adding", f" --force`{again}") if row.state == HostState.ADDING else ("removing", "`")
+            )
             row.state = HostState.FAILED
             row.message = f"the manager restarted while {verb} it: `mypaas host {command} {row.name}{then}"
     return lost
