@@ -167,11 +167,13 @@ class MachineDriverContract:
     def test_create_list_destroy_twice(
         self, driver: MachineDriver, machine_request: RequestFor, made: list[HostTarget]
     ) -> None:
-        target = driver.create_machine(machine_request(machine_name()))
+        name = machine_name()
+        target = driver.create_machine(machine_request(name))
         made.append(target)
         assert target.address and target.machine_id
         assert 0 < target.port < 65536 and target.user
-        assert target.machine_id in {t.machine_id for t in driver.machines()}
+        assert target.name == name, "a machine is named after its request (the orphan sweep matches it)"
+        assert (target.machine_id, name) in {(t.machine_id, t.name) for t in driver.machines()}
         driver.destroy_machine(target)
         assert target.machine_id not in {t.machine_id for t in driver.machines()}
         driver.destroy_machine(target)  # already gone: not an error

@@ -489,7 +489,7 @@ def test_recover_after_a_restart(cluster: Cluster) -> None:
     rows = {r.name: r for r in cluster.rows()}
     assert set(rows) == {"b", "c"}
     assert rows["b"].state == rows["c"].state == "failed"
-    assert "mypaas host rm b --force" in rows["b"].message
+    assert rows["b"].message.endswith("`mypaas host rm b --force` and add it again")
     assert cluster.platform.operations.get(op.id).status == "failed"
 
 

@@ -4,14 +4,17 @@ tests/integration/test_vsphere_driver.py)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+from types import SimpleNamespace
 
 import pytest
 
-from mypaas.errors import InvalidSpec
+from mypaas.errors import BackendError, InvalidSpec
 from mypaas.iaas import catalog
-from mypaas.iaas.base import MachineRequest, MachineSize
+from mypaas.iaas.base import HostTarget, MachineCreateFailed, MachineRequest, MachineSize
 from mypaas.iaas.vsphere import VSphereDriver
+from mypaas.iaas.vsphere.inventory import sdk
 from mypaas.iaas.vsphere.options import guestinfo, parse_extra_config, parse_sizes
 
 URL = "https://vcenter.example/sdk"
@@ -80,3 +83,48 @@ def test_guestinfo_carries_the_key_as_cloud_init_user_data() -> None:
     users = json.loads(user_data.split("\n", 1)[1])["users"]
     assert users == [{"name": "root", "ssh_authorized_keys": ["ssh-ed25519 AAAA k"]}]
     assert json.loads(base64.b64decode(info["guestinfo.metadata"]))["local-hostname"] == "w1"
+
+
+# -- destroying: SDK objects faked, the real pyVmomi enums ----------------------------------------------
+
+
+def _task(error: str | None = None) -> SimpleNamespace:
+    _, vim = sdk()
+    state = vim.TaskInfo.State.error if error else vim.TaskInfo.State.success
+    fault = SimpleNamespace(msg=error) if error else None
+    return SimpleNamespace(info=SimpleNamespace(state=state, error=fault, result=None))
+
+
+def _vm(*, off: str | None = None, gone: str | None = None) -> SimpleNamespace:
+    _, vim = sdk()
+    return SimpleNamespace(
+        runtime=SimpleNamespace(powerState=vim.VirtualMachinePowerState.poweredOn),
+        PowerOffVM_Task=lambda: _task(off),
+        Destroy_Task=lambda: _task(gone),
+    )
+
+
+def test_a_failed_destroy_says_destroying_and_the_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    d = driver(url="https://vc.example.com", template="debian-12")
+    vm = _vm(off="the host is in maintenance mode")
+    content = SimpleNamespace(searchIndex=SimpleNamespace(FindByUuid=lambda *a: vm))
+    monkeypatch.setattr(d, "_session", lambda: contextlib.nullcontext(content))
+    with pytest.raises(BackendError) as caught:
+        d.destroy_machine(HostTarget(driver="ssh", address="10.0.0.5", machine_id="4210-ab"))
+    assert not isinstance(caught.value, MachineCreateFailed)
+    assert (
+        caught.value.message
+        == "destroying machine 4210-ab failed at power-off: the host is in maintenance mode"
+    )
+
+
+def test_a_creation_whose_clean_up_fails_says_so() -> None:
+    d = driver(url="https://vc.example.com", template="debian-12")
+    with pytest.raises(MachineCreateFailed) as caught, d._undo_on_failure(None, "w1") as made:
+        made.append(_vm(gone="the disk is locked"))
+        raise MachineCreateFailed("w1", "address", "VMware Tools reported no address within 600s")
+    assert caught.value.step == "address"
+    assert caught.value.message == (
+        "creating w1 failed at address: VMware Tools reported no address within 600s; "
+        "cleaning up also failed: destroying machine w1 failed at destroy: the disk is locked"
+    )

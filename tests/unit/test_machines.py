@@ -20,7 +20,7 @@ from mypaas.cli import client as client_module
 from mypaas.cli.main import app as cli_app
 from mypaas.composer.fake import FakeBackend
 from mypaas.composer.fake_nodes import FakeNodes
-from mypaas.errors import InvalidSpec
+from mypaas.errors import BackendError, InvalidSpec
 from mypaas.iaas.base import DriverCapabilities, MachineDriver, MachineRequest
 from mypaas.iaas.fake import FakeHost, FakeHostDriver
 from mypaas.iaas.fake_machines import FakeCloud, FakeMachineDriver
@@ -143,6 +143,49 @@ def test_a_bad_account_is_refused_with_nothing_kept(
     assert [a["name"] for a in machines.api.get("/api/v1/drivers").json()] == ["lab"]
 
 
+@pytest.mark.parametrize(
+    ("type_", "options", "says"),
+    [
+        ("vsphere", {"url": 123}, "option 'url' of the vsphere driver is a string, not a number"),
+        (
+            "vsphere",
+            {"url": "https://vc", "insecure": 1},
+            "option 'insecure' of the vsphere driver is a string",
+        ),
+        ("vsphere", {"url": "https://vc", "insecure": True}, "is a string, not a boolean"),
+        ("vsphere", {"url": "https://vc", "extra_config": ["a"]}, "is a mapping or a string, not a list"),
+        ("libvirt", {"uri": 123}, "option 'uri' of the libvirt driver is a string, not a number"),
+        (
+            "libvirt",
+            {"uri": "qemu:///system", "pool": None},
+            "option 'pool' of the libvirt driver is a string",
+        ),
+        ("openstack", {"cloud_config": "x", "network": {"a": 1}}, "option 'network' of the openstack driver"),
+        ("openstack", {"cloud_config": 5}, "option 'cloud_config' of the openstack driver is a mapping"),
+    ],
+)
+def test_options_of_the_wrong_type_are_a_400_naming_the_option(
+    machines: Machines, type_: str, options: dict[str, Any], says: str
+) -> None:
+    machines.platform.hosts.accounts._catalog = MachineCatalog()  # the real drivers' options
+    body = error(
+        machines.api.post("/api/v1/drivers", json={"name": "x", "type": type_, "options": options}),
+        400,
+        "options",
+    )
+    assert says in body["error"] and "\n" not in body["error"]
+
+
+@pytest.mark.parametrize("timeout", ["inf", "-inf", "nan", "0", "soon"])
+def test_a_libvirt_boot_timeout_that_is_no_number_of_seconds_is_a_400(
+    machines: Machines, timeout: str
+) -> None:
+    machines.platform.hosts.accounts._catalog = MachineCatalog()
+    options = {"uri": "qemu:///system", "boot_timeout": timeout}
+    r = machines.api.post("/api/v1/drivers", json={"name": "x", "type": "libvirt", "options": options})
+    assert error(r, 400, "boot_timeout")["error"] == f"libvirt boot_timeout {timeout!r}: seconds, > 0"
+
+
 def test_an_endpoint_that_does_not_answer_is_a_502_and_nothing_kept(machines: Machines) -> None:
     machines.cloud.reachable = False
     body = error(machines.api.post("/api/v1/drivers", json={**ACCOUNT, "name": "down"}), 502)
@@ -223,6 +266,36 @@ def test_a_bootstrap_failing_deletes_the_machine_and_the_host(
     assert machines.provision.members == {}  # it left the Swarm again, if it had joined
 
 
+def test_a_failing_clean_up_step_still_deletes_the_machine_and_ends_the_operation(
+    machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(path: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(machines.platform.hosts._jobs, "_drop_key", broken)  # forgetting the host fails
+    machines.provision.fail_at = "facts"
+    [done] = machines.create(name="w1")  # waits for the operation: it ends
+    assert done["status"] == "failed"
+    assert done["message"].startswith("creating w1 failed at bootstrap: ")
+    assert done["message"].endswith("; forgetting host w1 failed too: RuntimeError: disk full")
+    assert machines.cloud.records == {} and machines.cloud.destroyed == ["fake-lab-w1"]
+
+
+def test_a_machine_that_cannot_be_deleted_is_said_and_the_host_still_forgotten(
+    machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: FakeMachineDriver, target: object) -> None:
+        raise BackendError("the fake cloud is down")
+
+    monkeypatch.setattr(FakeMachineDriver, "destroy_machine", refuse)
+    machines.provision.fail_at = "facts"
+    [done] = machines.create(name="w1")
+    assert done["status"] == "failed"
+    assert done["message"].endswith("; machine fake-lab-w1 is left behind: delete it by hand")
+    assert "deleting machine fake-lab-w1 failed: the fake cloud is down; it is left behind" in done["log"]
+    assert [r for r in machines.rows() if r.account] == []
+
+
 def test_ssh_refusing_the_key_deletes_the_machine(machines: Machines) -> None:
     machines.cloud.make_host = _refusing
     [done] = machines.create(name="w1")
@@ -301,12 +374,14 @@ def test_destroy_with_an_account_that_cannot_is_a_501(machines: Machines) -> Non
 # -- a restart --------------------------------------------------------------------------------------
 
 
-def test_recover_deletes_the_machines_no_host_claims(machines: Machines) -> None:
+def test_recover_deletes_only_the_machines_of_creations_it_cut_short(machines: Machines) -> None:
     machines.create(name="kept")
     lab = machines.platform.hosts.accounts.driver("lab")
-    orphan = lab.create_machine(MachineRequest("orphan", ssh_public_key="ssh-ed25519 AAAA"))
-    half = lab.create_machine(MachineRequest("half", ssh_public_key="ssh-ed25519 AAAA"))
-    with machines.platform.sessions.begin() as s:  # caught creating, the machine made, not joined yet
+    key = "ssh-ed25519 AAAA"
+    other = lab.create_machine(MachineRequest("other", ssh_public_key=key))  # another platform's, a clone
+    half = lab.create_machine(MachineRequest("half", ssh_public_key=key))
+    lost = lab.create_machine(MachineRequest("lost", ssh_public_key=key))
+    with machines.platform.sessions.begin() as s:  # caught creating: the machine made, not joined yet
         s.add(
             HostRow(
                 name="half",
@@ -317,13 +392,49 @@ def test_recover_deletes_the_machines_no_host_claims(machines: Machines) -> None
                 machine_id=half.machine_id,
             )
         )
+        s.add(HostRow(name="lost", address="lost", labels={}, state="adding", account="lab"))  # id unknown
+        s.add(HostRow(name="other", address="10.0.0.7", labels={}, state="adding"))  # `host add`: no account
 
     machines.hosts.recover()
     assert machines.platform.hosts.machines.swept.wait(5)
 
-    assert set(machines.cloud.records) == {"fake-lab-kept"}
-    assert set(machines.cloud.destroyed) == {orphan.machine_id, half.machine_id}
+    assert set(machines.cloud.records) == {"fake-lab-kept", other.machine_id}
+    assert set(machines.cloud.destroyed) == {half.machine_id, lost.machine_id}
     assert [r.name for r in machines.rows() if r.account] == ["kept"]
+
+
+def test_recover_tells_to_destroy_and_create_again_a_created_host_caught_half_way(machines: Machines) -> None:
+    lab = machines.platform.hosts.accounts.driver("lab")
+    joined = lab.create_machine(MachineRequest("joined", ssh_public_key="ssh-ed25519 AAAA"))
+    with machines.platform.sessions.begin() as s:  # it had joined the Swarm when the manager stopped
+        s.add(
+            HostRow(
+                name="joined",
+                address=joined.address,
+                labels={},
+                state="adding",
+                account="lab",
+                machine_id=joined.machine_id,
+                node_id="n9",
+            )
+        )
+    machines.hosts.recover()
+    assert machines.platform.hosts.machines.swept.wait(5)
+    row = machines.host("joined")
+    assert row.state == "failed"
+    assert row.message == (
+        "the manager restarted while adding it: "
+        "`mypaas host destroy joined --force`, then `host create` it again"
+    )
+    assert set(machines.cloud.records) == {joined.machine_id}  # its host claims it
+
+
+def test_recover_leaves_unclaimed_machines_it_was_not_creating(machines: Machines) -> None:
+    lab = machines.platform.hosts.accounts.driver("lab")
+    lab.create_machine(MachineRequest("staging-1", ssh_public_key="ssh-ed25519 AAAA"))
+    machines.hosts.recover()
+    assert machines.platform.hosts.machines.swept.wait(5)
+    assert set(machines.cloud.records) == {"fake-lab-staging-1"} and machines.cloud.destroyed == []
 
 
 # -- the CLI ---------------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ class HostTarget:
     key_path: Path | None = None  # private key file; None = the driver's default key
     host_key: str | None = None  # pinned fingerprint "SHA256:..." (as ssh-keygen -lf prints)
     machine_id: str | None = None  # the cloud's id of a created machine (VM UUID, domain name, server id)
+    name: str | None = None  # a created machine's name in its cloud (the MachineRequest's name)
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ class FakeMachineDriver:
         if self.cloud.failing("boot"):
             raise MachineCreateFailed(request.name, "boot", "the fake cloud failed to boot it")
         address = self.cloud.address()
-        target = HostTarget(driver="ssh", address=address, machine_id=machine_id)
+        target = HostTarget(driver="ssh", address=address, machine_id=machine_id, name=request.name)
         self.cloud.records[machine_id] = FakeMachineRecord(self.account, request, target, size, image)
         for step in STEPS[1:]:
             if self.cloud.failing(step):

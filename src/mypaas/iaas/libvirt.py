@@ -11,6 +11,7 @@ its metadata, so ``machines()`` finds it.
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 import time
@@ -91,7 +92,7 @@ class LibvirtDriver:
             self.boot_timeout = float(boot_timeout)
         except ValueError:
             self.boot_timeout = 0.0
-        if not self.boot_timeout > 0:
+        if not 0 < self.boot_timeout < math.inf:  # nan and inf are floats too
             raise InvalidSpec(f"libvirt boot_timeout {boot_timeout!r}: seconds, > 0", field="boot_timeout")
         self.account = account
         self.uri = uri
@@ -249,7 +250,8 @@ class LibvirtDriver:
         return "kvm" if "<domain type='kvm'" in conn.getCapabilities() else "qemu"
 
     def _target(self, dom: libvirt.virDomain, tag: lx.Tag, address: str) -> HostTarget:
-        return HostTarget(driver="ssh", address=address, machine_id=dom.name(), host_key=tag.host_key)
+        name = dom.name()  # the domain is named after the request
+        return HostTarget(driver="ssh", address=address, machine_id=name, host_key=tag.host_key, name=name)
 
 
 class _Creation:

@@ -175,6 +175,7 @@ class OpenStackDriver:
             driver="ssh",  # a created machine is reached as any raw machine is
             address=address or _address(server, self.options.network) or "",
             machine_id=str(server.id),
+            name=str(server.name),  # the server is named after the request
         )
 
     # machines ------------------------------------------------------------------------------------

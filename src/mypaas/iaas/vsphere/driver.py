@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from mypaas.errors import Conflict, InvalidSpec, NotSupported
+from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotSupported
 from mypaas.iaas.base import (
     DriverAuthFailed,
     DriverCapabilities,
@@ -164,7 +164,7 @@ class VSphereDriver:
                 address = wait_address(request.name, vm, self.address_timeout)
                 wait_ssh(request.name, address, 22, self.ssh_timeout)
                 uuid = str(vm.config.instanceUuid)
-        return HostTarget(driver="ssh", address=address, machine_id=uuid)
+        return HostTarget(driver="ssh", address=address, machine_id=uuid, name=request.name)
 
     def destroy_machine(self, target: HostTarget) -> None:
         if not target.machine_id:
@@ -290,16 +290,30 @@ class VSphereDriver:
         try:
             yield made
         except BaseException as exc:
-            with contextlib.suppress(Exception):
-                self._delete(content, name, made)
-            if isinstance(exc, MachineCreateFailed | QuotaExceeded) or not isinstance(exc, Exception):
+            problems = self._delete(content, name, made)
+            if not isinstance(exc, Exception):
                 raise
-            raise MachineCreateFailed(name, "create", reason(exc)) from exc
+            also = f"; cleaning up also failed: {'; '.join(problems)}" if problems else ""
+            if isinstance(exc, MachineCreateFailed):
+                raise MachineCreateFailed(name, exc.step, exc.reason + also) from exc
+            if isinstance(exc, QuotaExceeded):
+                if also:
+                    raise QuotaExceeded(exc.message + also) from exc
+                raise
+            raise MachineCreateFailed(name, "create", reason(exc) + also) from exc
 
-    def _delete(self, content: Any, name: str, made: list[Any]) -> None:
-        leftovers = made or [
-            vm.ref for vm in vms(content, self._datacenter(content)) if ours(vm, name, self.account)
-        ]
+    def _delete(self, content: Any, name: str, made: list[Any]) -> list[str]:
+        """Delete what a failed creation made. -> what could not be deleted, one line each"""
+        problems = []
+        try:
+            leftovers = made or [
+                vm.ref for vm in vms(content, self._datacenter(content)) if ours(vm, name, self.account)
+            ]
+        except Exception as exc:
+            return [f"looking for {name}'s VM: {reason(exc)}"]
         for vm in leftovers:
-            with contextlib.suppress(Exception):
+            try:
                 destroy(vm, name)
+            except Exception as exc:
+                problems.append(exc.message if isinstance(exc, MyPaasError) else reason(exc))
+        return problems

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from mypaas.errors import InvalidSpec
+from mypaas.errors import BackendError, InvalidSpec
 from mypaas.iaas.base import HostTarget, MachineCreateFailed, QuotaExceeded
 from mypaas.iaas.vsphere.options import TAG_KEY
 
@@ -45,17 +45,33 @@ def reason(exc: BaseException) -> str:
     return " ".join(str(msg).split())
 
 
-def run_task(name: str, step: str, task: Any) -> Any:
-    """Wait for a vSphere task; its error becomes MachineCreateFailed(step), or QuotaExceeded."""
+class TaskFailed(Exception):
+    """A vSphere task ended in error; ``fault`` is its vim fault (None when it gave none)."""
+
+    def __init__(self, fault: Any) -> None:
+        super().__init__(reason(fault) if fault is not None else "the task failed")
+        self.fault = fault
+
+
+def wait_task(task: Any) -> Any:
+    """Wait for a vSphere task: its result, or TaskFailed."""
     _, vim = sdk()
     while task.info.state in (vim.TaskInfo.State.queued, vim.TaskInfo.State.running):
         time.sleep(0.2)
     if task.info.state == vim.TaskInfo.State.success:
         return task.info.result
-    fault = task.info.error
-    if isinstance(fault, vim.fault.InsufficientResourcesFault):
-        raise QuotaExceeded(f"vsphere refused {name} at {step}: {reason(fault)}")
-    raise MachineCreateFailed(name, step, reason(fault) if fault is not None else "the task failed")
+    raise TaskFailed(task.info.error)
+
+
+def run_task(name: str, step: str, task: Any) -> Any:
+    """Wait for a creation's task; its error becomes MachineCreateFailed(step), or QuotaExceeded."""
+    _, vim = sdk()
+    try:
+        return wait_task(task)
+    except TaskFailed as exc:
+        if isinstance(exc.fault, vim.fault.InsufficientResourcesFault):
+            raise QuotaExceeded(f"vsphere refused {name} at {step}: {exc}") from exc
+        raise MachineCreateFailed(name, step, str(exc)) from exc
 
 
 def children(folder: Any) -> list[Any]:
@@ -106,7 +122,7 @@ def ours(vm: Found, name: str, account: str) -> bool:
 
 
 def target_of(vm: Found) -> HostTarget:
-    return HostTarget(driver="ssh", address=vm.address, machine_id=vm.uuid)
+    return HostTarget(driver="ssh", address=vm.address, machine_id=vm.uuid, name=vm.name)
 
 
 def resource_pool(content: Any, dc: Any, cluster: str, resource_pool: str) -> Any:
@@ -160,11 +176,17 @@ def nic_change(template: Any, network: Any) -> list[Any]:
 
 
 def destroy(vm: Any, label: str) -> None:
-    """Power off (if on) and delete the VM with its disks."""
+    """Power off (if on) and delete the VM with its disks; a failure is a BackendError reading
+    "destroying machine <label> failed at <step>: <reason>"."""
     _, vim = sdk()
-    if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOn:
-        run_task(label, "power-off", vm.PowerOffVM_Task())
-    run_task(label, "destroy", vm.Destroy_Task())
+    step = "power-off"
+    try:
+        if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOn:
+            wait_task(vm.PowerOffVM_Task())
+        step = "destroy"
+        wait_task(vm.Destroy_Task())
+    except Exception as exc:  # a failed task, or the SDK's call itself (a SOAP fault)
+        raise BackendError(f"destroying machine {label} failed at {step}: {reason(exc)}") from exc
 
 
 def wait_address(name: str, vm: Any, timeout: float) -> str:

@@ -26,6 +26,7 @@ MASK = "********"
 ACCOUNT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?\Z")
 MAX_OPTIONS_BYTES = 64 * 1024
 ENDPOINT_OPTIONS = ("url", "uri", "auth_url", "cloud_config.auth.auth_url", "cloud")  # what `driver ls` shows
+MAPPING_OPTIONS = ("cloud_config", "extra_config")  # a clouds.yaml entry; vsphere's extraConfig pairs
 
 
 class MachineCatalog:
@@ -171,12 +172,29 @@ def _check_options(type_: str, options: Mapping[str, Any], known: Mapping[str, s
                 f"unknown option {key!r} for the {type_} driver; its options: {', '.join(sorted(known))}",
                 field=f"options.{key}",
             )
+    for key, value in options.items():  # what a driver's constructor parses: strings (the CLI's k=v)
+        if key in MAPPING_OPTIONS:
+            if not isinstance(value, Mapping | str):
+                raise InvalidSpec(
+                    f"option {key!r} of the {type_} driver is a mapping or a string, not {_kind(value)}",
+                    field="options",
+                )
+        elif not isinstance(value, str):
+            raise InvalidSpec(
+                f"option {key!r} of the {type_} driver is a string, not {_kind(value)}",
+                field="options",
+            )
     try:
         size = len(json.dumps(options))
     except (TypeError, ValueError) as exc:
         raise InvalidSpec(f"the options are not plain JSON values: {exc}", field="options") from exc
     if size > MAX_OPTIONS_BYTES:
         raise InvalidSpec(f"the options take {size} bytes; at most {MAX_OPTIONS_BYTES}", field="options")
+
+
+def _kind(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    return "null" if value is None else kinds.get(type(value), f"a {type(value).__name__}")
 
 
 def split_secrets(

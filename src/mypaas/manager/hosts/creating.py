@@ -43,6 +43,7 @@ class MachineJobs(HostJobs):
     ) -> None:
         emit = self._emitter(job.op_id)
         step, made = "create", None
+        ok, message = False, f"creating {job.name} failed: the manager's thread stopped"
         try:
             swept.wait(SWEEP_WAIT_S)  # after a restart, orphans are deleted before anything is made
             size, image = request.size or "the default size", request.image or "the default image"
@@ -61,13 +62,16 @@ class MachineJobs(HostJobs):
                 step, reason = ("join" if job.joining else step), _reason(exc)
             if not isinstance(exc, MyPaasError):
                 log.exception("creating host %s", job.name)
-            self._undo_create(job, driver, made, emit)
-            self._finish(job.op_id, ok=False, message=f"creating {job.name} failed at {step}: {reason}")
+            message = f"creating {job.name} failed at {step}: {reason}"
+            message += self._undo_create(job, driver, made, emit)
         else:
-            self._finish(job.op_id, ok=True, message=message)
-        finally:
-            if job.machine is not None:
-                job.machine.close()
+            ok = True
+        finally:  # whatever the clean-up did, the operation ends: `host create` stops waiting
+            try:
+                if job.machine is not None:
+                    job.machine.close()
+            finally:
+                self._finish(job.op_id, ok=ok, message=message)
 
     def _record_machine(self, job: Job, made: HostTarget) -> None:
         """The machine exists: its id and address go into the host's row at once (what claims it)."""
@@ -111,12 +115,24 @@ class MachineJobs(HostJobs):
 
     def _undo_create(
         self, job: Job, driver: MachineDriver, made: HostTarget | None, emit: Callable[[str], None]
-    ) -> None:
-        self._undo_add(job, emit)
-        if made is None:
-            return
+    ) -> str:
+        """Leave the Swarm again if it joined, delete the machine, forget the host: each step runs even
+        when an earlier one fails (the creation fails anyway). -> what is left behind, for the message"""
+        left = ""
+        if job.joining and job.machine is not None:
+            self._leave_again(job, emit)  # says itself what failed
+        if made is not None:
+            try:
+                driver.destroy_machine(made)
+                emit(f"machine {made.machine_id} deleted")
+            except Exception as exc:
+                log.warning("deleting machine %s of %s: %s", made.machine_id, job.account, _reason(exc))
+                emit(f"deleting machine {made.machine_id} failed: {_reason(exc)}; it is left behind")
+                left = f"; machine {made.machine_id} is left behind: delete it by hand"
         try:
-            driver.destroy_machine(made)
-            emit(f"machine {made.machine_id} deleted")
-        except Exception as exc:  # the creation fails anyway; the next restart's sweep deletes it
-            emit(f"deleting machine {made.machine_id} failed: {_reason(exc)}; it is left behind")
+            self._forget(job)
+        except Exception as exc:
+            log.exception("forgetting host %s", job.name)
+            emit(f"forgetting host {job.name} failed: {_reason(exc)}")
+            left += f"; forgetting host {job.name} failed too: {_reason(exc)}"
+        return left

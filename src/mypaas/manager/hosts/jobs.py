@@ -209,6 +209,10 @@ class HostJobs:
         """Take the host out of the Swarm again if it joined, and forget it: nothing half-made."""
         if job.joining and job.machine is not None:
             self._leave_again(job, emit)
+        self._forget(job)
+
+    def _forget(self, job: Job) -> None:
+        """Delete the host's row and the key `host add --key` stored for it."""
         with self._sessions.begin() as s:
             row = s.get(HostRow, job.host_id)
             if row is not None:
@@ -338,10 +342,12 @@ class HostJobs:
         self._ops.notify()
 
 
-def recover(sessions: sessionmaker[Session]) -> None:
+def recover(sessions: sessionmaker[Session]) -> set[tuple[str, str]]:
     """Adds and removals cannot resume after a manager restart: fail their operations, forget a host
-    that never joined, and mark one caught half-way as failed, saying what to do."""
+    that never joined, and mark one caught half-way as failed, saying what to do. -> (account, name) of
+    the forgotten hosts `host create` was making: the only machines the orphan sweep may delete."""
     now = time.time()
+    lost: set[tuple[str, str]] = set()
     kinds = (KIND_ADD, KIND_REMOVE, KIND_CREATE, KIND_DESTROY)
     with sessions.begin() as s:
         for op in s.scalars(
@@ -355,16 +361,18 @@ def recover(sessions: sessionmaker[Session]) -> None:
             select(HostRow).where(HostRow.state.in_((HostState.ADDING, HostState.REMOVING)))
         ):
             if row.state == HostState.ADDING and not row.node_id:
+                if row.account:
+                    lost.add((row.account, row.name))
                 s.delete(row)
                 continue
-            verb, then = (
-                ("adding", " --force` and add it again")
-                if row.state == HostState.ADDING
-                else ("removing", "`")
-            )
             command = "destroy" if row.account else "rm"
+            again = ", then `host create` it again" if row.account else " and add it again"
+            verb, then = (
+                ("adding", f" --force`{again}") if row.state == HostState.ADDING else ("removing", "`")
+            )
             row.state = HostState.FAILED
             row.message = f"the manager restarted while {verb} it: `mypaas host {command} {row.name}{then}"
+    return lost
 
 
 def _reason(exc: Exception) -> str:

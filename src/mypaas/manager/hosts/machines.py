@@ -1,7 +1,9 @@
 """`mypaas host create` and `host destroy`: hosts whose machines a driver account makes and deletes.
 A creation records the host first (state adding, its account), then makes the machine in the
 background (creating.py); `--count N` makes NAME-1..NAME-N. After a manager restart, the machines of
-the accounts that no host claims (a creation cut short) are deleted before anything new is made.
+the creations it cut short (named as their forgotten hosts, in their account, claimed by no host) are
+deleted before anything new is made; any other machine no host claims (another platform's sharing the
+account, a VM an admin cloned) is left alone.
 """
 
 from __future__ import annotations
@@ -139,36 +141,60 @@ class MachineHosts:
 
     # -- after a restart ------------------------------------------------------------------------------
 
-    def sweep_in_background(self) -> None:
-        """Delete the orphans of every account on a thread; creations wait for it (``swept``)."""
+    def sweep_in_background(self, lost: set[tuple[str, str]]) -> None:
+        """Delete the machines of the creations cut short (``lost``: account, host name, as jobs.recover
+        returns them) on a thread; creations wait for it (``swept``)."""
         self.swept.clear()
-        threading.Thread(target=self.sweep, name="host-create sweep", daemon=True).start()
+        threading.Thread(target=self.sweep, args=(lost,), name="host-create sweep", daemon=True).start()
 
-    def sweep(self) -> list[str]:
-        """Delete the machines of the accounts that no host claims. -> their ids"""
+    def sweep(self, lost: set[tuple[str, str]]) -> list[str]:
+        """Delete the machines this platform started creating and lost track of: in a ``lost`` account,
+        named as a ``lost`` host, claimed by no host. Other unclaimed machines stay. -> the deleted ids"""
         deleted: list[str] = []
         try:
             with self._sessions() as s:
                 claimed = set(s.scalars(select(HostRow.machine_id).where(HostRow.machine_id.is_not(None))))
-            for account in self._accounts.names():
-                deleted += self._sweep_account(account, claimed)
+            for account in sorted({a for a, _ in lost}):
+                names = {n for a, n in lost if a == account}
+                deleted += self._sweep_account(account, names, claimed)
         finally:
             self.swept.set()
         return deleted
 
-    def _sweep_account(self, account: str, claimed: set[str | None]) -> list[str]:
+    def _sweep_account(self, account: str, names: set[str], claimed: set[str | None]) -> list[str]:
         deleted = []
         try:
             driver = self._accounts.driver(account)
             if not driver.capabilities.destroy_machines:
                 return []
             for target in driver.machines():
-                if target.machine_id not in claimed:
-                    log.warning("deleting machine %s of %s: no host claims it", target.machine_id, account)
-                    driver.destroy_machine(target)
-                    deleted.append(target.machine_id or target.address)
-        except Exception as exc:  # an endpoint down now: its orphans go at the next restart
-            log.warning("looking for orphan machines of driver account %s: %s", account, _reason(exc))
+                if target.machine_id in claimed:
+                    continue
+                if target.name not in names:
+                    log.info(
+                        "machine %s (%s) of driver account %s: no host claims it, but this platform was not "
+                        "creating it; left alone",
+                        target.machine_id,
+                        target.name,
+                        account,
+                    )
+                    continue
+                log.warning(
+                    "deleting machine %s (%s) of %s: its creation was cut short",
+                    target.machine_id,
+                    target.name,
+                    account,
+                )
+                driver.destroy_machine(target)
+                deleted.append(target.machine_id or target.address)
+        except Exception as exc:  # an endpoint down now: say what may be left behind
+            log.warning(
+                "deleting the machines of the creations cut short (%s) of driver account %s: %s; "
+                "delete any that exist by hand",
+                ", ".join(sorted(names)),
+                account,
+                _reason(exc),
+            )
         return deleted
 
 

@@ -402,9 +402,8 @@ class Hosts:
 
     def recover(self) -> None:
         """Adds, creations and removals cannot resume after a manager restart (see jobs.recover); the
-        machines no host claims any more are deleted in the background (machines.py)."""
-        recover(self._sessions)
-        self.machines.sweep_in_background()
+        machines of the creations it cut short are deleted in the background (machines.py)."""
+        self.machines.sweep_in_background(recover(self._sessions))
 
 
 def _made_by(row: HostRow, destroy: bool) -> None:
