@@ -225,6 +225,7 @@ def restore(
     from mypaas.cli import daemon
     from mypaas.manager.backup import restore as r
     from mypaas.manager.backup.archive import read_manifest
+    from mypaas.manager.backup.replace import Progress
 
     s = platform_settings()
     passphrase = read_passphrase(passphrase_file, confirm=False)
@@ -243,11 +244,16 @@ def restore(
     daemon.stop_manager(s)
     daemon.stop_router(s)
     r.stop_registries(s)
+    progress = Progress()
     try:
-        _put_in_place(s, staged, old_platform, old_apps)
+        _put_in_place(s, staged, old_platform, old_apps, progress)
     except BaseException:
         r.drop(s)  # not swapped in: the old state stands, and its manager starts again
-        say("the restore failed before the state was replaced: starting the platform as it was")
+        damage = progress.damage()
+        if damage:
+            say(f"the restore failed before the state was replaced, but {damage}: starting the old platform")
+        else:
+            say("the restore failed before the state was replaced: starting the platform as it was")
         daemon.start_manager(s)
         raise
     say("starting the platform")
@@ -263,17 +269,23 @@ def _refuse(old_apps: list[str], new_apps: list[str]) -> None:
     )
 
 
-def _put_in_place(s: Any, staged: Any, old_platform: str | None, old_apps: list[str]) -> None:
+def _put_in_place(s: Any, staged: Any, old_platform: str | None, old_apps: list[str], progress: Any) -> None:
+    """The engine's steps in replace.py's order (the old data goes last), then the swap."""
+    from mypaas.manager.backup import replace as e
     from mypaas.manager.backup import restore as r
 
     with r.offline_engine(s) as (backend, copies, helper):
-        r.clear_engine(backend, old_platform, old_apps, staged)
-        if staged.volumes:
-            say(f"restoring {len(staged.volumes)} volume(s)")
-            r.restore_volumes(staged, copies, helper, _watch)
+        e.check_volumes(backend, old_platform, staged)
+        e.check_images(staged)
         pulled = r.restore_images(s, staged, copies, say)
         if pulled:
             say(f"{pulled} image(s) loaded from the archive's registry data")
+        e.check_volumes(backend, old_platform, staged)  # the last check before anything goes
+        e.stop_apps(backend, old_platform, progress)
+        if staged.volumes:
+            say(f"restoring {len(staged.volumes)} volume(s)")
+            e.replace_volumes(backend, old_platform, staged, copies, helper, progress, _watch)
+        e.drop_old_apps(backend, old_platform, old_apps, staged)
     r.commit(s, staged)
     say("the restored state is in place")
 

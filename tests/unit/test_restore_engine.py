@@ -1,0 +1,157 @@
+"""The engine's part of a restore (replace.py, driven by the CLI's _put_in_place): what can be checked is
+checked before anything of the old platform goes, its volumes go one by one as late as possible, and a
+failure says which of them no longer hold the old data."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mypaas.cli import backup as cli_backup
+from mypaas.composer.engine import resource_labels
+from mypaas.composer.fake import FakeBackend
+from mypaas.composer.volume_copies import VolumeCopy
+from mypaas.errors import BackendError, Conflict, InvalidSpec
+from mypaas.manager.backup import replace, restore
+from mypaas.settings import Settings
+
+OLD = "old-platform"
+
+
+class FakeCopies:
+    def __init__(self, backend: FakeBackend, fail_on: str = "") -> None:
+        self.backend, self.fail_on, self.content = backend, fail_on, {}  # type: dict[str, bytes]
+
+    def import_volume(self, copy: VolumeCopy, data: Iterable[bytes], helper_image: str) -> None:
+        if self.backend.volume_exists(copy.name):
+            raise Conflict(f"the engine has a volume {copy.name} already", field="volume")
+        self.backend.volumes[copy.name] = dict(copy.labels)
+        if copy.name == self.fail_on:
+            raise BackendError(f"restoring volume {copy.name}: no space left on device")
+        self.content[copy.name] = b"".join(data)
+
+    def pull_image(self, ref: str, keep_as: str) -> str:
+        return "sha256:x"
+
+    def close(self) -> None:
+        pass
+
+
+def _setup(tmp_path: Path, names: list[str]) -> tuple[Settings, FakeBackend, restore.Staged]:
+    s = Settings(home=tmp_path / "home", registry_enabled=False)
+    backend = FakeBackend()
+    staged = restore.Staged({"apps": ["web"]}, tmp_path / "staged")
+    (staged.root / "volumes").mkdir(parents=True)
+    for name in names:
+        backend.volumes[name] = resource_labels(OLD, "web")  # the old platform's own
+        (staged.root / "volumes" / f"{name}.tar").write_bytes(b"archive data of " + name.encode())
+        staged.volumes.append(VolumeCopy(name, resource_labels("new-platform", "web")))
+    _schema(staged).close()
+    return s, backend, staged
+
+
+def _run(
+    monkeypatch: pytest.MonkeyPatch, s: Settings, backend: FakeBackend, copies: FakeCopies, staged: Any
+) -> replace.Progress:
+    @contextlib.contextmanager
+    def offline(_s: Settings) -> Iterator[tuple[Any, Any, str]]:
+        yield backend, copies, "helper"
+
+    monkeypatch.setattr(restore, "offline_engine", offline)
+    progress = replace.Progress()
+    with pytest.raises((Conflict, BackendError, InvalidSpec)) as caught:
+        cli_backup._put_in_place(s, staged, OLD, ["web"], progress)
+    assert "\n" not in str(caught.value)
+    return progress
+
+
+def test_a_same_named_volume_of_something_else_is_refused_before_any_volume_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, backend, staged = _setup(tmp_path, ["mypaas_web_db"])
+    backend.volumes["mypaas_web_data"] = {}  # not the platform's: no label
+    staged.volumes.append(VolumeCopy("mypaas_web_data", resource_labels("new-platform", "web")))
+    (staged.root / "volumes" / "mypaas_web_data.tar").write_bytes(b"x")
+
+    progress = _run(monkeypatch, s, backend, FakeCopies(backend), staged)
+
+    assert backend.volumes["mypaas_web_db"] == resource_labels(OLD, "web")  # the old one is still there
+    assert progress.damage() == "" and not progress.containers_removed
+
+
+def test_a_failure_midway_names_the_replaced_volumes_and_leaves_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, backend, staged = _setup(tmp_path, ["mypaas_web_a", "mypaas_web_b", "mypaas_web_c"])
+    copies = FakeCopies(backend, fail_on="mypaas_web_b")
+
+    progress = _run(monkeypatch, s, backend, copies, staged)
+
+    assert copies.content == {"mypaas_web_a": b"archive data of mypaas_web_a"}
+    assert backend.volumes["mypaas_web_c"] == resource_labels(OLD, "web")  # not reached: as it was
+    assert progress.damage() == (
+        "volume(s) mypaas_web_a already hold the archive's data; "
+        "volume mypaas_web_b was removed and is incomplete"
+    )
+
+
+def _schema(staged: restore.Staged) -> sqlite3.Connection:
+    (staged.root / "state.db").unlink(missing_ok=True)
+    db = sqlite3.connect(staged.root / "state.db")
+    db.executescript(
+        "CREATE TABLE apps (id INTEGER, name TEXT, target_version INTEGER, current_version INTEGER);"
+        "CREATE TABLE releases (app_id INTEGER, version INTEGER, images TEXT);"
+        "INSERT INTO apps VALUES (1, 'web', 2, 2);"
+    )
+    return db
+
+
+def _with_release(staged: restore.Staged, ref: str) -> None:
+    db = _schema(staged)
+    db.execute("INSERT INTO releases VALUES (1, 2, ?)", (json.dumps({"web": ref}),))
+    db.commit()
+    db.close()
+
+
+def _blob(root: Path, data: bytes) -> str:
+    hexa = hashlib.sha256(data).hexdigest()
+    path = root / "blobs" / "sha256" / hexa[:2] / hexa / "data"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    return f"sha256:{hexa}"
+
+
+def test_an_image_missing_from_the_registry_data_is_refused_before_anything_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, backend, staged = _setup(tmp_path, ["mypaas_web_db"])
+    root = staged.root / "registry" / "data" / "docker" / "registry" / "v2"
+    layer = _blob(root, b"a layer")
+    manifest = json.dumps({"config": {"digest": "sha256:" + "0" * 64}, "layers": [{"digest": layer}]})
+    digest = _blob(root, manifest.encode())  # its config blob is missing
+    link = root / "repositories" / "web/web" / "_manifests" / "revisions" / "sha256" / digest[7:] / "link"
+    link.parent.mkdir(parents=True)
+    link.write_text(digest)
+    _with_release(staged, f"registry:5000/web/web@{digest}")
+
+    with pytest.raises(InvalidSpec, match="registry data lacks the image of web/web"):
+        replace.check_images(staged)
+    progress = _run(monkeypatch, s, backend, FakeCopies(backend), staged)
+    assert backend.volumes["mypaas_web_db"] == resource_labels(OLD, "web")
+    assert progress.damage() == ""
+
+    config = b"{}"
+    manifest = json.dumps({"config": {"digest": _blob(root, config)}, "layers": [{"digest": layer}]})
+    digest = _blob(root, manifest.encode())
+    link = root / "repositories" / "web/web" / "_manifests" / "revisions" / "sha256" / digest[7:] / "link"
+    link.parent.mkdir(parents=True)
+    link.write_text(digest)
+    _with_release(staged, f"registry:5000/web/web@{digest}")
+    replace.check_images(staged)  # whole: accepted
