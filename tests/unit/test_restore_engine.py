@@ -155,3 +155,86 @@ def test_an_image_missing_from_the_registry_data_is_refused_before_anything_chan
     link.write_text(digest)
     _with_release(staged, f"registry:5000/web/web@{digest}")
     replace.check_images(staged)  # whole: accepted
+
+
+class FakeSystemd:
+    def __init__(self, manages: bool = True, on_stop: Any = None) -> None:
+        self.calls: list[str] = []
+        self._manages, self._on_stop = manages, on_stop
+
+    def manages(self, _settings: Settings) -> bool:
+        return self._manages
+
+    def stop(self) -> bool:
+        self.calls.append("stop")
+        if self._on_stop:
+            self._on_stop()
+        return True
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+
+def _manager(s: Settings) -> Any:
+    """A process standing for the manager, its pid in the pid file, reaped by a thread once it ends."""
+    import subprocess
+    import threading
+
+    proc = subprocess.Popen(["sleep", "30"])
+    threading.Thread(target=proc.wait, daemon=True).start()
+    s.run_dir.mkdir(parents=True, exist_ok=True)
+    (s.run_dir / "manager.pid").write_text(str(proc.pid))
+    return proc
+
+
+def test_restore_stops_and_starts_the_manager_through_its_systemd_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from mypaas.cli import client as client_module
+    from mypaas.cli import daemon, units
+    from mypaas.cli.main import app as cli_app
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MYPAAS_HOME", str(home))
+    client_module.settings.cache_clear()
+    systemd = FakeSystemd()
+    started: list[Any] = []
+    monkeypatch.setattr(units, "Systemd", lambda: systemd)
+    monkeypatch.setattr(daemon, "stop_manager", lambda s: pytest.fail("stopped by pid under systemd"))
+    monkeypatch.setattr(daemon, "start_manager", lambda s, sd=None: started.append(sd) or True)
+    monkeypatch.setattr(daemon, "stop_router", lambda s: None)
+    monkeypatch.setattr(restore, "stop_registries", lambda s: None)
+    monkeypatch.setattr(restore, "stage", lambda *a: restore.Staged({"apps": []}, tmp_path))
+    monkeypatch.setattr(cli_backup, "_put_in_place", lambda *a: None)
+    archive, passfile = tmp_path / "a.tar", tmp_path / "pass"
+    archive.write_bytes(b"")
+    passfile.write_text("x" * 20)
+
+    result = CliRunner().invoke(cli_app, ["restore", str(archive), "--passphrase-file", str(passfile)])
+
+    client_module.settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert systemd.calls == ["stop"]
+    assert started == [systemd]
+
+
+def test_the_manager_is_gone_before_the_engine_is_touched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mypaas.cli import daemon
+
+    s = Settings(home=tmp_path / "home")
+    proc = _manager(s)
+    systemd = FakeSystemd(on_stop=proc.terminate)
+    monkeypatch.setattr(daemon, "stop_manager", lambda _s: pytest.fail("stopped by pid under systemd"))
+    assert daemon.halt_manager(s, systemd) is True
+    assert proc.poll() is not None
+
+    stubborn = _manager(s)  # the unit stopped, but the process is still there
+    try:
+        with pytest.raises(BackendError, match=rf"^the manager \(pid {stubborn.pid}\) did not stop;[^\n]*$"):
+            daemon.halt_manager(s, FakeSystemd(), wait_s=0.3)
+    finally:
+        stubborn.kill()

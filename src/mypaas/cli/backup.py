@@ -223,6 +223,7 @@ def restore(
       mypaas restore today.tar --passphrase-file ~/.mypaas-pass --yes
     """
     from mypaas.cli import daemon
+    from mypaas.cli.units import Systemd
     from mypaas.manager.backup import restore as r
     from mypaas.manager.backup.archive import read_manifest
     from mypaas.manager.backup.replace import Progress
@@ -240,12 +241,13 @@ def restore(
         src.seek(0)
         say(f"reading {file} ({_size(os.fstat(src.fileno()).st_size)})")
         staged = r.stage(s, src, passphrase, _watch)
-    say("stopping the platform")
-    daemon.stop_manager(s)
-    daemon.stop_router(s)
-    r.stop_registries(s)
+    systemd = Systemd()  # `mypaas up --boot`'s unit: stopped and started through systemd, as down/up do
     progress = Progress()
     try:
+        say("stopping the platform")
+        daemon.halt_manager(s, systemd)  # gone for sure before the engine is touched
+        daemon.stop_router(s)
+        r.stop_registries(s)
         _put_in_place(s, staged, old_platform, old_apps, progress)
     except BaseException:
         r.drop(s)  # not swapped in: the old state stands, and its manager starts again
@@ -254,10 +256,10 @@ def restore(
             say(f"the restore failed before the state was replaced, but {damage}: starting the old platform")
         else:
             say("the restore failed before the state was replaced: starting the platform as it was")
-        daemon.start_manager(s)
+        daemon.start_manager(s, systemd)
         raise
     say("starting the platform")
-    daemon.start_manager(s)
+    daemon.start_manager(s, systemd)
     say(f"restored {len(staged.apps)} app(s): {', '.join(staged.apps) or 'none'}; they are being redeployed")
 
 
