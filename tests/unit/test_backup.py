@@ -59,8 +59,8 @@ def test_a_wrong_passphrase_is_one_line_naming_the_passphrase() -> None:
 
 
 def test_a_short_passphrase_is_refused_before_anything_is_written() -> None:
-    with pytest.raises(InvalidSpec, match="at least 8 characters"):
-        next(write_archive("short", {}, []))
+    with pytest.raises(InvalidSpec, match="at least 12 characters"):
+        next(write_archive("elevenchars", {}, []))
 
 
 @pytest.mark.parametrize("cut", [100, 700, 1600, 3000, -1500, -2100])
@@ -301,10 +301,10 @@ def test_the_cli_writes_the_archive_naming_each_part(
     assert not target.with_name("b.tar.part").exists()
 
     short = tmp_path / "short"
-    short.write_text("short\n")
+    short.write_text("elevenchars\n")
     result = CliRunner().invoke(cli_app, ["backup", str(tmp_path / "c.tar"), "--passphrase-file", str(short)])
     assert result.exit_code == 1
-    assert result.output.strip() == "error: the passphrase must have at least 8 characters"
+    assert result.output.strip() == "error: the passphrase must have at least 12 characters"
     assert not list(tmp_path.glob("c.tar*"))
 
 
@@ -316,7 +316,7 @@ def test_the_schedule_refuses_bad_input_naming_the_field(api: TestClient, tmp_pa
         ({"every": "10s"}, "every"),
         ({"every": "often"}, "every"),
         ({"keep": 0}, "keep"),
-        ({"passphrase": "short"}, "passphrase"),
+        ({"passphrase": "elevenchars"}, "passphrase"),
     ):
         r = api.put("/api/v1/backup/schedule", json={**good, **change})
         assert r.status_code == 400, (change, r.text)
