@@ -238,3 +238,21 @@ def test_the_manager_is_gone_before_the_engine_is_touched(
             daemon.halt_manager(s, FakeSystemd(), wait_s=0.3)
     finally:
         stubborn.kill()
+
+
+def test_a_manager_that_exited_but_was_not_reaped_counts_as_stopped(tmp_path: Path) -> None:
+    import subprocess
+    import time
+
+    from mypaas.cli import daemon
+
+    s = Settings(home=tmp_path / "home")
+    proc = subprocess.Popen(["sleep", "30"])  # never waited for until the end: a zombie once killed
+    s.run_dir.mkdir(parents=True, exist_ok=True)
+    (s.run_dir / "manager.pid").write_text(str(proc.pid))
+    try:
+        proc.send_signal(9)
+        time.sleep(0.2)
+        assert daemon.halt_manager(s, FakeSystemd(manages=False), wait_s=2) is True
+    finally:
+        proc.wait()
