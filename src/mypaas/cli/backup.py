@@ -212,9 +212,11 @@ def restore(
     """Make this machine's platform the one in a backup archive.
 
     Run it on this machine (where the data folder is), after `make up`. The archive is read and checked
-    whole first (a wrong passphrase or a damaged archive changes nothing); then the manager stops, the
-    apps' volumes are made again, the releases' images are loaded from the archive's registry data
-    (without --with-images they must still be on this engine or pullable), the state is swapped in
+    whole first (a wrong passphrase or a damaged archive changes nothing); then the manager stops (through
+    systemd when `mypaas up --boot` installed its unit), the volume names and the archive's images are
+    checked, the releases' images are loaded from the archive's registry data (without --with-images
+    they must still be on this engine or pullable), the apps' volumes are made again (the old ones of
+    the same name removed one by one; a failure names those already replaced), the state is swapped in
     whole, and the manager starts again and redeploys every app. A platform that has apps already is
     replaced only with --yes.
 
