@@ -59,8 +59,8 @@ def test_a_wrong_passphrase_is_one_line_naming_the_passphrase() -> None:
 
 
 def test_a_short_passphrase_is_refused_before_anything_is_written() -> None:
-    with pytest.raises(InvalidSpec, match="at least 8 characters"):
-        next(write_archive("short", {}, []))
+    with pytest.raises(InvalidSpec, match="at least 12 characters"):
+        next(write_archive("elevenchars", {}, []))
 
 
 @pytest.mark.parametrize("cut", [100, 700, 1600, 3000, -1500, -2100])
@@ -165,6 +165,81 @@ def test_a_crash_leaves_the_old_state_before_the_mark_and_the_new_one_after(
     assert (other.home / "state.db").read_bytes().startswith(b"SQLite format 3")
 
 
+def _staged_swap(home: Path) -> tuple[Settings, list[tuple[str, str]]]:
+    """A data folder with an old state.db, admin-token and registry-pull-token (no ssh/, no
+    settings.yml) and a staged restore with state.db, admin-token, ssh/ and settings.yml."""
+    s = Settings(home=home, registry_enabled=False)
+    home.mkdir()
+    (home / "state.db").write_text("old db")
+    (home / "admin-token").write_text("old token")
+    (home / "registry-pull-token").write_text("old pull token")  # the archive has none: goes away
+    new = swap.staging_dir(s) / "new"
+    (new / "home" / "ssh").mkdir(parents=True)
+    (new / "state.db").write_text("new db")
+    (new / "home" / "admin-token").write_text("new token")
+    (new / "home" / "ssh" / "id").write_text("new ssh key")  # absent on the target
+    (new / "home" / "settings.yml").write_text("new settings")  # absent on the target
+    moves = swap.plan(s, new, registry=False)
+    (swap.staging_dir(s) / swap.READY).write_text(__import__("json").dumps(moves))
+    return s, moves
+
+
+def _swapped_in(home: Path) -> None:
+    assert (home / "state.db").read_text() == "new db"
+    assert (home / "admin-token").read_text() == "new token"
+    assert (home / "ssh" / "id").read_text() == "new ssh key"
+    assert (home / "settings.yml").read_text() == "new settings"
+    assert not (home / "registry-pull-token").exists()
+    assert not swap.staging_dir(Settings(home=home)).exists()
+
+
+def test_a_swap_interrupted_at_any_step_is_finished_by_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = 0
+    real_move, real_mark = swap._move, swap._mark
+
+    def counting(real):  # type: ignore[no-untyped-def]
+        def step(*args):  # type: ignore[no-untyped-def]
+            nonlocal steps
+            steps += 1
+            return real(*args)
+
+        return step
+
+    monkeypatch.setattr(swap, "_move", counting(real_move))
+    monkeypatch.setattr(swap, "_mark", counting(real_mark))
+    s, _ = _staged_swap(tmp_path / "whole")
+    assert swap.finish_pending(s) is True
+    _swapped_in(s.home)
+    total = steps
+    assert total >= 7  # moves aside, marks and moves in
+
+    for crash_at in range(total):
+        home = tmp_path / f"crash{crash_at}"
+        s, _ = _staged_swap(home)
+        steps = 0
+
+        def crashing(real, at: int):  # type: ignore[no-untyped-def]
+            def step(*args):  # type: ignore[no-untyped-def]
+                nonlocal steps
+                if steps == at:
+                    raise KeyboardInterrupt("power cut")
+                steps += 1
+                return real(*args)
+
+            return step
+
+        monkeypatch.setattr(swap, "_move", crashing(real_move, crash_at))
+        monkeypatch.setattr(swap, "_mark", crashing(real_mark, crash_at))
+        with pytest.raises(KeyboardInterrupt):
+            swap.finish_pending(s)
+        monkeypatch.setattr(swap, "_move", real_move)
+        monkeypatch.setattr(swap, "_mark", real_mark)
+        assert swap.finish_pending(s) is True  # the next start
+        _swapped_in(home)
+
+
 def test_restore_refuses_a_platform_that_has_apps_unless_yes(
     api: TestClient, platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,10 +301,10 @@ def test_the_cli_writes_the_archive_naming_each_part(
     assert not target.with_name("b.tar.part").exists()
 
     short = tmp_path / "short"
-    short.write_text("short\n")
+    short.write_text("elevenchars\n")
     result = CliRunner().invoke(cli_app, ["backup", str(tmp_path / "c.tar"), "--passphrase-file", str(short)])
     assert result.exit_code == 1
-    assert result.output.strip() == "error: the passphrase must have at least 8 characters"
+    assert result.output.strip() == "error: the passphrase must have at least 12 characters"
     assert not list(tmp_path.glob("c.tar*"))
 
 
@@ -241,7 +316,7 @@ def test_the_schedule_refuses_bad_input_naming_the_field(api: TestClient, tmp_pa
         ({"every": "10s"}, "every"),
         ({"every": "often"}, "every"),
         ({"keep": 0}, "keep"),
-        ({"passphrase": "short"}, "passphrase"),
+        ({"passphrase": "elevenchars"}, "passphrase"),
     ):
         r = api.put("/api/v1/backup/schedule", json={**good, **change})
         assert r.status_code == 400, (change, r.text)

@@ -69,3 +69,60 @@ def test_releases_no_app_targets_are_forgotten(world: World) -> None:
             desired.select(desired.ReleaseRow.id).where(desired.ReleaseRow.version == 2)
         ).all()
     assert {rid for rid, _ in desired._RELEASES} == {rid for (rid,) in targets}
+
+
+class _Rows:
+    """A session that gives fixed target releases (rows) and loads any release asked for."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.rows = [(rid, 0.0, rid, 1) for rid in ids]
+
+    def execute(self, _stmt: Any) -> Any:
+        rows = self.rows
+
+        class Result:
+            def all(self) -> list[Any]:
+                return rows
+
+            def __iter__(self) -> Any:
+                return iter([(rid, created, {"n": rid}, {}) for rid, created, _, _ in rows])
+
+        return Result()
+
+
+def test_two_threads_reading_different_targets_never_trip_over_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import threading
+
+    class Spec:
+        @staticmethod
+        def model_validate(value: Any) -> Any:
+            return value
+
+    monkeypatch.setattr(desired, "AppSpec", Spec)
+    monkeypatch.setattr(desired, "_RELEASES", {})
+    errors: list[BaseException] = []
+
+    def hammer(ids: list[int]) -> None:
+        session = _Rows(ids)
+        try:
+            for _ in range(3000):
+                got = desired._target_releases(session)  # type: ignore[arg-type]
+                assert {k[0] for k in got} == set(ids)
+                assert all(spec == {"n": app_id} for (app_id, _), (spec, _) in got.items())
+        except BaseException as exc:
+            errors.append(exc)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=hammer, args=(ids,)) for ids in ([1, 2, 3], [4, 5, 6])]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []

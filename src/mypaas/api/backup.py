@@ -17,7 +17,7 @@ from mypaas.manager.platform import Platform
 class BackupBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    passphrase: str = Field(description="encrypts the archive (at least 8 characters); kept nowhere")
+    passphrase: str = Field(description="encrypts the archive (at least 12 characters); kept nowhere")
     with_images: bool = Field(False, description="the registry's data (every release's images) too")
     with_volumes: bool = Field(False, description="the apps' named volumes too (read through the engine)")
 

@@ -212,9 +212,11 @@ def restore(
     """Make this machine's platform the one in a backup archive.
 
     Run it on this machine (where the data folder is), after `make up`. The archive is read and checked
-    whole first (a wrong passphrase or a damaged archive changes nothing); then the manager stops, the
-    apps' volumes are made again, the releases' images are loaded from the archive's registry data
-    (without --with-images they must still be on this engine or pullable), the state is swapped in
+    whole first (a wrong passphrase or a damaged archive changes nothing); then the manager stops (through
+    systemd when `mypaas up --boot` installed its unit), the volume names and the archive's images are
+    checked, the releases' images are loaded from the archive's registry data (without --with-images
+    they must still be on this engine or pullable), the apps' volumes are made again (the old ones of
+    the same name removed one by one; a failure names those already replaced), the state is swapped in
     whole, and the manager starts again and redeploys every app. A platform that has apps already is
     replaced only with --yes.
 
@@ -223,8 +225,10 @@ def restore(
       mypaas restore today.tar --passphrase-file ~/.mypaas-pass --yes
     """
     from mypaas.cli import daemon
+    from mypaas.cli.units import Systemd
     from mypaas.manager.backup import restore as r
     from mypaas.manager.backup.archive import read_manifest
+    from mypaas.manager.backup.replace import Progress
 
     s = platform_settings()
     passphrase = read_passphrase(passphrase_file, confirm=False)
@@ -239,19 +243,25 @@ def restore(
         src.seek(0)
         say(f"reading {file} ({_size(os.fstat(src.fileno()).st_size)})")
         staged = r.stage(s, src, passphrase, _watch)
-    say("stopping the platform")
-    daemon.stop_manager(s)
-    daemon.stop_router(s)
-    r.stop_registries(s)
+    systemd = Systemd()  # `mypaas up --boot`'s unit: stopped and started through systemd, as down/up do
+    progress = Progress()
     try:
-        _put_in_place(s, staged, old_platform, old_apps)
+        say("stopping the platform")
+        daemon.halt_manager(s, systemd)  # gone for sure before the engine is touched
+        daemon.stop_router(s)
+        r.stop_registries(s)
+        _put_in_place(s, staged, old_platform, old_apps, progress)
     except BaseException:
         r.drop(s)  # not swapped in: the old state stands, and its manager starts again
-        say("the restore failed before the state was replaced: starting the platform as it was")
-        daemon.start_manager(s)
+        damage = progress.damage()
+        if damage:
+            say(f"the restore failed before the state was replaced, but {damage}: starting the old platform")
+        else:
+            say("the restore failed before the state was replaced: starting the platform as it was")
+        daemon.start_manager(s, systemd)
         raise
     say("starting the platform")
-    daemon.start_manager(s)
+    daemon.start_manager(s, systemd)
     say(f"restored {len(staged.apps)} app(s): {', '.join(staged.apps) or 'none'}; they are being redeployed")
 
 
@@ -263,17 +273,23 @@ def _refuse(old_apps: list[str], new_apps: list[str]) -> None:
     )
 
 
-def _put_in_place(s: Any, staged: Any, old_platform: str | None, old_apps: list[str]) -> None:
+def _put_in_place(s: Any, staged: Any, old_platform: str | None, old_apps: list[str], progress: Any) -> None:
+    """The engine's steps in replace.py's order (the old data goes last), then the swap."""
+    from mypaas.manager.backup import replace as e
     from mypaas.manager.backup import restore as r
 
     with r.offline_engine(s) as (backend, copies, helper):
-        r.clear_engine(backend, old_platform, old_apps, staged)
-        if staged.volumes:
-            say(f"restoring {len(staged.volumes)} volume(s)")
-            r.restore_volumes(staged, copies, helper, _watch)
+        e.check_volumes(backend, old_platform, staged)
+        e.check_images(staged)
         pulled = r.restore_images(s, staged, copies, say)
         if pulled:
             say(f"{pulled} image(s) loaded from the archive's registry data")
+        e.check_volumes(backend, old_platform, staged)  # the last check before anything goes
+        e.stop_apps(backend, old_platform, progress)
+        if staged.volumes:
+            say(f"restoring {len(staged.volumes)} volume(s)")
+            e.replace_volumes(backend, old_platform, staged, copies, helper, progress, _watch)
+        e.drop_old_apps(backend, old_platform, old_apps, staged)
     r.commit(s, staged)
     say("the restored state is in place")
 

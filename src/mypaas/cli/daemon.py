@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from mypaas.cli.units import UNIT, Systemd
+from mypaas.errors import BackendError
 from mypaas.homefiles import private_umask, tighten
 from mypaas.settings import Settings
 
@@ -92,14 +93,46 @@ def stop_manager(settings: Settings) -> bool:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             return True
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     return True
+
+
+def halt_manager(settings: Settings, systemd: Systemd, wait_s: float = 15.0) -> bool:
+    """Stop the manager as `mypaas down` does (through systemd when its unit runs this data folder, so
+    its Restart= cannot bring it back) and make sure it is gone: its process has exited and nothing
+    answers at its address; BackendError (one line) if not. True when one was running."""
+    pid = manager_pid(settings)
+    stopped = (systemd.manages(settings) and systemd.stop()) or stop_manager(settings)
+    deadline = time.monotonic() + wait_s
+    while pid is not None and _alive(pid):
+        if time.monotonic() > deadline:
+            raise BackendError(f"the manager (pid {pid}) did not stop; stop it (mypaas down) and run again")
+        time.sleep(0.1)
+    again = manager_pid(settings)
+    again = again if again is not None and _alive(again) else None
+    if again is not None or api_healthy(settings):
+        who = f"pid {again}" if again is not None else settings.api_url
+        raise BackendError(f"a manager started again ({who}) while stopping it: stop it and run again")
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    """The process runs (an exited one nobody reaped yet, a zombie, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: the signal said it is there
+    return stat[stat.rfind(")") + 2 :][:1] != "Z"
 
 
 def stop_router(settings: Settings) -> None:

@@ -41,8 +41,12 @@ MANIFEST = "manifest.json"
 END = "end"
 _NONCE = 12
 _CHECK = b"mypaas backup passphrase check"
-KDF = {"name": "scrypt", "n": 2**15, "r": 8, "p": 1}
-MIN_PASSPHRASE = 8
+KDF = {"name": "scrypt", "n": 2**17, "r": 8, "p": 1}  # 128 MiB, under a second on a small machine
+MIN_PASSPHRASE = 12
+# The manifest is read before anything is authenticated: its scrypt parameters are bounded so that a
+# forged one cannot ask for gigabytes (scrypt needs 128 * n * r bytes) or hours.
+_KDF_MAX_MEMORY = 1 << 28  # 256 MiB
+_KDF_MAX_WORK = 1 << 22  # n * r * p: 4x the writer's
 
 
 def derive_key(passphrase: str, salt: bytes, kdf: dict[str, Any]) -> AESGCM:
@@ -51,11 +55,16 @@ def derive_key(passphrase: str, salt: bytes, kdf: dict[str, Any]) -> AESGCM:
         raise InvalidSpec(f"archive: unknown key derivation {kdf.get('name')!r}", field="archive")
     try:
         n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
-        if n > 2**20 or r > 32 or p > 16:
-            raise ValueError("key derivation parameters out of range")
-        key = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode())
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidSpec(f"archive: bad key derivation parameters ({exc})", field="archive") from exc
+        raise InvalidSpec("archive: unsupported key derivation parameters", field="archive") from exc
+    if not (n >= 2 and n & (n - 1) == 0 and r >= 1 and p >= 1) or (
+        128 * n * r > _KDF_MAX_MEMORY or n * r * p > _KDF_MAX_WORK
+    ):
+        raise InvalidSpec("archive: unsupported key derivation parameters", field="archive")
+    try:
+        key = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode())
+    except (TypeError, ValueError, MemoryError) as exc:
+        raise InvalidSpec("archive: unsupported key derivation parameters", field="archive") from exc
     return AESGCM(key)
 
 

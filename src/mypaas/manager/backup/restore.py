@@ -1,9 +1,10 @@
 """`mypaas restore`: a backup archive made the platform's state again, on this machine, with the manager
 stopped. In order: the archive is read whole and checked into a staging folder (a wrong passphrase or a
-damaged archive stops here, nothing changed); the engine's resources of the apps it replaces are
-removed; the volumes are made again and filled; the releases' images are pulled from the archive's
-registry data (served for the occasion by a registry of its own on loopback); then the state is swapped
-in whole (swap.py) and the manager, started again, redeploys every app."""
+damaged archive stops here, nothing changed); what can be checked is checked, the releases' images
+are pulled from the archive's registry data (served for the occasion by a registry of its own on
+loopback), the old platform's containers are removed and the volumes made again (replace.py: in that
+order, so the old data goes as late as possible); then the state is swapped in whole (swap.py) and the
+manager, started again, redeploys every app."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from mypaas.settings import Settings
 Watch = Callable[[dict[str, Any], Iterator[bytes]], Iterator[bytes]]
 
 
-def _unwatched(_part: dict[str, Any], content: Iterator[bytes]) -> Iterator[bytes]:
+def unwatched(_part: dict[str, Any], content: Iterator[bytes]) -> Iterator[bytes]:
     return content
 
 
@@ -64,7 +65,7 @@ def current_apps(settings: Settings) -> tuple[str | None, list[str]]:
     return (str(row[0]) if row else None), apps
 
 
-def stage(settings: Settings, src: IO[bytes], passphrase: str, watch: Watch = _unwatched) -> Staged:
+def stage(settings: Settings, src: IO[bytes], passphrase: str, watch: Watch = unwatched) -> Staged:
     """Read and check the whole archive into the staging folder; on any error the folder is removed and
     the error raised (one line), the platform untouched."""
     swap.finish_pending(settings)  # an older unfinished one goes first
@@ -170,32 +171,7 @@ def release_images(db_path: Path) -> list[tuple[str, str, int, str]]:
     return out
 
 
-def clear_engine(backend: Backend, platform: str | None, apps: list[str], staged: Staged) -> None:
-    """Remove the replaced platform's apps from the engine, so nothing of the old state keeps running:
-    their containers; the networks and image tags of those the archive does not have; their volumes
-    only where the archive has one of the same name."""
-    if not platform:
-        return
-    for inst in backend.list_instances(platform):
-        backend.remove_instance(inst.id, grace_s=2.0)
-    for app in set(apps) - set(staged.apps):
-        backend.remove_app_resources(platform, app, volumes=False, force=True)
-    names = {v.name for v in staged.volumes}
-    for v in backend.list_volumes(platform):
-        if v.name in names:
-            backend.remove_volume(platform, v.name)
-
-
-def restore_volumes(
-    staged: Staged, copies: EngineCopies, helper_image: str, watch: Watch = _unwatched
-) -> None:
-    for v in staged.volumes:
-        path = staged.root / "volumes" / f"{v.name}.tar"
-        part = {"name": f"volumes/{v.name}", "kind": "volume", "size": path.stat().st_size}
-        copies.import_volume(v, watch(part, _read(path)), helper_image)
-
-
-def _read(path: Path) -> Iterator[bytes]:
+def read_chunks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as f:
         while piece := f.read(1 << 20):
             yield piece

@@ -23,7 +23,7 @@ from mypaas.monitor.events import parse_duration
 log = logging.getLogger("mypaas.backup")
 
 KEY = "backup_schedule"
-PREFIX = "mypaas-backup-"
+PREFIX = "mypaas-scheduled-"  # not the CLI's mypaas-backup-…: only these are pruned
 MIN_EVERY_S = 60.0
 CHECK_S = 30.0
 MAX_KEEP = 1000
@@ -126,15 +126,25 @@ class Schedule:
                 os.fsync(out.fileno())
             os.replace(partial, target)
             _prune(folder, int(cur["keep"]))
-        except (OSError, MyPaasError) as exc:
-            partial.unlink(missing_ok=True)
-            error = exc.message if isinstance(exc, MyPaasError) else str(exc)
+        except Exception as exc:  # a full disk, a locked database: recorded, tried again next round
+            error = _one_line(exc)
             log.error("scheduled backup into %s failed: %s", folder, error)
+        finally:
+            partial.unlink(missing_ok=True)  # whatever happened, no half-written archive stays
         now = self._read()
         if now is not None and now.get("dir") == cur["dir"]:
             now.update(last=self._clock(), last_error=error, last_file=None if error else str(target))
             self._write(now)
         return None if error else str(target)
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, MyPaasError):
+        return exc.message
+    text = str(exc).strip().splitlines()
+    return (
+        text[0] if isinstance(exc, OSError) and text else f"{type(exc).__name__}: {text[0] if text else ''}"
+    )
 
 
 def _prune(folder: Path, keep: int) -> None:

@@ -5,6 +5,10 @@ The restored files wait in ``$MYPAAS_HOME/restore/new`` with a plan of where eac
 state and the staging folder is thrown away at the next start; after it, the next start (or the restore
 itself) finishes moving the files in. Each move is a rename, and redoing the plan after a crash skips
 what was done, so finishing twice is harmless. The old files go to ``restore/old`` and are removed last.
+Each step leaves a record before its restored item moves in: the old item set aside as ``old/<i>``, or
+an ``old/<i>.absent`` mark when the target had none (a fresh machine has no ``ssh/``, no
+``settings.yml``); a redo that finds the staged item gone and one of the two knows the item in place is
+the restored one and leaves it; neither means the archive has none and the old item goes aside.
 """
 
 from __future__ import annotations
@@ -68,21 +72,35 @@ def finish_pending(settings: Settings) -> bool:
     old = root / "old"
     old.mkdir(exist_ok=True)
     for index, (src, dst) in enumerate(moves):
-        if src.exists() or src.is_symlink():
-            _aside(dst, old / str(index))
+        kept, absent = old / str(index), old / f"{index}.absent"
+        done = _there(kept) or absent.exists()  # this step's record: the restored item went in
+        if _there(src):
+            if not done:
+                if _there(dst):
+                    _move(dst, kept)
+                else:
+                    _mark(absent)
             dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            shutil.move(str(src), str(dst))
-        elif not (old / str(index)).exists():
-            _aside(dst, old / str(index))  # the archive has none: nothing of the old state stays
+            _move(src, dst)
+        elif not done and _there(dst):
+            _move(dst, kept)  # the archive has none: nothing of the old state stays
     ready.unlink()
     shutil.rmtree(root, ignore_errors=True)
     log.info("the restored state is in place")
     return True
 
 
-def _aside(path: Path, to: Path) -> None:
-    if path.exists() or path.is_symlink():
-        shutil.move(str(path), str(to))
+def _there(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def _move(src: Path, dst: Path) -> None:
+    shutil.move(str(src), str(dst))
+
+
+def _mark(path: Path) -> None:
+    path.write_bytes(b"")
+    _fsync_dir(path.parent)
 
 
 def _fsync(path: Path) -> None:

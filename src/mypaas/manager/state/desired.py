@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 
 from sqlalchemy import and_, select
@@ -15,7 +16,9 @@ from mypaas.states import AppState, BackendMode
 # Releases never change, so their specs (parsed) and config vars (decrypted) are kept between passes:
 # (row id, created at) -> (spec, config). A pass reads only the target releases' ids and loads (decrypts,
 # parses) those it has not seen; what no app targets any more is forgotten.
+# Built from a private copy of what the pass needs, so another thread's pruning only costs a reload.
 _RELEASES: dict[tuple[int, float], tuple[AppSpec, dict[str, str]]] = {}
+_LOCK = threading.Lock()
 _LOAD_BATCH = 500  # ids per IN (...) query
 _APP_COLUMNS = (
     AppRow.id,
@@ -82,7 +85,10 @@ def _target_releases(session: Session) -> dict[tuple[int, int], tuple[AppSpec, d
             AppRow, and_(AppRow.id == ReleaseRow.app_id, AppRow.target_version == ReleaseRow.version)
         )
     ).all()
-    missing = [rid for rid, created, _, _ in rows if (rid, created) not in _RELEASES]
+    wanted = {(rid, created) for rid, created, _, _ in rows}
+    with _LOCK:  # the reconcile loop and the evictables' pass read it from their own threads
+        have = {key: _RELEASES[key] for key in wanted if key in _RELEASES}
+    missing = [rid for rid, created in wanted if (rid, created) not in have]
     for start in range(0, len(missing), _LOAD_BATCH):
         batch = missing[start : start + _LOAD_BATCH]
         loaded = session.execute(
@@ -91,11 +97,13 @@ def _target_releases(session: Session) -> dict[tuple[int, int], tuple[AppSpec, d
             )
         )
         for rid, created, spec, config in loaded:
-            _RELEASES[(rid, created)] = (AppSpec.model_validate(spec), dict(config or {}))
-    wanted = {(rid, created) for rid, created, _, _ in rows}
-    for key in [k for k in _RELEASES if k not in wanted]:
-        del _RELEASES[key]
-    return {(app_id, version): _RELEASES[(rid, created)] for rid, created, app_id, version in rows}
+            if (rid, created) in wanted:
+                have[(rid, created)] = (AppSpec.model_validate(spec), dict(config or {}))
+    with _LOCK:
+        _RELEASES.update(have)
+        for key in [k for k in _RELEASES if k not in wanted]:
+            del _RELEASES[key]
+    return {(app_id, version): have[(rid, created)] for rid, created, app_id, version in rows}
 
 
 def drop_failed_first_deploy(app: AppRow, *, target_failed: bool) -> bool:
