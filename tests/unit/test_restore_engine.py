@@ -120,6 +120,17 @@ def _with_release(staged: restore.Staged, ref: str) -> None:
     db.close()
 
 
+def _manifest(config: str, layer: str) -> str:
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"digest": config},
+            "layers": [{"digest": layer}],
+        }
+    )
+
+
 def _blob(root: Path, data: bytes) -> str:
     hexa = hashlib.sha256(data).hexdigest()
     path = root / "blobs" / "sha256" / hexa[:2] / hexa / "data"
@@ -134,7 +145,7 @@ def test_an_image_missing_from_the_registry_data_is_refused_before_anything_chan
     s, backend, staged = _setup(tmp_path, ["mypaas_web_db"])
     root = staged.root / "registry" / "data" / "docker" / "registry" / "v2"
     layer = _blob(root, b"a layer")
-    manifest = json.dumps({"config": {"digest": "sha256:" + "0" * 64}, "layers": [{"digest": layer}]})
+    manifest = _manifest("sha256:" + "0" * 64, layer)
     digest = _blob(root, manifest.encode())  # its config blob is missing
     link = root / "repositories" / "web/web" / "_manifests" / "revisions" / "sha256" / digest[7:] / "link"
     link.parent.mkdir(parents=True)
@@ -147,8 +158,9 @@ def test_an_image_missing_from_the_registry_data_is_refused_before_anything_chan
     assert backend.volumes["mypaas_web_db"] == resource_labels(OLD, "web")
     assert progress.damage() == ""
 
-    config = b"{}"
-    manifest = json.dumps({"config": {"digest": _blob(root, config)}, "layers": [{"digest": layer}]})
+    # an image config as the engine writes it: its own "config" key holds Env/Cmd, no descriptor
+    config = json.dumps({"architecture": "amd64", "config": {"Cmd": ["httpd"]}, "rootfs": {}}).encode()
+    manifest = _manifest(_blob(root, config), layer)
     digest = _blob(root, manifest.encode())
     link = root / "repositories" / "web/web" / "_manifests" / "revisions" / "sha256" / digest[7:] / "link"
     link.parent.mkdir(parents=True)

@@ -95,8 +95,8 @@ def _blob_whole(root: Path, digest: str, depth: int = 0) -> bool:
         doc = json.loads(data.read_bytes())
     except (ValueError, OSError):
         return True  # a layer, not a manifest
-    if not isinstance(doc, dict):
-        return True
+    if not isinstance(doc, dict) or "schemaVersion" not in doc:
+        return True  # an image's config (its own "config" key is no descriptor), not a manifest or index
     named = [d for d in [doc.get("config"), *doc.get("layers", []), *doc.get("manifests", [])] if d]
     return all(isinstance(d, dict) and _blob_whole(root, str(d.get("digest", "")), depth + 1) for d in named)
 
