@@ -343,3 +343,41 @@ def test_a_network_given_by_id_works_too(sim: Simulator) -> None:
     assert [t.address for t in driver.machines()] == [target.address]
     driver.destroy_machine(target)
     assert sim.cloud.leftovers() == NOTHING
+
+
+def test_a_security_group_mypaas_did_not_make_is_refused_and_left_unchanged(sim: Simulator) -> None:
+    driver = account(sim, security_group="default")
+    conn = driver._cloud()
+    made = conn.network.create_security_group(name="default", description="Default security group")
+    with pytest.raises(MachineCreateFailed) as exc:
+        driver.create_machine(MachineRequest("web-1", ssh_public_key=KEY))
+    assert "'default' was not made by MyPaas" in one_line(exc) and "security-group" in one_line(exc)
+    group = sim.cloud.security_groups[made.id]
+    assert [r for r in group["security_group_rules"] if r["direction"] == "ingress"] == []
+    made_nothing(sim)
+
+
+def test_a_named_key_pair_holding_another_key_is_refused_not_replaced(sim: Simulator) -> None:
+    other = KEY.replace("mypaas", "alice")
+    account(sim)._cloud().compute.create_keypair(name="alice", public_key=other)
+    with pytest.raises(MachineCreateFailed) as exc:
+        account(sim, key_name="alice").create_machine(MachineRequest("web-1", ssh_public_key=KEY))
+    assert "key pair 'alice' holds another key" in one_line(exc)
+    assert sim.cloud.keypairs["alice"]["public_key"] == other
+    made_nothing(sim)
+
+
+def test_manager_cidr_opens_swarms_ports_to_the_manager_too(sim: Simulator) -> None:
+    driver = account(sim, manager_cidr="203.0.113.7")
+    target = driver.create_machine(MachineRequest("web-1", ssh_public_key=KEY))
+    (group,) = sim.cloud.security_groups.values()
+    from_manager = sorted(
+        (r["protocol"], r["port_range_min"])
+        for r in group["security_group_rules"]
+        if r["direction"] == "ingress" and r["remote_ip_prefix"] == "203.0.113.7/32"
+    )
+    assert from_manager == sorted((p, port) for p, port, members in RULES if members)
+    driver.destroy_machine(target)
+    with pytest.raises(InvalidSpec) as exc:
+        account(sim, manager_cidr="the office")
+    assert exc.value.field == "manager_cidr"

@@ -46,6 +46,8 @@ RULES: tuple[tuple[str, int, bool], ...] = (
     ("udp", 7946, True),
     ("udp", 4789, True),
 )
+# what marks the security group as MyPaas's own: a group found without it is refused, never changed
+GROUP_DESCRIPTION = "MyPaas hosts: SSH, HTTP(S), Swarm between members"
 Steps = list[Callable[[], None]]  # undo actions, newest last
 
 
@@ -270,7 +272,13 @@ class OpenStackDriver:
             existing = _find(compute.find_keypair, self.key_name, "key_name")
             if existing is not None and (existing.public_key or "").strip() == key:
                 return
-            if existing is not None:
+            if existing is not None and self.options.key_name:
+                raise InvalidSpec(
+                    f"openstack account {self.account}: key pair {self.key_name!r} holds another key and was"
+                    " named by the account, not made by MyPaas: leave key_name out or name a new one",
+                    field="key_name",
+                )
+            if existing is not None:  # the account's own key pair, made from an older platform key
                 compute.delete_keypair(self.key_name, ignore_missing=True)
             compute.create_keypair(name=self.key_name, public_key=key)
 
@@ -282,20 +290,37 @@ class OpenStackDriver:
         with self._api(f"security group {self.security_group}"):
             group = _find(net.find_security_group, self.security_group, "security_group")
             if group is None:
-                group = net.create_security_group(
-                    name=self.security_group,
-                    description="MyPaas hosts: SSH, HTTP(S), Swarm between members",
+                group = net.create_security_group(name=self.security_group, description=GROUP_DESCRIPTION)
+            elif (group.description or "") != GROUP_DESCRIPTION:
+                raise InvalidSpec(
+                    f"openstack account {self.account}: security group {self.security_group!r} was not"
+                    " made by MyPaas (it would open SSH and HTTP(S) to the world on it): leave"
+                    " security_group out or name a new one",
+                    field="security_group",
                 )
             have = {_rule_key(r) for r in group.security_group_rules or []}
-            for protocol, port, members in RULES:
-                remote = {"remote_group_id": group.id} if members else {"remote_ip_prefix": "0.0.0.0/0"}
-                rule = {"protocol": protocol, "port_range_min": port, "port_range_max": port, **remote}
+            for rule in self._rules(str(group.id)):
                 if _rule_key({"direction": "ingress", "ethertype": "IPv4", **rule}) in have:
                     continue
                 with contextlib.suppress(sdk.ConflictException):  # made meanwhile by another creation
                     net.create_security_group_rule(
                         security_group_id=group.id, direction="ingress", ethertype="IPv4", **rule
                     )
+
+    def _rules(self, group_id: str) -> list[dict[str, Any]]:
+        """The ingress rules of RULES; Swarm's ports also from ``manager_cidr`` when it is given."""
+        rules = []
+        for protocol, port, members in RULES:
+            remotes: list[dict[str, Any]] = [{"remote_ip_prefix": "0.0.0.0/0"}]
+            if members:
+                remotes = [{"remote_group_id": group_id}]
+                if self.options.manager_cidr:
+                    remotes.append({"remote_ip_prefix": self.options.manager_cidr})
+            rules += [
+                {"protocol": protocol, "port_range_min": port, "port_range_max": port, **remote}
+                for remote in remotes
+            ]
+        return rules
 
     def _create_server(self, request: MachineRequest, plan: dict[str, Any], undo: Steps) -> Any:
         compute = self._cloud().compute

@@ -28,6 +28,8 @@ OPTIONS: Mapping[str, str] = {
     "image": "the default image (a Glance image name or id)",
     "key_name": "the key pair made from the platform's SSH key (default: mypaas-ACCOUNT)",
     "security_group": "the security group made for the machines (default: mypaas-ACCOUNT)",
+    "manager_cidr": "where the manager reaches the machines from (CIDR, e.g. 203.0.113.7/32): Swarm's "
+    "ports are opened to it too (without it, only to the security group's members)",
     "ssh_timeout": "seconds to wait for SSH once a machine is ACTIVE (default: 300)",
 }
 SECRET_OPTIONS: tuple[str, ...] = (
@@ -78,6 +80,7 @@ class AccountOptions:
     image: str | None = None
     key_name: str | None = None
     security_group: str | None = None
+    manager_cidr: str | None = None
     ssh_timeout: float = 300.0
     api_timeout: float = 30.0
 
@@ -121,6 +124,7 @@ class AccountOptions:
             auth_type=AUTH_TYPES[kind],
             region_name=str(region) if region else None,
             **{k: str(given[k]) for k in PLACEMENT if k in given},
+            manager_cidr=_cidr(given["manager_cidr"]) if "manager_cidr" in given else None,
             ssh_timeout=_seconds(given.get("ssh_timeout", 300), "ssh_timeout"),
             api_timeout=_seconds(given.get("api_timeout", 30), "api_timeout"),
         )
@@ -170,3 +174,16 @@ def _seconds(value: Any, field: str) -> float:
     if not 0 < seconds <= 3600:
         raise InvalidSpec(f"{field} {value!r} is not a number of seconds (1-3600)", field=field)
     return seconds
+
+
+def _cidr(value: Any) -> str:
+    """An IPv4 network in CIDR form (a bare address is one host: /32)."""
+    import ipaddress
+
+    try:
+        network = ipaddress.IPv4Network(str(value).strip(), strict=False)
+    except ValueError:
+        raise InvalidSpec(
+            f"manager_cidr {value!r} is not an IPv4 address or network (203.0.113.7/32)", field="manager_cidr"
+        ) from None
+    return str(network)
