@@ -143,3 +143,32 @@ def test_a_quota_refusal_through_the_api_is_one_line_and_leaves_nothing(
     says = one_line(run("host", "create", "web-1", "--driver", "os1"))
     assert "Quota exceeded for instances" in says
     assert sim.cloud.leftovers() == NOTHING and host_rows(platform) == []
+
+
+def test_driver_update_rotates_a_password_only_once_the_cloud_takes_it(
+    platform: Platform, sim: Simulator, tmp_path: Path
+) -> None:
+    assert add(clouds_file(tmp_path, sim, "secret")).exit_code == 0
+    wrong = tmp_path / "wrong.pw"
+    wrong.write_text("wrong\n")
+    says = one_line(run("driver", "update", "os1", "--password-file", str(wrong)))
+    assert f"{sim.auth_url} refused the credentials" in says
+    assert "unknown option 'colour'" in one_line(run("driver", "update", "os1", "-o", "colour=blue"))
+    assert "no driver account 'nope'" in one_line(run("driver", "update", "nope", "-o", "flavor=m1.tiny"))
+    assert "nothing to change" in one_line(run("driver", "update", "os1"))
+    # the account still logs in with the password it had: nothing was kept from the refused updates
+    assert run("driver", "sizes", "os1").exit_code == 0
+
+    sim.cloud.password = "rotated"  # the cloud's password changes: the kept one is refused now
+    assert "refused the credentials" in one_line(run("driver", "sizes", "os1"))
+    new = tmp_path / "new.pw"
+    new.write_text("rotated\n")
+    updated = run("driver", "update", "os1", "--password-file", str(new), "-o", "flavor=m1.tiny")
+    assert updated.exit_code == 0, updated.output
+    assert updated.stdout.strip() == "driver account os1 updated (flavor, password)"
+    [account] = json.loads(run("driver", "ls", "--json").stdout)
+    assert account["options"]["flavor"] == "m1.tiny" and "rotated" not in json.dumps(account)
+    assert run("driver", "sizes", "os1").exit_code == 0
+    # an empty value removes an option
+    assert run("driver", "update", "os1", "-o", "flavor=").exit_code == 0
+    assert "flavor" not in json.loads(run("driver", "ls", "--json").stdout)[0]["options"]

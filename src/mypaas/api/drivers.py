@@ -25,6 +25,15 @@ class DriverBody(BaseModel):
     )
 
 
+class DriverChangeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    options: dict[str, Any] = Field(
+        description="the options to change; an empty string removes one. The account is checked against "
+        "its endpoint with them before they are kept"
+    )
+
+
 class CreateHostsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,6 +65,12 @@ def driver_routes(v1: APIRouter, platform: Platform) -> None:
     def show_driver(name: str, _: User) -> dict[str, Any]:
         """One driver account (secrets as ********)."""
         return accounts.get(name)
+
+    @v1.patch("/drivers/{name}", tags=["hosts"])
+    def update_driver(name: str, body: DriverChangeBody, _: User) -> dict[str, Any]:
+        """Change some options of a driver account (rotate its password, say): kept only once the
+        endpoint took them (400 for a wrong password or option, 502 for no answer: nothing changed)."""
+        return accounts.update(name, body.options)
 
     @v1.delete("/drivers/{name}", tags=["hosts"])
     def remove_driver(name: str, _: User) -> dict[str, Any]:

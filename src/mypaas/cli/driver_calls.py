@@ -29,6 +29,10 @@ class DriverCalls:
         body = {"name": name, "type": type_, "options": options}
         return self._dict("POST", "/api/v1/drivers", json=body, timeout=CHECK_TIMEOUT_S)
 
+    def update_driver(self, name: str, options: dict[str, Any]) -> dict[str, Any]:
+        body = {"options": options}
+        return self._dict("PATCH", f"/api/v1/drivers/{_seg(name)}", json=body, timeout=CHECK_TIMEOUT_S)
+
     def remove_driver(self, name: str) -> dict[str, Any]:
         return self._dict("DELETE", f"/api/v1/drivers/{_seg(name)}")
 

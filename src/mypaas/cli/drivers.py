@@ -34,35 +34,37 @@ def _opt(help_: str, metavar: str = "TEXT") -> Any:
     return typer.Option(help=help_, metavar=metavar, show_default=False)
 
 
+UrlOpt = Annotated[str | None, _opt("vSphere: the vCenter or ESXi URL (https://vc.example.com).", "URL")]
+UserOpt = Annotated[str | None, _opt("vSphere: the user name.", "USER")]
+PasswordFileOpt = Annotated[
+    Path | None, _opt("A file holding the password (- reads standard input).", "FILE")
+]
+UriOpt = Annotated[str | None, _opt("libvirt: the connection URI (qemu:///system).", "URI")]
+CloudOpt = Annotated[str | None, _opt("OpenStack: the clouds.yaml entry to use.", "NAME")]
+CloudsFileOpt = Annotated[
+    Path | None, _opt("OpenStack: the clouds.yaml (default: ./clouds.yaml, ~/.config/openstack/).", "FILE")
+]
+OptionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option", "-o", metavar="KEY=VALUE", help="Another driver option; repeatable.", show_default=False
+    ),
+]
+
+
 @driver_app.command("add", no_args_is_help=True)
 def add(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     name: AccountArg,
     type_: Annotated[
         str, typer.Option("--type", "-t", help="vsphere, libvirt or openstack.", show_default=False)
     ],
-    url: Annotated[
-        str | None, _opt("vSphere: the vCenter or ESXi URL (https://vc.example.com).", "URL")
-    ] = None,
-    user: Annotated[str | None, _opt("vSphere: the user name.", "USER")] = None,
-    password_file: Annotated[
-        Path | None, _opt("A file holding the password (- reads standard input).", "FILE")
-    ] = None,
-    uri: Annotated[str | None, _opt("libvirt: the connection URI (qemu:///system).", "URI")] = None,
-    cloud: Annotated[str | None, _opt("OpenStack: the clouds.yaml entry to use.", "NAME")] = None,
-    clouds_file: Annotated[
-        Path | None,
-        _opt("OpenStack: the clouds.yaml (default: ./clouds.yaml, ~/.config/openstack/).", "FILE"),
-    ] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--option",
-            "-o",
-            metavar="KEY=VALUE",
-            help="Another driver option; repeatable.",
-            show_default=False,
-        ),
-    ] = None,
+    url: UrlOpt = None,
+    user: UserOpt = None,
+    password_file: PasswordFileOpt = None,
+    uri: UriOpt = None,
+    cloud: CloudOpt = None,
+    clouds_file: CloudsFileOpt = None,
+    option: OptionOpt = None,
 ) -> None:
     """Add a driver account; its endpoint must answer and take the credentials (nothing is kept otherwise).
 
@@ -77,6 +79,53 @@ def add(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
       mypaas driver add os --type openstack --cloud mycloud \\
           --clouds-file clouds.yaml -o network=private
     """
+    options = _given(url, user, password_file, uri, cloud, clouds_file, option)
+    with api() as client:
+        account = client.add_driver(name, type_, options)
+    caps = ", ".join(account.get("capabilities") or []) or "none"
+    where = account.get("endpoint") or "-"
+    say(f"driver account {account['name']} ({account['type']}, {where}) added; it can: {caps}")
+
+
+@driver_app.command("update", no_args_is_help=True)
+def update(
+    name: AccountArg,
+    url: UrlOpt = None,
+    user: UserOpt = None,
+    password_file: PasswordFileOpt = None,
+    uri: UriOpt = None,
+    cloud: CloudOpt = None,
+    clouds_file: CloudsFileOpt = None,
+    option: OptionOpt = None,
+) -> None:
+    """Change some options of a driver account: rotate its password, move its defaults.
+
+    The account is checked against its endpoint with the new options first; a wrong new password or an
+    endpoint that does not answer changes nothing. `-o KEY=` (empty) removes an option. Hosts the account
+    made keep running; the next `host create`/`host destroy` uses the new options.
+
+    Examples:
+
+      mypaas driver update lab --password-file new.pw
+      mypaas driver update os1 --cloud mycloud --clouds-file clouds.yaml
+      mypaas driver update kvm1 -o network=mypaas2
+    """
+    options = _given(url, user, password_file, uri, cloud, clouds_file, option)
+    with api() as client:
+        account = client.update_driver(name, options)
+    say(f"driver account {account['name']} updated ({', '.join(sorted(options))})")
+
+
+def _given(
+    url: str | None,
+    user: str | None,
+    password_file: Path | None,
+    uri: str | None,
+    cloud: str | None,
+    clouds_file: Path | None,
+    option: list[str] | None,
+) -> dict[str, Any]:
+    """The driver options the command line gives."""
     options: dict[str, Any] = dict(_labels(option or [], "--option"))
     given = {"url": url, "user": user, "uri": uri}
     options |= {k: v for k, v in given.items() if v is not None}
@@ -85,11 +134,7 @@ def add(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     if cloud is not None:
         options["cloud"] = cloud
         options["cloud_config"] = _cloud_entry(cloud, clouds_file)
-    with api() as client:
-        account = client.add_driver(name, type_, options)
-    caps = ", ".join(account.get("capabilities") or []) or "none"
-    where = account.get("endpoint") or "-"
-    say(f"driver account {account['name']} ({account['type']}, {where}) added; it can: {caps}")
+    return options
 
 
 def _read_secret(path: Path) -> str:

@@ -74,6 +74,29 @@ class DriverAccounts:
             s.add(DriverAccountRow(name=name, type=type_, options=plain, secrets=hidden))
         return self.get(name)
 
+    def update(self, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change some options of an account (rotate a password, move a default): ``changes`` go over the
+        kept options, an empty value removes one; the driver is built and ``check()``ed with the result
+        before anything is kept, so a wrong new password leaves the account as it was."""
+        if not changes:
+            raise InvalidSpec("nothing to change: give the options to set", field="options")
+        with self._sessions() as s:
+            row = self._row(s, name)
+            type_, options = row.type, self._options(row)
+        for key, value in changes.items():
+            if value in ("", None):
+                options.pop(key, None)
+            else:
+                options[key] = value
+        known, secret = self._catalog.options(type_)
+        _check_options(type_, changes, known)
+        self._build(type_, name, options).check()
+        plain, hidden = split_secrets(options, secret)
+        with self._sessions.begin() as s:
+            row = self._row(s, name)
+            row.options, row.secrets = plain, hidden
+        return self.get(name)
+
     def _refuse_taken(self, s: Session, name: str) -> None:
         if s.scalar(select(DriverAccountRow.id).where(DriverAccountRow.name == name)) is not None:
             raise Conflict(

@@ -155,6 +155,7 @@ RULES: dict[str, Rule] = {
     "add_driver": _ADMIN,
     "show_driver": _ADMIN,
     "remove_driver": _ADMIN,
+    "update_driver": _ADMIN,
     "driver_sizes": _ADMIN,
     "driver_images": _ADMIN,
     "create_hosts": _ADMIN,
