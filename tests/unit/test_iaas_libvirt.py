@@ -173,3 +173,23 @@ def _volumes() -> set[str]:
         return set(conn.storagePoolLookupByName("default-pool").listVolumes())
     finally:
         conn.close()
+
+
+def test_forget_creation_deletes_disks_left_without_a_domain_only() -> None:
+    conn = libvirt.open(URI)
+    pool = conn.storagePoolLookupByName("default-pool")
+    lost = f"m-{secrets.token_hex(3)}"
+    for name in (lost, "test"):  # "test": the test driver's own domain
+        pool.createXML(lx.raw_volume_xml(f"{name}-root.qcow2", 4096), 0)
+        pool.createXML(lx.raw_volume_xml(f"{name}-seed.iso", 4096), 0)
+    try:
+        lab = driver()
+        lab.forget_creation(lost)
+        lab.forget_creation("test")
+        lab.forget_creation("../etc")  # no machine could have that name: nothing is touched
+        assert {f"{lost}-root.qcow2", f"{lost}-seed.iso"}.isdisjoint(_volumes())
+        assert {"test-root.qcow2", "test-seed.iso"} <= _volumes()  # a domain of that name exists
+    finally:
+        for name in ("test-root.qcow2", "test-seed.iso"):
+            pool.storageVolLookupByName(name).delete(0)
+        conn.close()

@@ -557,3 +557,14 @@ def test_a_creation_waits_for_the_sweep_after_a_restart(machines: Machines) -> N
     swept.set()
     assert machines.wait(op)["status"] == "succeeded"
     assert set(machines.cloud.records) == {"fake-lab-w1"}
+
+
+def test_the_sweep_asks_the_driver_to_forget_each_lost_creation(
+    machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forgotten: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        FakeMachineDriver, "forget_creation", lambda self, name: forgotten.append((self.account, name))
+    )
+    machines.platform.hosts.machines.sweep({("lab", "w2"), ("lab", "w1")})
+    assert forgotten == [("lab", "w1"), ("lab", "w2")]  # what machines() could not list, per lost name

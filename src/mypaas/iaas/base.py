@@ -156,6 +156,8 @@ class MachineDriver(HostDriver, Protocol):
       already gone is not an error (idempotent).
     - ``machines()`` lists the machines this driver account made (by the tag/label it sets), so a
       manager restarted mid-creation can find and delete orphans.
+    - ``forget_creation(name)`` deletes what a creation of ``name`` cut short may have left that
+      ``machines()`` cannot list (disks made before the machine that carries the tag); only that.
     """
 
     def check(self) -> None: ...
@@ -165,6 +167,8 @@ class MachineDriver(HostDriver, Protocol):
     def images(self) -> list[MachineImage]: ...
 
     def machines(self) -> list[HostTarget]: ...
+
+    def forget_creation(self, name: str) -> None: ...
 
 
 class FixedMachines:

@@ -148,6 +148,9 @@ class FakeMachineDriver:
         self.check()
         return [r.target for r in self.cloud.records.values() if r.account == self.account]
 
+    def forget_creation(self, name: str) -> None:
+        """The fake cloud records a machine whole or not at all: nothing is ever left unlisted."""
+
     def connect(self, target: HostTarget) -> FakeMachine:
         return self.cloud.world.connect(target)
 

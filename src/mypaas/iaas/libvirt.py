@@ -127,6 +127,19 @@ class LibvirtDriver:
                     targets.append(self._target(dom, tag, _lease(dom) or ""))
             return targets
 
+    def forget_creation(self, name: str) -> None:
+        """The disks of a creation cut short before its domain was defined (the domain carries the tag,
+        the disks cannot): deleted when no domain of that name exists."""
+        if not _NAME.fullmatch(name):
+            return
+        with self._open() as conn:
+            try:
+                conn.lookupByName(name)
+                return  # a domain: machines() lists it if it is this account's, and the sweep decides
+            except libvirt.libvirtError:
+                pass
+            _delete_volumes(self._find_pool(conn), name)
+
     def connect(self, target: HostTarget) -> Machine:
         raise NotSupported("a libvirt machine is reached over SSH: connect with the ssh driver")
 

@@ -172,6 +172,10 @@ class OpenStackDriver:
             servers = list(self._cloud().compute.servers(details=True))
         return [self._target(s) for s in servers if (s.metadata or {}).get(ACCOUNT_KEY) == self.account]
 
+    def forget_creation(self, name: str) -> None:
+        """Nothing to do: the server carries the account's tag from its creating call on, so machines()
+        lists it, and deleting it deletes its ports."""
+
     def _target(self, server: Any, address: str | None = None) -> HostTarget:
         return HostTarget(
             driver="ssh",  # a created machine is reached as any raw machine is

@@ -143,6 +143,10 @@ class VSphereDriver:
             found = vms(content, self._datacenter(content))
         return [target_of(vm) for vm in found if vm.account == self.account and not vm.template]
 
+    def forget_creation(self, name: str) -> None:
+        """Nothing to do: the clone carries the account's tag from the clone task on (machines() lists it),
+        and its disks go with it."""
+
     def connect(self, target: HostTarget) -> Machine:
         raise NotSupported(f"vsphere machines are reached over SSH ({target.address}): use the ssh driver")
 

@@ -187,6 +187,8 @@ class MachineHosts:
                 )
                 driver.destroy_machine(target)
                 deleted.append(target.machine_id or target.address)
+            for name in sorted(names):  # what a creation left before its machine carried the tag
+                driver.forget_creation(name)
         except Exception as exc:  # an endpoint down now: say what may be left behind
             log.warning(
                 "deleting the machines of the creations cut short (%s) of driver account %s: %s; "
