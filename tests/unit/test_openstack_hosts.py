@@ -121,6 +121,12 @@ def test_driver_add_then_host_create_fails_at_ssh_and_leaves_nothing(
 
     says = one_line(run("host", "create", "web-1", "--driver", "os1", "--size", "m1.nano"))
     assert "unknown size 'm1.nano'" in says
+    # a Glance image's id is taken as well as its name (it fails later, at ssh, as below)
+    [debian] = [
+        i for i in json.loads(run("driver", "images", "os1", "--json").stdout) if i["name"] == "debian-12"
+    ]
+    by_id = run("host", "create", "web-0", "--driver", "os1", "--image", debian["description"])
+    assert "failed at ssh" in one_line(by_id)
 
     created = run("host", "create", "web-1", "--driver", "os1")
     says = one_line(created)

@@ -91,12 +91,14 @@ class MachineSize:
     cpus: int
     memory_mb: int
     disk_gb: int = 0  # 0: the image's own disk
+    aliases: tuple[str, ...] = ()  # other names create_machine takes for it (an OpenStack flavor's id)
 
 
 @dataclass(frozen=True)
 class MachineImage:
     name: str
     description: str = ""
+    aliases: tuple[str, ...] = ()  # other names create_machine takes for it (a Glance image's id)
 
 
 @dataclass(frozen=True)

@@ -158,14 +158,17 @@ class OpenStackDriver:
         with self._api("listing flavors"):
             flavors = list(self._cloud().compute.flavors(details=True))
         return sorted(
-            (MachineSize(f.name, int(f.vcpus), int(f.ram), int(f.disk or 0)) for f in flavors),
+            (
+                MachineSize(f.name, int(f.vcpus), int(f.ram), int(f.disk or 0), aliases=(f.id,))
+                for f in flavors
+            ),
             key=lambda s: (s.memory_mb, s.cpus, s.name),
         )
 
     def images(self) -> list[MachineImage]:
         with self._api("listing images"):
             images = list(self._cloud().image.images(status="active"))
-        return sorted((MachineImage(i.name, i.id) for i in images), key=lambda i: i.name)
+        return sorted((MachineImage(i.name, i.id, aliases=(i.id,)) for i in images), key=lambda i: i.name)
 
     def machines(self) -> list[HostTarget]:
         with self._api("listing servers"):

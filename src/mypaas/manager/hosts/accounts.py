@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
-from mypaas.iaas.base import MachineDriver
+from mypaas.iaas.base import MachineDriver, MachineImage, MachineSize
 from mypaas.manager.state.models import DriverAccountRow, HostRow
 
 MASK = "********"
@@ -182,10 +182,16 @@ class DriverAccounts:
             return self._row(s, name).type
 
     def sizes(self, name: str) -> builtins.list[dict[str, Any]]:
-        return [asdict(size) for size in self.driver(name).sizes()]
+        return [_listed(size) for size in self.driver(name).sizes()]
 
     def images(self, name: str) -> builtins.list[dict[str, Any]]:
-        return [asdict(image) for image in self.driver(name).images()]
+        return [_listed(image) for image in self.driver(name).images()]
+
+
+def _listed(choice: MachineSize | MachineImage) -> dict[str, Any]:
+    """A size or image as `driver sizes`/`driver images` show it (the ids it also goes by are not listed:
+    an image's description names its id where the cloud has one)."""
+    return {k: v for k, v in asdict(choice).items() if k != "aliases"}
 
 
 def _check_options(type_: str, options: Mapping[str, Any], known: Mapping[str, str]) -> None:

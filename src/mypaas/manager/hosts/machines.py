@@ -79,8 +79,8 @@ class MachineHosts:
                 f"driver account {account} ({self._accounts.type_of(account)}) cannot create machines",
                 field="driver",
             )
-        _check_choice("size", size, [s.name for s in driver.sizes()], account)
-        _check_choice("image", image, [i.name for i in driver.images()], account)
+        _check_choice("size", size, [(s.name, *s.aliases) for s in driver.sizes()], account)
+        _check_choice("image", image, [(i.name, *i.aliases) for i in driver.images()], account)
         public_key = self._key.public()
         jobs = self._record(names, account, labels, who)
         for n, job in enumerate(jobs):
@@ -214,9 +214,10 @@ def host_names(name: str, count: int) -> list[str]:
     return names
 
 
-def _check_choice(field: str, value: str | None, known: Sequence[str], account: str) -> None:
-    if value is not None and value not in known:
+def _check_choice(field: str, value: str | None, known: Sequence[tuple[str, ...]], account: str) -> None:
+    """``value`` must be a size's or image's name, or another name the driver takes for it (an id)."""
+    if value is not None and not any(value in names for names in known):
+        listed = ", ".join(names[0] for names in known) or "none"
         raise InvalidSpec(
-            f"unknown {field} {value!r} for driver account {account}; {field}s: {', '.join(known) or 'none'}",
-            field=field,
+            f"unknown {field} {value!r} for driver account {account}; {field}s: {listed}", field=field
         )
