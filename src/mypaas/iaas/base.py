@@ -94,6 +94,14 @@ class MachineSize:
     aliases: tuple[str, ...] = ()  # other names create_machine takes for it (an OpenStack flavor's id)
 
 
+def pick_size(sizes: Sequence[MachineSize], wanted: str) -> MachineSize:
+    """The size named ``wanted`` (or going by that other name); InvalidSpec naming the sizes if none."""
+    for size in sizes:
+        if wanted in (size.name, *size.aliases):
+            return size
+    raise InvalidSpec(f"unknown size {wanted!r}; sizes: {', '.join(s.name for s in sizes)}", field="size")
+
+
 @dataclass(frozen=True)
 class MachineImage:
     name: str

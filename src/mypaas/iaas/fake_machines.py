@@ -26,6 +26,7 @@ from mypaas.iaas.base import (
     MachineRequest,
     MachineSize,
     QuotaExceeded,
+    pick_size,
 )
 from mypaas.iaas.fake import FakeHost, FakeHostDriver, FakeMachine
 
@@ -192,12 +193,7 @@ class FakeMachineDriver:
             raise NotSupported(f"the fake driver account {self.account} cannot {what} machines ({name})")
 
     def _size(self, name: str | None) -> MachineSize:
-        wanted = name or self.default_size
-        for size in self.cloud.sizes:
-            if size.name == wanted:
-                return size
-        known = ", ".join(s.name for s in self.cloud.sizes)
-        raise InvalidSpec(f"unknown size {wanted!r}; sizes: {known}", field="size")
+        return pick_size(self.cloud.sizes, name or self.default_size)
 
     def _image(self, name: str | None) -> MachineImage:
         wanted = name or self.default_image

@@ -41,6 +41,7 @@ from mypaas.iaas.base import (
     MachineImage,
     MachineRequest,
     MachineSize,
+    pick_size,
 )
 from mypaas.iaas.libvirt_image import KERNEL_ARGS
 
@@ -244,11 +245,7 @@ class LibvirtDriver:
         return wanted
 
     def _size(self, name: str | None) -> MachineSize:
-        wanted = name or self.default_size
-        for size in SIZES:
-            if size.name == wanted:
-                return size
-        raise InvalidSpec(f"unknown size {wanted!r}; sizes: {', '.join(s.name for s in SIZES)}", field="size")
+        return pick_size(SIZES, name or self.default_size)
 
     def _refuse_taken(self, conn: libvirt.virConnect, pool: libvirt.virStoragePool, name: str) -> None:
         taken = name in {d.name() for d in conn.listAllDomains()}

@@ -27,6 +27,7 @@ from mypaas.iaas.base import (
     MachineRequest,
     MachineSize,
     QuotaExceeded,
+    pick_size,
 )
 from mypaas.iaas.vsphere.inventory import (
     Found,
@@ -226,13 +227,7 @@ class VSphereDriver:
         raise InvalidSpec(f"unknown datacenter {self.datacenter!r}; datacenters: {names}", field="datacenter")
 
     def _size(self, name: str | None) -> MachineSize:
-        wanted = name or self.default_size
-        for size in self._sizes:
-            if size.name == wanted:
-                return size
-        raise InvalidSpec(
-            f"unknown size {wanted!r}; sizes: {', '.join(s.name for s in self._sizes)}", field="size"
-        )
+        return pick_size(self._sizes, name or self.default_size)
 
     def _template(self, found: list[Found], image: str) -> Found:
         templates = sorted(vm.name for vm in found if vm.template)
