@@ -20,7 +20,7 @@ previews_app = typer.Typer(
 `mypaas deploy APP DIR --preview BRANCH` deploys the preview of APP for BRANCH (once previews are on):
 the app APP-<branch> in APP's team, at its own URL, with APP's config vars (copied again at each
 preview deploy) and APP's secrets only with --with-secrets, one replica per service, no custom domain,
-autoscale or alert rule. A push of a branch does the same (`mypaas git remote`).
+autoscale or alert rule. Deploying the same branch again makes a new release of the preview.
 
 Examples:
 
@@ -28,7 +28,7 @@ Examples:
   mypaas deploy shop . --preview feature/x
   mypaas previews shop                       (or previews ls shop)
   mypaas previews rm shop feature/x
-  mypaas previews off shop                   (removes none; says how many exist)""",
+  mypaas previews off shop                   (removes none)""",
 )
 
 BranchArg = Annotated[str, typer.Argument(metavar="BRANCH", help="The git branch.", show_default=False)]
