@@ -6,6 +6,7 @@ here, one definition each, compared as members (they are strings in the store an
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -72,6 +73,32 @@ def check_secret_name(value: str, field: str = "secret") -> str:
             field=field,
         )
     return value
+
+
+# A git branch name as `git check-ref-format --branch` takes it (at most 255 characters here).
+_BAD_BRANCH = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^[-/.]|/\.|\.lock(/|\Z)|[/.]\Z|^@\Z")
+_HASHED = re.compile(r"-[0-9a-f]{8}\Z")
+
+
+def check_branch(value: str, field: str = "preview") -> str:
+    """Return ``value`` if git takes it as a branch name, else raise naming ``field``."""
+    if not isinstance(value, str) or not value or len(value) > 255 or _BAD_BRANCH.search(value):
+        raise InvalidSpec(
+            f"invalid git branch name {value!r} (see `git check-ref-format --branch`)", field=field
+        )
+    return value
+
+
+def preview_app_name(app: str, branch: str) -> str:
+    """The preview app of ``app`` for ``branch``: ``APP-<branch slug>`` (lower case, every other
+    character '-'), or, when that is not the branch itself or is too long, the slug shortened and an
+    8-hex hash of app and branch added, so that two branches never share a name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")
+    name = f"{app}-{slug}"
+    if slug == branch and len(name) <= 63 and not _HASHED.search(name):
+        return name
+    digest = hashlib.sha256(f"{app}\n{branch}".encode()).hexdigest()[:8]
+    return f"{name[:54].rstrip('-')}-{digest}"
 
 
 def port_from_image(exposed: tuple[int, ...], service: str) -> int | None:

@@ -23,7 +23,7 @@ from mypaas.api.automation import automation_routes
 from mypaas.api.backup import backup_routes
 from mypaas.api.certs import cert_routes
 from mypaas.api.declare import declare_routes
-from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_team
+from mypaas.api.deps import User, app_url, field_of, in_thread, instance_dict, new_app_team
 from mypaas.api.error_docs import document_errors, without_validation_422
 from mypaas.api.hosts import host_routes
 from mypaas.api.identity import identity_routes
@@ -32,6 +32,7 @@ from mypaas.api.limits import BodyLimits, caps_of
 from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
 from mypaas.api.multipart import read_multipart
+from mypaas.api.previews import preview_request, preview_routes
 from mypaas.api.registry_images import registry_image_routes
 from mypaas.api.schemas import (
     ConfigBody,
@@ -96,6 +97,7 @@ def create_app(platform: Platform) -> FastAPI:
     _lifecycle_routes(v1, platform)
     _release_routes(v1, platform)
     secret_routes(v1, platform)
+    preview_routes(v1, platform)
     _domain_routes(v1, platform)
     cert_routes(v1, platform)
     _registry_routes(v1, platform)
@@ -184,13 +186,17 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         """The apps of the caller's teams (every app for the platform admin), each with its ``team``,
         ``desired`` instances (0 when stopped) and ``url``."""
         apps = only_seen(platform.apps.summaries(), seen_apps(platform, who), key="name")
-        return [{**a, "url": _url(platform.settings, a["name"])} for a in apps]
+        links = platform.previews.links()  # a preview app: the app it previews and its branch
+        return [
+            {**a, "url": app_url(platform.settings, a["name"]), **_preview_keys(links.get(a["name"]))}
+            for a in apps
+        ]
 
     @v1.get("/apps/{name}", tags=["apps"])
     def get_app(name: str, _: User) -> dict[str, Any]:
         info = platform.apps.get(name)
-        info["url"] = _url(platform.settings, name)
-        return info
+        info["url"] = app_url(platform.settings, name)
+        return {**info, **platform.previews.about(name)}
 
     @v1.post(
         "/apps/{name}/deploys",
@@ -252,10 +258,8 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         return Followed(body(), stop=stop, media_type="text/plain; charset=utf-8")
 
 
-def _url(settings: Settings, name: str) -> str:
-    """Where the router serves an app on its platform name."""
-    port = "" if settings.router_port == 80 else f":{settings.router_port}"
-    return f"http://{name}.{settings.base_domain}{port}"
+def _preview_keys(link: tuple[str, str] | None) -> dict[str, str | None]:
+    return {"preview_of": link[0] if link else None, "preview_branch": link[1] if link else None}
 
 
 def _lifecycle_routes(v1: APIRouter, platform: Platform) -> None:
@@ -286,7 +290,12 @@ def _lifecycle_routes(v1: APIRouter, platform: Platform) -> None:
         """Remove the app; its named volumes only with ``volumes`` (else kept: GET /volumes lists
         them). ``force`` finishes a removal that cannot (foreign containers on its network). Its
         registry repositories go too (``images`` says which), unless ``keep_images``."""
-        repos = [] if keep_images else platform.image_copies.app_repositories(name)
+        previews = [p["name"] for p in platform.previews.listing(name)]  # they go with it
+        repos = (
+            []
+            if keep_images
+            else [r for a in (name, *previews) for r in platform.image_copies.app_repositories(a)]
+        )
         op = op_dict(platform.apps.delete(name, who.label, volumes=volumes, force=force))
         return op if keep_images else {**op, "images": platform.image_copies.remove_repositories(repos)}
 
@@ -392,6 +401,8 @@ async def _deploy(
         secret_values=decode_values(body.secret_values),
         team=new_app_team(request),
     )
+    if body.preview is not None:  # the app's preview for a git branch: an app of its own
+        name, req = await preview_request(platform, name, body.preview, req)
     if dry_run:
         try:
             spec, changes = await in_thread(platform.releases.dry_run, name, req)

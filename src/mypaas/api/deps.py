@@ -14,6 +14,7 @@ from mypaas.domain import Instance
 from mypaas.errors import Conflict, MyPaasError
 from mypaas.manager.identity.policy import Principal, Scope, decide, decide_operation, rule_for
 from mypaas.manager.platform import Platform
+from mypaas.settings import Settings
 from mypaas.states import InstanceState
 
 T = TypeVar("T")
@@ -48,7 +49,7 @@ def current_user(request: Request, authorization: Annotated[str | None, Header()
         return who
     team, app = _target(request, platform, operation, rule.scope, who)
     request.state.team, request.state.app = team, app
-    decide(rule, who, operation=operation, team=team, app=app)
+    decide(rule, who, operation=operation, team=team, app=_for_token(platform, who, app))
     _check_named_team(request, operation, team, app)
     return who
 
@@ -63,7 +64,14 @@ def _follow_operation(request: Request, platform: Platform, who: Principal, op_i
         return
     team = platform.identity.team_of_app(op.app) if op.app else None
     request.state.team, request.state.app = team, op.app or None
-    decide_operation(who, app=op.app, team=team, by=op.created_by)
+    decide_operation(who, app=_for_token(platform, who, op.app) or "", team=team, by=op.created_by)
+
+
+def _for_token(platform: Platform, who: Principal, app: str | None) -> str | None:
+    """The app a token for one app acts on: that app for its own preview apps (their branches)."""
+    if who.app is not None and app and app != who.app and platform.previews.parent_of(app) == who.app:
+        return who.app
+    return app
 
 
 def _target(
@@ -135,6 +143,12 @@ def instance_dict(inst: Instance, ready: bool) -> dict[str, Any]:
         "status": inst.status_text,
         "exit_code": inst.exit_code,
     }
+
+
+def app_url(settings: Settings, name: str) -> str:
+    """Where the router serves an app on its platform name."""
+    port = "" if settings.router_port == 80 else f":{settings.router_port}"
+    return f"http://{name}.{settings.base_domain}{port}"
 
 
 def field_of(loc: tuple[Any, ...]) -> str:

@@ -41,6 +41,9 @@ class DeployBody(_Body):
     )
     source: bool = Field(False, description="deploy the uploaded folder 'app', detecting its language")
     description: str = ""
+    preview: str | None = Field(
+        None, description="a git branch: deploy the preview app of this app for it (previews must be on)"
+    )
     secret_values: dict[str, str] = Field(
         default_factory=dict,
         description="base64 values of the compose file's secrets and configs whose value the CLI read "
@@ -79,3 +82,13 @@ class MirrorBody(_Body):
 
 class SecretBody(_Body):
     value: str = Field(description="the secret's value, base64-encoded (it is never shown back)")
+
+
+class PreviewsBody(_Body):
+    enabled: bool = Field(description="whether deploys with `preview` may make preview apps of the app")
+    limit: int | None = Field(
+        None, ge=1, le=100, description="how many preview apps may exist at once (default 3; unset: kept)"
+    )
+    with_secrets: bool | None = Field(
+        None, description="whether previews get the app's secrets (default no; unset: kept)"
+    )

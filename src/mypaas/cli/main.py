@@ -27,6 +27,7 @@ from mypaas.cli import (
     login,
     monitor,
     platform,
+    previews,
     registry,
     releases,
     secrets,
@@ -193,6 +194,15 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     dry_run: DryRun = False,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Describe the release.")] = None,
     team: TeamOpt = None,
+    preview: Annotated[
+        str | None,
+        typer.Option(
+            "--preview",
+            metavar="BRANCH",
+            help="Deploy APP's preview app for this git branch.",
+            show_default=False,
+        ),
+    ] = None,
     no_wait: NoWait = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -208,6 +218,7 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
       mypaas deploy shop -f compose.yml -m "new checkout"
       mypaas deploy shop -f compose.yml -f prod.yml --profile tools --dry-run
       mypaas deploy api -i 127.0.0.1:5000/api/web:v1 --team backend
+      mypaas deploy shop . --preview feature/x       (see `mypaas previews --help`)
 
     Build output streams as it comes. A failed rollout keeps the previous release serving.
 
@@ -222,11 +233,14 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     payload = collect.payload_of(
         image=image, files=files, folder=folder, port=port, message=message, flags=flags
     )
+    if preview is not None:
+        payload.body["preview"] = preview
     with api() as client:
         if dry_run:
             _dry_run(client, name, payload, as_json, team)
             return
         op = client.deploy(name, payload.body, payload.contexts, team=team)
+        name = str(op.get("app") or name)  # a preview: its own app
         done_message = functools.partial(_deployed, client, name)
         finish(client, op, f"deploying {name}", no_wait=no_wait, as_json=as_json, done_message=done_message)
 
@@ -270,7 +284,8 @@ def list_apps(as_json: JsonOpt = False) -> None:
             rel += f" → {version(a['target_release'])}"  # a rollout in flight
         state = f"{a['state']}: {a['blocked']}" if a.get("blocked") else a["state"]  # a stuck removal
         ready = f"{a['ready']}/{a['instances']}"
-        rows.append([a["name"], a.get("team") or "-", state, rel, ready, ago(a.get("updated_at"))])
+        shown = f"{a['name']} (preview of {a['preview_of']})" if a.get("preview_of") else a["name"]
+        rows.append([shown, a.get("team") or "-", state, rel, ready, ago(a.get("updated_at"))])
     table(["NAME", "TEAM", "STATE", "RELEASE", "READY", "UPDATED"], rows, empty="no apps")
 
 
@@ -452,6 +467,7 @@ app.add_typer(releases.config_app, name="config", rich_help_panel=RELEASES)
 app.add_typer(releases.domains_app, name="domains", rich_help_panel=RELEASES)
 app.add_typer(certs.certs_app, name="certs", rich_help_panel=RELEASES)
 app.add_typer(secrets.secrets_app, name="secrets", rich_help_panel=RELEASES)
+app.add_typer(previews.previews_app, name="previews", rich_help_panel=APPS)
 app.add_typer(volumes.volumes_app, name="volumes", rich_help_panel=APPS)
 app.command(rich_help_panel=PLATFORM)(platform.up)
 app.command(rich_help_panel=PLATFORM)(platform.down)

@@ -32,6 +32,7 @@ from mypaas.manager.state.models import (
     DomainRow,
     FormationRow,
     OperationRow,
+    PreviewRow,
     TeamRow,
 )
 from mypaas.states import AppState, BackendMode
@@ -252,11 +253,32 @@ class Apps:
             app.remove_force = force
             op = self._ops.new(s, app=name, kind="remove", user=user)
             supersede(self._ops, s, app, op)
+            previews = self._remove_previews(s, app, user)
+        for preview, preview_op in previews:
+            self._ctx.change(
+                preview, "remove", f"removal with {name} by {user}", user, preview_op, volumes=True
+            )
         what = "forced removal" if force else "removal"
         kept = "with its volumes" if volumes else "volumes kept"
         self._ctx.change(name, "remove", f"{what} by {user} ({kept})", user, op, volumes=volumes, force=force)
         self._ctx.wake()
         return op
+
+    def _remove_previews(self, s: Session, app: AppRow, user: str) -> list[tuple[str, OperationRow]]:
+        """The app's preview apps go with it, volumes included (as Heroku's review apps go with their
+        pipeline and Coolify's preview deployments with their application)."""
+        out = []
+        for preview in s.scalars(
+            select(AppRow)
+            .join(PreviewRow, PreviewRow.app_id == AppRow.id)
+            .where(PreviewRow.parent_id == app.id)
+        ):
+            if preview.state != AppState.DELETING:
+                preview.state, preview.remove_volumes = AppState.DELETING, True
+                op = self._ops.new(s, app=preview.name, kind="remove", user=user)
+                supersede(self._ops, s, preview, op)
+                out.append((preview.name, op))
+        return out
 
     # -- domains --------------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from mypaas.manager.identity.service import Identity
 from mypaas.manager.image_copies import ImageCopies
 from mypaas.manager.operations import Operations
 from mypaas.manager.pki import PlatformCA, ServerFiles
+from mypaas.manager.previews import Previews
 from mypaas.manager.publishing import Publisher
 from mypaas.manager.reconcile.kinds import AppKind, ContainerApps, ServiceApps
 from mypaas.manager.reconcile.loop import LoopParts, Reconciler
@@ -93,6 +94,7 @@ class Platform:
     apps: Apps
     releases: Releases
     secrets: AppSecrets
+    previews: Previews  # preview apps per git branch (deploy --preview)
     builds: Builds
     hosts: Hosts
     monitoring: Monitoring
@@ -279,6 +281,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         apps=apps,
         releases=releases,
         secrets=secrets,
+        previews=Previews(ctx, vault=core.vault, apps=apps),
         builds=reg.builds,
         hosts=hosts,
         monitoring=monitoring,

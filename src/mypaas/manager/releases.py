@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -42,6 +42,15 @@ from mypaas.uploads import Blob, discard
 MakeBase = Callable[[Callable[[str], None]], None]
 
 
+class DeployHook(Protocol):
+    """What a deploy of a preview app does in the deploy's transaction (manager/previews.py): link the
+    app to the app it previews before its secrets are sealed, and give each release its config vars."""
+
+    def adopt(self, s: Session, app: AppRow) -> None: ...
+
+    def config(self, s: Session, app: AppRow) -> dict[str, str]: ...
+
+
 @dataclass(frozen=True)
 class DeployRequest:
     spec: AppSpec
@@ -55,6 +64,7 @@ class DeployRequest:
     # "secrets.NAME" / "configs.NAME"; stored encrypted, the release refers to them by digest
     secret_values: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     team: str | None = None  # the team a new app goes to (None: the default team)
+    hook: DeployHook | None = None  # a preview app's deploy
 
 
 def one_replica_with_host_port(svc: ServiceSpec, replicas: int, field: str) -> None:
@@ -114,17 +124,20 @@ class Releases:
                 refuse_deleting(app)
                 if app is None:
                     app = new_app(s, name, req.team)
+                if req.hook is not None:
+                    req.hook.adopt(s, app)
                 spec = self._vault.seal(s, app, spec, req.secret_values)
                 status = OperationStatus.BUILDING if needs_build else OperationStatus.RUNNING
                 op = self._ops.new(s, app=name, kind="deploy", user=req.user, status=status)
-                unchanged = not needs_build and self._running_unchanged(s, app, spec, op)
+                config = req.hook.config(s, app) if req.hook is not None else None
+                unchanged = not needs_build and self._running_unchanged(s, app, spec, op, config)
                 what = req.description or (
                     "build" if needs_build else describe_deploy(target_spec(s, app), spec, name)
                 )
                 if needs_build:
                     supersede(self._ops, s, app, op)  # a later deploy supersedes this build, not the reverse
                 elif not unchanged:
-                    self._record(s, app, spec, None, op, req.user, what)
+                    self._record(s, app, spec, config, op, req.user, what)
         if req.warnings:
             self._ops.append_log(op.id, "".join(f"warning: {w}\n" for w in req.warnings))
         if unchanged:
@@ -157,15 +170,19 @@ class Releases:
             current = AppSpec.model_validate(find_release(s, app, app.target_version).spec)
             return spec, spec_changes(current, spec, app.target_version)
 
-    def _running_unchanged(self, s: Session, app: AppRow, spec: AppSpec, op: OperationRow) -> bool:
-        """Is ``spec`` exactly the release the app runs, rolled out? Then ``op`` ends at once ("nothing
-        changed: v3 is running"): no new release, nothing restarts. A count scaled since stays, as a
-        new release would keep it (the file's replicas did not change: see formation.py)."""
+    def _running_unchanged(
+        self, s: Session, app: AppRow, spec: AppSpec, op: OperationRow, config: dict[str, str] | None
+    ) -> bool:
+        """Is ``spec`` (and ``config``, when given) exactly the release the app runs, rolled out? Then
+        ``op`` ends at once ("nothing changed: v3 is running"): no new release, nothing restarts. A count
+        scaled since stays, as a new release would keep it (the file's replicas did not change)."""
         version = app.current_version
         if version is None or not _runs_target(app):
             return False
-        running = find_release(s, app, version).spec
-        if _comparable(running, app.name) != _comparable(spec.model_dump(mode="json"), app.name):
+        running = find_release(s, app, version)
+        if _comparable(running.spec, app.name) != _comparable(spec.model_dump(mode="json"), app.name):
+            return False
+        if config is not None and config != running.config:
             return False
         op.release = version  # the file's replicas are the running release's: the counts stay
         notes = kept_notes(s, app, spec)
@@ -275,12 +292,13 @@ class Releases:
                 op = s.get(OperationRow, op_id)
                 if op is None or op.status != OperationStatus.BUILDING or app.operation_id != op_id:
                     return  # superseded by a later deploy while it built
-                if self._running_unchanged(s, app, built, op):
+                config = req.hook.config(s, app) if req.hook is not None else None
+                if self._running_unchanged(s, app, built, op, config):
                     self._ctx.change(name, "deploy_unchanged", f"deploy: {op.message}", req.user, op)
                 else:
                     op.status = OperationStatus.RUNNING
                     what = req.description or describe_deploy(target_spec(s, app), built, name)
-                    self._record(s, app, built, None, op, req.user, what)
+                    self._record(s, app, built, config, op, req.user, what)
         except Exception as exc:  # every failure ends the operation, whatever raised it
             message = exc.message if isinstance(exc, MyPaasError) else f"build failed: {exc}"
             self._fail_build(name, op_id, message)

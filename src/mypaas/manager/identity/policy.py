@@ -108,6 +108,10 @@ RULES: dict[str, Rule] = {
     "list_secrets": _VIEW,
     "set_secret": _DEPLOY,
     "remove_secret": _DEPLOY,
+    # preview apps per git branch: deploying one is `deploy` (with `preview`) on the app itself
+    "list_previews": _VIEW,
+    "set_previews": _app(Role.OWNER),  # turns them on, sets the limit, gives them the app's secrets
+    "remove_preview": _DEPLOY,
     "list_domains": _VIEW,
     "add_domain": _DEPLOY,
     "remove_domain": _DEPLOY,

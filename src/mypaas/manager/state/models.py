@@ -279,3 +279,26 @@ class DriverAccountRow(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # non-secret options
     secrets: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)  # dotted name -> value
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class PreviewSettingsRow(Base):
+    """An app's preview apps (`mypaas previews on|off`): whether a deploy with ``--preview BRANCH`` may
+    make one, how many may exist at once, and whether they get the app's secrets."""
+
+    __tablename__ = "preview_settings"
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_previews: Mapped[int] = mapped_column(Integer, default=3)
+    with_secrets: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class PreviewRow(Base):
+    """A preview app (``app_id``): the app it previews (``parent_id``) and the git branch it runs."""
+
+    __tablename__ = "previews"
+    __table_args__ = (UniqueConstraint("parent_id", "branch"),)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    branch: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)

@@ -112,6 +112,16 @@ class Vault:
         self._collect(s, app)
         return digest, True
 
+    def copy_named(self, s: Session, source: AppRow, dest: AppRow) -> list[str]:
+        """Give ``dest`` the present value of each secret set on ``source`` (a preview app its app's);
+        answers their names."""
+        rows = s.scalars(
+            select(SecretRow).where(SecretRow.app_id == source.id, SecretRow.current, SecretRow.name != "")
+        ).all()
+        for row in rows:
+            self.put(s, dest, row.name, self._cipher.decrypt(row.value, row.digest))
+        return [row.name for row in rows]
+
     def remove(self, s: Session, app: AppRow, name: str, target: AppSpec | None) -> None:
         """Forget secret ``name`` (its values stay while releases refer to them); refused while the
         target release mounts it."""
