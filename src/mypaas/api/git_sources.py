@@ -26,7 +26,7 @@ class GitDeployBody(BaseModel):
 
 class WatchBody(BaseModel):
     url: str = Field(description="the repository's URL")
-    branch: str = Field("main", description="the branch whose pushes redeploy")
+    branch: str = Field("", description="the branch whose pushes redeploy (default: main, or master)")
     path: str = Field("", description="the folder of the repository to deploy")
     poll_s: float = Field(0.0, ge=0, le=86400, description=_DURATION_HINT)
 

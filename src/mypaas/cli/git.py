@@ -68,7 +68,10 @@ def deploy_key(
 def watch(
     name: AppArg,
     url: Annotated[str, typer.Argument(metavar="URL", help="The repository.", show_default=False)],
-    branch: Annotated[str, typer.Option("--branch", "-b", help="The branch whose pushes deploy.")] = "main",
+    branch: Annotated[
+        str | None,
+        typer.Option("--branch", "-b", help="The branch whose pushes deploy [default: main, or master]."),
+    ] = None,
     path: Annotated[str, typer.Option("--path", help="The folder of the repository to deploy.")] = "",
     poll: Annotated[
         str | None,
@@ -93,7 +96,7 @@ def watch(
       mypaas git watch shop git@gitlab.example.com:acme/shop.git --branch prod --path web
       mypaas git watch shop ssh://git@git.internal/shop.git --poll 60s
     """
-    body = {"url": url, "branch": branch, "path": path, "poll_s": poll_seconds(poll)}
+    body = {"url": url, "branch": branch or "", "path": path, "poll_s": poll_seconds(poll)}
     with api() as client:
         info = client.git_watch(name, body, team=team)
         base = client.url
@@ -101,7 +104,8 @@ def watch(
     if as_json:
         print_json({**info, "webhook_url": hook})
         return
-    say(f"{name} redeploys on every push to {branch} of {url}" + (f" (folder {path})" if path else ""))
+    branches = " or ".join(info["branches"])
+    say(f"{name} redeploys on every push to {branches} of {url}" + (f" (folder {path})" if path else ""))
     say(f"webhook URL:    {hook}")
     say(f"webhook secret: {info['secret']}")
     if info["poll_s"]:
@@ -142,7 +146,7 @@ def watches(as_json: JsonOpt = False) -> None:
             [
                 r["app"],
                 r["url"],
-                r["branch"],
+                r["branch"] or "main|master",
                 r["path"] or "-",
                 f"{r['poll_s']:g}s" if r["poll_s"] else "webhook",
                 (r["last_sha"] or "")[:12] or "-",

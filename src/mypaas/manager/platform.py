@@ -247,6 +247,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         home=settings.home,
         api_url=lambda: settings.api_url,
         max_bytes=settings.git_clone_max_bytes,
+        team_of=identity.team_of_app,
     )
     supervised = Parts(
         sessions=core.store.sessions,

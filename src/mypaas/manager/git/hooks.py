@@ -109,7 +109,8 @@ def parse(forge: str, headers: Mapping[str, str], body: bytes) -> HookEvent:
         return HookEvent(forge, "ping")
     if name in ("push", "push hook"):
         return _push(forge, data)
-    if name in ("pull_request", "merge request hook"):
+    # Gitea sends commits pushed to a pull request as its own event, pull_request_sync (action synchronized)
+    if name in ("pull_request", "pull_request_sync", "merge request hook"):
         return _request(forge, data)
     return HookEvent(forge, "ignored", reason=f"event {name or 'unnamed'!r} does not deploy")
 

@@ -172,11 +172,28 @@ def fetch(
         subject = _git(["log", "-1", "--format=%s"], cwd=dest, access=access, timeout=30).strip()
     except GitFailed as exc:
         raise reason(exc.text, url, ref) from None
+    if (dest / ".gitmodules").is_file():
+        _submodules(dest, access, url)
     size = _size(dest)
     if size > max_bytes:
         raise too_big(url, max_bytes)
     emit(f"checked out {sha[:12]} {subject} ({size / 1e6:.1f} MB)")
     return Checkout(sha, subject)
+
+
+def _submodules(dest: Path, access: Access, url: str) -> None:
+    """The checkout's submodules, shallow, with the same key and the same allowed transports."""
+    try:
+        _git(
+            ["submodule", "update", "--init", "--recursive", "--depth", "1"],
+            cwd=dest,
+            access=access,
+            timeout=FETCH_TIMEOUT_S,
+        )
+    except GitFailed as exc:
+        lines = [ln.strip() for ln in exc.text.splitlines() if ln.strip()]
+        first = next((ln for ln in lines if ln.lower().startswith("fatal:")), lines[0] if lines else "")
+        raise InvalidSpec(f"a submodule of {url} cannot be fetched: {first}", field="url") from None
 
 
 def too_big(url: str, max_bytes: int) -> InvalidSpec:

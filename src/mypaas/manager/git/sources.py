@@ -33,6 +33,7 @@ KIND = "git-deploy"
 POLL_TICK_S = 1.0
 MIN_POLL_S = 1.0
 DEPLOY_TIMEOUT_S = 1800.0
+DEFAULT_BRANCHES = ("main", "master")  # a watch set without a branch deploys pushes to either
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class GitSources:
         home: Path,
         api_url: Callable[[], str],
         max_bytes: int,
+        team_of: Callable[[str], str | None],
     ) -> None:
         self._sessions = sessions
         self._ops = operations
@@ -75,6 +77,7 @@ class GitSources:
         self._places = Places(home / "tmp" / "git", home / "git")
         self._api_url = api_url
         self._max_bytes = max_bytes
+        self._team_of = team_of  # an app's team; None once it was removed
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._busy: set[str] = set()  # apps whose watch deploy runs (the poller skips them)
@@ -238,10 +241,12 @@ class GitSources:
     def watch(
         self, *, user: str, app: str, team: str, url: str, branch: str, path: str, poll_s: float
     ) -> dict[str, Any]:
-        """Redeploy ``app`` on every push to ``branch`` of ``url``; answers the webhook's secret."""
+        """Redeploy ``app`` on every push to ``branch`` of ``url`` (no branch: main, or master while the
+        repository has no main); answers the webhook's secret."""
         check_name(app)
         refs.check_url(url)
-        refs.check_branch(branch)
+        if branch:
+            refs.check_branch(branch)
         sub = refs.check_subpath(path)
         if poll_s and poll_s < MIN_POLL_S:
             raise InvalidSpec(
@@ -321,12 +326,14 @@ class GitSources:
         if event.kind == "preview-closed":
             op = self._start(replace(job, preview=event.branch, close_preview=True, watched=False), job.user)
             return 202, {"status": "removing", "operation": op.id, "preview": event.branch}
-        if event.kind == "push" and event.branch == job.ref and event.sha:
+        wanted = event.branch == job.ref if job.ref else event.branch in DEFAULT_BRANCHES
+        if event.kind == "push" and wanted and event.sha:
             with self._guard:
                 self._busy.add(job.app)
             op = self._start(replace(job, ref=event.branch), job.user)
             return 202, {"status": "deploying", "operation": op.id, "sha": event.sha}
-        reason = event.reason or f"a push to {event.branch!r}, not to the watched branch {job.ref!r}"
+        watched = job.ref or " or ".join(DEFAULT_BRANCHES)
+        reason = event.reason or f"a push to {event.branch!r}, not to the watched branch {watched}"
         if event.kind == "push" and not event.sha:
             reason = f"branch {event.branch!r} was deleted"
         return 202, {"status": "ignored", "reason": reason}
@@ -364,11 +371,7 @@ class GitSources:
             if job is None:
                 continue
             try:
-                access = self._access(app, job.team, self._places.work / f"poll-{app}")
-                try:
-                    sha = repo.ls_remote(job.url, job.ref, access=access)
-                finally:
-                    shutil.rmtree(self._places.work / f"poll-{app}", ignore_errors=True)
+                branch, sha = self._head(job)
             except MyPaasError as exc:
                 log.warning("polling %s for %s: %s", job.url, app, exc.message)
                 continue
@@ -376,9 +379,22 @@ class GitSources:
                 continue
             with self._guard:
                 self._busy.add(app)
-            self._start(job, job.user)
+            self._start(replace(job, ref=branch), job.user)
             started.append(app)
         return started
+
+    def _head(self, job: Job) -> tuple[str, str]:
+        """(branch, sha) of the watched branch now ("" for the sha: no such branch)."""
+        work = self._places.work / f"poll-{job.app}"
+        try:
+            access = self._access(job.app, job.team, work)
+            for branch in (job.ref,) if job.ref else DEFAULT_BRANCHES:
+                sha = repo.ls_remote(job.url, branch, access=access)
+                if sha:
+                    return branch, sha
+            return job.ref, ""
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _watch_dict(row: GitSourceRow) -> dict[str, Any]:
@@ -386,7 +402,8 @@ def _watch_dict(row: GitSourceRow) -> dict[str, Any]:
         "app": row.app,
         "team": row.team,
         "url": row.url,
-        "branch": row.branch,
+        "branch": row.branch,  # "": main, or master
+        "branches": [row.branch] if row.branch else list(DEFAULT_BRANCHES),
         "path": row.path,
         "poll_s": row.poll_s,
         "user": row.user,
