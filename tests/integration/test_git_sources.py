@@ -37,11 +37,11 @@ class Forge:
     url: str
     work: Path
 
-    def commit(self, text: str, subject: str) -> str:
+    def commit(self, text: str, subject: str, branch: str = "main") -> str:
         (self.work / "index.html").write_text(text + "\n")
         _git(self.work, "add", "-A")
         _git(self.work, "commit", "--quiet", "-m", subject)
-        _git(self.work, "push", "--quiet", "origin", "HEAD:main")
+        _git(self.work, "push", "--quiet", "origin", f"HEAD:{branch}")
         return _git(self.work, "rev-parse", "HEAD").strip()
 
 
@@ -92,6 +92,8 @@ def forge(deploy_key: str, image: str) -> Iterator[Forge]:
         _git(top, "init", "--quiet", "--bare", "-b", "main", str(bare))
         _git(top, "clone", "--quiet", str(bare), str(work))
         (work / "Dockerfile").write_text(f"FROM {image}\nEXPOSE 80\nCOPY index.html /www/index.html\n")
+        (work / "docs").mkdir()
+        (work / "docs" / "README.md").write_text("nothing to deploy here\n")
         yield Forge(f"ssh://root@127.0.0.1:{port}{bare}", work)
     finally:
         if proc is not None:
@@ -167,6 +169,8 @@ def test_deploy_from_a_repository_over_ssh_then_by_webhook_then_by_polling(
         assert bad.code != 0 and "leaves the repository" in bad.err and "Traceback" not in bad.err, bad
         bad = platform.cli("deploy", app, "--git", repo.url, "--path", "nothere", timeout=120)
         assert bad.code == 1 and "--path 'nothere': no such folder" in bad.err, bad
+        bad = platform.cli("deploy", app, "--git", repo.url, "--path", "docs", timeout=120)
+        assert bad.code == 1 and "error: nothing to deploy in" in bad.err, bad
         bad = platform.cli("deploy", app, "--git", "/etc")
         assert bad.code != 0 and "not a repository URL" in bad.err, bad
         assert len(_releases(platform, app)) == 1
@@ -184,6 +188,12 @@ def test_deploy_from_a_repository_over_ssh_then_by_webhook_then_by_polling(
         status, answer = _hook(platform, app, "push", body, "")
         assert status == 401 and answer["field"] == "signature", answer
         assert len(_releases(platform, app)) == 1  # nothing deployed
+        kit.wait_until(
+            lambda: any(
+                e["kind"] == "git_hook_refused"
+                for e in platform.api("GET", "/api/v1/events", params={"app": app})
+            )
+        )
 
         ping, ping_sig = _signed(secret, {"zen": "Keep it logically awesome.", "hook_id": 1})
         assert _hook(platform, app, "ping", ping, ping_sig)[0] == 200
@@ -204,3 +214,56 @@ def test_deploy_from_a_repository_over_ssh_then_by_webhook_then_by_polling(
         platform.wait_for(app, body="git three", timeout=240)
         assert _releases(platform, app)[0]["description"] == f"{three[:12]} third page"
         assert platform.cli("git", "unwatch", app, check=True).code == 0
+
+
+def _previews_built() -> bool:
+    import mypaas.domain
+
+    return hasattr(mypaas.domain, "preview_app_name")
+
+
+@pytest.mark.skipif(
+    not _previews_built(),
+    reason="needs the previews slice (`deploy --preview`, `previews on|rm`): the lead runs it once merged",
+)
+def test_a_pull_request_webhook_deploys_a_preview_and_closing_it_removes_it(
+    platform: kit.Platform, images: dict[str, str]
+) -> None:
+    from mypaas.domain import preview_app_name
+
+    app = f"gitpr-{secrets.token_hex(3)}"
+    key = platform.cli("git", "deploy-key", app, check=True).out.strip()
+    with forge(key, images["v1"]) as repo:
+        repo.commit("main page", "first page")
+        assert platform.cli("deploy", app, "--git", repo.url, timeout=300).code == 0
+        platform.cli("previews", "on", app, check=True)
+        secret = platform.cli("git", "watch", app, repo.url, "--json", check=True).json()["secret"]
+        head = repo.commit("preview page", "try a change", branch="feature-x")
+
+        def pull_request(action: str) -> dict[str, object]:
+            """The shape of GitHub's `pull_request` event."""
+            return {
+                "action": action,
+                "number": 7,
+                "pull_request": {
+                    "number": 7,
+                    "state": "closed" if action == "closed" else "open",
+                    "head": {"ref": "feature-x", "sha": head, "repo": {"ssh_url": repo.url}},
+                    "base": {"ref": "main"},
+                },
+                "repository": {"full_name": "acme/app", "ssh_url": repo.url},
+            }
+
+        body, sig = _signed(secret, pull_request("opened"))
+        status, answer = _hook(platform, app, "pull_request", body, sig)
+        assert status == 202 and answer["preview"] == "feature-x", answer
+        assert platform.wait_op({"id": answer["operation"]}, timeout=300)["status"] == "succeeded"
+        preview = preview_app_name(app, "feature-x")
+        platform.wait_for(preview, body="preview page")
+        platform.wait_for(app, body="main page")  # the app itself is untouched
+
+        body, sig = _signed(secret, pull_request("closed"))
+        status, answer = _hook(platform, app, "pull_request", body, sig)
+        assert status == 202 and answer["status"] == "removing", answer
+        assert platform.wait_op({"id": answer["operation"]}, timeout=120)["status"] == "succeeded"
+        kit.wait_until(lambda: platform.raw("GET", f"/api/v1/apps/{preview}").status_code == 404, timeout=60)
