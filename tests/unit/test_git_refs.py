@@ -35,6 +35,8 @@ def test_url_and_ref(text: str, url: str, ref: str) -> None:
         ("file:///srv/repos/shop.git", "file:// is not allowed"),
         ("ext::sh -c touch% /tmp/pwned", "invalid repository URL"),
         ("--upload-pack=touch /tmp/x", "invalid repository URL"),
+        ("ssh://-oProxyCommand=touch%20x/r.git", "starts with '-'"),
+        ("-oProxyCommand=x@h:r.git", "starts with '-'"),
         ("https://h/r.git#", "invalid branch, tag or commit ''"),
         ("https://h/r.git#a..b", "invalid branch"),
         ("https://h/r.git#-x", "invalid branch"),

@@ -49,8 +49,10 @@ def parse_source(text: str, *, field: str = "url") -> Source:
 def check_url(url: str, *, field: str = "url") -> None:
     if not url:
         raise InvalidSpec("give the repository's URL (https://…, ssh://… or git@host:path)", field=field)
-    if url.startswith("-") or any(c in url for c in "\x00\n\r"):
+    if any(c in url for c in "\x00\n\r"):
         raise InvalidSpec(f"invalid repository URL {url!r}", field=field)
+    if re.search(r"(^|://|@)-", url):  # a host or user read as an ssh option (-oProxyCommand=…)
+        raise InvalidSpec(f"invalid repository URL {url!r}: a host or user starts with '-'", field=field)
     match = _URL.fullmatch(url)
     if match is not None:
         if match["scheme"].lower() not in ALLOWED_SCHEMES:

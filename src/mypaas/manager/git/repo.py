@@ -177,8 +177,12 @@ def fetch(
     size = _size(dest)
     if size > max_bytes:
         raise too_big(url, max_bytes)
-    emit(f"checked out {sha[:12]} {subject} ({size / 1e6:.1f} MB)")
+    emit(f"checked out {sha[:12]} {subject} ({_shown_size(size)})")
     return Checkout(sha, subject)
+
+
+def _shown_size(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{max(1, round(size / 1024))} KiB"
 
 
 def _submodules(dest: Path, access: Access, url: str) -> None:

@@ -176,7 +176,10 @@ class GitSources:
         work = self._places.work / op_id
         try:
             if job.close_preview:
-                return self._cli(job, ["previews", "rm", job.app, job.preview], emit), ""
+                done = self._cli(job, ["previews", "rm", job.app, job.preview], emit)
+                return (
+                    replace(done, message=f"removed the preview of {job.preview}") if done.ok else done
+                ), ""
             access = self._access(job.app, job.team, work)
             checkout = repo.fetch(
                 job.url, job.ref, work / "tree", access=access, max_bytes=self._max_bytes, emit=emit
