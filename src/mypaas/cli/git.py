@@ -49,7 +49,8 @@ def deploy_key(
 
     Add it to the repository as a read-only deploy key (GitHub: Settings → Deploy keys; GitLab: Settings →
     Repository → Deploy keys; Gitea/Forgejo: Settings → Deploy Keys); `mypaas deploy APP --git
-    ssh://…` and `mypaas git watch` then clone with it.
+    ssh://…` and `mypaas git watch` then clone with it. The server's SSH host key is accepted on the
+    first clone and pinned from then on (a per-app known_hosts the manager keeps).
 
     Examples:
 
@@ -70,7 +71,7 @@ def watch(
     url: Annotated[str, typer.Argument(metavar="URL", help="The repository.", show_default=False)],
     branch: Annotated[
         str | None,
-        typer.Option("--branch", "-b", help="The branch whose pushes deploy [default: main, or master]."),
+        typer.Option("--branch", "-b", help="The branch whose pushes deploy (default: main, or master)."),
     ] = None,
     path: Annotated[str, typer.Option("--path", help="The folder of the repository to deploy.")] = "",
     poll: Annotated[
