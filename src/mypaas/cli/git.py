@@ -94,7 +94,7 @@ def watch(
     Examples:
 
       mypaas git watch shop https://github.com/acme/shop.git
-      mypaas git watch shop git@gitlab.example.com:acme/shop.git --branch prod --path web
+      mypaas git watch shop git@gitlab.com:acme/shop.git --branch prod --path web
       mypaas git watch shop ssh://git@git.internal/shop.git --poll 60s
     """
     body = {"url": url, "branch": branch or "", "path": path, "poll_s": poll_seconds(poll)}

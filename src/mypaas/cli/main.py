@@ -222,11 +222,12 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
       mypaas deploy shop -f compose.yml -f prod.yml --profile tools --dry-run
       mypaas deploy api -i 127.0.0.1:5000/api/web:v1 --team backend
       mypaas deploy shop --git https://github.com/acme/shop.git#v1.4 --path web
-      mypaas deploy shop --git git@github.com:acme/private.git   (after `mypaas git deploy-key shop`)
+      mypaas deploy shop --git git@github.com:acme/private.git
 
     With --git the platform clones the repository (shallow where the ref allows: a branch, a tag or a
     commit; the default branch without #REF) and deploys it as `mypaas deploy APP DIR` does, the commit's
-    hash and subject as the release's description.
+    hash and subject as the release's description. A private repository over SSH: add the key `mypaas
+    git deploy-key APP` prints to it first.
 
     Build output streams as it comes. A failed rollout keeps the previous release serving.
 
