@@ -1,17 +1,24 @@
-"""The REST side of deploys from a repository, over the fake backend: deploy keys made once (and
-rotated), watches and their listing, the public webhook (refused without the right signature; a ping, a
-push to another branch, a push to the watched branch), and bad input answered 400 naming the field."""
+"""The REST side of deploys from a repository, over the fake backend: deploy keys made once (and rotated),
+watches and their listing, the public webhook (refused without the right signature; a ping, a push to
+another branch, a push to the watched branch), bad input answered 400 naming the field; and the poller
+(a new sha deployed once, a failed one not tried again until the branch moves)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from mypaas.manager.git import repo, runner
 from mypaas.manager.platform import Platform
+from mypaas.manager.state.models import GitSourceRow
 
 URL = "https://127.0.0.1:1/acme/shop.git"  # nothing listens there: a deploy fails at once, offline
 
@@ -81,3 +88,64 @@ def test_a_deploy_from_a_url_is_an_operation(api: TestClient, platform: Platform
     op = platform.operations.wait(r.json()["id"], timeout=60)
     assert op.status.value == "failed" and op.message.startswith(f"cannot fetch {URL}"), op.message
     assert f"fetching {URL} at v1" in op.log
+
+
+def test_polling_deploys_a_new_sha_once_and_a_failed_one_not_again(
+    platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poller against a real local repository (file transport allowed for the test); the CLI's
+    deploy replaced by a stand-in that fails, then succeeds."""
+    monkeypatch.setattr(repo, "ALLOWED_PROTOCOLS", "file")
+    codes = [1, 0]
+    ran: list[list[str]] = []
+
+    def cli(args: list[str], **_: Any) -> tuple[int, str]:
+        ran.append(list(args))
+        code = codes.pop(0)
+        return code, json.dumps(
+            {"operation": {"message": "deployed"}, "release": {"version": 1}}
+        ) if code == 0 else ""
+
+    monkeypatch.setattr(runner, "run_cli", cli)
+    work = tmp_path / "origin"
+    work.mkdir()
+    sha = _commit(work, "first")
+    with platform.sessions.begin() as s:
+        s.add(
+            GitSourceRow(
+                app="polled", team="default", url=f"file://{work}", watching=True, poll_s=1.0, user="admin"
+            )
+        )
+    git = platform.git
+
+    def settle() -> None:
+        deadline = time.monotonic() + 30
+        while git.busy() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    assert git.poll_due(time.monotonic()) == ["polled"]
+    settle()
+    assert ran[0][:2] == ["deploy", "polled"] and ran[0][3:5] == ["--message", f"{sha[:12]} first"]
+    assert git.poll_due(time.monotonic() + 5) == []  # the failed sha is not tried again
+    again = _commit(work, "second")
+    assert git.poll_due(time.monotonic() + 10) == ["polled"]
+    settle()
+    assert git.poll_due(time.monotonic() + 15) == []  # deployed: nothing new
+    [watch] = api_watches(platform)
+    assert (watch["last_sha"], watch["failed_sha"]) == (again, "")
+
+
+def api_watches(platform: Platform) -> list[dict[str, Any]]:
+    return platform.git.watches(lambda _team, _app: True)
+
+
+def _commit(work: Path, subject: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+    env |= {"GIT_COMMITTER_EMAIL": "t@t", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin"}
+    if not (work / ".git").exists():
+        subprocess.run(["git", "init", "--quiet", "-b", "main"], cwd=work, env=env, check=True)
+    (work / "Dockerfile").write_text(f"FROM scratch\nLABEL s={subject}\n")
+    subprocess.run(["git", "add", "-A"], cwd=work, env=env, check=True)
+    subprocess.run(["git", "commit", "--quiet", "-m", subject], cwd=work, env=env, check=True)
+    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, env=env, check=True, capture_output=True)
+    return out.stdout.decode().strip()

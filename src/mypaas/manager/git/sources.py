@@ -141,6 +141,13 @@ class GitSources:
             return self._locks.setdefault(app, threading.Lock())
 
     def _run(self, job: Job, op_id: str) -> None:
+        try:
+            self._run_job(job, op_id)
+        finally:
+            with self._guard:
+                self._busy.discard(job.app)
+
+    def _run_job(self, job: Job, op_id: str) -> None:
         def emit(line: str) -> None:
             self._ops.append_log(op_id, line + "\n")
 
@@ -154,17 +161,11 @@ class GitSources:
         except Exception as exc:  # every failure ends the operation, whatever raised it
             log.exception("deploying %s from %s", job.app, job.url)
             result = runner.Outcome(False, f"deploying from {job.url} failed: {exc}")
-        finally:
-            with self._guard:
-                self._busy.discard(job.app)
         if job.watched and sha:
             self._record(job.app, sha, ok=result.ok)
         if not result.ok:
-            self._events.record(
-                job.app,
-                "git_deploy_failed",
-                f"{refs.shown_source(job.url, job.ref, job.path)}: {result.message}",
-            )
+            shown = refs.shown_source(job.url, job.ref, job.path)
+            self._events.record(job.app, "git_deploy_failed", f"{shown}: {result.message}")
         with self._sessions.begin() as s:
             op = s.get(OperationRow, op_id)
             if op is not None and result.release is not None:
@@ -342,6 +343,11 @@ class GitSources:
         return 202, {"status": "ignored", "reason": reason}
 
     # -- polling --------------------------------------------------------------------------------------
+
+    def busy(self) -> bool:
+        """Whether a watch's deploy runs now."""
+        with self._guard:
+            return bool(self._busy)
 
     def run(self, stop: threading.Event) -> None:
         """The poller: each watch with an interval is asked for its branch's sha that often."""
