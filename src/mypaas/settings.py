@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     # the network RUN steps of builds use, cut off from this machine and private addresses ("": the
     # engine's default bridge, as before)
     build_network: str = "mypaas-build"
+    # deploys from a repository (`deploy --git`, `git watch`): a clone larger than this is refused
+    git_clone_max_bytes: int = Field(default=512 * 2**20, ge=2**20)
     # the audit log (who changed what, denied calls, failed logins): entries older than this are deleted
     # (0: kept for ever)
     audit_retention_days: float = Field(default=90.0, ge=0)

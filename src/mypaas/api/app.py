@@ -25,6 +25,7 @@ from mypaas.api.certs import cert_routes
 from mypaas.api.declare import declare_routes
 from mypaas.api.deps import User, app_url, field_of, in_thread, instance_dict, new_app_team
 from mypaas.api.error_docs import document_errors, without_validation_422
+from mypaas.api.git_sources import git_source_routes
 from mypaas.api.hosts import host_routes
 from mypaas.api.identity import identity_routes
 from mypaas.api.image_builds import image_build_routes
@@ -112,6 +113,7 @@ def create_app(platform: Platform) -> FastAPI:
     audit_routes(v1, platform)
     tls_routes(v1, platform)
     declare_routes(v1, platform)
+    git_source_routes(v1, platform)
     document_access([*v1.routes, *app.router.routes])
     document_errors([*v1.routes, *app.router.routes])
     without_validation_422(app)

@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 # operations that make their app when it does not exist yet (in the team the request names, or the
 # caller's only team)
-CREATES_APP = frozenset({"deploy", "set_secret"})
+CREATES_APP = frozenset({"deploy", "set_secret", "git_deploy", "deploy_key", "git_watch"})
 
 
 def operation_of(request: Request) -> str:

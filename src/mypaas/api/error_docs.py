@@ -41,7 +41,7 @@ WHY = {
 # errors are JSON whatever the operation's own answer is (the Prometheus text, a log stream)
 JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 # operations that answer 401 with no token needed (they check credentials of their own)
-OWN_CREDENTIALS = frozenset({"registry_token", "login", "sign_in"})
+OWN_CREDENTIALS = frozenset({"registry_token", "login", "sign_in", "git_hook"})
 # operations reading or writing only the manager's own state: no part of the platform can fail under them
 LOCAL = frozenset(
     {
@@ -70,6 +70,12 @@ LOCAL = frozenset(
         "backup_schedule",
         "set_backup_schedule",
         "remove_backup_schedule",
+        # a repository's deploy key and watch are the manager's own state; a webhook starts an operation
+        "deploy_key",
+        "git_watch",
+        "git_unwatch",
+        "git_watches",
+        "git_hook",
     }
 )
 # writes that take no name nor lock, so nothing can conflict
@@ -77,7 +83,7 @@ NO_CONFLICT = frozenset({"login", "sign_in", "sign_out", "reconcile", "registry_
 # operations whose query names a thing that may not exist (an app, a user, a repository): 404
 QUERY_LOOKUP = frozenset({"events", "list_volumes", "list_images", "audit", "list_tokens", "export_platform"})
 # operations reading a request body of their own (not a declared one): a size limit applies
-RAW_BODY = frozenset({"deploy", "import_image", "set_secret"})
+RAW_BODY = frozenset({"deploy", "import_image", "set_secret", "git_hook"})
 # operations through the private registry (501 when it is turned off)
 REGISTRY = frozenset(
     {

@@ -24,6 +24,7 @@ from mypaas import __version__
 from mypaas.cli import credentials
 from mypaas.cli.cert_calls import CertCalls
 from mypaas.cli.driver_calls import DriverCalls
+from mypaas.cli.git_calls import GitCalls
 from mypaas.cli.identity_calls import IdentityCalls
 from mypaas.cli.preview_calls import PreviewCalls
 from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError, Unauthorized, error_for_status
@@ -125,7 +126,7 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-class ApiClient(IdentityCalls, CertCalls, DriverCalls, PreviewCalls):
+class ApiClient(IdentityCalls, CertCalls, DriverCalls, PreviewCalls, GitCalls):
     """A synchronous client of ``/api/v1``; every method raises a ``MyPaasError`` on failure."""
 
     def __init__(

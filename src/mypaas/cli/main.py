@@ -22,6 +22,7 @@ from mypaas.cli import (
     certs,
     declare,
     drivers,
+    git,
     hosts,
     images,
     login,
@@ -193,6 +194,18 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     profiles: Profiles = None,
     dry_run: DryRun = False,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Describe the release.")] = None,
+    git_source: Annotated[
+        str | None,
+        typer.Option(
+            "--git",
+            metavar="URL[#REF]",
+            help="Clone this repository (at a branch, tag or commit) on the platform and deploy it.",
+            show_default=False,
+        ),
+    ] = None,
+    git_path: Annotated[
+        str | None, typer.Option("--path", help="With --git: the repository's folder to deploy.")
+    ] = None,
     team: TeamOpt = None,
     preview: Annotated[
         str | None,
@@ -206,7 +219,7 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     no_wait: NoWait = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Deploy an image, a compose project or a folder with a Dockerfile.
+    """Deploy an image, a compose project, a folder with a Dockerfile, or a repository.
 
     Each deploy makes a new release of the app, described by what changed unless -m says;
     deploying exactly what runs again makes none and restarts nothing.
@@ -219,6 +232,13 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
       mypaas deploy shop -f compose.yml -f prod.yml --profile tools --dry-run
       mypaas deploy api -i 127.0.0.1:5000/api/web:v1 --team backend
       mypaas deploy shop . --preview feature/x       (see `mypaas previews --help`)
+      mypaas deploy shop --git https://github.com/acme/shop.git#v1.4 --path web
+      mypaas deploy shop --git git@github.com:acme/private.git
+
+    With --git the platform clones the repository (shallow where the ref allows: a branch, a tag or a
+    commit; the default branch without #REF) and deploys it as `mypaas deploy APP DIR` does, the commit's
+    hash and subject as the release's description. A private repository over SSH: add the key `mypaas
+    git deploy-key APP` prints to it first.
 
     Build output streams as it comes. A failed rollout keeps the previous release serving.
 
@@ -229,6 +249,10 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
     from mypaas.cli import deploy as collect
     from mypaas.cli.outcome import finish
 
+    if git_source is not None or git_path is not None:
+        others = (folder, image, files, port, message, dry_run, preview)
+        git.deploy_from_git(name, git_source, git_path, others, team, no_wait, as_json, _deployed)
+        return
     flags = collect.ComposeFlags(env_files or [], profiles or [], upload=not dry_run)
     payload = collect.payload_of(
         image=image, files=files, folder=folder, port=port, message=message, flags=flags
@@ -469,6 +493,7 @@ app.add_typer(certs.certs_app, name="certs", rich_help_panel=RELEASES)
 app.add_typer(secrets.secrets_app, name="secrets", rich_help_panel=RELEASES)
 app.add_typer(previews.previews_app, name="previews", rich_help_panel=APPS)
 app.add_typer(volumes.volumes_app, name="volumes", rich_help_panel=APPS)
+app.add_typer(git.git_app, name="git", rich_help_panel=APPS)
 app.command(rich_help_panel=PLATFORM)(platform.up)
 app.command(rich_help_panel=PLATFORM)(platform.down)
 app.command(rich_help_panel=PLATFORM)(platform.status)

@@ -36,6 +36,7 @@ from mypaas.manager.builds import Builds
 from mypaas.manager.certs import UserCerts
 from mypaas.manager.declare.service import Declarations
 from mypaas.manager.evictable import HostEviction
+from mypaas.manager.git.sources import GitSources
 from mypaas.manager.hosts.accounts import DriverAccounts, MachineCatalog
 from mypaas.manager.hosts.hooks import ClusterHooks, Provisioner
 from mypaas.manager.hosts.service import Hosts
@@ -112,6 +113,7 @@ class Platform:
     certs: UserCerts  # the users' own certificates for their apps' domains (certs add)
     declare: Declarations  # `mypaas export` / `mypaas apply`: the platform as one file
     backups: Backups  # `mypaas backup`: the platform in one archive
+    git: GitSources  # deploys from a repository, deploy keys, watches and forge webhooks
     checks: ComponentChecks = field(default_factory=ComponentChecks)  # the status's pings, kept a few s
 
     @property
@@ -240,6 +242,15 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
     )
     pressure = _pressure(core, hosts, monitoring)
     backups = parts.backups(settings, core.store, core.platform_id, core.backend, core.cipher)
+    git = GitSources(
+        sessions=core.store.sessions,
+        operations=core.operations,
+        events=monitoring.events,
+        home=settings.home,
+        api_url=lambda: settings.api_url,
+        max_bytes=settings.git_clone_max_bytes,
+        team_of=identity.team_of_app,
+    )
     supervised = Parts(
         sessions=core.store.sessions,
         backend=core.backend,
@@ -256,6 +267,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         mirror=reg.mirror,
         host_check_s=settings.host_check_s,
         backups=backups,
+        git=git,
     )
     secrets = AppSecrets(ctx, vault=core.vault, releases=releases)
     declare = Declarations(
@@ -301,6 +313,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         certs=core.certs,
         declare=declare,
         backups=backups,
+        git=git,
     )
 
 

@@ -17,6 +17,7 @@ from mypaas.composer.base import Backend
 from mypaas.errors import MyPaasError
 from mypaas.manager.backup.service import Backups
 from mypaas.manager.builds import Builds
+from mypaas.manager.git.sources import GitSources
 from mypaas.manager.hosts.service import Hosts
 from mypaas.manager.publishing import Publisher
 from mypaas.manager.reconcile.loop import Reconciler
@@ -56,6 +57,7 @@ class Parts:
     mirror: Mirror
     host_check_s: float
     backups: Backups  # the schedule's backups
+    git: GitSources  # the watched repositories' polling
 
 
 class Supervisor:
@@ -85,6 +87,7 @@ class Supervisor:
             "router": self._router_loop,
             "hosts": self._hosts_loop,
             "backups": lambda: p.backups.schedule.run(stop),
+            "git-poll": lambda: p.git.run(stop),
             **p.monitoring.threads(stop),
             **p.automation.threads(stop),
         }

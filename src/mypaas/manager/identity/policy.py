@@ -192,6 +192,13 @@ RULES: dict[str, Rule] = {
     # (deployer on the app it changes; host labels and rules about every app: the platform admin)
     "export_platform": _LIST,
     "apply": Rule(Scope.LISTING, Role.DEPLOYER),
+    # deploys from a repository (issue 17): a new app, as for a deploy, in the team it goes to
+    "git_deploy": _DEPLOY,
+    "deploy_key": _DEPLOY,  # makes the key on first ask; its public half only
+    "git_watch": _DEPLOY,
+    "git_unwatch": _DEPLOY,
+    "git_watches": _LIST,
+    "git_hook": _PUBLIC,  # a forge's webhook: checks the forge's signature of the body itself
 }
 
 

@@ -302,3 +302,28 @@ class PreviewRow(Base):
     parent_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
     branch: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class GitSourceRow(Base):
+    """Where an app's code comes from (issue 17): its repository (URL, ref, sub-folder), its deploy key
+    (the private half and the webhook secret sealed with the platform's key), and its watch: the branch
+    whose pushes redeploy, the poll interval (0: webhooks only), the last sha deployed (or that failed),
+    and the user the watch acts for. ``team``: the team the key was made for (another team's app of the
+    same name never gets it)."""
+
+    __tablename__ = "git_sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    team: Mapped[str] = mapped_column(String(64), default="")
+    url: Mapped[str] = mapped_column(Text, default="")
+    ref: Mapped[str] = mapped_column(String(255), default="")
+    path: Mapped[str] = mapped_column(Text, default="")
+    public_key: Mapped[str] = mapped_column(Text, default="")
+    secrets: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)  # private_key, webhook_secret
+    watching: Mapped[bool] = mapped_column(Boolean, default=False)
+    branch: Mapped[str] = mapped_column(String(255), default="")
+    poll_s: Mapped[float] = mapped_column(Float, default=0.0)
+    last_sha: Mapped[str] = mapped_column(String(64), default="")
+    failed_sha: Mapped[str] = mapped_column(String(64), default="")
+    user: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
