@@ -85,7 +85,7 @@ def previews_on(
 
 @previews_app.command("off", no_args_is_help=True)
 def previews_off(name: AppArg) -> None:
-    """Refuse new preview apps of APP; those that exist keep running (`previews rm` removes one)."""
+    """Refuse preview deploys of APP; the previews that exist keep running (`previews rm` removes one)."""
     with api() as client:
         answer = client.set_previews(name, enabled=False)
     say(_settings_line(name, answer, len(answer.get("previews") or [])))
