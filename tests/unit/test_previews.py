@@ -236,4 +236,9 @@ def test_the_owner_turns_previews_on_whoever_deploys_the_app_deploys_one(
     assert app_token.get(f"/api/v1/apps/{FEATURE}").status_code == 200
     assert cast.client(api, "viewer").get("/api/v1/apps/shop/previews").status_code == 200
     assert cast.client(api, "viewer").delete("/api/v1/apps/shop/previews/feature/x").status_code == 403
-    assert app_token.delete("/api/v1/apps/shop/previews/feature/x").status_code == 200
+    removal = app_token.delete("/api/v1/apps/shop/previews/feature/x")
+    assert removal.status_code == 200, removal.text
+    removals(platform)
+    followed = app_token.get(f"/api/v1/operations/{removal.json()['operation']['id']}")
+    assert followed.status_code == 200 and followed.json()["status"] == "succeeded", followed.text
+    assert api.get(f"/api/v1/apps/{FEATURE}").status_code == 404

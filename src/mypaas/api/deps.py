@@ -64,12 +64,16 @@ def _follow_operation(request: Request, platform: Platform, who: Principal, op_i
         return
     team = platform.identity.team_of_app(op.app) if op.app else None
     request.state.team, request.state.app = team, op.app or None
-    decide_operation(who, app=_for_token(platform, who, op.app) or "", team=team, by=op.created_by)
+    app = _for_token(platform, who, op.app, removed=team is None) or ""
+    decide_operation(who, app=app, team=team, by=op.created_by)
 
 
-def _for_token(platform: Platform, who: Principal, app: str | None) -> str | None:
-    """The app a token for one app acts on: that app for its own preview apps (their branches)."""
-    if who.app is not None and app and app != who.app and platform.previews.parent_of(app) == who.app:
+def _for_token(platform: Platform, who: Principal, app: str | None, *, removed: bool = False) -> str | None:
+    """The app a token for one app acts on: that app for its own preview apps (their branches), and for
+    the operations of a removed app named like one (still only their maker follows those)."""
+    if who.app is None or not app or app == who.app:
+        return app
+    if platform.previews.parent_of(app) == who.app or (removed and app.startswith(f"{who.app}-")):
         return who.app
     return app
 

@@ -231,7 +231,7 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
       mypaas deploy shop -f compose.yml -m "new checkout"
       mypaas deploy shop -f compose.yml -f prod.yml --profile tools --dry-run
       mypaas deploy api -i 127.0.0.1:5000/api/web:v1 --team backend
-      mypaas deploy shop . --preview feature/x       (see `mypaas previews --help`)
+      mypaas deploy shop . --preview feature/x      (see mypaas previews --help)
       mypaas deploy shop --git https://github.com/acme/shop.git#v1.4 --path web
       mypaas deploy shop --git git@github.com:acme/private.git
 

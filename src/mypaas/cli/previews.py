@@ -59,20 +59,21 @@ def previews_on(
         int | None,
         typer.Option(
             "--limit",
+            metavar="N",
             min=1,
             max=100,
-            help="How many previews may exist at once (default 3).",
+            help="How many previews may exist at once, 1 to 100 (at first 3; unset: kept).",
             show_default=False,
         ),
     ] = None,
     with_secrets: Annotated[
-        bool | None,
+        bool,
         typer.Option(
-            "--with-secrets/--without-secrets",
-            help="Give previews the app's secrets (default: without; they may run untrusted branches).",
-            show_default=False,
+            "--with-secrets",
+            help="Give previews the app's secrets (without it they get none: a branch may run code "
+            "nobody reviewed yet).",
         ),
-    ] = None,
+    ] = False,
 ) -> None:
     """Let deploys with --preview BRANCH make preview apps of APP (the app's team owner).
 
@@ -85,7 +86,7 @@ def previews_on(
 
 @previews_app.command("off", no_args_is_help=True)
 def previews_off(name: AppArg) -> None:
-    """Refuse new preview apps of APP; those that exist keep running (`previews rm` removes one)."""
+    """Refuse preview deploys of APP; the previews that exist keep running (`previews rm` removes one)."""
     with api() as client:
         answer = client.set_previews(name, enabled=False)
     say(_settings_line(name, answer, len(answer.get("previews") or [])))
