@@ -107,6 +107,7 @@ def test_polling_deploys_a_new_sha_once_and_a_failed_one_not_again(
         ) if code == 0 else ""
 
     monkeypatch.setattr(runner, "run_cli", cli)
+    monkeypatch.setattr(platform.git, "_team_of", lambda _app: "default")  # the stand-in made no app
     work = tmp_path / "origin"
     work.mkdir()
     sha = _commit(work, "first")
@@ -149,3 +150,10 @@ def _commit(work: Path, subject: str) -> str:
     subprocess.run(["git", "commit", "--quiet", "-m", subject], cwd=work, env=env, check=True)
     out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, env=env, check=True, capture_output=True)
     return out.stdout.decode().strip()
+
+
+def test_a_watch_ends_when_its_app_was_removed(platform: Platform) -> None:
+    with platform.sessions.begin() as s:
+        s.add(GitSourceRow(app="gone", team="default", url=URL, watching=True, poll_s=1.0, last_sha="a" * 40))
+    assert platform.git.poll_due(time.monotonic()) == []  # no app "gone": the watch ends, nothing made
+    assert platform.git.watches(lambda _team, _app: True) == []

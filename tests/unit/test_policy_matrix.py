@@ -28,7 +28,7 @@ from tests.unit.teams import MEMBERS, PRINCIPALS, deploy_apps, make_cast, make_t
 
 # public operations that check credentials of their own (the registry's Basic auth, a password): their
 # 401 is their answer, not the policy's
-OWN_CREDENTIALS = frozenset({"registry_token", "login"})
+OWN_CREDENTIALS = frozenset({"registry_token", "login", "git_hook"})  # git_hook: the forge's signature
 # listing operations that then write into what the request names (image import: the repository
 # ``shop/web`` of app shop): a caller also needs the rule's role on that app, as for an app rule
 WRITES_NAMED_APP = frozenset({"import_image"})

@@ -288,11 +288,18 @@ class GitSources:
             return [_watch_dict(r) for r in rows if visible(r.team, r.app)]
 
     def _watched(self, app: str) -> Job | None:
-        with self._sessions() as s:
+        """The watch of ``app``; none once the app it deployed was removed (the watch ends then: a push
+        must not make the app again)."""
+        gone = self._team_of(app) is None  # asked first: one session at a time
+        with self._sessions.begin() as s:
             row = s.scalar(
                 select(GitSourceRow).where(GitSourceRow.app == app, GitSourceRow.watching.is_(True))
             )
             if row is None:
+                return None
+            if row.last_sha and gone:
+                row.watching = False
+                log.info("app %s was removed: its watch of %s ends", app, row.url)
                 return None
             return Job(app, row.team, row.user, row.url, row.branch, row.path, watched=True)
 
