@@ -22,6 +22,7 @@ from mypaas.cli import (
     certs,
     declare,
     drivers,
+    git,
     hosts,
     images,
     login,
@@ -453,6 +454,7 @@ app.add_typer(releases.domains_app, name="domains", rich_help_panel=RELEASES)
 app.add_typer(certs.certs_app, name="certs", rich_help_panel=RELEASES)
 app.add_typer(secrets.secrets_app, name="secrets", rich_help_panel=RELEASES)
 app.add_typer(volumes.volumes_app, name="volumes", rich_help_panel=APPS)
+app.add_typer(git.git_app, name="git", rich_help_panel=APPS)
 app.command(rich_help_panel=PLATFORM)(platform.up)
 app.command(rich_help_panel=PLATFORM)(platform.down)
 app.command(rich_help_panel=PLATFORM)(platform.status)
