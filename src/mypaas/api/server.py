@@ -77,9 +77,10 @@ def _git_endpoint(settings: Settings, platform: Platform) -> GitEndpoint | None:
     """The SSH endpoint `git push` deploys through (asyncssh is imported only when it runs)."""
     if not settings.git_ssh_port:
         return None
+    from mypaas.manager.git.branches import DeployBranches
     from mypaas.manager.git.ssh import GitEndpoint
 
-    endpoint = GitEndpoint(settings, platform.identity)
+    endpoint = GitEndpoint(settings, platform.identity, DeployBranches(platform.sessions))
     endpoint.start()
     return endpoint
 

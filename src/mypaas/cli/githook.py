@@ -191,6 +191,11 @@ def _say(text: str) -> None:
 
 
 def deploy_branches(app: str) -> list[str]:
+    """The branches that deploy the app itself: what the endpoint passed (MYPAAS_GIT_BRANCHES), else the
+    API's answer."""
+    given = os.environ.get("MYPAAS_GIT_BRANCHES", "")
+    if given:
+        return given.split(":")
     from mypaas.cli.params import api
 
     with api() as client:

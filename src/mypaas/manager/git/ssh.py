@@ -25,6 +25,7 @@ import asyncssh
 
 from mypaas.errors import MyPaasError
 from mypaas.manager.git import access, commands, repos
+from mypaas.manager.git.branches import DEFAULT_BRANCHES, DeployBranches
 from mypaas.manager.identity.service import Identity
 
 if TYPE_CHECKING:
@@ -51,9 +52,10 @@ def host_key(folder: Path) -> Path:
 class GitEndpoint:
     """The SSH server, run on its own event loop in a thread of the manager."""
 
-    def __init__(self, settings: Settings, identity: Identity) -> None:
+    def __init__(self, settings: Settings, identity: Identity, branches: DeployBranches) -> None:
         self.settings = settings
         self.identity = identity
+        self.branches = branches
         self.root = settings.home / "git"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Any = None
@@ -138,7 +140,8 @@ class GitEndpoint:
         log.info("git push to %s by %s", app, user)
         try:
             path = await asyncio.to_thread(repos.ensure_repo, self.root, app)
-            env = self._env(app, user, grant.token)
+            branch = await asyncio.to_thread(self.branches.get, app)
+            env = self._env(app, user, grant.token, [branch] if branch else list(DEFAULT_BRANCHES))
             max_bytes = self.settings.git_max_push_mb * 2**20
             proc = await asyncio.create_subprocess_exec(
                 *repos.receive_command(path, max_bytes),
@@ -151,7 +154,7 @@ class GitEndpoint:
         finally:
             await asyncio.to_thread(self.identity.revoke_id, grant.token_id)
 
-    def _env(self, app: str, user: str, token: str) -> dict[str, str]:
+    def _env(self, app: str, user: str, token: str, branches: list[str]) -> dict[str, str]:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("MYPAAS_TOKEN", "MYPAAS_URL", "SSH_"))
         }
@@ -164,6 +167,8 @@ class GitEndpoint:
                 "MYPAAS_PYTHON": sys.executable,
                 "MYPAAS_GIT_APP": app,
                 "MYPAAS_GIT_USER": user,
+                # the branches that deploy the app itself (':' is in no branch name)
+                "MYPAAS_GIT_BRANCHES": ":".join(branches),
             }
         )
         return env
