@@ -3,6 +3,10 @@ endpoint runs, who may push where, the push token, and the pre-receive hook's de
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -11,7 +15,7 @@ from fastapi.testclient import TestClient
 from mypaas.cli import githook
 from mypaas.composer.fake import FakeBackend
 from mypaas.errors import Conflict, Forbidden, InvalidSpec, NotFound
-from mypaas.manager.git import access, branches, commands
+from mypaas.manager.git import access, branches, commands, repos
 from mypaas.manager.identity.policy import Role
 from mypaas.manager.identity.sshkeys import fingerprint_of, parse_public_key
 from mypaas.manager.platform import Platform
@@ -193,6 +197,11 @@ def test_the_push_token_is_the_pushers_for_the_app_only_and_revoked_after(
     assert api.get("/api/v1/apps/blog/git", headers=headers).status_code == 403
     identity.revoke_id(grant.token_id)
     assert api.get("/api/v1/apps/shop/git", headers=headers).status_code == 401
+    left = access.grant_push(identity, "ann", "shop")  # a push a killed manager never finished
+    assert identity.revoke_push_tokens() == 1  # what the endpoint does when it starts
+    assert (
+        api.get("/api/v1/apps/shop/git", headers={"Authorization": f"Bearer {left.token}"}).status_code == 401
+    )
 
 
 def test_the_deploy_branch(platform: Platform, api: TestClient) -> None:
@@ -243,9 +252,7 @@ def test_the_hook_refuses_deleting_the_deploy_branch_and_tags() -> None:
     assert "only branches deploy" in steps[1].reason
 
 
-def test_the_hook_reads_gits_lines_and_builds_the_cli_commands(tmp_path: object) -> None:
-    from pathlib import Path
-
+def test_the_hook_reads_gits_lines_and_builds_the_cli_commands() -> None:
     assert githook.read_updates([f"{OLD} {NEW} refs/heads/main\n", "\n", "junk\n"]) == [
         (OLD, NEW, "refs/heads/main")
     ]
@@ -273,3 +280,30 @@ def test_submodules_of_a_gitmodules_file() -> None:
         githook.submodules('[submodule "x"]\n\tpath = x\n')
     with pytest.raises(githook.HookError, match="cannot be read"):
         githook.submodules("not ini at all\n")
+
+
+def test_the_bare_repository_and_the_push_limit(tmp_path: Path) -> None:
+    """With the real git, offline: the repository is made once with its hook; a pack larger than the
+    limit is refused by receive-pack itself, before the hook runs."""
+    root = tmp_path / "git"
+    path = repos.ensure_repo(root, "web")
+    hook = path / "hooks" / "pre-receive"
+    assert hook.read_text() == repos.HOOK and os.access(hook, os.X_OK)
+    assert repos.ensure_repo(root, "web") == path
+    work = tmp_path / "work"
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x"}
+    env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@x")
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True, env=env)
+    (work / "big.bin").write_bytes(os.urandom(200_000))
+    subprocess.run(["git", "-C", str(work), "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", str(work), "commit", "-q", "-m", "big"], check=True, env=env)
+    receive = " ".join(repos.receive_command(path, 1000)[:-1])
+    done = subprocess.run(
+        ["git", "-C", str(work), "push", f"--receive-pack={receive}", str(path), "main"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode != 0 and "pack exceeds maximum allowed size" in done.stderr, done.stderr
+    assert not (path / "refs" / "heads" / "main").exists()

@@ -216,6 +216,18 @@ class Identity(Tokens, SshKeys):
             if row is not None and row.revoked_at is None:
                 row.revoked_at = time.time()
 
+    def revoke_push_tokens(self) -> int:
+        """Revoke every push token still active: when the endpoint starts no push is in flight, so these
+        are what a killed manager left behind. Answers how many."""
+        now = time.time()
+        with self._sessions.begin() as s:
+            rows = list(
+                s.scalars(select(TokenRow).where(TokenRow.kind == "git", TokenRow.revoked_at.is_(None)))
+            )
+            for row in rows:
+                row.revoked_at = now
+            return len(rows)
+
     def logout(self, who: Principal) -> None:
         """Revoke the token the caller used (a login's, or any other)."""
         if who.token_id is None:
