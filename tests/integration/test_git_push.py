@@ -230,8 +230,13 @@ def test_git_push_deploys(gp: kit.Platform, images: dict[str, str], tmp_path: Pa
 
 
 def test_branch_push_makes_a_preview(gp: kit.Platform, images: dict[str, str], tmp_path: Path) -> None:
-    """NEEDS THE PREVIEWS SLICE (`mypaas deploy --preview`, `mypaas previews`): skipped until merged."""
-    if gp.cli("previews", "--help").code != 0:
+    """NEEDS THE PREVIEWS SLICE (`mypaas deploy --preview`, `mypaas previews`, domain.preview_app_name):
+    skipped until it is merged. A push to another branch deploys its preview; deleting the branch removes
+    it; the app itself keeps serving its deploy branch."""
+    from mypaas import domain
+
+    preview_app_name = getattr(domain, "preview_app_name", None)
+    if preview_app_name is None or gp.cli("previews", "--help").code != 0:
         pytest.skip("needs the previews slice: `mypaas previews` is not there yet")
     key = keygen(tmp_path, "pv")
     gp.cli("user", "key", "add", "admin", f"{key}.pub", check=True)
@@ -246,8 +251,7 @@ def test_branch_push_makes_a_preview(gp: kit.Platform, images: dict[str, str], t
     repo.commit({"index.html": "feature page\n"}, "feature")
     pushed = repo.push(url, "feature")
     assert pushed.returncode == 0, pushed.stderr
-    listed = gp.cli("previews", app, "--json", check=True).json()
-    preview = listed[0]["app"] if listed and "app" in listed[0] else f"{app}-feature"
+    preview = preview_app_name(app, "feature")
     gp.wait_for(preview, body="feature page")
     assert gp.get(app) == (200, "main page\n")
     gone = repo.push(url, ":feature")
