@@ -1,7 +1,8 @@
 """Benchmark: `git push` of a one-line change of a small Python app (built from source, no
 Dockerfile) until the router serves the new content, against `mypaas deploy APP DIR` of the same change
-to a twin app, in the same run. The first push and the first deploy (not timed) make the apps and warm
-the build cache; each timed run changes the line the app answers with.
+to a twin app, in the same run (the two alternate which goes first). The first push and the first
+deploy (not timed) make the apps and warm the build cache; each timed run changes the line the app
+answers with.
 
 Last line: push_s=<x> deploy_dir_s=<y> (medians of BENCH_RUNS runs, default 3).
 """
@@ -11,12 +12,11 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, until
+from _common import until
 from tests import kit
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -75,25 +75,32 @@ def main() -> None:
         git(pushed, env, "push", "-q", url, "main")
         p.cli("deploy", "bench-dir", str(folder), check=True, timeout=900)
         until(lambda: served(p, "bench-push", "v0") and served(p, "bench-dir", "v0"), timeout=60)
-        push_s, dir_s = [], []
-        for n in range(1, RUNS + 1):
-            text = f"v{n}"
+        push_s: list[float] = []
+        dir_s: list[float] = []
+
+        def by_push(text: str) -> None:
             write(pushed, text)
             git(pushed, env, "commit", "-q", "-am", text)
             start = time.perf_counter()
             git(pushed, env, "push", "-q", url, "main")
-            until(lambda text=text: served(p, "bench-push", text), timeout=120)
+            until(lambda: served(p, "bench-push", text), timeout=120)
             push_s.append(time.perf_counter() - start)
+
+        def by_folder(text: str) -> None:
             write(folder, text)
             start = time.perf_counter()
             p.cli("deploy", "bench-dir", str(folder), check=True, timeout=900)
-            until(lambda text=text: served(p, "bench-dir", text), timeout=120)
+            until(lambda: served(p, "bench-dir", text), timeout=120)
             dir_s.append(time.perf_counter() - start)
+
+        for n in range(1, RUNS + 1):
+            ways = (by_push, by_folder) if n % 2 else (by_folder, by_push)  # alternate: neither always first
+            for way in ways:
+                way(f"v{n}")
             print(f"run {n}: push {push_s[-1]:.2f}s  deploy DIR {dir_s[-1]:.2f}s", flush=True)
         print(f"load average: {os.getloadavg()[0]:.2f}", flush=True)
         print(f"push_s={statistics.median(push_s):.2f} deploy_dir_s={statistics.median(dir_s):.2f}")
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()
