@@ -48,7 +48,17 @@ def remote(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the app's git remote (ssh://git@HOST:PORT/APP.git); --add adds it here, --branch sets
-    the branch that deploys the app."""
+    the branch that deploys the app.
+
+    Examples:
+
+      mypaas git remote web                      # ssh://git@example.com:2222/web.git
+      mypaas git remote web --add && git push mypaas main
+      mypaas git remote web --branch production  # then: git push mypaas production
+
+    A push streams the build and the rollout; a failed deploy rejects it. Your SSH key must be
+    registered first: mypaas user key add USER ~/.ssh/id_ed25519.pub
+    """
     with api() as client:
         info = client.set_git_branch(name, branch) if branch else client.git_remote(name)
         if branch:

@@ -54,7 +54,16 @@ def key_add(
         str, typer.Option("--name", help="A name for the key (default: its comment).", show_default=False)
     ] = "",
 ) -> None:
-    """Register an SSH public key so USER can `git push` to the platform."""
+    """Register an SSH public key so USER can `git push` to the platform.
+
+    Examples:
+
+      mypaas user key add alice ~/.ssh/id_ed25519.pub
+      mypaas user key add ci-bot deploy_key.pub --name ci
+      cat id_ecdsa.pub | mypaas user key add bob -
+
+    Give the public half (.pub): a private key or a file that is no key is refused.
+    """
     text = _read_key(keyfile)
     with api() as client:
         key = client.add_ssh_key(user, text, name)
