@@ -42,6 +42,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 # ssh/ssh-keygen reach hosts (`ssh root@ADDR`); ip builds the multi-host test kit's network (tests/cluster.py)
 command -v ssh >/dev/null 2>&1 || need_pkgs+=(openssh-client)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+# git receives `git push` deploys (manager/git: git receive-pack, git archive) and clones submodules
+command -v git >/dev/null 2>&1 || need_pkgs+=(git)
 # iptables keeps builds' RUN steps off this machine's addresses (composer/build_network.py)
 command -v iptables >/dev/null 2>&1 || need_pkgs+=(iptables)
 # sshd runs inside each test host of tests/cluster.py: only for --test (it would open port 22 otherwise)

@@ -162,6 +162,7 @@ class Platform:
                 "MYPAAS_MIN_RUNNING_S": "1",
                 "MYPAAS_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
                 "MYPAAS_MIRROR_ADDR": f"127.0.0.1:{free_port()}",
+                "MYPAAS_GIT_SSH_PORT": "0",  # the git endpoint: off unless a test asks (git_ssh_port=...)
             }
         )
         self.env.pop("MYPAAS_URL", None)

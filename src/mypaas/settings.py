@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     # the audit log (who changed what, denied calls, failed logins): entries older than this are deleted
     # (0: kept for ever)
     audit_retention_days: float = Field(default=90.0, ge=0)
+    # `git push` deploys (manager/git): the SSH endpoint's port (0: off), the address it listens on ("":
+    # every address), and the largest push it receives, in MB (0: no limit)
+    git_ssh_port: int = Field(default=2222, ge=0, le=65535)
+    git_ssh_host: str = ""
+    git_max_push_mb: int = Field(default=500, ge=0)
 
     @classmethod
     def settings_customise_sources(

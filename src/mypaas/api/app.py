@@ -25,6 +25,7 @@ from mypaas.api.certs import cert_routes
 from mypaas.api.declare import declare_routes
 from mypaas.api.deps import User, app_url, field_of, in_thread, instance_dict, new_app_team
 from mypaas.api.error_docs import document_errors, without_validation_422
+from mypaas.api.git import git_routes
 from mypaas.api.git_sources import git_source_routes
 from mypaas.api.hosts import host_routes
 from mypaas.api.identity import identity_routes
@@ -108,6 +109,7 @@ def create_app(platform: Platform) -> FastAPI:
     automation_routes(v1, platform)
     host_routes(v1, platform)
     volume_routes(v1, platform)
+    git_routes(v1, platform)
     backup_routes(v1, platform)
     session_routes(v1, platform, identity_routes(v1, platform))
     audit_routes(v1, platform)

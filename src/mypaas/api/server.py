@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -18,8 +18,11 @@ from mypaas.api.app import create_app
 from mypaas.clientconf import is_loopback
 from mypaas.homefiles import private_umask
 from mypaas.manager.pki import ServerFiles
-from mypaas.manager.platform import build_platform
+from mypaas.manager.platform import Platform, build_platform
 from mypaas.settings import Settings
+
+if TYPE_CHECKING:
+    from mypaas.manager.git.ssh import GitEndpoint
 
 EVERYWHERE = ("0.0.0.0", "::")  # noqa: S104 - compared with, not bound
 # The manager holds many long-lived objects (each app's parsed release, the ORM's and the API's
@@ -70,12 +73,25 @@ async def _serve_all(servers: list[uvicorn.Server]) -> None:
     await asyncio.gather(*tasks)
 
 
+def _git_endpoint(settings: Settings, platform: Platform) -> GitEndpoint | None:
+    """The SSH endpoint `git push` deploys through (asyncssh is imported only when it runs)."""
+    if not settings.git_ssh_port:
+        return None
+    from mypaas.manager.git.branches import DeployBranches
+    from mypaas.manager.git.ssh import GitEndpoint
+
+    endpoint = GitEndpoint(settings, platform.identity, DeployBranches(platform.sessions))
+    endpoint.start()
+    return endpoint
+
+
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     private_umask()  # the state store, keys, logs and what Caddy and Distribution write: owner-only
     platform = build_platform(settings)
     platform.start()
+    git = _git_endpoint(settings, platform)
     pid_file = settings.run_dir / "manager.pid"
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(str(os.getpid()))
@@ -94,6 +110,8 @@ def serve(settings: Settings) -> None:
     try:
         asyncio.run(_serve_all(servers))
     finally:
+        if git is not None:
+            git.stop()
         platform.stop()
         if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):
             pid_file.unlink()

@@ -79,3 +79,20 @@ class IdentityCalls:
 
     def revoke_token(self, ref: str) -> dict[str, Any]:
         return self._dict("DELETE", f"/api/v1/tokens/{_seg(ref)}")
+
+    # -- SSH keys and git remotes ---------------------------------------------------------------
+
+    def ssh_keys(self, user: str) -> list[dict[str, Any]]:
+        return self._list(f"/api/v1/users/{_seg(user)}/keys")
+
+    def add_ssh_key(self, user: str, key: str, name: str = "") -> dict[str, Any]:
+        return self._dict("POST", f"/api/v1/users/{_seg(user)}/keys", json={"key": key, "name": name})
+
+    def remove_ssh_key(self, user: str, fingerprint: str) -> dict[str, Any]:
+        return self._dict("DELETE", f"/api/v1/users/{_seg(user)}/keys/{quote(fingerprint, safe='/')}")
+
+    def git_remote(self, app: str) -> dict[str, Any]:
+        return self._dict("GET", f"/api/v1/apps/{_seg(app)}/git")
+
+    def set_git_branch(self, app: str, branch: str) -> dict[str, Any]:
+        return self._dict("PUT", f"/api/v1/apps/{_seg(app)}/git", json={"branch": branch})

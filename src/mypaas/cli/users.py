@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mypaas.cli.keys import key_app
 from mypaas.cli.output import ago, fail, print_json, say, table
 from mypaas.cli.params import JsonOpt, api
 
@@ -25,8 +26,10 @@ Examples:
   printf '%s\\n' "$PASSWORD" | mypaas user add ci-bot --password-stdin
   mypaas user ls
   mypaas user passwd
+  mypaas user key add alice ~/.ssh/id_ed25519.pub
   mypaas user rm alice""",
 )
+user_app.add_typer(key_app, name="key")
 
 team_app = typer.Typer(
     no_args_is_help=True,

@@ -187,6 +187,13 @@ RULES: dict[str, Rule] = {
     "list_tokens": _USER,  # one's own; every user's for the admin
     "create_token": _USER,  # within what the caller has (``may_grant``)
     "revoke_token": _USER,  # one's own; any for the admin
+    # SSH keys for `git push`: one's own; any user's for the admin (decided in ``SshKeys``)
+    "list_keys": _USER,
+    "add_key": _USER,
+    "remove_key": _USER,
+    # an app's git remote and the branch whose pushes deploy it (a push itself: the "deploy" rule)
+    "git_remote": _VIEW,
+    "set_git_branch": _DEPLOY,
     "audit": Rule(Scope.LISTING, Role.OWNER),  # the admin: everything; a team owner: the team's apps
     # the platform as one file: what the caller sees; each change of an apply needs its own right
     # (deployer on the app it changes; host labels and rules about every app: the platform admin)

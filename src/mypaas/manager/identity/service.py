@@ -27,6 +27,7 @@ from mypaas.manager.identity.policy import (
     may_push,
     registry_actions,
 )
+from mypaas.manager.identity.sshkeys import SshKeys
 from mypaas.manager.identity.throttle import LoginThrottle
 from mypaas.manager.identity.tokens import (
     NewToken,
@@ -47,7 +48,7 @@ USED_EVERY_S = 60.0  # how often a token's last-used time is written (not on eve
 __all__ = ["DEFAULT_TEAM", "Identity", "LoginThrottle", "NewToken", "check_name", "digest", "parse_expiry"]
 
 
-class Identity(Tokens):
+class Identity(Tokens, SshKeys):
     """The platform's users, teams and tokens."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
@@ -189,6 +190,43 @@ class Identity(Tokens):
         self.throttle.succeeded(user)
         label = name or f"login-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
         return self._add_token(user, label, kind="login", team=None, role="", app=None, ttl=ttl)
+
+    def principal_of_user(self, user: str) -> Principal:
+        """``user`` with all of their rights (who signed in with one of their SSH keys)."""
+        with self._sessions() as s:
+            row = s.scalar(
+                select(UserRow)
+                .where(UserRow.name == user)
+                .options(selectinload(UserRow.memberships).selectinload(MemberRow.team))
+            )
+            if row is None:
+                raise Unauthorized(f"no user {user!r}", field="user")
+            mine = {m.team.name: Role[m.role.upper()] for m in row.memberships}
+            return Principal(user=row.name, token="ssh-key", admin=row.admin, roles=mine)  # noqa: S106 - a label
+
+    def push_token(self, user: str, team: str, app: str, ttl: float) -> NewToken:
+        """A short-lived deployer token of ``user`` for ``app`` only (a `git push` deploys with it)."""
+        name = f"git-push-{app}-{secrets.token_hex(3)}"[:64]
+        return self._add_token(user, name, kind="git", team=team, role=Role.DEPLOYER.label, app=app, ttl=ttl)
+
+    def revoke_id(self, token_id: int) -> None:
+        """Revoke a token by its id (a push's token when the push ends)."""
+        with self._sessions.begin() as s:
+            row = s.get(TokenRow, token_id)
+            if row is not None and row.revoked_at is None:
+                row.revoked_at = time.time()
+
+    def revoke_push_tokens(self) -> int:
+        """Revoke every push token still active: when the endpoint starts no push is in flight, so these
+        are what a killed manager left behind. Answers how many."""
+        now = time.time()
+        with self._sessions.begin() as s:
+            rows = list(
+                s.scalars(select(TokenRow).where(TokenRow.kind == "git", TokenRow.revoked_at.is_(None)))
+            )
+            for row in rows:
+                row.revoked_at = now
+            return len(rows)
 
     def logout(self, who: Principal) -> None:
         """Revoke the token the caller used (a login's, or any other)."""

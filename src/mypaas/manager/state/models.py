@@ -62,6 +62,8 @@ class AppRow(Base):
     blocked: Mapped[str | None] = mapped_column(Text, nullable=True)
     # the team that owns the app (every app has one; apps from before teams are in the default team)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), nullable=True, index=True)
+    # the branch whose `git push` deploys the app (None: main, or master)
+    deploy_branch: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
     updated_at: Mapped[float] = mapped_column(Float, default=time.time, onupdate=time.time)
 
@@ -327,3 +329,19 @@ class GitSourceRow(Base):
     failed_sha: Mapped[str] = mapped_column(String(64), default="")
     user: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class SshKeyRow(Base):
+    """A user's SSH public key (`mypaas user key add`): `git push` over the platform's SSH endpoint signs
+    in with it. A key belongs to one user only (its SHA256 fingerprint is unique)."""
+
+    __tablename__ = "ssh_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))  # the key's comment, or the name it was given
+    type: Mapped[str] = mapped_column(String(64))  # ssh-ed25519 | ecdsa-sha2-nistp256 | ssh-rsa ...
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # SHA256:<base64>
+    public_key: Mapped[str] = mapped_column(Text)  # "TYPE BASE64" (no comment)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+    user: Mapped[UserRow] = relationship()
