@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mypaas.errors import BackendError
-from mypaas.router import caddy
+from mypaas.router import caddy, config
 from mypaas.router.caddy import CaddyRouter
 from mypaas.router.config import Route
 from mypaas.router.https import Https, UserCert
@@ -72,7 +72,7 @@ def admin(tmp_path: Path) -> Iterator[AdminApi]:
 def renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many routes each render of a config was given."""
     counted: list[int] = []
-    real = caddy.render
+    real = config.render
 
     def counting(routes: Any, **kw: Any) -> dict[str, Any]:
         counted.append(len(routes))

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mypaas import __version__
@@ -23,7 +23,7 @@ from mypaas.api.automation import automation_routes
 from mypaas.api.backup import backup_routes
 from mypaas.api.certs import cert_routes
 from mypaas.api.declare import declare_routes
-from mypaas.api.deps import User, field_of, in_thread, instance_dict, new_app_team
+from mypaas.api.deps import User, field_of, in_thread, instance_dict, json_answer, new_app_team
 from mypaas.api.error_docs import document_errors, without_validation_422
 from mypaas.api.hosts import host_routes
 from mypaas.api.identity import identity_routes
@@ -42,7 +42,7 @@ from mypaas.api.schemas import (
     RollbackBody,
     ScaleBody,
 )
-from mypaas.api.scoping import narrow_hint, only_seen, seen_apps
+from mypaas.api.scoping import narrow_hint, only_seen
 from mypaas.api.secrets import decode_values, secret_routes
 from mypaas.api.session import session_routes
 from mypaas.api.streams import Followed
@@ -50,6 +50,7 @@ from mypaas.api.tls import tls_routes
 from mypaas.api.volumes import volume_routes
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized, UnknownApp
+from mypaas.manager.identity.policy import visible_apps
 from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
 from mypaas.manager.releases import DeployRequest
@@ -179,12 +180,15 @@ def _platform_routes(v1: APIRouter, platform: Platform) -> None:
 
 
 def _app_routes(v1: APIRouter, platform: Platform) -> None:
-    @v1.get("/apps", tags=["apps"])
-    def list_apps(who: User) -> list[dict[str, Any]]:
+    @v1.get("/apps", tags=["apps"], response_model=list[dict[str, Any]])
+    def list_apps(who: User) -> Response:
         """The apps of the caller's teams (every app for the platform admin), each with its ``team``,
         ``desired`` instances (0 when stopped) and ``url``."""
-        apps = only_seen(platform.apps.summaries(), seen_apps(platform, who), key="name")
-        return [{**a, "url": _url(platform.settings, a["name"])} for a in apps]
+        apps = platform.apps.summaries()
+        seen = visible_apps(who, {a["name"]: a["team"] for a in apps if a["team"] is not None})
+        return json_answer(
+            [{**a, "url": _url(platform.settings, a["name"])} for a in only_seen(apps, seen, "name")]
+        )
 
     @v1.get("/apps/{name}", tags=["apps"])
     def get_app(name: str, _: User) -> dict[str, Any]:
