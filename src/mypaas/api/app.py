@@ -28,7 +28,7 @@ from mypaas.api.error_docs import document_errors, without_validation_422
 from mypaas.api.hosts import host_routes
 from mypaas.api.identity import identity_routes
 from mypaas.api.image_builds import image_build_routes
-from mypaas.api.limits import BodyLimits, caps_of
+from mypaas.api.limits import BodyLimits, caps_of, error_headers
 from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
 from mypaas.api.multipart import read_multipart
@@ -130,7 +130,7 @@ def _error_handlers(app: FastAPI) -> None:
     async def _mypaas_error(request: Request, exc: MyPaasError) -> JSONResponse:
         if isinstance(exc, UnknownApp):  # "did you mean" names only an app the caller sees
             exc = await in_thread(narrow_hint, request.app.state.platform, request, exc)
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=error_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

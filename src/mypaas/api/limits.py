@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mypaas.api.cookies import authorization_of
-from mypaas.errors import MyPaasError
+from mypaas.errors import MyPaasError, Unavailable
 from mypaas.manager.identity.policy import RULES, Principal
 from mypaas.manager.identity.policy import Scope as Access
 from mypaas.manager.platform import Platform
@@ -190,9 +190,15 @@ def _declared_length(headers: dict[str, str]) -> int:
         return 0
 
 
+def error_headers(exc: MyPaasError) -> dict[str, str]:
+    """The headers an error's answer carries besides its JSON body: when to try again, for a busy store."""
+    return {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else {}
+
+
 async def _answer(send: Send, exc: MyPaasError) -> None:
     body = json.dumps(exc.to_dict()).encode()
     head: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    head += [(k.lower().encode(), v.encode()) for k, v in error_headers(exc).items()]
     await send({"type": "http.response.start", "status": exc.status, "headers": head})
     await send({"type": "http.response.body", "body": body})
 
