@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -32,6 +33,7 @@ class AdminApi(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, path: Path) -> None:
         self.loads: list[dict[str, Any]] = []
         self.fail = False
+        self.slow = 0.0  # seconds each load takes
         super().__init__(str(path), _Handler)
 
 
@@ -40,6 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(self.server.slow)
         if self.server.fail:
             self._answer(400, b'{"error": "loading config: bad"}')
             return
@@ -147,4 +150,18 @@ def test_a_refused_push_is_tried_again(tmp_path: Path, admin: AdminApi) -> None:
 
     assert r.apply([SHOP]) is True
     assert len(admin.loads) == 1
+    r.close()
+
+
+def test_a_load_may_take_longer_the_more_routes_it_holds(
+    tmp_path: Path, admin: AdminApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(caddy, "LOAD_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(caddy, "LOAD_TIMEOUT_PER_ROUTE_S", 0.5)
+    admin.slow = 0.6  # Caddy issuing the new hosts' certificates
+    r = router(tmp_path, [])
+    with pytest.raises(BackendError, match="unreachable"):
+        r.apply([])  # no route: 0.2 s is all a load may take
+
+    assert r.apply([SHOP, BLOG]) is True  # two routes: 1.2 s
     r.close()
