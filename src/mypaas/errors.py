@@ -9,6 +9,7 @@ MyPaasError            anything MyPaas reports to a user (message, optional fiel
 ├── Forbidden          a valid caller whose role does not allow the call (HTTP 403)
 ├── TooManyAttempts    too many failed logins: wait (HTTP 429)
 ├── NotSupported       a backend or driver cannot do this (HTTP 501)
+├── Unavailable        the state store is busy past its wait: try again after ``retry_after`` s (HTTP 503)
 └── BackendError       the engine, Caddy or another real part failed (HTTP 502)
     └── BuildFailed    an image build failed (its output went to the build's log)
 """
@@ -92,6 +93,17 @@ class NotSupported(MyPaasError):
     status = 501
 
 
+class Unavailable(MyPaasError):
+    """Busy for now, not broken: a write waited past its timeout for another's lock on the state store.
+    Nothing was changed; the same call can be made again after ``retry_after`` seconds."""
+
+    status = 503
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 class BackendError(MyPaasError):
     status = 502
 
@@ -103,7 +115,19 @@ class BuildFailed(BackendError):
 def error_for_status(status: int) -> type[MyPaasError]:
     """The error a client raises for an HTTP status the API answered (the reverse of ``status``):
     BackendError for a status no user mistake maps to."""
-    for kind in (InvalidSpec, NotFound, Conflict, Unauthorized, Forbidden, TooManyAttempts, NotSupported):
+    for kind in _BY_STATUS:
         if kind.status == status:
             return kind
     return BackendError
+
+
+_BY_STATUS: tuple[type[MyPaasError], ...] = (
+    InvalidSpec,
+    NotFound,
+    Conflict,
+    Unauthorized,
+    Forbidden,
+    TooManyAttempts,
+    NotSupported,
+    Unavailable,
+)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mypaas import __version__
@@ -23,14 +23,14 @@ from mypaas.api.automation import automation_routes
 from mypaas.api.backup import backup_routes
 from mypaas.api.certs import cert_routes
 from mypaas.api.declare import declare_routes
-from mypaas.api.deps import User, app_url, field_of, in_thread, instance_dict, new_app_team
+from mypaas.api.deps import User, app_url, field_of, in_thread, instance_dict, json_answer, new_app_team
 from mypaas.api.error_docs import document_errors, without_validation_422
 from mypaas.api.git import git_routes
 from mypaas.api.git_sources import git_source_routes
 from mypaas.api.hosts import host_routes
 from mypaas.api.identity import identity_routes
 from mypaas.api.image_builds import image_build_routes
-from mypaas.api.limits import BodyLimits, caps_of
+from mypaas.api.limits import BodyLimits, caps_of, error_headers
 from mypaas.api.longpoll import long_poll
 from mypaas.api.monitor import monitor_routes
 from mypaas.api.multipart import read_multipart
@@ -45,7 +45,7 @@ from mypaas.api.schemas import (
     RollbackBody,
     ScaleBody,
 )
-from mypaas.api.scoping import narrow_hint, only_seen, seen_apps
+from mypaas.api.scoping import narrow_hint, only_seen
 from mypaas.api.secrets import decode_values, secret_routes
 from mypaas.api.session import session_routes
 from mypaas.api.streams import Followed
@@ -53,6 +53,7 @@ from mypaas.api.tls import tls_routes
 from mypaas.api.volumes import volume_routes
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized, UnknownApp
+from mypaas.manager.identity.policy import visible_apps
 from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
 from mypaas.manager.releases import DeployRequest
@@ -135,7 +136,7 @@ def _error_handlers(app: FastAPI) -> None:
     async def _mypaas_error(request: Request, exc: MyPaasError) -> JSONResponse:
         if isinstance(exc, UnknownApp):  # "did you mean" names only an app the caller sees
             exc = await in_thread(narrow_hint, request.app.state.platform, request, exc)
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=error_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -185,16 +186,19 @@ def _platform_routes(v1: APIRouter, platform: Platform) -> None:
 
 
 def _app_routes(v1: APIRouter, platform: Platform) -> None:
-    @v1.get("/apps", tags=["apps"])
-    def list_apps(who: User) -> list[dict[str, Any]]:
+    @v1.get("/apps", tags=["apps"], response_model=list[dict[str, Any]])
+    def list_apps(who: User) -> Response:
         """The apps of the caller's teams (every app for the platform admin), each with its ``team``,
         ``desired`` instances (0 when stopped) and ``url``."""
-        apps = only_seen(platform.apps.summaries(), seen_apps(platform, who), key="name")
+        apps = platform.apps.summaries()
+        seen = visible_apps(who, {a["name"]: a["team"] for a in apps if a["team"] is not None})
         links = platform.previews.links()  # a preview app: the app it previews and its branch
-        return [
-            {**a, "url": app_url(platform.settings, a["name"]), **_preview_keys(links.get(a["name"]))}
-            for a in apps
-        ]
+        return json_answer(
+            [
+                {**a, "url": app_url(platform.settings, a["name"]), **_preview_keys(links.get(a["name"]))}
+                for a in only_seen(apps, seen, "name")
+            ]
+        )
 
     @v1.get("/apps/{name}", tags=["apps"])
     def get_app(name: str, _: User) -> dict[str, Any]:

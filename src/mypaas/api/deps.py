@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from mypaas.api.cookies import authorization_of
+from mypaas.api.limits import identified
 from mypaas.domain import Instance
 from mypaas.errors import Conflict, MyPaasError
 from mypaas.manager.identity.policy import Principal, Scope, decide, decide_operation, rule_for
@@ -18,6 +20,8 @@ from mypaas.settings import Settings
 from mypaas.states import InstanceState
 
 T = TypeVar("T")
+
+_JSON = TypeAdapter(Any)
 
 # operations that make their app when it does not exist yet (in the team the request names, or the
 # caller's only team)
@@ -42,7 +46,9 @@ def current_user(request: Request, authorization: Annotated[str | None, Header()
     operation = operation_of(request)
     rule = rule_for(operation)
     authorization = authorization_of(request.headers, request.method)
-    who = platform.identity.identify(authorization, client_address(request))
+    who = identified(request.state, authorization)  # by the body-limits middleware, before routing
+    if who is None:
+        who = platform.identity.identify(authorization, client_address(request))
     request.state.principal = who
     if rule.scope == Scope.APP and "op_id" in request.path_params:
         _follow_operation(request, platform, who, request.path_params["op_id"])
@@ -163,3 +169,10 @@ def field_of(loc: tuple[Any, ...]) -> str:
 async def in_thread(fn: Any, *args: Any) -> Any:
     """Run a blocking manager call in a worker thread."""
     return await run_in_threadpool(fn, *args)
+
+
+def json_answer(value: Any) -> Response:
+    """``value`` (plain JSON data: dicts, lists, strings, numbers) as a JSON answer, encoded once by
+    pydantic's serializer: a large listing skips FastAPI's validation of the route's return value
+    (its ``response_model`` still documents it)."""
+    return Response(_JSON.dump_json(value), media_type="application/json")

@@ -1,8 +1,8 @@
 """The OpenAPI spec lists, per operation, every status it can answer with, and the one ``Error`` body of
 them all (``{"error": "...", "field": "..."}``, see errors.py). Decided here in one place: 401 and 403 from
 the operation's access rule (policy.RULES), 400 from its parameters and body, 404 from its path, 409 for
-the writes, the rest from small tables keyed by the route's name. FastAPI's own 422 goes: a request that
-fails validation is answered 400 (app.py's handler)."""
+the writes, 503 (a busy state store) for all that open it, the rest from small tables keyed by the route's
+name. FastAPI's own 422 goes: a request that fails validation is answered 400 (app.py's handler)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ WHY = {
     429: "Too many failed logins: wait, then try again",
     501: "Not supported here (e.g. the private registry is turned off)",
     502: "The engine, the router, the registry or another part failed",
+    503: "The state store is busy (a write waited past its timeout): try again after Retry-After seconds",
 }
 
 # errors are JSON whatever the operation's own answer is (the Prometheus text, a log stream)
@@ -83,6 +84,8 @@ LOCAL = frozenset(
         "git_hook",
     }
 )
+# operations that never open the state store (every other one can find it busy: 503)
+NO_STORE = frozenset({"health", "platform_ca"})
 # writes that take no name nor lock, so nothing can conflict
 NO_CONFLICT = frozenset({"login", "sign_in", "sign_out", "reconcile", "registry_gc"})
 # operations whose query names a thing that may not exist (an app, a user, a repository): 404
@@ -148,6 +151,8 @@ def error_statuses(route: APIRoute) -> set[int]:
         statuses.add(501)
     if name not in LOCAL:
         statuses.add(502)
+    if name not in NO_STORE:
+        statuses.add(503)
     return statuses
 
 

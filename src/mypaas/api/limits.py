@@ -26,13 +26,14 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mypaas.api.cookies import authorization_of
-from mypaas.errors import MyPaasError
-from mypaas.manager.identity.policy import RULES
+from mypaas.errors import MyPaasError, Unavailable
+from mypaas.manager.identity.policy import RULES, Principal
 from mypaas.manager.identity.policy import Scope as Access
 from mypaas.manager.platform import Platform
 from mypaas.settings import Settings
 
 MiB = 1024 * 1024
+IDENTIFIED = "identified"  # request.state: (the Authorization the caller was found for, the caller)
 UPLOAD_ROUTES = frozenset({"deploy"})  # multipart: the upload cap; else the deploy (JSON) cap
 ARCHIVE_ROUTES = frozenset({"import_image"})  # the body is an archive, streamed to the engine
 
@@ -141,7 +142,8 @@ class BodyLimits:
         authorization = authorization_of(headers, str(scope.get("method", "GET")))
         client = scope.get("client")
         source = str(client[0]) if client else ""
-        await run_in_threadpool(self.platform.identity.identify, authorization, source)
+        who = await run_in_threadpool(self.platform.identity.identify, authorization, source)
+        scope.setdefault("state", {})[IDENTIFIED] = (authorization, who)  # current_user takes it as is
 
     async def _capped(self, scope: Scope, receive: Receive, send: Send, cap: int, setting: str) -> None:
         """Run the app with a receive that counts the body; past ``cap`` it answers 413 instead."""
@@ -188,8 +190,24 @@ def _declared_length(headers: dict[str, str]) -> int:
         return 0
 
 
+def error_headers(exc: MyPaasError) -> dict[str, str]:
+    """The headers an error's answer carries besides its JSON body: when to try again, for a busy store."""
+    return {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else {}
+
+
 async def _answer(send: Send, exc: MyPaasError) -> None:
     body = json.dumps(exc.to_dict()).encode()
     head: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    head += [(k.lower().encode(), v.encode()) for k, v in error_headers(exc).items()]
     await send({"type": "http.response.start", "status": exc.status, "headers": head})
     await send({"type": "http.response.body", "body": body})
+
+
+def identified(state: Any, authorization: str | None) -> Principal | None:
+    """The caller this middleware found for ``authorization`` in this request (``request.state``), if it
+    did: the route's access check does not read the token again."""
+    found = getattr(state, IDENTIFIED, None)
+    if isinstance(found, tuple) and found[0] == authorization:
+        who: Principal = found[1]
+        return who
+    return None

@@ -10,14 +10,25 @@ from typing import Any
 from fastapi import Request
 
 from mypaas.errors import UnknownApp
-from mypaas.manager.identity.policy import Principal, Role, Rule, Scope, decide, visible_apps
+from mypaas.manager.identity.policy import (
+    Principal,
+    Role,
+    Rule,
+    Scope,
+    decide,
+    platform_wide,
+    visible_apps,
+)
 from mypaas.manager.platform import Platform
 
 _VIEW = Rule(Scope.APP, Role.VIEWER)
 
 
 def seen_apps(platform: Platform, who: Principal) -> set[str] | None:
-    """The apps ``who`` sees; None: every app, and what is about no app (the platform admin)."""
+    """The apps ``who`` sees; None: every app, and what is about no app (the platform admin, for whom
+    the apps' teams are not read)."""
+    if platform_wide(who):
+        return None
     return visible_apps(who, platform.identity.app_teams())
 
 

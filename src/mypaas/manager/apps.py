@@ -37,6 +37,29 @@ from mypaas.manager.state.models import (
 )
 from mypaas.states import AppState, BackendMode
 
+_REPLICAS = (  # an app's desired replicas: the sum over its services (on the formation's primary key)
+    select(func.sum(FormationRow.replicas))
+    .where(FormationRow.app_id == AppRow.id)
+    .correlate(AppRow)
+    .scalar_subquery()
+)
+# The apps listing: each app with its team and its desired replicas.
+_SUMMARY = (
+    select(
+        AppRow.name,
+        TeamRow.name,
+        AppRow.state,
+        AppRow.current_version,
+        AppRow.target_version,
+        AppRow.operation_id,
+        AppRow.updated_at,
+        AppRow.blocked,
+        _REPLICAS,
+    )
+    .outerjoin(TeamRow, AppRow.team_id == TeamRow.id)
+    .order_by(AppRow.name)
+)
+
 
 class Apps:
     def __init__(self, ctx: AppContext) -> None:
@@ -47,31 +70,15 @@ class Apps:
     # -- reading --------------------------------------------------------------------------------
 
     def summaries(self) -> list[dict[str, Any]]:
+        """Every app as the listing shows it, from one query of the columns it shows (no ORM object,
+        no release read) and the instances the reconcile loop saw last."""
         observed = self._ctx.view.observed.instances
+        ready = self._ctx.tracker.ready
         with reading(self._sessions) as s:  # waits for no write in progress
-            rows = s.execute(
-                select(
-                    AppRow.id,
-                    AppRow.name,
-                    AppRow.state,
-                    AppRow.current_version,
-                    AppRow.target_version,
-                    AppRow.operation_id,
-                    AppRow.updated_at,
-                    AppRow.blocked,
-                    TeamRow.name,
-                )
-                .outerjoin(TeamRow, AppRow.team_id == TeamRow.id)
-                .order_by(AppRow.name)
-            ).all()
-            replicas = dict(
-                s.execute(
-                    select(FormationRow.app_id, func.sum(FormationRow.replicas)).group_by(FormationRow.app_id)
-                ).all()
-            )
+            rows = s.connection().execute(_SUMMARY).all()
         out = []
-        for app_id, name, state, current, target, op_id, updated, blocked, team in rows:
-            insts = observed.get(name, [])
+        for name, team, state, current, target, op_id, updated, blocked, replicas in rows:
+            insts = observed.get(name, ())
             out.append(
                 {
                     "name": name,
@@ -80,8 +87,8 @@ class Apps:
                     "release": current,
                     "target_release": target,
                     "instances": len(insts),
-                    "ready": sum(1 for i in insts if self._ctx.tracker.ready(i)),
-                    "desired": 0 if state != AppState.RUNNING else int(replicas.get(app_id) or 0),
+                    "ready": sum(1 for i in insts if ready(i)),
+                    "desired": int(replicas or 0) if state == AppState.RUNNING else 0,
                     "operation": op_id,
                     "updated_at": updated,
                     "blocked": blocked if state == AppState.DELETING else None,  # why a removal waits

@@ -114,6 +114,8 @@ class Previews:
         """Every preview app: its name -> (the app it previews, its branch)."""
         with self._sessions() as s:
             rows = s.execute(select(PreviewRow.app_id, PreviewRow.parent_id, PreviewRow.branch)).all()
+            if not rows:  # the common case: no app reads of every app's name (a listing of 10,000 apps)
+                return {}
             names = dict(s.execute(select(AppRow.id, AppRow.name)).all())
         return {names[a]: (names[p], b) for a, p, b in rows if a in names and p in names}
 

@@ -9,6 +9,7 @@ HTTP to HTTPS, unless its app keeps plain HTTP (``Route.plain_http``).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class UserCert:
     key_pem: str
 
 
+@functools.lru_cache(maxsize=1024)  # a render asks this of the base domain once per host
 def is_private(name: str) -> bool:
     """True for an IP address or a name under a suffix without public DNS."""
     name = name.lower().rstrip(".")

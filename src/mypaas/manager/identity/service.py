@@ -37,6 +37,7 @@ from mypaas.manager.identity.tokens import (
     parse_expiry,
     write_secret_file,
 )
+from mypaas.manager.state.db import reading
 from mypaas.manager.state.models import AppRow, MemberRow, TeamRow, TokenRow, UserRow
 from mypaas.registry.tokens import Access
 
@@ -127,7 +128,7 @@ class Identity(Tokens, SshKeys):
 
     def principal_of(self, token: str, source: str = "") -> Principal:
         now = time.time()
-        with self._sessions() as s:
+        with reading(self._sessions) as s:  # every request: it neither waits for a write nor holds one up
             row = s.scalar(
                 select(TokenRow)
                 .where(TokenRow.digest == digest(token))

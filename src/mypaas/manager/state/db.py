@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -9,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
-from mypaas.errors import BackendError
+from mypaas.errors import BackendError, Unavailable
 from mypaas.manager.state.sealed import Sealer, use_sealer
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 5000  # a write waits this long for another's lock; then the store is busy (Unavailable)
+RETRY_AFTER_S = 1  # what a busy store's answer tells the client to wait before trying again
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -25,7 +29,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
     cur.execute("PRAGMA secure_delete=ON")  # a value replaced (a config var encrypted) leaves no trace
     cur.close()
 
@@ -35,7 +39,23 @@ def open_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "handle_error", _busy)
     return engine
+
+
+def _busy(context: ExceptionContext) -> None:
+    """SQLite's "database is locked" (SQLITE_BUSY): a write waited BUSY_TIMEOUT_MS for another's lock
+    (a machine under heavy load). Nothing was written (the transaction rolls back): the store is busy,
+    not broken, and the caller may try again (the API answers 503 with Retry-After)."""
+    error = context.original_exception
+    if not isinstance(error, sqlite3.OperationalError):
+        return
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "database is locked" in str(error):
+        raise Unavailable(
+            f"the state store is busy (a write waited {BUSY_TIMEOUT_MS / 1000:g} s for another's lock): "
+            f"try again in a moment",
+            retry_after=RETRY_AFTER_S,
+        ) from error
 
 
 def _begin_immediate(conn: Any) -> None:

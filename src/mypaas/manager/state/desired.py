@@ -38,22 +38,22 @@ _APP_COLUMNS = (
 
 def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, list[str]]]:
     """Every app's desired state, plus each app's custom domains."""
-    apps = session.execute(select(*_APP_COLUMNS)).all()  # plain rows: no ORM object per app
+    conn = session.connection()  # plain rows through Core: no ORM object, nor the ORM's row handling
+    apps = conn.execute(select(*_APP_COLUMNS)).all()
     releases = _target_releases(session)
     scale: dict[int, dict[str, int]] = defaultdict(dict)
-    for app_id, service, replicas in session.execute(
+    for app_id, service, replicas in conn.execute(
         select(FormationRow.app_id, FormationRow.service, FormationRow.replicas)
     ):
         scale[app_id][service] = replicas
     domains: dict[int, list[str]] = defaultdict(list)
-    for domain, app_id in session.execute(select(DomainRow.domain, DomainRow.app_id)):
+    for domain, app_id in conn.execute(select(DomainRow.domain, DomainRow.app_id)):
         domains[app_id].append(domain)
-    deadlines = {
-        op.id: op.deadline
-        for op in session.scalars(
-            select(OperationRow).where(OperationRow.id.in_([a.operation_id for a in apps if a.operation_id]))
-        )
-    }
+    running = [a.operation_id for a in apps if a.operation_id]
+    deadlines: dict[str, float | None] = {}
+    if running:
+        ops = select(OperationRow.id, OperationRow.deadline).where(OperationRow.id.in_(running))
+        deadlines.update((op_id, deadline) for op_id, deadline in conn.execute(ops))
     desired: dict[str, DesiredApp] = {}
     names: dict[str, list[str]] = {}
     for app in apps:
