@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import select
 
 from mypaas.domain import AppSpec, ServiceSpec
-from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
+from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound, restated
 from mypaas.manager.app_secrets import AppSecrets
 from mypaas.manager.apps import Apps
+from mypaas.manager.declare.checks import check_changes, policy_of
 from mypaas.manager.declare.document import (
     AlertDoc,
     AppDoc,
@@ -34,7 +35,6 @@ from mypaas.manager.state.models import AppRow, ReleaseRow, TeamRow
 from mypaas.manager.vault import Vault
 from mypaas.monitor.alerts import Rule
 from mypaas.monitor.automation import Automation
-from mypaas.monitor.autoscale import Policy
 from mypaas.spec.hardening import Hardening, harden
 from mypaas.states import AppState
 
@@ -197,9 +197,24 @@ class Declarations:
 
     # -- apply ----------------------------------------------------------------------------------
 
-    def plan(self, doc: PlatformDoc, *, prune: bool, scope: Scope | None = None) -> Plan:
-        """What applying ``doc`` would change; raises (making nothing) what would fail for sure."""
-        scope = scope or Scope()
+    def plan(
+        self,
+        doc: PlatformDoc,
+        *,
+        prune: bool,
+        scope: Scope | None = None,
+        allow: Callable[[Change], None] | None = None,
+    ) -> Plan:
+        """What applying ``doc`` would change; raises (making nothing) what would fail for sure, or a
+        change the caller may not make (``allow`` raises for it, asked of every change first)."""
+        result = self._plan(doc, prune=prune, scope=scope or Scope())
+        for change in result.changes:
+            if allow is not None:
+                allow(change)
+        check_changes(result, doc, self._automation)
+        return result
+
+    def _plan(self, doc: PlatformDoc, *, prune: bool, scope: Scope) -> Plan:
         want = doc.model_copy(update={"apps": {n: self._hardened(n, a) for n, a in doc.apps.items()}})
         have = self.export(scope=scope)
         result = plan(want, have, prune=prune)
@@ -281,20 +296,14 @@ class Declarations:
     ) -> Applied:
         """Check, then run the plan of ``doc``; ``allow`` raises for a change the caller may not make
         (asked of every change before any is made)."""
-        result = Applied(self.plan(doc, prune=prune, scope=scope))
-        for change in result.plan.changes:
-            if allow is not None:
-                allow(change)
+        result = Applied(self.plan(doc, prune=prune, scope=scope, allow=allow))
         for change in result.plan.changes:
             try:
                 result.operations += self._run(change, doc, user, team)
             except MyPaasError as exc:
                 what = f"app {change.app}" if change.app else change.path
                 done = ", ".join(result.done) or "nothing"
-                raise type(exc)(
-                    f"apply stopped at {what} ({change.path}): {exc.message}; already applied: {done}",
-                    field=exc.field,
-                ) from exc
+                raise restated(exc, _stopped(f"{what} ({change.path})", done)) from exc
             result.done.append(f"{change.op} {change.path}")
         return result
 
@@ -324,7 +333,7 @@ class Declarations:
         elif change.kind == "autoscale" and change.op == "-":
             self._automation.remove_policy(app, value)
         elif change.kind == "autoscale":
-            self._automation.set_policy(_policy(app, value[0], value[1]))
+            self._automation.set_policy(policy_of(app, value[0], value[1]))
         elif change.kind == "alert":
             self._alert(change)
         elif change.kind == "label":
@@ -339,9 +348,16 @@ class Declarations:
             self._automation.remove_rule(change.value)
             return
         name, body = change.value
-        if change.op == "~":
-            self._automation.remove_rule(name)
-        self._automation.add_rule(Rule(name=name, **body.model_dump()))
+        rule = Rule(name=name, **body.model_dump())
+        if change.op == "~":  # in place: the rule keeps its state (a firing alert is not sent again)
+            self._automation.update_rule(rule)
+        else:
+            self._automation.add_rule(rule)
+
+
+def _stopped(where: str, done: str) -> Callable[[str], str]:
+    """The message of a step that failed: where apply stopped, why, and what it had applied."""
+    return lambda text: f"apply stopped at {where}: {text}; already applied: {done}"
 
 
 def _exported(spec: AppSpec) -> AppSpec:
@@ -381,17 +397,4 @@ def _autoscale_doc(policy: dict[str, Any]) -> Autoscale:
         target_rps_per_replica=policy["target_rps_per_replica"],
         cooldown_up_s=policy["cooldown_up_s"],
         cooldown_down_s=policy["cooldown_down_s"],
-    )
-
-
-def _policy(app: str, service: str, doc: Autoscale) -> Policy:
-    return Policy(
-        app=app,
-        service=service,
-        min_replicas=doc.min,
-        max_replicas=doc.max,
-        target_cpu_pct=doc.target_cpu_pct,
-        target_rps_per_replica=doc.target_rps_per_replica,
-        cooldown_up_s=doc.cooldown_up_s,
-        cooldown_down_s=doc.cooldown_down_s,
     )
