@@ -69,7 +69,6 @@ from mypaas.registry.mirror import Mirror
 from mypaas.router.base import Router
 from mypaas.router.config import ACCESS_LOG
 from mypaas.settings import Settings
-from mypaas.spec.hardening import Hardening
 from mypaas.states import BackendMode
 from mypaas.uploads import Uploads
 
@@ -263,7 +262,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         secrets=secrets,
         automation=automation,
         hosts=hosts,
-        hardening=Hardening.of(settings),
+        settings=settings,
         vault=core.vault,
     )
     return Platform(

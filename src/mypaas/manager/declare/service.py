@@ -35,7 +35,10 @@ from mypaas.manager.state.models import AppRow, ReleaseRow, TeamRow
 from mypaas.manager.vault import Vault
 from mypaas.monitor.alerts import Rule
 from mypaas.monitor.automation import Automation
+from mypaas.settings import Settings
+from mypaas.spec.admission import admit
 from mypaas.spec.hardening import Hardening, harden
+from mypaas.spec.services import Policy
 from mypaas.states import AppState
 
 # what only the compose front door grants (it checks the admin's settings): apply carries these only
@@ -91,7 +94,7 @@ class Declarations:
         secrets: AppSecrets,
         automation: Automation,
         hosts: Hosts,
-        hardening: Hardening,
+        settings: Settings,
         vault: Vault,
     ) -> None:
         self._ctx = ctx
@@ -100,7 +103,8 @@ class Declarations:
         self._secrets = secrets
         self._automation = automation
         self._hosts = hosts
-        self._hardening = hardening
+        self._hardening = Hardening.of(settings)
+        self._policy = Policy.of(settings)  # what the admin allows a compose file: apply gets no more
         self._vault = vault
 
     # -- export ---------------------------------------------------------------------------------
@@ -229,6 +233,8 @@ class Declarations:
                 )
             self._check_secrets(name, app, name in deployed)
             self._check_gated(name, app, have.apps.get(name))
+            if name in deployed:  # a new release: the checks `mypaas deploy -f` runs on a compose file
+                admit(app.spec, self._policy, f"apps.{name}.spec.")
         for host in want.hosts or {}:
             if host not in (have.hosts or {}):
                 raise NotFound(f"hosts.{host}: the platform has no host {host!r}", field=f"hosts.{host}")
