@@ -27,14 +27,7 @@ from mypaas.spec.values import as_bool, as_list, as_mapping, as_str, checked_key
 if TYPE_CHECKING:
     from mypaas.spec.services import Context
 
-__all__ = [
-    "Declared",
-    "declare_volumes",
-    "engine_volume_name",
-    "finish_mounts",
-    "parse_tmpfs",
-    "parse_volumes",
-]
+__all__ = ["Declared", "declare_volumes", "finish_mounts", "parse_tmpfs", "parse_volumes"]
 
 _RESOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 _ENGINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
