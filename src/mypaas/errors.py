@@ -131,3 +131,13 @@ _BY_STATUS: tuple[type[MyPaasError], ...] = (
     NotSupported,
     Unavailable,
 )
+
+
+def restated(exc: MyPaasError, message: Callable[[str], str], field: str | None = None) -> MyPaasError:
+    """``exc`` said again with more context (``message`` of its own text, ``field`` or its own), as the
+    nearest kind of the tree that takes a message and a field. An UnknownApp loses its "did you mean":
+    only the API knows which names its caller may see."""
+    text = f"no app named {exc.name!r}" if isinstance(exc, UnknownApp) else exc.message
+    kind = next(k for k in type(exc).__mro__ if k is MyPaasError or "__init__" not in vars(k))
+    made: MyPaasError = kind(message(text), field=exc.field if field is None else field)
+    return made

@@ -1,6 +1,7 @@
 """Issue 16, `mypaas export` / `mypaas apply` on the real engine and Caddy: a running platform of two apps
 exported, the file changed (an image, a scale, a config value, one app left out), applied with --prune
---yes; the platform then serves what the file says, and applying it again changes nothing."""
+--yes; the platform then serves what the file says, and applying it again changes nothing. A file that
+mounts another app's volume is refused whole first, in one line."""
 
 from __future__ import annotations
 
@@ -34,6 +35,21 @@ def test_export_change_apply_prune_then_no_changes(
     app["config"]["GREETING"] = "hello"
     del doc["apps"][blog]
     out.write_text(yaml.safe_dump(doc))
+
+    # a file whose spec mounts another app's volume (or whose autoscaling is out of bounds) is refused
+    # whole, in one line naming its path, before anything of it is applied
+    bad = tmp_path / "bad.yml"
+    stolen = {"source": f"mypaas_{blog}_data", "target": "/steal"}
+    web = {**app["spec"]["services"]["web"], "volumes": [stolen]}
+    bad_app = {**app, "spec": {**app["spec"], "services": {"web": web}}}
+    bad.write_text(yaml.safe_dump({**doc, "apps": {shop: bad_app}}))
+    refused = platform.cli("apply", "-f", str(bad), "--yes")
+    assert refused.code != 0 and "Traceback" not in refused.err, refused
+    assert refused.err.strip().splitlines() == [
+        f"error: apps.{shop}.spec.services.web.volumes[0]: volume 'mypaas_{blog}_data' is not declared in "
+        "the top-level volumes"
+    ], refused
+    assert platform.api("GET", f"/api/v1/apps/{shop}/config") == {"GREETING": "hi"}
 
     applied = platform.cli("apply", "-f", str(out), "--prune", "--yes", check=True)
     for line in (

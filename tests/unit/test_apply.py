@@ -217,3 +217,80 @@ def test_a_member_gets_no_more_alert_rights_through_apply_than_through_alerts(
     r = dan.post("/api/v1/apply", json={"document": yaml.safe_dump(hosts)})
     assert r.status_code == 403, r.text
     assert api.get("/api/v1/alerts").json() == []
+
+
+HOOK = "https://93.184.216.34/hook"  # a public address: no name to resolve
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (
+            lambda d: d["apps"]["shop"]["scale"].update(web=500),
+            "apps.shop.scale.web: replicas must be between 0 and 100, not 500",
+        ),
+        (
+            lambda d: d["apps"]["shop"]["autoscale"]["web"].update(min=5, max=2),
+            "apps.shop.autoscale.web: max (2) is below min (5)",
+        ),
+        (
+            lambda d: d["apps"]["shop"]["autoscale"].update(worker={"min": 1, "max": 2}),
+            "apps.shop.autoscale.worker: give a target",
+        ),
+        (
+            lambda d: d["apps"]["shop"]["autoscale"].update(
+                worker={"min": 1, "max": 2, "target_rps_per_replica": 5}
+            ),
+            "apps.shop.autoscale.worker: --rps needs a routed service",
+        ),
+        (
+            lambda d: d.update(alerts={"pager": {"kind": "nope", "webhook": HOOK}}),
+            "alerts.pager.kind: unknown alert kind 'nope'",
+        ),
+        (
+            lambda d: d.update(alerts={"pager": {"kind": "app_down", "webhook": "http://10.0.0.9/hook"}}),
+            "alerts.pager.webhook: webhook refused",
+        ),
+        (
+            lambda d: d.update(alerts={"pager": {"kind": "app_down", "app": "nosuch", "webhook": HOOK}}),
+            "alerts.pager.app: no app named 'nosuch'",
+        ),
+    ],
+)
+def test_every_change_is_checked_before_any_is_made(running: TestClient, edit: Any, said: str) -> None:
+    doc = yaml.safe_load(export(running))
+    doc["apps"]["shop"]["config"]["LOG_LEVEL"] = "debug"  # a good change, planned before the bad one
+    doc["apps"]["new"] = {"spec": {"services": {"web": {"image": "web:1", "expose": [80]}}}}
+    edit(doc)
+    for dry_run in (True, False):
+        r = running.post("/api/v1/apply", json={"document": yaml.safe_dump(doc), "dry_run": dry_run})
+        assert r.status_code in (400, 404), r.text
+        assert said in r.json()["error"] and "\n" not in r.json()["error"], r.text
+    assert running.get("/api/v1/apps/shop/config").json() == {"LOG_LEVEL": "info"}
+    assert running.get("/api/v1/apps/new").status_code == 404
+    assert running.get("/api/v1/alerts").json() == []
+
+
+def test_a_changed_alert_rule_is_updated_in_place(running: TestClient, platform: Platform) -> None:
+    rule = {"name": "pager", "kind": "app_down", "app": "shop", "webhook": HOOK}
+    assert running.post("/api/v1/alerts", json=rule).status_code == 201, rule
+    store = platform.automation.alerts.store
+    before = store.list()[0]
+    store.save_state("pager", "shop", since=1.0, firing=True)  # it fires now
+    doc = yaml.safe_load(export(running))
+    doc["alerts"]["pager"]["for_s"] = 30
+    answer = apply(running, yaml.safe_dump(doc))
+    assert answer["applied"] == ["~ alerts.pager"]
+    after = store.list()[0]
+    assert after.for_s == 30 and after.created_at == before.created_at
+    assert store.states() == {("pager", "shop"): (1.0, True)}  # still firing: its webhook is not sent again
+
+
+def test_an_error_restated_with_its_path_keeps_its_kind_but_no_hint() -> None:
+    from mypaas.errors import Conflict, NotFound, UnknownApp, restated
+
+    unknown = restated(UnknownApp("shpo", ["shop"]), lambda text: f"alerts.pager.app: {text}")
+    assert type(unknown) is NotFound and unknown.status == 404 and unknown.field == "app"
+    assert unknown.message == "alerts.pager.app: no app named 'shpo'"  # "did you mean" is the API's to narrow
+    busy = restated(Conflict("app shop is busy", field="app"), lambda text: f"x: {text}", "apps.shop")
+    assert type(busy) is Conflict and busy.message == "x: app shop is busy" and busy.field == "apps.shop"

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from mypaas.cli.registry import tag_order
 from mypaas.composer.fake import FakeBackend
 from mypaas.egress import Egress
-from mypaas.errors import InvalidSpec
+from mypaas.errors import InvalidSpec, NotFound
 from mypaas.manager.state.db import open_engine
 from mypaas.monitor.alerts import Alerts, Facts, Rule, RuleStore, Webhooks, memory_by_app
 from mypaas.monitor.autoscale import Autoscaler, CpuWindow, Policy, PolicyStore, decide
@@ -396,3 +396,25 @@ def test_non_finite_and_malformed_values_are_refused() -> None:
         with pytest.raises(InvalidSpec) as exc:
             Rule(name="r", kind="app_down", threshold=0, for_s=1, webhook=webhook).check()
         assert exc.value.field == "webhook"
+
+
+def test_a_rule_changed_in_place_keeps_its_state(tmp_path: Path) -> None:
+    """A new webhook or threshold: the rule keeps firing without a second webhook; a new kind is another
+    condition and starts afresh."""
+    engine = open_engine(f"sqlite:///{tmp_path / 's.db'}")
+    metadata.create_all(engine)
+    store = RuleStore(engine, clock=iter(range(1, 100)).__next__)
+    created = store.add(Rule(name="down", kind="app_down", webhook="http://h/x")).created_at
+    sender = WebhookSender()
+    alerts = Alerts(store=store, sender=sender, events=_Events(), clock=lambda: 5.0)  # type: ignore[arg-type]
+    alerts.evaluate(Facts(ready={"a": 0}))
+    changed = store.update(Rule(name="down", kind="app_down", webhook="http://h/y", for_s=1))
+    assert changed.created_at == created and store.states() == {("down", "a"): (5.0, True)}
+    alerts.evaluate(Facts(ready={"a": 0}))
+    assert [p["status"] for p in sender.sent] == ["firing"]  # still firing: not sent again
+    assert alerts.firing() == [("down", "a")]
+
+    other = store.update(Rule(name="down", kind="memory_pct", threshold=50, webhook="http://h/y"))
+    assert other.created_at != created and store.states() == {}
+    with pytest.raises(NotFound):
+        store.update(Rule(name="gone", kind="app_down", webhook="http://h/y"))

@@ -254,7 +254,6 @@ def test_the_manager_is_gone_before_the_engine_is_touched(
 
 def test_a_manager_that_exited_but_was_not_reaped_counts_as_stopped(tmp_path: Path) -> None:
     import subprocess
-    import time
 
     from mypaas.cli import daemon
 
@@ -264,7 +263,17 @@ def test_a_manager_that_exited_but_was_not_reaped_counts_as_stopped(tmp_path: Pa
     (s.run_dir / "manager.pid").write_text(str(proc.pid))
     try:
         proc.send_signal(9)
-        time.sleep(0.2)
+        _wait_for_zombie(proc.pid)
         assert daemon.halt_manager(s, FakeSystemd(manages=False), wait_s=2) is True
     finally:
         proc.wait()
+
+
+def _wait_for_zombie(pid: int, timeout_s: float = 10.0) -> None:
+    """Until the kernel shows ``pid`` as exited but not reaped (state Z in /proc/PID/stat)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        assert time.monotonic() < deadline, f"process {pid} did not become a zombie"
+        time.sleep(0.005)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -36,12 +36,12 @@ from mypaas.api.monitor import monitor_routes
 from mypaas.api.multipart import read_multipart
 from mypaas.api.previews import preview_request, preview_routes
 from mypaas.api.registry_images import registry_image_routes
+from mypaas.api.registry_routes import registry_routes
 from mypaas.api.schemas import (
     ConfigBody,
     DeployBody,
     DomainBody,
     HttpsBody,
-    MirrorBody,
     RollbackBody,
     ScaleBody,
 )
@@ -52,7 +52,7 @@ from mypaas.api.streams import Followed
 from mypaas.api.tls import tls_routes
 from mypaas.api.volumes import volume_routes
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
-from mypaas.errors import InvalidSpec, MyPaasError, Unauthorized, UnknownApp
+from mypaas.errors import InvalidSpec, MyPaasError, UnknownApp
 from mypaas.manager.identity.policy import visible_apps
 from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
@@ -103,7 +103,7 @@ def create_app(platform: Platform) -> FastAPI:
     preview_routes(v1, platform)
     _domain_routes(v1, platform)
     cert_routes(v1, platform)
-    _registry_routes(v1, platform)
+    registry_routes(v1, platform)
     image_build_routes(v1, platform)
     registry_image_routes(v1, platform)
     monitor_routes(app, v1, platform)
@@ -349,45 +349,6 @@ def _domain_routes(v1: APIRouter, platform: Platform) -> None:
     def set_https(name: str, body: HttpsBody, _: User) -> dict[str, bool]:
         platform.apps.set_https_redirect(name, body.redirect)
         return {"redirect": body.redirect}
-
-
-def _registry_routes(v1: APIRouter, platform: Platform) -> None:
-    @v1.get("/registry/token", tags=["registry"])
-    def registry_token(
-        request: Request,
-        service: str | None = None,
-        scope: Annotated[list[str] | None, Query()] = None,
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> JSONResponse:
-        """The token endpoint Distribution sends clients to (Docker token-auth spec): Basic auth with any
-        user name and a MyPaas API token as the password, as in ``docker login``."""
-        try:
-            body = platform.registry().token(authorization, service, scope or [])
-        except Unauthorized as exc:
-            return JSONResponse(
-                exc.to_dict(), status_code=401, headers={"WWW-Authenticate": 'Basic realm="mypaas registry"'}
-            )
-        return JSONResponse(body)
-
-    @v1.post("/registry/gc", tags=["registry"])
-    def registry_gc(_: User) -> dict[str, Any]:
-        """Garbage-collect the registry; it is read-only (pulls only) while this runs."""
-        return platform.registry().collect()
-
-    @v1.put("/registry/mirror", tags=["registry"])
-    def set_mirror(body: MirrorBody, _: User) -> dict[str, Any]:
-        """Run a pull-through mirror of ``upstream`` and make the engine pull through it."""
-        return platform.mirror.enable(body.upstream)
-
-    @v1.delete("/registry/mirror", tags=["registry"])
-    def remove_mirror(_: User) -> dict[str, Any]:
-        """Stop pulling through the mirror and stop it (its cache stays on disk)."""
-        return platform.mirror.disable()
-
-    @v1.get("/registry/status", tags=["registry"])
-    def registry_status(_: User) -> dict[str, Any]:
-        """The registry's address, health, repositories and disk use, and the mirror's state."""
-        return {**platform.registry().status(), "mirror": platform.mirror.status()}
 
 
 async def _deploy(

@@ -77,9 +77,9 @@ def declare_routes(v1: APIRouter, platform: Platform) -> None:
         team = body.team or who.only_team()  # where a new app goes when the file names no team
         allow = functools.partial(_allow, platform, who, doc, team)
         if body.dry_run:
-            plan = await in_thread(functools.partial(declare.plan, doc, prune=body.prune, scope=scope))
-            for change in plan.changes:
-                allow(change)
+            plan = await in_thread(
+                functools.partial(declare.plan, doc, prune=body.prune, scope=scope, allow=allow)
+            )
             return JSONResponse({"dry_run": True, **plan.as_dict()}, status_code=200)
         run = functools.partial(
             declare.apply, doc, prune=body.prune, user=who.label, scope=scope, team=team, allow=allow

@@ -71,7 +71,8 @@ def create(
     ] = None,
     with_images: Annotated[bool, typer.Option("--with-images", help="Add the registry's data.")] = False,
     with_volumes: Annotated[
-        bool, typer.Option("--with-volumes", help="Add the apps' named volumes.")
+        bool,
+        typer.Option("--with-volumes", help="Add the apps' named volumes, copied live (see below)."),
     ] = False,
     passphrase_file: PassFile = None,
 ) -> None:
@@ -81,6 +82,9 @@ def create(
     alerts, users, teams, tokens), the platform's keys and certificates and its settings, all encrypted
     with the passphrase; with --with-images the registry's data (every release's images), with
     --with-volumes the apps' named volumes. Deploys go on meanwhile.
+
+    Volumes are copied live: the apps keep running and may write while their files are read. For a
+    consistent copy of a database, stop the app first (mypaas stop APP) or back up its own dump.
 
     Examples:
       mypaas backup                  # writes mypaas-backup-DATE-TIME.tar here

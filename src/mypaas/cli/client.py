@@ -8,7 +8,7 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode
@@ -25,32 +25,22 @@ from mypaas.cli import credentials
 from mypaas.cli.cert_calls import CertCalls
 from mypaas.cli.driver_calls import DriverCalls
 from mypaas.cli.git_calls import GitCalls
+from mypaas.cli.host_calls import HostCalls
 from mypaas.cli.identity_calls import IdentityCalls
+from mypaas.cli.image_calls import ImageCalls
+from mypaas.cli.limits import NO_TOKEN, POLL_WAIT_S, TIMEOUT_S, UPLOAD_TIMEOUT_S, WAIT_TIMEOUT_S
+from mypaas.cli.monitor_calls import MonitorCalls
 from mypaas.cli.preview_calls import PreviewCalls
-from mypaas.errors import BackendError, Conflict, InvalidSpec, MyPaasError, Unauthorized, error_for_status
+from mypaas.errors import BackendError, InvalidSpec, MyPaasError, Unauthorized, error_for_status
 from mypaas.states import OperationStatus
 
 if TYPE_CHECKING:
     from mypaas.clientconf import ClientConf
     from mypaas.settings import Settings
 
-TIMEOUT_S = 30.0
-UPLOAD_TIMEOUT_S = 600.0
-POLL_WAIT_S = 10.0
-WAIT_TIMEOUT_S = 3600.0
-NO_TOKEN = "no API token: `mypaas login`, set MYPAAS_TOKEN, or run as the user that ran `mypaas up`"  # noqa: S105 - a message, not a secret
-
 
 class ApiUnreachable(BackendError):
     """Nothing answers at the API's address (the manager is down, or the URL is wrong)."""
-
-
-class HostKeyToConfirm(Conflict):
-    """`host add` reached a host seen for the first time: confirm ``fingerprint``, then send it again."""
-
-    def __init__(self, message: str, fingerprint: str) -> None:
-        super().__init__(message, field="host_key")
-        self.fingerprint = fingerprint
 
 
 @functools.cache
@@ -126,7 +116,9 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-class ApiClient(IdentityCalls, CertCalls, DriverCalls, PreviewCalls, GitCalls):
+class ApiClient(
+    IdentityCalls, CertCalls, DriverCalls, ImageCalls, MonitorCalls, HostCalls, PreviewCalls, GitCalls
+):
     """A synchronous client of ``/api/v1``; every method raises a ``MyPaasError`` on failure."""
 
     def __init__(
@@ -383,138 +375,6 @@ class ApiClient(IdentityCalls, CertCalls, DriverCalls, PreviewCalls, GitCalls):
         self._request("DELETE", f"/api/v1/apps/{_seg(name)}/secrets/{_seg(secret)}")
 
     # -- operations -----------------------------------------------------------------------------
-
-    # -- the private registry --------------------------------------------------------------------
-
-    def images(self, repository: str | None = None) -> list[dict[str, Any]]:
-        params = {"repository": repository} if repository else {}
-        return self._list("/api/v1/images", params=params)
-
-    def remove_images(self, refs: list[str], **how: bool) -> dict[str, Any]:
-        """Remove images (``how``: all, force, registry, engine; see POST /images/remove)."""
-        return self._dict("POST", "/api/v1/images/remove", json={"refs": refs, **how})
-
-    def registry_gc(self) -> dict[str, Any]:
-        return self._dict("POST", "/api/v1/registry/gc", timeout=UPLOAD_TIMEOUT_S)
-
-    def enable_mirror(self, upstream: str) -> dict[str, Any]:
-        return self._dict("PUT", "/api/v1/registry/mirror", json={"upstream": upstream})
-
-    def disable_mirror(self) -> dict[str, Any]:
-        return self._dict("DELETE", "/api/v1/registry/mirror")
-
-    def registry_status(self) -> dict[str, Any]:
-        return self._dict("GET", "/api/v1/registry/status")
-
-    # -- images from root filesystems -------------------------------------------------------------
-
-    def import_image(
-        self, ref: str, chunks: Iterable[bytes], changes: Sequence[str] = (), *, size: int | None = None
-    ) -> dict[str, Any]:
-        """Upload a root filesystem archive as the request body, sent while ``chunks`` is read
-        (with a Content-Length when ``size`` is known, else chunked)."""
-        if not self.token:
-            raise Unauthorized(NO_TOKEN)  # fail before reading the archive
-        headers = {"Content-Type": "application/octet-stream"}
-        if size is not None:
-            headers["Content-Length"] = str(size)
-        timeout = httpx.Timeout(TIMEOUT_S, read=UPLOAD_TIMEOUT_S, write=UPLOAD_TIMEOUT_S)
-        return self._dict(
-            "POST",
-            "/api/v1/images/import",
-            params={"ref": ref, "change": list(changes)},
-            content=chunks,
-            headers=headers,
-            timeout=timeout,
-        )
-
-    def base_image(self, image: str, *, if_missing: bool = False) -> dict[str, Any]:
-        """Start building a debootstrap base image; answers the operation to follow."""
-        return self._dict("POST", "/api/v1/images/base", json={"image": image, "if_missing": if_missing})
-
-    # -- monitor --------------------------------------------------------------------------------
-
-    def events(self, **params: Any) -> list[dict[str, Any]]:
-        """Events (app, since, limit, after, wait: see GET /api/v1/events)."""
-        query = {k: v for k, v in params.items() if v is not None}
-        timeout = float(params.get("wait") or 0) + TIMEOUT_S
-        return self._list("/api/v1/events", params=query, timeout=timeout)
-
-    def audit(self, **params: Any) -> list[dict[str, Any]]:
-        """Audit entries (app, user, since, limit: see GET /api/v1/audit)."""
-        return self._list("/api/v1/audit", params={k: v for k, v in params.items() if v is not None})
-
-    def app_metrics(self, name: str, since: str) -> dict[str, Any]:
-        return self._dict("GET", f"/api/v1/apps/{_seg(name)}/metrics", params={"since": since})
-
-    def metrics_now(self) -> dict[str, Any]:
-        return self._dict("GET", "/api/v1/metrics/now")
-
-    def prometheus(self) -> str:
-        return self._request("GET", "/metrics").text
-
-    # -- autoscaling and alerts -----------------------------------------------------------------
-
-    def autoscale_policies(self, name: str) -> list[dict[str, Any]]:
-        return self._list(f"/api/v1/apps/{_seg(name)}/autoscale")
-
-    def set_autoscale(self, name: str, service: str, policy: dict[str, Any]) -> dict[str, Any]:
-        return self._dict("PUT", f"/api/v1/apps/{_seg(name)}/autoscale/{_seg(service)}", json=policy)
-
-    def remove_autoscale(self, name: str, service: str) -> None:
-        self._request("DELETE", f"/api/v1/apps/{_seg(name)}/autoscale/{_seg(service)}")
-
-    def alerts(self) -> list[dict[str, Any]]:
-        return self._list("/api/v1/alerts")
-
-    def add_alert(self, rule: dict[str, Any]) -> dict[str, Any]:
-        return self._dict("POST", "/api/v1/alerts", json=rule)
-
-    def remove_alert(self, name: str) -> None:
-        self._request("DELETE", f"/api/v1/alerts/{_seg(name)}")
-
-    # -- hosts and the cluster ------------------------------------------------------------------
-
-    def hosts(self) -> list[dict[str, Any]]:
-        return self._list("/api/v1/hosts")
-
-    def add_host(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Start adding a host; a host seen for the first time raises HostKeyToConfirm."""
-        try:  # the manager connects before it answers
-            response = self._http.post("/api/v1/hosts", json=body, timeout=TIMEOUT_S + 30)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
-        if response.status_code == 409:
-            try:
-                data = response.json()
-            except ValueError:
-                data = None
-            if isinstance(data, dict) and isinstance(data.get("fingerprint"), str):
-                raise HostKeyToConfirm(str(data.get("error", "")), data["fingerprint"])
-        self._check(response)
-        return cast(dict[str, Any], response.json())
-
-    def host_action(self, name: str, action: str) -> dict[str, Any]:
-        """``drain`` or ``activate`` the host."""
-        return self._dict("POST", f"/api/v1/hosts/{_seg(name)}/{_seg(action)}")
-
-    def label_host(self, name: str, set_: dict[str, str], remove: list[str]) -> dict[str, Any]:
-        return self._dict("PATCH", f"/api/v1/hosts/{_seg(name)}/labels", json={"set": set_, "remove": remove})
-
-    def remove_host(self, name: str, *, force: bool = False) -> dict[str, Any]:
-        params = {"force": "true"} if force else {}
-        return self._dict("DELETE", f"/api/v1/hosts/{_seg(name)}", params=params, timeout=TIMEOUT_S + 30)
-
-    def cluster(self) -> dict[str, Any]:
-        return self._dict("GET", "/api/v1/cluster")
-
-    def init_cluster(self, advertise_addr: str | None) -> dict[str, Any]:
-        body = {"advertise_addr": advertise_addr}
-        return self._dict("POST", "/api/v1/cluster/init", json=body, timeout=TIMEOUT_S + 30)
-
-    def migrate_cluster(self) -> list[dict[str, Any]]:
-        ops = self._dict("POST", "/api/v1/cluster/migrate").get("operations") or []
-        return [op for op in ops if isinstance(op, dict)]
 
     def operation(self, op_id: str, *, wait: float = 0, log_offset: int = 0) -> dict[str, Any]:
         params = {"wait": wait, "log_offset": log_offset}

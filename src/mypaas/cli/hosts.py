@@ -151,7 +151,7 @@ def add(
 
 def _start_add(client: ApiClient, body: dict[str, Any], yes: bool) -> dict[str, Any]:
     """Ask the manager to add the host; on first contact, confirm the host key and ask again."""
-    from mypaas.cli.client import HostKeyToConfirm
+    from mypaas.cli.host_calls import HostKeyToConfirm
 
     try:
         return client.add_host(body)

@@ -59,7 +59,7 @@ def login(
     Pushes and pulls then follow the token's role: a deployer pushes to its team's apps' repositories
     (APP/...), every member pulls them and mypaas/*; only a platform admin writes mypaas/* or deletes.
     """
-    from mypaas.cli.client import NO_TOKEN
+    from mypaas.cli.limits import NO_TOKEN
 
     with api() as client:
         address = client.status().get("registry")

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mypaas.domain import check_name
@@ -98,6 +98,23 @@ class RuleStore:
                 conn.execute(insert(ar).values(**row))
         except IntegrityError as exc:
             raise Conflict(f"an alert named {rule.name!r} exists already", field="name") from exc
+        return Rule(**row)
+
+    def update(self, rule: Rule) -> Rule:
+        """Change rule ``rule.name`` in place: it keeps its creation time and where each of its targets
+        stands (a condition that held counts on, a firing alert is not sent again, its history stays one
+        rule's). A new ``kind`` is another condition: its targets start afresh, as a rule added again."""
+        rule.check()
+        with self._engine.begin() as conn:
+            old = conn.execute(select(ar.c.kind, ar.c.created_at).where(ar.c.name == rule.name)).first()
+            if old is None:
+                raise NotFound(f"no alert named {rule.name!r}", field="name")
+            created = float(old.created_at)
+            if old.kind != rule.kind:
+                created = self._clock()
+                conn.execute(delete(ast).where(ast.c.rule == rule.name))
+            row = {**asdict(rule), "created_at": created}
+            conn.execute(update(ar).where(ar.c.name == rule.name).values(**row))
         return Rule(**row)
 
     def list(self) -> list[Rule]:

@@ -48,7 +48,7 @@ def _no_hosts_down() -> dict[str, bool]:
     return {}
 
 
-def _check_rps_target(policy: Policy, web: str | None) -> None:
+def check_rps_target(policy: Policy, web: str | None) -> None:
     """Requests per second are counted by the router, for the app's routed service only."""
     if policy.target_rps_per_replica is None or policy.service == web:
         return
@@ -124,7 +124,7 @@ class Automation:
         services = info["services"]
         if policy.service not in services:
             raise no_service(policy.app, policy.service, services)
-        _check_rps_target(policy, self._apps.get(policy.app)["web"])
+        check_rps_target(policy, self._apps.get(policy.app)["web"])
         saved = self.autoscaler.store.put(policy)
         targets = [f"cpu target {policy.target_cpu_pct:g}%"] if policy.target_cpu_pct else []
         if policy.target_rps_per_replica:
@@ -184,17 +184,27 @@ class Automation:
             out.append(data)
         return out
 
-    def add_rule(self, rule: Rule) -> dict[str, Any]:
+    def check_rule(self, rule: Rule, *, app_made: bool = False) -> None:
+        """What adding ``rule`` checks: its fields, its webhook's address, its app (unless ``app_made``:
+        an app the caller makes before the rule)."""
         rule.check()
         try:
             self.egress.check(rule.webhook, allow_private=rule.allow_private)
         except Refused as exc:
             raise InvalidSpec(f"webhook refused: {exc}", field="webhook") from exc
-        if rule.app is not None:  # an unknown app (a typo): "no app named 'x'; did you mean 'y'?"
+        if rule.app is not None and not app_made:  # an unknown app: "no app named 'x'; did you mean 'y'?"
             deleting = self._apps.get(rule.app).get("deleting")
             if deleting:  # its removal would take the rule with it
                 raise Conflict(str(deleting), field="app")
+
+    def add_rule(self, rule: Rule) -> dict[str, Any]:
+        self.check_rule(rule)
         return self.alerts.store.add(rule).to_dict()
+
+    def update_rule(self, rule: Rule) -> dict[str, Any]:
+        """Change a rule in place (see ``RuleStore.update``: its state and history are kept)."""
+        self.check_rule(rule)
+        return self.alerts.store.update(rule).to_dict()
 
     def remove_rule(self, name: str) -> None:
         self.alerts.store.remove(name)

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from mypaas.domain import AppSpec, ServiceSpec, check_env_key, check_name
 from mypaas.errors import InvalidSpec
 from mypaas.spec import secrets
+from mypaas.spec.admission import admit
 from mypaas.spec.networks import declare_networks, finish_app
 from mypaas.spec.project import ProjectSource, load_project
 from mypaas.spec.services import Context, Policy, parse_service
@@ -157,6 +158,7 @@ def _parse_app(
     )
     app = finish_app(app, services, renamed)
     app.start_order()  # raises on a depends_on cycle
+    admit(app, policy)  # the checks `mypaas apply` runs too, on the spec as the release will hold it
     return ComposeResult(app, tuple(context.warnings))
 
 

@@ -7,7 +7,7 @@ import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mypaas.domain import (
     MAX_REPLICAS,
@@ -42,6 +42,9 @@ from mypaas.spec.values import (
 )
 from mypaas.spec.volumes import finish_mounts, parse_tmpfs, parse_volumes
 
+if TYPE_CHECKING:
+    from mypaas.settings import Settings
+
 _CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 # Why some service keys are refused, said in the error (every other unknown key gets the generic message).
 # Keys docker compose reads as a plain string whose empty value means "not set" (``${PLATFORM:-}``).
@@ -59,6 +62,14 @@ class Policy:
     allow_host_mounts: bool = False
     allow_privileged: bool = False
     allow_docker_socket: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings) -> Policy:
+        return cls(
+            allow_host_mounts=settings.allow_host_mounts,
+            allow_privileged=settings.allow_privileged,
+            allow_docker_socket=settings.allow_docker_socket,
+        )
 
 
 @dataclass
@@ -110,6 +121,11 @@ def parse_service(name: Any, body: Any, context: Context) -> ServiceSpec:
 
 
 _ACCUMULATED = {"aliases"}
+
+
+def handler_of(key: str) -> Handler:
+    """The handler that checks service key ``key`` (spec/admission.py runs them on a spec)."""
+    return _SERVICE_KEYS[key]
 
 
 # --- service keys: each handler checks one key and returns the ServiceSpec fields it gives ---------------

@@ -75,7 +75,7 @@ def declare_volumes(value: Any) -> Declared:
         external = _external(definition.get("external", False), f"{where}.external")
         engine_name = definition.get("name") if "name" in definition else external or None
         if engine_name is not None:
-            engine_name = _engine_name(engine_name, f"{where}.name")
+            engine_name = engine_volume_name(engine_name, f"{where}.name")
         if external is None:
             if engine_name is not None:
                 declared.warnings.append(
@@ -102,7 +102,8 @@ def _external(value: Any, where: str) -> str | None:
     return "" if as_bool(value, where) else None
 
 
-def _engine_name(value: Any, where: str) -> str:
+def engine_volume_name(value: Any, where: str) -> str:
+    """An external volume's engine name, checked: never one of a MyPaas app's own volumes."""
     name = as_str(value, where)
     if not _ENGINE_NAME.fullmatch(name):
         raise InvalidSpec(f"{where}: invalid volume name {name!r}", field=where)

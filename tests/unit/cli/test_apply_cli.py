@@ -61,3 +61,27 @@ def test_a_bad_file_is_one_error_line(server: Server, tmp_path: Path) -> None:
     assert "missing.yml" in line
     line = one_error_line(cli("export", "shpo"))
     assert "no app named 'shpo'" in line
+
+
+def test_a_file_that_a_service_would_refuse_is_one_error_line(server: Server, tmp_path: Path) -> None:
+    assert cli("deploy", "shop", "--image", "web:1", "--port", "80", "--no-wait").exit_code == 0
+    out = tmp_path / "platform.yml"
+    assert cli("export", "-o", str(out)).exit_code == 0
+    doc = yaml.safe_load(out.read_text())
+    doc["apps"]["shop"]["config"] = {"GREETING": "hi"}
+    doc["apps"]["shop"]["autoscale"] = {"web": {"min": 5, "max": 2, "target_cpu_pct": 70}}
+    out.write_text(yaml.safe_dump(doc))
+    line = one_error_line(cli("apply", "-f", str(out), "--yes"))
+    assert line == "error: apps.shop.autoscale.web: max (2) is below min (5)"
+
+    del doc["apps"]["shop"]["autoscale"]
+    doc["apps"]["shop"]["spec"]["services"]["web"]["volumes"] = [
+        {"source": "mypaas_blog_data", "target": "/x"}
+    ]
+    out.write_text(yaml.safe_dump(doc))
+    line = one_error_line(cli("apply", "-f", str(out), "--yes"))
+    assert line == (
+        "error: apps.shop.spec.services.web.volumes[0]: volume 'mypaas_blog_data' is not declared in the "
+        "top-level volumes"
+    )
+    assert server.platform.releases.config("shop") == {}  # nothing of either file was applied

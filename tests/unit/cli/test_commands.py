@@ -17,8 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mypaas.cli import client as client_module
-from mypaas.cli.client import NO_TOKEN, ApiClient
+from mypaas.cli.client import ApiClient
 from mypaas.cli.deploy import compose_payload, folder_payload, tar_folder
+from mypaas.cli.limits import NO_TOKEN
 from mypaas.composer.fake import FakeBackend
 from mypaas.errors import BackendError, NotFound, Unauthorized
 from mypaas.manager.platform import Platform

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import select
 
 from mypaas.domain import AppSpec, ServiceSpec
-from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound
+from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound, restated
 from mypaas.manager.app_secrets import AppSecrets
 from mypaas.manager.apps import Apps
+from mypaas.manager.declare.checks import check_changes, policy_of
 from mypaas.manager.declare.document import (
     AlertDoc,
     AppDoc,
@@ -34,8 +35,10 @@ from mypaas.manager.state.models import AppRow, ReleaseRow, TeamRow
 from mypaas.manager.vault import Vault
 from mypaas.monitor.alerts import Rule
 from mypaas.monitor.automation import Automation
-from mypaas.monitor.autoscale import Policy
+from mypaas.settings import Settings
+from mypaas.spec.admission import admit
 from mypaas.spec.hardening import Hardening, harden
+from mypaas.spec.services import Policy
 from mypaas.states import AppState
 
 # what only the compose front door grants (it checks the admin's settings): apply carries these only
@@ -91,7 +94,7 @@ class Declarations:
         secrets: AppSecrets,
         automation: Automation,
         hosts: Hosts,
-        hardening: Hardening,
+        settings: Settings,
         vault: Vault,
     ) -> None:
         self._ctx = ctx
@@ -100,7 +103,8 @@ class Declarations:
         self._secrets = secrets
         self._automation = automation
         self._hosts = hosts
-        self._hardening = hardening
+        self._hardening = Hardening.of(settings)
+        self._policy = Policy.of(settings)  # what the admin allows a compose file: apply gets no more
         self._vault = vault
 
     # -- export ---------------------------------------------------------------------------------
@@ -197,9 +201,24 @@ class Declarations:
 
     # -- apply ----------------------------------------------------------------------------------
 
-    def plan(self, doc: PlatformDoc, *, prune: bool, scope: Scope | None = None) -> Plan:
-        """What applying ``doc`` would change; raises (making nothing) what would fail for sure."""
-        scope = scope or Scope()
+    def plan(
+        self,
+        doc: PlatformDoc,
+        *,
+        prune: bool,
+        scope: Scope | None = None,
+        allow: Callable[[Change], None] | None = None,
+    ) -> Plan:
+        """What applying ``doc`` would change; raises (making nothing) what would fail for sure, or a
+        change the caller may not make (``allow`` raises for it, asked of every change first)."""
+        result = self._plan(doc, prune=prune, scope=scope or Scope())
+        for change in result.changes:
+            if allow is not None:
+                allow(change)
+        check_changes(result, doc, self._automation)
+        return result
+
+    def _plan(self, doc: PlatformDoc, *, prune: bool, scope: Scope) -> Plan:
         want = doc.model_copy(update={"apps": {n: self._hardened(n, a) for n, a in doc.apps.items()}})
         have = self.export(scope=scope)
         result = plan(want, have, prune=prune)
@@ -214,6 +233,8 @@ class Declarations:
                 )
             self._check_secrets(name, app, name in deployed)
             self._check_gated(name, app, have.apps.get(name))
+            if name in deployed:  # a new release: the checks `mypaas deploy -f` runs on a compose file
+                admit(app.spec, self._policy, f"apps.{name}.spec.")
         for host in want.hosts or {}:
             if host not in (have.hosts or {}):
                 raise NotFound(f"hosts.{host}: the platform has no host {host!r}", field=f"hosts.{host}")
@@ -281,20 +302,14 @@ class Declarations:
     ) -> Applied:
         """Check, then run the plan of ``doc``; ``allow`` raises for a change the caller may not make
         (asked of every change before any is made)."""
-        result = Applied(self.plan(doc, prune=prune, scope=scope))
-        for change in result.plan.changes:
-            if allow is not None:
-                allow(change)
+        result = Applied(self.plan(doc, prune=prune, scope=scope, allow=allow))
         for change in result.plan.changes:
             try:
                 result.operations += self._run(change, doc, user, team)
             except MyPaasError as exc:
                 what = f"app {change.app}" if change.app else change.path
                 done = ", ".join(result.done) or "nothing"
-                raise type(exc)(
-                    f"apply stopped at {what} ({change.path}): {exc.message}; already applied: {done}",
-                    field=exc.field,
-                ) from exc
+                raise restated(exc, _stopped(f"{what} ({change.path})", done)) from exc
             result.done.append(f"{change.op} {change.path}")
         return result
 
@@ -324,7 +339,7 @@ class Declarations:
         elif change.kind == "autoscale" and change.op == "-":
             self._automation.remove_policy(app, value)
         elif change.kind == "autoscale":
-            self._automation.set_policy(_policy(app, value[0], value[1]))
+            self._automation.set_policy(policy_of(app, value[0], value[1]))
         elif change.kind == "alert":
             self._alert(change)
         elif change.kind == "label":
@@ -339,9 +354,16 @@ class Declarations:
             self._automation.remove_rule(change.value)
             return
         name, body = change.value
-        if change.op == "~":
-            self._automation.remove_rule(name)
-        self._automation.add_rule(Rule(name=name, **body.model_dump()))
+        rule = Rule(name=name, **body.model_dump())
+        if change.op == "~":  # in place: the rule keeps its state (a firing alert is not sent again)
+            self._automation.update_rule(rule)
+        else:
+            self._automation.add_rule(rule)
+
+
+def _stopped(where: str, done: str) -> Callable[[str], str]:
+    """The message of a step that failed: where apply stopped, why, and what it had applied."""
+    return lambda text: f"apply stopped at {where}: {text}; already applied: {done}"
 
 
 def _exported(spec: AppSpec) -> AppSpec:
@@ -381,17 +403,4 @@ def _autoscale_doc(policy: dict[str, Any]) -> Autoscale:
         target_rps_per_replica=policy["target_rps_per_replica"],
         cooldown_up_s=policy["cooldown_up_s"],
         cooldown_down_s=policy["cooldown_down_s"],
-    )
-
-
-def _policy(app: str, service: str, doc: Autoscale) -> Policy:
-    return Policy(
-        app=app,
-        service=service,
-        min_replicas=doc.min,
-        max_replicas=doc.max,
-        target_cpu_pct=doc.target_cpu_pct,
-        target_rps_per_replica=doc.target_rps_per_replica,
-        cooldown_up_s=doc.cooldown_up_s,
-        cooldown_down_s=doc.cooldown_down_s,
     )
