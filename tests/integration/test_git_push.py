@@ -242,7 +242,7 @@ def test_branch_push_makes_a_preview(gp: kit.Platform, images: dict[str, str], t
     gp.cli("user", "key", "add", "admin", f"{key}.pub", check=True)
     app = f"pv-{secrets.token_hex(2)}"
     url = gp.cli("git", "remote", app, check=True).out.strip()
-    repo = Repo(tmp_path / "pv", key)
+    repo = Repo(tmp_path / "pv-repo", key)
     dockerfile = f"FROM {images['v1']}\nCOPY index.html /www/index.html\nEXPOSE 80\n"
     repo.commit({"Dockerfile": dockerfile, "index.html": "main page\n"}, "main")
     assert repo.push(url, "main").returncode == 0
