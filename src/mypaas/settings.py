@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     # the network RUN steps of builds use, cut off from this machine and private addresses ("": the
     # engine's default bridge, as before)
     build_network: str = "mypaas-build"
+    # networks made ahead for new apps, so a new app's first deploy does not wait for one (0: none)
+    network_pool: int = Field(default=2, ge=0, le=32)
     # the audit log (who changed what, denied calls, failed logins): entries older than this are deleted
     # (0: kept for ever)
     audit_retention_days: float = Field(default=90.0, ge=0)
