@@ -210,3 +210,25 @@ def test_a_foreign_container_blocks_the_removal_each_time_until_forced() -> None
             backend.remove_app_resources("p1", "shop", volumes=False)
     backend.remove_app_resources("p1", "shop", volumes=False, force=True)
     assert taken not in engine.networks_
+
+
+def test_the_loops_listing_says_whose_networks_are_whose_without_asking_again() -> None:
+    engine = Engine()
+    first = NetworkPool(engine, spawn=later([]), size=1)
+    first.refill("p1")
+    taken = first.network_for("p1", "shop")
+    engine.run("shop-web-1", taken, mine("shop"))
+
+    after, runs = Engine(), list[Callable[[], None]]()  # the next manager: it lists, then deploys
+    after.__dict__.update(engine.__dict__)
+    pool = NetworkPool(after, spawn=later(runs), size=1)
+    pool.observe("p1", after.containers(all=True, filters={"label": ["mypaas.platform=p1"]}))
+    assert len(runs) == 1  # the first listing starts the refill
+    runs.pop()()
+    asked: list[Any] = []
+    after.containers = lambda **kw: asked.append(kw) or []  # type: ignore[method-assign]
+
+    assert pool.network_for("p1", "shop") == taken
+    assert asked == []  # known from the listing
+    blog = pool.network_for("p1", "blog")
+    assert blog != taken and asked == [{"all": True, "filters": {"network": [blog]}}]  # only the check

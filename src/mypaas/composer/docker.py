@@ -125,7 +125,7 @@ class DockerBackend:
     def list_instances(self, platform: str) -> list[Instance]:
         with engine_errors("listing containers"):
             rows = self._api.containers(all=True, filters={"label": [f"{LABEL_PLATFORM}={platform}"]})
-        self._pool.keep_up(platform)  # the first pass fills the pool; later ones find it running or full
+        self._pool.observe(platform, rows)  # whose networks are whose; the first pass fills the pool
         return [container_instance(row) for row in rows]
 
     def create_instance(self, req: InstanceRequest) -> Instance:

@@ -53,6 +53,16 @@ def _networks_of(row: dict[str, Any]) -> set[str]:
     return set(((row.get("NetworkSettings") or {}).get("Networks") or {}).keys())
 
 
+def _default_of(app: str, names: set[str]) -> str | None:
+    """Which of the networks an app's container is on is the app's default one: a pooled one, or the
+    app's own from before the pool."""
+    pooled = sorted(n for n in names if n.startswith(PREFIX))
+    if pooled:
+        return pooled[0]
+    own = network_name(app)
+    return own if own in names else None
+
+
 class NetworkPool:
     """The pooled default networks of the platforms on one engine (thread-safe)."""
 
@@ -67,6 +77,7 @@ class NetworkPool:
         self._held: dict[tuple[str, str], str] = {}  # (platform, app) -> its default network
         self._free: dict[str, set[str]] = {}  # platform -> networks known free (made or found so)
         self._refilling: set[str] = set()  # platforms whose refill runs
+        self._listed: set[str] = set()  # platforms whose containers ``observe`` saw: nothing to look up
 
     # -- an app's network -------------------------------------------------------------------------
 
@@ -77,7 +88,9 @@ class NetworkPool:
             held = self._held.get((platform, app))
         if held is not None:
             return held
-        held = self._on_containers(platform, app) or self._take(platform, app)
+        with self._lock:
+            listed = platform in self._listed
+        held = (None if listed else self._on_containers(platform, app)) or self._take(platform, app)
         if held is None:  # none free: make one (the wait the pool saves, once)
             held = self._make(platform)
         with self._lock:
@@ -86,6 +99,22 @@ class NetworkPool:
                 self._free.setdefault(platform, set()).add(held)
         self.keep_up(platform)
         return taken
+
+    def observe(self, platform: str, rows: list[dict[str, Any]]) -> None:
+        """The platform's containers as the engine listed them (``GET /containers/json``, all of them):
+        each app's default network is held for it, and an app none of them has has no network yet
+        (this manager makes every container after). Starts the refill unless it runs."""
+        found: dict[str, str] = {}
+        for row in rows:
+            app = str((row.get("Labels") or {}).get(LABEL_APP) or "")
+            net = _default_of(app, _networks_of(row)) if app else None
+            if net is not None:
+                found.setdefault(app, net)
+        with self._lock:
+            for app, net in found.items():
+                self._held.setdefault((platform, app), net)
+            self._listed.add(platform)
+        self.keep_up(platform)
 
     def forget(self, platform: str, app: str) -> None:
         """Drop what is held for the app (its network went away): the next ``network_for`` looks again."""
@@ -105,12 +134,7 @@ class NetworkPool:
         filters = {"label": [f"{LABEL_PLATFORM}={platform}", f"{LABEL_APP}={app}"]}
         with engine_errors(f"looking up the network of {app}"):
             rows = self._api.containers(all=True, filters=filters)
-        names = set().union(*(_networks_of(r) for r in rows)) if rows else set()
-        pooled = sorted(n for n in names if n.startswith(PREFIX))
-        if pooled:
-            return pooled[0]
-        own = network_name(app)
-        return own if own in names else None
+        return _default_of(app, set().union(*(_networks_of(r) for r in rows)) if rows else set())
 
     def _take(self, platform: str, app: str) -> str | None:
         """A free network for the app: one known free, checked again with the engine (a container made

@@ -134,6 +134,7 @@ class SwarmBackend(DockerBackend):
     def list_instances(self, platform: str) -> list[Instance]:
         with engine_errors("listing containers"):
             rows = self._api.containers(all=True, filters={"label": [f"{LABEL_PLATFORM}={platform}"]})
+        self._pool.observe(platform, rows)  # as the docker backend's listing does
         # the containers of Swarm tasks on this host are listed as tasks, below
         containers = [container_instance(r) for r in rows if TASK_LABEL not in (r.get("Labels") or {})]
         if not self._in_swarm():
