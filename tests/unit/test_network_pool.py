@@ -110,7 +110,9 @@ def test_a_new_app_takes_a_network_made_ahead_and_the_pool_is_refilled() -> None
 
     assert shop in pooled(engine) and engine.created == made_before  # nothing made while it waited
     assert pool.network_for("p1", "shop") == shop  # held: every instance of the app joins it
-    runs.pop()()  # the refill the claim started
+    assert not runs  # no refill while the engine makes the app's container
+    pool.observe("p1", [])  # the loop's next listing
+    runs.pop()()
     assert len(pool.unused("p1") - {shop}) == 2  # two free again besides the taken one
 
 
@@ -225,6 +227,8 @@ def test_the_loops_listing_says_whose_networks_are_whose_without_asking_again() 
     pool.observe("p1", after.containers(all=True, filters={"label": ["mypaas.platform=p1"]}))
     assert len(runs) == 1  # the first listing starts the refill
     runs.pop()()
+    pool.observe("p1", [])
+    assert not runs  # the pool is full: a listing asks nothing more
     asked: list[Any] = []
     after.containers = lambda **kw: asked.append(kw) or []  # type: ignore[method-assign]
 

@@ -14,8 +14,9 @@ for an app is held in memory, under a lock, until the app's first container is m
 
 Removing an app removes the network it took; one whose app's containers went away while no manager
 held it in memory is free again (it has no containers) and taken or trimmed as any other.
-A background refill keeps ``size`` free networks, started by the first listing of the platform's
-instances (the reconcile loop's first pass) and after each network taken.
+A background refill keeps ``size`` free networks, started by a listing of the platform's containers
+(the reconcile loop's pass) that finds the pool short: never while the engine makes the container of
+the app that took one (a network made meanwhile slowed that down).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class NetworkPool:
         self._held: dict[tuple[str, str], str] = {}  # (platform, app) -> its default network
         self._free: dict[str, set[str]] = {}  # platform -> networks known free (made or found so)
         self._refilling: set[str] = set()  # platforms whose refill runs
+        self._filled: set[str] = set()  # platforms refilled once: their free networks are known
         self._listed: set[str] = set()  # platforms whose containers ``observe`` saw: nothing to look up
 
     # -- an app's network -------------------------------------------------------------------------
@@ -97,13 +99,12 @@ class NetworkPool:
             taken = self._held.setdefault((platform, app), held)  # another thread may have been first
             if taken != held and held.startswith(PREFIX):
                 self._free.setdefault(platform, set()).add(held)
-        self.keep_up(platform)
-        return taken
+        return taken  # refilled from the next listing: not while the engine makes the app's container
 
     def observe(self, platform: str, rows: list[dict[str, Any]]) -> None:
         """The platform's containers as the engine listed them (``GET /containers/json``, all of them):
         each app's default network is held for it, and an app none of them has has no network yet
-        (this manager makes every container after). Starts the refill unless it runs."""
+        (this manager makes every container after). Starts a refill when the pool is short."""
         found: dict[str, str] = {}
         for row in rows:
             app = str((row.get("Labels") or {}).get(LABEL_APP) or "")
@@ -167,11 +168,13 @@ class NetworkPool:
     # -- the refill -------------------------------------------------------------------------------
 
     def keep_up(self, platform: str) -> None:
-        """Refill the platform's free networks in the background unless a refill runs already."""
+        """Refill the platform's free networks in the background when fewer than ``size`` are known
+        free (or none was looked for yet), unless a refill runs already: asking costs nothing."""
         if self.size == 0:
             return
         with self._lock:
-            if platform in self._refilling:
+            short = platform not in self._filled or len(self._free.get(platform, ())) < self.size
+            if platform in self._refilling or not short:
                 return
             self._refilling.add(platform)
         self._spawn(lambda: self._refill(platform))
@@ -192,6 +195,7 @@ class NetworkPool:
             held = set(self._held.values())
             free -= held
             self._free[platform] = set(free)
+            self._filled.add(platform)
         for _ in range(self.size - len(free)):
             made = self._make(platform)
             with self._lock:
