@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     build_network: str = "mypaas-build"
     # deploys from a repository (`deploy --git`, `git watch`): a clone larger than this is refused
     git_clone_max_bytes: int = Field(default=512 * 2**20, ge=2**20)
+    # networks made ahead for new apps, so a new app's first deploy does not wait for one (0: none)
+    network_pool: int = Field(default=2, ge=0, le=32)
     # the audit log (who changed what, denied calls, failed logins): entries older than this are deleted
     # (0: kept for ever)
     audit_retention_days: float = Field(default=90.0, ge=0)

@@ -79,10 +79,12 @@ def test_a_foreign_container_blocks_the_removal_until_forced(
     platform: kit.Platform, images: dict[str, str]
 ) -> None:
     app = f"stuck-{secrets.token_hex(3)}"
-    network = f"mypaas_{app}"
     foreign = f"foreign-{secrets.token_hex(3)}"
     client = kit.docker_client()
     assert platform.cli("deploy", app, "--image", images["v1"]).code == 0
+    [mine] = client.containers.list(filters={"label": f"mypaas.app={app}"})
+    [network] = mine.attrs["NetworkSettings"]["Networks"]  # the app's network, taken from the pool
+    assert network.startswith("mypaaspool_")
     try:
         client.containers.run(
             images["v1"],

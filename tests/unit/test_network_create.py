@@ -1,4 +1,5 @@
-"""An app's network is made with one engine call, whether it is new or there already (a 409)."""
+"""An app's named (compose) network is made with one engine call, whether it is new or there already (a
+409); its default network comes from the pool (test_network_pool.py)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,10 @@ def _backend(api: Networks) -> DockerBackend:
 def test_a_network_is_made_once_with_one_call_each_time() -> None:
     api = Networks()
     backend = _backend(api)
-    backend.ensure_network("p1", "shop")
-    backend.ensure_network("p1", "shop")  # there already: the engine's 409 means done
-    assert list(api.made) == ["mypaas_shop"]
-    assert api.made["mypaas_shop"]["labels"]["mypaas.app"] == "shop"
+    backend.ensure_network("p1", "shop", "back")
+    backend.ensure_network("p1", "shop", "back")  # there already: the engine's 409 means done
+    assert list(api.made) == ["mypaas_shop_back"]
+    assert api.made["mypaas_shop_back"]["labels"]["mypaas.app"] == "shop"
     assert api.calls == 2
 
 
@@ -58,4 +59,4 @@ def test_another_refusal_is_an_error() -> None:
             raise docker.errors.APIError("no", response=_Response(500), explanation="no space left")
 
     with pytest.raises(BackendError):
-        _backend(Refusing()).ensure_network("p1", "shop")
+        _backend(Refusing()).ensure_network("p1", "shop", "back")

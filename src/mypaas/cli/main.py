@@ -14,31 +14,8 @@ import typer
 from typer.core import TyperGroup
 
 from mypaas import __version__
-from mypaas.cli import (
-    app_commands,
-    audit,
-    automation,
-    backup,
-    certs,
-    declare,
-    drivers,
-    git,
-    hosts,
-    images,
-    login,
-    monitor,
-    platform,
-    previews,
-    registry,
-    releases,
-    secrets,
-    tokens,
-    top,
-    users,
-    volumes,
-)
 from mypaas.cli.helptext import flow_all
-from mypaas.cli.lean import only
+from mypaas.cli.lean import Later, LazyTyper, leave, only
 from mypaas.cli.output import ago, fail, print_json, say, table, version
 from mypaas.cli.params import AppArg, JsonOpt, NoWait, TeamOpt, api, app_url
 from mypaas.errors import MyPaasError
@@ -80,7 +57,7 @@ class _Root(TyperGroup):
             fail(exc.message)
 
 
-app = typer.Typer(
+app = LazyTyper(
     name="mypaas",
     cls=_Root,
     help="""MyPaas: deploy and run apps on your own Docker host, heroku-style.
@@ -250,6 +227,8 @@ def deploy(  # noqa: PLR0913, PLR0917 - one parameter per command-line option
 
     if git_source is not None or git_path is not None:
         others = (folder, image, files, port, message, dry_run, preview)
+        from mypaas.cli import git
+
         git.deploy_from_git(name, git_source, git_path, others, team, no_wait, as_json, _deployed)
         return
     flags = collect.ComposeFlags(env_files or [], profiles or [], upload=not dry_run)
@@ -312,57 +291,62 @@ def list_apps(as_json: JsonOpt = False) -> None:
     table(["NAME", "TEAM", "STATE", "RELEASE", "READY", "UPDATED"], rows, empty="no apps")
 
 
-app.command(rich_help_panel=APPS, no_args_is_help=True)(app_commands.ps)
-app.command(rich_help_panel=APPS, no_args_is_help=True)(app_commands.logs)
-app.command(rich_help_panel=APPS, no_args_is_help=True)(app_commands.scale)
-app.command(rich_help_panel=APPS, no_args_is_help=True)(app_commands.stop)
-app.command(rich_help_panel=APPS, no_args_is_help=True)(app_commands.start)
-app.command(rich_help_panel=APPS, no_args_is_help=True)(app_commands.restart)
-app.command(rich_help_panel=APPS, no_args_is_help=True)(app_commands.rm)
-
-
 # -- the commands of releases.py and platform.py ---------------------------------------------------
 # registered after the app commands so that --help lists the panels as Apps, Releases, Platform.
 
-app.command(rich_help_panel=RELEASES, no_args_is_help=True)(releases.releases)
-app.command(rich_help_panel=RELEASES, no_args_is_help=True)(releases.rollback)
-app.add_typer(releases.config_app, name="config", rich_help_panel=RELEASES)
-app.add_typer(releases.domains_app, name="domains", rich_help_panel=RELEASES)
-app.add_typer(certs.certs_app, name="certs", rich_help_panel=RELEASES)
-app.add_typer(secrets.secrets_app, name="secrets", rich_help_panel=RELEASES)
-app.add_typer(previews.previews_app, name="previews", rich_help_panel=APPS)
-app.add_typer(volumes.volumes_app, name="volumes", rich_help_panel=APPS)
-app.add_typer(git.git_app, name="git", rich_help_panel=APPS)
-app.command(rich_help_panel=PLATFORM)(platform.up)
-app.command(rich_help_panel=PLATFORM)(platform.down)
-app.command(rich_help_panel=PLATFORM)(platform.status)
-app.add_typer(platform.manager_app, name="manager", hidden=True)
-app.add_typer(backup.backup_app, name="backup", rich_help_panel=PLATFORM)
-app.command(rich_help_panel=PLATFORM, no_args_is_help=True)(backup.restore)
-app.add_typer(registry.registry_app, name="registry", rich_help_panel=PLATFORM)
-app.add_typer(images.image_app, name="image", rich_help_panel=PLATFORM)
-app.add_typer(hosts.host_app, name="host", rich_help_panel=PLATFORM)
-app.add_typer(drivers.driver_app, name="driver", rich_help_panel=PLATFORM)
-app.add_typer(hosts.cluster_app, name="cluster", rich_help_panel=PLATFORM)
-app.command(rich_help_panel=PLATFORM)(audit.audit)
-app.command(rich_help_panel=PLATFORM)(declare.export)
-app.command(rich_help_panel=PLATFORM, no_args_is_help=True)(declare.apply)
-app.command(rich_help_panel=MONITOR)(monitor.events)
-app.command(rich_help_panel=MONITOR, no_args_is_help=True)(monitor.metrics)
-app.command(rich_help_panel=MONITOR)(top.top)
-app.command(rich_help_panel=MONITOR, no_args_is_help=True)(automation.autoscale)
-app.add_typer(automation.alerts_app, name="alerts", rich_help_panel=MONITOR)
-app.command(rich_help_panel=USERS)(login.login)
-app.command(rich_help_panel=USERS)(login.logout)
-app.command(rich_help_panel=USERS)(login.whoami)
-app.add_typer(users.user_app, name="user", rich_help_panel=USERS)
-app.add_typer(users.team_app, name="team", rich_help_panel=USERS)
-app.add_typer(tokens.token_app, name="token", rich_help_panel=USERS)
+# the other modules' commands and groups, each imported only when a run names it (cli/lean.py)
+app.later(
+    Later("ps", "mypaas.cli.app_commands:ps", rich_help_panel=APPS, no_args_is_help=True),
+    Later("logs", "mypaas.cli.app_commands:logs", rich_help_panel=APPS, no_args_is_help=True),
+    Later("scale", "mypaas.cli.app_commands:scale", rich_help_panel=APPS, no_args_is_help=True),
+    Later("stop", "mypaas.cli.app_commands:stop", rich_help_panel=APPS, no_args_is_help=True),
+    Later("start", "mypaas.cli.app_commands:start", rich_help_panel=APPS, no_args_is_help=True),
+    Later("restart", "mypaas.cli.app_commands:restart", rich_help_panel=APPS, no_args_is_help=True),
+    Later("rm", "mypaas.cli.app_commands:rm", rich_help_panel=APPS, no_args_is_help=True),
+    Later("releases", "mypaas.cli.releases:releases", rich_help_panel=RELEASES, no_args_is_help=True),
+    Later("rollback", "mypaas.cli.releases:rollback", rich_help_panel=RELEASES, no_args_is_help=True),
+    Later("config", "mypaas.cli.releases:config_app", group=True, rich_help_panel=RELEASES),
+    Later("domains", "mypaas.cli.releases:domains_app", group=True, rich_help_panel=RELEASES),
+    Later("certs", "mypaas.cli.certs:certs_app", group=True, rich_help_panel=RELEASES),
+    Later("secrets", "mypaas.cli.secrets:secrets_app", group=True, rich_help_panel=RELEASES),
+    Later("previews", "mypaas.cli.previews:previews_app", group=True, rich_help_panel=APPS),
+    Later("volumes", "mypaas.cli.volumes:volumes_app", group=True, rich_help_panel=APPS),
+    Later("git", "mypaas.cli.git:git_app", group=True, rich_help_panel=APPS),
+    Later("up", "mypaas.cli.platform:up", rich_help_panel=PLATFORM),
+    Later("down", "mypaas.cli.platform:down", rich_help_panel=PLATFORM),
+    Later("status", "mypaas.cli.platform:status", rich_help_panel=PLATFORM),
+    Later("manager", "mypaas.cli.platform:manager_app", group=True, hidden=True),
+    Later("backup", "mypaas.cli.backup:backup_app", group=True, rich_help_panel=PLATFORM),
+    Later("restore", "mypaas.cli.backup:restore", rich_help_panel=PLATFORM, no_args_is_help=True),
+    Later("registry", "mypaas.cli.registry:registry_app", group=True, rich_help_panel=PLATFORM),
+    Later("image", "mypaas.cli.images:image_app", group=True, rich_help_panel=PLATFORM),
+    # drivers.py adds `host create` and `host destroy` to hosts.py's group
+    Later("host", "mypaas.cli.drivers:host_app", group=True, rich_help_panel=PLATFORM),
+    Later("driver", "mypaas.cli.drivers:driver_app", group=True, rich_help_panel=PLATFORM),
+    Later("cluster", "mypaas.cli.hosts:cluster_app", group=True, rich_help_panel=PLATFORM),
+    Later("audit", "mypaas.cli.audit:audit", rich_help_panel=PLATFORM),
+    Later("export", "mypaas.cli.declare:export", rich_help_panel=PLATFORM),
+    Later("apply", "mypaas.cli.declare:apply", rich_help_panel=PLATFORM, no_args_is_help=True),
+    Later("events", "mypaas.cli.monitor:events", rich_help_panel=MONITOR),
+    Later("metrics", "mypaas.cli.monitor:metrics", rich_help_panel=MONITOR, no_args_is_help=True),
+    Later("top", "mypaas.cli.top:top", rich_help_panel=MONITOR),
+    Later("autoscale", "mypaas.cli.automation:autoscale", rich_help_panel=MONITOR, no_args_is_help=True),
+    Later("alerts", "mypaas.cli.automation:alerts_app", group=True, rich_help_panel=MONITOR),
+    Later("login", "mypaas.cli.login:login", rich_help_panel=USERS),
+    Later("logout", "mypaas.cli.login:logout", rich_help_panel=USERS),
+    Later("whoami", "mypaas.cli.login:whoami", rich_help_panel=USERS),
+    Later("user", "mypaas.cli.users:user_app", group=True, rich_help_panel=USERS),
+    Later("team", "mypaas.cli.users:team_app", group=True, rich_help_panel=USERS),
+    Later("token", "mypaas.cli.tokens:token_app", group=True, rich_help_panel=USERS),
+)
 
 
 def run() -> None:
     """The console entry point."""
-    only(app, sys.argv[1:])(prog_name="mypaas")
+    try:
+        only(app, sys.argv[1:])(prog_name="mypaas")
+    except SystemExit as done:  # the way every run ends (_Root.main)
+        leave(done.code)
 
 
 if __name__ == "__main__":

@@ -25,14 +25,18 @@ def _container_name(row: dict[str, Any]) -> str:
     return str((row.get("Names") or [str(row.get("Id", "?"))[:12]])[0]).lstrip("/")
 
 
-def remove_networks(api: Any, platform: str, app: str, *, force: bool) -> None:
-    """Remove the app's networks. A running container MyPaas did not make still attached to one
-    raises Conflict naming it (it will not leave by itself), unless ``force``, which disconnects every
-    container first (they keep running). The platform's own containers still leaving (a Swarm task
-    shutting down) make the engine refuse for now: a temporary error, tried again."""
+def remove_networks(api: Any, platform: str, app: str, *, force: bool, also: str | None = None) -> None:
+    """Remove the app's networks: those labelled for it, and ``also`` (the pooled one it took). A running
+    container MyPaas did not make still attached to one raises Conflict naming it (it will not leave by
+    itself), unless ``force``, which disconnects every container first (they keep running). The
+    platform's own containers still leaving (a Swarm task shutting down) make the engine refuse for
+    now: a temporary error, tried again."""
     filters = {"label": [f"{LABEL_PLATFORM}={platform}", f"{LABEL_APP}={app}"]}
     with engine_errors(f"removing the networks of {app}"):
-        for net in api.networks(filters=filters):
+        nets = api.networks(filters=filters)
+        # the engine's name filter matches parts of names: keep the one named exactly
+        nets += [n for n in (api.networks(names=[also]) if also else []) if n.get("Name") == also]
+        for net in nets:
             attached = api.containers(filters={"network": net["Id"]})
             foreign = [
                 _container_name(c)

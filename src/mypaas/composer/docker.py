@@ -43,6 +43,7 @@ from mypaas.composer.engine import (
 )
 from mypaas.composer.engine_logs import EngineLogs
 from mypaas.composer.errors import ENGINE_FAILURES, engine_errors, explain, tidy
+from mypaas.composer.network_pool import NetworkPool
 from mypaas.composer.options import (
     container_options,
     endpoint,
@@ -82,15 +83,18 @@ class DockerBackend(EngineLogs):
         *,
         secret_files: Path | None = None,
         build_network: str = "",
+        network_pool: int = 2,
     ) -> None:
         """``secret_files``: the folder of the instances' secrets and configs (the manager's own);
         ``build_network``: the network of builds' RUN steps, cut off from this machine (composer/
-        build_network.py; "": the engine's default bridge)."""
+        build_network.py; "": the engine's default bridge); ``network_pool``: how many networks are kept
+        made ahead for new apps (composer/network_pool.py; 0: each new app waits for its own)."""
         with engine_errors(f"cannot reach the Docker engine at {base_url}", as_error=BackendError):
             self._client = docker.DockerClient(base_url=base_url, version="auto", timeout=int(timeout))
         self._api = self._client.api
         self._files = HostFiles(secret_files) if secret_files is not None else None
         self.build_network = build_network
+        self._pool = NetworkPool(self._api, network_pool)
 
     # -- engine ---------------------------------------------------------------------------------
 
@@ -118,6 +122,7 @@ class DockerBackend(EngineLogs):
     def list_instances(self, platform: str) -> list[Instance]:
         with engine_errors("listing containers"):
             rows = self._api.containers(all=True, filters={"label": [f"{LABEL_PLATFORM}={platform}"]})
+        self._pool.observe(platform, rows)  # whose networks are whose; the first pass fills the pool
         return [container_instance(row) for row in rows]
 
     def create_instance(self, req: InstanceRequest) -> Instance:
@@ -131,8 +136,9 @@ class DockerBackend(EngineLogs):
         if not svc.image_id:
             raise BackendError(f"service {svc.name}: no image pinned")
         labels = instance_labels(req)
-        networks = instance_networks(req)
-        joins = list(zip(networks, req.networks or ("",), strict=True)) if own_network(svc) else []
+        default = self._pool.network_for(req.platform, req.app) if own_network(svc) else None
+        networks = instance_networks(req, default)
+        joins = list(zip(networks, req.networks or ("",), strict=True)) if default else []
         with engine_errors(f"creating {req.name}"):
             created = self._api.create_container(
                 image=svc.image_id,
@@ -158,9 +164,11 @@ class DockerBackend(EngineLogs):
                     self._api.connect_container_to_network(cid, net, **endpoint(svc, name))
                 self._api.start(cid)
                 info = self._api.inspect_container(cid)
-            except docker.errors.DockerException:
+            except docker.errors.DockerException as exc:
                 with contextlib.suppress(docker.errors.DockerException):
                     self._api.remove_container(cid, force=True)
+                if default and default in explain(exc):  # removed by hand: the next pass takes another
+                    self._pool.forget(req.platform, req.app)
                 raise
         return inspected_instance(info, networks[0])
 
@@ -247,6 +255,9 @@ class DockerBackend(EngineLogs):
     # -- networks and volumes ------------------------------------------------------------------
 
     def ensure_network(self, platform: str, app: str, network: str | None = None) -> None:
+        if not network:  # the app's default network: one made ahead, taken for it
+            self._pool.network_for(platform, app)
+            return
         name = network_name(app, network)
         self._create_network(
             f"creating network {name}", name, resource_labels(platform, app), driver="bridge"
@@ -280,7 +291,9 @@ class DockerBackend(EngineLogs):
         self, platform: str, app: str, *, volumes: bool = True, force: bool = False
     ) -> None:
         filters = {"label": [f"{LABEL_PLATFORM}={platform}", f"{LABEL_APP}={app}"]}
-        app_resources.remove_networks(self._api, platform, app, force=force)
+        pooled = self._pool.taken_by(platform, app)
+        app_resources.remove_networks(self._api, platform, app, force=force, also=pooled)
+        self._pool.forget(platform, app)
         with engine_errors(f"removing the volumes and images of {app}"):
             kept = not volumes  # then a later deploy of the same name mounts them again
             for vol in [] if kept else (self._api.volumes(filters=filters) or {}).get("Volumes") or []:

@@ -43,7 +43,8 @@ def resource_labels(platform: str, app: str) -> dict[str, str]:
 
 
 def network_name(app: str, network: str | None = None) -> str:
-    """The bridge network of an app's compose network (None or "": the app's default network)."""
+    """The bridge network of an app's compose network (None or "": the app's default network as apps
+    made before the network pool have it; new apps take a pooled one, composer/network_pool.py)."""
     return f"mypaas_{app}_{network}" if network else f"mypaas_{app}"
 
 
@@ -63,9 +64,11 @@ def service_name(app: str, service: str, release: int, generation: int) -> str:
     return f"{app}_{service}_{release}_{generation}"
 
 
-def instance_networks(req: InstanceRequest) -> tuple[str, ...]:
-    """The bridge networks a container joins; the first is the one the router reaches it on."""
-    return tuple(network_name(req.app, n) for n in req.networks) or (network_name(req.app),)
+def instance_networks(req: InstanceRequest, default: str | None = None) -> tuple[str, ...]:
+    """The bridge networks a container joins; the first is the one the router reaches it on.
+    ``default``: the engine's name of the app's default network (the one it took from the pool)."""
+    own = default or network_name(req.app)
+    return tuple(network_name(req.app, n) if n else own for n in req.networks) or (own,)
 
 
 def service_networks(req: ServiceRequest) -> tuple[str, ...]:

@@ -62,7 +62,7 @@ class SwarmBackend(DockerBackend):
         multi_host=True, build=True, published_ports=True, healthchecks=True, services=True
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - one keyword per setting of the engine's driver
         self,
         base_url: str = "unix:///var/run/docker.sock",
         timeout: float = 120,
@@ -73,8 +73,9 @@ class SwarmBackend(DockerBackend):
         poll_s: float = 1.0,
         ipvs: bool | None = None,
         secret_files: Path | None = None,
+        network_pool: int = 2,
     ) -> None:
-        super().__init__(base_url, timeout, secret_files=secret_files)
+        super().__init__(base_url, timeout, secret_files=secret_files, network_pool=network_pool)
         self._rollout = Rollout(
             restart_delay_s=restart_delay_s,
             update_delay_s=update_delay_s,
@@ -133,6 +134,7 @@ class SwarmBackend(DockerBackend):
     def list_instances(self, platform: str) -> list[Instance]:
         with engine_errors("listing containers"):
             rows = self._api.containers(all=True, filters={"label": [f"{LABEL_PLATFORM}={platform}"]})
+        self._pool.observe(platform, rows)  # as the docker backend's listing does
         # the containers of Swarm tasks on this host are listed as tasks, below
         containers = [container_instance(r) for r in rows if TASK_LABEL not in (r.get("Labels") or {})]
         if not self._in_swarm():

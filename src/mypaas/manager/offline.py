@@ -14,7 +14,7 @@ from mypaas.settings import Settings
 
 def engine_answers(settings: Settings) -> bool:
     try:
-        backend = make_backend(settings, timeout=5)
+        backend = make_backend(settings, timeout=5, pool=False)
     except MyPaasError:
         return False
     try:

@@ -33,10 +33,10 @@ if TYPE_CHECKING:
     from mypaas.composer.swarm import SwarmBackend
 
 
-def make_backend(settings: Settings, timeout: float = 120) -> SwarmBackend:
+def make_backend(settings: Settings, timeout: float = 120, *, pool: bool = True) -> SwarmBackend:
     """The engine's driver: the swarm backend, which is the docker one plus Swarm services (it runs
     an app's containers until the platform becomes a cluster, then the services of each app deployed
-    or moved)."""
+    or moved). ``pool``: keep networks made ahead for new apps (the manager; not a command's driver)."""
     from mypaas.composer.swarm import SwarmBackend
 
     backend = SwarmBackend(
@@ -45,6 +45,7 @@ def make_backend(settings: Settings, timeout: float = 120) -> SwarmBackend:
         restart_delay_s=settings.swarm_restart_delay_s,
         update_delay_s=settings.swarm_update_delay_s,
         secret_files=settings.home / "secrets",
+        network_pool=settings.network_pool if pool else 0,
     )
     backend.build_network = settings.build_network  # builds' RUN steps: off this machine's addresses
     return backend

@@ -224,7 +224,7 @@ def offline_engine(settings: Settings) -> Iterator[tuple[Backend, EngineCopies, 
     from mypaas.composer.volume_copies import DockerCopies
     from mypaas.manager.parts import make_backend
 
-    backend = make_backend(settings)
+    backend = make_backend(settings, pool=False)  # the manager it restores keeps the pool
     copies = DockerCopies(settings.docker_url)
     try:
         ensure_base_image(backend)
