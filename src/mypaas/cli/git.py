@@ -225,9 +225,9 @@ def remote(
 
     Examples:
 
-      mypaas git remote web                      # ssh://git@example.com:2222/web.git
+      mypaas git remote web               # ssh://git@example.com:2222/web.git
       mypaas git remote web --add && git push mypaas main
-      mypaas git remote web --branch production  # then: git push mypaas production
+      mypaas git remote web --branch production   (push production to deploy)
 
     A push streams the build and the rollout; a failed deploy rejects it. Your SSH key must be
     registered first: mypaas user key add USER ~/.ssh/id_ed25519.pub
