@@ -419,6 +419,7 @@ def _monitoring(core: _Core, hosts: Hosts) -> Monitoring:
         ready=core.tracker.ready,
         settings=settings,
         access_log=settings.log_dir / ACCESS_LOG,
+        counters=core.router.request_counters if settings.router == "haproxy" else None,
         remote=RemoteSampler(
             platform=core.platform_id,
             list_tasks=LIST_TASKS,
