@@ -136,7 +136,7 @@ class DockerBackend(EngineLogs):
         if not svc.image_id:
             raise BackendError(f"service {svc.name}: no image pinned")
         labels = instance_labels(req)
-        default = self._pool.network_for(req.platform, req.app) if own_network(svc) else None
+        default = self._pool.network_of(req.platform, req.app) if own_network(svc) else None
         networks = instance_networks(req, default)
         joins = list(zip(networks, req.networks or ("",), strict=True)) if default else []
         with engine_errors(f"creating {req.name}"):

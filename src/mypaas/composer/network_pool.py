@@ -33,6 +33,7 @@ import docker.errors
 from mypaas.composer.base import LABEL_APP, LABEL_PLATFORM
 from mypaas.composer.engine import network_name
 from mypaas.composer.errors import engine_errors
+from mypaas.errors import NotFound
 
 log = logging.getLogger("mypaas.composer")
 
@@ -100,6 +101,19 @@ class NetworkPool:
             if taken != held and held.startswith(PREFIX):
                 self._free.setdefault(platform, set()).add(held)
         return taken  # refilled from the next listing: not while the engine makes the app's container
+
+    def network_of(self, platform: str, app: str) -> str:
+        """The app's default network as ``network_for`` took it (or its containers are on): a container
+        is made only on the network ``ensure_network`` took for its app, so one made after the app's
+        removal raises NotFound as it did before the pool instead of taking another network."""
+        with self._lock:
+            held = self._held.get((platform, app))
+            listed = platform in self._listed
+        found = held or (None if listed else self._on_containers(platform, app))
+        if found is None:
+            raise NotFound(f"app {app} has no network on this engine (removed?)", field="network")
+        with self._lock:
+            return self._held.setdefault((platform, app), found)
 
     def observe(self, platform: str, rows: list[dict[str, Any]]) -> None:
         """The platform's containers as the engine listed them (``GET /containers/json``, all of them):
