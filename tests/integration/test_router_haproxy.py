@@ -170,7 +170,7 @@ def test_https_is_passed_through_to_caddy_and_trusted_hosts_redirect(
             return answer if answer.status_code == 200 else None
         return None
 
-    assert kit.wait_until(internal, timeout=20).text == "one"
+    assert kit.wait_until(internal, timeout=60).text == "one"  # the internal CA issues on first use
     assert https_get(https_port, OWN_DOMAIN, own.pem).text == "one"  # the user's own certificate
     assert get(router, "shop.localhost") == (200, "one")  # the base domain's hosts: HTTP too
 

@@ -113,6 +113,7 @@ EXTRA: dict[str, frozenset[int]] = {
     "add_host": frozenset({501}),
     "destroy_host": frozenset({501}),  # a driver account that cannot destroy machines
     "build_base": frozenset({501}),
+    "add_team": frozenset({404}),  # the owner it names is no user
     "apply": frozenset({404}),  # the file names a host (or an app to remove) the platform lacks
     "export_platform": frozenset({409}),  # the kubernetes format of an app with no release yet
 }

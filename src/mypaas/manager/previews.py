@@ -16,6 +16,7 @@ from mypaas.domain import AppSpec, check_branch, preview_app_name
 from mypaas.errors import Conflict, InvalidSpec
 from mypaas.manager.apps import Apps
 from mypaas.manager.records import AppContext, find_app, find_release
+from mypaas.manager.state.db import reading
 from mypaas.manager.state.models import (
     AppRow,
     OperationRow,
@@ -112,7 +113,7 @@ class Previews:
 
     def links(self) -> dict[str, tuple[str, str]]:
         """Every preview app: its name -> (the app it previews, its branch)."""
-        with self._sessions() as s:
+        with reading(self._sessions) as s:  # a listing's: waits for no write in progress
             rows = s.execute(select(PreviewRow.app_id, PreviewRow.parent_id, PreviewRow.branch)).all()
             if not rows:  # the common case: no app reads of every app's name (a listing of 10,000 apps)
                 return {}
