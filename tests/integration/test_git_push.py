@@ -230,14 +230,10 @@ def test_git_push_deploys(gp: kit.Platform, images: dict[str, str], tmp_path: Pa
 
 
 def test_branch_push_makes_a_preview(gp: kit.Platform, images: dict[str, str], tmp_path: Path) -> None:
-    """NEEDS THE PREVIEWS SLICE (`mypaas deploy --preview`, `mypaas previews`, domain.preview_app_name):
-    skipped until it is merged. A push to another branch deploys its preview; deleting the branch removes
-    it; the app itself keeps serving its deploy branch."""
-    from mypaas import domain
+    """A push to another branch deploys its preview; deleting the branch removes it; the app itself keeps
+    serving its deploy branch."""
+    from mypaas.domain import preview_app_name
 
-    preview_app_name = getattr(domain, "preview_app_name", None)
-    if preview_app_name is None or gp.cli("previews", "--help").code != 0:
-        pytest.skip("needs the previews slice: `mypaas previews` is not there yet")
     key = keygen(tmp_path, "pv")
     gp.cli("user", "key", "add", "admin", f"{key}.pub", check=True)
     app = f"pv-{secrets.token_hex(2)}"

@@ -216,16 +216,6 @@ def test_deploy_from_a_repository_over_ssh_then_by_webhook_then_by_polling(
         assert platform.cli("git", "unwatch", app, check=True).code == 0
 
 
-def _previews_built() -> bool:
-    import mypaas.domain
-
-    return hasattr(mypaas.domain, "preview_app_name")
-
-
-@pytest.mark.skipif(
-    not _previews_built(),
-    reason="needs the previews slice (`deploy --preview`, `previews on|rm`): the lead runs it once merged",
-)
 def test_a_pull_request_webhook_deploys_a_preview_and_closing_it_removes_it(
     platform: kit.Platform, images: dict[str, str]
 ) -> None:

@@ -118,6 +118,7 @@ class Platform:
 
     def start(self) -> None:
         self.uploads.clear()  # parts of builds a stopped manager never finished
+        self.git.clear_leftovers()  # clones and deploy tokens of git deploys a stopped manager never ended
         self.supervisor.start()
         self.audit.start()
 
@@ -210,7 +211,7 @@ def build_platform(settings: Settings, given: Components | None = None) -> Platf
         home=settings.home,
         api_url=lambda: settings.api_url,
         max_bytes=settings.git_clone_max_bytes,
-        team_of=identity.team_of_app,
+        identity=identity,
     )
     supervised = Parts(
         sessions=core.store.sessions,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -17,15 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from mypaas.errors import InvalidSpec
 
-from mypaas.errors import InvalidSpec, NotFound
-from mypaas.manager.identity.policy import Role
-from mypaas.manager.identity.tokens import digest, new_secret
-from mypaas.manager.state.models import TeamRow, TokenRow, UserRow
-
-TOKEN_TTL_S = 3600.0  # the longest a deploy may run with it; revoked as soon as it ends
 CLI = [sys.executable, "-m", "mypaas.cli.main"]
 
 
@@ -34,40 +26,6 @@ class Outcome:
     ok: bool
     message: str
     release: int | None = None
-
-
-def mint_token(sessions: sessionmaker[Session], *, user: str, team: str, app: str) -> tuple[int, str]:
-    """A deployer token of ``user`` for ``app`` of ``team`` only, expiring in ``TOKEN_TTL_S``."""
-    secret = new_secret()
-    now = time.time()
-    with sessions.begin() as s:
-        owner = s.scalar(select(UserRow).where(UserRow.name == user))
-        if owner is None:
-            raise NotFound(f"user {user!r} (who the deploy acts for) is gone", field="user")
-        team_row = s.scalar(select(TeamRow).where(TeamRow.name == team))
-        if team_row is None:
-            raise NotFound(f"no team {team!r}", field="team")
-        row = TokenRow(
-            name=f"git-{app[:40]}-{secrets.token_hex(4)}",
-            digest=digest(secret),
-            kind="api",
-            user_id=owner.id,
-            team_id=team_row.id,
-            role=Role.DEPLOYER.label,
-            app=app,
-            created_at=now,
-            expires_at=now + TOKEN_TTL_S,
-        )
-        s.add(row)
-        s.flush()
-        return row.id, secret
-
-
-def revoke_token(sessions: sessionmaker[Session], token_id: int) -> None:
-    with sessions.begin() as s:
-        row = s.get(TokenRow, token_id)
-        if row is not None and row.revoked_at is None:
-            row.revoked_at = time.time()
 
 
 def run_cli(

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from mypaas.domain import check_name
 from mypaas.errors import InvalidSpec, MyPaasError, NotFound, Unauthorized
 from mypaas.manager.git import hooks, keys, refs, repo, runner
+from mypaas.manager.git.access import PUSH_TOKEN_TTL_S
+from mypaas.manager.identity.service import Identity
 from mypaas.manager.operations import Operations
 from mypaas.manager.state.models import GitSourceRow, OperationRow
 from mypaas.monitor.events import EventSink
@@ -69,7 +71,7 @@ class GitSources:
         home: Path,
         api_url: Callable[[], str],
         max_bytes: int,
-        team_of: Callable[[str], str | None],
+        identity: Identity,
     ) -> None:
         self._sessions = sessions
         self._ops = operations
@@ -77,11 +79,20 @@ class GitSources:
         self._places = Places(home / "tmp" / "git", home / "git")
         self._api_url = api_url
         self._max_bytes = max_bytes
-        self._team_of = team_of  # an app's team; None once it was removed
+        self._identity = identity  # the deploys' short-lived tokens; an app's team (None once removed)
+        self._team_of = identity.team_of_app
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._busy: set[str] = set()  # apps whose watch deploy runs (the poller skips them)
         self._polled: dict[str, float] = {}
+
+    def clear_leftovers(self) -> None:
+        """At the manager's start no git deploy runs: the clones and the deploy tokens left are a stopped
+        manager's (a push's or a watch's), so the folders go and the tokens are revoked."""
+        shutil.rmtree(self._places.work, ignore_errors=True)
+        left = self._identity.revoke_push_tokens()
+        if left:
+            log.info("revoked %d git deploy token(s) a stopped manager left active", left)
 
     # -- deploy keys ------------------------------------------------------------------------------------
 
@@ -199,7 +210,8 @@ class GitSources:
             shutil.rmtree(work, ignore_errors=True)
 
     def _cli(self, job: Job, args: list[str], emit: Callable[[str], None]) -> runner.Outcome:
-        token_id, token = runner.mint_token(self._sessions, user=job.user, team=job.team, app=job.app)
+        new = self._identity.push_token(job.user, job.team, job.app, PUSH_TOKEN_TTL_S)
+        token_id, token = int(new.info["id"]), new.secret
         seen: list[str] = []
 
         def line(text: str) -> None:
@@ -212,7 +224,7 @@ class GitSources:
                 args, api_url=self._api_url(), token=token, emit=line, timeout_s=DEPLOY_TIMEOUT_S
             )
         finally:
-            runner.revoke_token(self._sessions, token_id)
+            self._identity.revoke_id(token_id)
         return runner.outcome_of(code, out, seen)
 
     def _access(self, app: str, team: str, work: Path) -> repo.Access:

@@ -69,9 +69,6 @@ class GitEndpoint:
         """Listen (nothing when the port is 0); a port that cannot be bound is logged, not fatal."""
         if not self.port:
             return
-        left = self.identity.revoke_push_tokens()
-        if left:
-            log.info("revoked %d push token(s) a stopped manager left active", left)
         ready: Future[None] = Future()
         self._thread = threading.Thread(target=self._run, args=(ready,), name="git-ssh", daemon=True)
         self._thread.start()

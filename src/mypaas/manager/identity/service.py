@@ -218,8 +218,8 @@ class Identity(Tokens, SshKeys):
                 row.revoked_at = time.time()
 
     def revoke_push_tokens(self) -> int:
-        """Revoke every push token still active: when the endpoint starts no push is in flight, so these
-        are what a killed manager left behind. Answers how many."""
+        """Revoke every git deploy token still active (a push's or a watch's): when the manager starts no
+        git deploy is in flight, so these are what a killed manager left behind. Answers how many."""
         now = time.time()
         with self._sessions.begin() as s:
             rows = list(
