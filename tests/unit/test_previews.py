@@ -242,3 +242,25 @@ def test_the_owner_turns_previews_on_whoever_deploys_the_app_deploys_one(
     followed = app_token.get(f"/api/v1/operations/{removal.json()['operation']['id']}")
     assert followed.status_code == 200 and followed.json()["status"] == "succeeded", followed.text
     assert api.get(f"/api/v1/apps/{FEATURE}").status_code == 404
+
+
+def test_export_leaves_previews_out_and_apply_neither_prunes_nor_declares_them(
+    api: TestClient, platform: Platform, backend: FakeBackend
+) -> None:
+    shop(api, platform, backend)
+    previews_on(api)
+    deploy(api, "shop", image="web:1", preview="feature/x")
+    settle(platform, backend)
+
+    r = api.get("/api/v1/export")
+    assert r.status_code == 200, r.text
+    document = str(r.json()["document"])
+    assert "shop:" in document and FEATURE not in document
+    r = api.post("/api/v1/apply", json={"document": document, "prune": True, "dry_run": True})
+    assert r.status_code in (200, 202), r.text
+    assert r.json()["changes"] == []  # the preview is git's: --prune does not remove it
+
+    declared = document.replace("apps:\n  shop:", f"apps:\n  {FEATURE}:", 1)
+    r = api.post("/api/v1/apply", json={"document": declared})
+    assert (r.status_code, r.json()["field"]) == (400, f"apps.{FEATURE}"), r.text
+    assert r.json()["error"].startswith(f"apps.{FEATURE}: {FEATURE} is a preview app of shop")

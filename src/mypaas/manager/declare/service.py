@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from mypaas.domain import AppSpec, ServiceSpec
 from mypaas.errors import Conflict, InvalidSpec, MyPaasError, NotFound, restated
@@ -31,7 +32,7 @@ from mypaas.manager.hosts.service import Hosts
 from mypaas.manager.operations import op_dict
 from mypaas.manager.records import AppContext, find_app, find_release
 from mypaas.manager.releases import DeployRequest, Releases
-from mypaas.manager.state.models import AppRow, ReleaseRow, TeamRow
+from mypaas.manager.state.models import AppRow, PreviewRow, ReleaseRow, TeamRow
 from mypaas.manager.vault import Vault
 from mypaas.monitor.alerts import Rule
 from mypaas.monitor.automation import Automation
@@ -134,6 +135,7 @@ class Declarations:
                 )
                 .outerjoin(TeamRow, AppRow.team_id == TeamRow.id)
                 .where(AppRow.state != AppState.DELETING)
+                .where(AppRow.id.not_in(select(PreviewRow.app_id)))  # a branch's, made and removed by git
                 .order_by(AppRow.name)
             )
             if names is not None:
@@ -223,7 +225,14 @@ class Declarations:
         have = self.export(scope=scope)
         result = plan(want, have, prune=prune)
         deployed = {c.app for c in result.changes if c.kind in ("app", "spec") and c.op != "-"}
+        previews = self._preview_apps(list(want.apps))
         for name, app in want.apps.items():
+            if name in previews:
+                raise InvalidSpec(
+                    f"apps.{name}: {name} is a preview app of {previews[name]} (git makes and removes "
+                    "it); a platform file does not declare previews",
+                    field=f"apps.{name}",
+                )
             before = have.apps.get(name)
             if before is not None and app.team is not None and app.team != before.team:
                 raise InvalidSpec(
@@ -239,6 +248,20 @@ class Declarations:
             if host not in (have.hosts or {}):
                 raise NotFound(f"hosts.{host}: the platform has no host {host!r}", field=f"hosts.{host}")
         return result
+
+    def _preview_apps(self, names: list[str]) -> dict[str, str]:
+        """Which of ``names`` are preview apps, and the app each previews."""
+        if not names:
+            return {}
+        parent = aliased(AppRow)
+        with self._ctx.sessions() as s:
+            rows = s.execute(
+                select(AppRow.name, parent.name)
+                .join(PreviewRow, PreviewRow.app_id == AppRow.id)
+                .join(parent, parent.id == PreviewRow.parent_id)
+                .where(AppRow.name.in_(names))
+            ).all()
+        return {name: of for name, of in rows}
 
     def _hardened(self, name: str, app: AppDoc) -> AppDoc:
         renamed = {n: svc.model_copy(update={"name": n}) for n, svc in app.spec.services.items()}
