@@ -157,3 +157,18 @@ def test_a_watch_ends_when_its_app_was_removed(platform: Platform) -> None:
         s.add(GitSourceRow(app="gone", team="default", url=URL, watching=True, poll_s=1.0, last_sha="a" * 40))
     assert platform.git.poll_due(time.monotonic()) == []  # no app "gone": the watch ends, nothing made
     assert platform.git.watches(lambda _team, _app: True) == []
+
+
+def test_refused_webhooks_write_one_event_a_minute_of_watched_apps_only(
+    api: TestClient, platform: Platform
+) -> None:
+    """Anyone can call the webhook: refused calls naming no watched app only reach the manager's log, and a
+    watched app gets one refused event a minute however many calls come (the event log is not theirs to
+    fill)."""
+    assert api.put("/api/v1/apps/shop/git/watch", json={"url": URL, "branch": "main"}).status_code == 200
+    for n in range(5):
+        assert _hook(api, "shop", _push("main"), "not-the-secret").status_code == 401
+        assert _hook(api, f"nowatch{n}", _push("main"), "not-the-secret").status_code == 401
+    platform.monitoring.events.flush()
+    refused = [e for e in api.get("/api/v1/events").json() if e["kind"] == "git_hook_refused"]
+    assert [e["app"] for e in refused] == ["shop"], refused

@@ -36,6 +36,7 @@ POLL_TICK_S = 1.0
 MIN_POLL_S = 1.0
 DEPLOY_TIMEOUT_S = 1800.0
 DEFAULT_BRANCHES = ("main", "master")  # a watch set without a branch deploys pushes to either
+REFUSED_EVENT_S = 60.0  # at most one refused-webhook event a minute per watched app
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class GitSources:
         self._guard = threading.Lock()
         self._busy: set[str] = set()  # apps whose watch deploy runs (the poller skips them)
         self._polled: dict[str, float] = {}
+        self._refused_at: dict[str, float] = {}  # when each watched app's last refused-webhook event was
 
     def clear_leftovers(self) -> None:
         """At the manager's start no git deploy runs: the clones and the deploy tokens left are a stopped
@@ -328,17 +330,26 @@ class GitSources:
         try:
             forge = hooks.verify(headers, body, secret)
         except Unauthorized as exc:
-            self._events.record(
-                app if row is not None else None,
-                "git_hook_refused",
-                f"webhook for {app!r} refused: {exc.message}",
-            )
+            self._refused(app if row is not None else None, f"webhook for {app!r} refused: {exc.message}")
             raise
         job = self._watched(app)
         if job is None:  # unwatched meanwhile
             raise Unauthorized("this app watches no repository", field="signature")
         event = hooks.parse(forge, headers, body)
         return self._act(job, event)
+
+    def _refused(self, app: str | None, message: str) -> None:
+        """A refused webhook is an event of the app it names when that app watches a repository, at most
+        one a minute per app; calls naming anything else (anyone can make them) only reach the log."""
+        now = time.monotonic()
+        with self._guard:
+            quiet = app is None or now - self._refused_at.get(app, -REFUSED_EVENT_S) < REFUSED_EVENT_S
+            if not quiet and app is not None:
+                self._refused_at[app] = now
+        if quiet:
+            log.info("%s", message)
+        else:
+            self._events.record(app, "git_hook_refused", message)
 
     def _act(self, job: Job, event: hooks.HookEvent) -> tuple[int, dict[str, Any]]:
         if event.kind == "ping":
