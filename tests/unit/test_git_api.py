@@ -9,7 +9,9 @@ import hashlib
 import hmac
 import json
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +174,33 @@ def test_refused_webhooks_write_one_event_a_minute_of_watched_apps_only(
     platform.monitoring.events.flush()
     refused = [e for e in api.get("/api/v1/events").json() if e["kind"] == "git_hook_refused"]
     assert [e["app"] for e in refused] == ["shop"], refused
+
+
+def test_a_hanging_remote_delays_only_its_own_watch(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poller asks several remotes at once: one that hangs is not asked again while it hangs, and the
+    others are still asked, tick after tick."""
+    with platform.sessions.begin() as s:
+        for app in ("slow", "quick"):
+            s.add(GitSourceRow(app=app, team="default", url=URL, watching=True, poll_s=1.0, user="admin"))
+    monkeypatch.setattr(platform.git, "_team_of", lambda _app: "default")
+    release = threading.Event()
+    asked: list[str] = []
+
+    def head(job: Any) -> tuple[str, str]:
+        asked.append(job.app)
+        if job.app == "slow":
+            release.wait(30)
+        return "main", ""  # no such branch: nothing to deploy
+
+    monkeypatch.setattr(platform.git, "_head", head)
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for tick in range(3):
+            assert platform.git.poll_due(start + 2 * tick, pool=pool) == []
+            deadline = time.monotonic() + 10
+            while asked.count("quick") <= tick and time.monotonic() < deadline:
+                time.sleep(0.01)
+        release.set()
+    assert asked.count("quick") == 3 and asked.count("slow") == 1, asked

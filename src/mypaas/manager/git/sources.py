@@ -12,6 +12,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mypaas.domain import check_name
 from mypaas.errors import InvalidSpec, MyPaasError, NotFound, Unauthorized
-from mypaas.manager.git import hooks, keys, refs, repo, runner
+from mypaas.manager.git import hooks, refs, repo, runner, source_rows
 from mypaas.manager.git.access import PUSH_TOKEN_TTL_S
+from mypaas.manager.git.branches import DEFAULT_BRANCHES
 from mypaas.manager.identity.service import Identity
 from mypaas.manager.operations import Operations
 from mypaas.manager.state.models import GitSourceRow, OperationRow
@@ -35,7 +37,7 @@ KIND = "git-deploy"
 POLL_TICK_S = 1.0
 MIN_POLL_S = 1.0
 DEPLOY_TIMEOUT_S = 1800.0
-DEFAULT_BRANCHES = ("main", "master")  # a watch set without a branch deploys pushes to either
+POLL_WORKERS = 4  # remotes asked at once
 REFUSED_EVENT_S = 60.0  # at most one refused-webhook event a minute per watched app
 
 
@@ -86,6 +88,7 @@ class GitSources:
         self._guard = threading.Lock()
         self._busy: set[str] = set()  # apps whose watch deploy runs (the poller skips them)
         self._polled: dict[str, float] = {}
+        self._checking: set[str] = set()  # apps whose remote the poller asks now
         self._refused_at: dict[str, float] = {}  # when each watched app's last refused-webhook event was
 
     def clear_leftovers(self) -> None:
@@ -100,37 +103,7 @@ class GitSources:
 
     def deploy_key(self, app: str, team: str, *, rotate: bool = False) -> dict[str, Any]:
         """The public half of ``app``'s deploy key, made on first ask (or anew with ``rotate``)."""
-        check_name(app)
-        with self._sessions.begin() as s:
-            row = self._row(s, app, team, create=True)
-            assert row is not None
-            if rotate or not row.public_key:
-                private, public = keys.new_key_pair(f"mypaas-deploy-{app}")
-                row.public_key = public
-                row.secrets = {**(row.secrets or {}), "private_key": private}
-                made = True
-            else:
-                made = False
-            return {
-                "app": app,
-                "public_key": row.public_key,
-                "fingerprint": keys.fingerprint(row.public_key),
-                "new": made,
-            }
-
-    def _row(self, s: Session, app: str, team: str, *, create: bool) -> GitSourceRow | None:
-        """``app``'s row; one kept from another team's app of that name is started afresh (its key never
-        goes to another team)."""
-        row = s.scalar(select(GitSourceRow).where(GitSourceRow.app == app))
-        if row is not None and row.team != team:
-            s.delete(row)
-            s.flush()
-            row = None
-        if row is None and create:
-            row = GitSourceRow(app=app, team=team, secrets={})
-            s.add(row)
-            s.flush()
-        return row
+        return source_rows.deploy_key(self._sessions, app, team, rotate=rotate)
 
     # -- deploys --------------------------------------------------------------------------------------
 
@@ -230,29 +203,10 @@ class GitSources:
         return runner.outcome_of(code, out, seen)
 
     def _access(self, app: str, team: str, work: Path) -> repo.Access:
-        """The app's deploy key, written for ssh (0600) next to the clone, and its known_hosts."""
-        known = self._places.known / app / "known_hosts"
-        known.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with self._sessions() as s:
-            row = s.scalar(select(GitSourceRow).where(GitSourceRow.app == app, GitSourceRow.team == team))
-            private = str((row.secrets or {}).get("private_key") or "") if row is not None else ""
-        key_file = None
-        if private:
-            work.mkdir(mode=0o700, parents=True, exist_ok=True)
-            key_file = work / "deploy_key"
-            key_file.touch(mode=0o600)
-            key_file.write_text(private)
-        return repo.Access(key_file, known)
+        return source_rows.access_files(self._sessions, self._places.known, app, team, work)
 
     def _record(self, app: str, sha: str, *, ok: bool) -> None:
-        with self._sessions.begin() as s:
-            row = s.scalar(select(GitSourceRow).where(GitSourceRow.app == app))
-            if row is None:
-                return
-            if ok:
-                row.last_sha, row.failed_sha = sha, ""
-            else:
-                row.failed_sha = sha
+        source_rows.record_sha(self._sessions, app, sha, ok=ok)
 
     # -- watches --------------------------------------------------------------------------------------
 
@@ -271,7 +225,7 @@ class GitSources:
                 f"--poll must be at least {MIN_POLL_S:.0f} s (or 0: webhooks only)", field="poll"
             )
         with self._sessions.begin() as s:
-            row = self._row(s, app, team, create=True)
+            row = source_rows.source_row(s, app, team, create=True)
             assert row is not None
             secret = str((row.secrets or {}).get("webhook_secret") or "") or secrets.token_hex(20)
             row.secrets = {**(row.secrets or {}), "webhook_secret": secret}
@@ -280,7 +234,7 @@ class GitSources:
             row.watching, row.user = True, user
             if moved:
                 row.last_sha = row.failed_sha = ""
-            info = _watch_dict(row)
+            info = source_rows.watch_dict(row)
         self._polled.pop(app, None)
         return {**info, "secret": secret}
 
@@ -291,7 +245,7 @@ class GitSources:
                 raise NotFound(f"app {app!r} watches no repository", field="app")
             row.watching = False
             row.secrets = {k: v for k, v in (row.secrets or {}).items() if k != "webhook_secret"}
-            return _watch_dict(row)
+            return source_rows.watch_dict(row)
 
     def watches(self, visible: Callable[[str, str], bool]) -> list[dict[str, Any]]:
         """The watches of the apps ``visible(team, app)`` says the caller sees."""
@@ -299,7 +253,7 @@ class GitSources:
             rows = s.scalars(
                 select(GitSourceRow).where(GitSourceRow.watching.is_(True)).order_by(GitSourceRow.app)
             )
-            return [_watch_dict(r) for r in rows if visible(r.team, r.app)]
+            return [source_rows.watch_dict(r) for r in rows if visible(r.team, r.app)]
 
     def _watched(self, app: str) -> Job | None:
         """The watch of ``app``; none once the app it deployed was removed (the watch ends then: a push
@@ -380,15 +334,19 @@ class GitSources:
             return bool(self._busy)
 
     def run(self, stop: threading.Event) -> None:
-        """The poller: each watch with an interval is asked for its branch's sha that often."""
-        while not stop.wait(POLL_TICK_S):
-            try:
-                self.poll_due(time.monotonic())
-            except Exception:  # a locked database: the next tick tries again
-                log.exception("polling the watched repositories failed")
+        """The poller: each watch with an interval is asked for its branch's sha that often, a few
+        repositories at once (a slow or hanging remote delays only its own watch)."""
+        with ThreadPoolExecutor(max_workers=POLL_WORKERS, thread_name_prefix="git-poll") as pool:
+            while not stop.wait(POLL_TICK_S):
+                try:
+                    self.poll_due(time.monotonic(), pool=pool)
+                except Exception:  # a locked database: the next tick tries again
+                    log.exception("polling the watched repositories failed")
 
-    def poll_due(self, now: float) -> list[str]:
-        """Start a deploy for each watch whose branch moved; answers the apps it started."""
+    def poll_due(self, now: float, pool: ThreadPoolExecutor | None = None) -> list[str]:
+        """Check each watch that is due and start a deploy where its branch moved. Without ``pool`` the
+        checks run here and the answer is the apps it started; with one they run there (one at a time
+        per app) and the answer is empty."""
         with self._sessions() as s:
             rows = list(
                 s.scalars(
@@ -402,25 +360,40 @@ class GitSources:
             ]
         started = []
         for app, last, failed in due:
-            self._polled[app] = now
             with self._guard:
-                if app in self._busy:
+                if app in self._busy or app in self._checking:
                     continue
+                self._checking.add(app)
+            self._polled[app] = now
+            if pool is not None:
+                pool.submit(self._poll_one, app, last, failed)
+            elif self._poll_one(app, last, failed):
+                started.append(app)
+        return started
+
+    def _poll_one(self, app: str, last: str, failed: str) -> bool:
+        """Ask the remote for the watched branch's sha; deploy it when it is new. Whether it started."""
+        try:
             job = self._watched(app)
             if job is None:
-                continue
+                return False
             try:
                 branch, sha = self._head(job)
             except MyPaasError as exc:
                 log.warning("polling %s for %s: %s", job.url, app, exc.message)
-                continue
+                return False
             if not sha or sha in (last, failed):
-                continue
+                return False
             with self._guard:
                 self._busy.add(app)
             self._start(replace(job, ref=branch), job.user)
-            started.append(app)
-        return started
+            return True
+        except Exception:
+            log.exception("polling the repository of %s failed", app)
+            return False
+        finally:
+            with self._guard:
+                self._checking.discard(app)
 
     def _head(self, job: Job) -> tuple[str, str]:
         """(branch, sha) of the watched branch now ("" for the sha: no such branch)."""
@@ -434,20 +407,3 @@ class GitSources:
             return job.ref, ""
         finally:
             shutil.rmtree(work, ignore_errors=True)
-
-
-def _watch_dict(row: GitSourceRow) -> dict[str, Any]:
-    return {
-        "app": row.app,
-        "team": row.team,
-        "url": row.url,
-        "branch": row.branch,  # "": main, or master
-        "branches": [row.branch] if row.branch else list(DEFAULT_BRANCHES),
-        "path": row.path,
-        "poll_s": row.poll_s,
-        "user": row.user,
-        "last_sha": row.last_sha,
-        "failed_sha": row.failed_sha,
-        "webhook": f"/api/v1/hooks/git/{row.app}",
-        "deploy_key": keys.fingerprint(row.public_key) if row.public_key else None,
-    }
