@@ -24,6 +24,7 @@ from mypaas.spec.resources import RESOURCE_KEYS, check_same
 from mypaas.spec.rollout import deploy_policies, labels, restart
 from mypaas.spec.secrets import service_configs, service_secrets
 from mypaas.spec.security import security_opt
+from mypaas.spec.tmpfs import finish_mounts, parse_tmpfs
 from mypaas.spec.values import (
     as_bool,
     as_int,
@@ -40,7 +41,7 @@ from mypaas.spec.values import (
     port_number,
     unsupported,
 )
-from mypaas.spec.volumes import finish_mounts, parse_tmpfs, parse_volumes
+from mypaas.spec.volumes import parse_volumes
 
 if TYPE_CHECKING:
     from mypaas.settings import Settings

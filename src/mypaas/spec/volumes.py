@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ from mypaas.spec.values import as_bool, as_list, as_mapping, as_str, checked_key
 if TYPE_CHECKING:
     from mypaas.spec.services import Context
 
-__all__ = ["Declared", "declare_volumes", "finish_mounts", "parse_tmpfs", "parse_volumes"]
+__all__ = ["Declared", "declare_volumes", "file_mode", "mount_target", "parse_volumes"]
 
 _RESOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 _ENGINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -132,7 +131,7 @@ def parse_volumes(value: Any, where: str, context: Context) -> dict[str, Any]:
     for index, item in enumerate(as_list(value, where)):
         item_field = f"{where}[{index}]"
         mount = _long(item, item_field) if isinstance(item, dict) else _short(item, item_field)
-        mount.target = _target(mount.target, item_field)
+        mount.target = mount_target(mount.target, item_field)
         if mount.kind == "files":
             files.append(_project_files(mount, item_field, context))
         elif mount.kind == "tmpfs":
@@ -271,7 +270,7 @@ def _long_tmpfs(mount: _Mount, body: dict[str, Any], where: str) -> None:
     if "size" in options:
         mount.options["size"] = parse_bytes(options["size"], f"{where}.tmpfs.size")
     if "mode" in options:
-        mount.options["mode"] = _file_mode(options["mode"], f"{where}.tmpfs.mode")
+        mount.options["mode"] = file_mode(options["mode"], f"{where}.tmpfs.mode")
 
 
 def _choice(value: Any, where: str, allowed: tuple[str, ...]) -> str:
@@ -280,7 +279,7 @@ def _choice(value: Any, where: str, allowed: tuple[str, ...]) -> str:
     return str(value)
 
 
-def _file_mode(value: Any, where: str) -> int:
+def file_mode(value: Any, where: str) -> int:
     """A mode as an integer (as YAML gives it) or an octal string ("1777", "0o1777")."""
     if isinstance(value, str) and re.fullmatch(r"(0o?)?[0-7]{1,4}", value):
         mode = int(value.removeprefix("0o"), 8)
@@ -293,7 +292,7 @@ def _file_mode(value: Any, where: str) -> int:
     return mode
 
 
-def _target(target: str, where: str) -> str:
+def mount_target(target: str, where: str) -> str:
     if not target.startswith("/"):
         raise InvalidSpec(f"{where}: the target {target!r} must be an absolute path", field=where)
     normal = posixpath.normpath(target)
@@ -419,51 +418,3 @@ def _tmpfs_mount(mount: _Mount) -> TmpfsMount:
         mode=mount.options.get("mode"),
         read_only=mount.read_only,
     )
-
-
-# --- the tmpfs key ---------------------------------------------------------------------------------------
-_TMPFS_FLAGS = ("noexec", "exec", "nosuid", "suid", "nodev", "dev")
-
-
-def parse_tmpfs(value: Any, where: str, context: Context) -> dict[str, Any]:
-    """``tmpfs: /run`` or a list of ``PATH[:OPTIONS]`` (``size=64m``, ``mode=1777``, ``ro``, ...)."""
-    items = [value] if isinstance(value, str) else as_list(value, where)
-    mounts: list[TmpfsMount] = []
-    for index, item in enumerate(items):
-        item_field = where if isinstance(value, str) else f"{where}[{index}]"
-        path, _, options = as_str(item, item_field).partition(":")
-        mounts.append(_tmpfs_options(_target(path, item_field), options, item_field, context.warn))
-    return {"tmpfs": mounts}
-
-
-def _tmpfs_options(target: str, text: str, where: str, warn: Callable[[str, str], None]) -> TmpfsMount:
-    fields: dict[str, Any] = {"target": target}
-    ignored: list[str] = []
-    for option in filter(None, text.split(",")):
-        key, sep, val = option.partition("=")
-        if key == "size" and sep:
-            fields["size"] = parse_bytes(val, f"{where} size")
-        elif key == "mode" and sep:
-            fields["mode"] = _file_mode(val, f"{where} mode")  # octal, as docker's --tmpfs takes it
-        elif key in ("ro", "rw") and not sep:
-            fields["read_only"] = key == "ro"
-        elif key in _TMPFS_FLAGS or sep:
-            ignored.append(option)
-        else:
-            raise InvalidSpec(f"{where}: unknown tmpfs option {option!r}", field=where)
-    if ignored:
-        warn(where, f"tmpfs options {', '.join(ignored)} are not applied (only size, mode and ro are)")
-    return TmpfsMount(**fields)
-
-
-# --- all of a service's mounts together ------------------------------------------------------------------
-def finish_mounts(kwargs: dict[str, Any], where: str) -> None:
-    """Gather the tmpfs mounts of ``volumes`` with the ``tmpfs`` key's; refuse two mounts at one target."""
-    tmpfs = [*kwargs.pop("tmpfs", []), *kwargs.pop("tmpfs_mounts", [])]
-    if tmpfs:
-        kwargs["tmpfs"] = tmpfs
-    seen: set[str] = set()
-    for mount in [*kwargs.get("volumes", []), *kwargs.get("project_files", []), *tmpfs]:
-        if mount.target in seen:
-            raise InvalidSpec(f"{where}: two mounts at {mount.target}", field=f"{where}.volumes")
-        seen.add(mount.target)
