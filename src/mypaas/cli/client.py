@@ -15,8 +15,11 @@ from urllib.parse import quote, urlencode
 
 if "httpx" not in sys.modules:
     # `import httpx` also imports httpx's own command line (click, rich, pygments: ~30 ms of every
-    # `mypaas` run) unless that import fails, a case httpx handles. The CLI never uses it.
-    sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    # `mypaas` run) unless that import fails, a case httpx handles. The CLI never uses it; nor the
+    # brotli and zstd decoders httpx looks for (the API never compresses so): without them httpx does
+    # not offer those encodings. Where one is imported already, it stays.
+    for _unused in ("httpx._main", "brotli", "brotlicffi", "zstandard"):
+        sys.modules.setdefault(_unused, None)  # type: ignore[arg-type]
 
 import httpx
 
