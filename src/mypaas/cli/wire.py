@@ -80,7 +80,8 @@ class Wire:
             parts.port  # noqa: B018 - raises on a port that is no number
         except ValueError:
             return False
-        return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
+        plain = not parts.query and parts.username is None  # httpx sends user:password@ as basic auth
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and plain
 
     def request(
         self,

@@ -144,6 +144,7 @@ def test_an_answer_too_slow_is_a_timeout(server: Server) -> None:
 
 def test_uploads_streams_and_odd_urls_stay_with_httpx(server: Server) -> None:
     assert not Wire.serves("ftp://x") and not Wire.serves("http://127.0.0.1:abc")
+    assert not Wire.serves("http://u:p@127.0.0.1:1") and Wire.serves("http://[::1]:8470/base")
     client = ApiClient(url=server.url, token="tok")
     try:
         assert "_http" not in client.__dict__
