@@ -4,6 +4,7 @@ what is sent, keep-alive, a connection the server closed while idle, and each fa
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
 from collections.abc import Iterator
@@ -106,6 +107,9 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(server: Server) -
     try:
         assert wire.request("GET", "/a").json() == {"ok": True}
         server.close_after = False
+        idle = wire._conn.sock if wire._conn is not None else None
+        assert idle is not None
+        select.select([idle], [], [], 10)  # until the server's close has reached this side
         assert wire.request("GET", "/b").status_code == 200
     finally:
         wire.close()
