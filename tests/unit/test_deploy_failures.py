@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from mypaas.composer.base import InstanceRequest
 from mypaas.composer.fake import FakeBackend, FakeSwarmBackend
-from mypaas.domain import HealthCheck, HealthResult, InstanceReport
+from mypaas.domain import HealthCheck, HealthResult, Instance, InstanceReport
 from mypaas.manager.platform import Components, Platform, build_platform
 from mypaas.manager.reconcile.failures import (
     CRASH_LOOP_EXITS,
@@ -42,8 +43,15 @@ REFUSED = "wget: can't connect to remote host (127.0.0.1): Connection refused"
 class World:
     """A platform over the fake backend whose probes never pass; its clock moved by the test."""
 
-    def __init__(self, home: Path, *, probe_by_http: bool = False, swarm: bool = False) -> None:
-        self.backend = FakeSwarmBackend() if swarm else FakeBackend()
+    def __init__(
+        self,
+        home: Path,
+        *,
+        probe_by_http: bool = False,
+        swarm: bool = False,
+        backend: FakeBackend | None = None,
+    ) -> None:
+        self.backend = backend or (FakeSwarmBackend() if swarm else FakeBackend())
         self.backend.add_image("web:1")
         self.backend.add_image("web:2")
         self.now = time.time()
@@ -312,14 +320,21 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+class RefusingBackend(FakeBackend):
+    """Its instances are reached at a loopback port nothing listens on (the monitor's real HTTP probe
+    is refused there), from the moment they are made."""
+
+    def create_instance(self, req: InstanceRequest) -> Instance:
+        made = super().create_instance(req)
+        refused = made.model_copy(update={"address": f"127.0.0.1:{closed_port()}"})
+        self.instances[made.id] = refused
+        return refused
+
+
 def test_a_rollout_past_its_deadline_shows_the_probe_error(tmp_path: Path) -> None:
-    world = World(tmp_path, probe_by_http=True)
+    world = World(tmp_path, probe_by_http=True, backend=RefusingBackend())
     op = world.deploy("shop", "web:1")
-    world.passes()
-    iid = world.only()
-    inst = world.backend.instances[iid]
-    world.backend.instances[iid] = inst.model_copy(update={"address": f"127.0.0.1:{closed_port()}"})
-    world.passes()  # the monitor starts probing it
+    world.passes()  # the monitor starts probing the instance it made
     world.platform.reconciler.tracker.check_all()
     world.now += 31
     world.passes()

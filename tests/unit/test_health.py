@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -84,6 +85,43 @@ def test_a_routed_swarm_task_is_not_ready_before_its_address_is_known() -> None:
     tracker.observe([known])
     tracker.check_all()
     assert tracker.ready(known)
+
+
+def test_an_instance_just_started_is_probed_before_any_listing_shows_it() -> None:
+    """The loop hands over the instance it made: its first verdict does not wait for a listing; the
+    next listing keeps it (no second probe from zero) and one without it forgets it."""
+    probed: list[str] = []
+    changes: list[int] = []
+    tracker = HealthTracker(
+        min_running_s=0,
+        on_change=lambda: changes.append(1),
+        probe=lambda address: probed.append(address) or True,
+        clock=Clock(),
+    )
+    i = inst()
+    assert not tracker.ready(i)
+    tracker.started(i, None)
+    tracker.check_all()
+    assert probed == ["10.0.0.1:80"] and tracker.ready(i) and changes == [1]
+    tracker.observe([i])
+    assert tracker.ready(i)
+    tracker.observe([])
+    assert not tracker.ready(i)
+    exited = inst(2).model_copy(update={"state": InstanceState.EXITED})
+    tracker.started(exited, None)
+    assert tracker.unverified() == 0  # an instance that does not run is not probed
+
+
+def test_a_started_instance_is_probed_with_its_service_probe() -> None:
+    tracker = HealthTracker(min_running_s=0, on_change=lambda: None, probe=lambda _a: True, clock=Clock())
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    i = inst().model_copy(update={"address": "127.0.0.1:80", "ip": "127.0.0.1"})
+    tracker.started(i, ProbeSpec(kind="tcp", port=closed, timeout_s=0.5))
+    tracker.check_all()
+    assert not tracker.ready(i)  # the service's own probe ran, not the default one (always True here)
+    assert str(tracker.last_error(i)).startswith(f"TCP {closed} -> ")
 
 
 def test_never_ready_instances_are_not_failed() -> None:

@@ -6,19 +6,11 @@ import base64
 import functools
 import os
 import ssl
-import sys
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode
-
-if "httpx" not in sys.modules:
-    # `import httpx` also imports httpx's own command line (click, rich, pygments: ~30 ms of every
-    # `mypaas` run) unless that import fails, a case httpx handles. The CLI never uses it.
-    sys.modules["httpx._main"] = None  # type: ignore[assignment]
-
-import httpx
 
 from mypaas import __version__
 from mypaas.cli import credentials
@@ -31,10 +23,13 @@ from mypaas.cli.image_calls import ImageCalls
 from mypaas.cli.limits import NO_TOKEN, POLL_WAIT_S, TIMEOUT_S, UPLOAD_TIMEOUT_S, WAIT_TIMEOUT_S
 from mypaas.cli.monitor_calls import MonitorCalls
 from mypaas.cli.preview_calls import PreviewCalls
+from mypaas.cli.wire import Reply, Wire, WireError, failure_kind, quiet_httpx
 from mypaas.errors import BackendError, InvalidSpec, MyPaasError, Unauthorized, error_for_status
 from mypaas.states import OperationStatus
 
 if TYPE_CHECKING:
+    import httpx
+
     from mypaas.clientconf import ClientConf
     from mypaas.settings import Settings
 
@@ -131,23 +126,43 @@ class ApiClient(
     ) -> None:
         self.url = (url or api_url()).rstrip("/")
         self.token = token if token is not None else read_token()
-        headers = {"User-Agent": f"mypaas-cli/{__version__}"}
+        self._headers = {"User-Agent": f"mypaas-cli/{__version__}"}
         if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+            self._headers["Authorization"] = f"Bearer {self.token}"
+        self._transport = transport
+        self._verify: ssl.SSLContext | bool | None = None
+        self._wire: Wire | None = None
+        if transport is None and Wire.serves(self.url):
+            self._verify = _tls_for(self.url, ca)
+            if isinstance(self._verify, ssl.SSLContext):  # the system's CAs: httpx's bundle, as before
+                self._wire = Wire(self.url, self._headers, TIMEOUT_S, self._verify)
+        if self._wire is None:
+            self._verify = _tls_for(self.url, ca) if self._verify is None else self._verify
+            self._http  # noqa: B018 - made now: a URL it refuses is said at once
+
+    @functools.cached_property
+    def _http(self) -> httpx.Client:
+        """The httpx client of uploads, streams and a test's transport (made on first use)."""
+        quiet_httpx()
+        import httpx
+
         try:
-            self._http = httpx.Client(
+            return httpx.Client(
                 base_url=self.url,
-                headers=headers,
+                headers=self._headers,
                 timeout=TIMEOUT_S,
                 trust_env=False,
-                transport=transport,
-                verify=_tls_for(self.url, ca),
+                transport=self._transport,
+                verify=_tls_for(self.url, None) if self._verify is None else self._verify,
             )
         except (httpx.InvalidURL, ValueError) as exc:
             raise InvalidSpec(f"invalid API URL {self.url!r}: {exc}", field="MYPAAS_URL") from exc
 
     def close(self) -> None:
-        self._http.close()
+        if self._wire is not None:
+            self._wire.close()
+        if "_http" in self.__dict__:
+            self._http.close()
 
     def __enter__(self) -> ApiClient:
         return self
@@ -159,7 +174,21 @@ class ApiClient(
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response | Reply:
+        timeout = kwargs.get("timeout")
+        plain = kwargs.keys() <= {"json", "params", "timeout"} and isinstance(timeout, int | float | None)
+        if self._wire is not None and plain:  # a JSON call: the standard library's client (cli/wire.py)
+            try:
+                reply = self._wire.request(
+                    method, path, json_body=kwargs.get("json"), params=kwargs.get("params"), timeout=timeout
+                )
+            except WireError as exc:
+                raise self._failed(exc.kind, str(exc)) from exc
+            self._check(reply)
+            return reply
+        quiet_httpx()
+        import httpx
+
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -168,21 +197,28 @@ class ApiClient(
         return response
 
     def _transport_error(self, exc: httpx.HTTPError) -> MyPaasError:
+        quiet_httpx()
+        import httpx
+
         if isinstance(exc, httpx.UnsupportedProtocol):
             return InvalidSpec(f"invalid API URL {self.url}: use http:// or https://", field="MYPAAS_URL")
-        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return self._failed(failure_kind(exc), str(exc))
+
+    def _failed(self, kind: str, text: str) -> MyPaasError:
+        """A request that got no answer (``kind`` as cli/wire.py's WireError says) as one clear error."""
+        if kind == "certificate":
             from mypaas.cli.pinning import refused
 
             return BackendError(refused(self.url))
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        if kind == "connect":
             return ApiUnreachable(
                 f"cannot reach the MyPaas API at {self.url}: is the platform up? (`mypaas up`)"
             )
-        if isinstance(exc, httpx.TimeoutException):
+        if kind == "timeout":
             return BackendError(f"the MyPaas API at {self.url} did not answer in time")
-        return BackendError(f"talking to the MyPaas API at {self.url} failed: {exc}")
+        return BackendError(f"talking to the MyPaas API at {self.url} failed: {text}")
 
-    def _check(self, response: httpx.Response) -> None:
+    def _check(self, response: httpx.Response | Reply) -> None:
         if response.is_success:
             return
         status = response.status_code
@@ -194,7 +230,7 @@ class ApiClient(
         raise error_for_status(status)(message, field=field)
 
     @staticmethod
-    def _error_of(response: httpx.Response) -> tuple[str, str | None]:
+    def _error_of(response: httpx.Response | Reply) -> tuple[str, str | None]:
         try:
             body = response.json()
         except ValueError:
@@ -203,10 +239,11 @@ class ApiClient(
             field = body.get("field")
             return body["error"], field if isinstance(field, str) else None
         text = " ".join(response.text.split())[:200]
-        return (
-            f"HTTP {response.status_code} from {response.request.method} {response.request.url.path}: {text}",
-            None,
-        )
+        if isinstance(response, Reply):
+            where = f"{response.method} {response.path}"
+        else:
+            where = f"{response.request.method} {response.request.url.path}"
+        return f"HTTP {response.status_code} from {where}: {text}", None
 
     def _dict(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         return cast(dict[str, Any], self._request(method, path, **kwargs).json())
@@ -276,6 +313,9 @@ class ApiClient(
             params["service"] = service
         if tail is not None:
             params["tail"] = tail
+        quiet_httpx()
+        import httpx
+
         timeout = httpx.Timeout(TIMEOUT_S, read=None if follow else TIMEOUT_S)
         path = f"/api/v1/apps/{_seg(name)}/logs"
         try:
@@ -289,6 +329,9 @@ class ApiClient(
 
     def backup(self, body: dict[str, Any]) -> Iterator[bytes]:
         """The platform's backup archive in pieces, as the manager makes it."""
+        quiet_httpx()
+        import httpx
+
         timeout = httpx.Timeout(TIMEOUT_S, read=600)
         try:
             with self._http.stream("POST", "/api/v1/backup", json=body, timeout=timeout) as response:

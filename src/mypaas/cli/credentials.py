@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +56,8 @@ def save(found: Credentials) -> Path:
     where.parent.chmod(0o700)
     fields = {"url": found.url, "token": found.token, "user": found.user}
     text = json.dumps({**fields, "ca": found.ca} if found.ca else fields, indent=2) + "\n"
+    import tempfile  # only when storing: every command reads them
+
     fd, temp = tempfile.mkstemp(dir=where.parent, prefix=".credentials-")  # made 0600
     try:
         with os.fdopen(fd, "w") as f:

@@ -8,13 +8,15 @@ import functools
 import io
 import os
 import re
-import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mypaas.errors import InvalidSpec
+
+if TYPE_CHECKING:
+    import tarfile
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 # read over the compose file found in DIR, as docker compose does without -f
@@ -220,6 +222,8 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 def tar_folder(folder: Path) -> bytes:
     """The folder as a gzipped tar (owner root, paths relative), minus ``.git`` and ignored paths."""
+    import tarfile  # only for folders: `deploy --image` sends none
+
     patterns = dockerignore(folder)
     can_prune = not any(negate for _, negate in patterns)  # with '!' exceptions, look inside every folder
     buffer = io.BytesIO()

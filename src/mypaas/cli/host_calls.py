@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
-import httpx
-
 from mypaas.cli.limits import TIMEOUT_S
 from mypaas.errors import Conflict, MyPaasError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def _seg(value: str) -> str:
@@ -28,7 +29,9 @@ class HostCalls:
     """Mixed into ApiClient, which gives the plumbing (``_dict``, ``_list``, ``_http``, ``_check``...)."""
 
     if TYPE_CHECKING:
-        _http: httpx.Client
+
+        @property
+        def _http(self) -> httpx.Client: ...
 
         def _dict(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]: ...
 
@@ -45,6 +48,8 @@ class HostCalls:
 
     def add_host(self, body: dict[str, Any]) -> dict[str, Any]:
         """Start adding a host; a host seen for the first time raises HostKeyToConfirm."""
+        import httpx  # its 409 answer is read whole (cli/wire.py takes plain calls)
+
         try:  # the manager connects before it answers
             response = self._http.post("/api/v1/hosts", json=body, timeout=TIMEOUT_S + 30)
         except httpx.HTTPError as exc:

@@ -7,8 +7,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
 from mypaas.cli.limits import NO_TOKEN, TIMEOUT_S, UPLOAD_TIMEOUT_S
 from mypaas.errors import Unauthorized
 
@@ -66,6 +64,8 @@ class ImageCalls:
         headers = {"Content-Type": "application/octet-stream"}
         if size is not None:
             headers["Content-Length"] = str(size)
+        import httpx  # an upload goes through httpx (cli/wire.py)
+
         timeout = httpx.Timeout(TIMEOUT_S, read=UPLOAD_TIMEOUT_S, write=UPLOAD_TIMEOUT_S)
         return self._dict(
             "POST",

@@ -140,25 +140,31 @@ class HealthTracker:
         with self._lock:
             for inst in instances:
                 seen.add(inst.id)
-                running = inst.state in (
-                    InstanceState.STARTING,
-                    InstanceState.HEALTHY,
-                    InstanceState.UNHEALTHY,
-                )
-                if not running:
-                    self._running_since.pop(inst.id, None)
-                    self._probes.pop(inst.id, None)
-                    continue
-                self._running_since.setdefault(inst.id, now)
-                if inst.address and not inst.has_healthcheck and inst.id not in self._probes:
-                    spec = probes(inst)
-                    address = probe_address(inst, spec) or ""
-                    self._probes[inst.id] = _Probe(address=address, first_seen=now, spec=spec)
-                    self._wake.set()
+                self._follow(inst, probes, now)
             for gone in set(self._probes) - seen:
                 del self._probes[gone]
             for gone in set(self._running_since) - seen:
                 del self._running_since[gone]
+
+    def started(self, inst: Instance, probe: ProbeSpec | None) -> None:
+        """An instance just made and started: probe it at once, not only once a listing shows it (a
+        new release's first verdict then comes while the loop is still on its pass)."""
+        with self._lock:
+            self._follow(inst, lambda _inst: probe, self._clock())
+
+    def _follow(self, inst: Instance, probes: Callable[[Instance], ProbeSpec | None], now: float) -> None:
+        """Start following ``inst`` if it runs and is new (a probe when it has an address and no health
+        check of its own); forget it if it stopped. Under the lock."""
+        if inst.state not in (InstanceState.STARTING, InstanceState.HEALTHY, InstanceState.UNHEALTHY):
+            self._running_since.pop(inst.id, None)
+            self._probes.pop(inst.id, None)
+            return
+        self._running_since.setdefault(inst.id, now)
+        if inst.address and not inst.has_healthcheck and inst.id not in self._probes:
+            spec = probes(inst)
+            address = probe_address(inst, spec) or ""
+            self._probes[inst.id] = _Probe(address=address, first_seen=now, spec=spec)
+            self._wake.set()
 
     def ready(self, inst: Instance) -> bool:
         if inst.routed and not inst.address:

@@ -23,7 +23,7 @@ from mypaas.composer.base import (
     ServiceRequest,
     ServiceState,
 )
-from mypaas.domain import AppSpec, Instance, InstanceReport, ServiceSpec
+from mypaas.domain import AppSpec, Instance, InstanceReport, ProbeSpec, ServiceSpec
 from mypaas.errors import MyPaasError
 from mypaas.manager.reconcile.errors import PermanentFailure, TemporaryFailure, step
 from mypaas.manager.reconcile.plan import DesiredApp, ObservedService, Plan, plan_app
@@ -47,6 +47,10 @@ class Readiness(Protocol):
     def ready(self, inst: Instance) -> bool: ...
 
     def failed(self, inst: Instance) -> bool: ...
+
+    def started(self, inst: Instance, probe: ProbeSpec | None) -> None:
+        """An instance just made: its first verdict need not wait for the next listing."""
+        ...
 
 
 class AppKind(Protocol):
@@ -135,8 +139,9 @@ class ContainerApps:
                 self._backend.ensure_network(self._platform, app.name, net)
             for vol in spec.volumes:
                 self._backend.ensure_volume(self._platform, app.name, vol)
-            for fut in [self._creating.submit(self._backend.create_instance, req) for req in requests]:
-                fut.result()
+            made = [(req, self._creating.submit(self._backend.create_instance, req)) for req in requests]
+            for req, fut in made:
+                self._readiness.started(fut.result(), req.service.probe)
         return True
 
     def failures(self, app: DesiredApp) -> list[Failure]:
