@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -36,8 +37,29 @@ _APP_COLUMNS = (
 )
 
 
-def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, list[str]]]:
-    """Every app's desired state, plus each app's custom domains."""
+class Unchanged:
+    """The desired state one reader (the reconcile loop) was last given, by app, with the rows it was
+    made of: an app whose rows and target release are what they were is given the same object again,
+    so the reader can tell at a glance (``is``) the apps that did not change since its last pass."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[tuple[Any, ...], DesiredApp]] = {}
+
+    def same(self, name: str, rows: tuple[Any, ...], spec: AppSpec | None) -> DesiredApp | None:
+        made = self._made.get(name)
+        if made is None or made[0] != rows or made[1].spec is not spec:
+            return None  # the spec's identity stands for its release (one cached object per release)
+        return made[1]
+
+    def keep(self, desired: dict[str, DesiredApp], rows: dict[str, tuple[Any, ...]]) -> None:
+        self._made = {name: (rows[name], app) for name, app in desired.items()}
+
+
+def load_desired(
+    session: Session, unchanged: Unchanged | None = None
+) -> tuple[dict[str, DesiredApp], dict[str, list[str]]]:
+    """Every app's desired state, plus each app's custom domains. With ``unchanged``, an app whose
+    rows did not change since the last call is the very object that call returned."""
     conn = session.connection()  # plain rows through Core: no ORM object, nor the ORM's row handling
     apps = conn.execute(select(*_APP_COLUMNS)).all()
     releases = _target_releases(session)
@@ -56,8 +78,16 @@ def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, lis
         deadlines.update((op_id, deadline) for op_id, deadline in conn.execute(ops))
     desired: dict[str, DesiredApp] = {}
     names: dict[str, list[str]] = {}
+    made: dict[str, tuple[Any, ...]] = {}
     for app in apps:
         rel = releases.get((app.id, app.target_version or 0))
+        names[app.name] = sorted(domains.get(app.id, []))
+        deadline = deadlines.get(app.operation_id) if app.operation_id else None
+        made[app.name] = rows = (tuple(app), tuple(scale.get(app.id, {}).items()), deadline)
+        same = unchanged.same(app.name, rows, rel[0] if rel else None) if unchanged else None
+        if same is not None:
+            desired[app.name] = same
+            continue
         desired[app.name] = DesiredApp(
             name=app.name,
             state=app.state,
@@ -67,13 +97,14 @@ def load_desired(session: Session) -> tuple[dict[str, DesiredApp], dict[str, lis
             current=(app.current_version, app.current_generation) if app.current_version else None,
             scale=scale.get(app.id, {}),
             operation_id=app.operation_id,
-            deadline=deadlines.get(app.operation_id) if app.operation_id else None,
+            deadline=deadline,
             backend=BackendMode(app.backend),
             remove_volumes=app.remove_volumes,
             remove_force=app.remove_force,
             plain_http=app.plain_http,
         )
-        names[app.name] = sorted(domains.get(app.id, []))
+    if unchanged is not None:
+        unchanged.keep(desired, made)
     return desired, names
 
 
