@@ -89,7 +89,7 @@ def load_desired(
         if app_id in domains:
             names[name] = sorted(domains[app_id])
         formation = scale.get(app_id, {})
-        key = (row, formation, deadlines.get(op_id) if op_id else None)
+        key = (tuple(row), formation, deadlines.get(op_id) if op_id else None)
         app = unchanged.same(name, key, rel[0] if rel else None) if unchanged else None
         if app is None:
             app = DesiredApp(
