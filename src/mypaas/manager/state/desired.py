@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import String, and_, select, type_coerce
@@ -15,14 +16,15 @@ from mypaas.manager.state.models import AppRow, DomainRow, FormationRow, Operati
 from mypaas.states import AppState, BackendMode
 
 # Releases never change, so their specs (parsed) and config vars (decrypted) are kept between passes:
-# (row id, created at) -> (spec, config). A pass reads only the target releases' ids (with the apps) and
-# loads (decrypts, parses) those it has not seen; what no app targets any more is forgotten.
+# (row id, created at) -> (spec, config). A pass looks up the target release of the apps whose rows
+# changed, loads (decrypts, parses) those it has not seen, and forgets what no app targets any more.
 # Built from a private copy of what the pass needs, so another thread's pruning only costs a reload.
 _RELEASES: dict[tuple[int, float], tuple[AppSpec, dict[str, str]]] = {}
 _LOCK = threading.Lock()
 _LOAD_BATCH = 500  # ids per IN (...) query
-# Every app with its target release's row id and creation time, in one query. The states come as the
-# stored strings (AppState and BackendMode are str enums): the enum is made only for an app that changed.
+# Every app, its states as the stored strings (AppState and BackendMode are str enums: the enum is made
+# only for an app that changed). ``updated_at`` changes with every write to the row: a new target
+# release always comes with one, so an app whose row is what it was still targets the same release.
 _APPS = select(
     AppRow.id,
     AppRow.name,
@@ -36,26 +38,30 @@ _APPS = select(
     AppRow.remove_volumes,
     AppRow.remove_force,
     AppRow.plain_http,
-    ReleaseRow.id,
-    ReleaseRow.created_at,
-).outerjoin(ReleaseRow, and_(ReleaseRow.app_id == AppRow.id, ReleaseRow.version == AppRow.target_version))
+    AppRow.updated_at,
+)
+
+
+@dataclass(frozen=True)
+class _Made:
+    row: tuple[Any, ...]  # the app's row, its formation and its operation's deadline
+    app: DesiredApp
+    release: tuple[int, float] | None  # its target release's (row id, created at)
 
 
 class Unchanged:
-    """The desired state one reader (the reconcile loop) was last given, by app, with the row it was
-    made of: an app whose row (its target release's included) is what it was is given the same object
-    again, so the reader can tell at a glance (``is``) the apps that did not change since its last pass."""
+    """The desired state one reader (the reconcile loop) was last given, by app, with the rows it was
+    made of: an app whose rows are what they were is given the same object again (its target release
+    not even looked up), so the reader can tell at a glance (``is``) the apps that did not change."""
 
     def __init__(self) -> None:
-        self._made: dict[str, tuple[tuple[Any, ...], DesiredApp]] = {}
+        self._made: dict[str, _Made] = {}
 
-    def same(self, name: str, row: tuple[Any, ...], spec: AppSpec | None) -> DesiredApp | None:
+    def same(self, name: str, row: tuple[Any, ...]) -> _Made | None:
         made = self._made.get(name)
-        if made is None or made[0] != row or made[1].spec is not spec:
-            return None  # a release loaded again (the cache pruned by another reader) is another object
-        return made[1]
+        return made if made is not None and made.row == row else None
 
-    def keep(self, made: dict[str, tuple[tuple[Any, ...], DesiredApp]]) -> None:
+    def keep(self, made: dict[str, _Made]) -> None:
         self._made = made
 
 
@@ -66,7 +72,6 @@ def load_desired(
     an app whose rows did not change since the last call is the very object that call returned."""
     conn = session.connection()  # plain rows through Core: no ORM object, nor the ORM's row handling
     apps = conn.execute(_APPS).all()
-    releases = _releases(session, {(rid, created) for *_, rid, created in apps if rid is not None})
     scale: dict[int, dict[str, int]] = defaultdict(dict)
     for app_id, service, replicas in conn.execute(
         select(FormationRow.app_id, FormationRow.service, FormationRow.replicas)
@@ -80,45 +85,66 @@ def load_desired(
     if running:
         ops = select(OperationRow.id, OperationRow.deadline).where(OperationRow.id.in_(running))
         deadlines.update((op_id, deadline) for op_id, deadline in conn.execute(ops))
-    desired: dict[str, DesiredApp] = {}
-    names: dict[str, list[str]] = {}
-    made: dict[str, tuple[tuple[Any, ...], DesiredApp]] = {}
+    made: dict[str, _Made] = {}
+    changed = []
     for row in apps:
-        app_id, name, state, target, target_gen, current, current_gen, op_id, backend = row[:9]
-        rel = releases.get((row[12], row[13]))
-        if app_id in domains:
-            names[name] = sorted(domains[app_id])
-        formation = scale.get(app_id, {})
-        key = (tuple(row), formation, deadlines.get(op_id) if op_id else None)
-        app = unchanged.same(name, key, rel[0] if rel else None) if unchanged else None
-        if app is None:
-            app = DesiredApp(
-                name=name,
-                state=AppState(state),
-                spec=rel[0] if rel else None,
-                config=dict(rel[1]) if rel else {},
-                target=(target, target_gen) if target else None,
-                current=(current, current_gen) if current else None,
-                scale=formation,
-                operation_id=op_id,
-                deadline=key[2],
-                backend=BackendMode(backend),
-                remove_volumes=row[9],
-                remove_force=row[10],
-                plain_http=row[11],
-            )
-        desired[name] = app
-        made[name] = (key, app)
+        app_id, name, op_id = row[0], row[1], row[7]
+        key = (tuple(row), scale.get(app_id, {}), deadlines.get(op_id) if op_id else None)
+        same = unchanged.same(name, key) if unchanged is not None else None
+        if same is not None:
+            made[name] = same
+        else:
+            changed.append((row, key))
+    made.update(_make(session, changed))
+    _forget_others({m.release for m in made.values() if m.release is not None})
     if unchanged is not None:
-        unchanged.keep(made)
-    return desired, names
+        unchanged.keep({name: m for name, m in made.items() if m.release is not None or not m.row[0][3]})
+    names = {row[1]: sorted(domains[row[0]]) for row in apps if row[0] in domains}
+    return {name: m.app for name, m in made.items()}, names
+
+
+def _make(session: Session, changed: list[tuple[Any, tuple[Any, ...]]]) -> dict[str, _Made]:
+    """The desired state of the apps whose rows changed (or were not seen before), with their target
+    releases (looked up by app, loaded from the cache or the store)."""
+    targets: dict[int, tuple[int, float]] = {}
+    ids = [row[0] for row, _ in changed if row[3]]
+    for start in range(0, len(ids), _LOAD_BATCH):
+        found = session.execute(
+            select(ReleaseRow.app_id, ReleaseRow.id, ReleaseRow.created_at)
+            .join(AppRow, and_(AppRow.id == ReleaseRow.app_id, AppRow.target_version == ReleaseRow.version))
+            .where(AppRow.id.in_(ids[start : start + _LOAD_BATCH]))
+        )
+        targets.update((app_id, (rid, created)) for app_id, rid, created in found)
+    releases = _releases(session, set(targets.values()))
+    made = {}
+    for row, key in changed:
+        app_id, name, state, target, target_gen, current, current_gen, op_id, backend = row[:9]
+        at = targets.get(app_id)
+        rel = releases.get(at) if at else None
+        app = DesiredApp(
+            name=name,
+            state=AppState(state),
+            spec=rel[0] if rel else None,
+            config=dict(rel[1]) if rel else {},
+            target=(target, target_gen) if target else None,
+            current=(current, current_gen) if current else None,
+            scale=key[1],
+            operation_id=op_id,
+            deadline=key[2],
+            backend=BackendMode(backend),
+            remove_volumes=row[9],
+            remove_force=row[10],
+            plain_http=row[11],
+        )
+        made[name] = _Made(key, app, at if rel else None)
+    return made
 
 
 def _releases(
     session: Session, wanted: set[tuple[int, float]]
 ) -> dict[tuple[int, float], tuple[AppSpec, dict[str, str]]]:
     """The releases ``wanted`` (row id, created at) as (spec, config vars): a release's encrypted columns
-    are read, decrypted and parsed once, and kept while an app targets it."""
+    are read, decrypted and parsed once, and kept while an app targets it (see ``_forget_others``)."""
     with _LOCK:  # the reconcile loop and the evictables' pass read it from their own threads
         have = {key: _RELEASES[key] for key in wanted if key in _RELEASES}
     missing = [rid for rid, created in wanted if (rid, created) not in have]
@@ -134,10 +160,14 @@ def _releases(
                 have[(rid, created)] = (AppSpec.model_validate(spec), dict(config or {}))
     with _LOCK:
         _RELEASES.update(have)
-        if len(_RELEASES) > len(have):
-            for key in [k for k in _RELEASES if k not in wanted]:
-                del _RELEASES[key]
     return have
+
+
+def _forget_others(targets: set[tuple[int, float]]) -> None:
+    """Forget the releases no app targets any more."""
+    with _LOCK:
+        for key in [k for k in _RELEASES if k not in targets]:
+            del _RELEASES[key]
 
 
 def drop_failed_first_deploy(app: AppRow, *, target_failed: bool) -> bool:
