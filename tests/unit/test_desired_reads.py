@@ -119,3 +119,19 @@ def test_two_threads_reading_different_targets_never_trip_over_the_cache(
     finally:
         sys.setswitchinterval(old)
     assert errors == []
+
+
+def test_an_unchanged_app_is_the_same_object_and_the_order_stays(world: World) -> None:
+    for app in ("shop", "blog", "wiki"):
+        world.deploy(app, "web:1")
+    world.settle()
+    unchanged = desired.Unchanged()
+    with world.platform.reconciler._sessions() as s:
+        first, _ = load_desired(s, unchanged)
+    world.platform.apps.scale("blog", {"web": 2}, "t")
+    with world.platform.reconciler._sessions() as s:
+        second, _ = load_desired(s, unchanged)
+    assert list(second) == list(first) == ["shop", "blog", "wiki"]
+    assert second["shop"] is first["shop"] and second["wiki"] is first["wiki"]
+    assert second["blog"] is not first["blog"] and second["blog"].scale == {"web": 2}
+    assert second["blog"].spec is first["blog"].spec  # its release was not parsed again

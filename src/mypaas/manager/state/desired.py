@@ -96,6 +96,7 @@ def load_desired(
         else:
             changed.append((row, key))
     made.update(_make(session, changed))
+    made = {row[1]: made[row[1]] for row in apps}  # in the store's order, changed apps too
     _forget_others({m.release for m in made.values() if m.release is not None})
     if unchanged is not None:
         unchanged.keep({name: m for name, m in made.items() if m.release is not None or not m.row[0][3]})
