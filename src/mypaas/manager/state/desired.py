@@ -22,9 +22,13 @@ from mypaas.states import AppState, BackendMode
 _RELEASES: dict[tuple[int, float], tuple[AppSpec, dict[str, str]]] = {}
 _LOCK = threading.Lock()
 _LOAD_BATCH = 500  # ids per IN (...) query
-# Every app, its states as the stored strings (AppState and BackendMode are str enums: the enum is made
-# only for an app that changed). ``updated_at`` changes with every write to the row: a new target
-# release always comes with one, so an app whose row is what it was still targets the same release.
+# Every app's identity and the time of its row's last write: the ORM writes ``updated_at`` with every
+# change of the row (models.py: onupdate; nothing writes the apps table but the ORM), so an app whose
+# (id, name, updated_at) is what it was still has the row it had, and targets the same release (a new
+# target always comes with a write). Only the rows of the other apps are read whole.
+_STAMPS = select(AppRow.id, AppRow.name, AppRow.updated_at, AppRow.operation_id)
+# An app's whole row and its target release's (row id, created at); the states as the stored strings
+# (AppState and BackendMode are str enums).
 _APPS = select(
     AppRow.id,
     AppRow.name,
@@ -38,13 +42,14 @@ _APPS = select(
     AppRow.remove_volumes,
     AppRow.remove_force,
     AppRow.plain_http,
-    AppRow.updated_at,
-)
+    ReleaseRow.id,
+    ReleaseRow.created_at,
+).outerjoin(ReleaseRow, and_(ReleaseRow.app_id == AppRow.id, ReleaseRow.version == AppRow.target_version))
 
 
 @dataclass(frozen=True)
 class _Made:
-    row: tuple[Any, ...]  # the app's row, its formation and its operation's deadline
+    row: tuple[Any, ...]  # the app's (id, name, updated_at), its formation and its operation's deadline
     app: DesiredApp
     release: tuple[int, float] | None  # its target release's (row id, created at)
 
@@ -71,56 +76,51 @@ def load_desired(
     """Every app's desired state, plus the custom domains of each app that has some. With ``unchanged``,
     an app whose rows did not change since the last call is the very object that call returned."""
     conn = session.connection()  # plain rows through Core: no ORM object, nor the ORM's row handling
-    apps = conn.execute(_APPS).all()
+    stamps = conn.execute(_STAMPS).all()  # a reading session is one snapshot: the rows read below match
     scale: dict[int, dict[str, int]] = defaultdict(dict)
     for app_id, service, replicas in conn.execute(
         select(FormationRow.app_id, FormationRow.service, FormationRow.replicas)
-    ):
+    ).all():  # fetched at once: row by row costs twice as much
         scale[app_id][service] = replicas
     domains: dict[int, list[str]] = defaultdict(list)
     for domain, app_id in conn.execute(select(DomainRow.domain, DomainRow.app_id)):
         domains[app_id].append(domain)
-    running = [a[7] for a in apps if a[7]]
+    running = [op_id for *_, op_id in stamps if op_id]
     deadlines: dict[str, float | None] = {}
     if running:
         ops = select(OperationRow.id, OperationRow.deadline).where(OperationRow.id.in_(running))
         deadlines.update((op_id, deadline) for op_id, deadline in conn.execute(ops))
     made: dict[str, _Made] = {}
-    changed = []
-    for row in apps:
-        app_id, name, op_id = row[0], row[1], row[7]
-        key = (tuple(row), scale.get(app_id, {}), deadlines.get(op_id) if op_id else None)
+    changed: dict[int, tuple[Any, ...]] = {}
+    for app_id, name, updated, op_id in stamps:
+        key = ((app_id, name, updated), scale.get(app_id, {}), deadlines.get(op_id) if op_id else None)
         same = unchanged.same(name, key) if unchanged is not None else None
         if same is not None:
             made[name] = same
         else:
-            changed.append((row, key))
+            changed[app_id] = key
     made.update(_make(session, changed))
-    made = {row[1]: made[row[1]] for row in apps}  # in the store's order, changed apps too
+    made = {name: made[name] for _, name, _, _ in stamps if name in made}  # in the store's order
     _forget_others({m.release for m in made.values() if m.release is not None})
-    if unchanged is not None:
-        unchanged.keep({name: m for name, m in made.items() if m.release is not None or not m.row[0][3]})
-    names = {row[1]: sorted(domains[row[0]]) for row in apps if row[0] in domains}
+    if unchanged is not None:  # an app whose target release was not found is read whole again
+        unchanged.keep({name: m for name, m in made.items() if m.release is not None or m.app.target is None})
+    names = {name: sorted(domains[app_id]) for app_id, name, _, _ in stamps if app_id in domains}
     return {name: m.app for name, m in made.items()}, names
 
 
-def _make(session: Session, changed: list[tuple[Any, tuple[Any, ...]]]) -> dict[str, _Made]:
-    """The desired state of the apps whose rows changed (or were not seen before), with their target
-    releases (looked up by app, loaded from the cache or the store)."""
-    targets: dict[int, tuple[int, float]] = {}
-    ids = [row[0] for row, _ in changed if row[3]]
+def _make(session: Session, changed: dict[int, tuple[Any, ...]]) -> dict[str, _Made]:
+    """The desired state of the apps whose rows changed (or were not seen before), by app id -> key:
+    their rows read whole, with their target releases (loaded from the cache or the store)."""
+    rows: list[Any] = []
+    ids = list(changed)
     for start in range(0, len(ids), _LOAD_BATCH):
-        found = session.execute(
-            select(ReleaseRow.app_id, ReleaseRow.id, ReleaseRow.created_at)
-            .join(AppRow, and_(AppRow.id == ReleaseRow.app_id, AppRow.target_version == ReleaseRow.version))
-            .where(AppRow.id.in_(ids[start : start + _LOAD_BATCH]))
-        )
-        targets.update((app_id, (rid, created)) for app_id, rid, created in found)
-    releases = _releases(session, set(targets.values()))
+        rows += session.execute(_APPS.where(AppRow.id.in_(ids[start : start + _LOAD_BATCH]))).all()
+    releases = _releases(session, {(row[12], row[13]) for row in rows if row[12] is not None})
     made = {}
-    for row, key in changed:
+    for row in rows:
         app_id, name, state, target, target_gen, current, current_gen, op_id, backend = row[:9]
-        at = targets.get(app_id)
+        key = changed[app_id]
+        at = (row[12], row[13]) if row[12] is not None else None
         rel = releases.get(at) if at else None
         app = DesiredApp(
             name=name,
