@@ -135,3 +135,16 @@ def test_an_unchanged_app_is_the_same_object_and_the_order_stays(world: World) -
     assert second["shop"] is first["shop"] and second["wiki"] is first["wiki"]
     assert second["blog"] is not first["blog"] and second["blog"].scale == {"web": 2}
     assert second["blog"].spec is first["blog"].spec  # its release was not parsed again
+
+
+def test_a_write_to_an_app_s_row_is_read_whole_again(world: World) -> None:
+    world.deploy("shop", "web:1")
+    world.settle()
+    unchanged = desired.Unchanged()
+    with world.platform.reconciler._sessions() as s:
+        first, _ = load_desired(s, unchanged)
+    world.platform.apps.set_state("shop", "stop", "t")
+    with world.platform.reconciler._sessions() as s:
+        second, _ = load_desired(s, unchanged)
+    assert first["shop"].state == "running" and second["shop"].state == "stopped"
+    assert second["shop"].operation_id is not None
