@@ -72,20 +72,13 @@ def test_releases_no_app_targets_are_forgotten(world: World) -> None:
 
 
 class _Rows:
-    """A session that gives fixed target releases (rows) and loads any release asked for."""
-
-    def __init__(self, ids: list[int]) -> None:
-        self.rows = [(rid, 0.0, rid, 1) for rid in ids]
+    """A session that loads any release asked for."""
 
     def execute(self, _stmt: Any) -> Any:
-        rows = self.rows
-
         class Result:
-            def all(self) -> list[Any]:
-                return rows
-
             def __iter__(self) -> Any:
-                return iter([(rid, created, {"n": rid}, {}) for rid, created, _, _ in rows])
+                ids = [v for v in _stmt.whereclause.right.value]
+                return iter([(rid, 0.0, {"n": rid}, {}) for rid in ids])
 
         return Result()
 
@@ -106,12 +99,12 @@ def test_two_threads_reading_different_targets_never_trip_over_the_cache(
     errors: list[BaseException] = []
 
     def hammer(ids: list[int]) -> None:
-        session = _Rows(ids)
+        session = _Rows()
         try:
             for _ in range(3000):
-                got = desired._target_releases(session)  # type: ignore[arg-type]
+                got = desired._releases(session, {(rid, 0.0) for rid in ids})  # type: ignore[arg-type]
                 assert {k[0] for k in got} == set(ids)
-                assert all(spec == {"n": app_id} for (app_id, _), (spec, _) in got.items())
+                assert all(spec == {"n": rid} for (rid, _), (spec, _) in got.items())
         except BaseException as exc:
             errors.append(exc)
 
@@ -126,3 +119,32 @@ def test_two_threads_reading_different_targets_never_trip_over_the_cache(
     finally:
         sys.setswitchinterval(old)
     assert errors == []
+
+
+def test_an_unchanged_app_is_the_same_object_and_the_order_stays(world: World) -> None:
+    for app in ("shop", "blog", "wiki"):
+        world.deploy(app, "web:1")
+    world.settle()
+    unchanged = desired.Unchanged()
+    with world.platform.reconciler._sessions() as s:
+        first, _ = load_desired(s, unchanged)
+    world.platform.apps.scale("blog", {"web": 2}, "t")
+    with world.platform.reconciler._sessions() as s:
+        second, _ = load_desired(s, unchanged)
+    assert list(second) == list(first) == ["shop", "blog", "wiki"]
+    assert second["shop"] is first["shop"] and second["wiki"] is first["wiki"]
+    assert second["blog"] is not first["blog"] and second["blog"].scale == {"web": 2}
+    assert second["blog"].spec is first["blog"].spec  # its release was not parsed again
+
+
+def test_a_write_to_an_app_s_row_is_read_whole_again(world: World) -> None:
+    world.deploy("shop", "web:1")
+    world.settle()
+    unchanged = desired.Unchanged()
+    with world.platform.reconciler._sessions() as s:
+        first, _ = load_desired(s, unchanged)
+    world.platform.apps.set_state("shop", "stop", "t")
+    with world.platform.reconciler._sessions() as s:
+        second, _ = load_desired(s, unchanged)
+    assert first["shop"].state == "running" and second["shop"].state == "stopped"
+    assert second["shop"].operation_id is not None

@@ -53,7 +53,7 @@ from mypaas.api.tls import tls_routes
 from mypaas.api.volumes import volume_routes
 from mypaas.domain import AppSpec, BuildSpec, ServiceSpec
 from mypaas.errors import InvalidSpec, MyPaasError, UnknownApp
-from mypaas.manager.identity.policy import visible_apps
+from mypaas.manager.identity.policy import platform_wide, visible_apps
 from mypaas.manager.operations import op_dict
 from mypaas.manager.platform import Platform
 from mypaas.manager.releases import DeployRequest
@@ -191,14 +191,16 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
         """The apps of the caller's teams (every app for the platform admin), each with its ``team``,
         ``desired`` instances (0 when stopped) and ``url``."""
         apps = platform.apps.summaries()
-        seen = visible_apps(who, {a["name"]: a["team"] for a in apps if a["team"] is not None})
+        seen = None  # the platform admin sees every app: no need to map them to their teams
+        if not platform_wide(who):
+            seen = visible_apps(who, {a["name"]: a["team"] for a in apps if a["team"] is not None})
         links = platform.previews.links()  # a preview app: the app it previews and its branch
-        return json_answer(
-            [
-                {**a, "url": app_url(platform.settings, a["name"]), **_preview_keys(links.get(a["name"]))}
-                for a in only_seen(apps, seen, "name")
-            ]
-        )
+        shown = only_seen(apps, seen, "name")
+        for a in shown:  # the summaries are this request's own: completed in place
+            link = links.get(a["name"])
+            a["url"] = app_url(platform.settings, a["name"])
+            a["preview_of"], a["preview_branch"] = link if link else (None, None)
+        return json_answer(shown)
 
     @v1.get("/apps/{name}", tags=["apps"])
     def get_app(name: str, _: User) -> dict[str, Any]:
@@ -264,10 +266,6 @@ def _app_routes(v1: APIRouter, platform: Platform) -> None:
 
         # `stop` is set when the client goes away, even if no line ever came (api/streams.py)
         return Followed(body(), stop=stop, media_type="text/plain; charset=utf-8")
-
-
-def _preview_keys(link: tuple[str, str] | None) -> dict[str, str | None]:
-    return {"preview_of": link[0] if link else None, "preview_branch": link[1] if link else None}
 
 
 def _lifecycle_routes(v1: APIRouter, platform: Platform) -> None:

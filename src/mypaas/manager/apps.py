@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import String, delete, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from mypaas.domain import MAX_REPLICAS, AppSpec, Instance, check_domain
@@ -43,12 +43,13 @@ _REPLICAS = (  # an app's desired replicas: the sum over its services (on the fo
     .correlate(AppRow)
     .scalar_subquery()
 )
-# The apps listing: each app with its team and its desired replicas.
+# The apps listing: each app with its team and its desired replicas; its state as stored (AppState is a
+# str enum: the listing shows the string).
 _SUMMARY = (
     select(
         AppRow.name,
         TeamRow.name,
-        AppRow.state,
+        type_coerce(AppRow.state, String),
         AppRow.current_version,
         AppRow.target_version,
         AppRow.operation_id,
@@ -83,11 +84,11 @@ class Apps:
                 {
                     "name": name,
                     "team": team,
-                    "state": state.value,
+                    "state": state,
                     "release": current,
                     "target_release": target,
                     "instances": len(insts),
-                    "ready": sum(1 for i in insts if ready(i)),
+                    "ready": sum(1 for i in insts if ready(i)) if insts else 0,
                     "desired": int(replicas or 0) if state == AppState.RUNNING else 0,
                     "operation": op_id,
                     "updated_at": updated,

@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from mypaas.composer.base import VolumeInfo
 from mypaas.domain import AppSpec
 from mypaas.errors import Conflict, InvalidSpec
-from mypaas.manager.records import AppContext, find_release, no_app
-from mypaas.manager.state.models import AppRow
+from mypaas.manager.records import AppContext, no_app
+from mypaas.manager.state.models import AppRow, ReleaseRow
 from mypaas.states import AppState
 
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")  # the engine's volume names
@@ -25,15 +25,17 @@ class Volumes:
 
     def _apps(self) -> dict[str, tuple[AppState, set[str]]]:
         """Each app's state and the named volumes its target release declares."""
-        out: dict[str, tuple[AppState, set[str]]] = {}
-        with self._ctx.sessions() as s:
-            for row in s.scalars(select(AppRow)):
-                declared: set[str] = set()
-                if row.target_version is not None:
-                    spec = AppSpec.model_validate(find_release(s, row, row.target_version).spec)
-                    declared = set(spec.volumes)
-                out[row.name] = (row.state, declared)
-        return out
+        with self._ctx.sessions() as s:  # one query, not one per app
+            rows = s.execute(
+                select(AppRow.name, AppRow.state, ReleaseRow.spec).outerjoin(
+                    ReleaseRow,
+                    and_(ReleaseRow.app_id == AppRow.id, ReleaseRow.version == AppRow.target_version),
+                )
+            ).all()
+        return {
+            name: (state, set(AppSpec.model_validate(spec).volumes) if spec is not None else set())
+            for name, state, spec in rows
+        }
 
     def list(self, app: str | None = None) -> list[dict[str, Any]]:
         """The platform's app volumes (of ``app`` only, when given), those of removed apps included."""

@@ -31,9 +31,10 @@ from mypaas.manager.reconcile.failures import RolloutWatch
 from mypaas.manager.reconcile.kinds import AppKind
 from mypaas.manager.reconcile.outcomes import Outcomes
 from mypaas.manager.reconcile.plan import DesiredApp, Plan
+from mypaas.manager.reconcile.quiet import Quiet
 from mypaas.manager.reconcile.view import LoopView, Observed
 from mypaas.manager.state.db import reading
-from mypaas.manager.state.desired import load_desired
+from mypaas.manager.state.desired import Unchanged, load_desired
 from mypaas.monitor.health import HealthTracker
 from mypaas.router.base import Router
 from mypaas.router.config import Route
@@ -49,13 +50,13 @@ RETRY_MAX_S = 10.0
 
 def _probe_specs(desired: dict[str, DesiredApp]) -> Callable[[Instance], ProbeSpec | None]:
     """Each instance's probe, from its app's target spec (a new release's probe applies at once)."""
-    specs = {
-        (app.name, name): svc.probe
-        for app in desired.values()
-        if app.spec is not None
-        for name, svc in app.spec.services.items()
-    }
-    return lambda inst: specs.get((inst.app, inst.service))
+
+    def probe(inst: Instance) -> ProbeSpec | None:
+        app = desired.get(inst.app)
+        svc = app.spec.services.get(inst.service) if app is not None and app.spec is not None else None
+        return svc.probe if svc is not None else None
+
+    return probe
 
 
 @dataclass
@@ -67,6 +68,20 @@ class _Pass:
     holding: set[str] = field(default_factory=set)  # apps mid-rollout: the router keeps the current revision
     planned: list[tuple[DesiredApp, Plan]] = field(default_factory=list)  # to settle once routed
     again: bool = False
+
+
+# What an app's route is made of: its desired state, custom domains, instances, which of these are
+# ready, have an address and are not leaving, and whether its rollout holds traffic on the current revision.
+_RouteKey = tuple[DesiredApp, tuple[str, ...], tuple[Instance, ...], tuple[bool, ...], bool]
+
+
+@dataclass(frozen=True)
+class _Routed:
+    """An app's route as last made (None: the app routes no service), and the instances it names."""
+
+    key: _RouteKey
+    route: Route | None
+    ids: tuple[str, ...]
 
 
 @dataclass
@@ -122,6 +137,9 @@ class Reconciler:
         self._removals = ThreadPoolExecutor(max_workers=8, thread_name_prefix="remove")
         self._pending: set[Future[None]] = set()
         self._failing: dict[str, _Failing] = {}
+        self._unchanged = Unchanged()  # the desired state's reader gives an unchanged app's object again
+        self._quiet = Quiet(self.tracker)  # apps at rest, not planned again while nothing changes
+        self._route_of: dict[str, _Routed] = {}  # each app's route, made again only when its inputs change
         self._born = time.monotonic()
         self._watch = RolloutWatch(
             report=self._backend.instance_report,
@@ -184,7 +202,7 @@ class Reconciler:
 
     def _pass(self) -> bool:
         with reading(self._sessions) as s:
-            desired, domains = load_desired(s)
+            desired, domains = load_desired(s, self._unchanged)
         listed = self._backend.list_instances(self.platform)
         for kind in self._kinds.values():
             kind.begin(set(desired))
@@ -199,9 +217,14 @@ class Reconciler:
         done = _Pass(removals=[i for name, insts in by_app.items() if name not in desired for i in insts])
         now = self._clock()
         for app in desired.values():
-            self._reconcile(app, by_app.get(app.name, []), now, done)
+            insts = by_app.get(app.name, [])
+            if self._quiet.unchanged(app, insts):
+                done.waiting[app.name] = []  # at rest, as at its last plan: planning it again finds nothing
+                continue
+            self._reconcile(app, insts, now, done)
         self._failing = {name: f for name, f in self._failing.items() if name in desired}
         self._watch.retain(set(desired))
+        self._quiet.retain(set(desired))
         routes, drain = self._push_routes(
             desired, domains, by_app, {i.id for i in done.removals}, done.holding
         )
@@ -221,6 +244,7 @@ class Reconciler:
         """Plan one app and carry its steps out (it is settled once the routes are pushed); one app's
         failure never holds up the others."""
         kind = self._kind(app)
+        self._quiet.forget(app.name)
         try:
             plan = kind.plan(app, instances, now)
         except PermanentFailure as exc:
@@ -248,6 +272,7 @@ class Reconciler:
             self._failed(app, exc)
         done.removals.extend(plan.remove)
         done.planned.append((app, plan))
+        self._quiet.planned(app, instances, plan, retrying=app.name in self._failing)
 
     def _crash_loop(self, app: DesiredApp, instances: list[Instance], plan: Plan) -> bool:
         """Count the target's exits and say how often it restarted (in the plan's waiting lines, and
@@ -283,6 +308,7 @@ class Reconciler:
 
     def _failed(self, app: DesiredApp, exc: TemporaryFailure) -> None:
         """Report a temporary failure once (not on every try), then try again after a growing pause."""
+        self._quiet.forget(app.name)
         before = self._failing.get(app.name)
         tries = before.tries + 1 if before is not None else 1
         delay = exc.delay if exc.delay is not None else min(RETRY_FIRST_S * 2 ** (tries - 1), RETRY_MAX_S)
@@ -349,29 +375,47 @@ class Reconciler:
         a connection caught by a reload."""
         routes: list[Route] = []
         routed: set[str] = set()
+        made: dict[str, _Routed] = {}
         for app in desired.values():
-            web = app.spec.web if app.spec else None
-            if web is None or app.state == AppState.DELETING:
-                continue  # a stopped app keeps its route, answering 503 while it has no instance
-            ups = [
-                i
-                for i in by_app.get(app.name, [])
-                if i.service == web and i.address and i.id not in leaving and self.tracker.ready(i)
-            ]
-            if app.name in holding:
-                serving = [i for i in ups if (i.release, i.generation) == app.current]
-                ups = serving or ups  # nothing of the current revision ready: take what is
-            routed.update(i.id for i in ups)
-            hosts = (f"{app.name}.{self._base_domain}", *domains.get(app.name, []))
-            upstreams = tuple(sorted(i.address or "" for i in ups))
-            stopped = app.state == AppState.STOPPED
-            route = Route(app.name, hosts, upstreams, stopped=stopped, plain_http=app.plain_http)
-            routes.append(route)
+            if app.state == AppState.DELETING:
+                continue
+            insts = by_app.get(app.name, [])
+            ok = self._routable(insts, leaving)
+            key = (app, tuple(domains.get(app.name, [])), tuple(insts), ok, app.name in holding)
+            last = self._route_of.get(app.name)
+            if last is None or last.key != key:
+                last = self._route(app, key)
+            made[app.name] = last
+            if last.route is not None:  # a stopped app keeps its route, answering 503 without instances
+                routed.update(last.ids)
+                routes.append(last.route)
+        self._route_of = made
         if not self._warming_up():
             self._router.apply(routes)
         drain = self._routed & leaving
         self._routed = routed
         return routes, drain
+
+    def _routable(self, insts: list[Instance], leaving: set[str]) -> tuple[bool, ...]:
+        """Which of an app's instances are candidates for its route (its routed service's are chosen
+        among them): ready, with an address, and not leaving."""
+        return tuple(bool(i.address) and i.id not in leaving and self.tracker.ready(i) for i in insts)
+
+    def _route(self, app: DesiredApp, key: _RouteKey) -> _Routed:
+        """The app's route (None: it routes no service) and the instances it sends requests to."""
+        _, domains, insts, ok, holding = key
+        web = app.spec.web if app.spec else None
+        if web is None:
+            return _Routed(key, None, ())
+        ups = [i for i, good in zip(insts, ok, strict=True) if good and i.service == web]
+        if holding:
+            serving = [i for i in ups if (i.release, i.generation) == app.current]
+            ups = serving or ups  # nothing of the current revision ready: take what is
+        hosts = (f"{app.name}.{self._base_domain}", *domains)
+        upstreams = tuple(sorted(i.address or "" for i in ups))
+        stopped = app.state == AppState.STOPPED
+        route = Route(app.name, hosts, upstreams, stopped=stopped, plain_http=app.plain_http)
+        return _Routed(key, route, tuple(i.id for i in ups))
 
     def _warming_up(self) -> bool:
         """Just after a (re)start no instance is probed yet: pushing routes now would empty them.
