@@ -32,7 +32,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from _common import MYPAAS, median
+from _common import MYPAAS, durations, median
 from tests import kit
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -139,13 +139,7 @@ def engine_events(ref: str, since: float, until_: float) -> dict[str, float]:
 
 def timeline(points: dict[str, float], start: float, exited: float) -> dict[str, float]:
     """Seconds each step took, from the engine's records and the CLI's start and exit (epoch s)."""
-    points = {**points, "answer": exited}
-    steps, last = {}, start
-    for name, _ in STEPS:
-        if name in points:
-            steps[name] = max(0.0, points[name] - last)
-            last = max(last, points[name])
-    return steps
+    return durations(STEPS, {**points, "answer": exited}, start)
 
 
 def remove(ref: str) -> None:
