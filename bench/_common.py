@@ -40,6 +40,17 @@ def ok(port: int, host: str, timeout: float = 2) -> bool:
         conn.close()
 
 
+def durations(steps: tuple[tuple[str, str], ...], points: dict[str, float], start: float) -> dict[str, float]:
+    """Seconds each of ``steps`` (name, what ends it) took: from the end of the step before (``start``
+    for the first) to its own point in time (epoch s); a step without a point is left out."""
+    took, last = {}, start
+    for name, _ in steps:
+        if name in points:
+            took[name] = max(0.0, points[name] - last)
+            last = max(last, points[name])
+    return took
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from _common import MYPAAS, median, until
+from _common import MYPAAS, durations, median, until
 from tests import kit
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
@@ -100,12 +100,7 @@ def timeline(
         "cli exit": exited,
         "first 200": served,
     }
-    steps, last = {}, start
-    for name, _ in STEPS:
-        if name in points:
-            steps[name] = max(0.0, points[name] - last)
-            last = max(last, points[name])
-    return steps
+    return durations(STEPS, points, start)
 
 
 def mypaas_once(p: kit.Platform, n: int) -> tuple[float, dict[str, float]]:

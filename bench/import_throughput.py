@@ -8,6 +8,12 @@ platform the first import also uploads the new layer to the empty private regist
 the same content find it there, as docker import never has to); its ratio is printed apart
 (first_ratio).
 
+Each import of ours also prints its timeline, from what the engine records itself (its image events):
+the CLI's start until the engine finished the import (upload, checks and the engine's own import
+together), then the push to the private registry, the engine's references to the pushed copy dropped,
+and the answer until the CLI exited. docker import's own split (until its import event, then its exit)
+is printed beside it. The median of each step is printed after the runs.
+
 Last line: import_ratio=<median of mypaas/docker> spread=<min>-<max> first_ratio=<x>
 peak_rss_mb=<max of manager VmHWM and CLI maxrss> (BENCH_RUNS runs, 5 by default; BENCH_SIZE_MB changes
 the archive's size, e.g. 1024 for 1 GB).
@@ -23,9 +29,10 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
-from _common import MYPAAS, median
+from _common import MYPAAS, durations, median
 from tests import kit
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -33,6 +40,13 @@ SIZE_MB = int(os.environ.get("BENCH_SIZE_MB", "200"))
 WORK = Path(tempfile.gettempdir()) / "mypaas-bench-import"
 REF = "mypaas-bench/import"
 MiB = 1024 * 1024
+# the timeline's steps, in order: (name, what ends it)
+STEPS = (
+    ("import", "the engine recorded the import (CLI start, upload, checks, the engine's import)"),
+    ("push", "the engine pushed it to the private registry"),
+    ("untag", "the engine dropped its references to the registry's copy"),
+    ("answer", "the CLI had the answer and exited"),
+)
 
 
 def archive() -> Path:
@@ -78,10 +92,10 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Seconds the command took, and its peak RSS in kB (that process alone)."""
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, float]:
+    """Seconds the command took, its peak RSS in kB (that process alone), and when it started (epoch)."""
     os.sync()  # each run starts with no earlier run's writes pending: the engine is disk-bound here
-    start = time.perf_counter()
+    wall, start = time.time(), time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-S", "-c", PEAK, *cmd],
         env=env,
@@ -93,7 +107,39 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
     err = proc.stderr.decode(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {err}")
-    return took, int(err.rsplit("peak_kb=", 1)[1].split()[0])
+    return took, int(err.rsplit("peak_kb=", 1)[1].split()[0]), wall
+
+
+def engine_events(ref: str, since: float, until_: float) -> dict[str, float]:
+    """When the engine had imported image ``ref`` (its tag event), pushed it, and last untagged it
+    (the registry's copies of it are untagged after the push); epoch s."""
+    seen: dict[str, float] = {}
+    image = ""
+    client = kit.docker_client()
+    try:
+        events = client.api.events(
+            since=int(since), until=int(until_) + 1, decode=True, filters={"type": "image"}
+        )
+        for ev in events:
+            at, action = ev["timeNano"] / 1e9, ev.get("Action")
+            actor = ev.get("Actor") or {}
+            name = (actor.get("Attributes") or {}).get("name", "")
+            if at < since:
+                continue
+            if action == "tag" and name == ref and not image:
+                image, seen["import"] = actor.get("ID", ""), at
+            elif action == "push" and image and (actor.get("ID") == image or ref.rpartition(":")[0] in name):
+                seen.setdefault("push", at)
+            elif action == "untag" and "push" in seen and actor.get("ID") == image:
+                seen["untag"] = at
+    finally:
+        client.close()
+    return seen
+
+
+def timeline(points: dict[str, float], start: float, exited: float) -> dict[str, float]:
+    """Seconds each step took, from the engine's records and the CLI's start and exit (epoch s)."""
+    return durations(STEPS, {**points, "answer": exited}, start)
 
 
 def remove(ref: str) -> None:
@@ -107,26 +153,35 @@ def status_kb(pid: int, key: str) -> int:
     return 0
 
 
-def once(p: kit.Platform, path: Path, label: str, *, mypaas_first: bool) -> tuple[float, float, int]:
-    """One import each way: docker's seconds, ours, and the CLI's peak RSS (kB)."""
+class Run:
+    """One import each way: docker's seconds and timeline, ours, and our CLI's peak RSS (kB)."""
 
-    def docker_import() -> float:
-        took, _ = timed(["docker", "import", "--change", label, str(path), f"{REF}:docker"])
+    def __init__(self, p: kit.Platform, path: Path, label: str, *, mypaas_first: bool) -> None:
+        self.theirs_steps: dict[str, float] = {}
+        self.steps: dict[str, float] = {}
+        if mypaas_first:
+            self.ours, self.rss = self._mypaas(p, path, label)
+            self.theirs = self._docker(path, label)
+        else:
+            self.theirs = self._docker(path, label)
+            self.ours, self.rss = self._mypaas(p, path, label)
+
+    def _docker(self, path: Path, label: str) -> float:
+        took, _, wall = timed(["docker", "import", "--change", label, str(path), f"{REF}:docker"])
+        self.theirs_steps = timeline(engine_events(f"{REF}:docker", wall, wall + took), wall, wall + took)
         remove(f"{REF}:docker")
         return took
 
-    def mypaas_import() -> tuple[float, int]:
-        took, rss = timed([MYPAAS, "image", "import", str(path), f"{REF}:mypaas", "-c", label], env=p.env)
+    def _mypaas(self, p: kit.Platform, path: Path, label: str) -> tuple[float, int]:
+        cmd = [MYPAAS, "image", "import", str(path), f"{REF}:mypaas", "-c", label]
+        took, rss, wall = timed(cmd, env=p.env)
+        self.steps = timeline(engine_events(f"{REF}:mypaas", wall, wall + took), wall, wall + took)
         remove(f"{REF}:mypaas")
         return took, rss
 
-    if mypaas_first:
-        ours, rss = mypaas_import()
-        theirs = docker_import()
-    else:
-        theirs = docker_import()
-        ours, rss = mypaas_import()
-    return theirs, ours, rss
+
+def show(steps: dict[str, float]) -> str:
+    return "  ".join(f"{name} {steps[name] * 1000:.0f}" for name, _ in STEPS if name in steps)
 
 
 def main() -> None:
@@ -137,20 +192,36 @@ def main() -> None:
     with kit.running_platform() as p:  # a fresh manager: VmHWM is its peak since it started
         pid = int((p.home / "run" / "manager.pid").read_text())
         idle = status_kb(pid, "VmRSS")
-        theirs, ours, rss = once(p, path, label, mypaas_first=False)
-        first = ours / theirs
-        cli_rss.append(rss)
-        print(f"first: docker import {theirs:.2f}s  mypaas image import {ours:.2f}s (pushes the new layer)")
+        run = Run(p, path, label, mypaas_first=False)
+        first = run.ours / run.theirs
+        cli_rss.append(run.rss)
+        print(
+            f"first: docker import {run.theirs:.2f}s  mypaas image import {run.ours:.2f}s "
+            "(pushes the new layer)"
+        )
+        print(f"  timeline (ms): {show(run.steps)}  | docker: {show(run.theirs_steps)}", flush=True)
+        steps: dict[str, list[float]] = defaultdict(list)
+        theirs_steps: dict[str, list[float]] = defaultdict(list)
         for n in range(1, RUNS + 1):
-            theirs, ours, rss = once(p, path, label, mypaas_first=n % 2 == 1)
-            ratios.append(ours / theirs)
-            cli_rss.append(rss)
+            run = Run(p, path, label, mypaas_first=n % 2 == 1)
+            ratios.append(run.ours / run.theirs)
+            cli_rss.append(run.rss)
+            for name, s in run.steps.items():
+                steps[name].append(s)
+            for name, s in run.theirs_steps.items():
+                theirs_steps[name].append(s)
             print(
-                f"run {n}: docker import {theirs:.2f}s  mypaas image import {ours:.2f}s  "
+                f"run {n}: docker import {run.theirs:.2f}s  mypaas image import {run.ours:.2f}s  "
                 f"ratio {ratios[-1]:.2f}",
                 flush=True,
             )
+            print(f"  timeline (ms): {show(run.steps)}  | docker: {show(run.theirs_steps)}", flush=True)
         manager_peak = status_kb(pid, "VmHWM")
+    print("median timeline (ms):")
+    for name, what in STEPS:
+        if name in steps:
+            theirs = f"(docker: {median(theirs_steps[name]) * 1000:.0f})" if name in theirs_steps else ""
+            print(f"  {name:<7} {median(steps[name]) * 1000:6.0f} {theirs:<15} {what}")
     print(
         f"manager: {idle / 1024:.0f} MB idle, peak {manager_peak / 1024:.0f} MB "
         f"(+{(manager_peak - idle) / 1024:.0f} MB); CLI peak {max(cli_rss) / 1024:.0f} MB"

@@ -43,7 +43,11 @@ def make_tar(*entries: tuple[tarfile.TarInfo, bytes], fmt: int = tarfile.GNU_FOR
 
 def rootfs(fmt: int = tarfile.GNU_FORMAT) -> bytes:
     """A small but realistic root filesystem: folders, files, relative and absolute links, a hardlink."""
-    return make_tar(
+    return make_tar(*rootfs_entries(), fmt=fmt)
+
+
+def rootfs_entries() -> list[tuple[tarfile.TarInfo, bytes]]:
+    return [
         entry("./", tarfile.DIRTYPE),
         entry("./bin", tarfile.DIRTYPE),
         entry("./bin/busybox", data=b"\x7fELF" + bytes(3000)),
@@ -55,8 +59,7 @@ def rootfs(fmt: int = tarfile.GNU_FORMAT) -> bytes:
         entry("./etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\n"),
         entry("./etc/passwd-", tarfile.LNKTYPE, link="./etc/passwd"),
         entry("./etc/" + "deep/" * 30 + "file", data=b"long name\n"),
-        fmt=fmt,
-    )
+    ]
 
 
 def compress(data: bytes, kind: str) -> bytes:
@@ -119,6 +122,25 @@ def test_concatenated_gzip_members_and_zero_padding_are_read_on() -> None:
     tar = rootfs()
     data = gzip.compress(tar[:5120]) + gzip.compress(tar[5120:]) + bytes(4096)
     assert set(members(check(data))) == set(members(check(tar)))
+
+
+@pytest.mark.parametrize("size", [1, 511, 513, 10 * 1024])
+def test_any_piece_boundaries_give_the_same_tar(size: int) -> None:
+    """Headers and data are read across pieces of any size, empty pieces in between included."""
+    tar = make_tar(
+        *rootfs_entries(), entry("./opt/big", data=bytes(range(256)) * 5000), entry("./opt/after", data=b"x")
+    )
+    expected = check([tar])
+
+    def ragged() -> Iterator[bytes]:
+        for piece in pieces(tar, size):
+            yield b""
+            yield piece
+
+    assert check(ragged()) == expected
+    with tarfile.open(fileobj=io.BytesIO(expected)) as t:
+        assert t.extractfile("opt/big").read() == bytes(range(256)) * 5000  # type: ignore[union-attr]
+        assert t.extractfile("opt/after").read() == b"x"  # type: ignore[union-attr]
 
 
 def test_the_kind_is_found_by_content_not_by_name() -> None:

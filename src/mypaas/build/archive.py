@@ -52,7 +52,9 @@ class Limits:
 
 
 class _Source:
-    """The file object tarfile reads from: the inflated stream, with a byte budget for headers."""
+    """The file object tarfile reads from: the inflated stream, read forward only, with a byte budget for
+    headers. ``read`` answers all it is asked (tarfile wants whole blocks); ``read_some`` answers at most
+    that, from the piece at hand, and a whole piece as it is (file data is passed on without copies)."""
 
     def __init__(self, pieces: Iterator[bytes]) -> None:
         self._pieces = pieces
@@ -70,16 +72,23 @@ class _Source:
     def write(self, data: bytes) -> int:
         raise OSError("read-only")
 
-    def seek(self, pos: int) -> int:
-        raise OSError("not seekable")
+    def seek(self, pos: int, whence: int = 0) -> int:
+        """Forward only: tarfile skips to the next header this way; the bytes skipped are dropped."""
+        if whence != 0 or pos < self._pos:
+            raise OSError("not seekable backwards")
+        while self._pos < pos and self.read_some(min(READ, pos - self._pos)):
+            pass
+        return self._pos
 
-    def read(self, size: int = -1) -> bytes:
+    def read_some(self, size: int) -> bytes:
         if self._at >= len(self._piece):
-            self._piece, self._at = next(self._pieces, b""), 0
+            self._piece, self._at = next((p for p in self._pieces if p), b""), 0
             if not self._piece:
                 return b""
-        n = len(self._piece) - self._at if size < 0 else size
-        out = self._piece[self._at : self._at + n]
+        if self._at == 0 and size >= len(self._piece):
+            out = self._piece
+        else:
+            out = self._piece[self._at : self._at + size]
         self._at += len(out)
         self._pos += len(out)
         if self.budget is not None:
@@ -87,6 +96,16 @@ class _Source:
             if self.budget < 0:
                 raise Refused(f"an entry's headers take more than {size_text(HEADER_BUDGET)}")
         return out
+
+    def read(self, size: int = -1) -> bytes:
+        parts, got = [], 0
+        while size < 0 or got < size:
+            part = self.read_some(READ if size < 0 else size - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class _Header(tarfile.TarInfo):
@@ -104,7 +123,7 @@ class _Header(tarfile.TarInfo):
 
 class _Walk(TarFile):
     tarinfo = _Header
-    members: list[tarfile.TarInfo]  # set by TarFile; in stream mode it grows with every entry read
+    members: list[tarfile.TarInfo]  # set by TarFile; it grows with every entry read
     stop: HeaderError | None = None
 
 
@@ -162,22 +181,21 @@ class CheckedTar:
             raise refuse(f"the {self.kind} data does not hold a tar archive")
         src = _Source(pieces)
         src.budget = HEADER_BUDGET
-        tar = _Walk.open(None, "r|", src, encoding="utf-8", errors="surrogateescape")
-        stream = tar.fileobj
-        assert stream is not None
+        # tarfile reads the headers (the first one now) from ``src``; the walk reads the data itself
+        tar = _Walk(fileobj=src, mode="r", encoding="utf-8", errors="surrogateescape")
         while True:
             src.budget, self.current = HEADER_BUDGET, ""
             member = tar.next()
             if member is None:
                 break
-            tar.members.clear()  # stream mode keeps every member otherwise: memory would grow
+            tar.members.clear()  # TarFile keeps every member otherwise: memory would grow
             src.budget = None
             self.current = member.name
             yield self._check(member)
-            yield from self._data(member, stream, tar.offset)
+            yield from self._data(member, src, tar.offset)
             self.last = member.name
         src.budget = None
-        self._check_end(tar, stream)
+        self._check_end(tar, src)
         yield END_OF_ARCHIVE
 
     def _data(self, member: tarfile.TarInfo, stream: _Readable, end: int) -> Iterator[bytes]:
@@ -186,7 +204,7 @@ class CheckedTar:
             return
         left = member.size
         while left > 0:
-            got = stream.read(min(READ, left))
+            got = stream.read_some(min(READ, left))
             if not got:
                 raise Refused("the archive ends inside this file's data (truncated?)", member.name)
             left -= len(got)
@@ -195,7 +213,7 @@ class CheckedTar:
         if pad:
             yield bytes(pad)
         while (pos := stream.tell()) < end:
-            if not stream.read(min(READ, end - pos)):
+            if not stream.read_some(min(READ, end - pos)):
                 raise Refused("the archive ends inside this file's data (truncated?)", member.name)
 
     def _check(self, m: tarfile.TarInfo) -> bytes:
@@ -271,13 +289,13 @@ class CheckedTar:
             raise Corrupt("the archive ends without its end-of-archive marker (truncated?)")
         if stop != "EOFHeaderError":
             raise Corrupt(f"bad header at byte {tar.offset:,} of the tar: {tar.stop}")
-        while piece := stream.read(READ):
+        while piece := stream.read_some(READ):
             if piece.count(0) != len(piece):
                 raise Corrupt(f"data after the end-of-archive marker (near byte {stream.tell():,})")
 
 
 class _Readable(Protocol):
-    def read(self, size: int, /) -> bytes: ...
+    def read_some(self, size: int, /) -> bytes: ...
 
     def tell(self) -> int: ...
 
