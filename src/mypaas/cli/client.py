@@ -176,11 +176,18 @@ class ApiClient(
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response | Reply:
         timeout = kwargs.get("timeout")
-        plain = kwargs.keys() <= {"json", "params", "timeout"} and isinstance(timeout, int | float | None)
-        if self._wire is not None and plain:  # a JSON call: the standard library's client (cli/wire.py)
+        plain = kwargs.keys() <= {"json", "params", "timeout", "content", "headers"}
+        plain = plain and isinstance(timeout, int | float | None)
+        if self._wire is not None and plain:  # a JSON call or a raw upload: the standard library's client
             try:
                 reply = self._wire.request(
-                    method, path, json_body=kwargs.get("json"), params=kwargs.get("params"), timeout=timeout
+                    method,
+                    path,
+                    json_body=kwargs.get("json"),
+                    params=kwargs.get("params"),
+                    timeout=timeout,
+                    content=kwargs.get("content"),
+                    headers=kwargs.get("headers"),
                 )
             except WireError as exc:
                 raise self._failed(exc.kind, str(exc)) from exc
@@ -189,6 +196,8 @@ class ApiClient(
         quiet_httpx()
         import httpx
 
+        if "content" in kwargs and isinstance(timeout, int | float):  # an upload: connect within the usual
+            kwargs["timeout"] = httpx.Timeout(TIMEOUT_S, read=timeout, write=timeout)
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:

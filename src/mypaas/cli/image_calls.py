@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from mypaas.cli.limits import NO_TOKEN, TIMEOUT_S, UPLOAD_TIMEOUT_S
+from mypaas.cli.limits import NO_TOKEN, UPLOAD_TIMEOUT_S
 from mypaas.errors import Unauthorized
 
 if TYPE_CHECKING:
@@ -64,16 +64,13 @@ class ImageCalls:
         headers = {"Content-Type": "application/octet-stream"}
         if size is not None:
             headers["Content-Length"] = str(size)
-        import httpx  # an upload goes through httpx (cli/wire.py)
-
-        timeout = httpx.Timeout(TIMEOUT_S, read=UPLOAD_TIMEOUT_S, write=UPLOAD_TIMEOUT_S)
-        return self._dict(
+        return self._dict(  # each read and write may take UPLOAD_TIMEOUT_S, the connection TIMEOUT_S
             "POST",
             "/api/v1/images/import",
             params={"ref": ref, "change": list(changes)},
             content=chunks,
             headers=headers,
-            timeout=timeout,
+            timeout=UPLOAD_TIMEOUT_S,
         )
 
     def base_image(self, image: str, *, if_missing: bool = False) -> dict[str, Any]:

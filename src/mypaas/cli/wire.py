@@ -10,6 +10,7 @@ import select
 import socket
 import ssl
 import sys
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -91,32 +92,44 @@ class Wire:
         json_body: Any = None,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
+        content: Iterable[bytes] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
+        """One request; ``content`` is a body sent as it is read (with the Content-Length of ``headers``
+        if there is one, else chunked). ``timeout`` bounds each read and write; a connection is made
+        within the client's own timeout whatever it is."""
         target = self._base + path + (f"?{query(params)}" if params else "")
-        headers = dict(self._headers)
-        body = None
-        if json_body is not None:
+        sent = {**self._headers, **(headers or {})}
+        body: bytes | Iterable[bytes] | None = None
+        if content is not None:
+            body = content
+        elif json_body is not None:
             body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
-            headers["Content-Type"] = "application/json"
+            sent["Content-Type"] = "application/json"
         elif method in ("POST", "PUT", "PATCH"):
-            headers["Content-Length"] = "0"
+            sent["Content-Length"] = "0"
         conn = self._connection(timeout)
         if conn.sock is None:
+            wait = conn.timeout
+            conn.timeout = min(self._timeout, wait) if isinstance(wait, int | float) else self._timeout
             try:
                 conn.connect()
             except OSError as exc:
                 self.close()
                 raise _failure(exc, connecting=True) from exc
+            if conn.sock is not None:
+                conn.sock.settimeout(wait)
+        chunked = content is not None and "Content-Length" not in sent
         try:
-            conn.request(method, target, body=body, headers=headers)
+            conn.request(method, target, body=body, headers=sent, encode_chunked=chunked)
             answer = conn.getresponse()
-            content = answer.read()
+            got = answer.read()
         except (OSError, http.client.HTTPException) as exc:
             self.close()
             raise _failure(exc) from exc
         if answer.will_close:
             self.close()
-        return Reply(method, path, answer.status, content)
+        return Reply(method, path, answer.status, got)
 
     def close(self) -> None:
         if self._conn is not None:
