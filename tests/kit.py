@@ -201,9 +201,9 @@ class Platform:
         for name in ("mirror", "registry"):
             with contextlib.suppress(Exception):
                 os.kill(int((self.home / name / "registry.pid").read_text()), signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            pid = int((self.home / "router" / "caddy.pid").read_text())
-            os.kill(pid, signal.SIGKILL)
+        for pid_file in ("caddy.pid", "haproxy.pid"):  # the router (setting router: caddy or haproxy)
+            with contextlib.suppress(Exception):
+                os.kill(int((self.home / "router" / pid_file).read_text()), signal.SIGKILL)
         if self.platform_id:
             remove_labelled(f"mypaas.platform={self.platform_id}")
         self._http.close()

@@ -183,6 +183,10 @@ class CaddyRouter:
         """A copy of the config last pushed to Caddy by this router, if any."""
         return copy.deepcopy(self._pushed_config)
 
+    def request_counters(self) -> None:
+        """Caddy keeps no per-app counters: its access log is the source (monitor/requests.py)."""
+        return None
+
     def close(self) -> None:
         """Release the HTTP client (Caddy keeps running)."""
         self._client.close()
