@@ -33,6 +33,7 @@ from tests.integration.test_router_caddy import Backend
 pytestmark = pytest.mark.integration  # haproxy and caddy come from scripts/install.sh
 
 OWN_DOMAIN = "www.shop.example"
+LOG_LINES = 60  # of each router log, printed when a test fails
 
 
 @pytest.fixture
@@ -73,9 +74,12 @@ def router(own: OwnCA) -> Iterator[HAProxyRouter]:
     finally:
         haproxy.stop()
         haproxy.close()
-        for log in ("haproxy.log", "caddy.log"):  # shown by pytest when a test fails
+        for log in ("haproxy.log", "caddy.log"):  # pytest shows them when a test fails
             with contextlib.suppress(OSError):
-                print(log, (folder / log).read_text()[-3000:])
+                lines = (folder / log).read_text().splitlines()
+                print(f"--- last {LOG_LINES} lines of {log}", *lines[-LOG_LINES:], sep="\n")
+        with contextlib.suppress(OSError):
+            print("--- haproxy.cfg", (files.folder / "haproxy.cfg").read_text(), sep="\n")
         shutil.rmtree(folder, ignore_errors=True)
 
 

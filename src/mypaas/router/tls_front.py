@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from mypaas.router import https as tls
-from mypaas.router.caddy import CaddyRouter
+from mypaas.router.caddy import CaddyRouter, RenderInputs
 from mypaas.router.config import NOT_FOUND_BODY, Route, served
 from mypaas.router.haproxy_config import Files
 from mypaas.router.https import Https, UserCert
@@ -84,14 +84,17 @@ class CaddyTlsFront(CaddyRouter):
         self.files = files
         self.tls = https
 
-    def render(self, routes: Sequence[Route]) -> dict[str, Any]:
+    def _render(self, inputs: RenderInputs) -> dict[str, Any]:
+        """render_front's config: what ``apply`` pushes and what Caddy starts with (CaddyRouter's
+        ``apply``, ``render`` and ``_start`` all render through here)."""
+        routes, _certified, certs = inputs
         return render_front(
             routes,
             admin=self.admin,
             https=self.tls,
             http_port=self.listen_port,
             files=self.files,
-            certs=self.user_certs(),
+            certs=certs,
         )
 
     def trusted_hosts(self) -> Collection[str]:
