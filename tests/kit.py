@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
+import ipaddress
 import json
 import os
 import random
@@ -77,9 +78,10 @@ def docker_client() -> docker.DockerClient:
 
 def host_address() -> str:
     """An address of this machine that is not loopback: the Docker bridge's gateway (its containers and
-    the manager both reach it; a private address, so webhooks to it need --allow-private)."""
-    bridge = docker_client().networks.get("bridge")
-    return str(bridge.attrs["IPAM"]["Config"][0]["Gateway"])
+    the manager both reach it; a private address, so webhooks to it need --allow-private). An engine that
+    chose the gateway itself may not list it (Docker 20.10 after a restart): it is the subnet's first."""
+    config = docker_client().networks.get("bridge").attrs["IPAM"]["Config"][0]
+    return str(config.get("Gateway") or ipaddress.ip_network(config["Subnet"])[1])
 
 
 def busybox_image(

@@ -133,6 +133,12 @@ def test_routes_runtime_changes_retries_reloads_and_counters(
 
     counted = router.request_counters()
     assert counted is not None and counted["shop"].requests == 35 and counted["blog"].errors == 1
+    # each request's duration is logged into HAProxy's ring (retried ones once), read once
+    shop_ms = counted["shop"].durations_ms
+    assert len(shop_ms) == 35 and all(ms > 0 for ms in shop_ms) and len(counted["blog"].durations_ms) == 1
+    assert get(router, "shop.localhost")[0] == 200
+    again = router.request_counters()
+    assert again is not None and len(again["shop"].durations_ms) == 1 and again["blog"].durations_ms == ()
 
     # apps coming and going reload HAProxy: the listening socket is handed over, no request fails
     stop, ok, failed = threading.Event(), [], []
@@ -183,9 +189,10 @@ def test_https_is_passed_through_to_caddy_and_trusted_hosts_redirect(
     )
     assert plain.status_code == 308
     assert plain.headers["location"] == f"https://{OWN_DOMAIN}:{https_port}/a?b=1"
-    # HTTPS requests are routed and counted by HAProxy too
+    # HTTPS requests are routed, counted and timed by HAProxy too
     counted = router.request_counters()
     assert counted is not None and counted["shop"].requests >= 3
+    assert len(counted["shop"].durations_ms) == counted["shop"].requests
 
 
 def test_a_rolling_deploy_under_load_loses_no_request_and_is_counted(images: dict[str, str]) -> None:

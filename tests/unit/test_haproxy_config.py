@@ -1,5 +1,6 @@
 """The HAProxy router's pure parts: its config, host map and redirects from the routes, the slots an
-upstream change fills through the runtime API, its counters, and the Caddy TLS front's config."""
+upstream change fills through the runtime API, its counters and its ring of request durations, and
+the Caddy TLS front's config."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from mypaas.router.haproxy_config import (
     Files,
     assign,
     current_worker,
+    parse_events,
     parse_stat,
     render,
     runtime_commands,
@@ -149,6 +151,28 @@ def test_per_app_counters_come_from_the_backend_rows() -> None:
     assert (counted["shop"].requests, counted["shop"].errors, counted["shop"].mean_ms) == (12, 2, 3.0)
     assert counted["blog"].mean_ms is None and counted["shop"].epoch == 42
     assert worker_pid("Name: HAProxy\nPid: 42\nUptime: 1\n") == 42
+
+
+def test_both_http_frontends_log_each_requests_duration_into_the_ring() -> None:
+    out = render([SHOP], listen_port=80, https_port=443, files=FILES)
+
+    assert "ring mypaas_requests" in out.config
+    frontends = out.config.split("frontend ")[1:]
+    logging = [f.split()[0] for f in frontends if "log ring@mypaas_requests" in f]
+    assert logging == ["mypaas", "mypaas_https_in"]  # not the TLS passthrough (tcp)
+    assert all("set-var(txn.t0) date(0,us)" in f for f in frontends if "log ring@" in f)
+
+
+RING = "7 app_shop 1500\n8 mypaas_none 90\n9 app_shop 2500\n10 app_blog 100\n11 app_shop -\n\n"
+
+
+def test_the_ring_gives_the_durations_logged_since_the_last_read() -> None:
+    assert parse_events(RING, None) == ({"shop": [1.5, 2.5], "blog": [0.1]}, 11)
+    assert parse_events(RING, 8) == ({"shop": [2.5], "blog": [0.1]}, 11)
+    assert parse_events(RING, 11) == ({}, 11)  # nothing new
+    # the last one read was overwritten (a busy interval) or came from another worker: all it holds
+    assert parse_events(RING, 3) == ({"shop": [1.5, 2.5], "blog": [0.1]}, 11)
+    assert parse_events("\n", 5) == ({}, 5)
 
 
 def test_the_current_worker_is_read_from_show_proc() -> None:

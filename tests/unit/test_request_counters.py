@@ -1,5 +1,6 @@
 """Per-app request figures from the router's counters (HAProxy): differences per interval, a new worker's
-counters counted from zero, apps without counters yet, a router that does not answer."""
+counters counted from zero, apps without counters yet, a router that does not answer; the latency from
+the durations it logged."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class Count:
     errors: int
     mean_ms: float | None
     epoch: int = 1
+    durations_ms: tuple[float, ...] = ()
 
 
 class Source:
@@ -75,3 +77,19 @@ def test_no_answer_means_no_figures_and_unrouted_apps_are_forgotten() -> None:
 
     assert [f.app for f in m.read()] == ["shop"]
     assert set(m.snapshot()[0]) == {"shop"}
+
+
+def test_the_latency_is_that_of_the_durations_logged_in_the_interval() -> None:
+    source = Source()
+    source.now = {"shop": Count(0, 0, None)}
+    m, clock = meter(source)
+    m.read()
+
+    logged = tuple(float(ms) for ms in range(1, 21))  # 1..20 ms
+    source.now = {"shop": Count(20, 0, 9.0, durations_ms=logged), "blog": Count(3, 0, 4.0)}
+    clock[0] += 1
+    figures = {f.app: f for f in m.read()}
+
+    assert (figures["shop"].latency_ms, figures["shop"].latency_p95_ms) == (10.5, 19.0)
+    # requests counted but none logged (a router without the ring): the counters' mean, no p95
+    assert (figures["blog"].latency_ms, figures["blog"].latency_p95_ms) == (4.0, None)

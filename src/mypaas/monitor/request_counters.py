@@ -1,22 +1,25 @@
 """The router's per-app request figures from counters the router keeps (HAProxy's per-backend
-``req_tot``, ``hrsp_5xx`` and ``ttime``), instead of a JSON line per request (monitor/requests.py).
+``req_tot``, ``hrsp_5xx`` and ``ttime``) and the durations it logged, instead of a JSON line per
+request (monitor/requests.py).
 
 ``CounterMeter`` has RequestMeter's surface (``read``, ``snapshot``, ``totals``, ``latest``) and makes
 the same RequestFigures: per sampling interval, the difference of each app's counters. Counters that
 started again from zero (``epoch`` changed: HAProxy's new worker after a reload) count their whole
 value in the interval; the requests the old worker answered since the previous read are lost. The
-latency is HAProxy's mean over its last 1024 requests, not over the interval, and there is no p95
-(``latency_p95_ms`` stays None).
+latency (mean and p95) is that of the requests the router logged in the interval (``durations_ms``:
+HAProxy's in-memory ring of the newest ones, so a sample of the newest when the interval had more);
+without any (a router that logs none), the mean is HAProxy's over its last 1024 requests and there is
+no p95.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from mypaas.monitor.requests import RequestFigures, Totals
+from mypaas.monitor.requests import RequestFigures, Totals, percentile
 
 
 class AppCounters(Protocol):
@@ -33,6 +36,9 @@ class AppCounters(Protocol):
 
     @property
     def epoch(self) -> int: ...  # changes when the counters start again from zero (a new worker)
+
+    @property
+    def durations_ms(self) -> Sequence[float]: ...  # of the requests logged since the previous read
 
 
 CounterSource = Callable[[], Mapping[str, AppCounters] | None]
@@ -77,7 +83,7 @@ class CounterMeter:
         for app in {*self._hosts_to_app().values()}:
             count = counters.get(app)
             requests, errors = _delta(seen.get(app), count)
-            mean = count.mean_ms if count is not None and requests else None
+            mean, p95 = _latency(count) if requests else (None, None)
             figures[app] = RequestFigures(
                 at=now,
                 app=app,
@@ -85,6 +91,7 @@ class CounterMeter:
                 requests=requests,
                 errors=errors,
                 latency_ms=round(mean, 3) if mean is not None else None,
+                latency_p95_ms=round(p95, 3) if p95 is not None else None,
             )
         with self._lock:
             for f in figures.values():
@@ -101,6 +108,16 @@ class CounterMeter:
         with self._lock:
             totals = {app: Totals(t.requests, t.errors, t.duration_s) for app, t in self.totals.items()}
             return totals, dict(self.latest)
+
+
+def _latency(count: AppCounters | None) -> tuple[float | None, float | None]:
+    """The mean and p95 of the durations logged; else the counters' mean and no p95."""
+    if count is None:
+        return None, None
+    if count.durations_ms:
+        ms = list(count.durations_ms)
+        return sum(ms) / len(ms), percentile(ms, 95)
+    return count.mean_ms, None
 
 
 def _delta(before: tuple[int, int, int] | None, now: AppCounters | None) -> tuple[int, int]:

@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -27,11 +28,13 @@ from mypaas.errors import BackendError
 from mypaas.router import https as tls
 from mypaas.router.config import Route, served
 from mypaas.router.haproxy_config import (
+    LOG_RING,
     Counters,
     Files,
     Rendered,
     Slots,
     current_worker,
+    parse_events,
     parse_stat,
     render,
     runtime_commands,
@@ -65,6 +68,7 @@ class HAProxyRouter:
         self._shape: tuple[object, ...] | None = None  # what HAProxy was last loaded with
         self._slots: dict[str, Slots] = {}
         self._process: subprocess.Popen[bytes] | None = None
+        self._logged: tuple[int, int | None] = (0, None)  # the worker and its last request read from the ring
 
     @property
     def pid_path(self) -> Path:
@@ -149,12 +153,24 @@ class HAProxyRouter:
             self.front.close()
 
     def request_counters(self) -> dict[str, Counters] | None:
-        """Per app, its backend's counters since the worker started (None when HAProxy does not answer)."""
+        """Per app, its backend's counters since the worker started, with the durations of the requests
+        its ring logged since the previous call (None when HAProxy does not answer)."""
         try:
             answer = self._ask("@1 show info; @1 show stat")
         except BackendError:
             return None
-        return parse_stat(answer, epoch=worker_pid(answer) or 0)
+        epoch = worker_pid(answer) or 0
+        counters = parse_stat(answer, epoch=epoch)
+        try:
+            events = self._ask(f"@1 show events {LOG_RING}")
+        except BackendError:
+            return counters
+        logged_epoch, after = self._logged
+        durations, last = parse_events(events, after if logged_epoch == epoch else None)
+        self._logged = (epoch, last)
+        return {
+            app: replace(count, durations_ms=tuple(durations.get(app, ()))) for app, count in counters.items()
+        }
 
     # -- changes -------------------------------------------------------------------------------------
 

@@ -10,6 +10,9 @@ With HTTPS, the HTTPS port is passed through (mode tcp) to the Caddy the platfor
 (router/tls_front.py), which sends the decrypted requests back to the ``mypaas_https_in`` frontend on a
 unix socket; the HTTP frontend sends ``/.well-known/acme-challenge/`` to Caddy and redirects the hosts
 ``router/https.py`` says to HTTPS.
+Each app request's duration (microseconds) is logged into an in-memory ring (no file, no socket: no
+system call per request) that the monitor reads each sampling round through the runtime API
+(``show events``): the latency's mean and p95; the counts come from the backends' counters.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ TLS_BACKEND = "mypaas_caddy_tls"
 APP_PREFIX = "app_"
 ACME_PATH = "/.well-known/acme-challenge/"
 PLACEHOLDER = "0.0.0.0:1"  # the address of an empty (disabled) slot
+LOG_RING = "mypaas_requests"
+# the newest requests' log lines the ring holds (about 30 bytes each: some 30,000); a busier interval's
+# latency is that of its newest requests
+LOG_RING_BYTES = 2**20
+# one line per request: its number (unique in a worker), its backend, its duration in microseconds
+# (from the request's headers read to the response's end; HAProxy's own %Ta is in whole milliseconds)
+LOG_FORMAT = "%rt %b %[date(0,us),sub(txn.t0)]"
 
 # A refused connection (an instance being stopped) is tried again on another instance (redispatch on
 # every retry): what lets a rolling deploy lose no request, as Caddy's try_duration does.
@@ -203,6 +213,11 @@ def _global() -> list[str]:
         "global",
         "  hard-stop-after 30s",  # an old worker after a reload: its last requests get this long
         "",
+        f"ring {LOG_RING}",
+        "  format raw",
+        "  maxlen 256",
+        f"  size {LOG_RING_BYTES}",
+        "",
         "defaults",
         "  mode http",
         *(f"  timeout {name} {value}" for name, value in TIMEOUTS.items()),
@@ -222,7 +237,7 @@ def _http_frontend(port: int, files: Files, https_port: int, redirect_hosts: Col
         "  option forwardfor",
         "  http-request set-header X-Forwarded-Proto http",
         "  http-request set-header X-Forwarded-Host %[req.hdr(host)]",
-        "  http-request set-var(txn.host) req.hdr(host),field(1,:),lower",
+        *_request_log(),
     ]
     if https_port:
         suffix = "" if https_port == 443 else f":{https_port}"
@@ -237,6 +252,16 @@ def _http_frontend(port: int, files: Files, https_port: int, redirect_hosts: Col
     return [*lines, *_by_host(files), ""]
 
 
+def _request_log() -> list[str]:
+    """An HTTP frontend's host variable, and its log of each request's duration into the ring."""
+    return [
+        "  http-request set-var(txn.host) req.hdr(host),field(1,:),lower",
+        "  http-request set-var(txn.t0) date(0,us)",
+        f"  log ring@{LOG_RING} local0",
+        f'  log-format "{LOG_FORMAT}"',
+    ]
+
+
 def _by_host(files: Files) -> list[str]:
     return [
         f"  use_backend %[var(txn.host),map_str({files.hosts_map},{NOT_FOUND_BACKEND})]",
@@ -248,7 +273,7 @@ def _https_frontends(https_port: int, files: Files) -> list[str]:
     return [
         "frontend mypaas_https_in",  # Caddy's decrypted requests (it sets X-Forwarded-*)
         f"  bind {files.https_in} mode 600",
-        "  http-request set-var(txn.host) req.hdr(host),field(1,:),lower",
+        *_request_log(),
         *_by_host(files),
         "",
         "frontend mypaas_tls",
@@ -296,6 +321,8 @@ class Counters:
     errors: int  # hrsp_5xx: the app's, HAProxy's 502/504, and the 503 without an instance
     mean_ms: float | None  # ttime: the mean time of the last 1024 requests (None: no request yet)
     epoch: int = 0  # the worker's pid: a new one (a reload) counts from zero again
+    # the durations (ms) of the requests logged since the previous read (the newest ones the ring held)
+    durations_ms: tuple[float, ...] = ()
 
 
 def parse_stat(text: str, epoch: int = 0) -> dict[str, Counters]:
@@ -315,6 +342,24 @@ def parse_stat(text: str, epoch: int = 0) -> dict[str, Counters]:
             epoch=epoch,
         )
     return found
+
+
+def parse_events(text: str, after: int | None) -> tuple[dict[str, list[float]], int | None]:
+    """Per app, the durations (ms) of the requests the ring (``show events``) logged after the request
+    numbered ``after``, all it holds when that one is not there any more (or ``after`` is None); and
+    the number of its newest request (to give as ``after`` next time)."""
+    entries = []  # (number, backend, microseconds: "-" when HAProxy answered before timing it)
+    for line in text.splitlines():
+        number, _, rest = line.partition(" ")
+        if number.isdigit():
+            backend, _, micros = rest.partition(" ")
+            entries.append((int(number), backend, micros))
+    start = next((i + 1 for i, (n, _, _) in enumerate(entries) if n == after), 0)
+    durations: dict[str, list[float]] = {}
+    for _, name, micros in entries[start:]:
+        if name.startswith(APP_PREFIX) and micros.isdigit():
+            durations.setdefault(name.removeprefix(APP_PREFIX), []).append(int(micros) / 1000.0)
+    return durations, entries[-1][0] if entries else after
 
 
 def worker_pid(info: str) -> int | None:
