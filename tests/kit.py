@@ -144,7 +144,8 @@ def web_image(tag: str, body: str) -> str:
 
 
 class Platform:
-    """A real MyPaas (manager + Caddy) on free ports, its state in a temp folder."""
+    """A real MyPaas (manager + router) on free ports, its state in a temp folder. The environment is
+    passed on: ``MYPAAS_ROUTER=haproxy pytest …`` runs every platform with the HAProxy router."""
 
     def __init__(self, **settings: Any) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="mypaas-test-"))
