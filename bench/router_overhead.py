@@ -10,7 +10,9 @@ BENCH_SECONDS=8 s, BENCH_RUNS=3 runs each, the median kept) against a container 
 - nginx: a keep-alive upstream, no access log
 - haproxy: http mode, keep-alive both sides, no log
 
-wrk, nginx and haproxy come from `scripts/install.sh --bench` (`make install-bench`).
+wrk, nginx and haproxy come from `scripts/install.sh --bench` (`make install-bench`). The MyPaas router
+is the one the platform's setting names: `MYPAAS_ROUTER=haproxy .venv/bin/python bench/router_overhead.py`
+measures the HAProxy driver (default: Caddy).
 
 Last line: router_ratio=<through the MyPaas router / direct, requests per second> p99_ms=<through it>
 """
@@ -249,7 +251,8 @@ def main() -> None:
         upstream = inst["address"]
         until(lambda: ok(p.router_port, HOST), timeout=15)
         rows.append(("direct", *measure(upstream)))
-        rows.append(("mypaas router", *measure(f"127.0.0.1:{p.router_port}")))
+        driver = p.env.get("MYPAAS_ROUTER", "caddy")
+        rows.append((f"mypaas ({driver})", *measure(f"127.0.0.1:{p.router_port}")))
         work = Path(tempfile.mkdtemp(prefix="mypaas-bench-log-"))
         try:
             rows.append(
@@ -262,9 +265,9 @@ def main() -> None:
         rows.append(candidate("nginx", nginx(upstream)))
         rows.append(candidate("haproxy", haproxy(upstream)))
     direct = rows[0][1]
-    print(f"{'':<14} {'req/s':>8} {'of direct':>9} {'p99 ms':>7}")
+    print(f"{'':<16} {'req/s':>8} {'of direct':>9} {'p99 ms':>7}")
     for name, rps, p99 in rows:
-        print(f"{name:<14} {rps:8.0f} {rps / direct:9.2f} {p99:7.2f}")
+        print(f"{name:<16} {rps:8.0f} {rps / direct:9.2f} {p99:7.2f}")
     _, ours, ours_p99 = rows[1]
     print(f"router_ratio={ours / direct:.2f} p99_ms={ours_p99:.2f}")
 

@@ -31,6 +31,8 @@ log() { printf '==> %s\n' "$*"; }
 need_pkgs=()
 command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v caddy >/dev/null 2>&1 || need_pkgs+=(caddy)
+# the router when the setting `router: haproxy` is chosen (Caddy then only terminates TLS)
+[ -x /usr/sbin/haproxy ] || need_pkgs+=(haproxy)
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
@@ -69,7 +71,6 @@ fi
 if [ $want_bench -eq 1 ]; then
   command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
   [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx)
-  [ -x /usr/sbin/haproxy ] || need_pkgs+=(haproxy)
   command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc)
   dpkg -s libc6-dev >/dev/null 2>&1 || need_pkgs+=(libc6-dev)
 fi
@@ -99,7 +100,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
 fi
 
-# MyPaas runs its own Caddy and Distribution (the router benchmark its own nginx and HAProxy): the
+# MyPaas runs its own Caddy, HAProxy and Distribution (the router benchmark its own nginx): the
 # services their packages start under systemd would hold ports 80, 2019 and 5000, so they are stopped
 # and disabled.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then

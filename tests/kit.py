@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
+import ipaddress
 import json
 import os
 import random
@@ -77,9 +78,10 @@ def docker_client() -> docker.DockerClient:
 
 def host_address() -> str:
     """An address of this machine that is not loopback: the Docker bridge's gateway (its containers and
-    the manager both reach it; a private address, so webhooks to it need --allow-private)."""
-    bridge = docker_client().networks.get("bridge")
-    return str(bridge.attrs["IPAM"]["Config"][0]["Gateway"])
+    the manager both reach it; a private address, so webhooks to it need --allow-private). An engine that
+    chose the gateway itself may not list it (Docker 20.10 after a restart): it is the subnet's first."""
+    config = docker_client().networks.get("bridge").attrs["IPAM"]["Config"][0]
+    return str(config.get("Gateway") or ipaddress.ip_network(config["Subnet"])[1])
 
 
 def busybox_image(
@@ -142,7 +144,8 @@ def web_image(tag: str, body: str) -> str:
 
 
 class Platform:
-    """A real MyPaas (manager + Caddy) on free ports, its state in a temp folder."""
+    """A real MyPaas (manager + router) on free ports, its state in a temp folder. The environment is
+    passed on: ``MYPAAS_ROUTER=haproxy pytest …`` runs every platform with the HAProxy router."""
 
     def __init__(self, **settings: Any) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="mypaas-test-"))
@@ -201,9 +204,9 @@ class Platform:
         for name in ("mirror", "registry"):
             with contextlib.suppress(Exception):
                 os.kill(int((self.home / name / "registry.pid").read_text()), signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            pid = int((self.home / "router" / "caddy.pid").read_text())
-            os.kill(pid, signal.SIGKILL)
+        for pid_file in ("caddy.pid", "haproxy.pid"):  # the router (setting router: caddy or haproxy)
+            with contextlib.suppress(Exception):
+                os.kill(int((self.home / "router" / pid_file).read_text()), signal.SIGKILL)
         if self.platform_id:
             remove_labelled(f"mypaas.platform={self.platform_id}")
         self._http.close()

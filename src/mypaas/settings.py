@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     api_host: str = DEFAULT_API_HOST
     api_port: int = DEFAULT_API_PORT
     router_port: int = 80
+    # which program routes: "caddy" (one Caddy: routes, TLS, a JSON access log) or "haproxy" (HAProxy
+    # routes and counts per app; the Caddy behind it only terminates TLS and gets the certificates)
+    router: Literal["caddy", "haproxy"] = "caddy"
     # Caddy's admin API: "" = a unix socket in $MYPAAS_HOME/router (owner-only); "host:port" = TCP
     router_admin: str = ""
     # HTTPS for apps (0: plain HTTP only): certificates from the ACME CA for custom domains, from Caddy's

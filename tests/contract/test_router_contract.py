@@ -52,10 +52,56 @@ def caddy_served(routes: list[dict[str, Any]]) -> Served:
     return found
 
 
-@pytest.fixture(params=["fake", pytest.param("caddy", marks=pytest.mark.integration)])
+def haproxy_served(ask: Callable[[str], str], hosts_map: Path) -> Served:
+    """The host -> upstreams map HAProxy's current worker runs: its host map, then each backend's
+    servers that are not in maintenance (``show servers state``: admin state 0)."""
+    found: Served = {}
+    for line in ask(f"@1 show map {hosts_map}").splitlines():
+        if line.startswith("0x"):
+            _, host, backend = line.split()
+            servers = []
+            for row in ask(f"@1 show servers state {backend}").splitlines()[2:]:
+                cols = row.split()
+                if len(cols) > 18 and cols[6] == "0":
+                    servers.append(f"{cols[4]}:{cols[18]}")
+            found[host] = tuple(sorted(servers))
+    return found
+
+
+@pytest.fixture
+def haproxy_rig(tmp_path: Path) -> Iterator[Rig]:
+    from mypaas.router.haproxy import HAProxyRouter
+
+    listen_port = free_port()
+    folder = tmp_path / "haproxy"
+    made: list[HAProxyRouter] = []
+
+    def make() -> HAProxyRouter:
+        made.append(HAProxyRouter(listen_port=listen_port, folder=folder, log_path=tmp_path / "haproxy.log"))
+        return made[-1]
+
+    first = make()
+    try:
+        yield Rig(first, lambda: haproxy_served(first._ask, first.files.hosts_map), make)
+    finally:
+        first.stop()
+        for router in made:
+            router.close()
+
+
+@pytest.fixture(
+    params=[
+        "fake",
+        pytest.param("caddy", marks=pytest.mark.integration),
+        pytest.param("haproxy", marks=pytest.mark.integration),
+    ]
+)
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     if request.param == "fake":
         yield fake_rig()
+        return
+    if request.param == "haproxy":
+        yield request.getfixturevalue("haproxy_rig")
         return
     from mypaas.router.caddy import CaddyRouter
 

@@ -1,6 +1,7 @@
 """CaddyRouter.apply on every reconcile pass: the config is rendered only when what it is made of changed
 (the routes, the hosts with a trusted certificate, the users' own certificates), and pushed only when it
-differs from the one pushed. Caddy's admin API is played by a small HTTP server on a unix socket."""
+differs from the one pushed; the TLS front (a CaddyRouter subclass) pushes its own config. Caddy's admin
+API is played by a small HTTP server on a unix socket."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from mypaas.errors import BackendError
 from mypaas.router import caddy, config
 from mypaas.router.caddy import CaddyRouter
 from mypaas.router.config import Route
+from mypaas.router.haproxy_config import Files
 from mypaas.router.https import Https, UserCert
+from mypaas.router.tls_front import CaddyTlsFront
 
 SHOP = Route("shop", ("shop.localhost", "www.shop.example.com"), ("10.0.0.2:80",))
 BLOG = Route("blog", ("blog.localhost",), ())
@@ -165,3 +168,29 @@ def test_a_load_may_take_longer_the_more_routes_it_holds(
 
     assert r.apply([SHOP, BLOG]) is True  # two routes: 1.2 s
     r.close()
+
+
+def test_the_tls_front_pushes_its_own_config_not_the_routers(tmp_path: Path, admin: AdminApi) -> None:
+    """CaddyTlsFront (HAProxy's TLS terminator) goes through CaddyRouter.apply: what it pushes must be
+    render_front's config (Caddy on unix sockets only), never the router's (which takes HAProxy's ports)."""
+    files = Files(tmp_path / "router")
+    front = CaddyTlsFront(
+        files=files,
+        http_port=8080,
+        https=Https(port=8443, base_domain="localhost"),
+        admin=f"unix/{tmp_path}/admin.sock",
+        config_dir=files.folder,
+        log_path=tmp_path / "caddy.log",
+    )
+
+    assert front.apply([SHOP]) is True
+    assert front.apply([SHOP]) is False
+
+    servers = admin.loads[-1]["apps"]["http"]["servers"]
+    assert set(servers) == {"mypaas-acme", "mypaas-tls"}
+    assert {a for s in servers.values() for a in s["listen"]} == {
+        f"unix/{files.caddy_http}",
+        f"unix/{files.caddy_tls}",
+    }
+    assert servers == front.render([SHOP])["apps"]["http"]["servers"]
+    front.close()

@@ -162,7 +162,7 @@ def _request_columns(points: list[dict[str, Any]]) -> list[str]:
         if timed
         else None
     )
-    p95 = max((p["latency_p95_ms"] for p in timed), default=None)
+    p95 = max((p["latency_p95_ms"] for p in timed if p["latency_p95_ms"] is not None), default=None)
 
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.0f}ms" if value >= 10 else f"{value:.1f}ms"

@@ -26,7 +26,7 @@ from mypaas.registry.images import Images
 from mypaas.registry.mirror import Mirror
 from mypaas.registry.tokens import TokenIssuer
 from mypaas.router.base import Router
-from mypaas.router.https import UserCert
+from mypaas.router.https import Https, UserCert
 from mypaas.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,10 +52,8 @@ def make_backend(settings: Settings, timeout: float = 120, *, pool: bool = True)
 
 
 def make_router(settings: Settings, certs: Callable[[], Sequence[UserCert]] = tuple) -> Router:
-    """Caddy, serving the users' own certificates ``certs`` gives (``certs add``) when HTTPS is on."""
-    from mypaas.router.caddy import CaddyRouter
-    from mypaas.router.https import Https
-
+    """The router the setting ``router`` names: Caddy, or HAProxy with a Caddy in front for TLS; the
+    users' own certificates ``certs`` gives (``certs add``) are served when HTTPS is on."""
     https = None
     if settings.router_https_port:
         https = Https(
@@ -65,6 +63,10 @@ def make_router(settings: Settings, certs: Callable[[], Sequence[UserCert]] = tu
             acme_ca_root=settings.acme_ca_root,
             acme_email=settings.acme_email,
         )
+    if settings.router == "haproxy":
+        return _haproxy_router(settings, https, certs)
+    from mypaas.router.caddy import CaddyRouter
+
     return CaddyRouter(
         https=https,
         admin=settings.router_admin_address,
@@ -72,6 +74,33 @@ def make_router(settings: Settings, certs: Callable[[], Sequence[UserCert]] = tu
         config_dir=settings.router_dir,
         log_path=settings.log_dir / "caddy.log",
         user_certs=certs,
+    )
+
+
+def _haproxy_router(
+    settings: Settings, https: Https | None, certs: Callable[[], Sequence[UserCert]]
+) -> Router:
+    from mypaas.router.haproxy import HAProxyRouter
+    from mypaas.router.haproxy_config import Files
+    from mypaas.router.tls_front import CaddyTlsFront
+
+    files = Files(settings.router_dir)
+    front = None
+    if https is not None:
+        front = CaddyTlsFront(
+            files=files,
+            http_port=settings.router_port,
+            https=https,
+            admin=settings.router_admin_address,
+            config_dir=settings.router_dir,
+            log_path=settings.log_dir / "caddy.log",
+            user_certs=certs,
+        )
+    return HAProxyRouter(
+        listen_port=settings.router_port,
+        folder=files.folder,
+        log_path=settings.log_dir / "haproxy.log",
+        front=front,
     )
 
 

@@ -199,6 +199,7 @@ def make_monitoring(core: Core, hosts: Hosts) -> Monitoring:
         ready=core.tracker.ready,
         settings=settings,
         access_log=settings.log_dir / ACCESS_LOG,
+        counters=core.router.request_counters if settings.router == "haproxy" else None,
         remote=RemoteSampler(
             platform=core.platform_id,
             list_tasks=LIST_TASKS,

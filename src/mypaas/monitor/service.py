@@ -27,6 +27,7 @@ from mypaas.monitor.buckets import bucketed
 from mypaas.monitor.events import Event, EventLog, parse_duration
 from mypaas.monitor.metrics import RemoteSource, Sample, Sampler
 from mypaas.monitor.remote import Connection
+from mypaas.monitor.request_counters import CounterMeter, CounterSource
 from mypaas.monitor.requests import RequestFigures, RequestMeter
 from mypaas.monitor.series import MINUTE, MetricStore
 from mypaas.settings import Settings
@@ -102,6 +103,7 @@ class Monitoring:
         settings: Settings,
         access_log: Path,
         remote: RemoteSource | None = None,
+        counters: CounterSource | None = None,
     ) -> None:
         self._backend = backend
         self._loop = loop
@@ -116,7 +118,12 @@ class Monitoring:
             on_sample=self._stored,
             remote=remote,
         )
-        self.requests = RequestMeter(access_log, hosts_to_app=self.hosts_to_app)
+        # the router's request figures: its per-app counters when it keeps them (HAProxy), else its log
+        self.requests: RequestMeter | CounterMeter = (
+            CounterMeter(counters, hosts_to_app=self.hosts_to_app)
+            if counters is not None
+            else RequestMeter(access_log, hosts_to_app=self.hosts_to_app)
+        )
         self.enabled = settings.metrics_enabled
         self._ready: dict[str, bool] = {}
         self._states: dict[str, Instance] = {}

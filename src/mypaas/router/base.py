@@ -1,4 +1,5 @@
-"""The Router protocol every router driver implements (router/caddy.py; router/fake.py for unit tests).
+"""The Router protocol every router driver implements (router/caddy.py, router/haproxy.py; router/fake.py
+for unit tests).
 
 A router serves every app's routes on one port. The reconcile loop calls ``apply`` on every pass (a driver
 pushes only when the routes changed); the manager's supervision loop keeps the router process alive with
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from mypaas.router.config import Route
+from mypaas.router.haproxy_config import Counters
 
 
 class Router(Protocol):
@@ -29,6 +31,11 @@ class Router(Protocol):
 
     def stop(self) -> None:
         """Stop the router (apps keep running); stopping a stopped router is fine."""
+        ...
+
+    def request_counters(self) -> dict[str, Counters] | None:
+        """Per app, the requests it counted since it started, when the router keeps such counters
+        (HAProxy); None when it does not (Caddy writes an access log instead) or does not answer."""
         ...
 
     def close(self) -> None:

@@ -43,7 +43,7 @@ MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
 log = logging.getLogger("mypaas.router")
 
 # a config's inputs: the routes, the hosts with a trusted certificate, the users' own certificates
-_Inputs = tuple[tuple[Route, ...], frozenset[str], tuple[UserCert, ...]]
+RenderInputs = tuple[tuple[Route, ...], frozenset[str], tuple[UserCert, ...]]
 
 
 class CaddyRouter:
@@ -74,7 +74,7 @@ class CaddyRouter:
         self._client = admin_client(admin)
         self._lock = threading.Lock()
         self._pushed_hash: str | None = None
-        self._pushed_inputs: _Inputs | None = None  # what the config last pushed (or found current) is of
+        self._pushed_inputs: RenderInputs | None = None  # what the last pushed (or current) config is of
         self._pushed_config: dict[str, Any] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -114,13 +114,15 @@ class CaddyRouter:
         """The Caddy config that serves ``routes`` (what ``apply`` pushes)."""
         return self._render(self._inputs(routes))
 
-    def _inputs(self, routes: Sequence[Route]) -> _Inputs:
+    def _inputs(self, routes: Sequence[Route]) -> RenderInputs:
         """What the config is a function of, read now (the certificates' files and rows)."""
         if self.https is None:
             return tuple(routes), frozenset(), ()
         return tuple(routes), frozenset(self.certified_hosts()), tuple(self.user_certs())
 
-    def _render(self, inputs: _Inputs) -> dict[str, Any]:
+    def _render(self, inputs: RenderInputs) -> dict[str, Any]:
+        """The config of ``inputs``: the one place ``apply``, ``render`` and ``_start`` render (a
+        subclass with another config overrides this, as router/tls_front.py does)."""
         routes, certified, certs = inputs
         return render(
             routes,
@@ -183,6 +185,10 @@ class CaddyRouter:
     def last_config(self) -> dict[str, Any] | None:
         """A copy of the config last pushed to Caddy by this router, if any."""
         return copy.deepcopy(self._pushed_config)
+
+    def request_counters(self) -> None:
+        """Caddy keeps no per-app counters: its access log is the source (monitor/requests.py)."""
+        return None
 
     def close(self) -> None:
         """Release the HTTP client (Caddy keeps running)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mypaas.errors import BackendError
 from mypaas.router.config import Route, served
+from mypaas.router.haproxy_config import Counters
 
 
 @dataclass
@@ -21,6 +22,7 @@ class FakeRouterProcess:
     running: bool = False
     routes: tuple[Route, ...] = ()
     starts: int = 0
+    counters: dict[str, Counters] | None = None  # per-app counters, for a router that keeps them
 
 
 class FakeRouter:
@@ -68,6 +70,13 @@ class FakeRouter:
         self._pushed = None
         self.process.running = False
         self.process.routes = ()
+
+    def request_counters(self) -> dict[str, Counters] | None:
+        return (
+            dict(self.process.counters)
+            if self.process.running and self.process.counters is not None
+            else None
+        )
 
     def close(self) -> None:
         return None  # the process keeps running
