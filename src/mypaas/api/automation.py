@@ -23,7 +23,8 @@ class AutoscaleBody(BaseModel):
     max: int = Field(description="most replicas")
     target_cpu_pct: float | None = Field(None, description="average CPU per replica, in % of one core")
     target_rps_per_replica: float | None = Field(
-        None, description="requests per second per replica of the routed service (router access log)"
+        None,
+        description="requests per second per replica of the routed service (the router's request figures)",
     )
     cooldown_up_s: float = Field(30.0, description="least time between a change and scaling up")
     cooldown_down_s: float = Field(120.0, description="least time between a change and scaling down")

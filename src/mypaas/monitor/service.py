@@ -1,6 +1,7 @@
 """The monitor's service: the event log and the metrics sampler, fed by the reconcile loop's observed
 instances and the engine's events, and the events of user actions (recorded by the manager); each
-sampling round also reads the router's access log into per-app request figures. On a cluster, the
+sampling round also reads the router's request figures per app (Caddy's access log, or HAProxy's counters
+and duration ring). On a cluster, the
 instances on the other hosts are read over each host's connection (a ``RemoteSampler`` given at
 construction).
 
@@ -294,7 +295,7 @@ class Monitoring:
         try:
             return self.requests.read()
         except Exception:  # an unreadable log must not stop sampling
-            log.exception("reading the router's access log failed")
+            log.exception("reading the router's request figures failed")
             return []
 
     def _check_engine(self) -> None:
