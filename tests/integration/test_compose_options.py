@@ -132,12 +132,6 @@ def _container(platform: kit.Platform, app: str, service: str) -> Any:
     return kit.docker_client().containers.get(inst["id"])
 
 
-def _host_address() -> str:
-    """An address of this host that is not a loopback one (the default bridge's gateway)."""
-    bridge = kit.docker_client().networks.get("bridge")
-    return str(bridge.attrs["IPAM"]["Config"][0]["Gateway"])
-
-
 def _udp_answer(port: int) -> bytes:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(0.5)
@@ -177,7 +171,7 @@ def test_service_options_on_the_engine(platform: kit.Platform, option_images: No
     # a port bound to 127.0.0.1: answers there, not on the host's other addresses
     with socket.create_connection(("127.0.0.1", local), timeout=3):
         pass
-    with pytest.raises(OSError), socket.create_connection((_host_address(), local), timeout=3):
+    with pytest.raises(OSError), socket.create_connection((kit.host_address(), local), timeout=3):
         pass
     bindings = _container(platform, app, "local").attrs["HostConfig"]["PortBindings"]
     assert bindings == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(local)}]}

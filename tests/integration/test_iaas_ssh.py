@@ -232,13 +232,19 @@ def test_running_engine_needs_no_install(ssh: SSHMachine) -> None:
     assert swarm_node_id(ssh) == (docker_info("{{.Swarm.NodeID}}") or None)
 
 
+def _hangup_default() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def test_configure_engine_over_ssh_on_a_temp_daemon_json(ssh: SSHMachine, tmp_path: Path) -> None:
     daemon_json = tmp_path / "etc" / "docker" / "daemon.json"
     daemon_json.parent.mkdir(parents=True)
     daemon_json.write_text(
         json.dumps({"log-driver": "json-file", "insecure-registries": ["old.example:5000"]})
     )
-    stand_in = subprocess.Popen(["sleep", "60"])  # plays dockerd: SIGHUP ends it
+    # plays dockerd: SIGHUP ends it (its default action: a runner started under nohup ignores SIGHUP, and
+    # a child inherits that)
+    stand_in = subprocess.Popen(["sleep", "60"], preexec_fn=_hangup_default)  # noqa: PLW1509 - no threads
     pid_path = tmp_path / "docker.pid"
     pid_path.write_text(f"{stand_in.pid}\n")
     try:
