@@ -13,10 +13,8 @@ import hmac
 import json
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +22,9 @@ from pathlib import Path
 import pytest
 
 from tests import kit
+from tests.sshd import running_sshd
 
 pytestmark = pytest.mark.integration
-
-SSHD = "/usr/sbin/sshd"
 
 
 @dataclass
@@ -53,52 +50,24 @@ def _git(cwd: Path, *args: str) -> str:
     return done.stdout
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "sshd exited"
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        time.sleep(0.05)
-    raise AssertionError("sshd did not listen")
-
-
 @contextlib.contextmanager
 def forge(deploy_key: str, image: str) -> Iterator[Forge]:
     """sshd on a free port of loopback, letting in ``deploy_key`` only; a bare repository holding a
     Dockerfile app (FROM ``image``) on branch main."""
     top = Path(tempfile.mkdtemp(prefix="mypaas-git-"))
-    proc = None
     try:
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(top / "host_key")], check=True
-        )
-        (top / "authorized_keys").write_text(f"restrict {deploy_key}\n")
-        port = kit.free_port()
-        (top / "sshd_config").write_text(
-            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {top / 'host_key'}\n"
-            f"AuthorizedKeysFile {top / 'authorized_keys'}\nPidFile {top / 'sshd.pid'}\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-            "PermitRootLogin prohibit-password\nStrictModes no\nAllowTcpForwarding no\nX11Forwarding no\n"
-        )
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation folder
-        proc = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(top / "sshd_config")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_port(port, proc)
-        bare, work = top / "app.git", top / "work"
-        _git(top, "init", "--quiet", "--bare", "-b", "main", str(bare))
-        _git(top, "clone", "--quiet", str(bare), str(work))
-        (work / "Dockerfile").write_text(f"FROM {image}\nEXPOSE 80\nCOPY index.html /www/index.html\n")
-        (work / "docs").mkdir()
-        (work / "docs" / "README.md").write_text("nothing to deploy here\n")
-        yield Forge(f"ssh://root@127.0.0.1:{port}{bare}", work)
+        (top / "sshd").mkdir()
+        with running_sshd(top / "sshd") as sshd:
+            # sshd reads the file at each login: from now on only the deploy key gets in
+            (top / "sshd" / "authorized_keys").write_text(f"restrict {deploy_key}\n")
+            bare, work = top / "app.git", top / "work"
+            _git(top, "init", "--quiet", "--bare", "-b", "main", str(bare))
+            _git(top, "clone", "--quiet", str(bare), str(work))
+            (work / "Dockerfile").write_text(f"FROM {image}\nEXPOSE 80\nCOPY index.html /www/index.html\n")
+            (work / "docs").mkdir()
+            (work / "docs" / "README.md").write_text("nothing to deploy here\n")
+            yield Forge(f"{sshd.url()}{bare}", work)
     finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait()
         shutil.rmtree(top, ignore_errors=True)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 import os
 import ssl
@@ -23,6 +22,7 @@ from mypaas.cli.image_calls import ImageCalls
 from mypaas.cli.limits import NO_TOKEN, POLL_WAIT_S, TIMEOUT_S, UPLOAD_TIMEOUT_S, WAIT_TIMEOUT_S
 from mypaas.cli.monitor_calls import MonitorCalls
 from mypaas.cli.preview_calls import PreviewCalls
+from mypaas.cli.release_calls import ReleaseCalls
 from mypaas.cli.wire import Reply, Wire, WireError, failure_kind, quiet_httpx
 from mypaas.errors import BackendError, InvalidSpec, MyPaasError, Unauthorized, error_for_status
 from mypaas.states import OperationStatus
@@ -112,7 +112,15 @@ def _seg(value: str) -> str:
 
 
 class ApiClient(
-    IdentityCalls, CertCalls, DriverCalls, ImageCalls, MonitorCalls, HostCalls, PreviewCalls, GitCalls
+    IdentityCalls,
+    CertCalls,
+    DriverCalls,
+    ImageCalls,
+    MonitorCalls,
+    HostCalls,
+    PreviewCalls,
+    GitCalls,
+    ReleaseCalls,
 ):
     """A synchronous client of ``/api/v1``; every method raises a ``MyPaasError`` on failure."""
 
@@ -375,56 +383,6 @@ class ApiClient(
 
     def remove_volume(self, name: str) -> dict[str, Any]:
         return self._dict("DELETE", f"/api/v1/volumes/{_seg(name)}")
-
-    # -- releases, config, domains --------------------------------------------------------------
-
-    def releases(self, name: str) -> list[dict[str, Any]]:
-        return self._list(f"/api/v1/apps/{_seg(name)}/releases")
-
-    def rollback(self, name: str, release: int | None = None) -> dict[str, Any]:
-        return self._dict("POST", f"/api/v1/apps/{_seg(name)}/rollback", json={"release": release})
-
-    def config(self, name: str) -> dict[str, str]:
-        return cast(dict[str, str], self._dict("GET", f"/api/v1/apps/{_seg(name)}/config"))
-
-    def set_config(self, name: str, set_: dict[str, str], unset: list[str]) -> dict[str, Any]:
-        body = {"set": set_, "unset": unset}
-        return self._dict("PATCH", f"/api/v1/apps/{_seg(name)}/config", json=body)
-
-    def domains(self, name: str) -> list[str]:
-        return self._list(f"/api/v1/apps/{_seg(name)}/domains")
-
-    def add_domain(self, name: str, domain: str) -> dict[str, Any]:
-        return self._dict("POST", f"/api/v1/apps/{_seg(name)}/domains", json={"domain": domain})
-
-    def set_https(self, name: str, redirect: bool) -> dict[str, Any]:
-        return self._dict("PUT", f"/api/v1/apps/{_seg(name)}/https", json={"redirect": redirect})
-
-    def remove_domain(self, name: str, domain: str) -> None:
-        self._request("DELETE", f"/api/v1/apps/{_seg(name)}/domains/{_seg(domain)}")
-
-    def export_platform(
-        self, apps: list[str], fmt: str = "mypaas", include_secrets: bool = False
-    ) -> dict[str, str]:
-        params: dict[str, Any] = {"app": apps, "format": fmt, "include_secrets": include_secrets}
-        return cast(dict[str, str], self._dict("GET", "/api/v1/export", params=params))
-
-    def apply_platform(
-        self, document: str, *, prune: bool, dry_run: bool, name: str = "platform.yml"
-    ) -> dict[str, Any]:
-        body = {"document": document, "prune": prune, "dry_run": dry_run, "name": name}
-        return self._dict("POST", "/api/v1/apply", json=body)
-
-    def secrets(self, name: str) -> list[dict[str, Any]]:
-        return self._list(f"/api/v1/apps/{_seg(name)}/secrets")
-
-    def set_secret(self, name: str, secret: str, value: bytes, team: str | None = None) -> dict[str, Any]:
-        body = {"value": base64.b64encode(value).decode("ascii")}
-        path = f"/api/v1/apps/{_seg(name)}/secrets/{_seg(secret)}"
-        return self._dict("PUT", path, json=body, params={"team": team} if team else {})
-
-    def remove_secret(self, name: str, secret: str) -> None:
-        self._request("DELETE", f"/api/v1/apps/{_seg(name)}/secrets/{_seg(secret)}")
 
     # -- operations -----------------------------------------------------------------------------
 
