@@ -44,6 +44,8 @@ def backend(request: pytest.FixtureRequest) -> Iterator[tuple[Backend, str, str]
         yield real, platform, "mypaas-test/web:v1"
     finally:
         kit.remove_labelled(f"{LABEL_PLATFORM}={platform}")
+        # listing another platform's instances fills that platform's network pool too
+        kit.remove_labelled(f"{LABEL_PLATFORM}=other-{platform}")
         real.close()
 
 

@@ -63,6 +63,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[tuple[ServiceBackend, st
         yield real, platform
     finally:
         _remove_labelled(url, f"{LABEL_PLATFORM}={platform}")
+        _remove_labelled(url, f"{LABEL_PLATFORM}=other-{platform}")  # the pool a foreign listing filled
         real.close()
 
 
